@@ -1,0 +1,47 @@
+// Shared bench helpers: rounds interleaved across variants, medians, and a ratio table.
+
+/** One variant of a measurement: a name and a function doing `batch` operations per call. */
+export interface Variant {
+  readonly name: string;
+  readonly run: () => void;
+  readonly batch?: number;
+}
+
+/** Operations per second of each variant: the median of `rounds` interleaved runs of `ms` each. */
+export function measureOpsPerSecond(variants: Variant[], options: { ms?: number; rounds?: number } = {}): Map<string, number> {
+  const ms = options.ms ?? 700;
+  const rounds = options.rounds ?? 5;
+  const samples = new Map<string, number[]>(variants.map((v) => [v.name, []]));
+  for (const v of variants) for (let i = 0; i < 200; i++) v.run();
+  for (let r = 0; r < rounds; r++) {
+    for (const v of variants) {
+      const batch = v.batch ?? 1;
+      let ops = 0;
+      const start = process.hrtime.bigint();
+      const deadline = start + BigInt(ms) * 1_000_000n;
+      let now = start;
+      while (now < deadline) {
+        for (let i = 0; i < 64; i++) v.run();
+        ops += 64 * batch;
+        now = process.hrtime.bigint();
+      }
+      samples.get(v.name)?.push(ops / (Number(now - start) / 1e9));
+    }
+  }
+  return new Map([...samples].map(([name, s]) => [name, median(s)]));
+}
+
+/** The median of numbers. */
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
+}
+
+/** A Markdown table of results with each one's ratio to `baseline`. */
+export function ratioTable(results: Map<string, number>, baseline: string, unit: string): string {
+  const base = results.get(baseline) ?? NaN;
+  const rows = [`| variant | ${unit} | ratio to ${baseline} |`, '|---|---:|---:|'];
+  for (const [name, value] of results) rows.push(`| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${(value / base).toFixed(2)} |`);
+  return rows.join('\n');
+}

@@ -1,0 +1,59 @@
+// The `hypha` command: dispatches to its subcommands and turns their errors into exit codes.
+import { UsageError } from './cli-error.js';
+import { idCommand } from './id-command.js';
+
+const HELP = `hypha — buy and run compute over Mycelium
+
+  hypha id …         keys, signatures, AgentPubKeys, Mycelium addresses
+  hypha receipt …    verify usage receipts offline
+  hypha gateway …    run the marketplace gateway
+  hypha agent …      run a farmer's uptime agent
+  hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
+  hypha lab …        a whole Mycelium-like network on this machine
+
+Each takes --help.`;
+
+type Command = (argv: string[], out: (s: string) => void) => Promise<number>;
+
+async function lazy(module: string, name: string): Promise<Command> {
+  const m = (await import(module)) as Record<string, Command>;
+  return m[name] as Command;
+}
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  id: () => Promise.resolve(idCommand),
+  receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
+  gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
+  agent: () => lazy('./agent-command.js', 'agentCommand'),
+  ledger: () => lazy('./ledger-command.js', 'ledgerCommand'),
+  lab: () => lazy('./lab-command.js', 'labCommand'),
+};
+
+/** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
+export async function run(argv: string[]): Promise<number> {
+  const out = (s: string): void => {
+    process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  };
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === 'help' || name === '-h') {
+    out(HELP);
+    return name === undefined ? 2 : 0;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`hypha: unknown command "${name}"; try hypha --help\n`);
+    return 2;
+  }
+  try {
+    const command = await load();
+    const wantsHelp = rest.includes('--help') || rest.includes('-h');
+    return await command(wantsHelp && rest[0] !== '--help' ? ['--help', ...rest] : rest, out);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`hypha ${name}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    process.stderr.write(`hypha ${name}: ${(err as Error).stack ?? String(err)}\n`);
+    return 1;
+  }
+}

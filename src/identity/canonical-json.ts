@@ -1,0 +1,86 @@
+// Canonical JSON, the byte form hypha signs: sorted keys, no whitespace, only values that round-trip.
+
+/** A value that cannot be put in canonical JSON; `path` says where it is. */
+export class CanonicalJsonError extends TypeError {
+  constructor(readonly path: string, reason: string) {
+    super(`canonical JSON: ${path}: ${reason}`);
+    this.name = 'CanonicalJsonError';
+  }
+}
+
+/**
+ * The canonical JSON text of `value`: object keys sorted by UTF-16 code units (as RFC 8785
+ * sorts them), no whitespace. Refused, with the path of the offending value: undefined,
+ * functions, symbols, bigints, non-finite numbers, -0, integers beyond 2^53, lone UTF-16
+ * surrogates (they do not survive UTF-8), sparse arrays, and objects other than plain ones.
+ * Whatever it accepts parses back to an equal value.
+ */
+export function canonicalJson(value: unknown): string {
+  return write(value, '$');
+}
+
+function write(value: unknown, path: string): string {
+  switch (typeof value) {
+    case 'string':
+      checkString(value, path);
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value)) throw new CanonicalJsonError(path, `${value} is not a finite number`);
+      if (Object.is(value, -0)) throw new CanonicalJsonError(path, '-0 does not survive a round trip');
+      if (Number.isInteger(value) && !Number.isSafeInteger(value)) {
+        throw new CanonicalJsonError(path, `${value} is beyond 2^53; send big amounts as decimal strings`);
+      }
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object':
+      if (value === null) return 'null';
+      if (Array.isArray(value)) return writeArray(value, path);
+      return writeObject(value as Record<string, unknown>, path);
+    default:
+      throw new CanonicalJsonError(path, `a ${typeof value} has no JSON form`);
+  }
+}
+
+function writeArray(value: unknown[], path: string): string {
+  const parts: string[] = [];
+  for (let i = 0; i < value.length; i++) {
+    if (!(i in value)) throw new CanonicalJsonError(`${path}[${i}]`, 'sparse arrays do not survive a round trip');
+    parts.push(write(value[i], `${path}[${i}]`));
+  }
+  return `[${parts.join(',')}]`;
+}
+
+function writeObject(value: Record<string, unknown>, path: string): string {
+  const proto = Object.getPrototypeOf(value) as unknown;
+  if (proto !== Object.prototype && proto !== null) {
+    throw new CanonicalJsonError(path, 'only plain objects have a canonical form (not Date, Map, Buffer, …)');
+  }
+  const keys = Object.keys(value).sort();
+  const parts: string[] = [];
+  for (const key of keys) {
+    checkString(key, `${path} key`);
+    parts.push(`${JSON.stringify(key)}:${write(value[key], `${path}.${key}`)}`);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function checkString(s: string, path: string): void {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        i++;
+        continue;
+      }
+      throw new CanonicalJsonError(path, 'lone UTF-16 surrogate');
+    }
+    if (c >= 0xdc00 && c <= 0xdfff) throw new CanonicalJsonError(path, 'lone UTF-16 surrogate');
+  }
+}
+
+/** The UTF-8 bytes of canonicalJson(value). */
+export function canonicalJsonBytes(value: unknown): Uint8Array {
+  return new TextEncoder().encode(canonicalJson(value));
+}
