@@ -1,0 +1,159 @@
+// `hypha lab …`: bring the local Mycelium lab up and down, show it, and run commands as its actors.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { LabError, actorOf, labDown, labStart, labStop, labUp } from '../lab/lab.js';
+import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
+import { optional, parse, positiveNumber } from './args.js';
+import { UsageError } from './cli-error.js';
+
+export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
+
+  hypha lab up [--detach] [--hour SECONDS] [--dir DIR] [--name NAME]
+      build the lab and start the gateway (and, with agents, the farmers); without --detach it
+      stays in the foreground and tears the lab down on Ctrl-C. --hour: real seconds one billed
+      hour lasts (default 2).
+  hypha lab status [--json] [--dir DIR]
+  hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
+  hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+  hypha lab down [--dir DIR]
+
+DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.`;
+
+/** Runs `hypha lab SUB …`. */
+export async function labCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = argv;
+  try {
+    switch (sub) {
+      case 'up':
+        return await up(rest, out);
+      case 'status': {
+        const p = parse(rest, { json: { type: 'boolean' }, dir: { type: 'string' } }, false);
+        const state = requireLab(labDir(optional(p, 'dir')));
+        out(p.values.json ? JSON.stringify(statusJson(state), null, 2) : describe(state));
+        return 0;
+      }
+      case 'exec':
+        return await exec(rest);
+      case 'stop':
+      case 'start':
+      case 'restart': {
+        const p = parse(rest, { dir: { type: 'string' }, signal: { type: 'string' } });
+        if (p.positionals.length !== 1) throw new UsageError(`usage: hypha lab ${sub} ACTOR [--dir DIR]${sub === 'stop' ? ' [--signal KILL]' : ''}`);
+        const dir = labDir(optional(p, 'dir'));
+        const actor = p.positionals[0] as string;
+        if (sub !== 'start') await labStop(dir, actor, signalName(optional(p, 'signal')));
+        if (sub !== 'stop') {
+          const started = await labStart(dir, actor);
+          out(`${actor} running, pid ${started.pid}`);
+        } else out(`${actor} stopped`);
+        return 0;
+      }
+      case 'down': {
+        const p = parse(rest, { dir: { type: 'string' } }, false);
+        const dir = labDir(optional(p, 'dir'));
+        await labDown(dir);
+        out(`lab in ${dir} is down`);
+        return 0;
+      }
+      case undefined:
+      case '--help':
+        out(LAB_HELP);
+        return sub === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "hypha lab ${sub}"; see hypha lab --help`);
+    }
+  } catch (err) {
+    if (err instanceof LabError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+async function up(argv: string[], out: (s: string) => void): Promise<number> {
+  const p = parse(argv, { detach: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' } }, false);
+  const dir = labDir(optional(p, 'dir'));
+  const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
+  const hourSeconds = positiveNumber(p, 'hour', 2);
+  const linkTtl = optional(p, 'link-ttl');
+  const state = await labUp({ dir, name, hourSeconds, ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}) });
+  out(describe(state));
+  if (p.values.detach) return 0;
+  out('\nThe lab runs until you press Ctrl-C.');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve();
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+  await labDown(dir);
+  out('lab is down');
+  return 0;
+}
+
+async function exec(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  if (dash < 0 || dash === argv.length - 1) throw new UsageError('usage: hypha lab exec ACTOR [--dir DIR] -- CMD…');
+  const p = parse(argv.slice(0, dash), { dir: { type: 'string' } });
+  if (p.positionals.length !== 1) throw new UsageError('usage: hypha lab exec ACTOR [--dir DIR] -- CMD…');
+  const state = requireLab(labDir(optional(p, 'dir')));
+  const actor = actorOf(state, p.positionals[0] as string);
+  const [cmd, ...args] = argv.slice(dash + 1) as [string, ...string[]];
+  const child = spawn('ip', ['netns', 'exec', actor.ns, cmd, ...args], {
+    stdio: 'inherit',
+    env: { ...process.env, HYPHA_GATEWAY: state.gateway.url, HYPHA_KEY: actor.key, HYPHA_ACTOR: actor.name },
+  });
+  return new Promise((resolve) => {
+    child.on('error', () => resolve(127));
+    child.on('close', (code, sig) => resolve(code ?? (sig ? 128 : 1)));
+  });
+}
+
+function signalName(text: string | undefined): NodeJS.Signals {
+  if (text === undefined) return 'SIGTERM';
+  const name = (text.startsWith('SIG') ? text : `SIG${text}`).toUpperCase();
+  if (!['SIGTERM', 'SIGKILL', 'SIGINT'].includes(name)) throw new UsageError('--signal must be TERM, KILL or INT');
+  return name as NodeJS.Signals;
+}
+
+function requireLab(dir: string): LabState {
+  const state = readLabState(dir);
+  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`hypha lab up\``);
+  return state;
+}
+
+function statusJson(state: LabState): Record<string, unknown> {
+  return {
+    name: state.name,
+    hourSeconds: state.hourSeconds,
+    gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
+    actors: state.actors.map((a) => ({
+      name: a.name,
+      role: a.role,
+      address: a.address,
+      subnet: a.subnet,
+      key: a.key,
+      ...(a.pid !== undefined ? { pid: a.pid } : {}),
+      ...(a.node !== undefined ? { node: a.node } : {}),
+      ...(a.log !== undefined ? { log: a.log } : {}),
+    })),
+  };
+}
+
+function describe(state: LabState): string {
+  const gw = state.gateway.url;
+  const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
+  return [
+    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
+    `gateway ${gw}  (${state.gateway.agent})`,
+    '',
+    ...rows,
+    '',
+    'Try:',
+    `  hypha lab exec alice -- curl -s ${gw}/v1/whoami`,
+    `  hypha lab exec alice -- curl -s ${gw}/`,
+    `  hypha lab exec alice -- curl -s -X POST ${gw}/v1/link/challenge -H 'content-type: application/json' \\`,
+    `      -d "{\\"agent\\": \\"$(hypha id show --key ${actorOf(state, 'alice').key} | node -pe 'JSON.parse(require("fs").readFileSync(0)).agent')\\"}"`,
+  ].join('\n');
+}

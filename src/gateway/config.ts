@@ -1,0 +1,267 @@
+// The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { decodeAgentPubKey, parseSubnet64 } from '../identity/index.js';
+import { ValidationError, expectArray, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
+import { parseAmount } from '../protocol/money.js';
+import { HOUR_MS } from './clock.js';
+import { DEFAULT_OFFERS_FILE } from './offers.js';
+
+/** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
+export interface ConfiguredAgent {
+  readonly agent: string;
+  readonly subnets: readonly string[];
+  readonly nodes: readonly string[];
+}
+
+/** Where the ledger is. */
+export type LedgerConfig =
+  | { readonly kind: 'embedded'; readonly dir: string }
+  | { readonly kind: 'embedded-remote'; readonly url: string; readonly timeoutMs: number }
+  | { readonly kind: 'unyt'; readonly options: Readonly<Record<string, unknown>> };
+
+/** Which provisioner deploys VMs. */
+export type ProvisionerConfig =
+  | { readonly kind: 'agent'; readonly commandTimeoutMs: number }
+  | { readonly kind: 'grid'; readonly options: Readonly<Record<string, unknown>> };
+
+/** The gateway's whole configuration, durations in clock milliseconds. */
+export interface GatewayConfig {
+  readonly listen?: string;
+  readonly port: number;
+  readonly dataDir: string;
+  readonly keyFile: string;
+  readonly myceliumApiUrl: string;
+  /** Admin AgentPubKeys and /64s. */
+  readonly admins: readonly string[];
+  readonly link: { readonly challengeTtlMs: number; readonly maxSubnetsPerAgent: number; readonly challengesPerMinute: number };
+  readonly offersFile: string;
+  /** Price overrides by offer id, decimal strings per hour. */
+  readonly prices: Readonly<Record<string, string>>;
+  readonly agents: readonly ConfiguredAgent[];
+  readonly heartbeatIntervalMs: number;
+  readonly billing: {
+    readonly periodMs: number;
+    readonly farmerShareBps: number;
+    readonly depositMs: number;
+    readonly graceMs: number;
+    readonly lowFundsRunwayMs: number;
+    readonly pauseInGrace: boolean;
+    /** Wait after a period ends before closing it, so late heartbeats still count. */
+    readonly settleMs: number;
+    /** Real ms to wait after start before the first close, so agents reconnect and replay. */
+    readonly startupWaitRealMs: number;
+    /** Real ms between billing-loop ticks. */
+    readonly tickRealMs: number;
+  };
+  readonly orders: { readonly expireAfterMs: number; readonly maxProvisionAttempts: number; readonly checkIntervalRealMs: number };
+  readonly ledger: LedgerConfig;
+  readonly provisioner: ProvisionerConfig;
+  readonly probes: { readonly enabled: boolean; readonly port: number };
+  /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
+  readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
+}
+
+/** Defaults (DESIGN.md sections 4 and 6). */
+export const DEFAULTS = {
+  port: 8480,
+  challengeTtlSeconds: 300,
+  maxSubnetsPerAgent: 8,
+  challengesPerMinute: 20,
+  heartbeatIntervalSeconds: 15,
+  periodHours: 1,
+  farmerSharePercent: 90,
+  depositHours: 24,
+  graceHours: 72,
+  lowFundsRunwayHours: 24,
+  orderExpireHours: 2,
+  maxProvisionAttempts: 3,
+} as const;
+
+/** Reads and checks a config file; paths in it are relative to the file's folder. */
+export function loadGatewayConfig(path: string | undefined, overrides: { listen?: string } = {}): GatewayConfig {
+  let raw: unknown = {};
+  let base = process.cwd();
+  if (path !== undefined) {
+    base = dirname(resolve(path));
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ValidationError('config', `cannot read ${path}: ${(err as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text);
+    } catch (err) {
+      throw new ValidationError('config', `${path} is not valid JSON: ${(err as Error).message}`);
+    }
+  }
+  const config = parseGatewayConfig(raw, base);
+  return overrides.listen !== undefined ? { ...config, listen: overrides.listen } : config;
+}
+
+/** Checks a parsed config object; `base` resolves relative paths. */
+export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
+  const c = expectObject(raw, 'config');
+  expectOnlyKeys(
+    c,
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'lab'],
+    'config',
+  );
+  const path = (v: unknown, f: string, fallback: string): string => {
+    const p = v === undefined ? fallback : expectString(v, f, { maxLength: 4096 });
+    return isAbsolute(p) ? p : resolve(base, p);
+  };
+  const hours = (o: Record<string, unknown>, key: string, f: string, fallback: number): number =>
+    Math.round((o[key] === undefined ? fallback : expectNumber(o[key], `${f}.${key}`, 0, 24 * 365 * 10)) * HOUR_MS);
+  const dataDir = path(c.dataDir, 'config.dataDir', 'data');
+  const link = expectObject(c.link ?? {}, 'config.link');
+  expectOnlyKeys(link, ['challengeTtlSeconds', 'maxSubnetsPerAgent', 'challengesPerMinute'], 'config.link');
+  const billing = expectObject(c.billing ?? {}, 'config.billing');
+  expectOnlyKeys(billing, ['periodHours', 'farmerSharePercent', 'depositHours', 'graceHours', 'lowFundsRunwayHours', 'pauseInGrace', 'settleSeconds', 'startupWaitSeconds', 'tickSeconds'], 'config.billing');
+  const orders = expectObject(c.orders ?? {}, 'config.orders');
+  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds'], 'config.orders');
+  const heartbeatIntervalMs = Math.round(1000 * (c.heartbeatIntervalSeconds === undefined ? DEFAULTS.heartbeatIntervalSeconds : expectNumber(c.heartbeatIntervalSeconds, 'config.heartbeatIntervalSeconds', 0.001, 3600)));
+  const periodMs = hours(billing, 'periodHours', 'config.billing', DEFAULTS.periodHours);
+  if (periodMs < 2 * heartbeatIntervalMs) throw new ValidationError('config.billing.periodHours', 'a period must last at least two heartbeat intervals');
+  const sharePercent = billing.farmerSharePercent === undefined ? DEFAULTS.farmerSharePercent : expectNumber(billing.farmerSharePercent, 'config.billing.farmerSharePercent', 0, 100);
+  const farmerShareBps = Math.round(sharePercent * 100);
+  if (Math.abs(farmerShareBps - sharePercent * 100) > 1e-9) throw new ValidationError('config.billing.farmerSharePercent', 'may have at most two decimal places');
+  const prices = expectObject(c.prices ?? {}, 'config.prices');
+  for (const [id, price] of Object.entries(prices)) parseAmount(`config.prices.${id}`, price);
+  return {
+    ...(c.listen === undefined ? {} : { listen: expectString(c.listen, 'config.listen', { maxLength: 64 }) }),
+    port: c.port === undefined ? DEFAULTS.port : expectInteger(c.port, 'config.port', 1, 65535),
+    dataDir,
+    keyFile: path(c.keyFile, 'config.keyFile', resolve(dataDir, 'gateway.key')),
+    myceliumApiUrl: c.myceliumApiUrl === undefined ? 'http://127.0.0.1:8989' : expectString(c.myceliumApiUrl, 'config.myceliumApiUrl', { pattern: /^https?:\/\//, patternName: 'an http:// URL' }),
+    admins: expectArray(c.admins ?? [], 'config.admins', 0, 1000, (v, f) => adminEntry(v, f)),
+    link: {
+      challengeTtlMs: 1000 * (link.challengeTtlSeconds === undefined ? DEFAULTS.challengeTtlSeconds : expectNumber(link.challengeTtlSeconds, 'config.link.challengeTtlSeconds', 1, 86_400)),
+      maxSubnetsPerAgent: link.maxSubnetsPerAgent === undefined ? DEFAULTS.maxSubnetsPerAgent : expectInteger(link.maxSubnetsPerAgent, 'config.link.maxSubnetsPerAgent', 1, 1000),
+      challengesPerMinute: link.challengesPerMinute === undefined ? DEFAULTS.challengesPerMinute : expectInteger(link.challengesPerMinute, 'config.link.challengesPerMinute', 1, 100_000),
+    },
+    offersFile: path(c.offersFile, 'config.offersFile', DEFAULT_OFFERS_FILE),
+    prices: prices as Record<string, string>,
+    agents: expectArray(c.agents ?? [], 'config.agents', 0, 100_000, (v, f) => configuredAgent(v, f)),
+    heartbeatIntervalMs,
+    billing: {
+      periodMs,
+      farmerShareBps,
+      depositMs: hours(billing, 'depositHours', 'config.billing', DEFAULTS.depositHours),
+      graceMs: hours(billing, 'graceHours', 'config.billing', DEFAULTS.graceHours),
+      lowFundsRunwayMs: hours(billing, 'lowFundsRunwayHours', 'config.billing', DEFAULTS.lowFundsRunwayHours),
+      pauseInGrace: billing.pauseInGrace === undefined ? true : expectBoolean(billing.pauseInGrace, 'config.billing.pauseInGrace'),
+      settleMs: billing.settleSeconds === undefined ? 2 * heartbeatIntervalMs : 1000 * expectNumber(billing.settleSeconds, 'config.billing.settleSeconds', 0, 86_400),
+      startupWaitRealMs: 1000 * (billing.startupWaitSeconds === undefined ? 60 : expectNumber(billing.startupWaitSeconds, 'config.billing.startupWaitSeconds', 0, 3600)),
+      tickRealMs: 1000 * (billing.tickSeconds === undefined ? 5 : expectNumber(billing.tickSeconds, 'config.billing.tickSeconds', 0.01, 3600)),
+    },
+    orders: {
+      expireAfterMs: hours(orders, 'expireAfterHours', 'config.orders', DEFAULTS.orderExpireHours),
+      maxProvisionAttempts: orders.maxProvisionAttempts === undefined ? DEFAULTS.maxProvisionAttempts : expectInteger(orders.maxProvisionAttempts, 'config.orders.maxProvisionAttempts', 1, 20),
+      checkIntervalRealMs: 1000 * (orders.checkIntervalSeconds === undefined ? 10 : expectNumber(orders.checkIntervalSeconds, 'config.orders.checkIntervalSeconds', 0.01, 3600)),
+    },
+    ledger: ledgerConfig(c.ledger, path, dataDir),
+    provisioner: provisionerConfig(c.provisioner),
+    probes: probesConfig(c.probes),
+    ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
+  };
+}
+
+function adminEntry(v: unknown, f: string): string {
+  const s = expectString(v, f, { maxLength: 64 });
+  if (s.startsWith('u')) {
+    try {
+      decodeAgentPubKey(s);
+      return s;
+    } catch (err) {
+      throw new ValidationError(f, `is not a valid AgentPubKey: ${(err as Error).message}`);
+    }
+  }
+  try {
+    parseSubnet64(s);
+  } catch (err) {
+    throw new ValidationError(f, `must be an AgentPubKey ("uhCAk…") or a Mycelium /64 ("4a1:…::/64"): ${(err as Error).message}`);
+  }
+  return s;
+}
+
+function configuredAgent(v: unknown, f: string): ConfiguredAgent {
+  const o = expectObject(v, f);
+  expectOnlyKeys(o, ['agent', 'subnets', 'nodes'], f);
+  const agent = expectString(o.agent, `${f}.agent`, { maxLength: 64 });
+  try {
+    decodeAgentPubKey(agent);
+  } catch (err) {
+    throw new ValidationError(`${f}.agent`, `is not a valid AgentPubKey: ${(err as Error).message}`);
+  }
+  return {
+    agent,
+    subnets: expectArray(o.subnets, `${f}.subnets`, 1, 64, (s, sf) => {
+      const text = expectString(s, sf, { maxLength: 64 });
+      try {
+        parseSubnet64(text);
+      } catch (err) {
+        throw new ValidationError(sf, (err as Error).message);
+      }
+      return text;
+    }),
+    nodes: expectArray(o.nodes, `${f}.nodes`, 1, 64, (n, nf) => expectString(n, nf, { maxLength: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, patternName: 'a node id' })),
+  };
+}
+
+function ledgerConfig(v: unknown, path: (v: unknown, f: string, fallback: string) => string, dataDir: string): LedgerConfig {
+  if (v === undefined) return { kind: 'embedded', dir: resolve(dataDir, 'ledger') };
+  const o = expectObject(v, 'config.ledger');
+  switch (o.kind) {
+    case 'embedded':
+      expectOnlyKeys(o, ['kind', 'dir'], 'config.ledger');
+      return { kind: 'embedded', dir: path(o.dir, 'config.ledger.dir', resolve(dataDir, 'ledger')) };
+    case 'embedded-remote':
+      expectOnlyKeys(o, ['kind', 'url', 'timeoutSeconds'], 'config.ledger');
+      return {
+        kind: 'embedded-remote',
+        url: expectString(o.url, 'config.ledger.url', { pattern: /^http:\/\//, patternName: 'an http:// URL' }),
+        timeoutMs: 1000 * (o.timeoutSeconds === undefined ? 5 : expectNumber(o.timeoutSeconds, 'config.ledger.timeoutSeconds', 0.1, 600)),
+      };
+    case 'unyt':
+      return { kind: 'unyt', options: o };
+    default:
+      throw new ValidationError('config.ledger.kind', 'must be "embedded", "embedded-remote" or "unyt"');
+  }
+}
+
+function provisionerConfig(v: unknown): ProvisionerConfig {
+  if (v === undefined) return { kind: 'agent', commandTimeoutMs: 30_000 };
+  const o = expectObject(v, 'config.provisioner');
+  switch (o.kind) {
+    case 'agent':
+      expectOnlyKeys(o, ['kind', 'commandTimeoutSeconds'], 'config.provisioner');
+      return { kind: 'agent', commandTimeoutMs: 1000 * (o.commandTimeoutSeconds === undefined ? 30 : expectNumber(o.commandTimeoutSeconds, 'config.provisioner.commandTimeoutSeconds', 0.1, 3600)) };
+    case 'grid':
+      return { kind: 'grid', options: o };
+    default:
+      throw new ValidationError('config.provisioner.kind', 'must be "agent" or "grid"');
+  }
+}
+
+function probesConfig(v: unknown): GatewayConfig['probes'] {
+  const o = expectObject(v ?? {}, 'config.probes');
+  expectOnlyKeys(o, ['enabled', 'port'], 'config.probes');
+  return {
+    enabled: o.enabled === undefined ? true : expectBoolean(o.enabled, 'config.probes.enabled'),
+    port: o.port === undefined ? 22 : expectInteger(o.port, 'config.probes.port', 1, 65535),
+  };
+}
+
+function labConfig(v: unknown): NonNullable<GatewayConfig['lab']> {
+  const o = expectObject(v, 'config.lab');
+  expectOnlyKeys(o, ['hourSeconds', 'epochMs'], 'config.lab');
+  if (process.env.HYPHA_LAB !== '1') {
+    throw new ValidationError('config.lab', 'scaled time is for the lab only', 'remove "lab" from the config; `hypha lab up` sets it for its own gateway');
+  }
+  return {
+    hourSeconds: expectNumber(o.hourSeconds, 'config.lab.hourSeconds', 0.01, 3600),
+    epochMs: expectInteger(o.epochMs, 'config.lab.epochMs', 0, 8.64e15),
+  };
+}

@@ -1,0 +1,45 @@
+// The Koa application: error handling, the caller's identity, JSON bodies, then the routes.
+import Koa from 'koa';
+import { Router } from '@koa/router';
+import type { Logger } from 'pino';
+import { errorMiddleware } from './error-middleware.js';
+import { jsonBody } from './json-body.js';
+import { principalMiddleware, type PrincipalSource } from './principal.js';
+
+/** Called after every request, for metrics. `route` is the matched pattern, never the raw path. */
+export type RequestObserver = (route: string, method: string, status: number, durationMs: number) => void;
+
+/** What the app needs to run. */
+export interface AppDeps {
+  readonly log: Logger;
+  readonly principals: PrincipalSource;
+  /** Registers routes on the router, in order. */
+  readonly routes: readonly ((router: Router) => void)[];
+  readonly observe?: RequestObserver;
+}
+
+/**
+ * Builds the app. `proxy` stays false: X-Forwarded-For and friends are never read, because
+ * the caller's identity is the connection's source address and nothing else.
+ */
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa({ proxy: false });
+  const router = new Router();
+  for (const register of deps.routes) register(router);
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } finally {
+      const route = (ctx as unknown as { routePath?: string }).routePath ?? (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      deps.observe?.(String(route), ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e6);
+    }
+  });
+  app.use(errorMiddleware(deps.log));
+  app.use(principalMiddleware(deps.principals));
+  app.use(jsonBody);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  app.silent = true;
+  return app;
+}

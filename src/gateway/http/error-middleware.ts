@@ -1,0 +1,44 @@
+// The one place that turns anything thrown into a JSON error response (and a log line for the unexpected).
+import type { Context, Next } from 'koa';
+import type { Logger } from 'pino';
+import { ValidationError } from '../../protocol/validate.js';
+import { AmountError } from '../../protocol/money.js';
+import { ERROR_STATUS, PublicError, errorBody, fromValidation, type ErrorCode } from './public-error.js';
+
+const CODE_OF_STATUS = new Map<number, ErrorCode>(
+  (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([code]) => !['nonce_invalid', 'nonce_expired', 'wrong_subnet', 'bad_signature', 'not_linked'].includes(code)).map(([code, status]) => [status, code]),
+);
+
+/**
+ * Catches everything below it. PublicError and ValidationError are shown to the caller with
+ * their code and field; koa's own exposed errors (a bad URL encoding) keep their status; any
+ * other error becomes a generic 500 whose details go only to the log.
+ */
+export function errorMiddleware(log: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new PublicError('not_found', `no route for ${ctx.method} ${ctx.path}`, 'GET / lists what this gateway offers');
+    } catch (err) {
+      const pub = toPublic(err);
+      if (pub.status >= 500) log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+      ctx.status = pub.status;
+      ctx.type = 'application/json';
+      ctx.body = errorBody(pub);
+      const retry = pub.extra.retryAfterSeconds;
+      if (typeof retry === 'number') ctx.set('retry-after', String(retry));
+    }
+  };
+}
+
+function toPublic(err: unknown): PublicError {
+  if (err instanceof PublicError) return err;
+  if (err instanceof ValidationError) return fromValidation(err);
+  if (err instanceof AmountError) return new PublicError('bad_request', err.message, 'amounts are decimal strings such as "1.500000"', { field: err.field });
+  const e = err as { status?: unknown; expose?: unknown; message?: unknown };
+  if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
+    if (e.status === 405) return new PublicError('method_not_allowed', String(e.message));
+    return new PublicError(CODE_OF_STATUS.get(e.status) ?? 'bad_request', String(e.message));
+  }
+  return new PublicError('internal', 'internal error', 'the gateway logged the details; try again later or tell the operator');
+}

@@ -1,0 +1,73 @@
+// Request bodies: JSON only, 64 KiB at most, read before any handler so a bad body never reaches business logic.
+import type { Context, Next } from 'koa';
+import { PublicError } from './public-error.js';
+
+/** The largest request body accepted (shared/API.md "Errors"). */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Content types read as JSON: application/json, any +json type, and curl's default for -d
+ * (application/x-www-form-urlencoded), so `curl -d '{"agent": "…"}'` works without -H.
+ */
+const JSON_TYPES = /^application\/(?:(?:[\w.+-]+\+)?json|x-www-form-urlencoded)\s*(?:;|$)/i;
+
+/**
+ * Reads the body of POST/PUT/PATCH/DELETE into `ctx.state.body`: 413 past 64 KiB (counted
+ * while streaming, so a huge upload is cut off early), 415 for a content type that is not
+ * JSON (text/plain, multipart), 400 for text that does not parse. An empty body is `undefined`.
+ */
+export async function jsonBody(ctx: Context, next: Next): Promise<void> {
+  if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) {
+    await next();
+    return;
+  }
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > MAX_BODY_BYTES) throw tooLarge();
+  const raw = await readLimited(ctx);
+  if (raw.length === 0) {
+    ctx.state.body = undefined;
+    await next();
+    return;
+  }
+  const type = ctx.get('content-type');
+  if (type !== '' && !JSON_TYPES.test(type)) {
+    throw new PublicError('unsupported_media_type', `content-type ${JSON.stringify(type.slice(0, 80))} is not JSON`, 'send -H "content-type: application/json"');
+  }
+  try {
+    ctx.state.body = JSON.parse(raw.toString('utf8')) as unknown;
+  } catch (err) {
+    throw new PublicError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 'check quoting; curl -d \'{"key": "value"}\'', { field: 'body' });
+  }
+  await next();
+}
+
+function tooLarge(): PublicError {
+  return new PublicError('payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+}
+
+function readLimited(ctx: Context): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const req = ctx.req;
+    const finish = (err: Error | null, value?: Buffer): void => {
+      if (done) return;
+      done = true;
+      req.removeAllListeners('data');
+      if (err) {
+        // Stop reading the rest of an oversized upload; the response closes the connection.
+        ctx.set('connection', 'close');
+        req.resume();
+        reject(err);
+      } else resolve(value as Buffer);
+    };
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) finish(tooLarge());
+      else chunks.push(chunk);
+    });
+    req.on('end', () => finish(null, Buffer.concat(chunks)));
+    req.on('error', (err) => finish(new PublicError('bad_request', `the request body could not be read: ${err.message}`)));
+  });
+}

@@ -1,0 +1,57 @@
+// Routes anyone on Mycelium may call: the plain-text welcome, whoami, and the offer catalog.
+import type { Router } from '@koa/router';
+import type { Offer } from '../../protocol/offer.js';
+import { offerView } from '../offers.js';
+import { principalOf, type Principal } from './principal.js';
+
+/** What the public routes need. */
+export interface PublicDeps {
+  readonly gateway: { readonly agent: string; readonly url: string };
+  offers(): readonly Offer[];
+  /** VMs of `offer` that can be placed right now. */
+  availableSlots(offer: Offer): Promise<number>;
+}
+
+/** GET /, GET /v1/whoami, GET /v1/offers. */
+export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
+  router.get('/', (ctx) => {
+    ctx.type = 'text/plain; charset=utf-8';
+    ctx.body = welcomeText(principalOf(ctx), deps.gateway);
+  });
+
+  router.get('/v1/whoami', (ctx) => {
+    const p = principalOf(ctx);
+    ctx.body = { address: p.address, subnet: p.subnet, linked: p.agent !== undefined, ...(p.agent ? { agent: p.agent } : {}), roles: p.roles };
+  });
+
+  router.get('/v1/offers', async (ctx) => {
+    const offers = await Promise.all(deps.offers().map(async (o) => offerView(o, await deps.availableSlots(o))));
+    ctx.body = { offers };
+  });
+}
+
+/** The text a person sees with `curl http://[gateway]:8480/`. */
+export function welcomeText(p: Principal, gateway: { agent: string; url: string }): string {
+  const lines = [`hypha gateway ${gateway.agent}`, `at ${gateway.url}`, '', `You are ${p.address} (Mycelium /64 ${p.subnet}).`];
+  if (p.agent) {
+    lines.push(`This /64 is linked to ${p.agent} (roles: ${p.roles.join(', ')}).`, '');
+    lines.push('Try:', `  curl -s ${gateway.url}/v1/offers`, `  curl -s ${gateway.url}/v1/balance`, `  curl -s ${gateway.url}/v1/deployments`);
+  } else {
+    lines.push(
+      'This /64 is not linked to a Unyt identity yet. To link it, from this machine:',
+      '',
+      '  1. ask for a challenge naming your AgentPubKey (hypha id show --key YOUR.key prints it):',
+      `     curl -s -X POST ${gateway.url}/v1/link/challenge -H 'content-type: application/json' \\`,
+      `          -d '{"agent": "uhCAk…"}' > challenge.json`,
+      '  2. sign the statement in it with your Unyt key:',
+      '     hypha id sign --key YOUR.key --field statement < challenge.json',
+      '  3. send the agent, the nonce from challenge.json and the signature:',
+      `     curl -s -X POST ${gateway.url}/v1/link -H 'content-type: application/json' \\`,
+      `          -d '{"agent": "uhCAk…", "nonce": "…", "signature": "…"}'`,
+      '',
+      'The challenge is bound to this /64 and expires in minutes; answer it from this machine.',
+    );
+  }
+  lines.push('', `Offers: curl -s ${gateway.url}/v1/offers`, '');
+  return lines.join('\n');
+}

@@ -1,0 +1,66 @@
+// The Ledger port: what hypha needs of Unyt (balances, billing events, farmer payouts, and funding in the lab).
+
+/** A customer's agreement balance. */
+export interface Balance {
+  readonly unit: string;
+  /** Funds parked in the customer's agreement and not yet spent. */
+  readonly availableMicros: bigint;
+}
+
+/**
+ * One billing event: a usage receipt (or several) charged to a customer's agreement.
+ * `key` is the idempotency key (deployment + period start): posting the same key twice
+ * charges once and answers the same.
+ */
+export interface BillingEvent {
+  readonly key: string;
+  readonly customer: string;
+  readonly farmer: string;
+  readonly amountMicros: bigint;
+  readonly unit: string;
+  readonly receiptIds: readonly string[];
+  /** The invoice payload carried on the parked spend (receipt hashes, period, deployment). */
+  readonly invoice: Readonly<Record<string, unknown>>;
+}
+
+/** The outcome of posting a billing event. No partial payment: either all of it or nothing. */
+export type PostResult =
+  | { readonly status: 'paid'; readonly entryId: string }
+  | { readonly status: 'insufficient_funds'; readonly availableMicros: bigint };
+
+/** A SPORE payout to a farmer for receipts that were paid. `key` makes it idempotent. */
+export interface Payout {
+  readonly key: string;
+  readonly farmer: string;
+  readonly amountMicros: bigint;
+  readonly unit: string;
+  readonly receiptIds: readonly string[];
+}
+
+/** The ledger could not be reached or answered garbage: retry later; this is NOT "out of funds". */
+export class LedgerUnavailableError extends Error {
+  constructor(operation: string, cause: unknown) {
+    super(`ledger.${operation}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.name = 'LedgerUnavailableError';
+  }
+}
+
+/** A request the ledger refused as invalid (a bug or bad data, not an outage). */
+export class LedgerRejectedError extends Error {
+  constructor(operation: string, message: string) {
+    super(`ledger.${operation}: ${message}`);
+    this.name = 'LedgerRejectedError';
+  }
+}
+
+/** The Unyt side, behind one interface. Every method may throw LedgerUnavailableError. */
+export interface Ledger {
+  /** "embedded" ledgers can be funded through the admin API (the lab's stand-in for paying on Unyt). */
+  readonly kind: 'embedded' | 'unyt';
+  balance(customer: string): Promise<Balance>;
+  postBillingEvent(event: BillingEvent): Promise<PostResult>;
+  payFarmer(payout: Payout): Promise<{ readonly status: 'paid'; readonly entryId: string }>;
+  /** Credits a customer's agreement; only embedded ledgers have it. */
+  fund?(customer: string, amountMicros: bigint, key: string): Promise<Balance>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+// Structured logs (pino) with secrets redacted wherever they might appear.
+import { pino, type Logger } from 'pino';
+
+/** Paths pino blanks out in every log line, whatever logs them. */
+export const REDACT_PATHS = [
+  'mnemonic',
+  '*.mnemonic',
+  'seedHex',
+  '*.seedHex',
+  'secretKey',
+  '*.secretKey',
+  'config.provisioner.options.mnemonic',
+  'req.headers.authorization',
+  'req.headers.cookie',
+];
+
+/** A logger for one component, JSON to stdout; level from HYPHA_LOG_LEVEL (default info). */
+export function createLogger(name: string): Logger {
+  return pino({
+    name,
+    level: process.env.HYPHA_LOG_LEVEL ?? 'info',
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    base: { pid: process.pid },
+    timestamp: pino.stdTimeFunctions.isoTime,
+  });
+}

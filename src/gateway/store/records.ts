@@ -1,0 +1,93 @@
+// The records the gateway stores: plain JSON (times in ms, amounts as decimal strings, never floats).
+
+/** A /64 linked to a Unyt identity, with the signed statement kept as evidence. */
+export interface LinkRecord {
+  readonly subnet: string;
+  readonly agent: string;
+  /** The exact source address the link was made from. */
+  readonly address: string;
+  readonly linkedAtMs: number;
+  readonly nonce: string;
+  readonly statement: string;
+  /** base64 ed25519 signature of the statement by the agent's key. */
+  readonly signature: string;
+}
+
+/** A farmer agent's standing: which nodes it may speak for, from which /64s. */
+export interface AgentApproval {
+  readonly agent: string;
+  readonly state: 'approved' | 'pending' | 'revoked';
+  /** Where the approval comes from: the gateway's config, or an admin's decision. */
+  readonly source: 'config' | 'admin' | 'request';
+  readonly subnets: readonly string[];
+  readonly nodes: readonly string[];
+  readonly requestedAtMs?: number;
+  readonly decidedAtMs?: number;
+  readonly decidedBy?: string;
+}
+
+/** Order states (shared/API.md). */
+export type OrderState = 'awaiting_payment' | 'paid' | 'provisioning' | 'active' | 'failed' | 'expired';
+
+/** A customer's order for a VM. */
+export interface OrderRecord {
+  readonly id: string;
+  readonly customer: string;
+  readonly offer: string;
+  readonly name: string;
+  readonly sshKeys: readonly string[];
+  readonly pricePerHour: string;
+  readonly deposit: string;
+  readonly unit: string;
+  readonly state: OrderState;
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+  readonly paidAtMs?: number;
+  readonly deployment?: string;
+  readonly failure?: string;
+  readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
+}
+
+/** Deployment states (shared/API.md). */
+export type DeploymentState = 'provisioning' | 'active' | 'grace' | 'deprovisioned';
+
+/** Why a deployment ended. */
+export type EndReason = 'cancelled' | 'out_of_funds' | 'failed' | 'admin';
+
+/** A VM sold to a customer, from provisioning to its end. */
+export interface DeploymentRecord {
+  readonly id: string;
+  readonly order: string;
+  readonly customer: string;
+  readonly offer: string;
+  readonly name: string;
+  readonly pricePerHour: string;
+  readonly unit: string;
+  readonly sshKeys: readonly string[];
+  readonly provisioner: 'agent' | 'grid';
+  readonly node: string;
+  readonly farmer: string;
+  readonly myceliumIp: string;
+  readonly vmRef: Readonly<Record<string, string>>;
+  readonly state: DeploymentState;
+  readonly createdAtMs: number;
+  /** When the VM was handed over; billing starts here. */
+  readonly activatedAtMs?: number;
+  readonly graceSinceMs?: number;
+  readonly graceUntilMs?: number;
+  /** Whether the VM is paused (in grace, by default). */
+  readonly paused?: boolean;
+  readonly endedAtMs?: number;
+  readonly endReason?: EndReason;
+  /** The VM was destroyed (after endedAtMs the provisioner confirmed it). */
+  readonly destroyed?: boolean;
+}
+
+/** An agent's heartbeat chain at its last durable point. */
+export interface ChainState {
+  readonly agent: string;
+  /** The last heartbeat seq durably counted (0 before the first). */
+  readonly seq: number;
+  /** The chain head after `seq`. */
+  readonly head: string;
+}

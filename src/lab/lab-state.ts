@@ -1,0 +1,67 @@
+// The lab's state file (lab.json): who the actors are, where their keys are, and which processes run.
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { writeSecureFile } from '../identity/index.js';
+
+/** An actor's role (shared/API.md `hypha lab status`). */
+export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
+
+/** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
+export interface LabActor {
+  readonly name: string;
+  readonly role: ActorRole;
+  readonly address: string;
+  readonly subnet: string;
+  /** The actor's Unyt key file (ed25519). */
+  readonly key: string;
+  /** The actor's network namespace. */
+  readonly ns: string;
+  /** The actor's long-running process (gateway, agent, ledger), if it has one. */
+  readonly pid?: number;
+  /** Its log file, when it has a process. */
+  readonly log?: string;
+  /** For farmers: the node id the agent speaks for. */
+  readonly node?: string;
+  /** The hypha arguments its process runs with, so the lab can restart it. */
+  readonly command?: readonly string[];
+}
+
+/** The whole lab. */
+export interface LabState {
+  readonly v: 1;
+  readonly name: string;
+  readonly dir: string;
+  readonly hourSeconds: number;
+  readonly epochMs: number;
+  readonly gateway: { readonly address: string; readonly port: number; readonly url: string; readonly pid: number; readonly agent: string };
+  readonly actors: readonly LabActor[];
+}
+
+/** Where labs live unless --dir says otherwise: data/lab in the hypha folder. */
+export const DEFAULT_LAB_DIR = fileURLToPath(new URL('../../../data/lab', import.meta.url));
+
+/** The folder of the lab: --dir, else $HYPHA_LAB_DIR, else data/lab. */
+export function labDir(dir: string | undefined): string {
+  return resolve(dir ?? process.env.HYPHA_LAB_DIR ?? DEFAULT_LAB_DIR);
+}
+
+/** The state file's path. */
+export function statePath(dir: string): string {
+  return join(dir, 'lab.json');
+}
+
+/** Reads the lab's state, or null when no lab is up there. */
+export function readLabState(dir: string): LabState | null {
+  const path = statePath(dir);
+  if (!existsSync(path)) return null;
+  return JSON.parse(readFileSync(path, 'utf8')) as LabState;
+}
+
+/** Writes the lab's state (mode 0600). */
+export function writeLabState(state: LabState): void {
+  writeSecureFile(statePath(state.dir), JSON.stringify(state, null, 2) + '\n');
+}
+
+/** The repository's `hypha` launcher, which lab processes run. */
+export const HYPHA_BIN = fileURLToPath(new URL('../../../bin/hypha.js', import.meta.url));

@@ -1,0 +1,234 @@
+// `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, namespaceName, removeLab, spawnInNamespace } from './netns.js';
+import { HYPHA_BIN, readLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+
+/** Options of `hypha lab up`. */
+export interface LabUpOptions {
+  readonly dir: string;
+  readonly name: string;
+  /** Real seconds one billed hour lasts (API.md: default 2). */
+  readonly hourSeconds: number;
+  readonly port?: number;
+  /** Seconds a link challenge stays valid (default 300), to try expiry by hand. */
+  readonly linkTtlSeconds?: number;
+}
+
+/** A lab failure with a message for the person running it. */
+export class LabError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LabError';
+  }
+}
+
+interface PlannedHost {
+  readonly name: string;
+  readonly role: ActorRole;
+  readonly address: string;
+  readonly subnet: string;
+  readonly identity: Identity;
+}
+
+/** Real milliseconds between heartbeats in the lab (then scaled into lab time). */
+const LAB_HEARTBEAT_REAL_MS = 100;
+
+/**
+ * Brings a lab up: namespaces and addresses for the gateway, the customers alice and bob,
+ * and the admin; a Unyt key file for each; the gateway running in its namespace. Resolves
+ * once the gateway answers. On failure, everything it made is torn down again.
+ */
+export async function labUp(options: LabUpOptions): Promise<LabState> {
+  if (process.getuid?.() !== 0) throw new LabError('the lab needs root for `ip netns` (run it as root, or with sudo)');
+  const existing = readLabState(options.dir);
+  if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`hypha lab down\` first`);
+  if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
+  mkdirSync(join(options.dir, 'keys'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
+  const plan = planHosts(options.dir);
+  const epochMs = Date.now();
+  try {
+    await removeLab(options.name);
+    await createBridge(options.name);
+    let index = 1;
+    for (const host of plan) await addHost(options.name, host.name, index++, host.address);
+    const gw = plan.find((h) => h.role === 'gateway') as PlannedHost;
+    const port = options.port ?? 8480;
+    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port);
+    const gatewayLog = join(options.dir, 'logs', 'gateway.log');
+    const gatewayCommand = ['gateway', '--config', configPath];
+    const pid = startProcess(namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
+    const actors: LabActor[] = plan.map((h) => ({
+      name: h.name,
+      role: h.role,
+      address: h.address,
+      subnet: h.subnet,
+      key: keyPath(options.dir, h.name),
+      ns: namespaceName(options.name, h.name),
+      ...(h.role === 'gateway' ? { pid, log: gatewayLog, command: gatewayCommand } : {}),
+    }));
+    const state: LabState = {
+      v: 1,
+      name: options.name,
+      dir: options.dir,
+      hourSeconds: options.hourSeconds,
+      epochMs,
+      gateway: { address: gw.address, port, url: `http://[${gw.address}]:${port}`, pid, agent: gw.identity.agent },
+      actors,
+    };
+    writeLabState(state);
+    await waitForLog(gatewayLog, READY_TEXT.gateway as string, pid, 20_000);
+    return state;
+  } catch (err) {
+    await labDown(options.dir, options.name).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Stops every process of the lab and removes its namespaces; the lab folder stays for inspection. */
+export async function labDown(dir: string, nameIfNoState?: string): Promise<void> {
+  const state = readLabState(dir);
+  const name = state?.name ?? nameIfNoState;
+  const pids = (state?.actors ?? []).map((a) => a.pid).filter((p): p is number => p !== undefined);
+  for (const pid of pids) signal(pid, 'SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
+  if (name !== undefined) await removeLab(name);
+  rmSync(join(dir, 'lab.json'), { force: true });
+}
+
+/** Stops an actor's process with `sig` (SIGTERM waits for it to exit; SIGKILL is kill -9). */
+export async function labStop(dir: string, name: string, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const state = requireState(dir);
+  const actor = actorOf(state, name);
+  if (actor.pid === undefined) throw new LabError(`${name} runs no process`);
+  signal(actor.pid, sig);
+  const deadline = Date.now() + 10_000;
+  while (alive(actor.pid) && Date.now() < deadline) await sleep(20);
+  if (alive(actor.pid)) throw new LabError(`${name} (pid ${actor.pid}) did not stop`);
+}
+
+/** Starts an actor's process again (after labStop or a crash), and waits until it is ready. */
+export async function labStart(dir: string, name: string): Promise<LabActor> {
+  const state = requireState(dir);
+  const actor = actorOf(state, name);
+  if (!actor.command || !actor.log) throw new LabError(`${name} runs no process`);
+  if (actor.pid !== undefined && alive(actor.pid)) throw new LabError(`${name} is already running (pid ${actor.pid})`);
+  const offset = existsSync(actor.log) ? readFileSync(actor.log).length : 0;
+  const pid = startProcess(actor.ns, [...actor.command], actor.log);
+  const updated: LabActor = { ...actor, pid };
+  const actors = state.actors.map((a) => (a.name === name ? updated : a));
+  writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
+  await waitForLog(actor.log, READY_TEXT[actor.role] ?? 'ready', pid, 20_000, offset);
+  return updated;
+}
+
+/** What each kind of process logs once it is ready. */
+const READY_TEXT: Partial<Record<ActorRole, string>> = { gateway: 'gateway listening', farmer: 'agent running', ledger: 'ledger listening' };
+
+function requireState(dir: string): LabState {
+  const state = readLabState(dir);
+  if (!state) throw new LabError(`no lab is up in ${dir}`);
+  return state;
+}
+
+/** The actor named `name`. */
+export function actorOf(state: LabState, name: string): LabActor {
+  const actor = state.actors.find((a) => a.name === name);
+  if (!actor) throw new LabError(`no actor named ${JSON.stringify(name)}; actors: ${state.actors.map((a) => a.name).join(', ')}`);
+  return actor;
+}
+
+function planHosts(dir: string): PlannedHost[] {
+  const roles: Array<[string, ActorRole]> = [
+    ['gateway', 'gateway'],
+    ['alice', 'customer'],
+    ['bob', 'customer'],
+    ['admin', 'admin'],
+  ];
+  const subnets = new Set<string>();
+  return roles.map(([name, role]) => {
+    let address: string;
+    do address = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
+    while (subnets.has(subnet64(address)));
+    subnets.add(subnet64(address));
+    const identity = newIdentity();
+    saveKeyFile(keyPath(dir, name), identity, true);
+    return { name, role, address, subnet: subnet64(address), identity };
+  });
+}
+
+function keyPath(dir: string, name: string): string {
+  return join(dir, 'keys', `${name}.key`);
+}
+
+function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number): string {
+  const dir = join(options.dir, 'gateway');
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  saveKeyFile(join(dir, 'gateway.key'), gw.identity, true);
+  const speed = 3600 / options.hourSeconds;
+  const admin = plan.find((h) => h.role === 'admin') as PlannedHost;
+  const config = {
+    listen: gw.address,
+    port,
+    dataDir: join(dir, 'data'),
+    keyFile: join(dir, 'gateway.key'),
+    admins: [admin.identity.agent],
+    link: { challengesPerMinute: 600, ...(options.linkTtlSeconds !== undefined ? { challengeTtlSeconds: options.linkTtlSeconds } : {}) },
+    heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
+    billing: { startupWaitSeconds: 1, tickSeconds: 0.1 },
+    orders: { checkIntervalSeconds: 0.2 },
+    lab: { hourSeconds: options.hourSeconds, epochMs },
+  };
+  const path = join(dir, 'config.json');
+  writeSecureFile(path, JSON.stringify(config, null, 2) + '\n');
+  return path;
+}
+
+function startProcess(ns: string, args: string[], logPath: string): number {
+  const fd = openSync(logPath, 'a', 0o600);
+  try {
+    const child = spawnInNamespace(ns, process.execPath, [HYPHA_BIN, ...args], {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, HYPHA_LAB: '1' },
+    });
+    if (child.pid === undefined) throw new LabError(`could not start ${args[0]} in ${ns}`);
+    child.unref();
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+async function waitForLog(path: string, text: string, pid: number, timeoutMs: number, fromByte = 0): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const log = existsSync(path) ? readFileSync(path).subarray(fromByte).toString('utf8') : '';
+    if (log.includes(text)) return;
+    if (!alive(pid)) throw new LabError(`the process exited before it was ready; its log (${path}) says:\n${log.split('\n').slice(-10).join('\n')}`);
+    await sleep(50);
+  }
+  throw new LabError(`timed out waiting for "${text}" in ${path}`);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}

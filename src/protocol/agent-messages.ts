@@ -1,0 +1,277 @@
+// The WebSocket protocol between a farmer's agent and the gateway (`/v1/agent`): message types and validators.
+import type { Capacity } from './offer.js';
+import type { Heartbeat, NodeReport, VmReport } from './heartbeat.js';
+import {
+  ValidationError,
+  expectArray,
+  expectBoolean,
+  expectInteger,
+  expectNumber,
+  expectObject,
+  expectString,
+  optionalString,
+} from './validate.js';
+import type { Receipt } from './receipt.js';
+
+/** Identifiers of nodes, VMs, commands and receipts. */
+export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
+/** Most nodes one agent may speak for. */
+export const MAX_NODES_PER_AGENT = 64;
+/** Most VMs one heartbeat may report. */
+export const MAX_VMS_PER_HEARTBEAT = 4096;
+
+/** WebSocket close codes the gateway uses, so an agent can tell a retry from a configuration error. */
+export const CLOSE = {
+  badMessage: 4400,
+  authFailed: 4401,
+  notApproved: 4403,
+  authTimeout: 4408,
+  replaced: 4409,
+  shuttingDown: 1001,
+} as const;
+
+/** A node an agent speaks for, with its capacity for agent-run VMs (zero when it runs none). */
+export interface HelloNode {
+  readonly id: string;
+  readonly capacity: Capacity;
+}
+
+/** A VM the gateway placed on one of the agent's nodes: the agent probes it every heartbeat. */
+export interface VmAssignment {
+  readonly id: string;
+  readonly node: string;
+  readonly myceliumIp: string;
+  readonly port: number;
+}
+
+/** Commands the gateway sends for agent-run VMs. */
+export type CommandOp = 'deploy' | 'pause' | 'resume' | 'destroy' | 'status' | 'set-ssh-keys';
+
+// ---- gateway -> agent ----
+
+export interface ChallengeMessage {
+  readonly type: 'challenge';
+  readonly nonce: string;
+  readonly gateway: string;
+  readonly atMs: number;
+}
+
+export interface WelcomeMessage {
+  readonly type: 'welcome';
+  readonly agent: string;
+  /** The first heartbeat seq the gateway has not durably counted: replay from here. */
+  readonly resumeFromSeq: number;
+  /** The chain head just before resumeFromSeq. */
+  readonly head: string;
+  readonly heartbeatIntervalMs: number;
+  readonly periodMs: number;
+  readonly vms: readonly VmAssignment[];
+}
+
+export interface AckMessage {
+  readonly type: 'ack';
+  /** Every heartbeat up to and including seq is durably counted; the agent may forget them. */
+  readonly seq: number;
+}
+
+export interface VmsMessage {
+  readonly type: 'vms';
+  readonly vms: readonly VmAssignment[];
+}
+
+export interface CommandMessage {
+  readonly type: 'command';
+  readonly id: string;
+  readonly op: CommandOp;
+  readonly vm: { readonly id: string; readonly node: string; readonly sshKeys?: readonly string[]; readonly seedHex?: string };
+}
+
+export interface CountersignMessage {
+  readonly type: 'countersign';
+  readonly receipt: Receipt;
+}
+
+export type GatewayMessage = ChallengeMessage | WelcomeMessage | AckMessage | VmsMessage | CommandMessage | CountersignMessage;
+
+// ---- agent -> gateway ----
+
+export interface HelloMessage {
+  readonly type: 'hello';
+  readonly agent: string;
+  readonly nodes: readonly HelloNode[];
+  /** base64 ed25519 signature of the agent-auth statement {agent, gateway, nonce, nodes: ids}. */
+  readonly signature: string;
+}
+
+export interface HeartbeatMessage extends Heartbeat {
+  readonly type: 'heartbeat';
+  /** The chain head before this heartbeat, as the agent has it. */
+  readonly prev: string;
+}
+
+export interface ChainHeadMessage {
+  readonly type: 'chain-head';
+  readonly periodStartMs: number;
+  readonly periodEndMs: number;
+  readonly seq: number;
+  readonly head: string;
+  readonly signature: string;
+}
+
+export interface ResultMessage {
+  readonly type: 'result';
+  readonly id: string;
+  readonly ok: boolean;
+  readonly vm?: { readonly id: string; readonly myceliumIp: string; readonly state: string };
+  readonly error?: string;
+}
+
+export interface CountersignedMessage {
+  readonly type: 'countersigned';
+  readonly receiptId: string;
+  readonly signature: string;
+}
+
+export interface CountersignRefusedMessage {
+  readonly type: 'countersign-refused';
+  readonly receiptId: string;
+  readonly reason: string;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64, pattern: ID_PATTERN, patternName: 'an id of letters, digits and ._:-' });
+const seq = (v: unknown, f: string): number => expectInteger(v, f, 0, Number.MAX_SAFE_INTEGER);
+const ms = (v: unknown, f: string): number => expectInteger(v, f, 0, 8.64e15);
+
+/** Parses an agent's message text; ValidationError names the bad field. */
+export function parseAgentMessage(text: string): AgentMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ValidationError('message', 'is not JSON');
+  }
+  const m = expectObject(raw, 'message');
+  switch (m.type) {
+    case 'hello':
+      return {
+        type: 'hello',
+        agent: expectString(m.agent, 'agent', { maxLength: 64 }),
+        nodes: expectArray(m.nodes, 'nodes', 1, MAX_NODES_PER_AGENT, (n, f) => {
+          const o = expectObject(n, f);
+          const c = expectObject(o.capacity ?? { cpu: 0, memoryGb: 0, diskGb: 0 }, `${f}.capacity`);
+          return {
+            id: id(o.id, `${f}.id`),
+            capacity: {
+              cpu: expectInteger(c.cpu, `${f}.capacity.cpu`, 0, 1_000_000),
+              memoryGb: expectInteger(c.memoryGb, `${f}.capacity.memoryGb`, 0, 100_000_000),
+              diskGb: expectInteger(c.diskGb, `${f}.capacity.diskGb`, 0, 1_000_000_000),
+            },
+          };
+        }),
+        signature: expectString(m.signature, 'signature', { maxLength: 100 }),
+      };
+    case 'heartbeat':
+      return {
+        type: 'heartbeat',
+        seq: seq(m.seq, 'seq'),
+        atMs: ms(m.atMs, 'atMs'),
+        prev: expectString(m.prev, 'prev', { pattern: HEX64, patternName: '64 hex digits' }),
+        nodes: expectArray(m.nodes, 'nodes', 0, MAX_NODES_PER_AGENT, (n, f): NodeReport => {
+          const o = expectObject(n, f);
+          return { id: id(o.id, `${f}.id`), up: expectBoolean(o.up, `${f}.up`) };
+        }),
+        vms: expectArray(m.vms, 'vms', 0, MAX_VMS_PER_HEARTBEAT, (n, f): VmReport => {
+          const o = expectObject(n, f);
+          const report: VmReport = { id: id(o.id, `${f}.id`), reachable: expectBoolean(o.reachable, `${f}.reachable`) };
+          return o.rttMicros === undefined ? report : { ...report, rttMicros: expectInteger(o.rttMicros, `${f}.rttMicros`, 0, 600_000_000) };
+        }),
+      };
+    case 'chain-head':
+      return {
+        type: 'chain-head',
+        periodStartMs: ms(m.periodStartMs, 'periodStartMs'),
+        periodEndMs: ms(m.periodEndMs, 'periodEndMs'),
+        seq: seq(m.seq, 'seq'),
+        head: expectString(m.head, 'head', { pattern: HEX64, patternName: '64 hex digits' }),
+        signature: expectString(m.signature, 'signature', { maxLength: 100 }),
+      };
+    case 'result': {
+      const ok = expectBoolean(m.ok, 'ok');
+      const vm = m.vm === undefined ? undefined : expectObject(m.vm, 'vm');
+      return {
+        type: 'result',
+        id: id(m.id, 'id'),
+        ok,
+        ...(vm ? { vm: { id: id(vm.id, 'vm.id'), myceliumIp: expectString(vm.myceliumIp, 'vm.myceliumIp', { maxLength: 45 }), state: expectString(vm.state, 'vm.state', { maxLength: 16 }) } } : {}),
+        ...(m.error === undefined ? {} : { error: expectString(m.error, 'error', { maxLength: 500 }) }),
+      };
+    }
+    case 'countersigned':
+      return { type: 'countersigned', receiptId: id(m.receiptId, 'receiptId'), signature: expectString(m.signature, 'signature', { maxLength: 100 }) };
+    case 'countersign-refused':
+      return { type: 'countersign-refused', receiptId: id(m.receiptId, 'receiptId'), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
+    default:
+      throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
+  }
+}
+
+/** Parses a gateway's message text (the agent trusts the gateway's TLS-less Mycelium link, not its JSON). */
+export function parseGatewayMessage(text: string): GatewayMessage {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw new ValidationError('message', 'is not JSON');
+  }
+  const m = expectObject(raw, 'message');
+  const assignment = (v: unknown, f: string): VmAssignment => {
+    const o = expectObject(v, f);
+    return {
+      id: id(o.id, `${f}.id`),
+      node: id(o.node, `${f}.node`),
+      myceliumIp: expectString(o.myceliumIp, `${f}.myceliumIp`, { maxLength: 45 }),
+      port: expectInteger(o.port, `${f}.port`, 1, 65535),
+    };
+  };
+  switch (m.type) {
+    case 'challenge':
+      return { type: 'challenge', nonce: expectString(m.nonce, 'nonce', { maxLength: 64 }), gateway: expectString(m.gateway, 'gateway', { maxLength: 64 }), atMs: ms(m.atMs, 'atMs') };
+    case 'welcome':
+      return {
+        type: 'welcome',
+        agent: expectString(m.agent, 'agent', { maxLength: 64 }),
+        resumeFromSeq: seq(m.resumeFromSeq, 'resumeFromSeq'),
+        head: expectString(m.head, 'head', { pattern: HEX64 }),
+        heartbeatIntervalMs: expectNumber(m.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, 86_400_000),
+        periodMs: expectNumber(m.periodMs, 'periodMs', 1, 31 * 86_400_000),
+        vms: expectArray(m.vms, 'vms', 0, 100_000, assignment),
+      };
+    case 'ack':
+      return { type: 'ack', seq: seq(m.seq, 'seq') };
+    case 'vms':
+      return { type: 'vms', vms: expectArray(m.vms, 'vms', 0, 100_000, assignment) };
+    case 'command': {
+      const vm = expectObject(m.vm, 'vm');
+      const op = expectString(m.op, 'op') as CommandOp;
+      if (!['deploy', 'pause', 'resume', 'destroy', 'status', 'set-ssh-keys'].includes(op)) throw new ValidationError('op', `unknown command ${JSON.stringify(op)}`);
+      return {
+        type: 'command',
+        id: id(m.id, 'id'),
+        op,
+        vm: {
+          id: id(vm.id, 'vm.id'),
+          node: id(vm.node, 'vm.node'),
+          ...(vm.sshKeys === undefined ? {} : { sshKeys: expectArray(vm.sshKeys, 'vm.sshKeys', 0, 64, (k, f) => expectString(k, f, { maxLength: 8192 })) }),
+          ...(optionalString(vm.seedHex, 'vm.seedHex', { pattern: /^[0-9a-f]{12}$/ }) === undefined ? {} : { seedHex: vm.seedHex as string }),
+        },
+      };
+    }
+    case 'countersign':
+      return { type: 'countersign', receipt: expectObject(m.receipt, 'receipt') as unknown as Receipt };
+    default:
+      throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
+  }
+}

@@ -1,0 +1,10 @@
+// Public face of src/protocol: the wire types and validators the gateway and the agent share.
+export * from './validate.js';
+export * from './money.js';
+export * from './offer.js';
+export * from './ssh-key.js';
+export * from './charge.js';
+export * from './uptime.js';
+export * from './heartbeat.js';
+export * from './receipt.js';
+export * from './agent-messages.js';

@@ -1,0 +1,47 @@
+// Gateway config parsing and listen-address checks: defaults, refusals that name the key, and no wildcard listening.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { checkListenAddress, ListenAddressError } from '../../src/gateway/listen-address.js';
+import { ValidationError } from '../../src/protocol/validate.js';
+import { newIdentity } from '../../src/identity/index.js';
+
+test('defaults: port 8480, 1-hour periods, 90% farmer share, 24 h deposit, 72 h grace, paths under the config folder', () => {
+  const c = parseGatewayConfig({}, '/etc/hypha');
+  assert.equal(c.port, 8480);
+  assert.equal(c.billing.periodMs, 3_600_000);
+  assert.equal(c.billing.farmerShareBps, 9000);
+  assert.equal(c.billing.depositMs, 24 * 3_600_000);
+  assert.equal(c.billing.graceMs, 72 * 3_600_000);
+  assert.equal(c.billing.pauseInGrace, true);
+  assert.equal(c.heartbeatIntervalMs, 15_000);
+  assert.equal(c.dataDir, '/etc/hypha/data');
+  assert.deepEqual(c.ledger, { kind: 'embedded', dir: '/etc/hypha/data/ledger' });
+  assert.equal(c.lab, undefined);
+});
+
+test('bad values are refused naming the key', () => {
+  const cases: Array<[unknown, string]> = [
+    [{ port: 0 }, 'config.port'],
+    [{ prot: 1 }, 'config.prot'],
+    [{ admins: ['nope'] }, 'config.admins[0]'],
+    [{ admins: ['2001:db8::/64'] }, 'config.admins[0]'],
+    [{ billing: { farmerSharePercent: 101 } }, 'config.billing.farmerSharePercent'],
+    [{ billing: { farmerSharePercent: 90.123 } }, 'config.billing.farmerSharePercent'],
+    [{ billing: { graceHours: '72' } }, 'config.billing.graceHours'],
+    [{ prices: { small: 0.05 } }, 'config.prices.small'],
+    [{ agents: [{ agent: newIdentity().agent, subnets: ['4a1::1/64'], nodes: ['n1'] }] }, 'config.agents[0].subnets[0]'],
+    [{ ledger: { kind: 'bank' } }, 'config.ledger.kind'],
+    [{ lab: { hourSeconds: 1, epochMs: 0 } }, 'config.lab'],
+  ];
+  for (const [raw, field] of cases) {
+    assert.throws(() => parseGatewayConfig(raw, '/'), (e: unknown) => (e instanceof ValidationError && e.field === field) || (e instanceof RangeError && e.message.startsWith(field)), JSON.stringify(raw));
+  }
+});
+
+test('listen addresses: only 400::/7, with the reason and what to do instead', () => {
+  assert.equal(checkListenAddress('[0570:75B1:b695:5ed7:541e:e8d8:efbb:b9a0]'), '570:75b1:b695:5ed7:541e:e8d8:efbb:b9a0');
+  for (const bad of ['::', '0.0.0.0', '127.0.0.1', '::1', 'fe80::1', '2001:db8::1', '::ffff:10.0.0.1', 'localhost']) {
+    assert.throws(() => checkListenAddress(bad), (e: unknown) => e instanceof ListenAddressError && /refusing to listen/.test(e.message) && /--listen/.test(e.message), bad);
+  }
+});

@@ -1,0 +1,121 @@
+// The embedded store and the append-only log: durability, mode 0600, and loud refusal of damaged files.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LowdbStore } from '../../src/gateway/store/lowdb-store.js';
+import { AppendLog } from '../../src/gateway/store/append-log.js';
+import { StoreError } from '../../src/gateway/store/store.js';
+import type { LinkRecord } from '../../src/gateway/store/records.js';
+import { scratchDir } from '../helpers/paths.js';
+
+const link = (subnet: string): LinkRecord => ({ subnet, agent: 'uhCAkX', address: subnet.replace('::/64', '::1'), linkedAtMs: 1, nonce: 'n', statement: 's', signature: 'sig' });
+
+test('LowdbStore: writes are durable, mode 0600, and survive a reopen', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const store = await LowdbStore.open(dir);
+  await store.links.put('4a1::/64', link('4a1::/64'));
+  await Promise.all([store.links.put('4a2::/64', link('4a2::/64')), store.meta.put('x', 1)]);
+  assert.equal(statSync(join(dir, 'db.json')).mode & 0o777, 0o600);
+  await store.close();
+  const again = await LowdbStore.open(dir);
+  assert.deepEqual(again.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a2::/64']);
+  assert.equal(again.meta.get('x'), 1);
+  assert.equal(await again.links.delete('4a1::/64'), true);
+  assert.equal(await again.links.delete('4a1::/64'), false);
+  assert.deepEqual(readdirSync(dir), ['db.json'], 'no temporary files left');
+});
+
+test('LowdbStore: a stored record is a copy, not an alias of the caller\'s object', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const store = await LowdbStore.open(dir);
+  const rec = { ...link('4a1::/64') } as { agent: string };
+  await store.links.put('4a1::/64', rec as LinkRecord);
+  rec.agent = 'changed';
+  assert.equal(store.links.get('4a1::/64')?.agent, 'uhCAkX');
+});
+
+test('LowdbStore: a truncated, empty, non-JSON, wrong-version or world-readable file stops the open; it is never reset', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const store = await LowdbStore.open(dir);
+  await store.links.put('4a1::/64', link('4a1::/64'));
+  await store.close();
+  const path = join(dir, 'db.json');
+  const good = readFileSync(path, 'utf8');
+  const cases: Array<[string, string, string]> = [
+    ['truncated', good.slice(0, good.length - 7), 'corrupt'],
+    ['empty', '', 'corrupt'],
+    ['not json', 'hello', 'corrupt'],
+    ['an array', '[]', 'corrupt'],
+    ['other version', JSON.stringify({ ...JSON.parse(good), version: 99 }), 'version'],
+    ['missing table', JSON.stringify({ version: 1, links: {} }), 'corrupt'],
+  ];
+  for (const [name, text, problem] of cases) {
+    writeFileSync(path, text, { mode: 0o600 });
+    await assert.rejects(LowdbStore.open(dir), (e: unknown) => e instanceof StoreError && e.problem === problem, name);
+    assert.equal(readFileSync(path, 'utf8'), text, `${name}: the damaged file is left as it was`);
+  }
+  writeFileSync(path, good, { mode: 0o600 });
+  chmodSync(path, 0o644);
+  await assert.rejects(LowdbStore.open(dir), (e: unknown) => e instanceof StoreError && e.problem === 'permissions');
+});
+
+test('AppendLog: records come back in order across reopen, mode 0600, one fsync per batch', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const { log, records } = AppendLog.open<{ i: number }>(path);
+  assert.deepEqual(records, []);
+  await Promise.all([log.append({ i: 1 }), log.append({ i: 2 }, { i: 3 })]);
+  log.appendSync({ i: 4 });
+  log.close();
+  assert.equal(statSync(path).mode & 0o777, 0o600);
+  const again = AppendLog.open<{ i: number }>(path);
+  assert.deepEqual(again.records.map((r) => r.i), [1, 2, 3, 4]);
+  assert.equal(again.tornBytes, 0);
+  await again.log.append({ i: 5 });
+  again.log.close();
+  assert.equal(AppendLog.open<{ i: number }>(path).records.length, 5);
+});
+
+test('AppendLog: an unfinished last line (a crash mid-write) is moved aside and reported, not dropped silently', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const { log } = AppendLog.open<{ i: number }>(path);
+  await log.append({ i: 1 }, { i: 2 });
+  log.close();
+  appendFileSync(path, '{"n":3,"h":"abc","r":{"i":');
+  const reopened = AppendLog.open<{ i: number }>(path);
+  assert.deepEqual(reopened.records.map((r) => r.i), [1, 2]);
+  assert.ok(reopened.tornBytes > 0);
+  const side = readdirSync(dir).find((f) => f.startsWith('r.log.torn-'));
+  assert.ok(side, 'the torn bytes are kept in a side file');
+  assert.equal(readFileSync(join(dir, side), 'utf8'), '{"n":3,"h":"abc","r":{"i":');
+  await reopened.log.append({ i: 3 });
+  reopened.log.close();
+  assert.deepEqual(AppendLog.open<{ i: number }>(path).records.map((r) => r.i), [1, 2, 3]);
+});
+
+test('AppendLog: a changed, dropped or reordered line anywhere stops the open', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const { log } = AppendLog.open<{ amount: string }>(path);
+  await log.append({ amount: '1.000000' }, { amount: '2.000000' }, { amount: '3.000000' });
+  log.close();
+  const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const cases: Array<[string, string[]]> = [
+    ['a changed amount', [lines[0] as string, (lines[1] as string).replace('2.000000', '9.000000'), lines[2] as string]],
+    ['a dropped line', [lines[0] as string, lines[2] as string]],
+    ['reordered lines', [lines[1] as string, lines[0] as string, lines[2] as string]],
+    ['garbage', [lines[0] as string, 'not json', lines[2] as string]],
+  ];
+  for (const [name, content] of cases) {
+    writeFileSync(path, content.join('\n') + '\n', { mode: 0o600 });
+    assert.throws(() => AppendLog.open(path), (e: unknown) => e instanceof StoreError && e.problem === 'corrupt', name);
+  }
+});

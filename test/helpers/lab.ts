@@ -1,0 +1,106 @@
+// A lab for one test file: brought up with the real `hypha lab up`, driven with real curl in the actors' namespaces.
+import { randomBytes } from 'node:crypto';
+import type { TestContext } from 'node:test';
+import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
+import { scratchDir } from './paths.js';
+import { hypha, runCommand, type RunResult } from './run.js';
+
+/** What curl got back. */
+export interface CurlResult {
+  readonly status: number;
+  readonly text: string;
+  /** The parsed body, when it is JSON. */
+  readonly json: unknown;
+}
+
+/** A running lab, torn down when the test ends. */
+export interface TestLab {
+  readonly dir: string;
+  state(): LabState;
+  actor(name: string): LabActor;
+  /** The gateway's base URL. */
+  readonly gw: string;
+  /** Runs a command in an actor's namespace (its Mycelium address is the source). */
+  exec(actor: string, cmd: string, args: string[], input?: string): Promise<RunResult>;
+  /** curl from an actor; `body` is sent as JSON text (a string is sent as is). */
+  curl(actor: string, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<CurlResult>;
+  /** `hypha lab …` with this lab's --dir. */
+  lab(sub: string, ...args: string[]): Promise<RunResult>;
+}
+
+/** Brings up a lab in a scratch folder (unique name) and registers its teardown on `t`. */
+export async function startLab(t: TestContext, options: { hour?: number; linkTtl?: number; extra?: string[] } = {}): Promise<TestLab> {
+  const { dir, remove } = scratchDir('hypha-lab-');
+  const name = `t${randomBytes(3).toString('hex')}`;
+  const args = ['lab', 'up', '--detach', '--dir', dir, '--name', name, '--hour', String(options.hour ?? 2)];
+  if (options.linkTtl !== undefined) args.push('--link-ttl', String(options.linkTtl));
+  const up = await hypha([...args, ...(options.extra ?? [])], { timeoutMs: 120_000 });
+  t.after(async () => {
+    await hypha(['lab', 'down', '--dir', dir]);
+    if (process.env.HYPHA_KEEP_LAB !== '1') remove();
+  });
+  if (up.code !== 0) throw new Error(`hypha lab up failed (${up.code}): ${up.stderr}${up.stdout}`);
+  const state = (): LabState => {
+    const s = readLabState(dir);
+    if (!s) throw new Error(`no lab state in ${dir}`);
+    return s;
+  };
+  const actor = (n: string): LabActor => {
+    const a = state().actors.find((x) => x.name === n);
+    if (!a) throw new Error(`no actor ${n}`);
+    return a;
+  };
+  const gw = state().gateway.url;
+  const exec = (a: string, cmd: string, cmdArgs: string[], input?: string): Promise<RunResult> =>
+    runCommand('ip', ['netns', 'exec', actor(a).ns, cmd, ...cmdArgs], input === undefined ? {} : { input });
+  return {
+    dir,
+    gw,
+    state,
+    actor,
+    exec,
+    lab: (sub: string, ...a: string[]) => hypha(['lab', sub, '--dir', dir, ...a], { timeoutMs: 60_000 }),
+    async curl(a, method, path, body, headers = {}) {
+      const curlArgs = ['-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}', `${gw}${path}`];
+      for (const [k, v] of Object.entries(headers)) curlArgs.push('-H', `${k}: ${v}`);
+      let input: string | undefined;
+      if (body !== undefined) {
+        input = typeof body === 'string' ? body : JSON.stringify(body);
+        curlArgs.push('-H', 'content-type: application/json', '--data-binary', '@-');
+      }
+      const r = await exec(a, 'curl', curlArgs, input);
+      if (r.code !== 0) throw new Error(`curl failed (${r.code}): ${r.stderr}`);
+      const cut = r.stdout.lastIndexOf('\n');
+      const text = r.stdout.slice(0, cut);
+      const status = Number(r.stdout.slice(cut + 1));
+      let json: unknown = undefined;
+      try {
+        json = JSON.parse(text);
+      } catch {
+        json = undefined;
+      }
+      return { status, text, json };
+    },
+  };
+}
+
+/** The `error.code` of an error body. */
+export function errorCode(r: CurlResult): unknown {
+  return (r.json as { error?: { code?: unknown } } | undefined)?.error?.code;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function waitFor<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+}
