@@ -1,7 +1,7 @@
 // `hypha lab …`: bring the local Mycelium lab up and down, show it, and run commands as its actors.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { LabError, actorOf, labDown, labStart, labStop, labUp } from '../lab/lab.js';
+import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
 import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
@@ -14,6 +14,7 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       hour lasts (default 2).
   hypha lab status [--json] [--dir DIR]
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
+  hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
   hypha lab down [--dir DIR]
 
@@ -46,6 +47,13 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
           const started = await labStart(dir, actor);
           out(`${actor} running, pid ${started.pid}`);
         } else out(`${actor} stopped`);
+        return 0;
+      }
+      case 'link': {
+        const p = parse(rest, { dir: { type: 'string' } });
+        if (p.positionals.length !== 1) throw new UsageError('usage: hypha lab link ACTOR [--dir DIR]');
+        const linked = await labLink(labDir(optional(p, 'dir')), p.positionals[0] as string);
+        out(JSON.stringify(linked));
         return 0;
       }
       case 'down': {

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { decodeAgentPubKey, parseSubnet64 } from '../identity/index.js';
 import { ValidationError, expectArray, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { parseAmount } from '../protocol/money.js';
-import { HOUR_MS } from './clock.js';
+import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */

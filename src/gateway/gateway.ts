@@ -2,20 +2,37 @@
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
-import type { Offer } from '../protocol/offer.js';
+import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
+import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
+import type { Capacity, Offer } from '../protocol/offer.js';
+import type { VmAssignment } from '../protocol/agent-messages.js';
+import { ValidationError } from '../protocol/validate.js';
 import { createApp } from './http/app.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
+import { registerAdminAgentRoutes, registerAdminLedgerRoutes } from './http/admin-routes.js';
 import { LinkService } from './link/link-service.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import type { Store } from './store/store.js';
-import { ScaledClock, SystemClock, type Clock } from './clock.js';
+import type { AgentApproval, DeploymentRecord, OrderRecord } from './store/records.js';
 import type { GatewayConfig } from './config.js';
 import { resolveListenAddress, ListenAddressError } from './listen-address.js';
 import { loadOffers } from './offers.js';
+import { EventLog } from './events/event-log.js';
+import { UptimeBook } from './uptime/uptime-book.js';
+import { NodeUptimeRecorder } from './uptime/node-uptime.js';
+import { AgentHub, verifyCountersignature } from './agents/agent-hub.js';
+import { PeriodCloser } from './billing/period-closer.js';
+import { ReceiptLog } from './billing/receipt-log.js';
+import { BillingService } from './billing/billing-service.js';
+import { createLedger } from './ledger/create-ledger.js';
+import type { Ledger } from './ledger/ledger.js';
+import { createProvisioner } from './provision/create-provisioner.js';
+import { OrderService } from './orders/order-service.js';
+import { DeploymentService } from './deployments/deployment-service.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -44,6 +61,19 @@ class Closers {
   }
 }
 
+/** The running gateway's parts, for tests and the admin views. */
+export interface GatewayParts {
+  readonly store: Store;
+  readonly events: EventLog;
+  readonly receipts: ReceiptLog;
+  readonly ledger: Ledger;
+  readonly hub: AgentHub;
+  readonly billing: BillingService;
+  readonly orders: OrderService;
+  readonly deployments: DeploymentService;
+  readonly closer: PeriodCloser;
+}
+
 /** The running gateway. */
 export class Gateway {
   private constructor(
@@ -51,8 +81,7 @@ export class Gateway {
     readonly identity: Identity,
     readonly address: string,
     readonly clock: Clock,
-    readonly store: Store,
-    private readonly server: Server,
+    readonly parts: GatewayParts,
     private readonly closers: Closers,
     private readonly log: Logger,
   ) {}
@@ -66,14 +95,107 @@ export class Gateway {
       if (config.lab) log.warn({ hourSeconds: config.lab.hourSeconds }, 'LAB MODE: one billed hour lasts %s real seconds', config.lab.hourSeconds);
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
       const identity = loadOrCreateKey(config.keyFile, log);
+      const url = `http://[${address}]:${config.port}`;
+
       const store = await LowdbStore.open(config.dataDir);
       closers.add(() => store.close());
+      await syncConfiguredAgents(store, config, clock);
+      const opened = EventLog.open(join(config.dataDir, 'events.log'));
+      const events = opened.events;
+      closers.add(() => events.close());
+      const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
+      const receipts = money.receipts;
+      closers.add(() => receipts.close());
+      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes]] as const) {
+        if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
+      }
+
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
-      const url = `http://[${address}]:${config.port}`;
+      const offerById = new Map(offers.map((o) => [o.id, o]));
+      const ledger = await createLedger(config, clock);
+      closers.add(() => ledger.close());
+      const uptime = new UptimeBook(config.heartbeatIntervalMs);
+
+      let billing: BillingService | null = null;
+      let closer: PeriodCloser | null = null;
+      const hub = new AgentHub({
+        store,
+        clock,
+        identity,
+        heartbeatIntervalMs: config.heartbeatIntervalMs,
+        periodMs: config.billing.periodMs,
+        uptime,
+        events,
+        log,
+        closedThroughMs: () => closer?.closedThroughMs() ?? 0,
+        assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
+        onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
+      });
+      closers.add(() => hub.close());
+
+      const provisioner = await createProvisioner(config, {
+        nodes: () => hub.nodes(),
+        usedOn: (node) => capacityUsed(node, store.deployments.values(), store.orders.values(), offerById),
+        command: (node, op, vm, timeoutMs) => hub.command(node, op, vm, timeoutMs),
+      });
+      const deployments = new DeploymentService({
+        clock,
+        deployments: store.deployments,
+        provisioner,
+        events,
+        log,
+        totals: (id) => billing?.totals(id) ?? { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n },
+        onPlacementChanged: (nodes) => hub.refreshAssignments(nodes),
+      });
+      closers.add(() => deployments.close());
+      const sign = createSigner(identity.secretKey);
+      billing = new BillingService({
+        clock,
+        gateway: { agent: identity.agent, sign },
+        receipts,
+        deployments: store.deployments,
+        uptime,
+        ledger,
+        lifecycle: deployments,
+        agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature },
+        events,
+        log,
+        policy: { farmerShareBps: config.billing.farmerShareBps, graceMs: config.billing.graceMs, pauseInGrace: config.billing.pauseInGrace, periodMs: config.billing.periodMs },
+      });
+      const billingRef = billing;
+      const orders = new OrderService({
+        clock,
+        store,
+        ledger,
+        provisioner,
+        events,
+        log,
+        policy: { depositMs: config.billing.depositMs, expireAfterMs: config.orders.expireAfterMs, maxProvisionAttempts: config.orders.maxProvisionAttempts, maxOpenOrders: 10 },
+        offer: (id) => offerById.get(id),
+        offerIds: () => offers.map((o) => o.id),
+        arrearsOf: (c) => billingRef.arrearsOf(c),
+        onActive: (d) => hub.refreshAssignments([d.node]),
+      });
+      closers.add(() => orders.close());
+
+      const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
+      closer = new PeriodCloser({
+        clock,
+        periodMs: config.billing.periodMs,
+        settleMs: config.billing.settleMs,
+        startupWaitRealMs: config.billing.startupWaitRealMs,
+        tickRealMs: config.billing.tickRealMs,
+        meta: store.meta,
+        work: [nodeUptime, billing],
+        persistEvidence: (ms) => hub.persist(ms),
+        events,
+        log,
+      });
+      const closerRef = closer;
+      closers.add(() => closerRef.close());
+
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
-      const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) =>
-        log.info({ outcome, ...detail }, 'link'),
-      );
+      const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => log.info({ outcome, ...detail }, 'link'));
       const admins = new Set(config.admins);
       const app = createApp({
         log,
@@ -83,11 +205,50 @@ export class Gateway {
           isFarmer: (agent) => store.agents.get(agent)?.state === 'approved',
         },
         routes: [
-          (r) => registerPublicRoutes(r, { gateway: { agent: identity.agent, url }, offers: () => offers, availableSlots: () => Promise.resolve(0) }),
+          (r) =>
+            registerPublicRoutes(r, {
+              gateway: { agent: identity.agent, url },
+              offers: () => offers,
+              availableSlots: async (offer) => (await provisioner.candidateNodes(offer)).reduce((n, c) => n + c.freeSlots, 0),
+            }),
           (r) => registerLinkRoutes(r, links),
-          (r) => registerCustomerRoutes(r, { gatewayUrl: url, deployments: store.deployments }),
+          (r) =>
+            registerCustomerRoutes(r, {
+              gatewayUrl: url,
+              clock,
+              ledger,
+              orders,
+              deployments,
+              arrearsOf: (c) => billingRef.arrearsOf(c),
+              lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
+              receiptsOf: (id) => billingRef.receiptsOf(id),
+            }),
+          (r) =>
+            registerAdminAgentRoutes(r, {
+              gatewayUrl: url,
+              clock,
+              agents: store.agents,
+              events,
+              connected: () => hub.agents(),
+              disconnect: (agent, reason) => hub.disconnect(agent, reason),
+              nodes: () => hub.nodes(),
+              nodeUptime: () => nodeUptime.history(),
+              eventsAbout: (kind, id) => events.about(kind, id),
+            }),
+          (r) =>
+            registerAdminLedgerRoutes(r, {
+              gatewayUrl: url,
+              ledger,
+              clock,
+              events,
+              onFunded: (customer) => {
+                void billingRef.settle();
+                for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id);
+              },
+            }),
         ],
       });
+
       const server = createServer(app.callback());
       server.headersTimeout = 20_000;
       server.requestTimeout = 30_000;
@@ -97,6 +258,7 @@ export class Gateway {
         sockets.add(s);
         s.on('close', () => sockets.delete(s));
       });
+      hub.attach(server);
       await listen(server, address, config.port);
       closers.add(
         () =>
@@ -108,8 +270,15 @@ export class Gateway {
             }, 2000).unref();
           }),
       );
-      log.info({ address, source, port: config.port, agent: identity.agent, dataDir: config.dataDir }, 'gateway listening on %s', url);
-      return new Gateway(config, identity, address, clock, store, server, closers, log);
+
+      closer.start();
+      orders.start(config.orders.checkIntervalRealMs);
+      deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
+      billing.requestMissingCountersigns();
+      const settleTimer = setInterval(() => void billingRef.settle().catch((err: unknown) => log.error({ err }, 'billing.settle failed')), Math.max(config.billing.tickRealMs, 100));
+      closers.add(() => clearInterval(settleTimer));
+      log.info({ address, source, port: config.port, agent: identity.agent, dataDir: config.dataDir, ledger: ledger.kind, provisioner: provisioner.kind }, 'gateway listening on %s', url);
+      return new Gateway(config, identity, address, clock, { store, events, receipts, ledger, hub, billing, orders, deployments, closer }, closers, log);
     } catch (err) {
       await closers.run(log);
       throw err;
@@ -126,11 +295,44 @@ export class Gateway {
     await this.closers.run(this.log);
     this.log.info('gateway stopped');
   }
+}
 
-  /** The HTTP server (for tests that need its address). */
-  get httpServer(): Server {
-    return this.server;
+/** Makes the store's agent approvals match the config's: config agents are approved. */
+async function syncConfiguredAgents(store: Store, config: GatewayConfig, clock: Clock): Promise<void> {
+  const owner = new Map<string, string>();
+  for (const a of config.agents) {
+    for (const n of a.nodes) {
+      const other = owner.get(n);
+      if (other !== undefined && other !== a.agent) throw new ValidationError('config.agents', `node ${n} is listed for two agents (${other} and ${a.agent})`);
+      owner.set(n, a.agent);
+    }
+    const existing = store.agents.get(a.agent);
+    const record: AgentApproval = { agent: a.agent, state: 'approved', source: 'config', subnets: a.subnets, nodes: a.nodes, decidedAtMs: existing?.decidedAtMs ?? clock.nowMs() };
+    if (JSON.stringify(existing) !== JSON.stringify(record)) await store.agents.put(a.agent, record);
   }
+}
+
+/** The VMs on `nodes` that agents should probe: those running or in grace. */
+export function assignments(deployments: readonly DeploymentRecord[], nodes: readonly string[], port: number): VmAssignment[] {
+  const wanted = new Set(nodes);
+  return deployments
+    .filter((d) => wanted.has(d.node) && d.myceliumIp !== '' && (d.state === 'active' || d.state === 'grace'))
+    .map((d) => ({ id: d.id, node: d.node, myceliumIp: d.myceliumIp, port }));
+}
+
+/** Capacity taken on a node: VMs placed there (not yet destroyed) and orders being deployed there. */
+export function capacityUsed(node: string, deployments: readonly DeploymentRecord[], orders: readonly OrderRecord[], offers: ReadonlyMap<string, Offer>): Capacity {
+  const used = { cpu: 0, memoryGb: 0, diskGb: 0 };
+  const add = (offerId: string): void => {
+    const o = offers.get(offerId);
+    if (!o) return;
+    used.cpu += o.cpu;
+    used.memoryGb += o.memoryGb;
+    used.diskGb += o.diskGb;
+  };
+  for (const d of deployments) if (d.node === node && !(d.state === 'deprovisioned' && d.destroyed !== false)) add(d.offer);
+  for (const o of orders) if (o.state === 'provisioning' && o.node === node) add(o.offer);
+  return used;
 }
 
 function loadOrCreateKey(path: string, log: Logger): Identity {

@@ -2,5 +2,5 @@
 export { Gateway, type GatewayStatus } from './gateway.js';
 export { loadGatewayConfig, parseGatewayConfig, type GatewayConfig } from './config.js';
 export { ListenAddressError, checkListenAddress } from './listen-address.js';
-export { createLogger } from './logger.js';
+export { createLogger } from '../protocol/logger.js';
 export { StoreError } from './store/store.js';

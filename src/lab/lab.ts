@@ -1,9 +1,9 @@
 // `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
-import { addHost, createBridge, namespaceName, removeLab, spawnInNamespace } from './netns.js';
+import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { HYPHA_BIN, readLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
@@ -33,6 +33,9 @@ interface PlannedHost {
   readonly identity: Identity;
 }
 
+/** What a lab writes in its folder (and a new lab removes). */
+const LAB_ENTRIES = /^(keys|logs|gateway|ledger|farmer\d+|alice|bob|admin|lab\.json)$/;
+
 /** Real milliseconds between heartbeats in the lab (then scaled into lab time). */
 const LAB_HEARTBEAT_REAL_MS = 100;
 
@@ -46,6 +49,10 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const existing = readLabState(options.dir);
   if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`hypha lab down\` first`);
   if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
+  // A new lab starts clean: what the last one left (kept by `lab down` for inspection) goes.
+  for (const entry of existsSync(options.dir) ? readdirSync(options.dir) : []) {
+    if (LAB_ENTRIES.test(entry)) rmSync(join(options.dir, entry), { recursive: true, force: true });
+  }
   mkdirSync(join(options.dir, 'keys'), { recursive: true, mode: 0o700 });
   mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
   const plan = planHosts(options.dir);
@@ -56,32 +63,55 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     let index = 1;
     for (const host of plan) await addHost(options.name, host.name, index++, host.address);
     const gw = plan.find((h) => h.role === 'gateway') as PlannedHost;
+    const ledgerHost = plan.find((h) => h.role === 'ledger') as PlannedHost;
     const port = options.port ?? 8480;
-    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port);
+    const processes = new Map<string, { pid: number; log: string; command: string[] }>();
+    const ledgerCommand = ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
+    const ledgerLog = join(options.dir, 'logs', 'ledger.log');
+    const ledgerPid = startProcess(namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
+    processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
+    await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
+    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, `http://[${ledgerHost.address}]:${LEDGER_PORT}`);
     const gatewayLog = join(options.dir, 'logs', 'gateway.log');
     const gatewayCommand = ['gateway', '--config', configPath];
     const pid = startProcess(namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
-    const actors: LabActor[] = plan.map((h) => ({
-      name: h.name,
-      role: h.role,
-      address: h.address,
-      subnet: h.subnet,
-      key: keyPath(options.dir, h.name),
-      ns: namespaceName(options.name, h.name),
-      ...(h.role === 'gateway' ? { pid, log: gatewayLog, command: gatewayCommand } : {}),
-    }));
+    processes.set(gw.name, { pid, log: gatewayLog, command: gatewayCommand });
+    const gatewayUrl = `http://[${gw.address}]:${port}`;
+    const actors = (): LabActor[] =>
+      plan.map((h) => ({
+        name: h.name,
+        role: h.role,
+        address: h.address,
+        subnet: h.subnet,
+        key: keyPath(options.dir, h.name),
+        ns: namespaceName(options.name, h.name),
+        ...(h.role === 'farmer' ? { node: nodeId(h.name) } : {}),
+        ...(processes.get(h.name) ?? {}),
+      }));
     const state: LabState = {
       v: 1,
       name: options.name,
       dir: options.dir,
       hourSeconds: options.hourSeconds,
       epochMs,
-      gateway: { address: gw.address, port, url: `http://[${gw.address}]:${port}`, pid, agent: gw.identity.agent },
-      actors,
+      gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
+      actors: actors(),
     };
     writeLabState(state);
     await waitForLog(gatewayLog, READY_TEXT.gateway as string, pid, 20_000);
-    return state;
+    for (const farmer of plan.filter((h) => h.role === 'farmer')) {
+      const command = ['agent', '--config', writeAgentConfig(options, farmer, gatewayUrl, gw.identity.agent, epochMs)];
+      const log = join(options.dir, 'logs', `${farmer.name}.log`);
+      processes.set(farmer.name, { pid: startProcess(namespaceName(options.name, farmer.name), command, log), log, command });
+      writeLabState({ ...state, actors: actors() });
+    }
+    for (const farmer of plan.filter((h) => h.role === 'farmer')) {
+      const p = processes.get(farmer.name) as { pid: number; log: string };
+      await waitForLog(p.log, 'connected to the gateway', p.pid, 20_000);
+    }
+    const final: LabState = { ...state, actors: actors() };
+    writeLabState(final);
+    return final;
   } catch (err) {
     await labDown(options.dir, options.name).catch(() => undefined);
     throw err;
@@ -136,6 +166,27 @@ function requireState(dir: string): LabState {
   return state;
 }
 
+/**
+ * Links an actor's /64 to its Unyt identity the way a customer would: curl for a challenge
+ * from the actor's namespace, sign the statement with its key file, curl the signature back.
+ */
+export async function labLink(dir: string, name: string): Promise<{ agent: string; subnet: string }> {
+  const state = requireState(dir);
+  const actor = actorOf(state, name);
+  const identity = loadKeyFile(actor.key);
+  const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
+    const out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '10', '-X', 'POST', '-w', '\n%{http_code}', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${state.gateway.url}${path}`);
+    const cut = out.lastIndexOf('\n');
+    return { status: Number(out.slice(cut + 1)), json: JSON.parse(out.slice(0, cut)) as Record<string, unknown> };
+  };
+  const challenge = await post('/v1/link/challenge', { agent: identity.agent });
+  if (challenge.status !== 201) throw new LabError(`link challenge for ${name} failed: ${JSON.stringify(challenge.json)}`);
+  const signature = toBase64(sign(identity.secretKey, utf8(challenge.json.statement as string)));
+  const linked = await post('/v1/link', { agent: identity.agent, nonce: challenge.json.nonce, signature });
+  if (linked.status !== 201 && linked.status !== 200) throw new LabError(`linking ${name} failed: ${JSON.stringify(linked.json)}`);
+  return { agent: identity.agent, subnet: actor.subnet };
+}
+
 /** The actor named `name`. */
 export function actorOf(state: LabState, name: string): LabActor {
   const actor = state.actors.find((a) => a.name === name);
@@ -149,6 +200,9 @@ function planHosts(dir: string): PlannedHost[] {
     ['alice', 'customer'],
     ['bob', 'customer'],
     ['admin', 'admin'],
+    ['farmer1', 'farmer'],
+    ['farmer2', 'farmer'],
+    ['ledger', 'ledger'],
   ];
   const subnets = new Set<string>();
   return roles.map(([name, role]) => {
@@ -166,7 +220,38 @@ function keyPath(dir: string, name: string): string {
   return join(dir, 'keys', `${name}.key`);
 }
 
-function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number): string {
+/** The node id of a farmer actor's node. */
+export function nodeId(farmer: string): string {
+  return `node-${farmer}`;
+}
+
+/** Capacity of each lab node: room for a handful of VMs of every size. */
+export const LAB_NODE_CAPACITY = { cpu: 16, memoryGb: 64, diskGb: 800 };
+
+function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl: string, gatewayAgent: string, epochMs: number): string {
+  const dir = join(options.dir, farmer.name);
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const speed = 3600 / options.hourSeconds;
+  const config = {
+    gateway: gatewayUrl,
+    gatewayAgent,
+    keyFile: keyPath(options.dir, farmer.name),
+    stateDir: join(dir, 'state'),
+    nodes: [{ id: nodeId(farmer.name), subnet: farmer.subnet, capacity: LAB_NODE_CAPACITY }],
+    vmDriver: { kind: 'lab', node: nodeId(farmer.name) },
+    heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
+    reconnect: { minSeconds: 0.1, maxSeconds: 1 },
+    lab: { hourSeconds: options.hourSeconds, epochMs },
+  };
+  const path = join(dir, 'agent.json');
+  writeSecureFile(path, JSON.stringify(config, null, 2) + '\n');
+  return path;
+}
+
+/** The port the lab's ledger listens on. */
+const LEDGER_PORT = 8490;
+
+function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledgerUrl: string): string {
   const dir = join(options.dir, 'gateway');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   saveKeyFile(join(dir, 'gateway.key'), gw.identity, true);
@@ -178,10 +263,14 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     dataDir: join(dir, 'data'),
     keyFile: join(dir, 'gateway.key'),
     admins: [admin.identity.agent],
+    agents: plan.filter((h) => h.role === 'farmer').map((h) => ({ agent: h.identity.agent, subnets: [h.subnet], nodes: [nodeId(h.name)] })),
     link: { challengesPerMinute: 600, ...(options.linkTtlSeconds !== undefined ? { challengeTtlSeconds: options.linkTtlSeconds } : {}) },
     heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
     billing: { startupWaitSeconds: 1, tickSeconds: 0.1 },
-    orders: { checkIntervalSeconds: 0.2 },
+    // A person in the lab needs real minutes to fund an order: 720 lab hours, 24 min at --hour 2.
+    orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720 },
+    ledger: { kind: 'embedded-remote', url: ledgerUrl, timeoutSeconds: 2 },
+    provisioner: { kind: 'agent', commandTimeoutSeconds: 10 },
     lab: { hourSeconds: options.hourSeconds, epochMs },
   };
   const path = join(dir, 'config.json');

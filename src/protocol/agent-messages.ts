@@ -63,6 +63,8 @@ export interface WelcomeMessage {
   readonly resumeFromSeq: number;
   /** The chain head just before resumeFromSeq. */
   readonly head: string;
+  /** Heartbeats up to this seq are durably counted: the agent may forget them. */
+  readonly ackedSeq: number;
   readonly heartbeatIntervalMs: number;
   readonly periodMs: number;
   readonly vms: readonly VmAssignment[];
@@ -245,6 +247,7 @@ export function parseGatewayMessage(text: string): GatewayMessage {
         agent: expectString(m.agent, 'agent', { maxLength: 64 }),
         resumeFromSeq: seq(m.resumeFromSeq, 'resumeFromSeq'),
         head: expectString(m.head, 'head', { pattern: HEX64 }),
+        ackedSeq: seq(m.ackedSeq, 'ackedSeq'),
         heartbeatIntervalMs: expectNumber(m.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, 86_400_000),
         periodMs: expectNumber(m.periodMs, 'periodMs', 1, 31 * 86_400_000),
         vms: expectArray(m.vms, 'vms', 0, 100_000, assignment),
@@ -274,4 +277,11 @@ export function parseGatewayMessage(text: string): GatewayMessage {
     default:
       throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }
+}
+
+/** The text of a WebSocket message as `ws` delivers it (a Buffer, an ArrayBuffer, or fragments). */
+export function messageText(data: Buffer | ArrayBuffer | Buffer[]): string {
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  if (data instanceof ArrayBuffer) return Buffer.from(data).toString('utf8');
+  return data.toString('utf8');
 }

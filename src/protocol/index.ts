@@ -8,3 +8,5 @@ export * from './uptime.js';
 export * from './heartbeat.js';
 export * from './receipt.js';
 export * from './agent-messages.js';
+export * from './clock.js';
+export * from './logger.js';

@@ -1,5 +1,5 @@
 // FakeClock: a Clock for unit tests of pure logic; time moves only when the test says so.
-import type { Clock } from '../../src/gateway/clock.js';
+import type { Clock } from '../../src/protocol/clock.js';
 
 /** A fake of the Clock port, named as one. */
 export class FakeClock implements Clock {

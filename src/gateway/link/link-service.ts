@@ -11,7 +11,7 @@ import {
 } from '../../identity/index.js';
 import { ValidationError, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import { PublicError } from '../http/public-error.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../protocol/clock.js';
 import type { Table } from '../store/store.js';
 import type { LinkRecord } from '../store/records.js';
 import { RateLimiter } from './rate-limiter.js';

@@ -89,6 +89,28 @@ export class AppendLog<T> {
     }
   }
 
+  /**
+   * Reads the complete records of a log that another process may be appending to, changing
+   * nothing: an unfinished last line is ignored (its writer may still be writing it).
+   */
+  static read<T>(path: string): T[] {
+    const raw = readFileSync(path);
+    const end = raw.lastIndexOf(0x0a) + 1;
+    const records: T[] = [];
+    let head = GENESIS;
+    let n = 0;
+    for (const line of raw.subarray(0, end).toString('utf8').split('\n')) {
+      if (line === '') continue;
+      n++;
+      const parsed = JSON.parse(line) as { n?: unknown; h?: unknown; r?: unknown };
+      const expected = chain(head, JSON.stringify(parsed.r));
+      if (parsed.n !== n || parsed.h !== expected) throw corrupt(`${path} line ${n}`, 'does not match the hash chain');
+      head = expected;
+      records.push(parsed.r as T);
+    }
+    return records;
+  }
+
   /** Number of records in the log. */
   get count(): number {
     return this.n + this.queue.length;

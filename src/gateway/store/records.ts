@@ -43,7 +43,11 @@ export interface OrderRecord {
   readonly createdAtMs: number;
   readonly expiresAtMs: number;
   readonly paidAtMs?: number;
+  /** The deployment id, chosen when the order is paid (deploys are idempotent by it). */
   readonly deployment?: string;
+  /** The node being deployed to, and its farmer, while provisioning. */
+  readonly node?: string;
+  readonly farmer?: string;
   readonly failure?: string;
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
 }

@@ -1,4 +1,4 @@
-// Structured logs (pino) with secrets redacted wherever they might appear.
+// Structured logs (pino) for every hypha process, with secrets redacted wherever they might appear.
 import { pino, type Logger } from 'pino';
 
 /** Paths pino blanks out in every log line, whatever logs them. */

@@ -1,4 +1,4 @@
-// The Clock port: wall time for production, and the lab's scaled time where an hour lasts a few seconds.
+// The Clock port, shared by gateway and agent: wall time in production, and the lab's scaled time where an hour lasts seconds.
 
 /** Time as the business logic sees it. Durations passed to timers are in the same (possibly scaled) milliseconds. */
 export interface Clock {

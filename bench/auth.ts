@@ -1,0 +1,323 @@
+// bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
+import { actorOf } from '../src/lab/lab.js';
+import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
+import { median } from './measure.js';
+
+/** The repository root (this file runs as dist/bench/auth.js). */
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
+const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
+const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+
+const USAGE = 'usage: node dist/bench/auth.js [--rounds N (3)] [--seconds S (5)] [--connections C (32)]';
+const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' } } });
+const ROUNDS = positiveInteger('rounds', options.rounds, 3);
+const SECONDS = positiveInteger('seconds', options.seconds, 5);
+const CONNECTIONS = positiveInteger('connections', options.connections, 32);
+const WARMUP_SECONDS = 2;
+/** The baseline's port: next to the gateway's 8480, on the gateway's own address. */
+const BARE_PORT = 8481;
+/** The aim: authentication costs less than this share of bare Koa's requests per second. */
+const AIM_OVERHEAD = 0.15;
+
+const BARE = 'bare Koa hello-world';
+const GATEWAY = 'hypha GET /v1/whoami (alice, linked)';
+
+/** What one finished command printed. */
+interface RunResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** One autocannon run, reduced to what the table shows and what proves it valid. */
+interface LoadResult {
+  readonly requestsPerSecond: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly total: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  /** The server process's user + system CPU time per request, from /proc: its cost, whatever the load generator could push. */
+  readonly serverCpuMicrosPerRequest: number;
+}
+
+/** One server under test: where to send load, and its process (to read its CPU time). */
+interface Target {
+  readonly url: string;
+  readonly pid: number;
+}
+
+const children = new Set<ChildProcess>();
+const teardownSteps: (() => Promise<void> | void)[] = [];
+let tearingDown: Promise<void> | undefined;
+
+/** Undoes every set-up step once, in reverse, whoever asks first (the end of main, or a signal). */
+function teardown(): Promise<void> {
+  tearingDown ??= (async () => {
+    for (const child of children) child.kill('SIGTERM');
+    while (teardownSteps.length > 0) {
+      const step = teardownSteps.pop() as () => Promise<void> | void;
+      try {
+        await step();
+      } catch (err) {
+        process.stderr.write(`bench/auth: teardown: ${(err as Error).message}\n`);
+      }
+    }
+  })();
+  return tearingDown;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    process.stderr.write(`bench/auth: ${sig}, tearing the lab down\n`);
+    void teardown().finally(() => process.exit(130));
+  });
+}
+
+function positiveInteger(name: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) {
+    process.stderr.write(`bench/auth: --${name} must be a positive whole number, got ${JSON.stringify(text)}\n${USAGE}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat (proc(5): utime, stime in clock ticks). */
+function cpuSeconds(pid: number, ticksPerSecond: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      children.delete(child);
+      reject(err);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      children.delete(child);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs `cmd args` in an actor's namespace, so its Mycelium address is the source. */
+function runAs(actor: LabActor, cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return run('ip', ['netns', 'exec', actor.ns, cmd, ...args], options);
+}
+
+/** curl from `actor`; a JSON `body` is sent as the request body. Returns the status and parsed JSON. */
+async function curl(actor: LabActor, method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const args = ['-s', '-S', '--max-time', '10', '-X', method, '-w', '\n%{http_code}', url];
+  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', '@-');
+  const r = await runAs(actor, 'curl', args, body === undefined ? {} : { input: JSON.stringify(body) });
+  if (r.code !== 0) throw new Error(`curl ${method} ${url} from ${actor.name} failed (${r.code}): ${r.stderr.trim()}`);
+  const cut = r.stdout.lastIndexOf('\n');
+  const text = r.stdout.slice(0, cut);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: Number(r.stdout.slice(cut + 1)), json };
+}
+
+/** Links alice's /64 to her Unyt key (challenge, sign, link), and checks that whoami says so. */
+async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
+  const gw = state.gateway.url;
+  const identity = loadKeyFile(alice.key);
+  const challenge = await curl(alice, 'POST', `${gw}/v1/link/challenge`, { agent: identity.agent });
+  const { nonce, statement } = challenge.json as { nonce?: unknown; statement?: unknown };
+  if (challenge.status !== 201 || typeof nonce !== 'string' || typeof statement !== 'string') {
+    throw new Error(`link.challenge: expected 201 with a nonce and statement, got ${challenge.status} ${JSON.stringify(challenge.json)}`);
+  }
+  const signature = toBase64(sign(identity.secretKey, utf8(statement)));
+  const link = await curl(alice, 'POST', `${gw}/v1/link`, { agent: identity.agent, nonce, signature });
+  if (link.status !== 201 && link.status !== 200) throw new Error(`link: expected 201, got ${link.status} ${JSON.stringify(link.json)}`);
+  const whoami = await curl(alice, 'GET', `${gw}/v1/whoami`);
+  const me = whoami.json as { linked?: unknown; agent?: unknown };
+  if (whoami.status !== 200 || me.linked !== true || me.agent !== identity.agent) {
+    throw new Error(`whoami after linking: expected linked to ${identity.agent}, got ${whoami.status} ${JSON.stringify(whoami.json)}`);
+  }
+}
+
+/** Starts the bare Koa server in the gateway's namespace on the gateway's address; resolves once it listens. */
+async function startBareServer(gateway: LabActor): Promise<Target> {
+  const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  teardownSteps.push(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
+    await exited;
+    clearTimeout(killer);
+  });
+  let output = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`bare-koa-server: not listening after 10 s: ${output}`)), 10_000);
+    const onData = (d: Buffer): void => {
+      output += d.toString('utf8');
+      if (output.includes('bare-koa listening')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`bare-koa-server exited (${code}) before listening: ${output.trim()}`));
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new Error(`bare-koa-server: ${err.message}`));
+    });
+  });
+  if (child.pid === undefined) throw new Error('bare-koa-server: no pid');
+  // `ip netns exec` execs the command, so this pid is node's own.
+  return { url: `http://[${gateway.address}]:${BARE_PORT}`, pid: child.pid };
+}
+
+/** Runs autocannon from alice's namespace against `target` for `seconds`. */
+async function load(alice: LabActor, target: Target, seconds: number, ticksPerSecond: number): Promise<LoadResult> {
+  const url = target.url;
+  const cpuBefore = cpuSeconds(target.pid, ticksPerSecond);
+  const r = await runAs(alice, process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(seconds), url], { timeoutMs: (seconds + 30) * 1000 });
+  const cpuUsed = cpuSeconds(target.pid, ticksPerSecond) - cpuBefore;
+  if (r.code !== 0) throw new Error(`autocannon ${url} failed (${r.code}): ${r.stderr.trim()}`);
+  const out = JSON.parse(r.stdout) as {
+    requests: { average: number; total: number };
+    latency: { p50: number; p99: number };
+    non2xx: number;
+    errors: number;
+    timeouts: number;
+  };
+  return {
+    requestsPerSecond: out.requests.average,
+    p50Ms: out.latency.p50,
+    p99Ms: out.latency.p99,
+    total: out.requests.total,
+    non2xx: out.non2xx,
+    errors: out.errors,
+    timeouts: out.timeouts,
+    serverCpuMicrosPerRequest: out.requests.total > 0 ? (cpuUsed * 1e6) / out.requests.total : NaN,
+  };
+}
+
+/** Fails the bench when a run got anything but 2xx: an unauthenticated or failing run measures nothing. */
+function check(name: string, r: LoadResult): LoadResult {
+  if (r.total === 0 || r.non2xx !== 0 || r.errors !== 0 || r.timeouts !== 0) {
+    throw new Error(`${name}: ${r.total} requests, ${r.non2xx} not 2xx, ${r.errors} errors, ${r.timeouts} timeouts; every response must be 2xx`);
+  }
+  return r;
+}
+
+function formatNumber(n: number, digits = 0): string {
+  return n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** A Markdown table of each variant's medians and its requests/s ratio to the baseline. */
+function resultTable(results: Map<string, LoadResult[]>, baseline: string): string {
+  const base = median((results.get(baseline) ?? []).map((r) => r.requestsPerSecond));
+  const rows = [`| variant | requests/s | p50 latency (ms) | p99 latency (ms) | server CPU µs/request | ratio to ${baseline} |`, '|---|---:|---:|---:|---:|---:|'];
+  for (const [name, runs] of results) {
+    const rps = median(runs.map((r) => r.requestsPerSecond));
+    const p50 = median(runs.map((r) => r.p50Ms));
+    const p99 = median(runs.map((r) => r.p99Ms));
+    const cpu = median(runs.map((r) => r.serverCpuMicrosPerRequest));
+    rows.push(`| ${name} | ${formatNumber(rps)} | ${formatNumber(p50, 1)} | ${formatNumber(p99, 1)} | ${formatNumber(cpu, 1)} | ${(rps / base).toFixed(2)} |`);
+  }
+  return rows.join('\n');
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'hypha-bench-auth-'));
+  const name = `ba${randomBytes(3).toString('hex')}`;
+  teardownSteps.push(() => {
+    if (process.env.HYPHA_KEEP_LAB === '1') process.stderr.write(`bench/auth: lab folder kept in ${dir}\n`);
+    else rmSync(dir, { recursive: true, force: true });
+  });
+  teardownSteps.push(async () => {
+    const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000 });
+    if (down.code !== 0) throw new Error(`hypha lab down --dir ${dir} failed (${down.code}): ${down.stderr.trim()}`);
+  });
+  process.stderr.write(`bench/auth: lab ${name} up in ${dir}\n`);
+  const up = await run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name], { timeoutMs: 120_000 });
+  if (up.code !== 0) throw new Error(`hypha lab up failed (${up.code}): ${up.stderr.trim()}${up.stdout.trim()}`);
+  const state = readLabState(dir);
+  if (!state) throw new Error(`hypha lab up wrote no lab.json in ${dir}`);
+  const alice = actorOf(state, 'alice');
+  const gateway = actorOf(state, 'gateway');
+
+  await linkAlice(state, alice);
+  const ticksPerSecond = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const bare = await startBareServer(gateway);
+  const hello = await curl(alice, 'GET', bare.url);
+  if (hello.status !== 200 || (hello.json as { hello?: unknown }).hello !== 'world') throw new Error(`bare Koa answered ${hello.status} ${JSON.stringify(hello.json)}`);
+
+  const targets = new Map<string, Target>([
+    [BARE, bare],
+    [GATEWAY, { url: `${state.gateway.url}/v1/whoami`, pid: state.gateway.pid }],
+  ]);
+  process.stderr.write(`bench/auth: warm-up, ${WARMUP_SECONDS} s each\n`);
+  for (const [variant, target] of targets) check(variant, await load(alice, target, WARMUP_SECONDS, ticksPerSecond));
+  const results = new Map<string, LoadResult[]>([...targets.keys()].map((variant) => [variant, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const [variant, target] of targets) {
+      process.stderr.write(`bench/auth: round ${round}/${ROUNDS}: ${variant}\n`);
+      results.get(variant)?.push(check(variant, await load(alice, target, SECONDS, ticksPerSecond)));
+    }
+  }
+
+  const cpu = cpus();
+  const baseRps = median((results.get(BARE) ?? []).map((r) => r.requestsPerSecond));
+  const gatewayRps = median((results.get(GATEWAY) ?? []).map((r) => r.requestsPerSecond));
+  const overhead = 1 - gatewayRps / baseRps;
+  const cpuOf = (variant: string): number => median((results.get(variant) ?? []).map((r) => r.serverCpuMicrosPerRequest));
+  const cpuOverhead = cpuOf(GATEWAY) / cpuOf(BARE) - 1;
+  const lines = [
+    `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
+    `autocannon -c ${CONNECTIONS} -d ${SECONDS} from alice's namespace (her Mycelium address), both servers on the gateway's address in its namespace; median of ${ROUNDS} interleaved rounds after a ${WARMUP_SECONDS} s warm-up; every response 2xx`,
+    '',
+    resultTable(results, BARE),
+    '',
+    `per round (requests/s, server CPU µs/request): ${[...results].map(([variant, runs]) => `${variant}: ${runs.map((r) => `${formatNumber(r.requestsPerSecond)} (${formatNumber(r.serverCpuMicrosPerRequest, 1)})`).join(', ')}`).join('; ')}`,
+    '',
+    `auth overhead: ${(overhead * 100).toFixed(1)}% fewer requests/s than bare Koa (aim: under ${AIM_OVERHEAD * 100}%): ${overhead < AIM_OVERHEAD ? 'within the aim' : 'OVER the aim'}`,
+    `server CPU per request: ${(cpuOverhead * 100).toFixed(1)}% more than bare Koa`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+try {
+  await main();
+} catch (err) {
+  process.stderr.write(`bench/auth: ${(err as Error).message}\n`);
+  process.exitCode = 1;
+} finally {
+  await teardown();
+}

@@ -1,0 +1,335 @@
+// The farmer's agent: connects to the gateway over Mycelium, reports node and VM up-time, keeps the evidence chain, runs VMs, countersigns receipts.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { WebSocket } from 'ws';
+import type { Logger } from 'pino';
+import { loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
+import {
+  AGENT_AUTH_PURPOSE,
+  CHAIN_HEAD_PURPOSE,
+  CLOSE,
+  ScaledClock,
+  SystemClock,
+  chainNext,
+  countersignReceipt,
+  messageText,
+  parseGatewayMessage,
+  upSeconds,
+  verifyReceipt,
+  type AgentMessage,
+  type Clock,
+  type CommandMessage,
+  type HeartbeatMessage,
+  type NodeReport,
+  type Receipt,
+  type Sample,
+  type VmAssignment,
+  type VmReport,
+  type WelcomeMessage,
+} from '../protocol/index.js';
+import type { AgentConfig, AgentNode } from './config.js';
+import { OutBuffer } from './out-buffer.js';
+import { probeTcp, withLimit } from './probe.js';
+import { LabVmDriver } from './lab-vm-driver.js';
+import type { VmDriver } from './vm-driver.js';
+
+/** What `status()` reports. */
+export interface AgentStatus {
+  readonly agent: string;
+  readonly connected: boolean;
+  readonly seq: number;
+  readonly buffered: number;
+  readonly dropped: number;
+  readonly assignments: number;
+}
+
+interface SavedState {
+  gatewayAgent?: string;
+  assignments: VmAssignment[];
+  heartbeatIntervalMs?: number;
+  periodMs?: number;
+}
+
+/** Samples kept per VM for countersigning, in periods. */
+const KEEP_PERIODS = 8;
+
+/**
+ * The agent. Heartbeats are produced on their own timer whether or not the gateway is
+ * reachable: each is chained, written to the outbox, then sent if connected. On reconnect the
+ * gateway says from which seq it needs them, and the agent replays from its outbox.
+ */
+export class Agent {
+  private ws: WebSocket | null = null;
+  private ready = false;
+  private closed = false;
+  private attempt = 0;
+  private heartbeatTimer: NodeJS.Timeout | null = null;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private lastHeartbeatAtMs: number | undefined;
+  private readonly samples = new Map<string, Sample[]>();
+  private ticking: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly config: AgentConfig,
+    readonly identity: Identity,
+    private readonly clock: Clock,
+    private readonly buffer: OutBuffer,
+    private readonly driver: VmDriver | null,
+    private state: SavedState,
+    private readonly log: Logger,
+  ) {}
+
+  /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
+  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+    const identity = loadKeyFile(config.keyFile);
+    const clock: Clock = config.lab ? new ScaledClock(config.lab.epochMs, config.lab.hourSeconds) : new SystemClock();
+    const buffer = new OutBuffer(join(config.stateDir, 'outbox'), config.bufferMaxHeartbeats);
+    const statePath = join(config.stateDir, 'agent-state.json');
+    const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as SavedState) : { assignments: [] };
+    let driver: VmDriver | null = null;
+    if (config.vmDriver) {
+      const node = config.nodes.find((n) => n.id === config.vmDriver?.node) as AgentNode;
+      driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: node.subnet as string, interfaceName: config.vmDriver.interfaceName });
+      await driver.start();
+    }
+    const agent = new Agent(config, identity, clock, buffer, driver, state, log);
+    const lastHeartbeat = buffer.replay(0).filter((m) => m.type === 'heartbeat').pop();
+    if (lastHeartbeat?.type === 'heartbeat') agent.lastHeartbeatAtMs = lastHeartbeat.atMs;
+    agent.scheduleHeartbeat(0);
+    agent.connect();
+    log.info({ agent: identity.agent, gateway: config.gateway, nodes: config.nodes.map((n) => n.id), seq: buffer.position().seq, buffered: buffer.size }, 'agent running');
+    return agent;
+  }
+
+  status(): AgentStatus {
+    return {
+      agent: this.identity.agent,
+      connected: this.ready,
+      seq: this.buffer.position().seq,
+      buffered: this.buffer.size,
+      dropped: this.buffer.dropped,
+      assignments: this.state.assignments.length,
+    };
+  }
+
+  /** Stops heartbeats and the connection; agent-run VMs keep their state for the next start. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer);
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    await this.ticking;
+    this.ws?.close(1000, 'agent shutting down');
+    await this.driver?.close();
+    this.log.info('agent stopped');
+  }
+
+  private get intervalMs(): number {
+    return this.state.heartbeatIntervalMs ?? this.config.heartbeatIntervalMs;
+  }
+
+  private scheduleHeartbeat(delayMs: number): void {
+    if (this.closed) return;
+    this.heartbeatTimer = setTimeout(() => {
+      const started = Date.now();
+      this.ticking = this.beat()
+        .catch((err: unknown) => this.log.error({ err }, 'agent.heartbeat failed'))
+        .finally(() => this.scheduleHeartbeat(Math.max(0, this.clock.toRealMs(this.intervalMs) - (Date.now() - started))));
+    }, delayMs);
+  }
+
+  private async beat(): Promise<void> {
+    const atMs = this.clock.nowMs();
+    const periodMs = this.state.periodMs;
+    if (periodMs && this.lastHeartbeatAtMs !== undefined && Math.floor(atMs / periodMs) > Math.floor(this.lastHeartbeatAtMs / periodMs)) {
+      const start = Math.floor(this.lastHeartbeatAtMs / periodMs) * periodMs;
+      this.signChainHead(start, start + periodMs);
+    }
+    const timeoutMs = Math.max(50, Math.min(3000, this.clock.toRealMs(this.intervalMs) * 0.8));
+    const nodes: NodeReport[] = await Promise.all(this.config.nodes.map(async (n) => ({ id: n.id, up: n.check.kind === 'self' ? true : (await probeTcp(n.check.address, n.check.port, timeoutMs)).reachable })));
+    const vms: VmReport[] = await withLimit(
+      this.state.assignments.map((a) => async (): Promise<VmReport> => {
+        const r = await probeTcp(a.myceliumIp, a.port, timeoutMs);
+        return r.rttMicros === undefined ? { id: a.id, reachable: r.reachable } : { id: a.id, reachable: r.reachable, rttMicros: r.rttMicros };
+      }),
+      64,
+    );
+    if (this.closed) return;
+    const pos = this.buffer.position();
+    const message: HeartbeatMessage = { type: 'heartbeat', seq: pos.seq + 1, atMs, prev: pos.head, nodes, vms };
+    const head = chainNext(pos.head, message);
+    this.buffer.push(message, head);
+    this.lastHeartbeatAtMs = atMs;
+    this.remember(message);
+    if (this.ready) this.send(message);
+  }
+
+  private signChainHead(periodStartMs: number, periodEndMs: number): void {
+    const gateway = this.state.gatewayAgent ?? this.config.gatewayAgent;
+    if (!gateway) return;
+    const pos = this.buffer.position();
+    const statement = { agent: this.identity.agent, gateway, periodStartMs, periodEndMs, seq: pos.seq, head: pos.head };
+    const signature = toBase64(signJsonStatement(this.identity.secretKey, CHAIN_HEAD_PURPOSE, statement));
+    const message = { type: 'chain-head' as const, periodStartMs, periodEndMs, seq: pos.seq, head: pos.head, signature };
+    this.buffer.push(message);
+    if (this.ready) this.send(message);
+  }
+
+  private remember(hb: HeartbeatMessage): void {
+    const nodeUp = new Map(hb.nodes.map((n) => [n.id, n.up]));
+    const byVm = new Map(this.state.assignments.map((a) => [a.id, a.node]));
+    for (const v of hb.vms) {
+      const list = this.samples.get(v.id) ?? [];
+      list.push({ atMs: hb.atMs, up: v.reachable && nodeUp.get(byVm.get(v.id) ?? '') === true });
+      this.samples.set(v.id, list);
+    }
+    const keepFrom = hb.atMs - KEEP_PERIODS * (this.state.periodMs ?? 3_600_000);
+    for (const [id, list] of this.samples) {
+      while (list.length > 1 && (list[1] as Sample).atMs < keepFrom) list.shift();
+      if (!byVm.has(id) && list.length > 0 && (list[list.length - 1] as Sample).atMs < keepFrom) this.samples.delete(id);
+    }
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    const url = `${this.config.gateway.replace(/^http/, 'ws')}/v1/agent`;
+    const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
+    this.ws = ws;
+    ws.on('message', (data) => {
+      void this.onMessage(ws, messageText(data)).catch((err: unknown) => this.log.error({ err }, 'agent.message failed'));
+    });
+    ws.on('close', (code, reason) => {
+      const wasReady = this.ready;
+      this.ready = false;
+      if (this.ws === ws) this.ws = null;
+      const text = reason.toString();
+      if (code === CLOSE.notApproved || code === CLOSE.authFailed) this.log.error({ code, reason: text }, 'the gateway refused this agent: %s', text);
+      else if (wasReady) this.log.warn({ code, reason: text }, 'disconnected from the gateway');
+      this.scheduleReconnect();
+    });
+    ws.on('error', (err) => this.log.debug({ err: err.message }, 'agent.connect: %s', err.message));
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnectTimer) return;
+    const base = Math.min(this.config.reconnectMaxMs, this.config.reconnectMinMs * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 30);
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      this.connect();
+    }, delay);
+  }
+
+  private async onMessage(ws: WebSocket, text: string): Promise<void> {
+    const m = parseGatewayMessage(text);
+    switch (m.type) {
+      case 'challenge': {
+        const pinned = this.config.gatewayAgent ?? this.state.gatewayAgent;
+        if (pinned !== undefined && pinned !== m.gateway) {
+          this.log.error({ expected: pinned, got: m.gateway }, 'the gateway key changed; refusing to talk to it (fix gatewayAgent in the config or the agent state)');
+          ws.close(CLOSE.authFailed, 'gateway key mismatch');
+          return;
+        }
+        const nodes = this.config.nodes.map((n) => n.id);
+        const statement = { agent: this.identity.agent, gateway: m.gateway, nonce: m.nonce, nodes };
+        const signature = toBase64(signJsonStatement(this.identity.secretKey, AGENT_AUTH_PURPOSE, statement));
+        if (pinned === undefined) this.saveState({ ...this.state, gatewayAgent: m.gateway });
+        this.send({ type: 'hello', agent: this.identity.agent, nodes: this.config.nodes.map((n) => ({ id: n.id, capacity: n.capacity })), signature }, ws);
+        return;
+      }
+      case 'welcome':
+        this.onWelcome(ws, m);
+        return;
+      case 'ack':
+        this.buffer.ack(m.seq);
+        return;
+      case 'vms':
+        this.saveState({ ...this.state, assignments: [...m.vms] });
+        return;
+      case 'command':
+        this.send(await this.runCommand(m), ws);
+        return;
+      case 'countersign':
+        this.send(this.countersign(m.receipt), ws);
+    }
+  }
+
+  private onWelcome(ws: WebSocket, m: WelcomeMessage): void {
+    this.saveState({ ...this.state, assignments: [...m.vms], heartbeatIntervalMs: m.heartbeatIntervalMs, periodMs: m.periodMs });
+    const pos = this.buffer.position();
+    if (m.resumeFromSeq > pos.seq + 1) {
+      this.log.warn({ gatewaySeq: m.resumeFromSeq - 1, agentSeq: pos.seq }, 'the gateway has heartbeats this agent lost (state folder reset?); continuing from the gateway\'s chain');
+      this.buffer.reanchor(m.resumeFromSeq - 1, m.head);
+    }
+    this.buffer.ack(m.ackedSeq);
+    const replay = this.buffer.replay(m.resumeFromSeq);
+    for (const message of replay) this.send(message, ws);
+    this.ready = true;
+    this.attempt = 0;
+    this.log.info({ resumeFromSeq: m.resumeFromSeq, replayed: replay.length, assignments: m.vms.length }, 'connected to the gateway');
+  }
+
+  private async runCommand(m: CommandMessage): Promise<AgentMessage> {
+    const fail = (error: string): AgentMessage => ({ type: 'result', id: m.id, ok: false, error });
+    if (!this.driver || m.vm.node !== this.config.vmDriver?.node) return fail(`this agent runs no VMs on node ${m.vm.node}`);
+    try {
+      switch (m.op) {
+        case 'deploy': {
+          const vm = await this.driver.deploy({ id: m.vm.id, sshKeys: m.vm.sshKeys ?? [], ...(m.vm.seedHex ? { seedHex: m.vm.seedHex } : {}) });
+          return { type: 'result', id: m.id, ok: true, vm: { id: vm.id, myceliumIp: vm.myceliumIp, state: vm.state } };
+        }
+        case 'pause':
+        case 'resume':
+        case 'set-ssh-keys': {
+          const vm = m.op === 'pause' ? await this.driver.pause(m.vm.id) : m.op === 'resume' ? await this.driver.resume(m.vm.id) : await this.driver.setSshKeys(m.vm.id, m.vm.sshKeys ?? []);
+          return { type: 'result', id: m.id, ok: true, vm: { id: vm.id, myceliumIp: vm.myceliumIp, state: vm.state } };
+        }
+        case 'destroy':
+          await this.driver.destroy(m.vm.id);
+          return { type: 'result', id: m.id, ok: true };
+        case 'status': {
+          const state = await this.driver.status(m.vm.id);
+          const vm = (await this.driver.list()).find((v) => v.id === m.vm.id);
+          return { type: 'result', id: m.id, ok: true, vm: { id: m.vm.id, myceliumIp: vm?.myceliumIp ?? '', state } };
+        }
+      }
+    } catch (err) {
+      this.log.warn({ op: m.op, vm: m.vm.id, err: (err as Error).message }, 'command failed');
+      return fail((err as Error).message);
+    }
+  }
+
+  /** Countersigns a receipt only if it verifies, is ours, and its up-time matches our own record. */
+  private countersign(receipt: Receipt): AgentMessage {
+    const refuse = (reason: string): AgentMessage => {
+      this.log.warn({ receipt: receipt.id, reason }, 'refused to countersign');
+      return { type: 'countersign-refused', receiptId: String(receipt.id).slice(0, 64), reason };
+    };
+    const gateway = this.config.gatewayAgent ?? this.state.gatewayAgent;
+    const verdict = verifyReceipt(receipt, gateway);
+    if (!verdict.ok) return refuse(`the receipt does not verify: ${verdict.reason}`);
+    if (receipt.farmer !== this.identity.agent) return refuse('the receipt names another farmer');
+    if (!this.config.nodes.some((n) => n.id === receipt.node)) return refuse(`node ${receipt.node} is not one of this agent's nodes`);
+    const startMs = Date.parse(receipt.periodStart);
+    const endMs = Date.parse(receipt.periodEnd);
+    const samples = this.samples.get(receipt.deployment) ?? [];
+    if (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs) {
+      return refuse(`no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`);
+    }
+    const mine = upSeconds(samples, startMs, endMs, this.intervalMs);
+    const tolerance = this.config.countersignToleranceSeconds ?? Math.max(2 * (this.intervalMs / 1000), (endMs - startMs) / 1000 / 100);
+    if (Math.abs(mine - receipt.upSeconds) > tolerance) {
+      return refuse(`up-time ${receipt.upSeconds} s does not match this agent's record of ${mine} s (tolerance ${tolerance} s)`);
+    }
+    return { type: 'countersigned', receiptId: receipt.id, signature: countersignReceipt(receipt, this.identity.secretKey) };
+  }
+
+  private send(message: AgentMessage, ws: WebSocket | null = this.ws): void {
+    if (ws && ws.readyState === ws.OPEN) ws.send(JSON.stringify(message));
+  }
+
+  private saveState(state: SavedState): void {
+    this.state = state;
+    writeSecureFile(join(this.config.stateDir, 'agent-state.json'), JSON.stringify(state));
+  }
+}

@@ -1,0 +1,40 @@
+// `hypha agent`: runs a farmer's uptime agent until SIGTERM or SIGINT.
+import { KeyFileError } from '../identity/index.js';
+import { ValidationError } from '../protocol/validate.js';
+import { createLogger } from '../protocol/logger.js';
+import { Agent, loadAgentConfig } from '../agent/index.js';
+import { parse, required } from './args.js';
+import { UsageError } from './cli-error.js';
+
+export const AGENT_HELP = `hypha agent --config FILE
+
+Runs a farmer's agent: it connects to the gateway over Mycelium (ws://[gateway]:8480/v1/agent),
+reports its nodes' and VMs' up-time every heartbeat, keeps unacknowledged heartbeats on disk
+while the gateway is away, countersigns receipts it agrees with, and (with "vmDriver") runs VMs.`;
+
+/** Runs `hypha agent`; resolves with the exit code once it has stopped. */
+export async function agentCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  if (argv[0] === '--help') {
+    out(AGENT_HELP);
+    return 0;
+  }
+  const p = parse(argv, { config: { type: 'string' } }, false);
+  const log = createLogger('agent');
+  let agent: Agent;
+  try {
+    agent = await Agent.start(loadAgentConfig(required(p, 'config')), log);
+  } catch (err) {
+    if (err instanceof ValidationError || err instanceof KeyFileError) throw new UsageError(err.message);
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      void agent.close().then(resolve, resolve);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
+  return 0;
+}

@@ -1,0 +1,44 @@
+// `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, links and arithmetic.
+import { readFileSync } from 'node:fs';
+import { isAgentPubKey } from '../identity/index.js';
+import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
+import { optional, parse } from './args.js';
+import { UsageError } from './cli-error.js';
+
+export const RECEIPT_HELP = `hypha receipt verify FILE [--gateway UHCAK] [--partial]
+
+FILE holds one receipt (a JSON object), a chain (a JSON array, oldest first), or the answer of
+GET /v1/receipts ({"receipts": […]}); - reads stdin. Checked: the gateway's signature (against
+--gateway when given), the farmer's countersignature and the agent's chain-head signature when
+present, the charge arithmetic, and that each receipt names the hash of the one before it
+(--partial: a chain may start mid-way). Exit 0 when valid; 1 with the reason when not; 2 for
+unreadable input.`;
+
+/** Runs `hypha receipt SUB …`. */
+export function receiptCommand(argv: string[], out: (s: string) => void): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === '--help') {
+    out(RECEIPT_HELP);
+    return Promise.resolve(sub === undefined ? 2 : 0);
+  }
+  if (sub !== 'verify') throw new UsageError(`unknown command "hypha receipt ${sub}"; see hypha receipt --help`);
+  const p = parse(rest, { gateway: { type: 'string' }, partial: { type: 'boolean' } });
+  if (p.positionals.length !== 1) throw new UsageError('usage: hypha receipt verify FILE');
+  const file = p.positionals[0] as string;
+  const gateway = optional(p, 'gateway');
+  if (gateway !== undefined && !isAgentPubKey(gateway)) throw new UsageError('--gateway must be an AgentPubKey (uhCAk…)');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
+  } catch (err) {
+    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(doc) ? doc : doc !== null && typeof doc === 'object' && Array.isArray((doc as { receipts?: unknown }).receipts) ? (doc as { receipts: unknown[] }).receipts : null;
+  const result = list === null ? verifyReceipt(doc, gateway) : verifyReceiptChain(list, { ...(gateway ? { pinnedGateway: gateway } : {}), allowPartial: p.values.partial === true });
+  if (!result.ok) {
+    process.stderr.write(`invalid: ${result.reason}\n`);
+    return Promise.resolve(1);
+  }
+  out(list === null ? 'valid: 1 receipt' : `valid: ${list.length} receipt(s)`);
+  return Promise.resolve(0);
+}

@@ -1,0 +1,320 @@
+// The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
+import type { Logger } from 'pino';
+import { toBase64 } from '../../identity/index.js';
+import type { Clock } from '../../protocol/clock.js';
+import { computeCharge } from '../../protocol/charge.js';
+import { formatAmount, parseAmount } from '../../protocol/money.js';
+import { RECEIPT_PURPOSE, receiptHash, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../../protocol/receipt.js';
+import type { EventSink } from '../events/event-log.js';
+import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
+import type { DeploymentTotals } from '../deployments/deployment-service.js';
+import type { Table } from '../store/store.js';
+import type { DeploymentRecord, EndReason } from '../store/records.js';
+import type { UptimeBook } from '../uptime/uptime-book.js';
+import type { PeriodWork } from './period-closer.js';
+import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from './receipt-log.js';
+
+/** Billing policy (clock ms). */
+export interface BillingPolicy {
+  readonly farmerShareBps: number;
+  readonly graceMs: number;
+  readonly pauseInGrace: boolean;
+  readonly periodMs: number;
+}
+
+/** What billing needs of the rest of the gateway. */
+export interface BillingDeps {
+  readonly clock: Clock;
+  readonly gateway: { readonly agent: string; sign(message: Uint8Array): Uint8Array };
+  readonly receipts: ReceiptLog;
+  readonly deployments: Table<DeploymentRecord>;
+  readonly uptime: UptimeBook;
+  readonly ledger: Ledger;
+  readonly lifecycle: {
+    setPaused(d: DeploymentRecord, paused: boolean, why: string): Promise<boolean>;
+    end(d: DeploymentRecord, reason: EndReason, detail: string): Promise<DeploymentRecord>;
+  };
+  readonly agents: {
+    agentHead(agent: string, periodStartMs: number): ReceiptAgentHead | null;
+    requestCountersign(receipt: Receipt): void;
+    verifyCountersignature(receipt: Receipt, signature: string): boolean;
+  };
+  readonly events: EventSink;
+  readonly log: Logger;
+  readonly policy: BillingPolicy;
+  /** Called after each settle with its outcome, for metrics. */
+  onRun?(run: { durationMs: number; receipts: number; error: string | null }): void;
+}
+
+/** Records appended per fsync while settling (a crash just re-posts the unrecorded ones, idempotently). */
+const BATCH = 256;
+
+/**
+ * Closing a period writes every deployment's receipt first (one fsynced batch), and only then
+ * talks to the ledger; each billing event carries the key (deployment, period start), so a
+ * run repeated after a crash charges nothing twice. A refusal for lack of funds makes the
+ * charge arrears and puts the deployment in grace; an unreachable ledger changes nothing and
+ * is retried: nobody enters grace because the ledger was down.
+ */
+export class BillingService implements PeriodWork {
+  private settling: Promise<void> | null = null;
+  private again = false;
+  private ledgerDown: string | null = null;
+  private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
+
+  constructor(private readonly deps: BillingDeps) {}
+
+  /** Issues the period's receipts, then settles. */
+  async closePeriod(startMs: number, endMs: number): Promise<void> {
+    const issued = this.issue(startMs, endMs);
+    await this.deps.receipts.append(issued.map((i) => ({ t: 'receipt', receipt: i.receipt, periodStartMs: startMs, key: i.key })));
+    for (const i of issued) this.deps.agents.requestCountersign(i.receipt);
+    if (issued.length > 0) await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()}` });
+    await this.settle();
+  }
+
+  /** The receipts of a period, signed, not yet stored. */
+  issue(startMs: number, endMs: number): Array<{ receipt: Receipt; key: string }> {
+    const out: Array<{ receipt: Receipt; key: string }> = [];
+    const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
+    for (const d of this.deps.deployments.values()) {
+      if (d.activatedAtMs === undefined) continue;
+      const from = Math.max(startMs, d.activatedAtMs);
+      const to = Math.min(endMs, d.endedAtMs ?? endMs);
+      if (to <= from || this.deps.receipts.has(d.id, startMs)) continue;
+      const upSeconds = Math.min(this.deps.uptime.upSeconds(`vm:${d.id}`, from, to), Math.floor((to - from) / 1000));
+      const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, this.deps.policy.farmerShareBps);
+      const last = this.deps.receipts.last(d.id);
+      const body: ReceiptBody = {
+        v: 1,
+        purpose: RECEIPT_PURPOSE,
+        id: receiptId(d.id, startMs),
+        deployment: d.id,
+        customer: d.customer,
+        farmer: d.farmer,
+        node: d.node,
+        offer: d.offer,
+        periodStart: new Date(from).toISOString(),
+        periodEnd: new Date(to).toISOString(),
+        upSeconds,
+        pricePerHour: d.pricePerHour,
+        amount: formatAmount(charge.amountMicros),
+        farmerShare: formatAmount(charge.farmerShareMicros),
+        fee: formatAmount(charge.feeMicros),
+        unit: d.unit,
+        prev: last ? receiptHash(last.receipt) : null,
+        gateway: this.deps.gateway.agent,
+        issuedAt,
+        final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
+        agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
+      };
+      const receipt: Receipt = { ...body, signatures: { gateway: toBase64(this.deps.gateway.sign(receiptSigningBytes(body))) } };
+      out.push({ receipt, key: `hypha:${d.id}:${new Date(startMs).toISOString()}` });
+    }
+    return out;
+  }
+
+  /**
+   * Retries arrears the customer can now cover (oldest first, before any new charge), posts what
+   * is unposted, pays farmers, and moves
+   * deployments in and out of grace. Runs one at a time; a call during a run makes it run again.
+   */
+  settle(): Promise<void> {
+    if (this.settling) {
+      this.again = true;
+      return this.settling;
+    }
+    this.settling = (async () => {
+      do {
+        this.again = false;
+        await this.settleOnce();
+      } while (this.again);
+    })().finally(() => (this.settling = null));
+    return this.settling;
+  }
+
+  /** A farmer's agent answered a countersign request. */
+  async onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): Promise<void> {
+    const e = this.deps.receipts.get(receiptId);
+    if (!e || e.receipt.farmer !== agent || e.farmerSignature !== undefined || e.countersignRefused !== undefined) return;
+    const now = this.deps.clock.nowMs();
+    if ('signature' in result) {
+      if (!this.deps.agents.verifyCountersignature(e.receipt, result.signature)) {
+        await this.deps.events.record({ atMs: now, event: 'receipt.countersign_invalid', detail: `the farmer's countersignature of ${receiptId} does not verify`, deployment: e.receipt.deployment, agent });
+        return;
+      }
+      await this.deps.receipts.append([{ t: 'countersign', id: receiptId, signature: result.signature, atMs: now }]);
+      return;
+    }
+    await this.deps.receipts.append([{ t: 'countersign_refused', id: receiptId, reason: result.reason, atMs: now }]);
+    await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${receiptId}: ${result.reason}`, deployment: e.receipt.deployment, customer: e.receipt.customer, agent });
+  }
+
+  /** Re-asks farmers for countersignatures still missing from the last few periods (after a restart). */
+  requestMissingCountersigns(): void {
+    const since = this.deps.clock.nowMs() - 8 * this.deps.policy.periodMs;
+    for (const e of this.deps.receipts.awaitingCountersign(since)) this.deps.agents.requestCountersign(e.receipt);
+  }
+
+  /** A deployment's totals from its receipts. */
+  totals(deploymentId: string): DeploymentTotals {
+    let upSeconds = 0;
+    let chargedMicros = 0n;
+    let arrearsMicros = 0n;
+    for (const e of this.deps.receipts.of(deploymentId)) {
+      upSeconds += e.receipt.upSeconds;
+      if (e.state === 'paid') chargedMicros += e.amountMicros;
+      if (e.state === 'arrears') arrearsMicros += e.amountMicros;
+    }
+    return { upSeconds, chargedMicros, arrearsMicros };
+  }
+
+  arrearsOf(customer: string): bigint {
+    return this.deps.receipts.arrearsOf(customer);
+  }
+
+  /** A deployment's receipts as customers get them (with countersignatures), oldest first. */
+  receiptsOf(deploymentId: string): Receipt[] {
+    return this.deps.receipts.of(deploymentId).map((e) => ReceiptLog.withSignatures(e));
+  }
+
+  /** The last settle: when, how long, and its error. */
+  status(): { lastRun: { atMs: number; durationMs: number; error: string | null } | null; ledgerDown: string | null } {
+    return { lastRun: this.lastRun, ledgerDown: this.ledgerDown };
+  }
+
+  private async settleOnce(): Promise<void> {
+    const started = Date.now();
+    let error: string | null = null;
+    let posted = 0;
+    try {
+      await this.retryArrears();
+      posted = await this.postIssued();
+      await this.payFarmers();
+      this.markLedgerUp();
+    } catch (err) {
+      if (!(err instanceof LedgerUnavailableError) && !(err instanceof LedgerRejectedError)) throw err;
+      error = err.message;
+      await this.markLedgerDown(err);
+    }
+    await this.graceTransitions();
+    this.lastRun = { atMs: this.deps.clock.nowMs(), durationMs: Date.now() - started, error };
+    this.deps.onRun?.({ durationMs: Date.now() - started, receipts: posted, error });
+  }
+
+  /** Posts issued receipts, oldest first; returns how many were posted. */
+  private async postIssued(): Promise<number> {
+    const pending: MoneyRecord[] = [];
+    let posted = 0;
+    try {
+      for (const e of this.deps.receipts.inState('issued')) {
+        pending.push(await this.post(e));
+        posted++;
+        if (pending.length >= BATCH) await this.deps.receipts.append(pending.splice(0));
+      }
+    } finally {
+      await this.deps.receipts.append(pending);
+    }
+    return posted;
+  }
+
+  /** One billing event; a zero charge needs no ledger entry. */
+  private async post(e: ReceiptEntry): Promise<MoneyRecord> {
+    const now = this.deps.clock.nowMs();
+    if (e.amountMicros === 0n) return { t: 'paid', id: e.receipt.id, entryId: null, atMs: now };
+    const r = e.receipt;
+    const result = await this.deps.ledger.postBillingEvent({
+      key: e.key,
+      customer: r.customer,
+      farmer: r.farmer,
+      amountMicros: e.amountMicros,
+      unit: r.unit,
+      receiptIds: [r.id],
+      invoice: { receipt: r.id, receiptHash: receiptHash(r), deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
+    });
+    if (result.status === 'paid') return { t: 'paid', id: r.id, entryId: result.entryId, atMs: now };
+    return { t: 'arrears', id: r.id, availableMicros: result.availableMicros.toString(), atMs: now };
+  }
+
+  /** Arrears, oldest first per customer, posted again while the agreement now covers them. */
+  private async retryArrears(): Promise<void> {
+    const byCustomer = new Map<string, ReceiptEntry[]>();
+    for (const e of this.deps.receipts.inState('arrears')) {
+      const list = byCustomer.get(e.receipt.customer) ?? [];
+      list.push(e);
+      byCustomer.set(e.receipt.customer, list);
+    }
+    for (const [customer, list] of byCustomer) {
+      let available = (await this.deps.ledger.balance(customer)).availableMicros;
+      const records: MoneyRecord[] = [];
+      for (const e of list) {
+        if (available < e.amountMicros) break;
+        const record = await this.post(e);
+        records.push(record);
+        if (record.t !== 'paid') break;
+        available -= e.amountMicros;
+      }
+      const paid = records.filter((r) => r.t === 'paid');
+      await this.deps.receipts.append(paid);
+      if (paid.length > 0) {
+        await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.arrears_settled', detail: `${paid.length} receipt(s) in arrears were paid after funds arrived`, customer });
+      }
+    }
+  }
+
+  /** Pays each paid receipt's farmer share (idempotent per receipt). */
+  private async payFarmers(): Promise<void> {
+    const records: MoneyRecord[] = [];
+    try {
+      for (const e of this.deps.receipts.unpaidOut()) {
+        const r = e.receipt;
+        const result = await this.deps.ledger.payFarmer({ key: `payout:${r.id}`, farmer: r.farmer, amountMicros: e.farmerShareMicros, unit: r.unit, receiptIds: [r.id] });
+        records.push({ t: 'payout', id: r.id, farmer: r.farmer, amountMicros: e.farmerShareMicros.toString(), entryId: result.entryId, atMs: this.deps.clock.nowMs() });
+        if (records.length >= BATCH) await this.deps.receipts.append(records.splice(0));
+      }
+    } finally {
+      await this.deps.receipts.append(records);
+    }
+  }
+
+  /** active -> grace on arrears; grace -> active once they are paid; grace -> deprovisioned when it ends. */
+  private async graceTransitions(): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    for (const d of this.deps.deployments.values()) {
+      if (d.state !== 'active' && d.state !== 'grace') continue;
+      const arrears = this.totals(d.id).arrearsMicros;
+      if (d.state === 'active' && arrears > 0n) {
+        const until = now + this.deps.policy.graceMs;
+        const next: DeploymentRecord = { ...d, state: 'grace', graceSinceMs: now, graceUntilMs: until };
+        await this.deps.deployments.put(d.id, next);
+        await this.event(next, 'deployment.grace', `funds ran out: ${formatAmount(arrears)} ${d.unit} of charges could not be paid from the agreement; deprovisioned at ${new Date(until).toISOString()} unless it is funded`);
+        if (this.deps.policy.pauseInGrace) await this.deps.lifecycle.setPaused(next, true, 'paused for the grace period (funds ran out)');
+      } else if (d.state === 'grace' && arrears === 0n) {
+        const { graceSinceMs: _s, graceUntilMs: _u, ...rest } = d;
+        const next: DeploymentRecord = { ...rest, state: 'active' };
+        await this.deps.deployments.put(d.id, next);
+        await this.event(next, 'deployment.active_again', 'arrears paid after funds arrived; back to active');
+        if (d.paused) await this.deps.lifecycle.setPaused(next, false, 'resumed: arrears paid');
+      } else if (d.state === 'grace' && d.graceUntilMs !== undefined && now >= d.graceUntilMs) {
+        await this.deps.lifecycle.end(d, 'out_of_funds', `the grace period ended at ${new Date(d.graceUntilMs).toISOString()} with ${formatAmount(arrears)} ${d.unit} unpaid`);
+      }
+    }
+  }
+
+  private markLedgerUp(): void {
+    if (this.ledgerDown === null) return;
+    this.ledgerDown = null;
+    void this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.ledger_back', detail: 'the ledger answers again; billing caught up' });
+  }
+
+  private async markLedgerDown(err: Error): Promise<void> {
+    this.deps.log.warn({ err: err.message }, 'billing: ledger unreachable; will retry (no one enters grace for this)');
+    if (this.ledgerDown !== null) return;
+    this.ledgerDown = err.message;
+    await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.error', detail: `the ledger could not be reached (${err.message}); receipts are kept and billing retries; nobody enters grace for this` });
+  }
+
+  private event(d: DeploymentRecord, event: string, detail: string): Promise<void> {
+    return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, customer: d.customer, order: d.order, node: d.node });
+  }
+}

@@ -1,0 +1,107 @@
+// Closes billing periods in order, once each: bill the period, then make its heartbeats durable and acknowledge them.
+import type { Logger } from 'pino';
+import type { Clock } from '../../protocol/clock.js';
+import type { EventSink } from '../events/event-log.js';
+import type { Table } from '../store/store.js';
+
+/** What closing one period involves besides the bookkeeping here. */
+export interface PeriodWork {
+  /** Issues receipts and bills for [startMs, endMs); must be safe to run again after a crash. */
+  closePeriod(startMs: number, endMs: number): Promise<void>;
+}
+
+/** What the closer needs. */
+export interface PeriodCloserDeps {
+  readonly clock: Clock;
+  readonly periodMs: number;
+  readonly settleMs: number;
+  readonly startupWaitRealMs: number;
+  readonly tickRealMs: number;
+  readonly meta: Table<unknown>;
+  readonly work: readonly PeriodWork[];
+  /** Makes heartbeats before `ms` durable and acknowledges them to the agents. */
+  persistEvidence(closedThroughMs: number): Promise<void>;
+  readonly events: EventSink;
+  readonly log: Logger;
+}
+
+/** The start of the period holding `ms` (periods are aligned on multiples of their length). */
+export function periodStartOf(ms: number, periodMs: number): number {
+  return Math.floor(ms / periodMs) * periodMs;
+}
+
+/**
+ * A period [s, s+P) is closed once the clock passes s+P plus a settle time (so late
+ * heartbeats still count), in order, never twice: `closedThroughMs` in the store moves only
+ * after every step of a period succeeded, and every step is idempotent, so a crash anywhere
+ * just repeats the unfinished period. After a start it first waits a little, so agents
+ * reconnect and replay what they buffered while the gateway was down.
+ */
+export class PeriodCloser {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private lastError: string | null = null;
+  private lastRunAtMs: number | null = null;
+
+  constructor(private readonly deps: PeriodCloserDeps) {
+    if (typeof deps.meta.get('closedThroughMs') !== 'number') {
+      void deps.meta.put('closedThroughMs', periodStartOf(deps.clock.nowMs(), deps.periodMs));
+    }
+  }
+
+  /** Every period ending at or before this time is closed. */
+  closedThroughMs(): number {
+    return this.deps.meta.get('closedThroughMs') as number;
+  }
+
+  /** The last run's time and error, for the admin page. */
+  lastRun(): { atMs: number | null; error: string | null } {
+    return { atMs: this.lastRunAtMs, error: this.lastError };
+  }
+
+  start(): void {
+    this.timer = setTimeout(() => this.tick(), this.deps.startupWaitRealMs);
+  }
+
+  /** Runs one pass now (and waits for it): closes every period that is due. */
+  runDue(): Promise<void> {
+    this.running = this.running.then(() => this.closeDue());
+    return this.running;
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private tick(): void {
+    if (this.stopped) return;
+    void this.runDue().finally(() => {
+      if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.deps.tickRealMs);
+    });
+  }
+
+  private async closeDue(): Promise<void> {
+    const { clock, periodMs, settleMs } = this.deps;
+    while (!this.stopped) {
+      const start = this.closedThroughMs();
+      const end = start + periodMs;
+      if (clock.nowMs() < end + settleMs) return;
+      try {
+        for (const w of this.deps.work) await w.closePeriod(start, end);
+        await this.deps.persistEvidence(end);
+        await this.deps.meta.put('closedThroughMs', end);
+        this.lastError = null;
+      } catch (err) {
+        this.lastError = (err as Error).message;
+        this.deps.log.error({ err, periodStartMs: start }, 'billing.close: period not closed; retrying');
+        await this.deps.events.record({ atMs: clock.nowMs(), event: 'billing.error', detail: `closing the period starting ${new Date(start).toISOString()} failed: ${this.lastError}; it will be retried` });
+        return;
+      } finally {
+        this.lastRunAtMs = clock.nowMs();
+      }
+    }
+  }
+}

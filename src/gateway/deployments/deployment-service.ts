@@ -1,0 +1,176 @@
+// Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
+import type { Logger } from 'pino';
+import type { Clock } from '../../protocol/clock.js';
+import { formatAmount } from '../../protocol/money.js';
+import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
+import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
+import type { EventSink } from '../events/event-log.js';
+import { PublicError, errors } from '../http/public-error.js';
+import { ProvisionError, type Provisioner, type VmHandle } from '../provision/provisioner.js';
+import type { Table } from '../store/store.js';
+import type { DeploymentRecord, EndReason } from '../store/records.js';
+
+/** Billing totals of a deployment (from the receipts). */
+export interface DeploymentTotals {
+  readonly upSeconds: number;
+  readonly chargedMicros: bigint;
+  readonly arrearsMicros: bigint;
+}
+
+/** What the deployment service needs. */
+export interface DeploymentDeps {
+  readonly clock: Clock;
+  readonly deployments: Table<DeploymentRecord>;
+  readonly provisioner: Provisioner;
+  readonly events: EventSink;
+  readonly log: Logger;
+  totals(deploymentId: string): DeploymentTotals;
+  /** The set of VMs agents probe changed on these nodes. */
+  onPlacementChanged(nodes: readonly string[]): void;
+}
+
+/** The VM handle of a deployment. */
+export function handleOf(d: DeploymentRecord): VmHandle {
+  return { deploymentId: d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
+}
+
+/** A deployment as the API shows it (shared/API.md). */
+export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals): Record<string, unknown> {
+  return {
+    id: d.id,
+    state: d.state,
+    offer: d.offer,
+    name: d.name,
+    node: d.node,
+    myceliumIp: d.myceliumIp,
+    ssh: `ssh root@${d.myceliumIp}`,
+    pricePerHour: d.pricePerHour,
+    unit: d.unit,
+    createdAt: new Date(d.createdAtMs).toISOString(),
+    upSeconds: totals.upSeconds,
+    charged: formatAmount(totals.chargedMicros),
+    arrears: formatAmount(totals.arrearsMicros),
+    paused: d.paused === true,
+    ...(d.graceUntilMs !== undefined && d.state === 'grace' ? { graceUntil: new Date(d.graceUntilMs).toISOString() } : {}),
+    ...(d.endedAtMs !== undefined ? { endedAt: new Date(d.endedAtMs).toISOString() } : {}),
+    ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
+  };
+}
+
+/**
+ * Owns what happens to a deployment after handover that is not billing: a customer changing
+ * keys or cancelling, and the VM being destroyed once a deployment ended (retried until the
+ * provisioner confirms, because an agent may be offline when it ends).
+ */
+export class DeploymentService {
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+  private reaping: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: DeploymentDeps) {}
+
+  /** The customer's deployment, or 404. */
+  get(customer: string, id: string): DeploymentRecord {
+    const d = this.deps.deployments.get(id);
+    if (!d || d.customer !== customer) throw errors.notFound(`deployment ${id}`);
+    return d;
+  }
+
+  list(customer: string): DeploymentRecord[] {
+    return this.deps.deployments.values().filter((d) => d.customer === customer).sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  view(d: DeploymentRecord): Record<string, unknown> {
+    return deploymentView(d, this.deps.totals(d.id));
+  }
+
+  /** Replaces the VM's authorized keys (the old ones stop working). */
+  async setSshKeys(customer: string, id: string, body: unknown): Promise<DeploymentRecord> {
+    const d = this.get(customer, id);
+    const o = expectObject(body, 'body');
+    expectOnlyKeys(o, ['sshKeys'], '');
+    const keys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
+    if (d.state === 'deprovisioned') throw new PublicError('conflict', `deployment ${id} has ended`, 'order a new VM');
+    try {
+      await this.deps.provisioner.setSshKeys(handleOf(d), keys);
+    } catch (err) {
+      if (err instanceof ProvisionError) throw new PublicError('unavailable', `the VM's keys could not be changed: ${err.message}`, err.retryable ? 'try again in a minute' : undefined);
+      throw err;
+    }
+    const next: DeploymentRecord = { ...d, sshKeys: keys };
+    await this.deps.deployments.put(id, next);
+    await this.event(next, 'deployment.ssh_keys', `SSH keys replaced by the customer (${keys.length} key(s))`);
+    return next;
+  }
+
+  /** Ends a deployment at the customer's request; the VM is destroyed and the last partial period billed at its close. */
+  async cancel(customer: string, id: string): Promise<DeploymentRecord> {
+    const d = this.get(customer, id);
+    if (d.state === 'deprovisioned') return d;
+    const ended = await this.end(d, 'cancelled', 'cancelled by the customer');
+    await this.reapNow();
+    return this.deps.deployments.get(id) ?? ended;
+  }
+
+  /** Marks a deployment ended (billing stops at this time) and queues its VM for destruction. */
+  async end(d: DeploymentRecord, reason: EndReason, detail: string): Promise<DeploymentRecord> {
+    const next: DeploymentRecord = { ...d, state: 'deprovisioned', endedAtMs: this.deps.clock.nowMs(), endReason: reason, destroyed: false };
+    await this.deps.deployments.put(d.id, next);
+    await this.event(next, 'deployment.deprovisioned', `${detail} (endReason ${reason})`);
+    this.deps.onPlacementChanged([d.node]);
+    return next;
+  }
+
+  /** Pauses or resumes the VM (grace); false when the provisioner cannot (the VM keeps running). */
+  async setPaused(d: DeploymentRecord, paused: boolean, why: string): Promise<boolean> {
+    try {
+      if (paused) await this.deps.provisioner.pause(handleOf(d));
+      else await this.deps.provisioner.resume(handleOf(d));
+    } catch (err) {
+      await this.event(d, paused ? 'deployment.pause_failed' : 'deployment.resume_failed', `${why}: ${(err as Error).message}`);
+      return false;
+    }
+    await this.deps.deployments.put(d.id, { ...(this.deps.deployments.get(d.id) ?? d), paused });
+    await this.event(d, paused ? 'deployment.paused' : 'deployment.resumed', why);
+    return true;
+  }
+
+  /** Retries destroying ended VMs every `intervalRealMs`. */
+  start(intervalRealMs: number): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      void this.reapNow().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, intervalRealMs);
+      });
+    };
+    this.timer = setTimeout(tick, intervalRealMs);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.reaping;
+  }
+
+  /** Destroys every ended VM not yet destroyed. */
+  reapNow(): Promise<void> {
+    this.reaping = this.reaping.then(async () => {
+      for (const d of this.deps.deployments.values()) {
+        if (d.state !== 'deprovisioned' || d.destroyed !== false) continue;
+        try {
+          await this.deps.provisioner.destroy(handleOf(d));
+        } catch (err) {
+          this.deps.log.warn({ deployment: d.id, err: (err as Error).message }, 'destroy failed; will retry');
+          continue;
+        }
+        await this.deps.deployments.put(d.id, { ...(this.deps.deployments.get(d.id) ?? d), destroyed: true });
+        await this.event(d, 'deployment.destroyed', `the VM on ${d.node} was destroyed`);
+      }
+    });
+    return this.reaping;
+  }
+
+  private event(d: DeploymentRecord, event: string, detail: string): Promise<void> {
+    return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, order: d.order, customer: d.customer, node: d.node, ...(d.farmer ? { agent: d.farmer } : {}) });
+  }
+}

@@ -1,0 +1,159 @@
+// Admin routes: agent approvals now; the status page, overview and troubleshooting views build on the same guard.
+import type { Router } from '@koa/router';
+import { decodeAgentPubKey, parseSubnet64, randomBytes, toHex } from '../../identity/index.js';
+import { formatAmount, parsePositiveAmount } from '../../protocol/money.js';
+import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
+import { ID_PATTERN } from '../../protocol/agent-messages.js';
+import { ValidationError, expectArray, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
+import type { Clock } from '../../protocol/clock.js';
+import type { EventSink } from '../events/event-log.js';
+import type { AgentView, NodeView } from '../agents/agent-hub.js';
+import type { NodePeriodUptime } from '../uptime/node-uptime.js';
+import type { TimelineEvent } from '../events/event-log.js';
+import type { Table } from '../store/store.js';
+import type { AgentApproval } from '../store/records.js';
+import { PublicError, errors } from './public-error.js';
+import { requireAdmin } from './guards.js';
+
+/** What the agent-approval routes need. */
+export interface AdminAgentDeps {
+  readonly gatewayUrl: string;
+  readonly clock: Clock;
+  readonly agents: Table<AgentApproval>;
+  readonly events: EventSink;
+  connected(): AgentView[];
+  /** Closes the agent's connection (after a revoke). */
+  disconnect(agent: string, reason: string): void;
+  nodes(): NodeView[];
+  nodeUptime(): Record<string, NodePeriodUptime[]>;
+  eventsAbout(kind: 'agent', id: string): TimelineEvent[];
+}
+
+/** Evidence problems counted per agent from its timeline. */
+export function disagreementsOf(events: readonly TimelineEvent[]): Record<string, number> {
+  const count = (name: string): number => events.filter((e) => e.event === name).length;
+  return {
+    chainMismatch: count('agent.chain_mismatch'),
+    chainGap: count('agent.chain_gap'),
+    chainHeadMismatch: count('agent.chain_head_mismatch'),
+    clockSkew: count('agent.clock_skew'),
+    probe: count('agent.probe_disagreement'),
+    countersignRefused: count('receipt.countersign_refused'),
+  };
+}
+
+/** GET /admin/api/agents, POST /admin/api/agents/{agent}/approve and …/revoke. */
+export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): void {
+  router.get('/admin/api/agents', (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    const live = new Map(deps.connected().map((c) => [c.agent, c]));
+    const now = deps.clock.nowMs();
+    ctx.body = {
+      agents: deps.agents.values().map((a) => {
+        const c = live.get(a.agent);
+        return {
+          ...a,
+          disagreements: disagreementsOf(deps.eventsAbout('agent', a.agent)),
+          connected: c !== undefined,
+          ...(c ? { address: c.address, seq: c.seq, lastHeartbeatAgeSeconds: c.lastHeartbeatAtMs === undefined ? null : Math.max(0, Math.round((now - c.lastHeartbeatAtMs) / 1000)) } : {}),
+        };
+      }),
+    };
+  });
+
+  router.get('/admin/api/nodes', (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    const now = deps.clock.nowMs();
+    const history = deps.nodeUptime();
+    ctx.body = {
+      nodes: deps.nodes().map((n) => ({
+        ...n,
+        lastHeartbeatAgeSeconds: n.lastHeartbeatAtMs === undefined ? null : Math.max(0, Math.round((now - n.lastHeartbeatAtMs) / 1000)),
+        periods: (history[n.id] ?? []).map((p) => ({ periodStart: new Date(p.periodStartMs).toISOString(), upSeconds: p.upSeconds, periodSeconds: p.periodSeconds })),
+      })),
+    };
+  });
+
+  router.post('/admin/api/agents/:agent/approve', async (ctx) => {
+    const admin = requireAdmin(ctx, deps.gatewayUrl);
+    const agent = ctx.params.agent as string;
+    const existing = deps.agents.get(agent);
+    if (!existing) throw errors.notFound(`agent ${agent} (it has not asked to join, and is not in the config)`);
+    const body = expectObject(ctx.state.body ?? {}, 'body');
+    expectOnlyKeys(body, ['nodes', 'subnets'], '');
+    const nodes = body.nodes === undefined ? existing.nodes : expectArray(body.nodes, 'nodes', 1, 64, (v, f) => expectString(v, f, { pattern: ID_PATTERN, patternName: 'a node id' }));
+    const subnets =
+      body.subnets === undefined
+        ? existing.subnets
+        : expectArray(body.subnets, 'subnets', 1, 64, (v, f) => {
+            const s = expectString(v, f, { maxLength: 64 });
+            try {
+              parseSubnet64(s);
+            } catch (err) {
+              throw new ValidationError(f, (err as Error).message);
+            }
+            return s;
+          });
+    for (const other of deps.agents.values()) {
+      if (other.agent === agent || other.state !== 'approved') continue;
+      const clash = nodes.find((n) => other.nodes.includes(n));
+      if (clash) throw new PublicError('conflict', `node ${clash} is already approved for agent ${other.agent}`, 'revoke that agent first, or approve other nodes');
+    }
+    const record: AgentApproval = { ...existing, state: 'approved', source: existing.source === 'config' ? 'config' : 'admin', nodes, subnets, decidedAtMs: deps.clock.nowMs(), decidedBy: admin.agent ?? admin.subnet };
+    await deps.agents.put(agent, record);
+    await deps.events.record({ atMs: deps.clock.nowMs(), event: 'agent.approved', detail: `approved by ${record.decidedBy} for ${nodes.join(', ')} from ${subnets.join(', ')}`, agent });
+    ctx.body = { agent: record };
+  });
+
+  router.post('/admin/api/agents/:agent/revoke', async (ctx) => {
+    const admin = requireAdmin(ctx, deps.gatewayUrl);
+    const agent = ctx.params.agent as string;
+    const existing = deps.agents.get(agent);
+    if (!existing) throw errors.notFound(`agent ${agent}`);
+    const record: AgentApproval = { ...existing, state: 'revoked', decidedAtMs: deps.clock.nowMs(), decidedBy: admin.agent ?? admin.subnet };
+    await deps.agents.put(agent, record);
+    deps.disconnect(agent, 'revoked by an admin');
+    await deps.events.record({ atMs: deps.clock.nowMs(), event: 'agent.revoked', detail: `revoked by ${record.decidedBy}`, agent });
+    ctx.body = { agent: record };
+  });
+}
+
+/** What the ledger admin route needs. */
+export interface AdminLedgerDeps {
+  readonly gatewayUrl: string;
+  readonly ledger: Ledger;
+  readonly clock: Clock;
+  readonly events: EventSink;
+  /** Funds arrived: settle arrears and advance orders now rather than at the next tick. */
+  onFunded(customer: string): void;
+}
+
+/** POST /admin/api/ledger/fund: the lab's stand-in for paying on Unyt (embedded ledgers only; 404 otherwise). */
+export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps): void {
+  router.post('/admin/api/ledger/fund', async (ctx) => {
+    const admin = requireAdmin(ctx, deps.gatewayUrl);
+    const fund = deps.ledger.fund?.bind(deps.ledger);
+    if (deps.ledger.kind !== 'embedded' || !fund) throw errors.notFound('funding (this gateway bills on Unyt; customers fund their agreement there)');
+    const body = expectObject(ctx.state.body, 'body');
+    expectOnlyKeys(body, ['agent', 'amount', 'key'], '');
+    const agent = expectString(body.agent, 'agent', { maxLength: 64 });
+    try {
+      decodeAgentPubKey(agent);
+    } catch (err) {
+      throw new ValidationError('agent', `is not a valid AgentPubKey: ${(err as Error).message}`);
+    }
+    const amount = parsePositiveAmount('amount', body.amount);
+    const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : expectString(body.key, 'key', { maxLength: 200 });
+    let balance;
+    try {
+      balance = await fund(agent, amount, key);
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
+      if (err instanceof LedgerRejectedError) throw new PublicError('conflict', err.message);
+      throw err;
+    }
+    await deps.events.record({ atMs: deps.clock.nowMs(), event: 'ledger.funded', detail: `agreement funded with ${formatAmount(amount)} ${balance.unit} by ${admin.agent ?? admin.subnet}; it now holds ${formatAmount(balance.availableMicros)}`, customer: agent });
+    deps.onFunded(agent);
+    ctx.body = { agent, unit: balance.unit, available: formatAmount(balance.availableMicros) };
+  });
+}

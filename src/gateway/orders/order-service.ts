@@ -1,0 +1,285 @@
+// Orders: awaiting_payment -> paid -> provisioning -> active (or failed, expired); a VM is handed over only after the ledger shows the deposit.
+import type { Logger } from 'pino';
+import { randomBytes, toHex } from '../../identity/index.js';
+import type { Clock } from '../../protocol/clock.js';
+import { HOUR_MS } from '../../protocol/clock.js';
+import { formatAmount, UNIT } from '../../protocol/money.js';
+import type { Offer } from '../../protocol/offer.js';
+import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
+import { ValidationError, expectObject, expectOnlyKeys, expectString, optionalString } from '../../protocol/validate.js';
+import type { EventSink } from '../events/event-log.js';
+import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
+import { PublicError, errors } from '../http/public-error.js';
+import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
+import type { Store } from '../store/store.js';
+import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+
+/** Order policy. */
+export interface OrderPolicy {
+  /** The deposit is this much of the offer's price (default 24 hours). */
+  readonly depositMs: number;
+  readonly expireAfterMs: number;
+  readonly maxProvisionAttempts: number;
+  /** Unpaid orders one customer may have open at once. */
+  readonly maxOpenOrders: number;
+}
+
+/** What the order service needs. */
+export interface OrderDeps {
+  readonly clock: Clock;
+  readonly store: Pick<Store, 'orders' | 'deployments'>;
+  readonly ledger: Ledger;
+  readonly provisioner: Provisioner;
+  readonly events: EventSink;
+  readonly log: Logger;
+  readonly policy: OrderPolicy;
+  offer(id: string): Offer | undefined;
+  offerIds(): string[];
+  /** Unpaid charges of a customer (they must be settled before a new VM is handed over). */
+  arrearsOf(customer: string): bigint;
+  /** A VM was handed over (agents must start probing it). */
+  onActive(deployment: DeploymentRecord): void;
+}
+
+/** The last payment check of an order, for the customer and the admin timeline. */
+export interface PaymentCheck {
+  readonly atMs: number;
+  readonly status: 'covered' | 'not_covered' | 'unavailable';
+  readonly availableMicros?: bigint;
+  readonly requiredMicros: bigint;
+}
+
+/** The deposit of an offer: its hourly price times the deposit duration, rounded up to a micro-unit. */
+export function depositOf(offer: Offer, depositMs: number): bigint {
+  const num = offer.pricePerHourMicros * BigInt(depositMs);
+  const den = BigInt(HOUR_MS);
+  return (num + den - 1n) / den;
+}
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
+
+/**
+ * Runs the order state machine. Payment is re-checked on every GET of the order and by a
+ * background loop; provisioning of one order runs once at a time; after a crash an order
+ * found in `provisioning` is deployed again on the same node under the same deployment id
+ * (deploys are idempotent by id), so no VM is orphaned and none is made twice.
+ */
+export class OrderService {
+  private readonly checks = new Map<string, PaymentCheck>();
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private stopped = false;
+
+  constructor(private readonly deps: OrderDeps) {}
+
+  /** Validates and stores a new order; 400 naming the field for anything wrong. */
+  async create(customer: string, body: unknown): Promise<OrderRecord> {
+    const o = expectObject(body, 'body');
+    expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
+    const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
+    const offer = this.deps.offer(offerId);
+    if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
+    const sshKeys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
+    const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
+    const open = this.deps.store.orders.values().filter((x) => x.customer === customer && x.state === 'awaiting_payment').length;
+    if (open >= this.deps.policy.maxOpenOrders) {
+      throw new PublicError('conflict', `you already have ${open} unpaid orders`, 'pay or wait for them to expire before ordering more');
+    }
+    const now = this.deps.clock.nowMs();
+    const id = `ord_${toHex(randomBytes(8))}`;
+    const order: OrderRecord = {
+      id,
+      customer,
+      offer: offer.id,
+      name: name ?? `vm-${id.slice(4, 12)}`,
+      sshKeys,
+      pricePerHour: formatAmount(offer.pricePerHourMicros),
+      deposit: formatAmount(depositOf(offer, this.deps.policy.depositMs)),
+      unit: offer.unit,
+      state: 'awaiting_payment',
+      createdAtMs: now,
+      expiresAtMs: now + this.deps.policy.expireAfterMs,
+      attempts: [],
+    };
+    await this.deps.store.orders.put(id, order);
+    await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s); deposit ${order.deposit}`);
+    return order;
+  }
+
+  /** The customer's order, or 404 (another customer's order is not found, not forbidden). */
+  get(customer: string, id: string): OrderRecord {
+    const order = this.deps.store.orders.get(id);
+    if (!order || order.customer !== customer) throw errors.notFound(`order ${id}`);
+    return order;
+  }
+
+  /** A customer's orders, oldest first. */
+  list(customer: string): OrderRecord[] {
+    return this.deps.store.orders.values().filter((o) => o.customer === customer).sort((a, b) => a.createdAtMs - b.createdAtMs);
+  }
+
+  /** The last payment check of an order. */
+  lastCheck(id: string): PaymentCheck | undefined {
+    return this.checks.get(id);
+  }
+
+  /** Moves an order along as far as it can go now: expiry, payment check, provisioning. */
+  advance(id: string): Promise<void> {
+    const running = this.inFlight.get(id);
+    if (running) return running;
+    const task = this.step(id).finally(() => this.inFlight.delete(id));
+    this.inFlight.set(id, task);
+    return task;
+  }
+
+  /** Starts the background loop that advances open orders. */
+  start(intervalRealMs: number): void {
+    const tick = (): void => {
+      if (this.stopped) return;
+      const open = this.deps.store.orders.values().filter((o) => o.state === 'awaiting_payment' || o.state === 'paid' || o.state === 'provisioning');
+      void Promise.all(open.map((o) => this.advance(o.id).catch((err: unknown) => this.deps.log.error({ err, order: o.id }, 'order.advance failed')))).finally(() => {
+        if (!this.stopped) this.timer = setTimeout(tick, intervalRealMs);
+      });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await Promise.allSettled([...this.inFlight.values()]);
+  }
+
+  private async step(id: string): Promise<void> {
+    let order = this.deps.store.orders.get(id);
+    if (!order) return;
+    if (order.state === 'awaiting_payment') {
+      if (this.deps.clock.nowMs() >= order.expiresAtMs) {
+        await this.update(order, { state: 'expired' }, 'order.expired', `not paid by ${new Date(order.expiresAtMs).toISOString()}`);
+        return;
+      }
+      if (!(await this.checkPayment(order))) return;
+      order = this.deps.store.orders.get(id);
+      if (!order) return;
+    }
+    if (order.state === 'paid' || order.state === 'provisioning') await this.provision(order);
+  }
+
+  /** True when the ledger shows the deposit (the order is then `paid`). */
+  private async checkPayment(order: OrderRecord): Promise<boolean> {
+    const required = this.requiredFor(order);
+    const previous = this.checks.get(order.id)?.status;
+    let balance: bigint;
+    try {
+      balance = (await this.deps.ledger.balance(order.customer)).availableMicros;
+    } catch (err) {
+      if (!(err instanceof LedgerUnavailableError)) throw err;
+      this.checks.set(order.id, { atMs: this.deps.clock.nowMs(), status: 'unavailable', requiredMicros: required });
+      if (previous !== 'unavailable') await this.event(order, 'order.payment_unavailable', `the ledger could not be reached (${err.message}); will check again`);
+      return false;
+    }
+    const covered = balance >= required;
+    this.checks.set(order.id, { atMs: this.deps.clock.nowMs(), status: covered ? 'covered' : 'not_covered', availableMicros: balance, requiredMicros: required });
+    if (!covered) {
+      if (previous !== 'not_covered') {
+        await this.event(order, 'order.payment_checked', `agreement holds ${formatAmount(balance)} ${UNIT}, ${formatAmount(required)} needed (deposit${required > this.depositMicros(order) ? ', deposits of running VMs and arrears' : ''})`);
+      }
+      return false;
+    }
+    const deployment = `dep_${toHex(randomBytes(8))}`;
+    await this.update(order, { state: 'paid', paidAtMs: this.deps.clock.nowMs(), deployment }, 'order.paid', `agreement holds ${formatAmount(balance)} ${UNIT}, covering ${formatAmount(required)}`);
+    return true;
+  }
+
+  /** Deposit of this order, plus deposits of the customer's running VMs, plus arrears. */
+  private requiredFor(order: OrderRecord): bigint {
+    let total = this.depositMicros(order) + this.deps.arrearsOf(order.customer);
+    for (const d of this.deps.store.deployments.values()) {
+      if (d.customer !== order.customer || (d.state !== 'active' && d.state !== 'grace')) continue;
+      const offer = this.deps.offer(d.offer);
+      if (offer) total += depositOf(offer, this.deps.policy.depositMs);
+    }
+    return total;
+  }
+
+  private depositMicros(order: OrderRecord): bigint {
+    const offer = this.deps.offer(order.offer);
+    return offer ? depositOf(offer, this.deps.policy.depositMs) : 0n;
+  }
+
+  private async provision(start: OrderRecord): Promise<void> {
+    let order = start;
+    const offer = this.deps.offer(order.offer);
+    const deploymentId = order.deployment as string;
+    if (!offer) {
+      await this.update(order, { state: 'failed', failure: `the offer ${order.offer} is no longer sold` }, 'order.failed', `offer ${order.offer} was removed from the catalog`);
+      return;
+    }
+    while (order.attempts.length < this.deps.policy.maxProvisionAttempts) {
+      const tried = new Set(order.attempts.map((a) => a.node));
+      let node = order.state === 'provisioning' ? order.node : undefined;
+      let farmer: string | undefined;
+      if (node === undefined || tried.has(node)) {
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node));
+        const pick = candidates[0];
+        if (!pick) break;
+        node = pick.node;
+        farmer = pick.farmer;
+      } else {
+        farmer = (await this.deps.provisioner.candidateNodes(offer)).find((c) => c.node === node)?.farmer ?? order.farmer;
+      }
+      order = await this.update(order, { state: 'provisioning', node, ...(farmer ? { farmer } : {}) }, 'order.provisioning', `deploying ${offer.id} on node ${node}`);
+      try {
+        const vm = await this.deps.provisioner.deploy({ deploymentId, name: order.name, offer, sshKeys: order.sshKeys, node });
+        const now = this.deps.clock.nowMs();
+        const deployment: DeploymentRecord = {
+          id: deploymentId,
+          order: order.id,
+          customer: order.customer,
+          offer: offer.id,
+          name: order.name,
+          pricePerHour: order.pricePerHour,
+          unit: order.unit,
+          sshKeys: order.sshKeys,
+          provisioner: this.deps.provisioner.kind,
+          node,
+          farmer: farmer ?? '',
+          myceliumIp: vm.myceliumIp,
+          vmRef: vm.ref,
+          state: 'active',
+          createdAtMs: now,
+          activatedAtMs: now,
+        };
+        await this.deps.store.deployments.put(deploymentId, deployment);
+        await this.update(order, { state: 'active' }, 'order.active', `VM ${deploymentId} is running on ${node} at ${vm.myceliumIp}`);
+        await this.deps.events.record({ atMs: now, event: 'deployment.active', detail: `handed over: ssh root@${vm.myceliumIp} with ${order.sshKeys.length} key(s), on node ${node}`, deployment: deploymentId, order: order.id, customer: order.customer, node, ...(farmer ? { agent: farmer } : {}) });
+        this.deps.onActive(deployment);
+        return;
+      } catch (err) {
+        const reason = err instanceof ProvisionError ? err.message : `unexpected: ${(err as Error).message}`;
+        this.deps.log.warn({ order: order.id, node, err: reason }, 'provisioning failed');
+        const attempts = [...order.attempts, { node, atMs: this.deps.clock.nowMs(), error: reason }];
+        order = await this.update(order, { attempts }, 'order.provision_failed', `deploying on ${node} failed: ${reason}`);
+        await this.deps.provisioner.destroy({ deploymentId, node, myceliumIp: '', ref: {} }).catch(() => undefined);
+        if (err instanceof ProvisionError && !err.retryable) break;
+      }
+    }
+    const last = order.attempts[order.attempts.length - 1];
+    const failure =
+      order.attempts.length === 0
+        ? `no node has room for ${offer.id} right now; nothing was charged`
+        : `could not deploy after ${order.attempts.length} attempt(s) (last: ${last?.error ?? 'unknown'}); nothing was charged`;
+    await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
+  }
+
+  private async update(order: OrderRecord, change: Partial<OrderRecord>, event: string, detail: string): Promise<OrderRecord> {
+    const next = { ...order, ...change };
+    await this.deps.store.orders.put(order.id, next);
+    await this.event(next, event, detail);
+    return next;
+  }
+
+  private event(order: OrderRecord, event: string, detail: string): Promise<void> {
+    return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, order: order.id, customer: order.customer, ...(order.deployment ? { deployment: order.deployment } : {}) });
+  }
+}

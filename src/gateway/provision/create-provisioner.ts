@@ -1,0 +1,17 @@
+// Builds the configured Provisioner: farmers' agents (default), or the ThreeFold grid (loaded only when configured).
+import type { GatewayConfig } from '../config.js';
+import { AgentProvisioner, type AgentProvisionerDeps } from './agent-provisioner.js';
+import type { Provisioner } from './provisioner.js';
+
+/** The provisioner the config names. */
+export async function createProvisioner(config: GatewayConfig, agentDeps: Omit<AgentProvisionerDeps, 'commandTimeoutMs'>): Promise<Provisioner> {
+  switch (config.provisioner.kind) {
+    case 'agent':
+      return new AgentProvisioner({ ...agentDeps, commandTimeoutMs: config.provisioner.commandTimeoutMs });
+    case 'grid': {
+      const { GridProvisioner } = await import('./grid-provisioner.js');
+      const { kind: _kind, ...options } = config.provisioner.options as Record<string, unknown>;
+      return new GridProvisioner(options as unknown as ConstructorParameters<typeof GridProvisioner>[0]);
+    }
+  }
+}
