@@ -77,10 +77,10 @@ function teardown(): Promise<void> {
   return tearingDown;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.once(sig, () => {
     process.stderr.write(`bench/auth: ${sig}, tearing the lab down\n`);
-    void teardown().finally(() => process.exit(130));
+    void teardown().finally(() => process.exit(code));
   });
 }
 
@@ -101,10 +101,18 @@ function cpuSeconds(pid: number, ticksPerSecond: number): number {
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
-function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+/**
+ * Runs a command to completion. Children get their own process group, so a Ctrl-C reaches only
+ * this script, which then ends them in order: a `lab up` cut off half-way would leave namespaces behind.
+ */
+function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number; finishOnTeardown?: boolean } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
+    if (tearingDown && options.finishOnTeardown !== true) {
+      reject(new Error(`interrupted before ${cmd} ${args.slice(0, 4).join(' ')}`));
+      return;
+    }
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    if (options.finishOnTeardown !== true) children.add(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -120,6 +128,8 @@ function run(cmd: string, args: readonly string[], options: { input?: string; ti
       children.delete(child);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A command that exits without reading its input (a failed curl) must not crash this script: its exit code says what went wrong.
+    child.stdin.on('error', () => undefined);
     child.stdin.end(options.input ?? '');
   });
 }
@@ -167,7 +177,8 @@ async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
 
 /** Starts the bare Koa server in the gateway's namespace on the gateway's address; resolves once it listens. */
 async function startBareServer(gateway: LabActor): Promise<Target> {
-  const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  if (tearingDown) throw new Error('interrupted before starting bare-koa-server');
+  const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   teardownSteps.push(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -261,12 +272,14 @@ async function main(): Promise<void> {
     if (process.env.HYPHA_KEEP_LAB === '1') process.stderr.write(`bench/auth: lab folder kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
   });
+  process.stderr.write(`bench/auth: lab ${name} up in ${dir}\n`);
+  const starting = run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name], { timeoutMs: 120_000, finishOnTeardown: true });
   teardownSteps.push(async () => {
-    const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000 });
+    await starting.catch(() => undefined);
+    const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000, finishOnTeardown: true });
     if (down.code !== 0) throw new Error(`hypha lab down --dir ${dir} failed (${down.code}): ${down.stderr.trim()}`);
   });
-  process.stderr.write(`bench/auth: lab ${name} up in ${dir}\n`);
-  const up = await run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name], { timeoutMs: 120_000 });
+  const up = await starting;
   if (up.code !== 0) throw new Error(`hypha lab up failed (${up.code}): ${up.stderr.trim()}${up.stdout.trim()}`);
   const state = readLabState(dir);
   if (!state) throw new Error(`hypha lab up wrote no lab.json in ${dir}`);

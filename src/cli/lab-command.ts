@@ -8,10 +8,11 @@ import { UsageError } from './cli-error.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--hour SECONDS] [--dir DIR] [--name NAME]
+  hypha lab up [--detach] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C. --hour: real seconds one billed
-      hour lasts (default 2).
+      hour lasts (default 2). --deposit-hours / --grace-hours shorten the deposit (24) and the
+      grace period (72), to watch funds run out and grace end within a minute.
   hypha lab status [--json] [--dir DIR]
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
@@ -77,12 +78,19 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
 }
 
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' } }, false);
+  const p = parse(argv, { detach: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' } }, false);
   const dir = labDir(optional(p, 'dir'));
   const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
   const hourSeconds = positiveNumber(p, 'hour', 2);
   const linkTtl = optional(p, 'link-ttl');
-  const state = await labUp({ dir, name, hourSeconds, ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}) });
+  const state = await labUp({
+    dir,
+    name,
+    hourSeconds,
+    ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
+    ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
+    ...(optional(p, 'grace-hours') !== undefined ? { graceHours: positiveNumber(p, 'grace-hours', 72) } : {}),
+  });
   out(describe(state));
   if (p.values.detach) return 0;
   out('\nThe lab runs until you press Ctrl-C.');

@@ -13,7 +13,9 @@ import { createApp } from './http/app.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
-import { registerAdminAgentRoutes, registerAdminLedgerRoutes } from './http/admin-routes.js';
+import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
+import type { AdminSources } from './admin/admin-views.js';
+import { FundsWatch } from './billing/funds.js';
 import { LinkService } from './link/link-service.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import type { Store } from './store/store.js';
@@ -178,6 +180,15 @@ export class Gateway {
       });
       closers.add(() => orders.close());
 
+      const funds = new FundsWatch({
+        clock,
+        ledger,
+        events,
+        log,
+        lowRunwayMs: config.billing.lowFundsRunwayMs,
+        deployments: () => store.deployments.values(),
+        arrearsOf: (c) => billingRef.arrearsOf(c),
+      });
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
       closer = new PeriodCloser({
         clock,
@@ -193,6 +204,29 @@ export class Gateway {
       });
       const closerRef = closer;
       closers.add(() => closerRef.close());
+
+      const sources: AdminSources = {
+        nowMs: () => clock.nowMs(),
+        nodes: () => hub.nodes(),
+        agents: () => hub.agents(),
+        approvals: () => store.agents.values(),
+        deployments: () => store.deployments.values(),
+        orders: () => store.orders.values(),
+        links: () => store.links.values(),
+        totals: (id) => billingRef.totals(id),
+        receipts: (id) => receipts.of(id),
+        periodTotals: () => receipts.periodTotals(),
+        arrearsOf: (c) => billingRef.arrearsOf(c),
+        lowFunds: () => funds.lowFunds(),
+        billing: () => {
+          const st = billingRef.status();
+          return { lastRunAtMs: st.lastRun?.atMs ?? null, lastError: st.lastRun?.error ?? closerRef.lastRun().error, ledgerDown: st.ledgerDown, closedThroughMs: closerRef.closedThroughMs() };
+        },
+        eventsAbout: (kind, id) => events.about(kind, id),
+        recentEvents: (prefix, n) => events.recent(prefix, n),
+        countEvents: (prefix) => events.count(prefix),
+        isVmUp: (id) => uptime.isUp(`vm:${id}`, clock.nowMs()),
+      };
 
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
       const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => log.info({ outcome, ...detail }, 'link'));
@@ -235,6 +269,7 @@ export class Gateway {
               nodeUptime: () => nodeUptime.history(),
               eventsAbout: (kind, id) => events.about(kind, id),
             }),
+          (r) => registerAdminViewRoutes(r, { gatewayUrl: url, sources, ledger }),
           (r) =>
             registerAdminLedgerRoutes(r, {
               gatewayUrl: url,
@@ -275,7 +310,14 @@ export class Gateway {
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
       billing.requestMissingCountersigns();
-      const settleTimer = setInterval(() => void billingRef.settle().catch((err: unknown) => log.error({ err }, 'billing.settle failed')), Math.max(config.billing.tickRealMs, 100));
+      const settleTimer = setInterval(
+        () =>
+          void billingRef
+            .settle()
+            .then(() => funds.refresh(1000))
+            .catch((err: unknown) => log.error({ err }, 'billing.settle failed')),
+        Math.max(config.billing.tickRealMs, 100),
+      );
       closers.add(() => clearInterval(settleTimer));
       log.info({ address, source, port: config.port, agent: identity.agent, dataDir: config.dataDir, ledger: ledger.kind, provisioner: provisioner.kind }, 'gateway listening on %s', url);
       return new Gateway(config, identity, address, clock, { store, events, receipts, ledger, hub, billing, orders, deployments, closer }, closers, log);

@@ -15,6 +15,9 @@ export interface LabUpOptions {
   readonly port?: number;
   /** Seconds a link challenge stays valid (default 300), to try expiry by hand. */
   readonly linkTtlSeconds?: number;
+  /** Billing policy overrides, in (lab) hours, to watch funds run out and grace end quickly. */
+  readonly depositHours?: number;
+  readonly graceHours?: number;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -266,7 +269,12 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     agents: plan.filter((h) => h.role === 'farmer').map((h) => ({ agent: h.identity.agent, subnets: [h.subnet], nodes: [nodeId(h.name)] })),
     link: { challengesPerMinute: 600, ...(options.linkTtlSeconds !== undefined ? { challengeTtlSeconds: options.linkTtlSeconds } : {}) },
     heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
-    billing: { startupWaitSeconds: 1, tickSeconds: 0.1 },
+    billing: {
+      startupWaitSeconds: 1,
+      tickSeconds: 0.1,
+      ...(options.depositHours !== undefined ? { depositHours: options.depositHours } : {}),
+      ...(options.graceHours !== undefined ? { graceHours: options.graceHours } : {}),
+    },
     // A person in the lab needs real minutes to fund an order: 720 lab hours, 24 min at --hour 2.
     orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720 },
     ledger: { kind: 'embedded-remote', url: ledgerUrl, timeoutSeconds: 2 },

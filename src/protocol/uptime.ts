@@ -11,11 +11,12 @@ export const MISSED_HEARTBEATS_FOR_DOWN = 3;
 
 /**
  * Milliseconds of up-time within [fromMs, toMs) from samples sorted by time.
- * Rule: an "up" sample at t counts from t until the next sample, if that comes within
- * 3 heartbeat intervals; if the next sample is later than that (missed heartbeats) or there
- * is none yet, it counts for one interval only. A "down" sample counts nothing. So a customer
- * never pays for a silence longer than the down threshold, and a farmer is credited for
- * ordinary heartbeat jitter.
+ * Rule: an "up" sample at t counts from t until the next sample, if that next sample comes
+ * within 3 heartbeat intervals (ordinary jitter and a single lost heartbeat are credited).
+ * An "up" sample followed by silence — no next sample yet, or one only after the down
+ * threshold — counts nothing: nobody knows when the VM stopped, and a customer never pays for
+ * time that may have been down. A "down" sample counts nothing. Periods close a settle time
+ * after they end, so the next sample of a healthy agent has always arrived by then.
  */
 export function upMillis(samples: readonly Sample[], fromMs: number, toMs: number, intervalMs: number): number {
   if (!(intervalMs > 0)) throw new RangeError('intervalMs must be positive');
@@ -26,8 +27,10 @@ export function upMillis(samples: readonly Sample[], fromMs: number, toMs: numbe
     const s = samples[i] as Sample;
     if (!s.up) continue;
     const next = samples[i + 1];
-    const gap = next === undefined ? intervalMs : next.atMs - s.atMs;
-    const credit = gap <= downAfterMs ? gap : intervalMs;
+    if (next === undefined) continue;
+    const gap = next.atMs - s.atMs;
+    if (gap > downAfterMs) continue;
+    const credit = gap;
     const start = Math.max(s.atMs, fromMs);
     const end = Math.min(s.atMs + credit, toMs);
     if (end > start) total += end - start;

@@ -411,9 +411,9 @@ export class AgentHub {
     const chain = this.chainOf(conn.agent);
     const now = this.deps.clock.nowMs();
     if (hb.seq <= chain.seq) {
+      // A heartbeat sent again (a replay after reconnecting) must be the same one: same previous head, same content.
       const known = chain.history.get(hb.seq);
-      const before = chain.history.get(hb.seq - 1)?.head ?? (hb.seq - 1 === chain.seq ? chain.head : undefined);
-      if (known && before !== undefined && chainNext(before, hb) !== known.head) {
+      if (known && chainNext(hb.prev, hb) !== known.head) {
         this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       }
       return;

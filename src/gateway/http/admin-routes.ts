@@ -10,6 +10,7 @@ import type { EventSink } from '../events/event-log.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
 import type { NodePeriodUptime } from '../uptime/node-uptime.js';
 import type { TimelineEvent } from '../events/event-log.js';
+import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from '../admin/admin-views.js';
 import type { Table } from '../store/store.js';
 import type { AgentApproval } from '../store/records.js';
 import { PublicError, errors } from './public-error.js';
@@ -156,4 +157,50 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     deps.onFunded(agent);
     ctx.body = { agent, unit: balance.unit, available: formatAmount(balance.availableMicros) };
   });
+}
+
+/** What the admin views need. */
+export interface AdminViewDeps {
+  readonly gatewayUrl: string;
+  readonly sources: AdminSources;
+  readonly ledger: Ledger;
+}
+
+/** GET /admin/api/overview, /admin/api/deployments/{id}, /admin/api/customers/{agent}, /admin/api/events. */
+export function registerAdminViewRoutes(router: Router, deps: AdminViewDeps): void {
+  router.get('/admin/api/overview', (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    ctx.body = overview(deps.sources);
+  });
+
+  router.get('/admin/api/deployments/:id', (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    const d = deps.sources.deployments().find((x) => x.id === ctx.params.id);
+    if (!d) throw errors.notFound(`deployment ${ctx.params.id as string}`);
+    ctx.body = deploymentDetail(deps.sources, d);
+  });
+
+  router.get('/admin/api/customers/:agent', async (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    const agent = ctx.params.agent as string;
+    const known = deps.sources.links().some((l) => l.agent === agent) || deps.sources.orders().some((o) => o.customer === agent);
+    if (!known) throw errors.notFound(`customer ${agent}`);
+    ctx.body = customerDetail(deps.sources, agent, await balanceOf(deps.ledger, agent));
+  });
+
+  router.get('/admin/api/events', (ctx) => {
+    requireAdmin(ctx, deps.gatewayUrl);
+    const prefix = typeof ctx.query.prefix === 'string' ? ctx.query.prefix : '';
+    ctx.body = { events: deps.sources.recentEvents(prefix, 200).map(eventView) };
+  });
+}
+
+/** A customer's balance for an admin view, or why it is not known right now. */
+export async function balanceOf(ledger: Ledger, agent: string): Promise<{ available: string } | { error: string }> {
+  try {
+    return { available: formatAmount((await ledger.balance(agent)).availableMicros) };
+  } catch (err) {
+    if (err instanceof LedgerUnavailableError) return { error: `the ledger cannot be reached: ${err.message}` };
+    throw err;
+  }
 }

@@ -1,8 +1,8 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from '@koa/router';
 import type { Clock } from '../../protocol/clock.js';
-import { HOUR_MS } from '../../protocol/clock.js';
-import { formatAmount, parseAmount, UNIT } from '../../protocol/money.js';
+import { formatAmount, UNIT } from '../../protocol/money.js';
+import { burnPerHourMicros, runwayOf } from '../billing/funds.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import type { OrderService } from '../orders/order-service.js';
@@ -72,20 +72,8 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
       throw err;
     }
     const arrears = deps.arrearsOf(me.agent);
-    const burnPerHour = deps.deployments
-      .list(me.agent)
-      .filter((d) => d.state === 'active' || d.state === 'grace')
-      .reduce((sum, d) => sum + parseAmount('pricePerHour', d.pricePerHour), 0n);
-    const runwayHours = burnPerHour > 0n ? Number((available * 100n) / burnPerHour) / 100 : undefined;
-    const lowFunds = arrears > 0n || (runwayHours !== undefined && runwayHours * HOUR_MS < deps.lowFundsRunwayMs);
-    ctx.body = {
-      agent: me.agent,
-      unit: UNIT,
-      available: formatAmount(available),
-      arrears: formatAmount(arrears),
-      ...(runwayHours !== undefined ? { runwayHours } : {}),
-      lowFunds,
-    };
+    const runway = runwayOf(available, burnPerHourMicros(deps.deployments.list(me.agent), me.agent), arrears, deps.lowFundsRunwayMs);
+    ctx.body = { agent: me.agent, unit: UNIT, available: formatAmount(available), arrears: formatAmount(arrears), ...runway };
   });
 
   router.post('/v1/orders', async (ctx) => {

@@ -1,0 +1,155 @@
+// Issue 6 in the lab (--hour 1): receipts every period, no charge for downtime, funds running out, grace, resume, expiry, payouts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Receipt } from '../../src/protocol/receipt.js';
+import { scratchDir } from '../helpers/paths.js';
+import { hypha } from '../helpers/run.js';
+import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { adminGet, agentOf, buyVm, fund, link, ssh, sshKey } from '../helpers/scenario.js';
+
+/** A deployment's receipts, as its customer gets them. */
+async function receiptsOf(lab: TestLab, actor: string, deployment: string): Promise<Receipt[]> {
+  return ((await lab.curl(actor, 'GET', `/v1/receipts?deployment=${deployment}`)).json as { receipts: Receipt[] }).receipts;
+}
+
+interface DeploymentView {
+  state: string;
+  graceUntil?: string;
+  arrears: string;
+  endReason?: string;
+}
+async function deployment(lab: TestLab, actor: string, id: string): Promise<DeploymentView> {
+  return ((await lab.curl(actor, 'GET', `/v1/deployments/${id}`)).json as { deployment: DeploymentView }).deployment;
+}
+
+/** The embedded ledger's entries of one type, read from its journal. */
+async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<string, unknown>>> {
+  const r = await hypha(['ledger', 'entries', '--dir', join(lab.dir, 'ledger', 'data'), '--type', type]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+test('billing in the lab: charges, downtime, grace, resume and deprovisioning', async (t) => {
+  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '4'] });
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  for (const a of ['admin', 'alice', 'bob']) await link(lab, a);
+  const aliceKey = await sshKey(dir, 'alice');
+  const bobKey = await sshKey(dir, 'bob');
+  const a = await buyVm(lab, 'alice', [aliceKey.pub], '20');
+
+  await t.test('a funded customer is charged every period, and the receipts verify offline', async () => {
+    const receipts = await waitFor('three full periods billed', async () => {
+      const r = await receiptsOf(lab, 'alice', a.deployment.id);
+      return r.filter((x) => x.upSeconds === 3600).length >= 3 ? r : undefined;
+    });
+    for (const r of receipts.filter((x) => x.upSeconds === 3600)) {
+      assert.equal(r.amount, '0.050000');
+      assert.equal(r.farmerShare, '0.045000');
+      assert.equal(r.fee, '0.005000');
+    }
+    const file = join(dir, 'alice-receipts.json');
+    writeFileSync(file, JSON.stringify(receipts));
+    const verified = await hypha(['receipt', 'verify', file, '--gateway', lab.state().gateway.agent]);
+    assert.equal(verified.code, 0, verified.stderr);
+    const tampered = receipts.map((r, i) => (i === 1 ? { ...r, upSeconds: r.upSeconds - 1 } : r));
+    writeFileSync(file, JSON.stringify(tampered));
+    assert.equal((await hypha(['receipt', 'verify', file])).code, 1);
+    await waitFor('a countersigned receipt with the agent\'s chain head', async () => {
+      const r = await receiptsOf(lab, 'alice', a.deployment.id);
+      return r.some((x) => x.signatures.farmer !== undefined && x.agentHead !== null) ? true : undefined;
+    });
+  });
+
+  await t.test('while the farmer\'s agent is stopped, the down time is not charged', async () => {
+    const detail = await adminGet<{ deployment: { node: string } }>(lab, `/admin/api/deployments/${a.deployment.id}`);
+    const farmer = detail.deployment.node.replace('node-', '');
+    const stoppedAt = Date.now();
+    assert.equal((await lab.lab('stop', farmer, '--signal', 'KILL')).code, 0);
+    await new Promise((r) => setTimeout(r, 3200));
+    const restartedAt = Date.now();
+    assert.equal((await lab.lab('start', farmer)).code, 0);
+    const s = lab.state();
+    const labMs = (real: number): number => s.epochMs + (real - s.epochMs) * (3600 / s.hourSeconds);
+    const inside = (r: Receipt): boolean => Date.parse(r.periodStart) >= labMs(stoppedAt) && Date.parse(r.periodEnd) <= labMs(restartedAt);
+    const receipts = await waitFor('the outage periods to be billed', async () => {
+      const r = await receiptsOf(lab, 'alice', a.deployment.id);
+      return r.filter(inside).length >= 2 ? r : undefined;
+    });
+    for (const r of receipts.filter(inside)) {
+      assert.equal(r.upSeconds, 0, `${r.periodStart}: no up-time while the agent was down`);
+      assert.equal(r.amount, '0.000000');
+    }
+  });
+
+  let b: Awaited<ReturnType<typeof buyVm>>;
+  await t.test('funds run out: the deployment goes into grace, the VM is paused and ssh fails', async () => {
+    b = await buyVm(lab, 'bob', [bobKey.pub], '0.1');
+    assert.equal((await ssh(lab, 'bob', bobKey.path, b.deployment.myceliumIp, 'echo up')).stdout.trim(), 'up');
+    const inGrace = await waitFor('bob\'s deployment to enter grace', async () => {
+      const d = await deployment(lab, 'bob', b.deployment.id);
+      return d.state === 'grace' ? d : undefined;
+    });
+    assert.ok(inGrace.graceUntil, 'graceUntil is shown');
+    assert.notEqual(inGrace.arrears, '0.000000');
+    const balance = (await lab.curl('bob', 'GET', '/v1/balance')).json as { arrears: string; lowFunds: boolean };
+    assert.equal(balance.arrears, inGrace.arrears);
+    assert.equal(balance.lowFunds, true);
+    await waitFor('ssh to fail while paused', async () => ((await ssh(lab, 'bob', bobKey.path, b.deployment.myceliumIp, 'true', 2)).code === 255 ? true : undefined));
+  });
+
+  await t.test('funds arrive: the arrears are paid first, the deployment is active again and ssh works', async () => {
+    const bob = await agentOf(lab, 'bob');
+    const arrears = (await deployment(lab, 'bob', b.deployment.id)).arrears;
+    await fund(lab, bob, (Number(arrears) + 0.06).toFixed(6));
+    const back = await waitFor('bob\'s deployment to be active again', async () => {
+      const d = await deployment(lab, 'bob', b.deployment.id);
+      return d.state === 'active' ? d : undefined;
+    });
+    assert.equal(back.arrears, '0.000000');
+    const r = await waitFor('ssh to work again', async () => {
+      const x = await ssh(lab, 'bob', bobKey.path, b.deployment.myceliumIp, 'echo resumed', 2);
+      return x.code === 0 ? x : undefined;
+    });
+    assert.equal(r.stdout.trim(), 'resumed');
+  });
+
+  await t.test('grace expires: deprovisioned (out_of_funds), the VM is gone, a final receipt, and the farmer was paid exactly for what was paid', async () => {
+    const ended = await waitFor(
+      'bob\'s deployment to run out again and be deprovisioned',
+      async () => {
+        const d = await deployment(lab, 'bob', b.deployment.id);
+        return d.state === 'deprovisioned' ? d : undefined;
+      },
+      60_000,
+    );
+    assert.equal(ended.endReason, 'out_of_funds');
+    await waitFor('ssh to fail for good', async () => ((await ssh(lab, 'bob', bobKey.path, b.deployment.myceliumIp, 'true', 2)).code === 255 ? true : undefined));
+    const receipts = await waitFor('the final receipt', async () => {
+      const r = await receiptsOf(lab, 'bob', b.deployment.id);
+      return r.some((x) => x.final) ? r : undefined;
+    });
+    const detail = await adminGet<{ receipts: Array<{ id: string; state: string; farmerShare: string }>; deployment: { destroyed: boolean } }>(lab, `/admin/api/deployments/${b.deployment.id}`);
+    await waitFor('the VM to be destroyed', async () => ((await adminGet<{ deployment: { destroyed: boolean } }>(lab, `/admin/api/deployments/${b.deployment.id}`)).deployment.destroyed ? true : undefined));
+    const paid = new Map(detail.receipts.filter((r) => r.state === 'paid').map((r) => [r.id, r.farmerShare]));
+    const unpaid = detail.receipts.filter((r) => r.state === 'arrears').map((r) => r.id);
+    assert.ok(unpaid.length > 0, 'some charges stayed unpaid');
+    const payouts = await waitFor('payouts for every paid receipt', async () => {
+      const p = (await ledgerEntries(lab, 'payout')).filter((e) => (e.receiptIds as string[]).some((id) => receipts.some((r) => r.id === id)));
+      const due = [...paid].filter(([, share]) => share !== '0.000000').length;
+      return p.length === due ? p : undefined;
+    });
+    for (const p of payouts) {
+      const id = (p.receiptIds as string[])[0] as string;
+      assert.ok(paid.has(id), `payout for ${id}, which was paid`);
+      assert.equal(BigInt(p.amountMicros as string), BigInt(Math.round(Number(paid.get(id)) * 1e6)));
+      assert.ok(!unpaid.includes(id));
+    }
+    const timeline = (await adminGet<{ timeline: Array<{ event: string; detail: string }> }>(lab, `/admin/api/deployments/${b.deployment.id}`)).timeline;
+    const why = timeline.find((e) => e.event === 'deployment.deprovisioned');
+    assert.match(why?.detail ?? '', /grace period ended .* unpaid \(endReason out_of_funds\)/);
+    assert.ok(timeline.some((e) => e.event === 'deployment.grace'));
+  });
+});
