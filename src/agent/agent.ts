@@ -29,7 +29,7 @@ import {
 } from '../protocol/index.js';
 import type { AgentConfig, AgentNode } from './config.js';
 import { OutBuffer } from './out-buffer.js';
-import { probeTcp, withLimit } from './probe.js';
+import { probeTcp, withLimit } from '../protocol/probe.js';
 import { LabVmDriver } from './lab-vm-driver.js';
 import type { VmDriver } from './vm-driver.js';
 

@@ -15,7 +15,11 @@ import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
+import { registerAdminPageRoutes } from './admin/status-page.js';
 import { FundsWatch } from './billing/funds.js';
+import { GatewayMetrics, registerMetricsRoute } from './metrics.js';
+import { ProbeService } from './uptime/probe-service.js';
+import { probeTcp } from '../protocol/probe.js';
 import { LinkService } from './link/link-service.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import type { Store } from './store/store.js';
@@ -120,6 +124,7 @@ export class Gateway {
 
       let billing: BillingService | null = null;
       let closer: PeriodCloser | null = null;
+      let metrics: GatewayMetrics | null = null;
       const hub = new AgentHub({
         store,
         clock,
@@ -132,6 +137,7 @@ export class Gateway {
         closedThroughMs: () => closer?.closedThroughMs() ?? 0,
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
+        onHeartbeat: () => metrics?.heartbeats.inc(),
       });
       closers.add(() => hub.close());
 
@@ -163,6 +169,7 @@ export class Gateway {
         events,
         log,
         policy: { farmerShareBps: config.billing.farmerShareBps, graceMs: config.billing.graceMs, pauseInGrace: config.billing.pauseInGrace, periodMs: config.billing.periodMs },
+        onRun: (run) => metrics?.observeBillingRun(run),
       });
       const billingRef = billing;
       const orders = new OrderService({
@@ -228,11 +235,31 @@ export class Gateway {
         isVmUp: (id) => uptime.isUp(`vm:${id}`, clock.nowMs()),
       };
 
+      const gatewayMetrics = new GatewayMetrics(sources);
+      metrics = gatewayMetrics;
+      const prober = new ProbeService({
+        clock,
+        uptime,
+        events,
+        log,
+        intervalMs: config.heartbeatIntervalMs,
+        port: config.probes.port,
+        probe: probeTcp,
+        deployments: () => store.deployments.values(),
+        hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
+        onDisagreement: () => gatewayMetrics.probeDisagreements.inc(),
+      });
+      closers.add(() => prober.close());
+
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
-      const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => log.info({ outcome, ...detail }, 'link'));
+      const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => {
+        gatewayMetrics.linkAttempts.inc({ outcome: outcome === 'rejected' ? `rejected_${String(detail.reason)}` : outcome });
+        log.info({ outcome, ...detail }, 'link');
+      });
       const admins = new Set(config.admins);
       const app = createApp({
         log,
+        observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {
           linkOf: (subnet) => store.links.get(subnet),
           isAdmin: (agent, subnet) => admins.has(subnet) || (agent !== undefined && admins.has(agent)),
@@ -270,6 +297,8 @@ export class Gateway {
               eventsAbout: (kind, id) => events.about(kind, id),
             }),
           (r) => registerAdminViewRoutes(r, { gatewayUrl: url, sources, ledger }),
+          (r) => registerMetricsRoute(r, { gatewayUrl: url, metrics: gatewayMetrics }),
+          (r) => registerAdminPageRoutes(r, { gatewayUrl: url, sources, ledger }),
           (r) =>
             registerAdminLedgerRoutes(r, {
               gatewayUrl: url,
@@ -309,6 +338,7 @@ export class Gateway {
       closer.start();
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
+      if (config.probes.enabled) prober.start();
       billing.requestMissingCountersigns();
       const settleTimer = setInterval(
         () =>

@@ -10,3 +10,4 @@ export * from './receipt.js';
 export * from './agent-messages.js';
 export * from './clock.js';
 export * from './logger.js';
+export * from './probe.js';

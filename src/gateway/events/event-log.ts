@@ -28,6 +28,7 @@ export interface EventSink {
 export class EventLog implements EventSink {
   private readonly all: TimelineEvent[] = [];
   private readonly index = new Map<string, TimelineEvent[]>();
+  private readonly counts = new Map<string, number>();
 
   private constructor(private readonly log: AppendLog<TimelineEvent>) {}
 
@@ -59,7 +60,7 @@ export class EventLog implements EventSink {
   /** How many events have a name starting with `prefix`. */
   count(prefix: string): number {
     let n = 0;
-    for (const e of this.all) if (e.event.startsWith(prefix)) n++;
+    for (const [name, c] of this.counts) if (name.startsWith(prefix)) n += c;
     return n;
   }
 
@@ -69,6 +70,7 @@ export class EventLog implements EventSink {
 
   private remember(e: TimelineEvent): void {
     this.all.push(e);
+    this.counts.set(e.event, (this.counts.get(e.event) ?? 0) + 1);
     for (const [kind, id] of [['deployment', e.deployment], ['order', e.order], ['customer', e.customer], ['agent', e.agent], ['node', e.node]] as const) {
       if (id === undefined) continue;
       const key = `${kind}:${id}`;

@@ -1,4 +1,4 @@
-// Reachability probes: a TCP connect to a VM's (or node's) Mycelium address, with its round-trip time.
+// Reachability probes shared by agents and the gateway: a TCP connect to a Mycelium address, with its round-trip time.
 import { connect } from 'node:net';
 
 /** What one probe found. */
