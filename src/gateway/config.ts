@@ -162,7 +162,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
       checkIntervalRealMs: 1000 * (orders.checkIntervalSeconds === undefined ? 10 : expectNumber(orders.checkIntervalSeconds, 'config.orders.checkIntervalSeconds', 0.01, 3600)),
     },
     ledger: ledgerConfig(c.ledger, path, dataDir),
-    provisioner: provisionerConfig(c.provisioner),
+    provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
@@ -225,13 +225,20 @@ function ledgerConfig(v: unknown, path: (v: unknown, f: string, fallback: string
         timeoutMs: 1000 * (o.timeoutSeconds === undefined ? 5 : expectNumber(o.timeoutSeconds, 'config.ledger.timeoutSeconds', 0.1, 600)),
       };
     case 'unyt':
-      return { kind: 'unyt', options: o };
+      return { kind: 'unyt', options: withPaths(o, ['journalPath', 'appTokenFile', 'signingCredentialsFile'], path) };
     default:
       throw new ValidationError('config.ledger.kind', 'must be "embedded", "embedded-remote" or "unyt"');
   }
 }
 
-function provisionerConfig(v: unknown): ProvisionerConfig {
+/** The options with the named path fields resolved like every other path in the config. */
+function withPaths(o: Record<string, unknown>, keys: readonly string[], path: (v: unknown, f: string, fallback: string) => string): Record<string, unknown> {
+  const out = { ...o };
+  for (const k of keys) if (typeof o[k] === 'string') out[k] = path(o[k], k, '');
+  return out;
+}
+
+function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: string) => string): ProvisionerConfig {
   if (v === undefined) return { kind: 'agent', commandTimeoutMs: 30_000 };
   const o = expectObject(v, 'config.provisioner');
   switch (o.kind) {
@@ -239,7 +246,7 @@ function provisionerConfig(v: unknown): ProvisionerConfig {
       expectOnlyKeys(o, ['kind', 'commandTimeoutSeconds'], 'config.provisioner');
       return { kind: 'agent', commandTimeoutMs: 1000 * (o.commandTimeoutSeconds === undefined ? 30 : expectNumber(o.commandTimeoutSeconds, 'config.provisioner.commandTimeoutSeconds', 0.1, 3600)) };
     case 'grid':
-      return { kind: 'grid', options: o };
+      return { kind: 'grid', options: withPaths(o, ['mnemonicFile'], path) };
     default:
       throw new ValidationError('config.provisioner.kind', 'must be "agent" or "grid"');
   }
