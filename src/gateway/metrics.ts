@@ -1,5 +1,5 @@
 // Prometheus metrics (prom-client), names prefixed hypha_; no per-customer labels.
-import type { Router } from '@koa/router';
+import type { Router } from './http/router.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdminSources } from './admin/admin-views.js';
 import { requireAdmin } from './http/guards.js';

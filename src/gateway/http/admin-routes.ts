@@ -1,5 +1,5 @@
 // Admin routes: agent approvals now; the status page, overview and troubleshooting views build on the same guard.
-import type { Router } from '@koa/router';
+import type { Router } from './router.js';
 import { decodeAgentPubKey, parseSubnet64, randomBytes, toHex } from '../../identity/index.js';
 import { formatAmount, parsePositiveAmount } from '../../protocol/money.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';

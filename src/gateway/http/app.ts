@@ -1,6 +1,6 @@
 // The Koa application: error handling, the caller's identity, JSON bodies, then the routes.
 import Koa from 'koa';
-import { Router } from '@koa/router';
+import { Router, type RouterContext } from './router.js';
 import type { Logger } from 'pino';
 import { errorMiddleware } from './error-middleware.js';
 import { jsonBody } from './json-body.js';
@@ -26,20 +26,21 @@ export function createApp(deps: AppDeps): Koa {
   const app = new Koa({ proxy: false });
   const router = new Router();
   for (const register of deps.routes) register(router);
-  app.use(async (ctx, next) => {
-    const started = process.hrtime.bigint();
-    try {
-      await next();
-    } finally {
-      const route = (ctx as unknown as { routePath?: string }).routePath ?? (ctx as unknown as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      deps.observe?.(String(route), ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e6);
-    }
-  });
+  const observe = deps.observe;
+  if (observe) {
+    app.use(async (ctx, next) => {
+      const started = process.hrtime.bigint();
+      try {
+        await next();
+      } finally {
+        observe((ctx as Partial<RouterContext>).routePath ?? 'unmatched', ctx.method, ctx.status, Number(process.hrtime.bigint() - started) / 1e6);
+      }
+    });
+  }
   app.use(errorMiddleware(deps.log));
   app.use(principalMiddleware(deps.principals));
   app.use(jsonBody);
   app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
   app.silent = true;
   return app;
 }

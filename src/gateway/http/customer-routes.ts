@@ -1,5 +1,5 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
-import type { Router } from '@koa/router';
+import type { Router } from './router.js';
 import type { Clock } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import { burnPerHourMicros, runwayOf } from '../billing/funds.js';

@@ -1,5 +1,5 @@
 // Routes that link and unlink the caller's /64 to a Unyt identity.
-import type { Router } from '@koa/router';
+import type { Router } from './router.js';
 import type { LinkService } from '../link/link-service.js';
 import { principalOf } from './principal.js';
 

@@ -1,4 +1,5 @@
 // Who is calling: derived only from the TCP peer address (socket.remoteAddress) and its /64, never from a header.
+import type { Socket } from 'node:net';
 import type { Context, Next } from 'koa';
 import { isMyceliumBytes, formatIpv6, parseIpv6, subnet64Of } from '../../identity/index.js';
 import type { LinkRecord } from '../store/records.js';
@@ -32,30 +33,49 @@ export interface PrincipalSource {
  * address proves nothing about a Mycelium identity.
  */
 export function resolvePrincipal(remoteAddress: string | undefined, source: PrincipalSource): Principal {
+  return principalAt(peerOf(remoteAddress), source);
+}
+
+/** A connection's peer: its normalised address and /64, or why it is refused. */
+type Peer = { readonly address: string; readonly subnet: string } | PublicError;
+
+/** Parses and checks a peer address (once per connection: the peer of a TCP connection never changes). */
+function peerOf(remoteAddress: string | undefined): Peer {
   let bytes: Uint8Array;
   try {
     bytes = parseIpv6(remoteAddress ?? '');
   } catch {
-    throw new PublicError('forbidden', 'the connection does not come from a Mycelium address', 'connect over Mycelium (400::/7)');
+    return new PublicError('forbidden', 'the connection does not come from a Mycelium address', 'connect over Mycelium (400::/7)');
   }
   if (!isMyceliumBytes(bytes)) {
-    throw new PublicError('forbidden', `${formatIpv6(bytes)} is not a Mycelium address`, 'connect over Mycelium (400::/7); this gateway identifies callers by their Mycelium address');
+    return new PublicError('forbidden', `${formatIpv6(bytes)} is not a Mycelium address`, 'connect over Mycelium (400::/7); this gateway identifies callers by their Mycelium address');
   }
-  const address = formatIpv6(bytes);
-  const subnet = subnet64Of(bytes);
-  const link = source.linkOf(subnet);
+  return { address: formatIpv6(bytes), subnet: subnet64Of(bytes) };
+}
+
+/** The principal of a checked peer; links and roles are looked up on every request, so an unlink takes effect at once. */
+function principalAt(peer: Peer, source: PrincipalSource): Principal {
+  if (peer instanceof PublicError) throw peer;
+  const link = source.linkOf(peer.subnet);
   const agent = link?.agent;
   const roles: Role[] = [];
   if (link) roles.push('customer');
-  if (source.isAdmin(agent, subnet)) roles.push('admin');
-  if (agent && source.isFarmer(agent)) roles.push('farmer');
-  return { address, subnet, ...(link ? { link, agent } : {}), roles };
+  if (source.isAdmin(agent, peer.subnet)) roles.push('admin');
+  if (agent !== undefined && source.isFarmer(agent)) roles.push('farmer');
+  return { address: peer.address, subnet: peer.subnet, link, agent, roles };
 }
 
 /** Koa middleware: puts the caller in ctx.state.principal. */
 export function principalMiddleware(source: PrincipalSource) {
+  const peers = new WeakMap<Socket, Peer>();
   return async (ctx: Context, next: Next): Promise<void> => {
-    ctx.state.principal = resolvePrincipal(ctx.req.socket.remoteAddress, source);
+    const socket = ctx.req.socket;
+    let peer = peers.get(socket);
+    if (peer === undefined) {
+      peer = peerOf(socket.remoteAddress);
+      peers.set(socket, peer);
+    }
+    ctx.state.principal = principalAt(peer, source);
     await next();
   };
 }

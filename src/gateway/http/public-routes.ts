@@ -1,5 +1,5 @@
 // Routes anyone on Mycelium may call: the plain-text welcome, whoami, and the offer catalog.
-import type { Router } from '@koa/router';
+import type { Router } from './router.js';
 import type { Offer } from '../../protocol/offer.js';
 import { offerView } from '../offers.js';
 import { principalOf, type Principal } from './principal.js';

@@ -1,7 +1,7 @@
 // `hypha ledger serve`: the embedded ledger over HTTP on a Mycelium address, answering only the /64s it is told to trust.
 import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
-import { Router } from '@koa/router';
+import { Router } from '../http/router.js';
 import type { Logger } from 'pino';
 import { formatIpv6, isMyceliumBytes, parseIpv6, subnet64Of } from '../../identity/index.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';

@@ -1,0 +1,118 @@
+// The gateway's router: add routes, match a request. Static paths are one Map lookup; `:param` paths are matched by segments.
+import type { Context, Middleware, Next } from 'koa';
+import { PublicError } from './public-error.js';
+
+/** A request context with the route's parameters (decoded) and its pattern (for metrics). */
+export type RouterContext = Context & { params: Record<string, string>; routePath: string };
+
+/** A route handler. */
+export type Handler = (ctx: RouterContext) => unknown;
+
+type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+interface ParamRoute {
+  readonly pattern: string;
+  /** Literal segments, or null where a parameter goes. */
+  readonly segments: readonly (string | null)[];
+  readonly keys: readonly string[];
+  readonly methods: Map<Method, Handler>;
+}
+
+/**
+ * Measured (bench/auth): @koa/router tested every route's regular expression on every request
+ * and cost about 20 µs of a ~110 µs request; here a static path is one Map lookup and a
+ * parameter path a comparison of segments. HEAD is answered by GET handlers; a known path with
+ * another method is a 405 naming the allowed methods.
+ */
+export class Router {
+  private readonly statics = new Map<string, Map<Method, Handler>>();
+  private readonly params: ParamRoute[] = [];
+
+  get(path: string, handler: Handler): this {
+    return this.add('GET', path, handler);
+  }
+  post(path: string, handler: Handler): this {
+    return this.add('POST', path, handler);
+  }
+  put(path: string, handler: Handler): this {
+    return this.add('PUT', path, handler);
+  }
+  delete(path: string, handler: Handler): this {
+    return this.add('DELETE', path, handler);
+  }
+
+  /** Adds a route; a path segment `:name` is a parameter. */
+  add(method: Method, path: string, handler: Handler): this {
+    const parts = path.split('/');
+    if (!parts.some((p) => p.startsWith(':'))) {
+      const methods = this.statics.get(path) ?? new Map<Method, Handler>();
+      methods.set(method, handler);
+      this.statics.set(path, methods);
+      return this;
+    }
+    let route = this.params.find((r) => r.pattern === path);
+    if (!route) {
+      route = {
+        pattern: path,
+        segments: parts.map((p) => (p.startsWith(':') ? null : p)),
+        keys: parts.filter((p) => p.startsWith(':')).map((p) => p.slice(1)),
+        methods: new Map(),
+      };
+      this.params.push(route);
+    }
+    route.methods.set(method, handler);
+    return this;
+  }
+
+  /** The middleware that dispatches; unmatched paths fall through (to a 404). */
+  routes(): Middleware {
+    return async (ctx: Context, next: Next): Promise<void> => {
+      const found = this.match(ctx.path);
+      if (!found) {
+        await next();
+        return;
+      }
+      const method = (ctx.method === 'HEAD' ? 'GET' : ctx.method) as Method;
+      const handler = found.methods.get(method);
+      if (!handler) {
+        const allow = [...found.methods.keys()].join(', ');
+        ctx.set('allow', allow);
+        throw new PublicError('method_not_allowed', `${ctx.method} is not allowed on ${found.pattern}`, `allowed: ${allow}`);
+      }
+      const rc = ctx as RouterContext;
+      rc.params = found.values;
+      rc.routePath = found.pattern;
+      await handler(rc);
+    };
+  }
+
+  private match(path: string): { pattern: string; methods: Map<Method, Handler>; values: Record<string, string> } | null {
+    const methods = this.statics.get(path);
+    if (methods) return { pattern: path, methods, values: {} };
+    const parts = path.split('/');
+    for (const r of this.params) {
+      if (r.segments.length !== parts.length) continue;
+      const values: Record<string, string> = {};
+      let k = 0;
+      let ok = true;
+      for (let i = 0; i < parts.length && ok; i++) {
+        const seg = r.segments[i];
+        const part = parts[i] as string;
+        if (seg === null) {
+          if (part === '') ok = false;
+          else values[r.keys[k++] as string] = decode(part);
+        } else if (seg !== part) ok = false;
+      }
+      if (ok) return { pattern: r.pattern, methods: r.methods, values };
+    }
+    return null;
+  }
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    throw new PublicError('bad_request', `the path segment ${JSON.stringify(part.slice(0, 40))} is not valid percent-encoding`);
+  }
+}
