@@ -70,9 +70,9 @@ export class OutBuffer {
     appendFileSync(join(this.dir, 'outbox.jsonl'), JSON.stringify(stored) + '\n', { mode: 0o600 });
     let heartbeats = this.messages.filter((m) => m.type === 'heartbeat').length;
     if (heartbeats > this.maxHeartbeats) {
+      // Drop the oldest heartbeats only: chain heads are small, and each still vouches for its period.
       while (heartbeats > this.maxHeartbeats) {
-        const i = this.messages.findIndex((m) => m.type === 'heartbeat');
-        this.messages.splice(0, i + 1);
+        this.messages.splice(this.messages.findIndex((m) => m.type === 'heartbeat'), 1);
         heartbeats--;
         this.dropped++;
       }

@@ -147,7 +147,7 @@ function checkReceipt(value: unknown, pinnedGateway?: string): VerifyResult {
   if (!checkSig(sigs.gateway, body, r.gateway as string)) return fail('the gateway signature does not verify');
   if (sigs.farmer !== undefined && !checkSig(sigs.farmer, body, r.farmer as string)) return fail('the farmer countersignature does not verify');
   if (r.agentHead !== null) {
-    const reason = checkAgentHead(r.agentHead, r.farmer as string, r.gateway as string);
+    const reason = checkAgentHead(r.agentHead, r.farmer as string, r.gateway as string, startMs, endMs);
     if (reason) return fail(reason);
   }
   return { ok: true };
@@ -164,12 +164,13 @@ function checkSig(sig: unknown, bytes: Uint8Array, agent: string): boolean {
   return verify(sigBytes, bytes, decodeAgentPubKey(agent));
 }
 
-function checkAgentHead(value: unknown, farmer: string, gateway: string): string | null {
+function checkAgentHead(value: unknown, farmer: string, gateway: string, periodStartMs: number, periodEndMs: number): string | null {
   if (value === null || typeof value !== 'object') return 'agentHead must be an object or null';
   const h = value as Record<string, unknown>;
   if (typeof h.seq !== 'number' || typeof h.head !== 'string' || typeof h.periodStartMs !== 'number' || typeof h.periodEndMs !== 'number') {
     return 'agentHead must have periodStartMs, periodEndMs, seq and head';
   }
+  if (h.periodStartMs > periodStartMs || h.periodEndMs < periodEndMs) return "agentHead covers another period than the receipt's";
   let sig: Uint8Array;
   try {
     sig = fromBase64('agentHead.signature', h.signature, 64);

@@ -59,6 +59,9 @@ export function parseSshPublicKey(value: unknown, field: string): SshPublicKey {
   if (!reader.done()) throw new ValidationError(field, 'the key data has trailing bytes');
   const comment = rest.join(' ');
   if (!/^[\x20-\x7e]*$/.test(comment)) throw new ValidationError(field, 'the comment must be printable ASCII');
+  if (rest.some((word, i) => KEY_TYPES.has(word) && /^AAAA[A-Za-z0-9+/]+={0,2}$/.test(rest[i + 1] ?? ''))) {
+    throw new ValidationError(field, 'holds more than one key', 'put each key in its own array item');
+  }
   return { type, blobBase64, comment, line: comment ? `${type} ${blobBase64} ${comment}` : `${type} ${blobBase64}` };
 }
 

@@ -73,7 +73,11 @@ export class EmbeddedLedger implements Ledger {
   }
 
   balance(customer: string): Promise<Balance> {
-    this.check('balance');
+    try {
+      this.check('balance');
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
     return Promise.resolve({ unit: UNIT, availableMicros: this.balances.get(customer) ?? 0n });
   }
 
