@@ -76,7 +76,7 @@ export class EmbeddedLedger implements Ledger {
     try {
       this.check('balance');
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(err);
     }
     return Promise.resolve({ unit: UNIT, availableMicros: this.balances.get(customer) ?? 0n });
   }
