@@ -73,11 +73,8 @@ export class EmbeddedLedger implements Ledger {
   }
 
   balance(customer: string): Promise<Balance> {
-    try {
-      this.check('balance');
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    const failed = this.failure('balance');
+    if (failed) return Promise.reject(failed);
     return Promise.resolve({ unit: UNIT, availableMicros: this.balances.get(customer) ?? 0n });
   }
 
@@ -157,8 +154,13 @@ export class EmbeddedLedger implements Ledger {
     }
   }
 
+  private failure(operation: string): LedgerUnavailableError | null {
+    return this.broken ? new LedgerUnavailableError(operation, `the journal failed earlier (${this.broken.message}); restart the ledger`) : null;
+  }
+
   private check(operation: string): void {
-    if (this.broken) throw new LedgerUnavailableError(operation, `the journal failed earlier (${this.broken.message}); restart the ledger`);
+    const failed = this.failure(operation);
+    if (failed) throw failed;
   }
 
   /** Totals and balances. */
