@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
 import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
+import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
 
@@ -17,6 +18,9 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+  hypha lab admin-proxy [--dir DIR] [--port N]   open the admin status page from this machine's browser:
+      listens on 127.0.0.1:N (default: a free port, printed) and connects to the gateway from the
+      admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
   hypha lab down [--dir DIR]
 
 DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.`;
@@ -55,6 +59,28 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         if (p.positionals.length !== 1) throw new UsageError('usage: hypha lab link ACTOR [--dir DIR]');
         const linked = await labLink(labDir(optional(p, 'dir')), p.positionals[0] as string);
         out(JSON.stringify(linked));
+        return 0;
+      }
+      case 'admin-proxy': {
+        const p = parse(rest, { dir: { type: 'string' }, port: { type: 'string' } }, false);
+        const portText = optional(p, 'port');
+        const port = portText === undefined ? 0 : Number(portText);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port (0-65535, 0 for a free one), got ${JSON.stringify(portText)}`);
+        const proxy = await startAdminProxy({ dir: labDir(optional(p, 'dir')), port });
+        out(`admin status page: ${proxy.url}`);
+        out(`  forwarding 127.0.0.1:${proxy.port} to ${proxy.gateway} from ${proxy.via}; ${await describeCaller(proxy)}`);
+        out('  Ctrl-C stops the proxy.');
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        await proxy.close();
+        out('admin proxy stopped');
         return 0;
       }
       case 'down': {

@@ -1,0 +1,189 @@
+// `hypha lab admin-proxy`: a loopback port in the root namespace whose connections reach the gateway from the lab admin's Mycelium address.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ChildProcess } from 'node:child_process';
+import { LabError, actorOf } from './lab.js';
+import { readLabState } from './lab-state.js';
+import { spawnInNamespace } from './netns.js';
+import { HELPER_READY } from './admin-proxy-helper.js';
+
+/** The helper script run inside the admin's namespace (compiled beside this file). */
+const HELPER = fileURLToPath(new URL('./admin-proxy-helper.js', import.meta.url));
+
+/** Linux limits a Unix socket path to 108 bytes (sun_path), the terminating NUL included. */
+const MAX_SOCKET_PATH = 107;
+
+/** How long the helper may take to start. */
+const HELPER_START_MS = 10_000;
+
+/** What to proxy. */
+export interface AdminProxyOptions {
+  /** The lab folder (holds lab.json). */
+  readonly dir: string;
+  /** The loopback port to listen on; 0 or absent: a free one. */
+  readonly port?: number;
+  /** The actor whose address the gateway sees; `admin` by default. */
+  readonly actor?: string;
+}
+
+/** A running proxy. */
+export interface AdminProxy {
+  /** The status page's URL on this machine, e.g. http://127.0.0.1:41234/admin. */
+  readonly url: string;
+  readonly port: number;
+  /** The source address the gateway sees: the actor's Mycelium address. */
+  readonly via: string;
+  /** The gateway's URL inside the lab. */
+  readonly gateway: string;
+  /** Stops listening, ends open connections, stops the helper and removes its socket. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the proxy. A process cannot move between network namespaces, so the work is split:
+ * a helper runs in the actor's namespace (`ip netns exec`) and listens on a Unix socket in
+ * the lab folder (Unix sockets belong to no network namespace); this process listens on
+ * 127.0.0.1 in the root namespace and pipes each TCP connection to that socket, and the helper
+ * opens the TCP connection to the gateway, from the actor's address.
+ */
+export async function startAdminProxy(options: AdminProxyOptions): Promise<AdminProxy> {
+  const state = readLabState(options.dir);
+  if (!state) throw new LabError(`no lab is up in ${options.dir}; start one with \`hypha lab up\``);
+  const actor = actorOf(state, options.actor ?? 'admin');
+  // Anyone who can open the socket speaks as the admin: it lives in a folder only root can enter.
+  const socketDir = join(options.dir, 'admin-proxy');
+  mkdirSync(socketDir, { recursive: true, mode: 0o700 });
+  const socketPath = join(socketDir, `${process.pid}.sock`);
+  if (Buffer.byteLength(socketPath) > MAX_SOCKET_PATH) throw new LabError(`the socket path ${socketPath} is longer than the ${MAX_SOCKET_PATH} bytes Linux allows; use a lab --dir with a shorter path`);
+
+  const helper = spawnInNamespace(actor.ns, process.execPath, [HELPER, socketPath, state.gateway.address, String(state.gateway.port)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const removeSocket = (): void => {
+    rmSync(socketPath, { force: true });
+    try {
+      if (readdirSync(socketDir).length === 0) rmdirSync(socketDir);
+    } catch {
+      // Another proxy of this lab still uses the folder, or it is gone already.
+    }
+  };
+  try {
+    await helperReady(helper);
+  } catch (err) {
+    await stopHelper(helper);
+    removeSocket();
+    throw err;
+  }
+
+  const open = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(socketPath);
+    open.add(client).add(upstream);
+    const drop = (): void => {
+      client.destroy();
+      upstream.destroy();
+      open.delete(client);
+      open.delete(upstream);
+    };
+    client.on('error', drop).on('close', drop);
+    upstream.on('error', drop).on('close', drop);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  let port: number;
+  try {
+    port = await listen(server, options.port ?? 0);
+  } catch (err) {
+    await stopHelper(helper);
+    removeSocket();
+    throw new LabError(`admin-proxy: cannot listen on 127.0.0.1:${options.port ?? 0}: ${(err as Error).message}`);
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://127.0.0.1:${port}/admin`,
+    port,
+    via: actor.address,
+    gateway: state.gateway.url,
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const s of open) s.destroy();
+        await closed;
+        await stopHelper(helper);
+        removeSocket();
+      })();
+      return closing;
+    },
+  };
+}
+
+function helperReady(helper: ChildProcess): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => fail(new LabError(`admin-proxy: the helper did not start within ${HELPER_START_MS / 1000} s${err ? `: ${err.trim()}` : ''}`)), HELPER_START_MS);
+    const done = (): void => {
+      clearTimeout(timer);
+      helper.stdout?.removeListener('data', onOut);
+      helper.removeListener('exit', onExit);
+      helper.removeListener('error', fail);
+    };
+    function fail(e: Error): void {
+      done();
+      reject(e);
+    }
+    function onOut(chunk: Buffer): void {
+      out += chunk.toString('utf8');
+      if (out.includes(HELPER_READY)) {
+        done();
+        resolve();
+      }
+    }
+    function onExit(code: number | null): void {
+      fail(new LabError(`admin-proxy: the helper exited (${code ?? 'signal'}) before it was ready${err ? `: ${err.trim()}` : ''}`));
+    }
+    helper.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+    helper.stdout?.on('data', onOut);
+    helper.once('exit', onExit);
+    helper.once('error', fail);
+  });
+}
+
+async function stopHelper(helper: ChildProcess): Promise<void> {
+  if (helper.exitCode !== null || helper.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => helper.once('exit', () => resolve()));
+  helper.kill('SIGTERM');
+  const timer = setTimeout(() => helper.kill('SIGKILL'), 3000);
+  await exited;
+  clearTimeout(timer);
+  helper.stdin?.destroy();
+  helper.stdout?.destroy();
+  helper.stderr?.destroy();
+}
+
+function listen(server: Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+/**
+ * Asks the gateway, through the proxy, who it thinks the caller is, and says in one line whether
+ * the page will open: the lab's admin is an AgentPubKey in the config, so its /64 must be linked.
+ */
+export async function describeCaller(proxy: AdminProxy): Promise<string> {
+  try {
+    const r = await fetch(new URL('/v1/whoami', proxy.url), { signal: AbortSignal.timeout(5000) });
+    const who = (await r.json()) as { roles?: string[]; agent?: string };
+    if (who.roles?.includes('admin')) return `the gateway sees ${proxy.via} as admin ${who.agent ?? ''}`.trimEnd();
+    if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`hypha lab link admin\` (the page answers 401 until then)`;
+    return `the gateway sees ${proxy.via} as ${who.agent}, which is not an admin (the page answers 403)`;
+  } catch (err) {
+    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (hypha lab status)`;
+  }
+}
