@@ -1,8 +1,8 @@
 // The farmer agent's configuration: which gateway, which key, which nodes, and how to run VMs.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { decodeAgentPubKey, parseSubnet64, parseIpv6 } from '../identity/index.js';
-import { ValidationError, expectArray, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
+import { parseIpv6 } from '../identity/index.js';
+import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { ID_PATTERN } from '../protocol/agent-messages.js';
 import type { Capacity } from '../protocol/offer.js';
 
@@ -71,7 +71,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
     const check = expectObject(o.check ?? { kind: 'self' }, `${f}.check`);
     return {
       id: expectString(o.id, `${f}.id`, { pattern: ID_PATTERN, patternName: 'a node id' }),
-      ...(o.subnet === undefined ? {} : { subnet: subnet(o.subnet, `${f}.subnet`) }),
+      ...(o.subnet === undefined ? {} : { subnet: expectSubnet64(o.subnet, `${f}.subnet`) }),
       capacity: {
         cpu: expectInteger(cap.cpu, `${f}.capacity.cpu`, 0, 1_000_000),
         memoryGb: expectInteger(cap.memoryGb, `${f}.capacity.memoryGb`, 0, 100_000_000),
@@ -100,12 +100,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
   }
   let gatewayAgent: string | undefined;
   if (c.gatewayAgent !== undefined) {
-    gatewayAgent = expectString(c.gatewayAgent, 'config.gatewayAgent');
-    try {
-      decodeAgentPubKey(gatewayAgent);
-    } catch (err) {
-      throw new ValidationError('config.gatewayAgent', (err as Error).message);
-    }
+    gatewayAgent = expectAgentPubKey(c.gatewayAgent, 'config.gatewayAgent');
   }
   let lab: AgentConfig['lab'];
   if (c.lab !== undefined) {
@@ -128,16 +123,6 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
     ...(c.countersignToleranceSeconds === undefined ? {} : { countersignToleranceSeconds: expectNumber(c.countersignToleranceSeconds, 'config.countersignToleranceSeconds', 0, 86_400) }),
     ...(lab ? { lab } : {}),
   };
-}
-
-function subnet(v: unknown, f: string): string {
-  const s = expectString(v, f, { maxLength: 64 });
-  try {
-    parseSubnet64(s);
-  } catch (err) {
-    throw new ValidationError(f, (err as Error).message);
-  }
-  return s;
 }
 
 function ipv6(v: unknown, f: string): string {

@@ -5,6 +5,7 @@ import { createLogger } from '../protocol/logger.js';
 import { Agent, loadAgentConfig } from '../agent/index.js';
 import { parse, required } from './args.js';
 import { UsageError } from './cli-error.js';
+import { untilStopped } from './until-stopped.js';
 
 export const AGENT_HELP = `hypha agent --config FILE
 
@@ -27,14 +28,6 @@ export async function agentCommand(argv: string[], out: (s: string) => void): Pr
     if (err instanceof ValidationError || err instanceof KeyFileError) throw new UsageError(err.message);
     throw err;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      void agent.close().then(resolve, resolve);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilStopped(() => agent.close());
   return 0;
 }

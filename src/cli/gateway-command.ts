@@ -4,6 +4,7 @@ import { ValidationError } from '../protocol/validate.js';
 import { Gateway, ListenAddressError, StoreError, createLogger, loadGatewayConfig } from '../gateway/index.js';
 import { optional, parse } from './args.js';
 import { UsageError } from './cli-error.js';
+import { untilStopped } from './until-stopped.js';
 
 export const GATEWAY_HELP = `hypha gateway [--config FILE] [--listen ADDR]
 
@@ -31,14 +32,6 @@ export async function gatewayCommand(argv: string[], out: (s: string) => void): 
     }
     throw err;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGTERM', stop);
-      process.off('SIGINT', stop);
-      void gateway.close().then(resolve, resolve);
-    };
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-  });
+  await untilStopped(() => gateway.close());
   return 0;
 }

@@ -6,6 +6,7 @@ import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
+import { untilStopped } from './until-stopped.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
@@ -70,15 +71,7 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         out(`admin status page: ${proxy.url}`);
         out(`  forwarding 127.0.0.1:${proxy.port} to ${proxy.gateway} from ${proxy.via}; ${await describeCaller(proxy)}`);
         out('  Ctrl-C stops the proxy.');
-        await new Promise<void>((resolve) => {
-          const stop = (): void => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopped();
         await proxy.close();
         out('admin proxy stopped');
         return 0;
@@ -120,15 +113,7 @@ async function up(argv: string[], out: (s: string) => void): Promise<number> {
   out(describe(state));
   if (p.values.detach) return 0;
   out('\nThe lab runs until you press Ctrl-C.');
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopped();
   await labDown(dir);
   out('lab is down');
   return 0;

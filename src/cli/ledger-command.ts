@@ -7,6 +7,7 @@ import { startLedgerServer } from '../gateway/ledger/ledger-server.js';
 import { checkListenAddress, ListenAddressError } from '../gateway/listen-address.js';
 import { optional, parse, required } from './args.js';
 import { UsageError } from './cli-error.js';
+import { untilStopped } from './until-stopped.js';
 
 export const LEDGER_HELP = `hypha ledger — the embedded ledger (Unyt smart-agreement semantics on disk)
 
@@ -44,15 +45,7 @@ export async function ledgerCommand(argv: string[], out: (s: string) => void): P
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError('--port must be 1-65535');
       const log = createLogger('ledger');
       const served = await startLedgerServer({ dir: required(p, 'dir'), address, port, allow }, log);
-      await new Promise<void>((resolve) => {
-        const stop = (): void => {
-          process.off('SIGTERM', stop);
-          process.off('SIGINT', stop);
-          void served.close().then(resolve, resolve);
-        };
-        process.on('SIGTERM', stop);
-        process.on('SIGINT', stop);
-      });
+      await untilStopped(() => served.close());
       return 0;
     }
     case 'summary': {

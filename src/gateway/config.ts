@@ -1,8 +1,7 @@
 // The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { decodeAgentPubKey, parseSubnet64 } from '../identity/index.js';
-import { ValidationError, expectArray, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
+import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
@@ -170,42 +169,20 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
 
 function adminEntry(v: unknown, f: string): string {
   const s = expectString(v, f, { maxLength: 64 });
-  if (s.startsWith('u')) {
-    try {
-      decodeAgentPubKey(s);
-      return s;
-    } catch (err) {
-      throw new ValidationError(f, `is not a valid AgentPubKey: ${(err as Error).message}`);
-    }
-  }
+  if (s.startsWith('u')) return expectAgentPubKey(s, f);
   try {
-    parseSubnet64(s);
+    return expectSubnet64(s, f);
   } catch (err) {
-    throw new ValidationError(f, `must be an AgentPubKey ("uhCAk…") or a Mycelium /64 ("4a1:…::/64"): ${(err as Error).message}`);
+    throw new ValidationError(f, `must be an AgentPubKey ("uhCAk…") or a Mycelium /64 ("4a1:…::/64"): ${(err as ValidationError).message}`);
   }
-  return s;
 }
 
 function configuredAgent(v: unknown, f: string): ConfiguredAgent {
   const o = expectObject(v, f);
   expectOnlyKeys(o, ['agent', 'subnets', 'nodes'], f);
-  const agent = expectString(o.agent, `${f}.agent`, { maxLength: 64 });
-  try {
-    decodeAgentPubKey(agent);
-  } catch (err) {
-    throw new ValidationError(`${f}.agent`, `is not a valid AgentPubKey: ${(err as Error).message}`);
-  }
   return {
-    agent,
-    subnets: expectArray(o.subnets, `${f}.subnets`, 1, 64, (s, sf) => {
-      const text = expectString(s, sf, { maxLength: 64 });
-      try {
-        parseSubnet64(text);
-      } catch (err) {
-        throw new ValidationError(sf, (err as Error).message);
-      }
-      return text;
-    }),
+    agent: expectAgentPubKey(o.agent, `${f}.agent`),
+    subnets: expectArray(o.subnets, `${f}.subnets`, 1, 64, expectSubnet64),
     nodes: expectArray(o.nodes, `${f}.nodes`, 1, 64, (n, nf) => expectString(n, nf, { maxLength: 64, pattern: /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/, patternName: 'a node id' })),
   };
 }

@@ -2,6 +2,7 @@
 import { createServer, connect, type Socket } from 'node:net';
 import { rmSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
+import { splice } from './splice.js';
 
 /** What the helper prints on stdout once its socket accepts connections. */
 export const HELPER_READY = 'admin-proxy-helper ready';
@@ -14,20 +15,7 @@ export const HELPER_READY = 'admin-proxy-helper ready';
  */
 export function serveHelper(socketPath: string, gatewayAddress: string, gatewayPort: number, ready: () => void): () => void {
   const open = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect({ host: gatewayAddress, port: gatewayPort });
-    open.add(client).add(upstream);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
+  const server = createServer((client) => splice(client, connect({ host: gatewayAddress, port: gatewayPort }), open));
   rmSync(socketPath, { force: true });
   server.listen(socketPath, ready);
   return () => {

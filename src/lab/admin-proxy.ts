@@ -8,6 +8,7 @@ import { LabError, actorOf } from './lab.js';
 import { readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';
 import { HELPER_READY } from './admin-proxy-helper.js';
+import { splice } from './splice.js';
 
 /** The helper script run inside the admin's namespace (compiled beside this file). */
 const HELPER = fileURLToPath(new URL('./admin-proxy-helper.js', import.meta.url));
@@ -76,20 +77,7 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
   }
 
   const open = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(socketPath);
-    open.add(client).add(upstream);
-    const drop = (): void => {
-      client.destroy();
-      upstream.destroy();
-      open.delete(client);
-      open.delete(upstream);
-    };
-    client.on('error', drop).on('close', drop);
-    upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
+  const server = createServer((client) => splice(client, connect(socketPath), open));
   let port: number;
   try {
     port = await listen(server, options.port ?? 0);

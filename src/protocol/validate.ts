@@ -1,4 +1,5 @@
 // Validation of untrusted JSON: each check names the field it refuses, so a 4xx can say what to fix.
+import { decodeAgentPubKey, parseSubnet64 } from '../identity/index.js';
 
 /** A field of untrusted input that is missing or wrong; `field` is a dotted path such as "sshKeys[2]". */
 export class ValidationError extends Error {
@@ -86,4 +87,26 @@ function kindOf(value: unknown): string {
   if (typeof value === 'string') return 'a string';
   if (typeof value === 'number') return 'a number';
   return typeof value;
+}
+
+/** An AgentPubKey field ("uhCAk…", location bytes checked), or ValidationError naming `field`. */
+export function expectAgentPubKey(value: unknown, field: string): string {
+  const text = expectString(value, field, { maxLength: 64 });
+  try {
+    decodeAgentPubKey(text);
+  } catch (err) {
+    throw new ValidationError(field, `is not a valid AgentPubKey: ${(err as Error).message}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
+  }
+  return text;
+}
+
+/** A Mycelium /64 field in CIDR form ("4a1:…::/64"), or ValidationError naming `field`. */
+export function expectSubnet64(value: unknown, field: string): string {
+  const text = expectString(value, field, { maxLength: 64 });
+  try {
+    parseSubnet64(text);
+  } catch (err) {
+    throw new ValidationError(field, (err as Error).message);
+  }
+  return text;
 }

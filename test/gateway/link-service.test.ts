@@ -5,30 +5,9 @@ import { newIdentity, sign, toBase64, utf8 } from '../../src/identity/index.js';
 import { LinkService } from '../../src/gateway/link/link-service.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
 import { ValidationError } from '../../src/protocol/validate.js';
-import type { Table } from '../../src/gateway/store/store.js';
 import type { LinkRecord } from '../../src/gateway/store/records.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-
-/** A fake of the Table port, named as one: a Map. */
-class FakeTable<T> implements Table<T> {
-  readonly rows = new Map<string, T>();
-  get(key: string): T | undefined {
-    return this.rows.get(key);
-  }
-  values(): T[] {
-    return [...this.rows.values()];
-  }
-  size(): number {
-    return this.rows.size;
-  }
-  put(key: string, value: T): Promise<void> {
-    this.rows.set(key, value);
-    return Promise.resolve();
-  }
-  delete(key: string): Promise<boolean> {
-    return Promise.resolve(this.rows.delete(key));
-  }
-}
+import { FakeTable } from '../helpers/fake-table.js';
 
 const gw = { agent: newIdentity().agent, address: '4a0::1' };
 const policy = { challengeTtlMs: 60_000, maxSubnetsPerAgent: 2, challengesPerMinute: 3 };

@@ -1,10 +1,10 @@
 // Admin routes: agent approvals now; the status page, overview and troubleshooting views build on the same guard.
 import type { Router } from './router.js';
-import { decodeAgentPubKey, parseSubnet64, randomBytes, toHex } from '../../identity/index.js';
+import { randomBytes, toHex } from '../../identity/index.js';
 import { formatAmount, parsePositiveAmount } from '../../protocol/money.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import { ID_PATTERN } from '../../protocol/agent-messages.js';
-import { ValidationError, expectArray, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
+import { expectAgentPubKey, expectArray, expectObject, expectOnlyKeys, expectString, expectSubnet64 } from '../../protocol/validate.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink } from '../events/event-log.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
@@ -86,15 +86,7 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     const subnets =
       body.subnets === undefined
         ? existing.subnets
-        : expectArray(body.subnets, 'subnets', 1, 64, (v, f) => {
-            const s = expectString(v, f, { maxLength: 64 });
-            try {
-              parseSubnet64(s);
-            } catch (err) {
-              throw new ValidationError(f, (err as Error).message);
-            }
-            return s;
-          });
+        : expectArray(body.subnets, 'subnets', 1, 64, expectSubnet64);
     for (const other of deps.agents.values()) {
       if (other.agent === agent || other.state !== 'approved') continue;
       const clash = nodes.find((n) => other.nodes.includes(n));
@@ -137,12 +129,7 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     if (deps.ledger.kind !== 'embedded' || !fund) throw errors.notFound('funding (this gateway bills on Unyt; customers fund their agreement there)');
     const body = expectObject(ctx.state.body, 'body');
     expectOnlyKeys(body, ['agent', 'amount', 'key'], '');
-    const agent = expectString(body.agent, 'agent', { maxLength: 64 });
-    try {
-      decodeAgentPubKey(agent);
-    } catch (err) {
-      throw new ValidationError('agent', `is not a valid AgentPubKey: ${(err as Error).message}`);
-    }
+    const agent = expectAgentPubKey(body.agent, 'agent');
     const amount = parsePositiveAmount('amount', body.amount);
     const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : expectString(body.key, 'key', { maxLength: 200 });
     let balance;

@@ -9,7 +9,7 @@ import {
   utf8,
   verify,
 } from '../../identity/index.js';
-import { ValidationError, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
+import { ValidationError, expectAgentPubKey, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import { PublicError } from '../http/public-error.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { Table } from '../store/store.js';
@@ -80,7 +80,7 @@ export class LinkService {
   challenge(callerSubnet: string, body: unknown): ChallengeAnswer {
     const o = expectObject(body, 'body');
     expectOnlyKeys(o, ['agent'], '');
-    const agent = parseAgent(o.agent);
+    const agent = expectAgentPubKey(o.agent, 'agent');
     const wait = this.limiter.take(callerSubnet);
     if (wait > 0) {
       throw new PublicError('rate_limited', `too many link challenges from ${callerSubnet}`, `wait ${wait} s and ask again`, { retryAfterSeconds: wait });
@@ -110,7 +110,7 @@ export class LinkService {
   async link(callerSubnet: string, callerAddress: string, body: unknown): Promise<{ record: LinkRecord; created: boolean }> {
     const o = expectObject(body, 'body');
     expectOnlyKeys(o, ['agent', 'nonce', 'signature'], '');
-    const agent = parseAgent(o.agent);
+    const agent = expectAgentPubKey(o.agent, 'agent');
     const nonce = expectString(o.nonce, 'nonce', { maxLength: 64 });
     const signatureText = expectString(o.signature, 'signature', { maxLength: 100 });
     let signature: Uint8Array;
@@ -199,14 +199,4 @@ export class LinkService {
     const now = this.clock.nowMs();
     for (const [nonce, c] of this.challenges) if (now > c.expiresAtMs) this.challenges.delete(nonce);
   }
-}
-
-function parseAgent(value: unknown): string {
-  const agent = expectString(value, 'agent', { maxLength: 64 });
-  try {
-    decodeAgentPubKey(agent);
-  } catch (err) {
-    throw new ValidationError('agent', `is not a valid AgentPubKey: ${(err as Error).message}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
-  }
-  return agent;
 }
