@@ -120,7 +120,7 @@ export class Gateway {
       const offerById = new Map(offers.map((o) => [o.id, o]));
       const ledger = await createLedger(config, clock);
       closers.add(() => ledger.close());
-      const uptime = new UptimeBook(config.heartbeatIntervalMs);
+      const uptime = new UptimeBook(config.heartbeatIntervalMs, config.billing.periodMs);
 
       let billing: BillingService | null = null;
       let closer: PeriodCloser | null = null;

@@ -4,6 +4,7 @@ export * from './ed25519.js';
 export * from './agent-pub-key.js';
 export * from './mycelium-address.js';
 export * from './canonical-json.js';
+export * from './blake2b.js';
 export * from './statement.js';
 export * from './secure-file.js';
 export * from './key-file.js';

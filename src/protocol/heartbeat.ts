@@ -1,6 +1,5 @@
 // Heartbeats and the hash chain over them: both the agent and the gateway fold every heartbeat into it.
-import { blake2b } from '@noble/hashes/blake2.js';
-import { canonicalJsonBytes, concatBytes, fromHex, toHex } from '../identity/index.js';
+import { blake2bChained, canonicalJsonBytes, fromHex, toHex } from '../identity/index.js';
 
 /** One node's state in a heartbeat. */
 export interface NodeReport {
@@ -31,7 +30,7 @@ export const GENESIS_HEAD = '0'.repeat(64);
 export function chainNext(prevHeadHex: string, heartbeat: Heartbeat): string {
   const prev = fromHex('prevHeadHex', prevHeadHex, 32);
   const body = canonicalJsonBytes({ seq: heartbeat.seq, atMs: heartbeat.atMs, nodes: heartbeat.nodes, vms: heartbeat.vms });
-  return toHex(blake2b(concatBytes(prev, body), { dkLen: 32 }));
+  return toHex(blake2bChained(prev, body, 32));
 }
 
 /** Signed by an agent at each period close: this chain head covers every heartbeat up to `seq`. */

@@ -1,6 +1,6 @@
 // Usage receipts: their shape, the bytes that are signed, their hash chain, and offline verification.
-import { blake2b } from '@noble/hashes/blake2.js';
 import {
+  blake2b,
   canonicalJsonBytes,
   decodeAgentPubKey,
   fromBase64,
@@ -62,7 +62,7 @@ export interface Receipt extends ReceiptBody {
 
 /** The receipt id of a deployment's period: stable, so a re-run finds the same receipt. */
 export function receiptId(deployment: string, periodStartMs: number): string {
-  return 'rcp_' + toHex(blake2b(utf8(`${deployment}\n${periodStartMs}`), { dkLen: 12 }));
+  return 'rcp_' + toHex(blake2b(utf8(`${deployment}\n${periodStartMs}`), 16).subarray(0, 12));
 }
 
 /** The body of a receipt: everything but `signatures`. */
@@ -78,7 +78,7 @@ export function receiptSigningBytes(receipt: Receipt | ReceiptBody): Uint8Array 
 
 /** The hash that the next receipt's `prev` names. */
 export function receiptHash(receipt: Receipt | ReceiptBody): string {
-  return toHex(blake2b(receiptSigningBytes(receipt), { dkLen: 32 }));
+  return toHex(blake2b(receiptSigningBytes(receipt), 32));
 }
 
 /** Signs a body with the gateway's key. */

@@ -130,6 +130,7 @@ function fakeSources(): AdminSources {
   ];
   const receipt = (id: string, deploymentId: string, state: ReceiptEntry['state'], startMs: number): ReceiptEntry => ({
     receipt: { id, deployment: deploymentId, customer: BOB, periodStart: new Date(startMs).toISOString(), periodEnd: new Date(startMs + HOUR).toISOString(), issuedAt: new Date(startMs + HOUR).toISOString(), upSeconds: 3600, amount: '0.050000', farmerShare: '0.045000', unit: 'SPORE', final: false } as unknown as Receipt,
+    hash: '00'.repeat(32),
     periodStartMs: startMs,
     key: `${deploymentId}:${startMs}`,
     amountMicros: 50_000n,

@@ -15,21 +15,31 @@ const beats = (from: number, to: number, step = 15): Sample[] => {
   return out;
 };
 
-test('record out of order keeps samples in time order', () => {
+test('in-order samples are credited as the shared rule says; an older sample is ignored and counted', () => {
   const ordered = [at(0), at(10), at(15), at(30), at(45, false), at(50), at(60)];
-  // Every insertion position: at the front, in the middle, an equal time, at the end.
-  const shuffled = [at(30), at(60), at(0), at(45, false), at(15), at(50), at(10)];
-  const book = new UptimeBook(INTERVAL);
-  for (const s of shuffled) book.record('vm:d1', s);
+  const book = new UptimeBook(INTERVAL, HOUR);
+  for (const s of ordered) book.record('vm:d1', s);
   assert.equal(book.upMillis('vm:d1', T0, T0 + HOUR), upMillis(ordered, T0, T0 + HOUR, INTERVAL));
   assert.equal(book.upMillis('vm:d1', T0, T0 + HOUR), 55 * S, '[0,45) and [50,60)');
+  assert.equal(book.upMillis('vm:d1', T0 + 12 * S, T0 + 47 * S), 33 * S, 'clipped to the window');
+  book.record('vm:d1', at(20));
+  assert.equal(book.outOfOrder, 1);
+  assert.equal(book.upMillis('vm:d1', T0, T0 + HOUR), 55 * S, 'the late sample changed nothing');
   assert.deepEqual(book.last('vm:d1'), at(60));
-  assert.deepEqual(book.carryOver(T0 + 12 * S)['vm:d1'], at(10), 'the last sample before 12 s is the one at 10 s');
-  assert.deepEqual(book.carryOver(T0 + 48 * S)['vm:d1'], at(45, false));
+});
+
+test('the carry-over is the last sample of the latest period that ended, even after many later samples', () => {
+  const book = new UptimeBook(INTERVAL, HOUR);
+  for (const s of beats(0, 3 * 3600, 5)) book.record('vm:d1', s);
+  assert.deepEqual(book.carryOver(T0 + HOUR)['vm:d1'], at(3595));
+  assert.deepEqual(book.carryOver(T0 + 2 * HOUR)['vm:d1'], at(7195));
+  book.prune(T0 + 2 * HOUR);
+  assert.deepEqual(book.carryOver(T0 + 2 * HOUR)['vm:d1'], at(7195), 'kept by the prune');
+  assert.equal(book.upSeconds('vm:d1', T0 + 2 * HOUR, T0 + 3 * HOUR), 3600);
 });
 
 test('subjects are kept apart', () => {
-  const book = new UptimeBook(INTERVAL);
+  const book = new UptimeBook(INTERVAL, HOUR);
   for (const s of beats(0, 60)) book.record('node:n1', s);
   book.record('vm:d1', at(0));
   assert.equal(book.upSeconds('node:n1', T0, T0 + HOUR), 60);
@@ -39,7 +49,7 @@ test('subjects are kept apart', () => {
 });
 
 test('prune forgets closed samples but keeps the carry-over one, so the next period is credited the same', () => {
-  const book = new UptimeBook(INTERVAL);
+  const book = new UptimeBook(INTERVAL, HOUR);
   const samples = [...beats(0, 3590, 10), ...beats(3605, 7220)];
   for (const s of samples) book.record('vm:d1', s);
   const nextBefore = book.upMillis('vm:d1', T0 + HOUR, T0 + 2 * HOUR);
@@ -51,7 +61,7 @@ test('prune forgets closed samples but keeps the carry-over one, so the next per
 });
 
 test('prune forgets a subject whose only sample is down and old, and keeps a recent one', () => {
-  const book = new UptimeBook(INTERVAL);
+  const book = new UptimeBook(INTERVAL, HOUR);
   book.record('vm:gone', at(0, false));
   book.record('vm:recent', at(3590, false));
   book.record('node:n1', at(0));
@@ -60,7 +70,7 @@ test('prune forgets a subject whose only sample is down and old, and keeps a rec
 });
 
 test('carryOver then restore into a new book (a restart) gives the same up-seconds', () => {
-  const before = new UptimeBook(INTERVAL);
+  const before = new UptimeBook(INTERVAL, HOUR);
   const samples = [...beats(0, 3590, 10), ...beats(3605, 7220)];
   const node = [...beats(0, 3585), at(3595), ...beats(3610, 7220)];
   for (const s of samples) before.record('vm:d1', s);
@@ -68,7 +78,7 @@ test('carryOver then restore into a new book (a restart) gives the same up-secon
   const carry = before.carryOver(T0 + HOUR);
   assert.deepEqual(carry, { 'vm:d1': at(3590), 'node:n1': at(3595) });
 
-  const after = new UptimeBook(INTERVAL);
+  const after = new UptimeBook(INTERVAL, HOUR);
   after.restore(JSON.parse(JSON.stringify(carry)) as Record<string, Sample>);
   // The agent replays the heartbeats of the open period after the restart.
   for (const s of samples.filter((x) => x.atMs >= T0 + HOUR)) after.record('vm:d1', s);
@@ -80,7 +90,7 @@ test('carryOver then restore into a new book (a restart) gives the same up-secon
 });
 
 test('isUp follows the last sample and the 3-interval rule', () => {
-  const book = new UptimeBook(INTERVAL);
+  const book = new UptimeBook(INTERVAL, HOUR);
   book.record('node:n1', at(0));
   assert.equal(book.isUp('node:n1', T0 + 45 * S), true);
   assert.equal(book.isUp('node:n1', T0 + 45 * S + 1), false);

@@ -1,10 +1,10 @@
 // The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
 import type { Logger } from 'pino';
-import { toBase64 } from '../../identity/index.js';
+import { blake2b, toBase64, toHex } from '../../identity/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import { computeCharge } from '../../protocol/charge.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
-import { RECEIPT_PURPOSE, receiptHash, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../../protocol/receipt.js';
+import { RECEIPT_PURPOSE, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../../protocol/receipt.js';
 import type { EventSink } from '../events/event-log.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
@@ -67,15 +67,15 @@ export class BillingService implements PeriodWork {
   /** Issues the period's receipts, then settles. */
   async closePeriod(startMs: number, endMs: number): Promise<void> {
     const issued = this.issue(startMs, endMs);
-    await this.deps.receipts.append(issued.map((i) => ({ t: 'receipt', receipt: i.receipt, periodStartMs: startMs, key: i.key })));
+    await this.deps.receipts.append(issued.map((i) => ({ t: 'receipt', receipt: i.receipt, periodStartMs: startMs, key: i.key, hash: i.hash })));
     for (const i of issued) this.deps.agents.requestCountersign(i.receipt);
     if (issued.length > 0) await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()}` });
     await this.settle();
   }
 
   /** The receipts of a period, signed, not yet stored. */
-  issue(startMs: number, endMs: number): Array<{ receipt: Receipt; key: string }> {
-    const out: Array<{ receipt: Receipt; key: string }> = [];
+  issue(startMs: number, endMs: number): Array<{ receipt: Receipt; key: string; hash: string }> {
+    const out: Array<{ receipt: Receipt; key: string; hash: string }> = [];
     const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
     for (const d of this.deps.deployments.values()) {
       if (d.activatedAtMs === undefined) continue;
@@ -102,14 +102,15 @@ export class BillingService implements PeriodWork {
         farmerShare: formatAmount(charge.farmerShareMicros),
         fee: formatAmount(charge.feeMicros),
         unit: d.unit,
-        prev: last ? receiptHash(last.receipt) : null,
+        prev: last ? last.hash : null,
         gateway: this.deps.gateway.agent,
         issuedAt,
         final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
         agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
       };
-      const receipt: Receipt = { ...body, signatures: { gateway: toBase64(this.deps.gateway.sign(receiptSigningBytes(body))) } };
-      out.push({ receipt, key: `hypha:${d.id}:${new Date(startMs).toISOString()}` });
+      const bytes = receiptSigningBytes(body);
+      const receipt: Receipt = { ...body, signatures: { gateway: toBase64(this.deps.gateway.sign(bytes)) } };
+      out.push({ receipt, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(bytes, 32)) });
     }
     return out;
   }
@@ -230,7 +231,7 @@ export class BillingService implements PeriodWork {
       amountMicros: e.amountMicros,
       unit: r.unit,
       receiptIds: [r.id],
-      invoice: { receipt: r.id, receiptHash: receiptHash(r), deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
+      invoice: { receipt: r.id, receiptHash: e.hash, deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
     });
     if (result.status === 'paid') return { t: 'paid', id: r.id, entryId: result.entryId, atMs: now };
     return { t: 'arrears', id: r.id, availableMicros: result.availableMicros.toString(), atMs: now };

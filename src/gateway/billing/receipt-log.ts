@@ -5,7 +5,7 @@ import { receiptHash, type Receipt } from '../../protocol/receipt.js';
 
 /** One line of the money log. */
 export type MoneyRecord =
-  | { readonly t: 'receipt'; readonly receipt: Receipt; readonly periodStartMs: number; readonly key: string }
+  | { readonly t: 'receipt'; readonly receipt: Receipt; readonly periodStartMs: number; readonly key: string; readonly hash?: string }
   | { readonly t: 'countersign'; readonly id: string; readonly signature: string; readonly atMs: number }
   | { readonly t: 'countersign_refused'; readonly id: string; readonly reason: string; readonly atMs: number }
   | { readonly t: 'paid'; readonly id: string; readonly entryId: string | null; readonly atMs: number }
@@ -18,6 +18,8 @@ export type ReceiptState = 'issued' | 'arrears' | 'paid';
 /** A receipt with its standing. */
 export interface ReceiptEntry {
   readonly receipt: Receipt;
+  /** blake2b-256 of the receipt's signed bytes: what the next receipt's `prev` names. */
+  readonly hash: string;
   readonly periodStartMs: number;
   /** The ledger idempotency key: derived from (deployment, period start). */
   readonly key: string;
@@ -156,6 +158,7 @@ export class ReceiptLog {
     if (r.t === 'receipt') {
       const entry: ReceiptEntry = {
         receipt: r.receipt,
+        hash: r.hash ?? receiptHash(r.receipt),
         periodStartMs: r.periodStartMs,
         key: r.key,
         amountMicros: parseAmount('amount', r.receipt.amount),
@@ -166,7 +169,7 @@ export class ReceiptLog {
       this.byId.set(r.receipt.id, entry);
       const list = this.byDeployment.get(r.receipt.deployment) ?? [];
       const last = list[list.length - 1];
-      if (last && r.receipt.prev !== receiptHash(last.receipt)) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to ${last.receipt.id}`);
+      if (last && r.receipt.prev !== last.hash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to ${last.receipt.id}`);
       list.push(entry);
       this.byDeployment.set(r.receipt.deployment, list);
       this.period(r.periodStartMs).receipts++;

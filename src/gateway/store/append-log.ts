@@ -1,7 +1,6 @@
 // An append-only, hash-chained, fsynced log of JSON records: receipts, billing outcomes, events, ledger entries.
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
-import { blake2b } from '@noble/hashes/blake2.js';
-import { concatBytes, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
+import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
 import { StoreError } from './store.js';
 
@@ -182,7 +181,7 @@ export class AppendLog<T> {
 }
 
 function chain(prevHead: string, recordText: string): string {
-  return toHex(blake2b(concatBytes(fromHex('head', prevHead, 16), utf8(recordText)), { dkLen: 16 }));
+  return toHex(blake2bChained(fromHex('head', prevHead, 16), utf8(recordText), 16));
 }
 
 function corrupt(at: string, what: string): StoreError {
