@@ -372,6 +372,7 @@ export class Gateway {
 /** Makes the store's agent approvals match the config's: config agents are approved. */
 async function syncConfiguredAgents(store: Store, config: GatewayConfig, clock: Clock): Promise<void> {
   const owner = new Map<string, string>();
+  const writes: Promise<void>[] = [];
   for (const a of config.agents) {
     for (const n of a.nodes) {
       const other = owner.get(n);
@@ -380,8 +381,10 @@ async function syncConfiguredAgents(store: Store, config: GatewayConfig, clock: 
     }
     const existing = store.agents.get(a.agent);
     const record: AgentApproval = { agent: a.agent, state: 'approved', source: 'config', subnets: a.subnets, nodes: a.nodes, decidedAtMs: existing?.decidedAtMs ?? clock.nowMs() };
-    if (JSON.stringify(existing) !== JSON.stringify(record)) await store.agents.put(a.agent, record);
+    // Not awaited one by one: writes made in one tick share one rewrite of db.json (thousands of agents start in a second).
+    if (JSON.stringify(existing) !== JSON.stringify(record)) writes.push(store.agents.put(a.agent, record));
   }
+  await Promise.all(writes);
 }
 
 /** The VMs on `nodes` that agents should probe: those running or in grace. */

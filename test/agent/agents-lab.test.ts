@@ -101,7 +101,7 @@ test('farmer agents in the lab', async (t) => {
     assert.ok(seen.chainGap! >= 1);
     const farmer1 = await agentOf(lab, 'farmer1');
     const honest = (await adminGet<AgentsView>(lab, '/admin/api/agents')).agents.find((a) => a.agent === farmer1);
-    assert.deepEqual(Object.values(honest?.disagreements ?? { x: 1 }).reduce((a, b) => a + b, 0), 0, 'an honest agent has no disagreements');
+    assert.deepEqual(Object.values(honest?.disagreements ?? { x: 1 }).reduce((a, b) => a + b, 0), 0, `an honest agent has no disagreements: ${JSON.stringify(honest?.disagreements)}`);
   });
 
   await t.test('kill -9 an agent: its node and VMs turn down; restarted, they come back', async () => {

@@ -39,7 +39,7 @@ import {
   type VmAssignment,
 } from '../../protocol/index.js';
 import type { Clock } from '../../protocol/clock.js';
-import type { EventSink } from '../events/event-log.js';
+import type { EventSink, TimelineEvent } from '../events/event-log.js';
 import type { Store } from '../store/store.js';
 import type { AgentApproval } from '../store/records.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
@@ -88,9 +88,14 @@ export interface NodeView {
 interface LiveChain {
   seq: number;
   head: string;
-  /** seq -> head and heartbeat time, for heartbeats since the last durable point. */
-  readonly history: Map<number, { head: string; atMs: number }>;
+  /** The heads of the last RECENT_HEADS heartbeats by seq: a heartbeat sent again is checked against them. */
+  readonly recent: Map<number, string>;
+  /** Each open period's last heartbeat (by period index): all that a period close and a chain-head check need. */
+  readonly periodLast: Map<number, { seq: number; head: string }>;
 }
+
+/** Heads kept to check resent heartbeats: an agent replays at most what it buffered since the last acknowledgement. */
+const RECENT_HEADS = 4096;
 
 interface Connection {
   readonly ws: WebSocket;
@@ -99,6 +104,8 @@ interface Connection {
   readonly nodes: readonly HelloNode[];
   readonly connectedAtMs: number;
   lastHeartbeatAtMs?: number;
+  /** VMs placed on this agent's nodes (id -> node), kept current by refreshAssignments. */
+  assigned: Map<string, string>;
   readonly pending: Map<string, { resolve: (r: ResultMessage) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }>;
 }
 
@@ -127,9 +134,10 @@ export class AgentHub {
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
   private readonly pinger: NodeJS.Timeout;
+  private closing = false;
 
   constructor(private readonly deps: AgentHubDeps) {
-    for (const c of deps.store.chains.values()) this.chains.set(c.agent, { seq: c.seq, head: c.head, history: new Map() });
+    for (const c of deps.store.chains.values()) this.chains.set(c.agent, { seq: c.seq, head: c.head, recent: new Map(), periodLast: new Map() });
     const carry = deps.store.meta.get('uptimeCarry');
     if (carry && typeof carry === 'object') deps.uptime.restore(carry as Record<string, Sample>);
     this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
@@ -208,7 +216,10 @@ export class AgentHub {
     const agents = new Set(nodes.map((n) => this.farmerOf(n)).filter((a): a is string => a !== undefined));
     for (const agent of agents) {
       const conn = this.connections.get(agent);
-      if (conn) this.send(conn.ws, { type: 'vms', vms: this.deps.assignmentsFor(conn.nodes.map((n) => n.id)) });
+      if (!conn) continue;
+      const vms = this.deps.assignmentsFor(conn.nodes.map((n) => n.id));
+      conn.assigned = new Map(vms.map((v) => [v.id, v.node]));
+      this.send(conn.ws, { type: 'vms', vms });
     }
   }
 
@@ -235,10 +246,13 @@ export class AgentHub {
     const writes: Promise<void>[] = [];
     for (const [agent, chain] of this.chains) {
       let durable: { seq: number; head: string } | undefined;
-      for (const [seq, h] of chain.history) if (h.atMs < closedThroughMs && (durable === undefined || seq > durable.seq)) durable = { seq, head: h.head };
+      for (const [k, last] of chain.periodLast) {
+        if ((k + 1) * this.deps.periodMs > closedThroughMs) continue;
+        if (durable === undefined || last.seq > durable.seq) durable = last;
+        chain.periodLast.delete(k);
+      }
       if (!durable) continue;
       writes.push(this.deps.store.chains.put(agent, { agent, seq: durable.seq, head: durable.head }));
-      for (const seq of chain.history.keys()) if (seq < durable.seq) chain.history.delete(seq);
       acks.push([agent, durable.seq]);
     }
     writes.push(this.deps.store.meta.put('uptimeCarry', this.deps.uptime.carryOver(closedThroughMs)));
@@ -257,10 +271,19 @@ export class AgentHub {
     this.connections.get(agent)?.ws.close(CLOSE.notApproved, truncate(reason));
   }
 
-  /** Closes every connection. */
-  close(): void {
+  /** Closes every connection (waiting up to 2 s for agents to say goodbye), before the logs it writes to close. */
+  async close(): Promise<void> {
+    this.closing = true;
     clearInterval(this.pinger);
-    for (const c of this.connections.values()) c.ws.close(CLOSE.shuttingDown, 'gateway shutting down');
+    const closed = [...this.connections.values()].map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.ws.once('close', () => resolve());
+          c.ws.close(CLOSE.shuttingDown, 'gateway shutting down');
+        }),
+    );
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2000).unref())]);
+    for (const c of this.connections.values()) c.ws.terminate();
     this.wss.close();
   }
 
@@ -340,7 +363,8 @@ export class AgentHub {
     if (foreign.length > 0) return refuse(CLOSE.notApproved, `agent is not approved for node(s) ${foreign.join(', ')}`, 'agent.refused');
     const old = this.connections.get(hello.agent);
     if (old) old.ws.close(CLOSE.replaced, 'replaced by a newer connection of the same agent');
-    const conn: Connection = { ws, agent: hello.agent, address, nodes: hello.nodes, connectedAtMs: this.deps.clock.nowMs(), pending: new Map() };
+    const vms = this.deps.assignmentsFor(nodeIds);
+    const conn: Connection = { ws, agent: hello.agent, address, nodes: hello.nodes, connectedAtMs: this.deps.clock.nowMs(), pending: new Map(), assigned: new Map(vms.map((v) => [v.id, v.node])) };
     this.connections.set(hello.agent, conn);
     const chain = this.chainOf(hello.agent);
     const durable = this.deps.store.chains.get(hello.agent);
@@ -351,7 +375,7 @@ export class AgentHub {
         p.reject(new AgentCommandError('the agent disconnected', true));
       }
       if (this.connections.get(hello.agent) === conn) this.connections.delete(hello.agent);
-      void this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'agent.disconnected', detail: 'agent disconnected', agent: hello.agent });
+      if (!this.closing) this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.disconnected', detail: 'agent disconnected', agent: hello.agent });
     });
     this.send(ws, {
       type: 'welcome',
@@ -361,7 +385,7 @@ export class AgentHub {
       ackedSeq: durable?.seq ?? 0,
       heartbeatIntervalMs: this.deps.heartbeatIntervalMs,
       periodMs: this.deps.periodMs,
-      vms: this.deps.assignmentsFor(nodeIds),
+      vms,
     });
     const waiting = this.pendingCountersigns.get(hello.agent) ?? [];
     this.pendingCountersigns.delete(hello.agent);
@@ -376,7 +400,7 @@ export class AgentHub {
       m = parseAgentMessage(text);
     } catch (err) {
       const field = err instanceof ValidationError ? err.message : 'unreadable';
-      void this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'agent.bad_message', detail: field, agent: conn.agent });
+      this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.bad_message', detail: field, agent: conn.agent });
       conn.ws.close(CLOSE.badMessage, truncate(`bad message: ${field}`));
       return;
     }
@@ -412,8 +436,8 @@ export class AgentHub {
     const now = this.deps.clock.nowMs();
     if (hb.seq <= chain.seq) {
       // A heartbeat sent again (a replay after reconnecting) must be the same one: same previous head, same content.
-      const known = chain.history.get(hb.seq);
-      if (known && chainNext(hb.prev, hb) !== known.head) {
+      const known = chain.recent.get(hb.seq);
+      if (known !== undefined && chainNext(hb.prev, hb) !== known) {
         this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       }
       return;
@@ -426,7 +450,9 @@ export class AgentHub {
     const head = chainNext(hb.prev, hb);
     chain.seq = hb.seq;
     chain.head = head;
-    chain.history.set(hb.seq, { head, atMs: hb.atMs });
+    chain.recent.set(hb.seq, head);
+    if (chain.recent.size > RECENT_HEADS) chain.recent.delete(chain.recent.keys().next().value as number);
+    chain.periodLast.set(Math.floor(hb.atMs / this.deps.periodMs), { seq: hb.seq, head });
     conn.lastHeartbeatAtMs = now;
     this.deps.onHeartbeat?.(conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
@@ -441,9 +467,8 @@ export class AgentHub {
       nodeUp.set(n.id, n.up);
       this.deps.uptime.record(`node:${n.id}`, { atMs: hb.atMs, up: n.up });
     }
-    const assigned = new Map(this.deps.assignmentsFor([...mine]).map((a) => [a.id, a.node]));
     for (const v of hb.vms) {
-      const node = assigned.get(v.id);
+      const node = conn.assigned.get(v.id);
       if (node === undefined) continue;
       this.deps.uptime.record(`vm:${v.id}`, { atMs: hb.atMs, up: v.reachable && nodeUp.get(node) === true });
     }
@@ -463,7 +488,8 @@ export class AgentHub {
       return;
     }
     const chain = this.chainOf(conn.agent);
-    const ours = chain.history.get(m.seq)?.head ?? (m.seq === chain.seq ? chain.head : this.deps.store.chains.get(conn.agent)?.seq === m.seq ? this.deps.store.chains.get(conn.agent)?.head : undefined);
+    const durable = this.deps.store.chains.get(conn.agent);
+    const ours = chain.recent.get(m.seq) ?? [...chain.periodLast.values()].find((p) => p.seq === m.seq)?.head ?? (durable?.seq === m.seq ? durable.head : undefined);
     if (ours !== undefined && ours !== m.head) {
       this.disagree(conn.agent, 'agent.chain_head_mismatch', `the agent signed head ${m.head.slice(0, 12)}… for seq ${m.seq}, the gateway has ${ours.slice(0, 12)}…`, { seq: m.seq });
       return;
@@ -475,13 +501,18 @@ export class AgentHub {
 
   private disagree(agent: string, event: string, detail: string, data: Record<string, unknown>): void {
     this.deps.log.warn({ agent, event, ...data }, detail);
-    void this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, agent, data });
+    this.note({ atMs: this.deps.clock.nowMs(), event, detail, agent, data });
+  }
+
+  /** Records an event without waiting; a failure to record is logged, never an unhandled rejection. */
+  private note(event: TimelineEvent): void {
+    this.deps.events.record(event).catch((err: unknown) => this.deps.log.warn({ err, event: event.event }, 'agent hub: could not record an event'));
   }
 
   private chainOf(agent: string): LiveChain {
     let chain = this.chains.get(agent);
     if (!chain) {
-      chain = { seq: 0, head: GENESIS_HEAD, history: new Map() };
+      chain = { seq: 0, head: GENESIS_HEAD, recent: new Map(), periodLast: new Map() };
       this.chains.set(agent, chain);
     }
     return chain;
