@@ -28,13 +28,18 @@ export interface ProbeDeps {
  * Every heartbeat interval, a TCP connect to each running VM from the gateway itself. For a
  * VM on a node without an agent (grid VMs), the probe IS the evidence: its samples go into the
  * up-time book. For a VM an agent reports on, a probe that disagrees with the agent's latest,
- * still-fresh report is counted against that farmer and shown to admins (one event per streak).
+ * still-fresh report is a suspicion; it counts against that farmer, and is shown to admins (one
+ * event per streak), only once the agent has reported again since and still disagrees. A pause,
+ * a resume or a crash between the agent's report and the probe is honest, and the agent's next
+ * report agrees with the probe.
  */
 export class ProbeService {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
   private readonly streaks = new Set<string>();
+  /** Deployment id -> the time of the agent report a probe first disagreed with. */
+  private readonly suspicions = new Map<string, number>();
 
   constructor(private readonly deps: ProbeDeps) {}
 
@@ -58,6 +63,9 @@ export class ProbeService {
   /** One round of probes over every running VM (at most 64 at a time). */
   async round(): Promise<void> {
     const running = this.deps.deployments().filter((d) => d.state === 'active' || (d.state === 'grace' && !d.paused));
+    const ids = new Set(running.map((d) => d.id));
+    for (const id of this.suspicions.keys()) if (!ids.has(id)) this.suspicions.delete(id);
+    for (const id of this.streaks) if (!ids.has(id)) this.streaks.delete(id);
     const timeoutMs = Math.max(50, Math.min(3000, this.deps.clock.toRealMs(this.deps.intervalMs) * 0.8));
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -81,6 +89,12 @@ export class ProbeService {
     if (!reported || atMs - reported.atMs > 2 * this.deps.intervalMs) return;
     if (reported.up === reachable) {
       this.streaks.delete(d.id);
+      this.suspicions.delete(d.id);
+      return;
+    }
+    const suspectedAtReportMs = this.suspicions.get(d.id);
+    if (suspectedAtReportMs === undefined || reported.atMs <= suspectedAtReportMs) {
+      if (suspectedAtReportMs === undefined) this.suspicions.set(d.id, reported.atMs);
       return;
     }
     this.deps.onDisagreement?.(d.farmer);
@@ -89,7 +103,7 @@ export class ProbeService {
     await this.deps.events.record({
       atMs,
       event: 'agent.probe_disagreement',
-      detail: `the agent reports ${d.id} ${reported.up ? 'reachable' : 'unreachable'}, the gateway's probe found it ${reachable ? 'reachable' : 'unreachable'}`,
+      detail: `the agent reports ${d.id} ${reported.up ? 'reachable' : 'unreachable'}, the gateway's probes found it ${reachable ? 'reachable' : 'unreachable'} (twice, across two of the agent's reports)`,
       deployment: d.id,
       agent: d.farmer,
       node: d.node,
