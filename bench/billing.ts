@@ -11,7 +11,7 @@ import { JSONFile } from 'lowdb/node';
 import sodium from 'libsodium-wrappers';
 import { pino } from 'pino';
 import { concatBytes, createSigner, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, utf8, type Identity } from '../src/identity/index.js';
-import { BillingService } from '../src/gateway/billing/billing-service.js';
+import { BillingService, receiptBodyFor } from '../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
 import type { EventSink, TimelineEvent } from '../src/gateway/events/event-log.js';
 import type { Ledger } from '../src/gateway/ledger/ledger.js';
@@ -22,7 +22,7 @@ import { UptimeBook } from '../src/gateway/uptime/uptime-book.js';
 import { computeCharge } from '../src/protocol/charge.js';
 import type { Clock } from '../src/protocol/clock.js';
 import { formatAmount, parseAmount } from '../src/protocol/money.js';
-import { chainHeadBytes, RECEIPT_PURPOSE, receiptHash, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../src/protocol/receipt.js';
+import { chainHeadBytes, receiptHash, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../src/protocol/receipt.js';
 import type { SignRequest, SignResponse, SignWorkerData } from './billing-sign-worker.js';
 import { median } from './measure.js';
 
@@ -406,35 +406,16 @@ async function issuePrototype(w: World, receipts: ReceiptLog, startMs: number, e
     }
   };
   for (const d of w.deployments.values()) {
-    if (d.activatedAtMs === undefined) continue;
-    const from = Math.max(startMs, d.activatedAtMs);
-    const to = Math.min(endMs, d.endedAtMs ?? endMs);
-    if (to <= from || receipts.has(d.id, startMs)) continue;
-    const upSeconds = Math.min(w.uptime.upSeconds(`vm:${d.id}`, from, to), Math.floor((to - from) / 1000));
-    const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, 9000);
-    const body: ReceiptBody = {
-      v: 1,
-      purpose: RECEIPT_PURPOSE,
-      id: receiptId(d.id, startMs),
-      deployment: d.id,
-      customer: d.customer,
-      farmer: d.farmer,
-      node: d.node,
-      offer: d.offer,
-      periodStart: new Date(from).toISOString(),
-      periodEnd: new Date(to).toISOString(),
-      upSeconds,
-      pricePerHour: d.pricePerHour,
-      amount: formatAmount(charge.amountMicros),
-      farmerShare: formatAmount(charge.farmerShareMicros),
-      fee: formatAmount(charge.feeMicros),
-      unit: d.unit,
+    if (receipts.has(d.id, startMs)) continue;
+    const body = receiptBodyFor(d, startMs, endMs, {
+      upSeconds: (fromMs, toMs) => w.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
       prev: prevHash.get(d.id) ?? null,
+      agentHead: d.farmer ? (w.heads.get(`${d.farmer} ${startMs}`) ?? null) : null,
       gateway: w.gateway.agent,
       issuedAt,
-      final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
-      agentHead: d.farmer ? (w.heads.get(`${d.farmer} ${startMs}`) ?? null) : null,
-    };
+      farmerShareBps: 9000,
+    });
+    if (!body) continue;
     bodies.push(body);
     if (mode.kind === 'bodies') {
       if (bodies.length - batchFrom === CHUNK) flush();

@@ -147,15 +147,20 @@ const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64
 const seq = (v: unknown, f: string): number => expectInteger(v, f, 0, Number.MAX_SAFE_INTEGER);
 const ms = (v: unknown, f: string): number => expectInteger(v, f, 0, 8.64e15);
 
-/** Parses an agent's message text; ValidationError names the bad field. */
-export function parseAgentMessage(text: string): AgentMessage {
+/** A message's text as a JSON object; ValidationError when it is not one. */
+function messageObject(text: string): Record<string, unknown> {
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
     throw new ValidationError('message', 'is not JSON');
   }
-  const m = expectObject(raw, 'message');
+  return expectObject(raw, 'message');
+}
+
+/** Parses an agent's message text; ValidationError names the bad field. */
+export function parseAgentMessage(text: string): AgentMessage {
+  const m = messageObject(text);
   switch (m.type) {
     case 'hello':
       return {
@@ -222,13 +227,7 @@ export function parseAgentMessage(text: string): AgentMessage {
 
 /** Parses a gateway's message text (the agent trusts the gateway's TLS-less Mycelium link, not its JSON). */
 export function parseGatewayMessage(text: string): GatewayMessage {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    throw new ValidationError('message', 'is not JSON');
-  }
-  const m = expectObject(raw, 'message');
+  const m = messageObject(text);
   const assignment = (v: unknown, f: string): VmAssignment => {
     const o = expectObject(v, f);
     return {

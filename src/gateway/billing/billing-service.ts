@@ -46,6 +46,55 @@ export interface BillingDeps {
   onRun?(run: { durationMs: number; receipts: number; error: string | null }): void;
 }
 
+/** What a receipt body needs besides the deployment and the period. */
+export interface ReceiptInputs {
+  /** The VM's up-seconds within [fromMs, toMs) from the evidence. */
+  upSeconds(fromMs: number, toMs: number): number;
+  /** The hash of the deployment's previous receipt, or null for its first. */
+  readonly prev: string | null;
+  readonly agentHead: ReceiptAgentHead | null;
+  readonly gateway: string;
+  readonly issuedAt: string;
+  readonly farmerShareBps: number;
+}
+
+/**
+ * A deployment's receipt body for the period [startMs, endMs), or null when it was not
+ * billable in it (not yet handed over, or ended before). Billing covers only the part of the
+ * period the deployment existed in, and never more up-seconds than that part has.
+ */
+export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: number, inputs: ReceiptInputs): ReceiptBody | null {
+  if (d.activatedAtMs === undefined) return null;
+  const fromMs = Math.max(startMs, d.activatedAtMs);
+  const toMs = Math.min(endMs, d.endedAtMs ?? endMs);
+  if (toMs <= fromMs) return null;
+  const upSeconds = Math.min(inputs.upSeconds(fromMs, toMs), Math.floor((toMs - fromMs) / 1000));
+  const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
+  return {
+    v: 1,
+    purpose: RECEIPT_PURPOSE,
+    id: receiptId(d.id, startMs),
+    deployment: d.id,
+    customer: d.customer,
+    farmer: d.farmer,
+    node: d.node,
+    offer: d.offer,
+    periodStart: new Date(fromMs).toISOString(),
+    periodEnd: new Date(toMs).toISOString(),
+    upSeconds,
+    pricePerHour: d.pricePerHour,
+    amount: formatAmount(charge.amountMicros),
+    farmerShare: formatAmount(charge.farmerShareMicros),
+    fee: formatAmount(charge.feeMicros),
+    unit: d.unit,
+    prev: inputs.prev,
+    gateway: inputs.gateway,
+    issuedAt: inputs.issuedAt,
+    final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
+    agentHead: inputs.agentHead,
+  };
+}
+
 /** Records appended per fsync while settling (a crash just re-posts the unrecorded ones, idempotently). */
 const BATCH = 256;
 
@@ -78,36 +127,16 @@ export class BillingService implements PeriodWork {
     const out: Array<{ receipt: Receipt; key: string; hash: string }> = [];
     const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
     for (const d of this.deps.deployments.values()) {
-      if (d.activatedAtMs === undefined) continue;
-      const from = Math.max(startMs, d.activatedAtMs);
-      const to = Math.min(endMs, d.endedAtMs ?? endMs);
-      if (to <= from || this.deps.receipts.has(d.id, startMs)) continue;
-      const upSeconds = Math.min(this.deps.uptime.upSeconds(`vm:${d.id}`, from, to), Math.floor((to - from) / 1000));
-      const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, this.deps.policy.farmerShareBps);
-      const last = this.deps.receipts.last(d.id);
-      const body: ReceiptBody = {
-        v: 1,
-        purpose: RECEIPT_PURPOSE,
-        id: receiptId(d.id, startMs),
-        deployment: d.id,
-        customer: d.customer,
-        farmer: d.farmer,
-        node: d.node,
-        offer: d.offer,
-        periodStart: new Date(from).toISOString(),
-        periodEnd: new Date(to).toISOString(),
-        upSeconds,
-        pricePerHour: d.pricePerHour,
-        amount: formatAmount(charge.amountMicros),
-        farmerShare: formatAmount(charge.farmerShareMicros),
-        fee: formatAmount(charge.feeMicros),
-        unit: d.unit,
-        prev: last ? last.hash : null,
+      if (this.deps.receipts.has(d.id, startMs)) continue;
+      const body = receiptBodyFor(d, startMs, endMs, {
+        upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
+        prev: this.deps.receipts.last(d.id)?.hash ?? null,
+        agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
         gateway: this.deps.gateway.agent,
         issuedAt,
-        final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
-        agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
-      };
+        farmerShareBps: this.deps.policy.farmerShareBps,
+      });
+      if (!body) continue;
       const bytes = receiptSigningBytes(body);
       const receipt: Receipt = { ...body, signatures: { gateway: toBase64(this.deps.gateway.sign(bytes)) } };
       out.push({ receipt, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(bytes, 32)) });
