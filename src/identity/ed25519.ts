@@ -1,6 +1,6 @@
 // ed25519 keys, signatures and their X25519 forms, on libsodium (the fast path).
 import sodium from 'libsodium-wrappers';
-import { createPrivateKey, sign as cryptoSign } from 'node:crypto';
+import { createPrivateKey, randomFillSync, sign as cryptoSign } from 'node:crypto';
 import { ensureBytes } from './bytes.js';
 
 await sodium.ready;
@@ -85,9 +85,14 @@ export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
   return sodium.crypto_scalarmult_base(secretKey);
 }
 
-/** `n` cryptographically random bytes. */
+/**
+ * `n` cryptographically random bytes from the OS (node:crypto). Not libsodium-wrappers'
+ * randombytes_buf: in Node it asks the OS for 4 bytes at a time, measured at ~290 µs for 64
+ * bytes against ~5 µs here, and nonces, ids and link challenges are drawn per request.
+ */
 export function randomBytes(n: number): Uint8Array {
-  return sodium.randombytes_buf(n);
+  if (!Number.isInteger(n) || n < 0) throw new RangeError('n must be a whole number of bytes');
+  return randomFillSync(new Uint8Array(n));
 }
 
 /** PKCS#8 DER header of an ed25519 private key (RFC 8410 section 7), followed by the 32-byte seed. */

@@ -5,6 +5,7 @@ import * as ed from '@noble/ed25519';
 import {
   ed25519PublicKeyToX25519,
   fromHex,
+  randomBytes,
   generateSigningKeyPair,
   sign,
   signingKeyPairFromSeed,
@@ -98,4 +99,14 @@ test('the X25519 form of an ed25519 key is the Montgomery u = (1+y)/(1-y) mod p 
     const expected = (u.toString(16).padStart(64, '0').match(/../g) ?? []).reverse().join('');
     assert.equal(toHex(ed25519PublicKeyToX25519(pk)), expected);
   }
+});
+
+test('randomBytes: the length asked for, never the same twice, and a bad length is refused', () => {
+  assert.equal(randomBytes(0).length, 0);
+  const seen = new Set<string>();
+  for (let i = 0; i < 64; i++) seen.add(toHex(randomBytes(18)));
+  assert.equal(seen.size, 64);
+  assert.ok(randomBytes(18) instanceof Uint8Array);
+  assert.throws(() => randomBytes(-1), RangeError);
+  assert.throws(() => randomBytes(1.5), RangeError);
 });
