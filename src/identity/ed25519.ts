@@ -19,7 +19,7 @@ export interface SigningKeyPair {
 
 /** A new random key pair. */
 export function generateSigningKeyPair(): SigningKeyPair {
-  return signingKeyPairFromSeed(sodium.randombytes_buf(SEED_BYTES));
+  return signingKeyPairFromSeed(randomBytes(SEED_BYTES));
 }
 
 /** The key pair of a 32-byte seed (RFC 8032 "secret key"). */
