@@ -91,5 +91,5 @@ try {
     out(`| ${name} | ${ms.toFixed(0)} | ${((ms * 1000) / RECEIPTS).toFixed(1)} | ${(heap / 1048576).toFixed(0)} | ${(heap / RECEIPTS).toFixed(0)} | ${(ms / floorMs).toFixed(2)} |`);
   }
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP) out(`kept ${dir}`); else rmSync(dir, { recursive: true, force: true });
 }

@@ -81,6 +81,18 @@ test('AppendLog: records come back in order across reopen, mode 0600, one fsync 
   assert.equal(AppendLog.open<{ i: number }>(path).records.length, 5);
 });
 
+test('AppendLog: records with non-ASCII text and every JSON type come back exactly, by open and by read', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const written = [{ detail: 'head 3f2a9c… ≠ ours — naïve ✓ 🍄' }, { n: 0, f: false, z: null, a: [1, 'two', { three: 3 }] }, { s: '"quoted" \\ back\nslash' }];
+  const { log } = AppendLog.open<unknown>(path);
+  await log.append(...written);
+  log.close();
+  assert.deepEqual(AppendLog.open<unknown>(path).records, written);
+  assert.deepEqual(AppendLog.read<unknown>(path), written);
+});
+
 test('AppendLog: an unfinished last line (a crash mid-write) is moved aside and reported, not dropped silently', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
@@ -113,9 +125,16 @@ test('AppendLog: a changed, dropped or reordered line anywhere stops the open', 
     ['a dropped line', [lines[0] as string, lines[2] as string]],
     ['reordered lines', [lines[1] as string, lines[0] as string, lines[2] as string]],
     ['garbage', [lines[0] as string, 'not json', lines[2] as string]],
+    ['white space added inside a record (same JSON value, other bytes)', [lines[0] as string, (lines[1] as string).replace('"amount":', '"amount": '), lines[2] as string]],
+    ['a line re-serialised in another key order', [lines[0] as string, JSON.stringify(reorderKeys(JSON.parse(lines[1] as string) as Record<string, unknown>)), lines[2] as string]],
   ];
   for (const [name, content] of cases) {
     writeFileSync(path, content.join('\n') + '\n', { mode: 0o600 });
     assert.throws(() => AppendLog.open(path), (e: unknown) => e instanceof StoreError && e.problem === 'corrupt', name);
   }
 });
+
+/** The same object with its keys in reverse order. */
+function reorderKeys(o: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).reverse());
+}

@@ -59,25 +59,10 @@ export class AppendLog<T> {
       const records: T[] = [];
       let head = GENESIS;
       let n = 0;
-      const text = raw.subarray(0, end).toString('utf8');
-      let lineStart = 0;
-      while (lineStart < text.length) {
-        const nl = text.indexOf('\n', lineStart);
-        const line = text.slice(lineStart, nl);
+      for (let lineStart = 0; lineStart < end; ) {
+        const nl = raw.indexOf(0x0a, lineStart);
         n++;
-        const at = `${path} line ${n}`;
-        let parsed: { n?: unknown; h?: unknown; r?: unknown };
-        try {
-          parsed = JSON.parse(line) as typeof parsed;
-        } catch {
-          throw corrupt(at, 'is not JSON');
-        }
-        if (parsed.n !== n) throw corrupt(at, `is numbered ${String(parsed.n)}: a line was lost or reordered`);
-        const recordText = JSON.stringify(parsed.r);
-        const expected = chain(head, recordText);
-        if (parsed.h !== expected) throw corrupt(at, 'does not match the hash chain: it or an earlier line was changed');
-        head = expected;
-        records.push(parsed.r as T);
+        head = checkLine(raw, lineStart, nl, n, head, `${path} line ${n}`, records);
         lineStart = nl + 1;
       }
       if (!existed) fsyncDir(dirname(path));
@@ -98,14 +83,13 @@ export class AppendLog<T> {
     const records: T[] = [];
     let head = GENESIS;
     let n = 0;
-    for (const line of raw.subarray(0, end).toString('utf8').split('\n')) {
-      if (line === '') continue;
-      n++;
-      const parsed = JSON.parse(line) as { n?: unknown; h?: unknown; r?: unknown };
-      const expected = chain(head, JSON.stringify(parsed.r));
-      if (parsed.n !== n || parsed.h !== expected) throw corrupt(`${path} line ${n}`, 'does not match the hash chain');
-      head = expected;
-      records.push(parsed.r as T);
+    for (let lineStart = 0; lineStart < end; ) {
+      const nl = raw.indexOf(0x0a, lineStart);
+      if (nl > lineStart) {
+        n++;
+        head = checkLine(raw, lineStart, nl, n, head, `${path} line ${n}`, records);
+      }
+      lineStart = nl + 1;
     }
     return records;
   }
@@ -180,8 +164,41 @@ export class AppendLog<T> {
   }
 }
 
-function chain(prevHead: string, recordText: string): string {
-  return toHex(blake2bChained(fromHex('head', prevHead, 16), utf8(recordText), 16));
+/** `{"n":` … `,"h":"` (32 hex digits) `","r":` … `}`: the only form writeLines writes. */
+const HEAD_HEX_DIGITS = 32;
+
+/**
+ * Checks line `n` (bytes [start, end) of `raw`) against the chain and pushes its record;
+ * returns the new head. The hash is taken over the record's bytes exactly as they stand in the
+ * file (no re-serialising), so a line edited in any way, even one JSON would not notice, fails.
+ */
+function checkLine<T>(raw: Buffer, start: number, end: number, n: number, head: string, at: string, records: T[]): string {
+  const line = raw.toString('utf8', start, end);
+  const prefix = `{"n":${n},"h":"`;
+  const recordStart = prefix.length + HEAD_HEX_DIGITS + 6;
+  if (line.startsWith(prefix) && line.startsWith('","r":', prefix.length + HEAD_HEX_DIGITS) && line.endsWith('}')) {
+    // The prefix is ASCII, so its length in characters is its length in bytes.
+    const expected = chain(head, raw.subarray(start + recordStart, end - 1));
+    if (line.slice(prefix.length, prefix.length + HEAD_HEX_DIGITS) !== expected) throw corrupt(at, 'does not match the hash chain: it or an earlier line was changed');
+    try {
+      records.push(JSON.parse(line.slice(recordStart, -1)) as T);
+    } catch {
+      throw corrupt(at, 'is not JSON');
+    }
+    return expected;
+  }
+  let parsed: { n?: unknown };
+  try {
+    parsed = JSON.parse(line) as typeof parsed;
+  } catch {
+    throw corrupt(at, 'is not JSON');
+  }
+  if (parsed.n !== n) throw corrupt(at, `is numbered ${String(parsed.n)}: a line was lost or reordered`);
+  throw corrupt(at, 'is not in the form this log writes: it was edited');
+}
+
+function chain(prevHead: string, record: string | Uint8Array): string {
+  return toHex(blake2bChained(fromHex('head', prevHead, 16), typeof record === 'string' ? utf8(record) : record, 16));
 }
 
 function corrupt(at: string, what: string): StoreError {
