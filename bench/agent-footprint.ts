@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { loadKeyFile, newIdentity, toBase64, writeSecureFile } from '../src/identity/index.js';
 import { HYPHA_BIN, readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';
+import { runCommand } from '../test/helpers/run.js';
 
 /** Seconds each window samples when heartbeats come every 100 ms (BENCH_WINDOW_SECONDS). */
 const WINDOW_SECONDS = Number(process.env.BENCH_WINDOW_SECONDS ?? 30);
@@ -22,31 +23,10 @@ const SETTLE_SECONDS = 5;
 const CLK_TCK = clockTicks();
 const out = (line = ''): boolean => process.stdout.write(line + '\n');
 
-/** The result of running a command to completion. */
-interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
-function run(cmd: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? 1, stdout, stderr });
-    });
-  });
-}
 
 async function hypha(...args: string[]): Promise<string> {
-  const r = await run(process.execPath, [HYPHA_BIN, ...args]);
+  const r = await runCommand(process.execPath, [HYPHA_BIN, ...args], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`hypha ${args.join(' ')} failed (${r.code}): ${r.stderr}${r.stdout}`);
   return r.stdout;
 }
@@ -146,7 +126,7 @@ class BenchLab {
     const args = ['netns', 'exec', this.actor(actor).ns, 'curl', '-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}'];
     if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-raw', JSON.stringify(body));
     args.push(`${this.state().gateway.url}${path}`);
-    const r = await run('ip', args, 30_000);
+    const r = await runCommand('ip', args, { timeoutMs: 30_000 });
     if (r.code !== 0) throw new Error(`curl ${method} ${path} from ${actor} failed: ${r.stderr}`);
     const cut = r.stdout.lastIndexOf('\n');
     return { status: Number(r.stdout.slice(cut + 1)), json: JSON.parse(r.stdout.slice(0, cut) || '{}') as Record<string, unknown> };

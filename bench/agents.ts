@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subnet64, toHex, type Identity } from '../src/identity/index.js';
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';
+import { runCommand } from '../test/helpers/run.js';
 import type { LoadConnected, LoadPlan, LoadSnap } from './agents-load.js';
 
 /** The repository root (this file runs as dist/bench/agents.js). */
@@ -248,21 +249,10 @@ function warningsIn(logFile: string): number {
 }
 
 /** Runs a command in namespace `ns` to completion and returns its stdout. */
-function runIn(ns: string, cmd: string, args: readonly string[], timeoutMs = 20_000, cwd?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(cwd === undefined ? {} : { cwd }) });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(stdout);
-      else reject(new Error(`${cmd} ${args.join(' ')} failed (${code}): ${stderr.trim()}`));
-    });
-  });
+async function runIn(ns: string, cmd: string, args: readonly string[], timeoutMs = 20_000, cwd?: string): Promise<string> {
+  const r = await runCommand('ip', ['netns', 'exec', ns, cmd, ...args], { timeoutMs, ...(cwd === undefined ? {} : { cwd }) });
+  if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
 }
 
 /** One load-generator process: its counters, asked for with "snap". */

@@ -1,4 +1,4 @@
-// Runs a command to completion and returns its exit code and output; for CLI and lab tests.
+// Runs a command to completion and returns its exit code and output; for CLI and lab tests, and the benches.
 import { spawn } from 'node:child_process';
 import { HYPHA_BIN } from './paths.js';
 
@@ -10,9 +10,9 @@ export interface RunResult {
 }
 
 /** Runs `cmd args` with optional stdin; never rejects for a non-zero exit. */
-export function runCommand(cmd: string, args: string[], options: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function runCommand(cmd: string, args: readonly string[], options: { input?: string | Uint8Array; env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], ...(options.cwd === undefined ? {} : { cwd: options.cwd }) });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
