@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subnet64, toHex, type Identity } from '../src/identity/index.js';
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';
+import { positiveIntegerOption, Teardown } from './teardown.js';
 import { runCommand } from '../test/helpers/run.js';
 import type { LoadConnected, LoadPlan, LoadSnap } from './agents-load.js';
 
@@ -120,40 +121,10 @@ interface RunResult {
 }
 
 const started = new Set<Started>();
-const teardownSteps: (() => Promise<void> | void)[] = [];
-let tearingDown: Promise<void> | undefined;
-
-/** Undoes every set-up step once, in reverse, whoever asks first (the end of main, or a signal). */
-function teardown(): Promise<void> {
-  tearingDown ??= (async () => {
-    await Promise.all([...started].map((p) => stopProcess(p)));
-    while (teardownSteps.length > 0) {
-      const step = teardownSteps.pop() as () => Promise<void> | void;
-      try {
-        await step();
-      } catch (err) {
-        process.stderr.write(`bench/agents: teardown: ${(err as Error).message}\n`);
-      }
-    }
-  })();
-  return tearingDown;
-}
-
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`bench/agents: ${sig}, tearing the lab down\n`);
-    void teardown().finally(() => process.exit(code));
-  });
-}
+const teardown = new Teardown('bench/agents', () => Promise.all([...started].map((p) => stopProcess(p))));
 
 function positiveInteger(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`bench/agents: --${name} must be positive whole numbers, got ${JSON.stringify(text)}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return n;
+  return positiveIntegerOption('bench/agents', USAGE, name, text, fallback);
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -197,7 +168,7 @@ async function heapKibOrNaN(ns: string): Promise<number> {
  * ends them before it removes the namespaces. `ip netns exec` and `sh` exec, so the pid is the command's.
  */
 function startIn(name: string, ns: string, argv: readonly string[]): Started {
-  if (tearingDown) throw new Error(`interrupted before starting ${name}`);
+  if (teardown.started) throw new Error(`interrupted before starting ${name}`);
   const child = spawn('ip', ['netns', 'exec', ns, 'sh', '-c', 'ulimit -n "$(ulimit -Hn)" && exec "$@"', 'sh', ...argv], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   if (child.pid === undefined) throw new Error(`${name}: could not start`);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -301,7 +272,7 @@ interface Lab {
 async function createLab(name: string): Promise<Lab> {
   const prefix = `hl-${name}-`;
   if ((await listNamespaces()).some((ns) => ns.startsWith(prefix))) throw new Error(`namespaces ${prefix}* exist already: another bench/agents with this pid? remove them with ip netns del`);
-  teardownSteps.push(() => removeLab(name));
+  teardown.add(() => removeLab(name));
   // Two random Mycelium addresses: their /64s differ (64 random bits each).
   const gatewayAddress = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
   const farmAddress = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
@@ -550,7 +521,7 @@ function detailTable(results: readonly RunResult[]): string {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('bench/agents needs root (it creates network namespaces)');
   const dir = mkdtempSync(join(tmpdir(), 'hypha-bench-agents-'));
-  teardownSteps.push(() => {
+  teardown.add(() => {
     if (process.env.HYPHA_KEEP_LAB === '1') say(`logs kept in ${dir}`);
     else rmSync(dir, { recursive: true, force: true });
   });
@@ -570,7 +541,7 @@ async function main(): Promise<void> {
         results.push(r);
         say(`${server}: ${formatNumber(r.ingestedPerSecond)} heartbeats/s, ${formatNumber(r.cpuMsPer1000, 1)} CPU ms / 1,000, ${formatNumber(r.heapKibPerAgent, 1)} heap KiB / agent`);
       } catch (err) {
-        if (tearingDown) throw err;
+        if (teardown.started) throw err;
         failures.push(`${n} agents, ${server}: ${(err as Error).message}`);
         say(`FAILED: ${(err as Error).message}`);
       }
@@ -603,5 +574,5 @@ try {
   process.stderr.write(`bench/agents: ${(err as Error).message}\n`);
   process.exitCode = 1;
 } finally {
-  await teardown();
+  await teardown.run();
 }

@@ -10,6 +10,7 @@ import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
 import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';
+import { positiveIntegerOption, Teardown } from './teardown.js';
 
 /** The repository root (this file runs as dist/bench/auth.js). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -58,40 +59,12 @@ interface Target {
 }
 
 const children = new Set<ChildProcess>();
-const teardownSteps: (() => Promise<void> | void)[] = [];
-let tearingDown: Promise<void> | undefined;
-
-/** Undoes every set-up step once, in reverse, whoever asks first (the end of main, or a signal). */
-function teardown(): Promise<void> {
-  tearingDown ??= (async () => {
-    for (const child of children) child.kill('SIGTERM');
-    while (teardownSteps.length > 0) {
-      const step = teardownSteps.pop() as () => Promise<void> | void;
-      try {
-        await step();
-      } catch (err) {
-        process.stderr.write(`bench/auth: teardown: ${(err as Error).message}\n`);
-      }
-    }
-  })();
-  return tearingDown;
-}
-
-for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-  process.once(sig, () => {
-    process.stderr.write(`bench/auth: ${sig}, tearing the lab down\n`);
-    void teardown().finally(() => process.exit(code));
-  });
-}
+const teardown = new Teardown('bench/auth', () => {
+  for (const child of children) child.kill('SIGTERM');
+});
 
 function positiveInteger(name: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) {
-    process.stderr.write(`bench/auth: --${name} must be a positive whole number, got ${JSON.stringify(text)}\n${USAGE}\n`);
-    process.exit(2);
-  }
-  return n;
+  return positiveIntegerOption('bench/auth', USAGE, name, text, fallback);
 }
 
 /** Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat (proc(5): utime, stime in clock ticks). */
@@ -107,7 +80,7 @@ function cpuSeconds(pid: number, ticksPerSecond: number): number {
  */
 function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number; finishOnTeardown?: boolean } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    if (tearingDown && options.finishOnTeardown !== true) {
+    if (teardown.started && options.finishOnTeardown !== true) {
       reject(new Error(`interrupted before ${cmd} ${args.slice(0, 4).join(' ')}`));
       return;
     }
@@ -177,10 +150,10 @@ async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
 
 /** Starts the bare Koa server in the gateway's namespace on the gateway's address; resolves once it listens. */
 async function startBareServer(gateway: LabActor): Promise<Target> {
-  if (tearingDown) throw new Error('interrupted before starting bare-koa-server');
+  if (teardown.started) throw new Error('interrupted before starting bare-koa-server');
   const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  teardownSteps.push(async () => {
+  teardown.add(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
@@ -268,13 +241,13 @@ function resultTable(results: Map<string, LoadResult[]>, baseline: string): stri
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hypha-bench-auth-'));
   const name = `ba${randomBytes(3).toString('hex')}`;
-  teardownSteps.push(() => {
+  teardown.add(() => {
     if (process.env.HYPHA_KEEP_LAB === '1') process.stderr.write(`bench/auth: lab folder kept in ${dir}\n`);
     else rmSync(dir, { recursive: true, force: true });
   });
   process.stderr.write(`bench/auth: lab ${name} up in ${dir}\n`);
   const starting = run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name], { timeoutMs: 120_000, finishOnTeardown: true });
-  teardownSteps.push(async () => {
+  teardown.add(async () => {
     await starting.catch(() => undefined);
     const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000, finishOnTeardown: true });
     if (down.code !== 0) throw new Error(`hypha lab down --dir ${dir} failed (${down.code}): ${down.stderr.trim()}`);
@@ -332,5 +305,5 @@ try {
   process.stderr.write(`bench/auth: ${(err as Error).message}\n`);
   process.exitCode = 1;
 } finally {
-  await teardown();
+  await teardown.run();
 }
