@@ -23,6 +23,11 @@ export function runCommand(cmd: string, args: readonly string[], options: { inpu
       clearTimeout(timer);
       resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
     });
+    // A command that exits without reading its input closes the pipe first: EPIPE on stdin is
+    // then no error of ours (its exit code says how it went); anything else is.
+    child.stdin.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EPIPE') reject(err);
+    });
     child.stdin.end(options.input ?? '');
   });
 }
