@@ -437,12 +437,10 @@ export function holochainAppClientFactory(config: UnytLedgerConfig): UnytAppClie
       const ws = app;
       return {
         callZome: (request, timeoutMs) => ws.callZome<unknown>({ ...request }, timeoutMs),
-        close: async () => {
-          await ws.client.close();
-        },
+        close: () => closeTransport(hc, ws.client),
       };
     } catch (e) {
-      await app?.client.close().catch(() => undefined);
+      if (app !== undefined) await closeTransport(hc, app.client).catch(() => undefined);
       throw e;
     } finally {
       await admin?.client.close().catch(() => undefined);
@@ -1032,4 +1030,12 @@ function describe(value: unknown): string {
 function errorText(e: unknown): string {
   if (e instanceof Error) return e.name && e.name !== 'Error' && e.name !== 'CallFailure' ? `${e.name}: ${e.message}` : e.message;
   return String(e);
+}
+
+/**
+ * Closes an app connection. @holochain/client 0.21 types `AppWebsocket.client` as a transport that
+ * may be Tauri IPC (no close); over a websocket it is a `WsClient`, which closes.
+ */
+async function closeTransport(hc: typeof import('@holochain/client'), transport: unknown): Promise<void> {
+  if (transport instanceof hc.WsClient) await transport.close();
 }
