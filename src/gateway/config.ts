@@ -5,6 +5,7 @@ import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expect
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
+import { normaliseHost } from './http/origin-guard.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -23,6 +24,16 @@ export type LedgerConfig =
 export type ProvisionerConfig =
   | { readonly kind: 'agent'; readonly commandTimeoutMs: number }
   | { readonly kind: 'grid'; readonly options: Readonly<Record<string, unknown>> };
+
+/** The HTTP server's limits and the Host values it answers to besides its own `[address]:port`. */
+export interface HttpConfig {
+  /** Extra `host:port` values (e.g. `127.0.0.1:8480` behind an SSH tunnel); IP literals only, never a DNS name. */
+  readonly allowedHosts: readonly string[];
+  /** Open connections in all. */
+  readonly maxConnections: number;
+  /** Open connections from one /64 (agent WebSockets included). */
+  readonly maxConnectionsPerSubnet: number;
+}
 
 /** The gateway's whole configuration, durations in clock milliseconds. */
 export interface GatewayConfig {
@@ -57,6 +68,7 @@ export interface GatewayConfig {
   readonly ledger: LedgerConfig;
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
+  readonly http: HttpConfig;
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
@@ -75,6 +87,10 @@ export const DEFAULTS = {
   lowFundsRunwayHours: 24,
   orderExpireHours: 2,
   maxProvisionAttempts: 3,
+  /** Enough for thousands of agents and customers on one process; Node's own default is unlimited. */
+  maxConnections: 4096,
+  /** A customer's curl, a browser (about 6 per host) and bench/auth's 32 connections fit; one /64 cannot take the rest. */
+  maxConnectionsPerSubnet: 64,
 } as const;
 
 /** Reads and checks a config file; paths in it are relative to the file's folder. */
@@ -104,7 +120,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -163,6 +179,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     ledger: ledgerConfig(c.ledger, path, dataDir),
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
+    http: httpConfig(c.http),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
 }
@@ -236,6 +253,23 @@ function probesConfig(v: unknown): GatewayConfig['probes'] {
     enabled: o.enabled === undefined ? true : expectBoolean(o.enabled, 'config.probes.enabled'),
     port: o.port === undefined ? 22 : expectInteger(o.port, 'config.probes.port', 1, 65535),
   };
+}
+
+function httpConfig(v: unknown): HttpConfig {
+  const o = expectObject(v ?? {}, 'config.http');
+  expectOnlyKeys(o, ['allowedHosts', 'maxConnections', 'maxConnectionsPerSubnet'], 'config.http');
+  const allowedHosts = expectArray(o.allowedHosts ?? [], 'config.http.allowedHosts', 0, 16, (h, f) => {
+    const text = expectString(h, f, { maxLength: 64 });
+    const host = normaliseHost(text);
+    // A DNS name here would let a page that rebinds that name in.
+    if (host === undefined || !/^(?:\[[0-9a-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.test(host)) {
+      throw new ValidationError(f, `${JSON.stringify(text)} is not an IP literal with a port`, 'write it as a browser does: "127.0.0.1:8480" or "[5a1::1]:8480"; DNS names are refused (DNS rebinding)');
+    }
+    return host;
+  });
+  const maxConnections = o.maxConnections === undefined ? DEFAULTS.maxConnections : expectInteger(o.maxConnections, 'config.http.maxConnections', 1, 1_000_000);
+  const maxConnectionsPerSubnet = o.maxConnectionsPerSubnet === undefined ? Math.min(DEFAULTS.maxConnectionsPerSubnet, maxConnections) : expectInteger(o.maxConnectionsPerSubnet, 'config.http.maxConnectionsPerSubnet', 1, maxConnections);
+  return { allowedHosts, maxConnections, maxConnectionsPerSubnet };
 }
 
 function labConfig(v: unknown): NonNullable<GatewayConfig['lab']> {

@@ -10,6 +10,8 @@ import type { Capacity, Offer } from '../protocol/offer.js';
 import type { VmAssignment } from '../protocol/agent-messages.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createApp } from './http/app.js';
+import { OriginPolicy } from './http/origin-guard.js';
+import { ConnectionLimiter } from './http/connection-limits.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
@@ -259,6 +261,7 @@ export class Gateway {
       const admins = new Set(config.admins);
       const app = createApp({
         log,
+        origin: new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]),
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {
           linkOf: (subnet) => store.links.get(subnet),
@@ -317,6 +320,7 @@ export class Gateway {
       server.headersTimeout = 20_000;
       server.requestTimeout = 30_000;
       server.keepAliveTimeout = 10_000;
+      new ConnectionLimiter(config.http).attach(server);
       const sockets = new Set<Socket>();
       server.on('connection', (s) => {
         sockets.add(s);

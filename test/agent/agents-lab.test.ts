@@ -89,7 +89,9 @@ test('farmer agents in the lab', async (t) => {
       return v.agents.find((a) => a.agent === bob && a.state === 'pending');
     });
     assert.equal(pending.connected, false);
-    const approve = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`, {});
+    const empty = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`);
+    assert.equal(empty.status, 400, 'an approval names what it approves');
+    const approve = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`, { nodes: ['node-bob'], subnets: [lab.actor('bob').subnet] });
     assert.equal(approve.status, 200, approve.text);
     const out = await running;
     assert.equal(out.find((o) => o.welcome)?.welcome, true, JSON.stringify(out));

@@ -80,13 +80,16 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     const agent = ctx.params.agent as string;
     const existing = deps.agents.get(agent);
     if (!existing) throw errors.notFound(`agent ${agent} (it has not asked to join, and is not in the config)`);
-    const body = expectObject(ctx.state.body ?? {}, 'body');
+    // The admin names what is approved: an empty request (an auto-submitted form, a stray click)
+    // must not approve whatever nodes and /64s the farmer asked for itself.
+    const approveHint = `POST ${deps.gatewayUrl}/admin/api/agents/${agent}/approve -d '{"nodes": ${JSON.stringify(existing.nodes)}, "subnets": ${JSON.stringify(existing.subnets)}}' (what it asked for; check before approving)`;
+    if (ctx.state.body === undefined) throw new PublicError('bad_request', 'nodes is required: name the nodes and /64s to approve', approveHint, { field: 'nodes' });
+    const body = expectObject(ctx.state.body, 'body');
     expectOnlyKeys(body, ['nodes', 'subnets'], '');
-    const nodes = body.nodes === undefined ? existing.nodes : expectArray(body.nodes, 'nodes', 1, 64, (v, f) => expectString(v, f, { pattern: ID_PATTERN, patternName: 'a node id' }));
-    const subnets =
-      body.subnets === undefined
-        ? existing.subnets
-        : expectArray(body.subnets, 'subnets', 1, 64, expectSubnet64);
+    if (body.nodes === undefined) throw new PublicError('bad_request', 'nodes is required', approveHint, { field: 'nodes' });
+    if (body.subnets === undefined) throw new PublicError('bad_request', 'subnets is required', approveHint, { field: 'subnets' });
+    const nodes = expectArray(body.nodes, 'nodes', 1, 64, (v, f) => expectString(v, f, { pattern: ID_PATTERN, patternName: 'a node id' }));
+    const subnets = expectArray(body.subnets, 'subnets', 1, 64, expectSubnet64);
     for (const other of deps.agents.values()) {
       if (other.agent === agent || other.state !== 'approved') continue;
       const clash = nodes.find((n) => other.nodes.includes(n));
@@ -131,7 +134,9 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     expectOnlyKeys(body, ['agent', 'amount', 'key'], '');
     const agent = expectAgentPubKey(body.agent, 'agent');
     const amount = parsePositiveAmount('amount', body.amount);
-    const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : expectString(body.key, 'key', { maxLength: 200 });
+    // Always in the fund: namespace, so an admin's key can never be a billing event's key
+    // (hypha:<deployment>:<periodStart>) and make the ledger refuse that period's charge.
+    const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : fundKey(expectString(body.key, 'key', { maxLength: 194 }));
     let balance;
     try {
       balance = await fund(agent, amount, key);
@@ -144,6 +149,11 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     deps.onFunded(agent);
     ctx.body = { agent, unit: balance.unit, available: formatAmount(balance.availableMicros) };
   });
+}
+
+/** An admin's idempotency key for funding, in the `fund:` namespace no billing or payout key uses. */
+export function fundKey(key: string): string {
+  return key.startsWith('fund:') ? key : `fund:${key}`;
 }
 
 /** What the admin views need. */

@@ -9,6 +9,7 @@ import { ValidationError, expectArray, expectObject, expectString } from '../../
 import { errorMiddleware } from '../http/error-middleware.js';
 import { jsonBody } from '../http/json-body.js';
 import { PublicError } from '../http/public-error.js';
+import { OriginPolicy, originGuard } from '../http/origin-guard.js';
 import { EmbeddedLedger } from './embedded-ledger.js';
 import { LedgerRejectedError, LedgerUnavailableError } from './ledger.js';
 
@@ -20,6 +21,12 @@ export interface LedgerServerOptions {
   /** /64s allowed to call (the gateway's); every other caller gets 403. */
   readonly allow: readonly string[];
 }
+
+/**
+ * The server's limits: its only client is one gateway, which keeps a few connections; Node's
+ * defaults (no connection cap, 5 minutes per request) would let a slow or stuck peer pile up.
+ */
+export const LEDGER_SERVER_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 5_000, maxConnections: 256 } as const;
 
 /**
  * The lab's stand-in for Unyt as a separate process, so a test can take "the ledger" away and
@@ -68,6 +75,7 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
     ctx.body = { unit: s.unit, entries: s.entries, charges: s.charges, refusals: s.refusals, payouts: s.payouts, collected: formatAmount(s.collectedMicros), paidOut: formatAmount(s.paidOutMicros) };
   });
   app.use(errorMiddleware(log));
+  app.use(originGuard(new OriginPolicy([`[${options.address}]:${options.port}`])));
   app.use(async (ctx, next) => {
     let remote: Uint8Array;
     try {
@@ -88,6 +96,10 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
   app.use(jsonBody);
   app.use(router.routes());
   const server = createServer(app.callback());
+  server.headersTimeout = LEDGER_SERVER_LIMITS.headersTimeoutMs;
+  server.requestTimeout = LEDGER_SERVER_LIMITS.requestTimeoutMs;
+  server.keepAliveTimeout = LEDGER_SERVER_LIMITS.keepAliveTimeoutMs;
+  server.maxConnections = LEDGER_SERVER_LIMITS.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.address, port: options.port, ipv6Only: true }, () => resolve());
