@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
-import type { Capacity, Offer } from '../protocol/offer.js';
+import type { Offer } from '../protocol/offer.js';
 import type { VmAssignment } from '../protocol/agent-messages.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createApp } from './http/app.js';
@@ -25,7 +25,7 @@ import { probeTcp } from '../protocol/probe.js';
 import { LinkService } from './link/link-service.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import type { Store } from './store/store.js';
-import type { AgentApproval, DeploymentRecord, OrderRecord } from './store/records.js';
+import type { AgentApproval, DeploymentRecord } from './store/records.js';
 import type { GatewayConfig } from './config.js';
 import { resolveListenAddress, ListenAddressError } from './listen-address.js';
 import { loadOffers } from './offers.js';
@@ -39,6 +39,8 @@ import { BillingService } from './billing/billing-service.js';
 import { createLedger } from './ledger/create-ledger.js';
 import type { Ledger } from './ledger/ledger.js';
 import { createProvisioner } from './provision/create-provisioner.js';
+import { CapacityIndex, storeWithCapacityIndex } from './provision/capacity-index.js';
+import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 
@@ -105,9 +107,9 @@ export class Gateway {
       const identity = loadOrCreateKey(config.keyFile, log);
       const url = `http://[${address}]:${config.port}`;
 
-      const store = await LowdbStore.open(config.dataDir);
-      closers.add(() => store.close());
-      await syncConfiguredAgents(store, config, clock);
+      const rawStore = await LowdbStore.open(config.dataDir);
+      closers.add(() => rawStore.close());
+      await syncConfiguredAgents(rawStore, config, clock);
       const opened = EventLog.open(join(config.dataDir, 'events.log'));
       const events = opened.events;
       closers.add(() => events.close());
@@ -120,6 +122,9 @@ export class Gateway {
 
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
       const offerById = new Map(offers.map((o) => [o.id, o]));
+      // Every write to deployments and orders goes through the capacity index (one scan, here, at start).
+      const capacity = new CapacityIndex(offerById, rawStore.deployments.values(), rawStore.orders.values());
+      const store = storeWithCapacityIndex(rawStore, capacity);
       const ledger = await createLedger(config, clock);
       closers.add(() => ledger.close());
       const uptime = new UptimeBook(config.heartbeatIntervalMs, config.billing.periodMs);
@@ -145,7 +150,7 @@ export class Gateway {
 
       const provisioner = await createProvisioner(config, {
         nodes: () => hub.nodes(),
-        usedOn: (node) => capacityUsed(node, store.deployments.values(), store.orders.values(), offerById),
+        usedOn: (node) => capacity.usedOn(node),
         command: (node, op, vm, timeoutMs) => hub.command(node, op, vm, timeoutMs),
       });
       const deployments = new DeploymentService({
@@ -259,6 +264,7 @@ export class Gateway {
         log.info({ outcome, ...detail }, 'link');
       });
       const admins = new Set(config.admins);
+      const offerSlots = new OfferSlots(provisioner, () => offers, new SystemClock(), OFFER_SLOTS_TTL_MS[provisioner.kind]);
       const app = createApp({
         log,
         origin: new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]),
@@ -273,7 +279,7 @@ export class Gateway {
             registerPublicRoutes(r, {
               gateway: { agent: identity.agent, url },
               offers: () => offers,
-              availableSlots: async (offer) => (await provisioner.candidateNodes(offer)).reduce((n, c) => n + c.freeSlots, 0),
+              availableSlots: () => offerSlots.all(),
             }),
           (r) => registerLinkRoutes(r, links),
           (r) =>
@@ -397,21 +403,6 @@ export function assignments(deployments: readonly DeploymentRecord[], nodes: rea
   return deployments
     .filter((d) => wanted.has(d.node) && d.myceliumIp !== '' && (d.state === 'active' || d.state === 'grace'))
     .map((d) => ({ id: d.id, node: d.node, myceliumIp: d.myceliumIp, port }));
-}
-
-/** Capacity taken on a node: VMs placed there (not yet destroyed) and orders being deployed there. */
-export function capacityUsed(node: string, deployments: readonly DeploymentRecord[], orders: readonly OrderRecord[], offers: ReadonlyMap<string, Offer>): Capacity {
-  const used = { cpu: 0, memoryGb: 0, diskGb: 0 };
-  const add = (offerId: string): void => {
-    const o = offers.get(offerId);
-    if (!o) return;
-    used.cpu += o.cpu;
-    used.memoryGb += o.memoryGb;
-    used.diskGb += o.diskGb;
-  };
-  for (const d of deployments) if (d.node === node && !(d.state === 'deprovisioned' && d.destroyed !== false)) add(d.offer);
-  for (const o of orders) if (o.state === 'provisioning' && o.node === node) add(o.offer);
-  return used;
 }
 
 function loadOrCreateKey(path: string, log: Logger): Identity {

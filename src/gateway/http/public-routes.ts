@@ -3,13 +3,15 @@ import type { Router } from './router.js';
 import type { Offer } from '../../protocol/offer.js';
 import { offerView } from '../offers.js';
 import { principalOf, type Principal } from './principal.js';
+import { PublicError } from './public-error.js';
+import { ProvisionError } from '../provision/provisioner.js';
 
 /** What the public routes need. */
 export interface PublicDeps {
   readonly gateway: { readonly agent: string; readonly url: string };
   offers(): readonly Offer[];
-  /** VMs of `offer` that can be placed right now. */
-  availableSlots(offer: Offer): Promise<number>;
+  /** VMs of each offer that can be placed right now, by offer id (cached: provision/offer-slots.ts). */
+  availableSlots(): Promise<ReadonlyMap<string, number>>;
 }
 
 /** GET /, GET /v1/whoami, GET /v1/offers. */
@@ -25,8 +27,14 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
   });
 
   router.get('/v1/offers', async (ctx) => {
-    const offers = await Promise.all(deps.offers().map(async (o) => offerView(o, await deps.availableSlots(o))));
-    ctx.body = { offers };
+    let slots: ReadonlyMap<string, number>;
+    try {
+      slots = await deps.availableSlots();
+    } catch (err) {
+      if (err instanceof ProvisionError) throw new PublicError('unavailable', 'the free capacity of the nodes cannot be read right now', 'try again in a minute');
+      throw err;
+    }
+    ctx.body = { offers: deps.offers().map((o) => offerView(o, slots.get(o.id) ?? 0)) };
   });
 }
 
