@@ -291,7 +291,8 @@ export class Gateway {
               deployments,
               arrearsOf: (c) => billingRef.arrearsOf(c),
               lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
-              receiptsOf: (id) => billingRef.receiptsOf(id),
+              receiptsOf: (id) => receipts.of(id),
+              receiptView: (e) => ReceiptLog.withSignatures(e),
             }),
           (r) =>
             registerAdminAgentRoutes(r, {

@@ -15,6 +15,7 @@ import type { Table } from '../store/store.js';
 import type { AgentApproval } from '../store/records.js';
 import { PublicError, errors } from './public-error.js';
 import { requireAdmin } from './guards.js';
+import { pageRequest, paginate } from './page.js';
 
 /** What the agent-approval routes need. */
 export interface AdminAgentDeps {
@@ -49,8 +50,11 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     requireAdmin(ctx, deps.gatewayUrl);
     const live = new Map(deps.connected().map((c) => [c.agent, c]));
     const now = deps.clock.nowMs();
+    // Anyone with a key can ask to join and add a pending agent: the list is paged, in key order.
+    const page = paginate(deps.agents.values().sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0)), (a) => a.agent, pageRequest(ctx, '/admin/api/agents'));
     ctx.body = {
-      agents: deps.agents.values().map((a) => {
+      next: page.next,
+      agents: page.items.map((a) => {
         const c = live.get(a.agent);
         return {
           ...a,
@@ -66,8 +70,10 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     requireAdmin(ctx, deps.gatewayUrl);
     const now = deps.clock.nowMs();
     const history = deps.nodeUptime();
+    const page = paginate(deps.nodes().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), (n) => n.id, pageRequest(ctx, '/admin/api/nodes'));
     ctx.body = {
-      nodes: deps.nodes().map((n) => ({
+      next: page.next,
+      nodes: page.items.map((n) => ({
         ...n,
         lastHeartbeatAgeSeconds: n.lastHeartbeatAtMs === undefined ? null : Math.max(0, Math.round((now - n.lastHeartbeatAtMs) / 1000)),
         periods: (history[n.id] ?? []).map((p) => ({ periodStart: new Date(p.periodStartMs).toISOString(), upSeconds: p.upSeconds, periodSeconds: p.periodSeconds })),

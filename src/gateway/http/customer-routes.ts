@@ -7,8 +7,10 @@ import type { DeploymentService } from '../deployments/deployment-service.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { OrderRecord } from '../store/records.js';
+import type { ReceiptEntry } from '../billing/receipt-log.js';
 import { PublicError } from './public-error.js';
 import { requireCustomer } from './guards.js';
+import { pageRequest, paginate } from './page.js';
 
 /** What the customer routes need. */
 export interface CustomerDeps {
@@ -21,8 +23,25 @@ export interface CustomerDeps {
   arrearsOf(customer: string): bigint;
   /** The low-funds runway (clock ms). */
   readonly lowFundsRunwayMs: number;
-  /** Receipts of a deployment, oldest first. */
-  receiptsOf(deploymentId: string): readonly unknown[];
+  /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
+  receiptsOf(deploymentId: string): readonly ReceiptEntry[];
+  /** A stored receipt as the customer gets it (with the farmer's countersignature). */
+  receiptView(entry: ReceiptEntry): unknown;
+}
+
+/** What a customer is told about a failed deploy attempt: the provisioner's own message stays in the log and the admin's timeline. */
+export const ATTEMPT_FAILED = 'the node could not start the VM';
+
+/**
+ * An order's failure and attempts as the customer sees them. A provisioner's error text can hold
+ * internals (a grid contract error, an agent's local path, a proxy's answer), so attempts show one
+ * stable reason and a failure after attempts says how many were made; a failure with no attempt
+ * (no room, the offer withdrawn) is the gateway's own wording and shown as it is.
+ */
+export function customerFailure(o: Pick<OrderRecord, 'failure' | 'attempts'>): { failure?: string; attempts?: { node: string; at: string; error: string }[] } {
+  const attempts = o.attempts.map((a) => ({ node: a.node, at: new Date(a.atMs).toISOString(), error: ATTEMPT_FAILED }));
+  const failure = o.failure === undefined ? undefined : attempts.length === 0 ? o.failure : `could not deploy after ${attempts.length} attempt(s): ${ATTEMPT_FAILED}; nothing was charged`;
+  return { ...(failure !== undefined ? { failure } : {}), ...(attempts.length > 0 ? { attempts } : {}) };
 }
 
 /** The customer routes. */
@@ -56,8 +75,7 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
             }
           : {}),
       },
-      ...(o.failure ? { failure: o.failure } : {}),
-      ...(o.attempts.length > 0 ? { attempts: o.attempts.map((a) => ({ node: a.node, at: new Date(a.atMs).toISOString(), error: a.error })) } : {}),
+      ...customerFailure(o),
       ...(deployment ? { deployment: deps.deployments.view(deployment) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
     };
   };
@@ -85,7 +103,8 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
 
   router.get('/v1/orders', (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { orders: deps.orders.list(me.agent).map(orderView) };
+    const page = paginate(deps.orders.list(me.agent), (o) => o.id, pageRequest(ctx, '/v1/orders'));
+    ctx.body = { orders: page.items.map(orderView), next: page.next };
   });
 
   router.get('/v1/orders/:id', async (ctx) => {
@@ -98,7 +117,8 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
 
   router.get('/v1/deployments', (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { deployments: deps.deployments.list(me.agent).map((d) => deps.deployments.view(d)) };
+    const page = paginate(deps.deployments.list(me.agent), (d) => d.id, pageRequest(ctx, '/v1/deployments'));
+    ctx.body = { deployments: page.items.map((d) => deps.deployments.view(d)), next: page.next };
   });
 
   router.get('/v1/deployments/:id', (ctx) => {
@@ -123,7 +143,9 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const me = requireCustomer(ctx, deps.gatewayUrl);
     const id = ctx.query.deployment;
     if (typeof id !== 'string' || id === '') throw new PublicError('bad_request', 'deployment is required', 'GET /v1/receipts?deployment=dep_…', { field: 'deployment' });
+    const request = pageRequest(ctx, `/v1/receipts?deployment=${id}`);
     deps.deployments.get(me.agent, id);
-    ctx.body = { receipts: deps.receiptsOf(id) };
+    const page = paginate(deps.receiptsOf(id), (e) => e.receipt.id, request);
+    ctx.body = { receipts: page.items.map((e) => deps.receiptView(e)), next: page.next };
   });
 }
