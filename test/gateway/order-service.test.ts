@@ -377,7 +377,8 @@ test('the deposit required counts the deposits of the customer\'s running VMs an
     await rig.deployments.put('d4', running('d4', 'alice', 'small', 'provisioning'));
     await rig.deployments.put('d5', running('d5', 'bob', 'large', 'active'));
     rig.arrears.set('alice', 777n);
-    const required = SMALL_DEPOSIT + 4_800_000n + SMALL_DEPOSIT + 777n; // this order + large (active) + small (grace) + arrears
+    // this order + large (active) + small (grace) + small (provisioning: reserved too) + arrears
+    const required = SMALL_DEPOSIT + 4_800_000n + SMALL_DEPOSIT + SMALL_DEPOSIT + 777n;
 
     const o = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
     await rig.fund('alice', required - 1n);
@@ -440,4 +441,36 @@ test('another customer\'s order is not found', async () => {
     assert.throws(() => rig.svc.get('bob', o.id), (e: unknown) => e instanceof PublicError && e.code === 'not_found');
     assert.deepEqual(rig.svc.list('bob'), []);
   });
+});
+
+test('with a balance of exactly one deposit, 10 orders advanced at once: exactly one is paid and active', async () => {
+  await withRig({ policy: { maxOpenOrders: 10 } }, async (rig) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] })).id);
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await Promise.all(ids.map((id) => rig.svc.advance(id)));
+    const states = ids.map((id) => order(rig, id).state);
+    assert.equal(states.filter((s) => s === 'active').length, 1, `states: ${states.join(', ')}`);
+    assert.equal(states.filter((s) => s === 'awaiting_payment').length, 9);
+    assert.equal(rig.provisioner.deploys.length, 1, 'one VM deployed');
+    const waiting = ids.find((id) => order(rig, id).state === 'awaiting_payment') as string;
+    assert.equal(rig.svc.lastCheck(waiting)?.requiredMicros, 2n * SMALL_DEPOSIT, 'the next order needs its own deposit on top of the running one');
+  });
+});
+
+test('an order paid or being deployed (no deployment yet) reserves its deposit', async (t) => {
+  for (const state of ['paid', 'provisioning'] as const) {
+    await t.test(state, async () => {
+      await withRig({ nodes: [] }, async (rig) => {
+        const a = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+        const b = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+        await rig.fund('alice', SMALL_DEPOSIT);
+        // As a crash between paying and deploying leaves it: paid, a deployment id chosen, no deployment record.
+        await rig.orders.put(a.id, { ...order(rig, a.id), state, paidAtMs: rig.clock.nowMs(), deployment: 'dep_0000000000000001', ...(state === 'provisioning' ? { node: 'n1' } : {}) });
+        await rig.svc.advance(b.id);
+        assert.equal(order(rig, b.id).state, 'awaiting_payment');
+        assert.equal(rig.svc.lastCheck(b.id)?.requiredMicros, 2n * SMALL_DEPOSIT);
+      });
+    });
+  }
 });

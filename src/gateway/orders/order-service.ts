@@ -13,6 +13,7 @@ import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import { KeyedMutex } from './keyed-mutex.js';
 
 /** Order policy. */
 export interface OrderPolicy {
@@ -67,6 +68,8 @@ const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export class OrderService {
   private readonly checks = new Map<string, PaymentCheck>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** One payment check per customer at a time: each sees the deposits the previous one reserved. */
+  private readonly payments = new KeyedMutex();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
@@ -158,15 +161,22 @@ export class OrderService {
         await this.update(order, { state: 'expired' }, 'order.expired', `not paid by ${new Date(order.expiresAtMs).toISOString()}`);
         return;
       }
-      if (!(await this.checkPayment(order))) return;
+      const waiting = order;
+      if (!(await this.payments.run(waiting.customer, () => this.checkPayment(waiting.id)))) return;
       order = this.deps.store.orders.get(id);
       if (!order) return;
     }
     if (order.state === 'paid' || order.state === 'provisioning') await this.provision(order);
   }
 
-  /** True when the ledger shows the deposit (the order is then `paid`). */
-  private async checkPayment(order: OrderRecord): Promise<boolean> {
+  /**
+   * True when the ledger shows the deposit (the order is then `paid`). Runs under the
+   * customer's lock, so the order is read again here: the state it was in when the check was
+   * queued may be stale.
+   */
+  private async checkPayment(id: string): Promise<boolean> {
+    const order = this.deps.store.orders.get(id);
+    if (!order || order.state !== 'awaiting_payment') return order !== undefined && (order.state === 'paid' || order.state === 'provisioning');
     const required = this.requiredFor(order);
     const previous = this.checks.get(order.id)?.status;
     let balance: bigint;
@@ -191,13 +201,23 @@ export class OrderService {
     return true;
   }
 
-  /** Deposit of this order, plus deposits of the customer's running VMs, plus arrears. */
+  /**
+   * Deposit of this order, plus the deposits already reserved by the customer (VMs running or
+   * in grace, and orders paid or being deployed that have no deployment yet), plus arrears.
+   * Counting paid orders is what stops one deposit from paying for many VMs ordered at once.
+   */
   private requiredFor(order: OrderRecord): bigint {
     let total = this.depositMicros(order) + this.deps.arrearsOf(order.customer);
+    const counted = new Set<string>();
     for (const d of this.deps.store.deployments.values()) {
-      if (d.customer !== order.customer || (d.state !== 'active' && d.state !== 'grace')) continue;
+      if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
+      counted.add(d.order);
       const offer = this.deps.offer(d.offer);
       if (offer) total += depositOf(offer, this.deps.policy.depositMs);
+    }
+    for (const o of this.deps.store.orders.values()) {
+      if (o.customer !== order.customer || o.id === order.id || counted.has(o.id)) continue;
+      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o);
     }
     return total;
   }
