@@ -20,6 +20,13 @@ test('defaults: port 8480, 1-hour periods, 90% farmer share, 24 h deposit, 72 h 
   assert.equal(c.lab, undefined);
 });
 
+test('/64s in the config are kept in one normal form: "4a1:0:0:0::/64" is the admin "4a1::/64"', () => {
+  const agent = newIdentity().agent;
+  const c = parseGatewayConfig({ admins: ['4A1:0:0:0::/64'], agents: [{ agent, subnets: ['05b2:0:0:0:0:0:0:0/64'], nodes: ['n1'] }] }, '/');
+  assert.deepEqual(c.admins, ['4a1::/64']);
+  assert.deepEqual(c.agents[0]?.subnets, ['5b2::/64']);
+});
+
 test('bad values are refused naming the key', () => {
   const cases: Array<[unknown, string]> = [
     [{ port: 0 }, 'config.port'],

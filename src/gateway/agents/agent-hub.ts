@@ -7,8 +7,10 @@ import {
   decodeAgentPubKey,
   fromBase64,
   formatIpv6,
+  isInSubnet64,
   isMyceliumBytes,
   parseIpv6,
+  sameSubnet64,
   randomBytes,
   subnet64Of,
   toBase64Url,
@@ -208,6 +210,14 @@ export class AgentHub {
       this.send(conn.ws, { type: 'command', id, op, vm: { ...vm, node } });
     });
     if (!result.ok) throw new AgentCommandError(`${op} on ${node}: ${result.error ?? 'the agent refused'}`, op === 'deploy');
+    const reported = result.vm?.myceliumIp ?? '';
+    const subnets = this.deps.store.agents.get(conn.agent)?.subnets ?? [];
+    if (reported !== '' && !subnets.some((s) => isInSubnet64(reported, s))) {
+      // A farmer could otherwise point a customer (and the gateway's probes) at any address on the overlay.
+      const why = `the agent of ${node} reported VM ${vm.id} at ${reported}, which is not inside the node's /64 (${subnets.join(', ')})`;
+      this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.bad_vm_address', detail: why, agent: conn.agent, node, deployment: vm.id });
+      throw new AgentCommandError(why, op === 'deploy');
+    }
     return result;
   }
 
@@ -356,7 +366,7 @@ export class AgentHub {
       return refuse(CLOSE.notApproved, `agent ${hello.agent} is not approved yet; an admin must approve it (POST /admin/api/agents/${hello.agent}/approve)`, 'agent.pending');
     }
     if (approval.state === 'revoked') return refuse(CLOSE.notApproved, `agent ${hello.agent} was revoked by an admin`, 'agent.refused');
-    if (!approval.subnets.includes(subnet)) {
+    if (!approval.subnets.some((s) => sameSubnet64(s, subnet))) {
       return refuse(CLOSE.notApproved, `connection from ${subnet}, which is not a /64 registered for this agent (${approval.subnets.join(', ')})`, 'agent.refused');
     }
     const foreign = nodeIds.filter((n) => !approval.nodes.includes(n));
