@@ -38,6 +38,7 @@ import { createLedger } from './ledger/create-ledger.js';
 import type { Ledger } from './ledger/ledger.js';
 import { createProvisioner } from './provision/create-provisioner.js';
 import { OrderService } from './orders/order-service.js';
+import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 
 /** What `status()` reports. */
@@ -112,7 +113,10 @@ export class Gateway {
       const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
       const receipts = money.receipts;
       closers.add(() => receipts.close());
-      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes]] as const) {
+      const history = OrderArchive.open(join(config.dataDir, 'orders-archive.log'), config.orders.historyPerCustomer);
+      const archive = history.archive;
+      closers.add(() => archive.close());
+      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes], ['orders-archive.log', history.tornBytes]] as const) {
         if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
       }
 
@@ -176,11 +180,20 @@ export class Gateway {
       const orders = new OrderService({
         clock,
         store,
+        archive,
         ledger,
         provisioner,
         events,
         log,
-        policy: { depositMs: config.billing.depositMs, expireAfterMs: config.orders.expireAfterMs, maxProvisionAttempts: config.orders.maxProvisionAttempts, maxOpenOrders: config.orders.maxUnpaid },
+        policy: {
+          depositMs: config.billing.depositMs,
+          expireAfterMs: config.orders.expireAfterMs,
+          maxProvisionAttempts: config.orders.maxProvisionAttempts,
+          maxOpenOrders: config.orders.maxUnpaid,
+          maxPerWindow: config.orders.maxPerWindow,
+          windowMs: config.orders.windowMs,
+          maxSshKeyBytes: config.orders.maxSshKeyBytes,
+        },
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
         arrearsOf: (c) => billingRef.arrearsOf(c),
@@ -219,7 +232,7 @@ export class Gateway {
         agents: () => hub.agents(),
         approvals: () => store.agents.values(),
         deployments: () => store.deployments.values(),
-        orders: () => store.orders.values(),
+        orders: () => [...store.orders.values(), ...archive.values()],
         links: () => store.links.values(),
         totals: (id) => billingRef.totals(id),
         receipts: (id) => receipts.of(id),
