@@ -1,5 +1,5 @@
 // `hypha ledger …`: serve the embedded ledger (the lab's stand-in for Unyt), or inspect its journal.
-import { parseSubnet64 } from '../identity/index.js';
+import { normaliseSubnet64 } from '../identity/index.js';
 import { createLogger } from '../protocol/logger.js';
 import { formatAmount } from '../protocol/money.js';
 import { EmbeddedLedger } from '../gateway/ledger/embedded-ledger.js';
@@ -25,15 +25,15 @@ export async function ledgerCommand(argv: string[], out: (s: string) => void): P
   switch (sub) {
     case 'serve': {
       const p = parse(rest, { dir: { type: 'string' }, listen: { type: 'string' }, port: { type: 'string' }, allow: { type: 'string', multiple: true } }, false);
-      const allow = (p.values.allow as string[] | undefined) ?? [];
-      if (allow.length === 0) throw new UsageError('--allow SUBNET is required (the gateway\'s /64): the ledger answers no one else');
-      for (const s of allow) {
+      const given = (p.values.allow as string[] | undefined) ?? [];
+      if (given.length === 0) throw new UsageError('--allow SUBNET is required (the gateway\'s /64): the ledger answers no one else');
+      const allow = given.map((s) => {
         try {
-          parseSubnet64(s);
+          return normaliseSubnet64(s);
         } catch (err) {
           throw new UsageError(`--allow ${s}: ${(err as Error).message}`);
         }
-      }
+      });
       let address: string;
       try {
         address = checkListenAddress(required(p, 'listen'));

@@ -64,7 +64,34 @@ export interface GatewayConfig {
     /** Real ms between billing-loop ticks. */
     readonly tickRealMs: number;
   };
-  readonly orders: { readonly expireAfterMs: number; readonly maxProvisionAttempts: number; readonly checkIntervalRealMs: number };
+  readonly orders: {
+    readonly expireAfterMs: number;
+    readonly maxProvisionAttempts: number;
+    readonly checkIntervalRealMs: number;
+    /** Unpaid orders one customer may have open at once. */
+    readonly maxUnpaid: number;
+    /** Orders one customer may create within `windowMs` (any state, archived ones included). */
+    readonly maxPerWindow: number;
+    readonly windowMs: number;
+    /** Bytes of SSH public key lines one order may carry, all keys together. */
+    readonly maxSshKeyBytes: number;
+    /** Expired and failed orders kept in memory per customer for its order history (all stay in the archive file). */
+    readonly historyPerCustomer: number;
+  };
+  /** Farmer agents asking to be approved (a self-signed hello from an unknown key). */
+  readonly agentRequests: {
+    /** Pending requests from one /64 at once. */
+    readonly maxPerSubnet: number;
+    /** Pending requests in all at once. */
+    readonly maxTotal: number;
+    /** A pending request an admin has not decided within this time is dropped (the agent may ask again). */
+    readonly expireAfterMs: number;
+  };
+  /** The event timeline. */
+  readonly events: {
+    /** The newest events kept in memory for the admin views; older ones stay in events.log on disk. */
+    readonly keepInMemory: number;
+  };
   readonly ledger: LedgerConfig;
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
@@ -91,6 +118,15 @@ export const DEFAULTS = {
   maxConnections: 4096,
   /** A customer's curl, a browser (about 6 per host) and bench/auth's 32 connections fit; one /64 cannot take the rest. */
   maxConnectionsPerSubnet: 64,
+  maxUnpaidOrders: 10,
+  maxOrdersPerWindow: 50,
+  orderWindowHours: 24,
+  maxSshKeyBytes: 16_384,
+  orderHistoryPerCustomer: 200,
+  maxAgentRequestsPerSubnet: 3,
+  maxAgentRequests: 1000,
+  agentRequestExpireHours: 168,
+  eventsInMemory: 100_000,
 } as const;
 
 /** Reads and checks a config file; paths in it are relative to the file's folder. */
@@ -120,7 +156,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -135,7 +171,22 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const billing = expectObject(c.billing ?? {}, 'config.billing');
   expectOnlyKeys(billing, ['periodHours', 'farmerSharePercent', 'depositHours', 'graceHours', 'lowFundsRunwayHours', 'pauseInGrace', 'settleSeconds', 'startupWaitSeconds', 'tickSeconds'], 'config.billing');
   const orders = expectObject(c.orders ?? {}, 'config.orders');
-  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds'], 'config.orders');
+  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds', 'maxUnpaid', 'maxPerWindow', 'windowHours', 'maxSshKeyBytes', 'historyPerCustomer'], 'config.orders');
+  const int = (o: Record<string, unknown>, key: string, f: string, fallback: number, min: number, max: number): number => (o[key] === undefined ? fallback : expectInteger(o[key], `${f}.${key}`, min, max));
+  const maxPerWindow = int(orders, 'maxPerWindow', 'config.orders', DEFAULTS.maxOrdersPerWindow, 1, 100_000);
+  const historyPerCustomer = int(orders, 'historyPerCustomer', 'config.orders', DEFAULTS.orderHistoryPerCustomer, 1, 1_000_000);
+  // The window count reads archived orders from the in-memory history: it must hold a whole window's worth.
+  if (historyPerCustomer < maxPerWindow) throw new ValidationError('config.orders.historyPerCustomer', `must be at least orders.maxPerWindow (${maxPerWindow})`);
+  const positiveHours = (o: Record<string, unknown>, key: string, f: string, fallback: number): number => {
+    const ms = hours(o, key, f, fallback);
+    if (ms <= 0) throw new ValidationError(`${f}.${key}`, 'must be more than 0');
+    return ms;
+  };
+  const windowMs = positiveHours(orders, 'windowHours', 'config.orders', DEFAULTS.orderWindowHours);
+  const agentRequests = expectObject(c.agentRequests ?? {}, 'config.agentRequests');
+  expectOnlyKeys(agentRequests, ['maxPerSubnet', 'maxTotal', 'expireAfterHours'], 'config.agentRequests');
+  const events = expectObject(c.events ?? {}, 'config.events');
+  expectOnlyKeys(events, ['keepInMemory'], 'config.events');
   const heartbeatIntervalMs = Math.round(1000 * (c.heartbeatIntervalSeconds === undefined ? DEFAULTS.heartbeatIntervalSeconds : expectNumber(c.heartbeatIntervalSeconds, 'config.heartbeatIntervalSeconds', 0.001, 3600)));
   const periodMs = hours(billing, 'periodHours', 'config.billing', DEFAULTS.periodHours);
   if (periodMs < 2 * heartbeatIntervalMs) throw new ValidationError('config.billing.periodHours', 'a period must last at least two heartbeat intervals');
@@ -175,7 +226,19 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
       expireAfterMs: hours(orders, 'expireAfterHours', 'config.orders', DEFAULTS.orderExpireHours),
       maxProvisionAttempts: orders.maxProvisionAttempts === undefined ? DEFAULTS.maxProvisionAttempts : expectInteger(orders.maxProvisionAttempts, 'config.orders.maxProvisionAttempts', 1, 20),
       checkIntervalRealMs: 1000 * (orders.checkIntervalSeconds === undefined ? 10 : expectNumber(orders.checkIntervalSeconds, 'config.orders.checkIntervalSeconds', 0.01, 3600)),
+      maxUnpaid: int(orders, 'maxUnpaid', 'config.orders', DEFAULTS.maxUnpaidOrders, 1, 10_000),
+      maxPerWindow,
+      windowMs,
+      // A single RSA 16384-bit key line is about 2.8 KB; MAX_SSH_KEY_LINE (8 KB) is the smallest sane ceiling.
+      maxSshKeyBytes: int(orders, 'maxSshKeyBytes', 'config.orders', DEFAULTS.maxSshKeyBytes, 8192, 65_536),
+      historyPerCustomer,
     },
+    agentRequests: {
+      expireAfterMs: positiveHours(agentRequests, 'expireAfterHours', 'config.agentRequests', DEFAULTS.agentRequestExpireHours),
+      maxPerSubnet: int(agentRequests, 'maxPerSubnet', 'config.agentRequests', DEFAULTS.maxAgentRequestsPerSubnet, 1, 1000),
+      maxTotal: int(agentRequests, 'maxTotal', 'config.agentRequests', DEFAULTS.maxAgentRequests, 1, 1_000_000),
+    },
+    events: { keepInMemory: int(events, 'keepInMemory', 'config.events', DEFAULTS.eventsInMemory, 100, 100_000_000) },
     ledger: ledgerConfig(c.ledger, path, dataDir),
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),

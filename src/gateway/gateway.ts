@@ -42,6 +42,7 @@ import { createProvisioner } from './provision/create-provisioner.js';
 import { CapacityIndex, storeWithCapacityIndex } from './provision/capacity-index.js';
 import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
+import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 
 /** What `status()` reports. */
@@ -116,7 +117,10 @@ export class Gateway {
       const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
       const receipts = money.receipts;
       closers.add(() => receipts.close());
-      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes]] as const) {
+      const history = OrderArchive.open(join(config.dataDir, 'orders-archive.log'), config.orders.historyPerCustomer);
+      const archive = history.archive;
+      closers.add(() => archive.close());
+      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes], ['orders-archive.log', history.tornBytes]] as const) {
         if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
       }
 
@@ -141,6 +145,7 @@ export class Gateway {
         uptime,
         events,
         log,
+        agentRequests: config.agentRequests,
         closedThroughMs: () => closer?.closedThroughMs() ?? 0,
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
@@ -182,11 +187,20 @@ export class Gateway {
       const orders = new OrderService({
         clock,
         store,
+        archive,
         ledger,
         provisioner,
         events,
         log,
-        policy: { depositMs: config.billing.depositMs, expireAfterMs: config.orders.expireAfterMs, maxProvisionAttempts: config.orders.maxProvisionAttempts, maxOpenOrders: 10 },
+        policy: {
+          depositMs: config.billing.depositMs,
+          expireAfterMs: config.orders.expireAfterMs,
+          maxProvisionAttempts: config.orders.maxProvisionAttempts,
+          maxOpenOrders: config.orders.maxUnpaid,
+          maxPerWindow: config.orders.maxPerWindow,
+          windowMs: config.orders.windowMs,
+          maxSshKeyBytes: config.orders.maxSshKeyBytes,
+        },
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
         arrearsOf: (c) => billingRef.arrearsOf(c),
@@ -225,7 +239,7 @@ export class Gateway {
         agents: () => hub.agents(),
         approvals: () => store.agents.values(),
         deployments: () => store.deployments.values(),
-        orders: () => store.orders.values(),
+        orders: () => [...store.orders.values(), ...archive.values()],
         links: () => store.links.values(),
         totals: (id) => billingRef.totals(id),
         receipts: (id) => receipts.of(id),

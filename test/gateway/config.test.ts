@@ -20,6 +20,39 @@ test('defaults: port 8480, 1-hour periods, 90% farmer share, 24 h deposit, 72 h 
   assert.equal(c.lab, undefined);
 });
 
+test('/64s in the config are kept in one normal form: "4a1:0:0:0::/64" is the admin "4a1::/64"', () => {
+  const agent = newIdentity().agent;
+  const c = parseGatewayConfig({ admins: ['4A1:0:0:0::/64'], agents: [{ agent, subnets: ['05b2:0:0:0:0:0:0:0/64'], nodes: ['n1'] }] }, '/');
+  assert.deepEqual(c.admins, ['4a1::/64']);
+  assert.deepEqual(c.agents[0]?.subnets, ['5b2::/64']);
+});
+
+test('abuse limits: defaults, and each is a validated config value', () => {
+  const c = parseGatewayConfig({}, '/');
+  assert.deepEqual(c.agentRequests, { maxPerSubnet: 3, maxTotal: 1000, expireAfterMs: 168 * 3_600_000 });
+  assert.equal(c.orders.maxUnpaid, 10);
+  assert.equal(c.orders.maxPerWindow, 50);
+  assert.equal(c.orders.windowMs, 24 * 3_600_000);
+  assert.equal(c.orders.maxSshKeyBytes, 16_384);
+  assert.equal(c.orders.historyPerCustomer, 200);
+  assert.equal(c.events.keepInMemory, 100_000);
+  const set = parseGatewayConfig({ agentRequests: { maxPerSubnet: 1, maxTotal: 5, expireAfterHours: 1 }, orders: { maxPerWindow: 5, windowHours: 1, maxSshKeyBytes: 9000, historyPerCustomer: 5, maxUnpaid: 2 }, events: { keepInMemory: 1000 } }, '/');
+  assert.deepEqual(set.agentRequests, { maxPerSubnet: 1, maxTotal: 5, expireAfterMs: 3_600_000 });
+  assert.equal(set.orders.maxUnpaid, 2);
+  const cases: Array<[unknown, string]> = [
+    [{ agentRequests: { maxPerSubnet: 0 } }, 'config.agentRequests.maxPerSubnet'],
+    [{ agentRequests: { maxTotal: 1.5 } }, 'config.agentRequests.maxTotal'],
+    [{ agentRequests: { expireAfterHours: 0 } }, 'config.agentRequests.expireAfterHours'],
+    [{ agentRequests: { max: 1 } }, 'config.agentRequests.max'],
+    [{ orders: { maxPerWindow: 0 } }, 'config.orders.maxPerWindow'],
+    [{ orders: { windowHours: 0 } }, 'config.orders.windowHours'],
+    [{ orders: { maxSshKeyBytes: 100 } }, 'config.orders.maxSshKeyBytes'],
+    [{ orders: { maxPerWindow: 300 } }, 'config.orders.historyPerCustomer'],
+    [{ events: { keepInMemory: -1 } }, 'config.events.keepInMemory'],
+  ];
+  for (const [raw, field] of cases) assert.throws(() => parseGatewayConfig(raw, '/'), (e: unknown) => e instanceof ValidationError && e.field === field, JSON.stringify(raw));
+});
+
 test('bad values are refused naming the key', () => {
   const cases: Array<[unknown, string]> = [
     [{ port: 0 }, 'config.port'],

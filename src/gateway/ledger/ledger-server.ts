@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import { Router } from '../http/router.js';
 import type { Logger } from 'pino';
-import { formatIpv6, isMyceliumBytes, parseIpv6, subnet64Of } from '../../identity/index.js';
+import { formatIpv6, isMyceliumBytes, normaliseSubnet64, parseIpv6, subnet64Of } from '../../identity/index.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { ValidationError, expectArray, expectObject, expectString } from '../../protocol/validate.js';
 import { errorMiddleware } from '../http/error-middleware.js';
@@ -34,7 +34,7 @@ export const LEDGER_SERVER_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs
  */
 export async function startLedgerServer(options: LedgerServerOptions, log: Logger): Promise<{ server: Server; ledger: EmbeddedLedger; close(): Promise<void> }> {
   const ledger = EmbeddedLedger.open(options.dir);
-  const allow = new Set(options.allow);
+  const allow = new Set(options.allow.map((s) => normaliseSubnet64(s)));
   const app = new Koa({ proxy: false });
   app.silent = true;
   const router = new Router();
