@@ -145,7 +145,8 @@ function forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarge
   for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_HEADERS.has(name)) headers[name] = value;
   headers.host = target.gatewayHost;
   if (typeof req.headers.origin === 'string' && target.policy.isOwnOrigin(req.headers.origin)) headers.origin = `http://${target.gatewayHost}`;
-  const upstream = request({ createConnection: () => connect(target.socketPath), method: req.method, path: req.url, headers, agent: false }, (answer) => {
+  // No agent: with createConnection and no agent, each request gets its own connection through the helper.
+  const upstream = request({ createConnection: () => connect(target.socketPath), method: req.method, path: req.url, headers }, (answer) => {
     const out: Record<string, string | string[]> = {};
     for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_HEADERS.has(name)) out[name] = value;
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, out);
