@@ -107,7 +107,7 @@ export class Gateway {
       const store = await LowdbStore.open(config.dataDir);
       closers.add(() => store.close());
       await syncConfiguredAgents(store, config, clock);
-      const opened = EventLog.open(join(config.dataDir, 'events.log'));
+      const opened = EventLog.open(join(config.dataDir, 'events.log'), config.events.keepInMemory);
       const events = opened.events;
       closers.add(() => events.close());
       const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
