@@ -111,7 +111,7 @@ export class Gateway {
       const rawStore = await LowdbStore.open(config.dataDir);
       closers.add(() => rawStore.close());
       await syncConfiguredAgents(rawStore, config, clock);
-      const opened = EventLog.open(join(config.dataDir, 'events.log'));
+      const opened = EventLog.open(join(config.dataDir, 'events.log'), config.events.keepInMemory);
       const events = opened.events;
       closers.add(() => events.close());
       const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
@@ -136,6 +136,7 @@ export class Gateway {
       let billing: BillingService | null = null;
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
+      let prober: ProbeService | null = null;
       const hub = new AgentHub({
         store,
         clock,
@@ -175,6 +176,7 @@ export class Gateway {
         receipts,
         deployments: store.deployments,
         uptime,
+        ...(config.probes.enabled ? { disputes: { disputed: (id: string, fromMs: number, toMs: number) => prober?.disputed(id, fromMs, toMs) ?? false } } : {}),
         ledger,
         lifecycle: deployments,
         agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature },
@@ -258,7 +260,7 @@ export class Gateway {
 
       const gatewayMetrics = new GatewayMetrics(sources);
       metrics = gatewayMetrics;
-      const prober = new ProbeService({
+      const probes = new ProbeService({
         clock,
         uptime,
         events,
@@ -269,8 +271,11 @@ export class Gateway {
         deployments: () => store.deployments.values(),
         hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
         onDisagreement: () => gatewayMetrics.probeDisagreements.inc(),
+        // Disputes are read at period closes, which may lag (a ledger outage); keep them a few periods.
+        keepDisputesMs: Math.max(2 * 86_400_000, 8 * config.billing.periodMs),
       });
-      closers.add(() => prober.close());
+      prober = probes;
+      closers.add(() => probes.close());
 
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
       const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => {
@@ -363,7 +368,7 @@ export class Gateway {
       closer.start();
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
-      if (config.probes.enabled) prober.start();
+      if (config.probes.enabled) probes.start();
       billing.requestMissingCountersigns();
       const settleTimer = setInterval(
         () =>

@@ -99,8 +99,9 @@ export function overview(s: AdminSources): Record<string, unknown> {
       chainGap: s.countEvents('agent.chain_gap'),
       chainHeadMismatch: s.countEvents('agent.chain_head_mismatch'),
       probe: s.countEvents('agent.probe_disagreement'),
+      uptimeDisputed: s.countEvents('billing.uptime_disputed'),
       countersignRefused: s.countEvents('receipt.countersign_refused'),
-      recent: [...s.recentEvents('agent.chain', 5), ...s.recentEvents('receipt.countersign_refused', 5), ...s.recentEvents('agent.probe', 5)].sort((a, b) => b.atMs - a.atMs).slice(0, 10).map(eventView),
+      recent: [...s.recentEvents('agent.chain', 5), ...s.recentEvents('receipt.countersign_refused', 5), ...s.recentEvents('agent.probe', 5), ...s.recentEvents('billing.uptime_disputed', 5)].sort((a, b) => b.atMs - a.atMs).slice(0, 10).map(eventView),
     },
   };
 }
@@ -191,6 +192,7 @@ function receiptSummary(r: ReceiptEntry): Record<string, unknown> {
     paidOut: r.paidOut,
     countersigned: r.farmerSignature !== undefined,
     ...(r.countersignRefused ? { countersignRefused: r.countersignRefused } : {}),
+    ...(r.receipt.dispute ? { dispute: r.receipt.dispute } : {}),
     final: r.receipt.final,
   };
 }
