@@ -2,7 +2,7 @@
 import { KeyFileError } from '../identity/index.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createLogger } from '../protocol/logger.js';
-import { Agent, loadAgentConfig } from '../agent/index.js';
+import { Agent, LabOnlyError, loadAgentConfig } from '../agent/index.js';
 import { parse, required } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -25,7 +25,7 @@ export async function agentCommand(argv: string[], out: (s: string) => void): Pr
   try {
     agent = await Agent.start(loadAgentConfig(required(p, 'config')), log);
   } catch (err) {
-    if (err instanceof ValidationError || err instanceof KeyFileError) throw new UsageError(err.message);
+    if (err instanceof ValidationError || err instanceof KeyFileError || err instanceof LabOnlyError) throw new UsageError(err.message);
     throw err;
   }
   await untilStopped(() => agent.close());
