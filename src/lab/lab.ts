@@ -2,8 +2,8 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
-import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from './netns.js';
+import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { HYPHA_BIN, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
@@ -173,24 +173,21 @@ function requireState(dir: string): LabState {
 }
 
 /**
- * Links an actor's /64 to its Unyt identity the way a customer would: curl for a challenge
- * from the actor's namespace, sign the statement with its key file, curl the signature back.
+ * Links an actor's /64 to its Unyt identity the way a customer would: `hypha link` run inside the
+ * actor's namespace, which asks for the challenge, checks its statement, signs and links.
  */
 export async function labLink(dir: string, name: string): Promise<{ agent: string; subnet: string }> {
   const state = requireState(dir);
   const actor = actorOf(state, name);
-  const identity = loadKeyFile(actor.key);
-  const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '10', '-X', 'POST', '-w', '\n%{http_code}', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${state.gateway.url}${path}`);
-    const cut = out.lastIndexOf('\n');
-    return { status: Number(out.slice(cut + 1)), json: JSON.parse(out.slice(0, cut)) as Record<string, unknown> };
-  };
-  const challenge = await post('/v1/link/challenge', { agent: identity.agent });
-  if (challenge.status !== 201) throw new LabError(`link challenge for ${name} failed: ${JSON.stringify(challenge.json)}`);
-  const signature = toBase64(sign(identity.secretKey, utf8(challenge.json.statement as string)));
-  const linked = await post('/v1/link', { agent: identity.agent, nonce: challenge.json.nonce, signature });
-  if (linked.status !== 201 && linked.status !== 200) throw new LabError(`linking ${name} failed: ${JSON.stringify(linked.json)}`);
-  return { agent: identity.agent, subnet: actor.subnet };
+  let out: string;
+  try {
+    out = await nsExec(actor.ns, process.execPath, HYPHA_BIN, 'link', '--gateway', state.gateway.url, '--key', actor.key);
+  } catch (err) {
+    const why = err instanceof NetnsError ? err.stderr.trim() : (err as Error).message;
+    throw new LabError(`linking ${name} failed: ${why}`);
+  }
+  const linked = JSON.parse(out) as { agent: string; subnet: string };
+  return { agent: linked.agent, subnet: linked.subnet };
 }
 
 /** The actor named `name`. */
