@@ -11,7 +11,8 @@ export const AGENT_HELP = `hypha agent --config FILE
 
 Runs a farmer's agent: it connects to the gateway over Mycelium (ws://[gateway]:8480/v1/agent),
 reports its nodes' and VMs' up-time every heartbeat, keeps unacknowledged heartbeats on disk
-while the gateway is away, countersigns receipts it agrees with, and (with "vmDriver") runs VMs.`;
+while the gateway is away, countersigns receipts it agrees with, and in \`hypha lab\` (with
+"vmDriver": {"kind": "lab"}) runs lab VMs; outside the lab it refuses to start with a vmDriver.`;
 
 /** Runs `hypha agent`; resolves with the exit code once it has stopped. */
 export async function agentCommand(argv: string[], out: (s: string) => void): Promise<number> {
