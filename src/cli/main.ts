@@ -5,6 +5,7 @@ import { idCommand } from './id-command.js';
 const HELP = `hypha — buy and run compute over Mycelium
 
   hypha id …         keys, signatures, AgentPubKeys, Mycelium addresses
+  hypha link …       link this machine's Mycelium /64 to your Unyt identity
   hypha receipt …    verify usage receipts offline
   hypha gateway …    run the marketplace gateway
   hypha agent …      run a farmer's uptime agent
@@ -22,6 +23,7 @@ async function lazy(module: string, name: string): Promise<Command> {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   id: () => Promise.resolve(idCommand),
+  link: () => lazy('./link-command.js', 'linkCommand'),
   receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
   gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
   agent: () => lazy('./agent-command.js', 'agentCommand'),

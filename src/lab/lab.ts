@@ -1,10 +1,10 @@
 // `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
-import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { HYPHA_BIN, readLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
+import { HYPHA_BIN, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {
@@ -57,6 +57,9 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     if (LAB_ENTRIES.test(entry)) rmSync(join(options.dir, entry), { recursive: true, force: true });
   }
   mkdirSync(join(options.dir, 'keys'), { recursive: true, mode: 0o700 });
+  // Lab VM users pass through the lab folder to their homes under farmerN/state/vms (they list
+  // nothing; keys/ and logs/ stay 0700, and every key, config and state file is 0600).
+  chmodSync(options.dir, (statSync(options.dir).mode & 0o7777) | 0o001);
   mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
   const plan = planHosts(options.dir);
   const epochMs = Date.now();
@@ -71,13 +74,13 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     const processes = new Map<string, { pid: number; log: string; command: string[] }>();
     const ledgerCommand = ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
     const ledgerLog = join(options.dir, 'logs', 'ledger.log');
-    const ledgerPid = startProcess(namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
+    const ledgerPid = startProcess(options.dir, namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
     processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
     await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
     const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, `http://[${ledgerHost.address}]:${LEDGER_PORT}`);
     const gatewayLog = join(options.dir, 'logs', 'gateway.log');
     const gatewayCommand = ['gateway', '--config', configPath];
-    const pid = startProcess(namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
+    const pid = startProcess(options.dir, namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
     processes.set(gw.name, { pid, log: gatewayLog, command: gatewayCommand });
     const gatewayUrl = `http://[${gw.address}]:${port}`;
     const actors = (): LabActor[] =>
@@ -105,7 +108,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     for (const farmer of plan.filter((h) => h.role === 'farmer')) {
       const command = ['agent', '--config', writeAgentConfig(options, farmer, gatewayUrl, gw.identity.agent, epochMs)];
       const log = join(options.dir, 'logs', `${farmer.name}.log`);
-      processes.set(farmer.name, { pid: startProcess(namespaceName(options.name, farmer.name), command, log), log, command });
+      processes.set(farmer.name, { pid: startProcess(options.dir, namespaceName(options.name, farmer.name), command, log), log, command });
       writeLabState({ ...state, actors: actors() });
     }
     for (const farmer of plan.filter((h) => h.role === 'farmer')) {
@@ -152,7 +155,7 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   if (!actor.command || !actor.log) throw new LabError(`${name} runs no process`);
   if (actor.pid !== undefined && alive(actor.pid)) throw new LabError(`${name} is already running (pid ${actor.pid})`);
   const offset = existsSync(actor.log) ? readFileSync(actor.log).length : 0;
-  const pid = startProcess(actor.ns, [...actor.command], actor.log);
+  const pid = startProcess(dir, actor.ns, [...actor.command], actor.log);
   const updated: LabActor = { ...actor, pid };
   const actors = state.actors.map((a) => (a.name === name ? updated : a));
   writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
@@ -170,24 +173,21 @@ function requireState(dir: string): LabState {
 }
 
 /**
- * Links an actor's /64 to its Unyt identity the way a customer would: curl for a challenge
- * from the actor's namespace, sign the statement with its key file, curl the signature back.
+ * Links an actor's /64 to its Unyt identity the way a customer would: `hypha link` run inside the
+ * actor's namespace, which asks for the challenge, checks its statement, signs and links.
  */
 export async function labLink(dir: string, name: string): Promise<{ agent: string; subnet: string }> {
   const state = requireState(dir);
   const actor = actorOf(state, name);
-  const identity = loadKeyFile(actor.key);
-  const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '10', '-X', 'POST', '-w', '\n%{http_code}', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${state.gateway.url}${path}`);
-    const cut = out.lastIndexOf('\n');
-    return { status: Number(out.slice(cut + 1)), json: JSON.parse(out.slice(0, cut)) as Record<string, unknown> };
-  };
-  const challenge = await post('/v1/link/challenge', { agent: identity.agent });
-  if (challenge.status !== 201) throw new LabError(`link challenge for ${name} failed: ${JSON.stringify(challenge.json)}`);
-  const signature = toBase64(sign(identity.secretKey, utf8(challenge.json.statement as string)));
-  const linked = await post('/v1/link', { agent: identity.agent, nonce: challenge.json.nonce, signature });
-  if (linked.status !== 201 && linked.status !== 200) throw new LabError(`linking ${name} failed: ${JSON.stringify(linked.json)}`);
-  return { agent: identity.agent, subnet: actor.subnet };
+  let out: string;
+  try {
+    out = await nsExec(actor.ns, process.execPath, HYPHA_BIN, 'link', '--gateway', state.gateway.url, '--key', actor.key);
+  } catch (err) {
+    const why = err instanceof NetnsError ? err.stderr.trim() : (err as Error).message;
+    throw new LabError(`linking ${name} failed: ${why}`);
+  }
+  const linked = JSON.parse(out) as { agent: string; subnet: string };
+  return { agent: linked.agent, subnet: linked.subnet };
 }
 
 /** The actor named `name`. */
@@ -233,7 +233,8 @@ export const LAB_NODE_CAPACITY = { cpu: 16, memoryGb: 64, diskGb: 800 };
 
 function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl: string, gatewayAgent: string, epochMs: number): string {
   const dir = join(options.dir, farmer.name);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // 0711: the farmer's lab VM users pass through to their homes; its files are 0600.
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
   const speed = 3600 / options.hourSeconds;
   const config = {
     gateway: gatewayUrl,
@@ -286,13 +287,15 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
   return path;
 }
 
-function startProcess(ns: string, args: string[], logPath: string): number {
+/** Starts `hypha ARGS…` in namespace `ns`, told it runs in the lab whose state is in `labDir`. */
+function startProcess(labDir: string, ns: string, args: string[], logPath: string): number {
   const fd = openSync(logPath, 'a', 0o600);
   try {
     const child = spawnInNamespace(ns, process.execPath, [HYPHA_BIN, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, HYPHA_LAB: '1' },
+      // HYPHA_LAB_STATE lets an agent prove it is a lab farmer before it runs lab VMs (src/agent/lab-vm/lab-only.ts).
+      env: { ...process.env, HYPHA_LAB: '1', HYPHA_LAB_STATE: statePath(labDir) },
     });
     if (child.pid === undefined) throw new LabError(`could not start ${args[0]} in ${ns}`);
     child.unref();

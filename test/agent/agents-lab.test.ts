@@ -56,6 +56,14 @@ test('farmer agents in the lab', async (t) => {
     const ok = await ssh(lab, 'alice', alice.path, vm.myceliumIp, 'echo hello-$((6*7)); exit 3');
     assert.equal(ok.code, 3, ok.stderr);
     assert.equal(ok.stdout.trim(), 'hello-42');
+    const who = await ssh(lab, 'alice', alice.path, vm.myceliumIp, 'id -u');
+    assert.equal(who.code, 0, who.stderr);
+    assert.notEqual(who.stdout.trim(), '0', "the VM's shell is not root");
+    for (const farmer of ['farmer1', 'farmer2']) {
+      const key = await ssh(lab, 'alice', alice.path, vm.myceliumIp, `cat ${lab.actor(farmer).key}`);
+      assert.notEqual(key.code, 0);
+      assert.match(key.stderr, /Permission denied/, `the VM cannot read ${farmer}'s key`);
+    }
     const refused = await ssh(lab, 'alice', other.path, vm.myceliumIp, 'true');
     assert.equal(refused.code, 255);
     assert.match(refused.stderr, /Permission denied/);
