@@ -2,7 +2,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
-import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
+import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
@@ -146,7 +146,7 @@ function signalName(text: string | undefined): NodeJS.Signals {
 
 function requireLab(dir: string): LabState {
   const state = readLabState(dir);
-  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`hypha lab up\``);
+  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`${hyphaCommand()} lab up${dirFlag(dir)}\``);
   return state;
 }
 
@@ -168,8 +168,15 @@ function statusJson(state: LabState): Record<string, unknown> {
   };
 }
 
+/** ` --dir DIR` when the lab is not where `hypha lab` looks by default, so printed commands work as pasted. */
+function dirFlag(dir: string): string {
+  return dir === labDir(undefined) ? '' : ` --dir ${dir}`;
+}
+
 function describe(state: LabState): string {
   const gw = state.gateway.url;
+  const hypha = hyphaCommand();
+  const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
     `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
@@ -177,10 +184,11 @@ function describe(state: LabState): string {
     '',
     ...rows,
     '',
-    'Try:',
-    `  hypha lab exec alice -- curl -s ${gw}/v1/whoami`,
-    `  hypha lab exec alice -- curl -s ${gw}/`,
-    `  hypha lab exec alice -- curl -s -X POST ${gw}/v1/link/challenge -H 'content-type: application/json' \\`,
-    `      -d "{\\"agent\\": \\"$(hypha id show --key ${actorOf(state, 'alice').key} | node -pe 'JSON.parse(require("fs").readFileSync(0)).agent')\\"}"`,
+    'Try (these lines paste as they are, from this folder):',
+    `  ${lab('exec alice')} -- curl -s ${gw}/          # who the gateway thinks alice is`,
+    `  ${lab('link alice')}                            # link alice's /64 to her Unyt key`,
+    `  ${lab('demo')}                                  # watch a customer's whole story, step by step`,
+    `  ${lab('status --json')}                         # the actors, their addresses and key files`,
+    'The README\'s walkthrough goes on from here.',
   ].join('\n');
 }

@@ -16,7 +16,10 @@ import { registerCustomerRoutes } from './http/customer-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { registerAdminPageRoutes } from './admin/status-page.js';
-import { FundsWatch } from './billing/funds.js';
+import { FundsWatch, readPosition, type FundsSources } from './billing/funds.js';
+import { adviceOf } from './billing/grace-due.js';
+import { LedgerUnavailableError } from './ledger/ledger.js';
+import { UNIT } from '../protocol/money.js';
 import { GatewayMetrics, registerMetricsRoute } from './metrics.js';
 import { ProbeService } from './uptime/probe-service.js';
 import { probeTcp } from '../protocol/probe.js';
@@ -187,15 +190,23 @@ export class Gateway {
       });
       closers.add(() => orders.close());
 
-      const funds = new FundsWatch({
-        clock,
+      const fundsSources: FundsSources = {
         ledger,
-        events,
-        log,
         lowRunwayMs: config.billing.lowFundsRunwayMs,
+        depositMs: config.billing.depositMs,
         deployments: () => store.deployments.values(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
-      });
+      };
+      const funds = new FundsWatch({ ...fundsSources, clock, events, log, customersInArrears: () => receipts.customersInArrears() });
+      /** The shortfall after a settle, or null when the ledger does not answer. */
+      const dueNow = async (customer: string) => {
+        try {
+          return (await readPosition(fundsSources, customer)).due;
+        } catch (err) {
+          if (err instanceof LedgerUnavailableError) return null;
+          throw err;
+        }
+      };
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
       closer = new PeriodCloser({
         clock,
@@ -212,6 +223,7 @@ export class Gateway {
       const closerRef = closer;
       closers.add(() => closerRef.close());
 
+      const admins = new Set(config.admins);
       const sources: AdminSources = {
         nowMs: () => clock.nowMs(),
         nodes: () => hub.nodes(),
@@ -225,6 +237,8 @@ export class Gateway {
         periodTotals: () => receipts.periodTotals(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
         lowFunds: () => funds.lowFunds(),
+        refreshFunds: () => funds.refresh(1000),
+        isAdmin: (agent) => admins.has(agent) || store.links.values().some((l) => l.agent === agent && admins.has(l.subnet)),
         billing: () => {
           const st = billingRef.status();
           return { lastRunAtMs: st.lastRun?.atMs ?? null, lastError: st.lastRun?.error ?? closerRef.lastRun().error, ledgerDown: st.ledgerDown, closedThroughMs: closerRef.closedThroughMs() };
@@ -256,7 +270,6 @@ export class Gateway {
         gatewayMetrics.linkAttempts.inc({ outcome: outcome === 'rejected' ? `rejected_${String(detail.reason)}` : outcome });
         log.info({ outcome, ...detail }, 'link');
       });
-      const admins = new Set(config.admins);
       const app = createApp({
         log,
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
@@ -271,6 +284,11 @@ export class Gateway {
               gateway: { agent: identity.agent, url },
               offers: () => offers,
               availableSlots: async (offer) => (await provisioner.candidateNodes(offer)).reduce((n, c) => n + c.freeSlots, 0),
+              fundsAdvice: async (agent) => {
+                if (billingRef.arrearsOf(agent) === 0n && !store.deployments.values().some((d) => d.customer === agent && d.state === 'grace')) return undefined;
+                const due = await dueNow(agent);
+                return due ? adviceOf(due, UNIT) || undefined : 'charges are unpaid, and the ledger cannot be reached to say how much to pay right now; try again in a minute';
+              },
             }),
           (r) => registerLinkRoutes(r, links),
           (r) =>
@@ -280,8 +298,7 @@ export class Gateway {
               ledger,
               orders,
               deployments,
-              arrearsOf: (c) => billingRef.arrearsOf(c),
-              lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
+              funds: fundsSources,
               receiptsOf: (id) => billingRef.receiptsOf(id),
             }),
           (r) =>
@@ -305,9 +322,10 @@ export class Gateway {
               ledger,
               clock,
               events,
-              onFunded: (customer) => {
-                void billingRef.settle();
+              onFunded: async (customer) => {
                 for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id);
+                const outcome = await billingRef.settleFor(customer);
+                return { ...outcome, due: await dueNow(customer) };
               },
             }),
         ],
