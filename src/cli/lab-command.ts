@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
 import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
+import { labDemo } from '../lab/lab-demo.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -19,6 +20,10 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+  hypha lab demo [--dir DIR]   play a customer's whole story against the running lab, step by step:
+      link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
+      Prints each command a person would type and what it showed; files go to DIR/demo.
+      Funds run out after the deposit period (24 lab hours: about 50 s at --hour 2)
   hypha lab admin-proxy [--dir DIR] [--port N]   open the admin status page from this machine's browser:
       listens on 127.0.0.1:N (default: a free port, printed) and connects to the gateway from the
       admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
@@ -60,6 +65,11 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         if (p.positionals.length !== 1) throw new UsageError('usage: hypha lab link ACTOR [--dir DIR]');
         const linked = await labLink(labDir(optional(p, 'dir')), p.positionals[0] as string);
         out(JSON.stringify(linked));
+        return 0;
+      }
+      case 'demo': {
+        const p = parse(rest, { dir: { type: 'string' } }, false);
+        await labDemo({ dir: labDir(optional(p, 'dir')), out });
         return 0;
       }
       case 'admin-proxy': {

@@ -72,7 +72,7 @@ test('what is due in grace: arrears plus the deposit for the running VMs, less w
   assert.match(advice, /pay 3\.720000 SPORE/);
   assert.match(advice, /0\.150000 SPORE of arrears plus 3\.600000 SPORE to keep your VMs up for 24 h, less the 0\.030000 SPORE/);
   assert.match(advice, /before 2026-01-03T22:00:00\.000Z/);
-  assert.match(advice, /Paying only the arrears resumes them until the next period's charge is refused/);
+  assert.match(advice, /Paying only the arrears ends grace until the next period's charge is refused/);
 });
 
 test('nothing is due when the agreement covers arrears and the deposit; advice is then empty', () => {

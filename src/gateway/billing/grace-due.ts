@@ -86,7 +86,7 @@ export function adviceOf(due: FundsDue, unit: string): string {
   const what = `pay ${formatAmount(due.dueMicros)} ${unit} into your agreement (${parts.join(' plus ')}${less})`;
   if (due.inGrace.length > 0) {
     const by = due.deprovisionAtMs !== undefined ? ` before ${new Date(due.deprovisionAtMs).toISOString()}, when ${due.inGrace.length === 1 ? 'it is' : 'the first is'} deprovisioned` : '';
-    return `${due.inGrace.length} VM(s) are in grace (paused until the arrears are paid): ${what}${by}. Paying only the arrears resumes them until the next period's charge is refused.`;
+    return `${due.inGrace.length} VM(s) are in grace: ${what}${by}. Paying only the arrears ends grace until the next period's charge is refused.`;
   }
   if (due.arrearsMicros > 0n) return `charges are unpaid: ${what}.`;
   return `your VMs will run out of funds within ${hoursText(due.keepUpMs)} h: ${what} to keep them up that long.`;
