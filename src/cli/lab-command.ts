@@ -163,6 +163,7 @@ function requireLab(dir: string): LabState {
 function statusJson(state: LabState): Record<string, unknown> {
   return {
     name: state.name,
+    dir: state.dir,
     hourSeconds: state.hourSeconds,
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({

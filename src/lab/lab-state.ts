@@ -4,7 +4,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
-/** An actor's role (shared/API.md `hypha lab status`). */
+/** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */

@@ -10,7 +10,7 @@ import { HYPHA_BIN, hyphaCommand, readLabState, writeLabState, type ActorRole, t
 export interface LabUpOptions {
   readonly dir: string;
   readonly name: string;
-  /** Real seconds one billed hour lasts (API.md: default 2). */
+  /** Real seconds one billed hour lasts (docs/cli.md `hypha lab up`: default 2). */
   readonly hourSeconds: number;
   readonly port?: number;
   /** Seconds a link challenge stays valid (default 300), to try expiry by hand. */

@@ -23,7 +23,7 @@ export interface PeriodRow {
   readonly receipts: number;
 }
 
-/** The shape of `overview()` (shared/API.md, GET /admin/api/overview). */
+/** The shape of `overview()` (docs/api.md, GET /admin/api/overview). */
 export interface OverviewView {
   readonly at: string | null;
   readonly nodes: { readonly up: number; readonly down: number; readonly list: readonly { readonly id: string; readonly farmer: string; readonly up: boolean; readonly connected: boolean }[] };
