@@ -1,6 +1,6 @@
 // The lab's state file (lab.json): who the actors are, where their keys are, and which processes run.
 import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
@@ -72,7 +72,8 @@ export const HYPHA_BIN = fileURLToPath(new URL('../../../bin/hypha.js', import.m
  * this rather than a bare `hypha`, which is not on the PATH of a fresh clone.
  */
 export function hyphaCommand(cwd: string = process.cwd()): string {
-  const rel = relative(cwd, HYPHA_BIN);
-  if (rel.startsWith('..') && relative(dirname(dirname(HYPHA_BIN)), cwd).startsWith('..')) return HYPHA_BIN;
+  const fromRoot = relative(dirname(dirname(HYPHA_BIN)), resolve(cwd));
+  if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) return HYPHA_BIN;
+  const rel = relative(resolve(cwd), HYPHA_BIN);
   return rel.startsWith('.') ? rel : `./${rel}`;
 }

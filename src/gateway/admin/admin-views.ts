@@ -25,7 +25,7 @@ export interface AdminSources {
   lowFunds(): ReadonlySet<string>;
   /** Re-reads the balances behind lowFunds (at most once a second), so the page agrees with /v1/balance. */
   refreshFunds?(): Promise<void>;
-  /** Whether an AgentPubKey is an admin (listed, or linked from an admin /64): admins are not counted as customers. */
+  /** Whether an AgentPubKey is an admin (listed, or linked from an admin /64): a linked admin is not counted as a customer until they order. */
   isAdmin?(agent: string): boolean;
   billing(): { lastRunAtMs: number | null; lastError: string | null; ledgerDown: string | null; closedThroughMs: number };
   eventsAbout(kind: 'deployment' | 'order' | 'customer' | 'agent' | 'node', id: string): TimelineEvent[];
@@ -45,7 +45,8 @@ export function overview(s: AdminSources): Record<string, unknown> {
   const byState = { provisioning: 0, active: 0, grace: 0, deprovisioned: 0 };
   for (const d of deployments) byState[d.state]++;
   byState.provisioning += s.orders().filter((o) => o.state === 'provisioning' || o.state === 'paid').length;
-  const customers = new Set<string>([...s.links().map((l) => l.agent), ...s.orders().map((o) => o.customer)].filter((a) => !(s.isAdmin?.(a) ?? false)));
+  // A linked admin is not a customer until they order something.
+  const customers = new Set<string>([...s.links().map((l) => l.agent).filter((a) => !(s.isAdmin?.(a) ?? false)), ...s.orders().map((o) => o.customer)]);
   const inGrace = new Set(deployments.filter((d) => d.state === 'grace').map((d) => d.customer));
   const periods = s.periodTotals();
   let revenue = 0n;
