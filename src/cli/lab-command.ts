@@ -2,8 +2,9 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
-import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
+import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
+import { labDemo } from '../lab/lab-demo.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -19,6 +20,10 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+  hypha lab demo [--dir DIR]   play a customer's whole story against the running lab, step by step:
+      link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
+      Prints each command a person would type and what it showed; files go to DIR/demo.
+      Funds run out after the deposit period (24 lab hours: about 50 s at --hour 2)
   hypha lab admin-proxy [--dir DIR] [--port N]   open the admin status page from this machine's browser:
       listens on 127.0.0.1:N (default: a free port, printed) and connects to the gateway from the
       admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
@@ -60,6 +65,11 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         if (p.positionals.length !== 1) throw new UsageError('usage: hypha lab link ACTOR [--dir DIR]');
         const linked = await labLink(labDir(optional(p, 'dir')), p.positionals[0] as string);
         out(JSON.stringify(linked));
+        return 0;
+      }
+      case 'demo': {
+        const p = parse(rest, { dir: { type: 'string' } }, false);
+        await labDemo({ dir: labDir(optional(p, 'dir')), out });
         return 0;
       }
       case 'admin-proxy': {
@@ -146,13 +156,14 @@ function signalName(text: string | undefined): NodeJS.Signals {
 
 function requireLab(dir: string): LabState {
   const state = readLabState(dir);
-  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`hypha lab up\``);
+  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`${hyphaCommand()} lab up${dirFlag(dir)}\``);
   return state;
 }
 
 function statusJson(state: LabState): Record<string, unknown> {
   return {
     name: state.name,
+    dir: state.dir,
     hourSeconds: state.hourSeconds,
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({
@@ -168,8 +179,15 @@ function statusJson(state: LabState): Record<string, unknown> {
   };
 }
 
+/** ` --dir DIR` when the lab is not where `hypha lab` looks by default, so printed commands work as pasted. */
+function dirFlag(dir: string): string {
+  return dir === labDir(undefined) ? '' : ` --dir ${dir}`;
+}
+
 function describe(state: LabState): string {
   const gw = state.gateway.url;
+  const hypha = hyphaCommand();
+  const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
     `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
@@ -177,10 +195,11 @@ function describe(state: LabState): string {
     '',
     ...rows,
     '',
-    'Try:',
-    `  hypha lab exec alice -- curl -s ${gw}/v1/whoami`,
-    `  hypha lab exec alice -- curl -s ${gw}/`,
-    `  hypha lab exec alice -- curl -s -X POST ${gw}/v1/link/challenge -H 'content-type: application/json' \\`,
-    `      -d "{\\"agent\\": \\"$(hypha id show --key ${actorOf(state, 'alice').key} | node -pe 'JSON.parse(require("fs").readFileSync(0)).agent')\\"}"`,
+    'Try (these lines paste as they are, from this folder):',
+    `  ${lab('exec alice')} -- curl -s ${gw}/          # who the gateway thinks alice is`,
+    `  ${lab('link alice')}                            # link alice's /64 to her Unyt key`,
+    `  ${lab('demo')}                                  # watch a customer's whole story, step by step`,
+    `  ${lab('status --json')}                         # the actors, their addresses and key files`,
+    'The README\'s walkthrough goes on from here.',
   ].join('\n');
 }

@@ -31,6 +31,9 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   lab: () => lazy('./lab-command.js', 'labCommand'),
 };
 
+/** The subcommands, in the order `hypha --help` lists them (docs/cli.md is generated from their --help). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
+
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
   const out = (s: string): void => {

@@ -100,7 +100,7 @@ export interface GatewayConfig {
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
 
-/** Defaults (DESIGN.md sections 4 and 6). */
+/** Defaults (docs/architecture.md "Agents and up-time" and "Billing"). */
 export const DEFAULTS = {
   port: 8480,
   challengeTtlSeconds: 300,

@@ -18,7 +18,10 @@ import { registerCustomerRoutes } from './http/customer-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { registerAdminPageRoutes } from './admin/status-page.js';
-import { FundsWatch } from './billing/funds.js';
+import { FundsWatch, readPosition, type FundsSources } from './billing/funds.js';
+import { adviceOf } from './billing/grace-due.js';
+import { LedgerUnavailableError } from './ledger/ledger.js';
+import { UNIT } from '../protocol/money.js';
 import { GatewayMetrics, registerMetricsRoute } from './metrics.js';
 import { ProbeService } from './uptime/probe-service.js';
 import { probeTcp } from '../protocol/probe.js';
@@ -210,15 +213,23 @@ export class Gateway {
       });
       closers.add(() => orders.close());
 
-      const funds = new FundsWatch({
-        clock,
+      const fundsSources: FundsSources = {
         ledger,
-        events,
-        log,
         lowRunwayMs: config.billing.lowFundsRunwayMs,
+        depositMs: config.billing.depositMs,
         deployments: () => store.deployments.values(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
-      });
+      };
+      const funds = new FundsWatch({ ...fundsSources, clock, events, log, customersInArrears: () => receipts.customersInArrears() });
+      /** The shortfall after a settle, or null when the ledger does not answer. */
+      const dueNow = async (customer: string) => {
+        try {
+          return (await readPosition(fundsSources, customer)).due;
+        } catch (err) {
+          if (err instanceof LedgerUnavailableError) return null;
+          throw err;
+        }
+      };
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
       closer = new PeriodCloser({
         clock,
@@ -235,6 +246,7 @@ export class Gateway {
       const closerRef = closer;
       closers.add(() => closerRef.close());
 
+      const admins = new Set(config.admins);
       const sources: AdminSources = {
         nowMs: () => clock.nowMs(),
         nodes: () => hub.nodes(),
@@ -248,6 +260,8 @@ export class Gateway {
         periodTotals: () => receipts.periodTotals(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
         lowFunds: () => funds.lowFunds(),
+        refreshFunds: () => funds.refresh(1000),
+        isAdmin: (agent) => admins.has(agent) || store.links.values().some((l) => l.agent === agent && admins.has(l.subnet)),
         billing: () => {
           const st = billingRef.status();
           return { lastRunAtMs: st.lastRun?.atMs ?? null, lastError: st.lastRun?.error ?? closerRef.lastRun().error, ledgerDown: st.ledgerDown, closedThroughMs: closerRef.closedThroughMs() };
@@ -282,7 +296,6 @@ export class Gateway {
         gatewayMetrics.linkAttempts.inc({ outcome: outcome === 'rejected' ? `rejected_${String(detail.reason)}` : outcome });
         log.info({ outcome, ...detail }, 'link');
       });
-      const admins = new Set(config.admins);
       const offerSlots = new OfferSlots(provisioner, () => offers, new SystemClock(), OFFER_SLOTS_TTL_MS[provisioner.kind]);
       const app = createApp({
         log,
@@ -299,6 +312,11 @@ export class Gateway {
               gateway: { agent: identity.agent, url },
               offers: () => offers,
               availableSlots: () => offerSlots.all(),
+              fundsAdvice: async (agent) => {
+                if (billingRef.arrearsOf(agent) === 0n && !store.deployments.values().some((d) => d.customer === agent && d.state === 'grace')) return undefined;
+                const due = await dueNow(agent);
+                return due ? adviceOf(due, UNIT) || undefined : 'charges are unpaid, and the ledger cannot be reached to say how much to pay right now; try again in a minute';
+              },
             }),
           (r) => registerLinkRoutes(r, links),
           (r) =>
@@ -308,8 +326,7 @@ export class Gateway {
               ledger,
               orders,
               deployments,
-              arrearsOf: (c) => billingRef.arrearsOf(c),
-              lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
+              funds: fundsSources,
               receiptsOf: (id) => receipts.of(id),
               receiptView: (e) => ReceiptLog.withSignatures(e),
             }),
@@ -334,9 +351,10 @@ export class Gateway {
               ledger,
               clock,
               events,
-              onFunded: (customer) => {
-                void billingRef.settle();
+              onFunded: async (customer) => {
                 for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id);
+                const outcome = await billingRef.settleFor(customer);
+                return { ...outcome, due: await dueNow(customer) };
               },
             }),
         ],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { LabError, actorOf } from './lab.js';
-import { readLabState } from './lab-state.js';
+import { hyphaCommand, readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';
 import { HELPER_READY } from './admin-proxy-helper.js';
 import { OriginPolicy, guardedRequest } from '../gateway/http/origin-guard.js';
@@ -54,7 +54,7 @@ export interface AdminProxy {
  */
 export async function startAdminProxy(options: AdminProxyOptions): Promise<AdminProxy> {
   const state = readLabState(options.dir);
-  if (!state) throw new LabError(`no lab is up in ${options.dir}; start one with \`hypha lab up\``);
+  if (!state) throw new LabError(`no lab is up in ${options.dir}; start one with \`${hyphaCommand()} lab up\``);
   const actor = actorOf(state, options.actor ?? 'admin');
   // Anyone who can open the socket speaks as the admin: it lives in a folder only root can enter.
   const socketDir = join(options.dir, 'admin-proxy');
@@ -227,9 +227,9 @@ export async function describeCaller(proxy: AdminProxy): Promise<string> {
     const r = await fetch(new URL('/v1/whoami', proxy.url), { signal: AbortSignal.timeout(5000) });
     const who = (await r.json()) as { roles?: string[]; agent?: string };
     if (who.roles?.includes('admin')) return `the gateway sees ${proxy.via} as admin ${who.agent ?? ''}`.trimEnd();
-    if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`hypha lab link admin\` (the page answers 401 until then)`;
+    if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`${hyphaCommand()} lab link admin\` (the page answers 401 until then)`;
     return `the gateway sees ${proxy.via} as ${who.agent}, which is not an admin (the page answers 403)`;
   } catch (err) {
-    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (hypha lab status)`;
+    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (${hyphaCommand()} lab status)`;
   }
 }

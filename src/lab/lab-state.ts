@@ -1,10 +1,10 @@
 // The lab's state file (lab.json): who the actors are, where their keys are, and which processes run.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
-/** An actor's role (shared/API.md `hypha lab status`). */
+/** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
@@ -65,3 +65,15 @@ export function writeLabState(state: LabState): void {
 
 /** The repository's `hypha` launcher, which lab processes run. */
 export const HYPHA_BIN = fileURLToPath(new URL('../../../bin/hypha.js', import.meta.url));
+
+/**
+ * How a person at `cwd` runs this checkout's `hypha`: `./bin/hypha.js` from the repository's
+ * folder, a relative path from inside it, the absolute path from anywhere else. Messages print
+ * this rather than a bare `hypha`, which is not on the PATH of a fresh clone.
+ */
+export function hyphaCommand(cwd: string = process.cwd()): string {
+  const fromRoot = relative(dirname(dirname(HYPHA_BIN)), resolve(cwd));
+  if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) return HYPHA_BIN;
+  const rel = relative(resolve(cwd), HYPHA_BIN);
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}

@@ -2,15 +2,15 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { HYPHA_BIN, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+import { HYPHA_BIN, hyphaCommand, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {
   readonly dir: string;
   readonly name: string;
-  /** Real seconds one billed hour lasts (API.md: default 2). */
+  /** Real seconds one billed hour lasts (docs/cli.md `hypha lab up`: default 2). */
   readonly hourSeconds: number;
   readonly port?: number;
   /** Seconds a link challenge stays valid (default 300), to try expiry by hand. */
@@ -50,7 +50,7 @@ const LAB_HEARTBEAT_REAL_MS = 100;
 export async function labUp(options: LabUpOptions): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root for `ip netns` (run it as root, or with sudo)');
   const existing = readLabState(options.dir);
-  if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`hypha lab down\` first`);
+  if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`${hyphaCommand()} lab down --dir ${options.dir}\` first`);
   if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
   // A new lab starts clean: what the last one left (kept by `lab down` for inspection) goes.
   for (const entry of existsSync(options.dir) ? readdirSync(options.dir) : []) {

@@ -111,6 +111,16 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
   };
 }
 
+/** What funding an agreement did right away (BillingService.settleFor). */
+export interface FundedOutcome {
+  /** Arrears paid from the new funds. */
+  readonly arrearsPaidMicros: bigint;
+  /** Deployments that were in grace and are active again (their VMs resumed). */
+  readonly resumed: readonly string[];
+  /** Deployments still in grace (their arrears are not all paid). */
+  readonly stillInGrace: readonly string[];
+}
+
 /** Records appended per fsync while settling (a crash just re-posts the unrecorded ones, idempotently). */
 const BATCH = 256;
 
@@ -192,6 +202,25 @@ export class BillingService implements PeriodWork {
       } while (this.again);
     })().finally(() => (this.settling = null));
     return this.settling;
+  }
+
+  /**
+   * Settles now on behalf of one customer whose agreement was just funded, and says what that
+   * did: the arrears it paid (oldest first) and which of the customer's VMs left grace.
+   */
+  async settleFor(customer: string): Promise<FundedOutcome> {
+    const arrearsBefore = this.arrearsOf(customer);
+    const graceBefore = this.deps.deployments.values().filter((d) => d.customer === customer && d.state === 'grace').map((d) => d.id);
+    await this.settle();
+    const resumed: string[] = [];
+    const stillInGrace: string[] = [];
+    for (const id of graceBefore) {
+      const d = this.deps.deployments.get(id);
+      if (d?.state === 'active') resumed.push(id);
+      else if (d?.state === 'grace') stillInGrace.push(id);
+    }
+    const arrearsAfter = this.arrearsOf(customer);
+    return { arrearsPaidMicros: arrearsBefore > arrearsAfter ? arrearsBefore - arrearsAfter : 0n, resumed, stillInGrace };
   }
 
   /** A farmer's agent answered a countersign request. */

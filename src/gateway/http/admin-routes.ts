@@ -12,6 +12,8 @@ import type { NodePeriodUptime } from '../uptime/node-uptime.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from '../admin/admin-views.js';
 import type { Table } from '../store/store.js';
+import type { FundedOutcome } from '../billing/billing-service.js';
+import { adviceOf, fundsDueView, type FundsDue } from '../billing/grace-due.js';
 import type { AgentApproval } from '../store/records.js';
 import { PublicError, errors } from './public-error.js';
 import { requireAdmin } from './guards.js';
@@ -126,8 +128,22 @@ export interface AdminLedgerDeps {
   readonly ledger: Ledger;
   readonly clock: Clock;
   readonly events: EventSink;
-  /** Funds arrived: settle arrears and advance orders now rather than at the next tick. */
-  onFunded(customer: string): void;
+  /**
+   * Funds arrived: settle arrears and advance orders now rather than at the next tick; resolves
+   * with what that did and the customer's shortfall afterwards (null when the ledger did not answer).
+   */
+  onFunded(customer: string): Promise<FundedOutcome & { readonly due: FundsDue | null }>;
+}
+
+/** The fund answer's account of what the new funds did, in words a customer can act on. */
+export function fundedSummary(outcome: FundedOutcome & { readonly due: FundsDue | null }, unit: string): string {
+  const parts: string[] = [];
+  if (outcome.arrearsPaidMicros > 0n) parts.push(`paid ${formatAmount(outcome.arrearsPaidMicros)} ${unit} of arrears`);
+  if (outcome.resumed.length > 0) parts.push(`${outcome.resumed.length} VM(s) left grace and resumed (${outcome.resumed.join(', ')})`);
+  if (outcome.stillInGrace.length > 0) parts.push(`${outcome.stillInGrace.length} VM(s) are still in grace (${outcome.stillInGrace.join(', ')}): the arrears are not all paid`);
+  if (parts.length === 0) parts.push('no arrears were due and no VM was in grace');
+  const advice = outcome.due ? adviceOf(outcome.due, unit) : '';
+  return `${parts.join('; ')}.${advice ? ` Still needed: ${advice}` : ''}`;
 }
 
 /** POST /admin/api/ledger/fund: the lab's stand-in for paying on Unyt (embedded ledgers only; 404 otherwise). */
@@ -152,8 +168,18 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
       throw err;
     }
     await deps.events.record({ atMs: deps.clock.nowMs(), event: 'ledger.funded', detail: `agreement funded with ${formatAmount(amount)} ${balance.unit} by ${admin.agent ?? admin.subnet}; it now holds ${formatAmount(balance.availableMicros)}`, customer: agent });
-    deps.onFunded(agent);
-    ctx.body = { agent, unit: balance.unit, available: formatAmount(balance.availableMicros) };
+    const outcome = await deps.onFunded(agent);
+    ctx.body = {
+      agent,
+      unit: balance.unit,
+      funded: formatAmount(amount),
+      paidArrears: formatAmount(outcome.arrearsPaidMicros),
+      resumed: outcome.resumed,
+      stillInGrace: outcome.stillInGrace,
+      available: formatAmount(outcome.due?.availableMicros ?? balance.availableMicros),
+      ...(outcome.due && outcome.due.dueMicros > 0n ? { toPay: fundsDueView(outcome.due, balance.unit) } : {}),
+      summary: fundedSummary(outcome, balance.unit),
+    };
   });
 }
 
@@ -171,8 +197,9 @@ export interface AdminViewDeps {
 
 /** GET /admin/api/overview, /admin/api/deployments/{id}, /admin/api/customers/{agent}, /admin/api/events. */
 export function registerAdminViewRoutes(router: Router, deps: AdminViewDeps): void {
-  router.get('/admin/api/overview', (ctx) => {
+  router.get('/admin/api/overview', async (ctx) => {
     requireAdmin(ctx, deps.gatewayUrl);
+    await deps.sources.refreshFunds?.();
     ctx.body = overview(deps.sources);
   });
 

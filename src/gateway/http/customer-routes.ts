@@ -2,11 +2,12 @@
 import type { Router } from './router.js';
 import type { Clock } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
-import { burnPerHourMicros, runwayOf } from '../billing/funds.js';
+import { readPosition, type FundsPosition, type FundsSources } from '../billing/funds.js';
+import { fundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
-import type { OrderService } from '../orders/order-service.js';
-import type { OrderRecord } from '../store/records.js';
+import { orderStateOf, type OrderService } from '../orders/order-service.js';
+import type { DeploymentRecord, OrderRecord } from '../store/records.js';
 import type { ReceiptEntry } from '../billing/receipt-log.js';
 import { PublicError } from './public-error.js';
 import { requireCustomer } from './guards.js';
@@ -19,10 +20,8 @@ export interface CustomerDeps {
   readonly ledger: Ledger;
   readonly orders: OrderService;
   readonly deployments: DeploymentService;
-  /** Unpaid charges of a customer. */
-  arrearsOf(customer: string): bigint;
-  /** The low-funds runway (clock ms). */
-  readonly lowFundsRunwayMs: number;
+  /** Balances, arrears and the funds rule (runway, what is due). */
+  readonly funds: FundsSources;
   /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
   receiptsOf(deploymentId: string): readonly ReceiptEntry[];
   /** A stored receipt as the customer gets it (with the farmer's countersignature). */
@@ -46,12 +45,28 @@ export function customerFailure(o: Pick<OrderRecord, 'failure' | 'attempts'>): {
 
 /** The customer routes. */
 export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void {
-  const orderView = (o: OrderRecord): Record<string, unknown> => {
+  /** The customer's funds, or null when the ledger cannot be reached (views then leave out what is due). */
+  const positionOrNull = async (customer: string): Promise<FundsPosition | null> => {
+    try {
+      return await readPosition(deps.funds, customer);
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) return null;
+      throw err;
+    }
+  };
+  /** What a deployment in grace shows as `toPay`: only looked up when one of the customer's deployments is in grace. */
+  const toPayFor = async (customer: string, list: readonly DeploymentRecord[]): Promise<Record<string, unknown> | undefined> => {
+    if (!list.some((d) => d.state === 'grace')) return undefined;
+    const position = await positionOrNull(customer);
+    return position ? fundsDueView(position.due, UNIT) : undefined;
+  };
+  const deploymentOf = (o: OrderRecord): DeploymentRecord | undefined => (o.deployment !== undefined && o.state === 'active' ? deps.deployments.get(o.customer, o.deployment) : undefined);
+  const orderView = (o: OrderRecord, toPay?: Record<string, unknown>): Record<string, unknown> => {
     const check = deps.orders.lastCheck(o.id);
-    const deployment = o.deployment !== undefined && o.state === 'active' ? deps.deployments.get(o.customer, o.deployment) : undefined;
+    const deployment = deploymentOf(o);
     return {
       id: o.id,
-      state: o.state,
+      state: orderStateOf(o, deployment),
       offer: o.offer,
       name: o.name,
       pricePerHour: o.pricePerHour,
@@ -76,22 +91,25 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
           : {}),
       },
       ...customerFailure(o),
-      ...(deployment ? { deployment: deps.deployments.view(deployment) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
+      ...(deployment ? { deployment: deps.deployments.view(deployment, toPay) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
     };
   };
 
   router.get('/v1/balance', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    let available: bigint;
-    try {
-      available = (await deps.ledger.balance(me.agent)).availableMicros;
-    } catch (err) {
-      if (err instanceof LedgerUnavailableError) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
-      throw err;
-    }
-    const arrears = deps.arrearsOf(me.agent);
-    const runway = runwayOf(available, burnPerHourMicros(deps.deployments.list(me.agent), me.agent), arrears, deps.lowFundsRunwayMs);
-    ctx.body = { agent: me.agent, unit: UNIT, available: formatAmount(available), arrears: formatAmount(arrears), ...runway };
+    const position = await positionOrNull(me.agent);
+    if (!position) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
+    const { due } = position;
+    ctx.body = {
+      agent: me.agent,
+      unit: UNIT,
+      available: formatAmount(position.availableMicros),
+      arrears: formatAmount(position.arrearsMicros),
+      ...position.runway,
+      inGrace: due.inGrace.length,
+      // What to pay and by when, whenever charges are unpaid or a VM is in grace; a runway alone does not say it.
+      ...(due.arrearsMicros > 0n || due.inGrace.length > 0 ? { toPay: fundsDueView(due, UNIT) } : {}),
+    };
   });
 
   router.post('/v1/orders', async (ctx) => {
@@ -101,10 +119,11 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     ctx.body = { order: orderView(order) };
   });
 
-  router.get('/v1/orders', (ctx) => {
+  router.get('/v1/orders', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
+    const toPay = await toPayFor(me.agent, deps.deployments.list(me.agent));
     const page = paginate(deps.orders.list(me.agent), (o) => o.id, pageRequest(ctx, '/v1/orders'));
-    ctx.body = { orders: page.items.map(orderView), next: page.next };
+    ctx.body = { orders: page.items.map((o) => orderView(o, toPay)), next: page.next };
   });
 
   router.get('/v1/orders/:id', async (ctx) => {
@@ -112,18 +131,22 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const id = ctx.params.id as string;
     deps.orders.get(me.agent, id);
     await deps.orders.advance(id);
-    ctx.body = { order: orderView(deps.orders.get(me.agent, id)) };
+    const o = deps.orders.get(me.agent, id);
+    const d = deploymentOf(o);
+    ctx.body = { order: orderView(o, d ? await toPayFor(me.agent, [d]) : undefined) };
   });
 
-  router.get('/v1/deployments', (ctx) => {
+  router.get('/v1/deployments', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
     const page = paginate(deps.deployments.list(me.agent), (d) => d.id, pageRequest(ctx, '/v1/deployments'));
-    ctx.body = { deployments: page.items.map((d) => deps.deployments.view(d)), next: page.next };
+    const toPay = await toPayFor(me.agent, page.items);
+    ctx.body = { deployments: page.items.map((d) => deps.deployments.view(d, toPay)), next: page.next };
   });
 
-  router.get('/v1/deployments/:id', (ctx) => {
+  router.get('/v1/deployments/:id', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { deployment: deps.deployments.view(deps.deployments.get(me.agent, ctx.params.id as string)) };
+    const d = deps.deployments.get(me.agent, ctx.params.id as string);
+    ctx.body = { deployment: deps.deployments.view(d, await toPayFor(me.agent, [d])) };
   });
 
   router.put('/v1/deployments/:id/ssh-keys', async (ctx) => {

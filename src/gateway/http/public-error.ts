@@ -1,7 +1,7 @@
 // Errors meant for the caller: a stable code, a message naming what is wrong, and a hint saying what to do next.
 import { ValidationError } from '../../protocol/validate.js';
 
-/** The error codes of the HTTP contract (shared/API.md "Errors"), with their statuses. */
+/** The error codes of the HTTP contract (docs/api.md "Errors"), with their statuses. */
 export const ERROR_STATUS = {
   bad_request: 400,
   not_linked: 401,

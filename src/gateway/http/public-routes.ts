@@ -12,13 +12,17 @@ export interface PublicDeps {
   offers(): readonly Offer[];
   /** VMs of each offer that can be placed right now, by offer id (cached: provision/offer-slots.ts). */
   availableSlots(): Promise<ReadonlyMap<string, number>>;
+  /** For a linked customer whose charges are unpaid or whose VMs are in grace: what to pay and by when (else undefined). */
+  fundsAdvice?(agent: string): Promise<string | undefined>;
 }
 
 /** GET /, GET /v1/whoami, GET /v1/offers. */
 export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
-  router.get('/', (ctx) => {
+  router.get('/', async (ctx) => {
+    const p = principalOf(ctx);
+    const advice = p.agent !== undefined && deps.fundsAdvice ? await deps.fundsAdvice(p.agent) : undefined;
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = welcomeText(principalOf(ctx), deps.gateway);
+    ctx.body = welcomeText(p, deps.gateway, advice);
   });
 
   router.get('/v1/whoami', (ctx) => {
@@ -38,11 +42,12 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
   });
 }
 
-/** The text a person sees with `curl http://[gateway]:8480/`. */
-export function welcomeText(p: Principal, gateway: { agent: string; url: string }): string {
+/** The text a person sees with `curl http://[gateway]:8480/`; `fundsAdvice` comes first when funds ran out. */
+export function welcomeText(p: Principal, gateway: { agent: string; url: string }, fundsAdvice?: string): string {
   const lines = [`hypha gateway ${gateway.agent}`, `at ${gateway.url}`, '', `You are ${p.address} (Mycelium /64 ${p.subnet}).`];
   if (p.agent) {
     lines.push(`This /64 is linked to ${p.agent} (roles: ${p.roles.join(', ')}).`, '');
+    if (fundsAdvice) lines.push(`FUNDS: ${fundsAdvice}`, `  details: curl -s ${gateway.url}/v1/balance`, '');
     lines.push('Try:', `  curl -s ${gateway.url}/v1/offers`, `  curl -s ${gateway.url}/v1/balance`, `  curl -s ${gateway.url}/v1/deployments`);
   } else {
     lines.push(

@@ -1,6 +1,6 @@
 // UnytLedger: the experimental Ledger adapter that bills customers through the Unyt hApp on a Holochain conductor.
 //
-// How hypha maps onto Unyt (DESIGN.md section 2 "Unyt / Holochain", section 6):
+// How hypha maps onto Unyt (docs/architecture.md "Facts the code relies on: Unyt" and "Billing"):
 // - every customer has a smart agreement (an "EA", identified by its ActionHash "uhCkk…") that the
 //   customer funds by parking spends on it under the customer role;
 // - a billing event is a parked spend the gateway creates on that agreement under its invoicer role,

@@ -65,6 +65,18 @@ export function depositOf(offer: Offer, depositMs: number): bigint {
   return (num + den - 1n) / den;
 }
 
+/** An order's state as customers and admins see it: once handed over, it follows its deployment. */
+export type OrderViewState = OrderRecord['state'] | 'grace' | 'deprovisioned';
+
+/**
+ * The state to show for an order. A handed-over order (`active`) says what its deployment is
+ * now, so a customer whose VM is in grace or was deprovisioned does not read `active`.
+ */
+export function orderStateOf(order: OrderRecord, deployment: DeploymentRecord | undefined): OrderViewState {
+  if (order.state !== 'active' || deployment === undefined) return order.state;
+  return deployment.state === 'grace' || deployment.state === 'deprovisioned' ? deployment.state : order.state;
+}
+
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /**

@@ -26,7 +26,7 @@ export interface AgentApproval {
   readonly decidedBy?: string;
 }
 
-/** Order states (shared/API.md). */
+/** Order states (docs/api.md). */
 export type OrderState = 'awaiting_payment' | 'paid' | 'provisioning' | 'active' | 'failed' | 'expired';
 
 /** A customer's order for a VM. */
@@ -52,7 +52,7 @@ export interface OrderRecord {
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
 }
 
-/** Deployment states (shared/API.md). */
+/** Deployment states (docs/api.md). */
 export type DeploymentState = 'provisioning' | 'active' | 'grace' | 'deprovisioned';
 
 /** Why a deployment ended. */
