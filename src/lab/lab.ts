@@ -2,7 +2,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
+import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { HYPHA_BIN, hyphaCommand, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
