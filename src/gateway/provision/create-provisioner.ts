@@ -10,8 +10,8 @@ export async function createProvisioner(config: GatewayConfig, agentDeps: Omit<A
       return new AgentProvisioner({ ...agentDeps, commandTimeoutMs: config.provisioner.commandTimeoutMs });
     case 'grid': {
       const { GridProvisioner } = await import('./grid-provisioner.js');
-      const { kind: _kind, ...options } = config.provisioner.options as Record<string, unknown>;
-      return new GridProvisioner(options as unknown as ConstructorParameters<typeof GridProvisioner>[0]);
+      const { kind: _kind, ...options } = config.provisioner;
+      return new GridProvisioner(options);
     }
   }
 }
