@@ -1,6 +1,6 @@
 // Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
 import type { Logger } from 'pino';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
 import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
 import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
@@ -81,7 +81,7 @@ export class DeploymentService {
   }
 
   view(d: DeploymentRecord): Record<string, unknown> {
-    return deploymentView(d, this.deps.totals(d.id));
+    return { ...deploymentView(d, this.deps.totals(d.id)), clock: clockName(this.deps.clock) };
   }
 
   /** Replaces the VM's authorized keys (the old ones stop working). */
