@@ -1,6 +1,6 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from './router.js';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import { burnPerHourMicros, runwayOf } from '../billing/funds.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
@@ -39,6 +39,7 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
       deposit: o.deposit,
       unit: o.unit,
       createdAt: new Date(o.createdAtMs).toISOString(),
+      clock: clockName(deps.clock),
       ...(o.state === 'awaiting_payment' ? { expiresAt: new Date(o.expiresAtMs).toISOString() } : {}),
       payment: {
         unit: o.unit,
@@ -124,6 +125,6 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const id = ctx.query.deployment;
     if (typeof id !== 'string' || id === '') throw new PublicError('bad_request', 'deployment is required', 'GET /v1/receipts?deployment=dep_…', { field: 'deployment' });
     deps.deployments.get(me.agent, id);
-    ctx.body = { receipts: deps.receiptsOf(id) };
+    ctx.body = { clock: clockName(deps.clock), receipts: deps.receiptsOf(id) };
   });
 }
