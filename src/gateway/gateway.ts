@@ -147,7 +147,8 @@ export class Gateway {
         nodes: () => hub.nodes(),
         usedOn: (node) => capacityUsed(node, store.deployments.values(), store.orders.values(), offerById),
         command: (node, op, vm, timeoutMs) => hub.command(node, op, vm, timeoutMs),
-      });
+      }, log);
+      closers.add(() => provisioner.close?.());
       const deployments = new DeploymentService({
         clock,
         deployments: store.deployments,
