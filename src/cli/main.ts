@@ -1,4 +1,5 @@
 // The `hypha` command: dispatches to its subcommands and turns their errors into exit codes.
+import { readFileSync } from 'node:fs';
 import { UsageError } from './cli-error.js';
 import { idCommand } from './id-command.js';
 
@@ -12,7 +13,15 @@ const HELP = `hypha — buy and run compute over Mycelium
   hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
   hypha lab …        a whole Mycelium-like network on this machine
 
+  hypha --version    print hypha's version
+
 Each takes --help.`;
+
+/** hypha's version, from the package.json beside dist/ (the one npm installed). */
+export function hyphaVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 type Command = (argv: string[], out: (s: string) => void) => Promise<number>;
 
@@ -43,6 +52,10 @@ export async function run(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === 'help' || name === '-h') {
     out(HELP);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    out(`hypha ${hyphaVersion()}`);
+    return 0;
   }
   const load = COMMANDS[name];
   if (!load) {

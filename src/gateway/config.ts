@@ -6,6 +6,8 @@ import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
 import { normaliseHost } from './http/origin-guard.js';
+import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-config.js';
+import type { GridProvisionerConfig } from './provision/grid-config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -20,10 +22,10 @@ export type LedgerConfig =
   | { readonly kind: 'embedded-remote'; readonly url: string; readonly timeoutMs: number }
   | { readonly kind: 'unyt'; readonly options: Readonly<Record<string, unknown>> };
 
-/** Which provisioner deploys VMs. */
+/** Which provisioner deploys VMs: farmers' agents, or the ThreeFold grid (its fields checked like the rest of the config). */
 export type ProvisionerConfig =
   | { readonly kind: 'agent'; readonly commandTimeoutMs: number }
-  | { readonly kind: 'grid'; readonly options: Readonly<Record<string, unknown>> };
+  | ({ readonly kind: 'grid' } & GridProvisionerConfig);
 
 /** The HTTP server's limits and the Host values it answers to besides its own `[address]:port`. */
 export interface HttpConfig {
@@ -302,8 +304,12 @@ function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: s
     case 'agent':
       expectOnlyKeys(o, ['kind', 'commandTimeoutSeconds'], 'config.provisioner');
       return { kind: 'agent', commandTimeoutMs: 1000 * (o.commandTimeoutSeconds === undefined ? 30 : expectNumber(o.commandTimeoutSeconds, 'config.provisioner.commandTimeoutSeconds', 0.1, 3600)) };
-    case 'grid':
-      return { kind: 'grid', options: withPaths(o, ['mnemonicFile'], path) };
+    case 'grid': {
+      const grid = parseGridProvisionerConfig(o, 'config.provisioner', (p) => path(p, 'config.provisioner.mnemonicFile', ''));
+      // The mnemonic is read once here only to refuse a missing, readable-by-others or malformed one before anything starts; it is not kept.
+      readGridMnemonic(grid, process.env, 'config.provisioner');
+      return { kind: 'grid', ...grid };
+    }
     default:
       throw new ValidationError('config.provisioner.kind', 'must be "agent" or "grid"');
   }

@@ -105,6 +105,8 @@ export class Gateway {
     const closers = new Closers();
     try {
       const { address, source } = await resolveListenAddress({ ...(config.listen !== undefined ? { explicit: config.listen } : {}), myceliumApiUrl: config.myceliumApiUrl });
+      // Refuse an address this host does not have (or a port in use) before writing anything: no key, no data folder.
+      await probeListen(address, config.port);
       const clock: Clock = config.lab ? new ScaledClock(config.lab.epochMs, config.lab.hourSeconds) : new SystemClock();
       if (config.lab) log.warn({ hourSeconds: config.lab.hourSeconds }, 'LAB MODE: one billed hour lasts %s real seconds', config.lab.hourSeconds);
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -161,7 +163,8 @@ export class Gateway {
         nodes: () => hub.nodes(),
         usedOn: (node) => capacity.usedOn(node),
         command: (node, op, vm, timeoutMs) => hub.command(node, op, vm, timeoutMs),
-      });
+      }, log);
+      closers.add(() => provisioner.close?.());
       const deployments = new DeploymentService({
         clock,
         deployments: store.deployments,
@@ -451,6 +454,13 @@ function loadOrCreateKey(path: string, log: Logger): Identity {
     return identity;
   }
   return loadKeyFile(path);
+}
+
+/** Binds [address]:port once and lets go, so a bad address is refused with listen's own error before any file is written. */
+async function probeListen(address: string, port: number): Promise<void> {
+  const probe = createServer();
+  await listen(probe, address, port);
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 function listen(server: Server, address: string, port: number): Promise<void> {

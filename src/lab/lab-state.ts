@@ -36,6 +36,27 @@ export interface LabState {
   readonly epochMs: number;
   readonly gateway: { readonly address: string; readonly port: number; readonly url: string; readonly pid: number; readonly agent: string };
   readonly actors: readonly LabActor[];
+  /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
+  readonly supervisorPid?: number;
+  /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */
+  readonly proxyPids?: readonly number[];
+}
+
+/** Where `lab up` keeps each actor's Mycelium address beside its key, so `lab up --keep` can reuse both. */
+export function addressesPath(dir: string): string {
+  return join(dir, 'keys', 'addresses.json');
+}
+
+/**
+ * Changes the state file with `change` if a lab is up in `dir` (read, change, write; the lab's
+ * commands run one at a time per person, so no lock). Answers the new state, or null when no lab is up.
+ */
+export function updateLabState(dir: string, change: (state: LabState) => LabState): LabState | null {
+  const state = readLabState(dir);
+  if (!state) return null;
+  const next = change(state);
+  writeLabState(next);
+  return next;
 }
 
 /** Where labs live unless --dir says otherwise: data/lab in the hypha folder. */

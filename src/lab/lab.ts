@@ -2,9 +2,9 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
-import { addHost, createBridge, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { HYPHA_BIN, hyphaCommand, readLabState, statePath, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
+import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {
@@ -18,6 +18,10 @@ export interface LabUpOptions {
   /** Billing policy overrides, in (lab) hours, to watch funds run out and grace end quickly. */
   readonly depositHours?: number;
   readonly graceHours?: number;
+  /** Reuse the last lab's keys and Mycelium addresses (in DIR/keys) instead of making new ones. */
+  readonly keep?: boolean;
+  /** The foreground `hypha lab up` process waiting for Ctrl-C, recorded so `lab down` can stop it. */
+  readonly supervisorPid?: number;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -53,15 +57,17 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`${hyphaCommand()} lab down --dir ${options.dir}\` first`);
   if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
   // A new lab starts clean: what the last one left (kept by `lab down` for inspection) goes.
+  // With --keep the keys (and the addresses beside them) stay, and are read back below.
+  const kept = options.keep === true ? readKeptHosts(options.dir) : undefined;
   for (const entry of existsSync(options.dir) ? readdirSync(options.dir) : []) {
-    if (LAB_ENTRIES.test(entry)) rmSync(join(options.dir, entry), { recursive: true, force: true });
+    if (LAB_ENTRIES.test(entry) && !(kept && entry === 'keys')) rmSync(join(options.dir, entry), { recursive: true, force: true });
   }
   mkdirSync(join(options.dir, 'keys'), { recursive: true, mode: 0o700 });
   // Lab VM users pass through the lab folder to their homes under farmerN/state/vms (they list
   // nothing; keys/ and logs/ stay 0700, and every key, config and state file is 0600).
   chmodSync(options.dir, (statSync(options.dir).mode & 0o7777) | 0o001);
   mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
-  const plan = planHosts(options.dir);
+  const plan = kept ?? planHosts(options.dir);
   const epochMs = Date.now();
   try {
     await removeLab(options.name);
@@ -102,6 +108,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       epochMs,
       gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
       actors: actors(),
+      ...(options.supervisorPid !== undefined ? { supervisorPid: options.supervisorPid } : {}),
     };
     writeLabState(state);
     await waitForLog(gatewayLog, READY_TEXT.gateway as string, pid, 20_000);
@@ -124,17 +131,72 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   }
 }
 
-/** Stops every process of the lab and removes its namespaces; the lab folder stays for inspection. */
+/**
+ * Stops every process of the lab and removes its namespaces; the lab folder stays for inspection.
+ * "Every process": the actors' processes, the admin proxies and the foreground `lab up` recorded
+ * in the state, and anything else still running inside the lab's namespaces (`ip netns pids`),
+ * such as an admin proxy's helper. When it returns, none of them runs any more.
+ */
 export async function labDown(dir: string, nameIfNoState?: string): Promise<void> {
   const state = readLabState(dir);
   const name = state?.name ?? nameIfNoState;
-  const pids = (state?.actors ?? []).map((a) => a.pid).filter((p): p is number => p !== undefined);
-  for (const pid of pids) signal(pid, 'SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
-  if (name !== undefined) await removeLab(name);
+  const recorded = [
+    ...(state?.proxyPids ?? []).filter((pid) => isLabCommand(pid, 'admin-proxy')),
+    ...(state?.actors ?? []).map((a) => a.pid).filter((p): p is number => p !== undefined),
+  ];
+  await stopAll(recorded, 5000);
+  if (name !== undefined) {
+    const namespaces = (await listNamespaces()).filter((ns) => ns.startsWith(`hl-${name}-`));
+    const inside = (await Promise.all(namespaces.map(namespacePids))).flat();
+    await stopAll(inside, 2000);
+    await removeLab(name);
+  }
   rmSync(join(dir, 'lab.json'), { force: true });
+  // Last, so the foreground `lab up` finds the lab gone and only says so (it also notices lab.json going).
+  const supervisor = state?.supervisorPid;
+  if (supervisor !== undefined && supervisor !== process.pid && isLabCommand(supervisor, 'up')) await stopAll([supervisor], 5000);
+}
+
+/** Records a running `hypha lab admin-proxy` in the lab's state, so `lab down` stops it; false when no lab is up. */
+export function registerProxy(dir: string, pid: number): boolean {
+  return updateLabState(dir, (s) => ({ ...s, proxyPids: [...(s.proxyPids ?? []).filter((p) => p !== pid), pid] })) !== null;
+}
+
+/** Forgets an admin proxy that stopped. */
+export function unregisterProxy(dir: string, pid: number): void {
+  updateLabState(dir, (s) => ({ ...s, proxyPids: (s.proxyPids ?? []).filter((p) => p !== pid) }));
+}
+
+/** SIGTERM to each pid, up to `graceMs` for them to exit, then SIGKILL to what is left. */
+async function stopAll(pids: readonly number[], graceMs: number): Promise<void> {
+  const mine = pids.filter((pid) => pid !== process.pid);
+  for (const pid of mine) signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (mine.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of mine) if (alive(pid)) signal(pid, 'SIGKILL');
+  const killedBy = Date.now() + 2000;
+  while (mine.some(alive) && Date.now() < killedBy) await sleep(20);
+}
+
+/** The processes running in a network namespace. */
+async function namespacePids(ns: string): Promise<number[]> {
+  const out = await ip('netns', 'pids', ns).catch(() => '');
+  return out
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isSafeInteger(pid) && pid > 0);
+}
+
+/** Whether `pid` still runs `hypha lab SUB` (a recorded pid may have been reused by an unrelated process since). */
+function isLabCommand(pid: number, sub: string): boolean {
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  const at = args.indexOf('lab');
+  return at > 0 && args[at + 1] === sub;
 }
 
 /** Stops an actor's process with `sig` (SIGTERM waits for it to exit; SIGKILL is kill -9). */
@@ -197,24 +259,49 @@ export function actorOf(state: LabState, name: string): LabActor {
   return actor;
 }
 
+/** The lab's actors and their roles. */
+const LAB_ROLES: ReadonlyArray<readonly [string, ActorRole]> = [
+  ['gateway', 'gateway'],
+  ['alice', 'customer'],
+  ['bob', 'customer'],
+  ['admin', 'admin'],
+  ['farmer1', 'farmer'],
+  ['farmer2', 'farmer'],
+  ['ledger', 'ledger'],
+];
+
 function planHosts(dir: string): PlannedHost[] {
-  const roles: Array<[string, ActorRole]> = [
-    ['gateway', 'gateway'],
-    ['alice', 'customer'],
-    ['bob', 'customer'],
-    ['admin', 'admin'],
-    ['farmer1', 'farmer'],
-    ['farmer2', 'farmer'],
-    ['ledger', 'ledger'],
-  ];
   const subnets = new Set<string>();
-  return roles.map(([name, role]) => {
+  const hosts = LAB_ROLES.map(([name, role]) => {
     let address: string;
     do address = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
     while (subnets.has(subnet64(address)));
     subnets.add(subnet64(address));
     const identity = newIdentity();
     saveKeyFile(keyPath(dir, name), identity, true);
+    return { name, role, address, subnet: subnet64(address), identity };
+  });
+  writeSecureFile(addressesPath(dir), JSON.stringify(Object.fromEntries(hosts.map((h) => [h.name, h.address])), null, 2) + '\n');
+  return hosts;
+}
+
+/** The last lab's actors with their keys and addresses (for `lab up --keep`), or LabError saying why not. */
+function readKeptHosts(dir: string): PlannedHost[] {
+  let addresses: Record<string, unknown>;
+  try {
+    addresses = JSON.parse(readFileSync(addressesPath(dir), 'utf8')) as Record<string, unknown>;
+  } catch {
+    throw new LabError(`--keep: no earlier lab's keys and addresses in ${join(dir, 'keys')}; run \`hypha lab up\` without --keep once`);
+  }
+  return LAB_ROLES.map(([name, role]) => {
+    const address = addresses[name];
+    if (typeof address !== 'string') throw new LabError(`--keep: ${addressesPath(dir)} has no address for ${name}; run \`hypha lab up\` without --keep`);
+    let identity: Identity;
+    try {
+      identity = loadKeyFile(keyPath(dir, name));
+    } catch (err) {
+      throw new LabError(`--keep: cannot read ${name}'s key: ${(err as Error).message}`);
+    }
     return { name, role, address, subnet: subnet64(address), identity };
   });
 }

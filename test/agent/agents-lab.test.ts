@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, link, ssh, sshKey } from '../helpers/scenario.js';
 
 const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'agent', 'ws-agent-fixture.js');
@@ -29,7 +29,7 @@ function labMs(lab: TestLab, realMs: number): number {
   return s.epochMs + (realMs - s.epochMs) * (3600 / s.hourSeconds);
 }
 
-test('farmer agents in the lab', async (t) => {
+test('farmer agents in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t);
   const { dir, remove } = scratchDir();
   t.after(remove);

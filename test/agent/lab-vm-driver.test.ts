@@ -9,6 +9,7 @@ import { LabVmDriver, LineDiscipline, toCrlf } from '../../src/agent/lab-vm/inde
 import { VmDriverError, type VmInfo } from '../../src/agent/vm-driver.js';
 import { newIdentity, parseIpv6, saveKeyFile } from '../../src/identity/index.js';
 import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from '../../src/lab/netns.js';
+import { LAB_SKIP } from '../helpers/lab.js';
 import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
 
@@ -16,7 +17,6 @@ const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'agent', 'lab-vm-fixture.js');
 const FARMER_ADDRESS = '5aa:1:2:3::1';
 const FARMER_SUBNET = '5aa:1:2:3::/64';
 const CUSTOMER_ADDRESS = '4bb:9:8:7::2';
-const IS_ROOT = process.getuid?.() === 0;
 
 test('LineDiscipline echoes, edits and delivers lines like a cooked terminal', () => {
   const echoed: Buffer[] = [];
@@ -144,7 +144,7 @@ class FixtureDriver {
   }
 }
 
-test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: IS_ROOT ? false : 'needs root for network namespaces' }, async (t) => {
+test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: LAB_SKIP }, async (t) => {
   const lab = `vm${process.pid % 1000}`;
   const farmerNs = namespaceName(lab, 'farmer');
   const customerNs = namespaceName(lab, 'cust');

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Receipt } from '../../src/protocol/receipt.js';
 import { scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, link, ssh, sshKey } from '../helpers/scenario.js';
 
 /** A deployment's receipts, as its customer gets them. */
@@ -33,7 +33,7 @@ async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<s
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-test('billing in the lab: charges, downtime, grace, resume and deprovisioning', async (t) => {
+test('billing in the lab: charges, downtime, grace, resume and deprovisioning', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '4'] });
   const { dir, remove } = scratchDir();
   t.after(remove);

@@ -1,10 +1,13 @@
 // Gateway config parsing and listen-address checks: defaults, refusals that name the key, and no wildcard listening.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { chmodSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { checkListenAddress, ListenAddressError } from '../../src/gateway/listen-address.js';
 import { ValidationError } from '../../src/protocol/validate.js';
-import { newIdentity } from '../../src/identity/index.js';
+import { newIdentity, writeSecureFile } from '../../src/identity/index.js';
+import { scratchDir } from '../helpers/paths.js';
 
 test('defaults: port 8480, 1-hour periods, 90% farmer share, 24 h deposit, 72 h grace, paths under the config folder', () => {
   const c = parseGatewayConfig({}, '/etc/hypha');
@@ -76,5 +79,40 @@ test('listen addresses: only 400::/7, with the reason and what to do instead', (
   assert.equal(checkListenAddress('[0570:75B1:b695:5ed7:541e:e8d8:efbb:b9a0]'), '570:75b1:b695:5ed7:541e:e8d8:efbb:b9a0');
   for (const bad of ['::', '0.0.0.0', '127.0.0.1', '::1', 'fe80::1', '2001:db8::1', '::ffff:10.0.0.1', 'localhost']) {
     assert.throws(() => checkListenAddress(bad), (e: unknown) => e instanceof ListenAddressError && /refusing to listen/.test(e.message) && /--listen/.test(e.message), bad);
+  }
+});
+
+test('a grid provisioner is checked when the config loads: typed fields, paths resolved, the mnemonic file checked but not kept', () => {
+  const scratch = scratchDir('hypha-grid-config-');
+  try {
+    const farmer = newIdentity().agent;
+    writeSecureFile(join(scratch.dir, 'grid.mnemonic'), 'legal winner thank year wave sausage worth useful legal winner thank yellow\n');
+    const c = parseGatewayConfig({ provisioner: { kind: 'grid', network: 'test', mnemonicFile: 'grid.mnemonic', farmers: { '7': farmer }, twinId: 42 } }, scratch.dir);
+    assert.deepEqual(c.provisioner, { kind: 'grid', network: 'test', mnemonicFile: join(scratch.dir, 'grid.mnemonic'), farmers: { '7': farmer }, twinId: 42 });
+    assert.ok(!JSON.stringify(c).includes('legal'), 'the mnemonic is not in the config');
+    writeFileSync(join(scratch.dir, 'open.mnemonic'), 'legal winner thank year wave sausage worth useful legal winner thank yellow\n');
+    chmodSync(join(scratch.dir, 'open.mnemonic'), 0o644);
+    const base = { kind: 'grid', network: 'test', mnemonicFile: 'grid.mnemonic', farmers: { '7': farmer } };
+    const cases: Array<[unknown, string]> = [
+      [{ ...base, network: 'mainnet' }, 'config.provisioner.network'],
+      [{ ...base, farmers: {} }, 'config.provisioner.farmers'],
+      [{ ...base, farmers: { '7': 'uhCAknope' } }, 'config.provisioner.farmers.7'],
+      [{ ...base, mnemonicFile: 'open.mnemonic' }, 'config.provisioner.mnemonicFile'],
+      [{ ...base, mnemonicFile: 'missing.mnemonic' }, 'config.provisioner.mnemonicFile'],
+      [{ ...base, mnemonicEnv: 'HYPHA_GRID_MNEMONIC' }, 'config.provisioner.mnemonicFile'],
+      [{ ...base, deployTimeoutMs: 0 }, 'config.provisioner.deployTimeoutMs'],
+      [{ ...base, gridproxyUrl: 'gridproxy.grid.tf' }, 'config.provisioner.gridproxyUrl'],
+      [{ ...base, twinId: -1 }, 'config.provisioner.twinId'],
+      [{ ...base, mnemonic: 'legal winner' }, 'config.provisioner.mnemonic'],
+    ];
+    for (const [provisioner, field] of cases) {
+      assert.throws(
+        () => parseGatewayConfig({ provisioner }, scratch.dir),
+        (e: unknown) => e instanceof ValidationError && e.field === field && !e.message.includes('legal winner thank'),
+        JSON.stringify(provisioner),
+      );
+    }
+  } finally {
+    scratch.remove();
   }
 });

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { scratchDir } from '../helpers/paths.js';
-import { errorCode, startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { errorCode, startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { buyVm, link, sshKey } from '../helpers/scenario.js';
 
 interface Family {
@@ -27,7 +27,7 @@ const value = (f: Family | undefined, labels: Record<string, string> = {}): numb
   return Number(m?.value ?? NaN);
 };
 
-test('metrics in the lab', async (t) => {
+test('metrics in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t, { hour: 1 });
   const { dir, remove } = scratchDir();
   t.after(remove);

@@ -1,6 +1,6 @@
 // Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
 import type { Logger } from 'pino';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
 import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
 import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
@@ -86,7 +86,7 @@ export class DeploymentService {
 
   /** The API view; `toPay` is the customer's shortfall, shown on a deployment in grace. */
   view(d: DeploymentRecord, toPay?: Record<string, unknown>): Record<string, unknown> {
-    return deploymentView(d, this.deps.totals(d.id), toPay);
+    return { ...deploymentView(d, this.deps.totals(d.id), toPay), clock: clockName(this.deps.clock) };
   }
 
   /** Replaces the VM's authorized keys (the old ones stop working). */

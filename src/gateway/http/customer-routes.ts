@@ -1,6 +1,6 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from './router.js';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import { readPosition, type FundsPosition, type FundsSources } from '../billing/funds.js';
 import { fundsDueView } from '../billing/grace-due.js';
@@ -73,6 +73,7 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
       deposit: o.deposit,
       unit: o.unit,
       createdAt: new Date(o.createdAtMs).toISOString(),
+      clock: clockName(deps.clock),
       ...(o.state === 'awaiting_payment' ? { expiresAt: new Date(o.expiresAtMs).toISOString() } : {}),
       payment: {
         unit: o.unit,
@@ -169,6 +170,6 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const request = pageRequest(ctx, `/v1/receipts?deployment=${id}`);
     deps.deployments.get(me.agent, id);
     const page = paginate(deps.receiptsOf(id), (e) => e.receipt.id, request);
-    ctx.body = { receipts: page.items.map((e) => deps.receiptView(e)), next: page.next };
+    ctx.body = { clock: clockName(deps.clock), receipts: page.items.map((e) => deps.receiptView(e)), next: page.next };
   });
 }

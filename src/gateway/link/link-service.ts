@@ -11,7 +11,7 @@ import {
 import { ValidationError, expectAgentPubKey, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import { linkStatementText } from '../../protocol/link-statement.js';
 import { PublicError } from '../http/public-error.js';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock, type ClockName } from '../../protocol/clock.js';
 import type { Table } from '../store/store.js';
 import type { LinkRecord } from '../store/records.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -45,6 +45,8 @@ export interface ChallengeAnswer {
   readonly nonce: string;
   readonly statement: string;
   readonly expiresAt: string;
+  /** The clock expiresAt is on: the gateway gives challenges wall time, also in the lab (whose orders and receipts run on lab time). */
+  readonly clock: ClockName;
 }
 
 /** Most open challenges kept per /64; a new one past this evicts the oldest. */
@@ -99,7 +101,7 @@ export class LinkService {
     if (open.length >= OPEN_CHALLENGES_PER_SUBNET) this.challenges.delete((open[0] as Challenge).nonce);
     this.challenges.set(nonce, { nonce, agent, subnet: callerSubnet, statement, expiresAtMs });
     this.onOutcome('challenge', { subnet: callerSubnet, agent });
-    return { nonce, statement, expiresAt };
+    return { nonce, statement, expiresAt, clock: clockName(this.clock) };
   }
 
   /** Checks a signed challenge and stores the link; `created` is false when it already existed. */
