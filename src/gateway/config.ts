@@ -5,6 +5,7 @@ import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expect
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
+import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -17,7 +18,7 @@ export interface ConfiguredAgent {
 export type LedgerConfig =
   | { readonly kind: 'embedded'; readonly dir: string }
   | { readonly kind: 'embedded-remote'; readonly url: string; readonly timeoutMs: number }
-  | { readonly kind: 'unyt'; readonly options: Readonly<Record<string, unknown>> };
+  | UnytLedgerConfig;
 
 /** Which provisioner deploys VMs. */
 export type ProvisionerConfig =
@@ -202,7 +203,7 @@ function ledgerConfig(v: unknown, path: (v: unknown, f: string, fallback: string
         timeoutMs: 1000 * (o.timeoutSeconds === undefined ? 5 : expectNumber(o.timeoutSeconds, 'config.ledger.timeoutSeconds', 0.1, 600)),
       };
     case 'unyt':
-      return { kind: 'unyt', options: withPaths(o, ['journalPath', 'appTokenFile', 'signingCredentialsFile'], path) };
+      return parseUnytLedgerConfig(o, path, dataDir);
     default:
       throw new ValidationError('config.ledger.kind', 'must be "embedded", "embedded-remote" or "unyt"');
   }
