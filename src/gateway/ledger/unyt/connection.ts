@@ -105,8 +105,16 @@ function signingKeyBytes(path: string, text: unknown): Uint8Array {
 
 /**
  * Closes an app connection. @holochain/client 0.21 types `AppWebsocket.client` as a transport that
- * may be Tauri IPC (no close); over a websocket it is a `WsClient`, which closes.
+ * may be Tauri IPC (no close); over a websocket it is a `WsClient`. Its close() waits for a close
+ * event, which a socket the conductor already dropped never sends again: only a live one is closed.
  */
 async function closeTransport(hc: typeof import('@holochain/client'), transport: unknown): Promise<void> {
-  if (transport instanceof hc.WsClient) await transport.close();
+  if (!(transport instanceof hc.WsClient)) return;
+  const socket = transport.socket;
+  if (socket.readyState === socket.CLOSED) return;
+  if (socket.readyState === socket.CLOSING) {
+    socket.terminate();
+    return;
+  }
+  await transport.close();
 }
