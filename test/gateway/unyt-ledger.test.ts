@@ -204,6 +204,19 @@ test('refusal for funds: nothing is parked while the funding does not cover the 
   assert.deepEqual(back[0]?.amount, { [SPORE]: formatAmount(micros('0.5')) });
 });
 
+test('funding the charge does not need stays parked: the oldest links that cover it are given to the RAVE', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  for (let i = 0; i < 3; i++) await park(w, '1');
+  const ledger = await w.open();
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1.5'))).status, 'paid');
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: micros('1') });
+  const back = (await w.as(w.alice, 'get_incoming_raves', null)) as { amount: Record<string, string> }[];
+  assert.deepEqual(back[0]?.amount, { [SPORE]: formatAmount(micros('0.5')) });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:1', '1'))).status, 'paid');
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: 0n });
+});
+
 test('a conductor refusal that is not for want of funds (the grant does not cover execute_rave) is an outage, not insufficient_funds', async (t) => {
   const w = await world(t);
   w.tx.mint(w.alice.agent, SPORE, micros('10'));

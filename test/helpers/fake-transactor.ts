@@ -156,7 +156,7 @@ export class FakeTransactor {
       add(this.#balances, author, unit, -micros);
       add(this.#fees, author, unit, (micros * FEE_BPS) / 10_000n);
     }
-    const link: Link = { id: this.#nextHash(), ea, variant: 'ParkedSpend', creator: author, role, amount, payload: input.spender_payload ?? null, timestamp: Date.now() };
+    const link: Link = { id: this.#nextHash(), ea, variant: 'ParkedSpend', creator: author, role, amount, payload: input.spender_payload ?? null, timestamp: this.#now() };
     this.#links.set(link.id, link);
     return link.id;
   }
@@ -174,7 +174,7 @@ export class FakeTransactor {
     if (role !== agreement.invoicerRole || author !== agreement.invoicer) throw new ZomeError(`agent ${author} may not park content under role ${role} on ${ea}`);
     const link: Link = {
       id: this.#nextHash(), ea, variant: 'Parked', creator: author, role,
-      amount: data.amount === null || data.amount === undefined ? new Map<string, bigint>() : readUnitMap(data.amount), payload: data.payload, timestamp: Date.now(),
+      amount: data.amount === null || data.amount === undefined ? new Map<string, bigint>() : readUnitMap(data.amount), payload: data.payload, timestamp: this.#now(),
     };
     this.#links.set(link.id, link);
     return [link.id, rawAgent(author)];
@@ -214,7 +214,7 @@ export class FakeTransactor {
       if (available > owed) allocations.push({ receiver: agreement.customer, unit, micros: available - owed, collected: false });
     }
     for (const l of links) this.#links.delete(l.id);
-    const rave: Rave = { id: this.#nextHash(), ea, executor: author, allocations: allocations.filter((a) => a.micros > 0n), timestamp: Date.now() };
+    const rave: Rave = { id: this.#nextHash(), ea, executor: author, allocations: allocations.filter((a) => a.micros > 0n), timestamp: this.#now() };
     this.#raves.set(rave.id, rave);
     const output = { unyt_allocation: rave.allocations.map((a) => ({ receiver: a.receiver, amounts: { [a.unit]: formatAmount(a.micros) } })) };
     return [{ ea_id: actionHashBytes(ea), executor: rawAgent(author), output }, actionHashBytes(rave.id) as Uint8Array];
@@ -261,6 +261,12 @@ export class FakeTransactor {
     const ea = holoHashText(value);
     if (ea === undefined || !this.#agreements.has(ea)) throw new ZomeError(`no smart agreement ${String(ea)}`);
     return ea;
+  }
+
+  /** Holochain Timestamp: microseconds since the epoch, strictly increasing here. */
+  #now(): number {
+    this.#seq++;
+    return Date.now() * 1000 + this.#seq;
   }
 
   #nextHash(): string {

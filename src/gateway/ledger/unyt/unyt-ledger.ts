@@ -83,6 +83,8 @@ interface ParkedLink {
   readonly role: string | undefined;
   readonly payload: unknown;
   readonly amount: unknown;
+  /** When it was parked (Transaction.timestamp, microseconds); 0 when the conductor sent none. */
+  readonly timestamp: number;
 }
 
 /** At most this many incoming RAVEs are collected per billing event (the rest wait for the next). */
@@ -239,7 +241,7 @@ export class UnytLedger implements Ledger {
     const inputs: RaveExecuteInputs = {
       ea_id: actionHashBytes(agreement) as Uint8Array,
       executor_inputs: null,
-      links: [invoice.raw, ...this.#funding(links, event.customer).links.map((l) => l.raw)],
+      links: [invoice.raw, ...this.#coveringFunding(links, event.customer, event.amountMicros).map((l) => l.raw)],
       global_definition: await this.#currentGlobalDefinition(),
       lane_definitions: [],
       strategy: this.#config.strategy,
@@ -358,6 +360,22 @@ export class UnytLedger implements Ledger {
   #funding(links: readonly ParkedLink[], customer: string): { micros: bigint; links: ParkedLink[] } {
     const mine = links.filter((l) => l.variant === 'ParkedSpend' && l.role === this.#config.customerRole && l.creator === customer);
     return { micros: mine.reduce((sum, l) => sum + this.#amountOf(l), 0n), links: mine };
+  }
+
+  /**
+   * The oldest funding links that together cover `micros`. The RAVE consumes every link it is
+   * given and sends back what the invoice did not use (the template has no carry-forward), so
+   * funding it does not need stays parked on the agreement for the next bill.
+   */
+  #coveringFunding(links: readonly ParkedLink[], customer: string, micros: bigint): ParkedLink[] {
+    const chosen: ParkedLink[] = [];
+    let total = 0n;
+    for (const link of [...this.#funding(links, customer).links].sort((a, b) => a.timestamp - b.timestamp)) {
+      if (total >= micros) break;
+      chosen.push(link);
+      total += this.#amountOf(link);
+    }
+    return chosen;
   }
 
   #checkUnit(op: string, unit: string): void {
@@ -483,6 +501,7 @@ function readParkedLinks(answer: unknown): ParkedLink[] {
       role: typeof body.ct_role_id === 'string' ? body.ct_role_id : undefined,
       payload: body.attached_payload,
       amount: item.amount,
+      timestamp: typeof item.timestamp === 'number' ? item.timestamp : 0,
     };
   });
 }
