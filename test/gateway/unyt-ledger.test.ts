@@ -1,7 +1,7 @@
 // UnytLedger against FakeConductor over @holochain/client 0.21's own websocket: the whole billing cycle, refusals, outages, idempotency, config.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppWebsocket, WsClient, setSigningCredentials } from '@holochain/client';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
@@ -12,6 +12,7 @@ import { invoiceParkedData, parkedTagBytes } from '../../src/gateway/ledger/unyt
 import { GATEWAY_FUNCTIONS } from '../../src/gateway/ledger/unyt/zome-api.js';
 import { formatAmount, parseAmount } from '../../src/protocol/money.js';
 import { ValidationError } from '../../src/protocol/validate.js';
+import { StoreError } from '../../src/gateway/store/store.js';
 import { FakeConductor, type FakeApp } from '../helpers/fake-conductor.js';
 import { FakeTransactor } from '../helpers/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
@@ -330,6 +331,38 @@ test('payouts: only for receipts this ledger charged, to their farmer, for exact
   assert.equal((await ledger.payFarmer({ ...base, amountMicros: micros('0.8') })).status, 'paid');
   await assert.rejects(ledger.postBillingEvent(event(w, 'x', '1', { unit: 'UNYT' })), (e: unknown) => e instanceof LedgerRejectedError && /not the unit/.test(e.message));
   assert.equal(w.tx.balanceOf(w.gateway.agent, SPORE), micros('0.2'));
+});
+
+test('adminUrl: the adapter issues its own token and a signing grant listing only the functions it calls, then bills', async (t) => {
+  const w = await world(t);
+  await w.conductor.startAdmin();
+  t.after(() => w.conductor.stopAll());
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2');
+  const ledger = await w.open({ adminUrl: w.conductor.adminUrl, appTokenFile: undefined, signingCredentialsFile: undefined });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1'))).status, 'paid');
+  // An outage and a reconnect: the token and the grant are reused, not issued again.
+  await w.conductor.stop();
+  await assert.rejects(ledger.balance(w.alice.agent), LedgerUnavailableError);
+  await w.conductor.start();
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: 0n });
+  const grants = w.conductor.grantsOf('gateway');
+  assert.equal(grants.length, 2, 'the install grant and the one the adapter asked for');
+  assert.deepEqual(grants[1], [...GATEWAY_FUNCTIONS].sort());
+});
+
+test('the journal is the hash-chained append log: a line changed on disk stops the start instead of charging twice', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open({ unitIndex: '1' });
+  await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  await ledger.close();
+  const path = join(w.dir, 'unyt-ledger.journal');
+  const text = readFileSync(path, 'utf8');
+  assert.match(text, /"state":"paid"/);
+  writeFileSync(path, text.replace('"state":"paid"', '"state":"parked"'), { mode: 0o600 });
+  await assert.rejects(w.open({ unitIndex: '1' }), (e: unknown) => e instanceof StoreError && /hash chain/.test(e.message));
 });
 
 test('config: the ledger block is checked when the gateway config loads, naming the field', () => {

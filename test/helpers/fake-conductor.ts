@@ -11,6 +11,11 @@
 //   {bytes, signature}: bytes = msgpack(ZomeCallParams {provenance, cell_id, zome_name, fn_name,
 //   cap_secret, payload: msgpack(payload), nonce, expires_at}), signature = ed25519 over
 //   sha512(bytes) by the signing key; the answer's value is msgpack of the zome's return.
+// - api/admin/websocket.js: the admin interface takes the same "request" frames without
+//   authenticating; issue_app_authentication_token answers {token, expires_at};
+//   grant_zome_call_capability takes {cell_id, cap_grant: {tag, functions: {type: "listed",
+//   value: [[zome, fn], …]} | {type: "all"}, access: {type: "assigned", value: {secret,
+//   assignees}}}} (authorizeSigningCredentials / grantSigningKey).
 // - holochain/holochain conductor_api app_interface: a bad signature answers
 //   zome_call_authentication_failed, a call its capability grant does not cover
 //   zome_call_unauthorized, a zome's own error ribosome_error.
@@ -44,6 +49,8 @@ interface Grant {
 interface InstalledApp extends FakeApp {
   readonly agentRaw: Uint8Array;
   readonly grants: Grant[];
+  /** Every token issued for the app (the first is `token`). */
+  readonly tokens: number[][];
 }
 
 const DNA_HASH = Uint8Array.of(0x84, 0x2d, 0x24, ...new Uint8Array(32).fill(0x44), 0, 0, 0, 0);
@@ -64,6 +71,7 @@ export class FakeConductor {
   readonly #apps = new Map<string, InstalledApp>();
   readonly #usedNonces = new Set<string>();
   #server: WebSocketServer | undefined;
+  #admin: WebSocketServer | undefined;
   #port = 0;
 
   constructor(transactor: FakeTransactor, options: { roleName?: string; zomeName?: string } = {}) {
@@ -88,6 +96,27 @@ export class FakeConductor {
     this.#server = server;
   }
 
+  /** The admin interface's URL (after startAdmin). */
+  get adminUrl(): string {
+    return `ws://127.0.0.1:${(this.#admin?.address() as AddressInfo | undefined)?.port ?? 0}`;
+  }
+
+  /** Opens an admin interface (issue_app_authentication_token, grant_zome_call_capability). */
+  async startAdmin(): Promise<void> {
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', reject);
+    });
+    server.on('connection', (socket) => this.#serveAdmin(socket));
+    this.#admin = server;
+  }
+
+  /** The grants of an app's cell (for assertions): each signing key's listed functions, or "all". */
+  grantsOf(installedAppId: string): Array<readonly string[] | 'all'> {
+    return (this.#apps.get(installedAppId)?.grants ?? []).map((g) => (g.functions === undefined ? 'all' : [...g.functions].sort()));
+  }
+
   /** Stops listening and drops every connection (an outage). */
   async stop(): Promise<void> {
     const server = this.#server;
@@ -95,6 +124,16 @@ export class FakeConductor {
     if (server === undefined) return;
     for (const client of server.clients) client.terminate();
     await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Stops the admin interface too. */
+  async stopAll(): Promise<void> {
+    await this.stop();
+    const admin = this.#admin;
+    this.#admin = undefined;
+    if (admin === undefined) return;
+    for (const client of admin.clients) client.terminate();
+    await new Promise<void>((resolve) => admin.close(() => resolve()));
   }
 
   /**
@@ -107,11 +146,13 @@ export class FakeConductor {
     const signing = generateSigningKeyPair();
     const signingKey = agentBytes(encodeAgentPubKey(signing.publicKey));
     const capSecret = new Uint8Array(randomBytes(64));
+    const token = [...randomBytes(32)];
     const app: InstalledApp = {
       installedAppId,
       agent,
       agentRaw: agentBytes(agent),
-      token: [...randomBytes(32)],
+      token,
+      tokens: [token],
       credentials: {
         capSecret: toBase64(capSecret),
         publicKey: toBase64(signing.publicKey),
@@ -136,7 +177,7 @@ export class FakeConductor {
       }
       if (frame.type === 'authenticate') {
         const { token } = decode(frame.data as Uint8Array) as { token?: unknown };
-        app = [...this.#apps.values()].find((a) => Array.isArray(token) && a.token.length === token.length && a.token.every((b, i) => b === token[i]));
+        app = [...this.#apps.values()].find((a) => a.tokens.some((t) => Array.isArray(token) && t.length === token.length && t.every((b, i) => b === token[i])));
         if (app === undefined) socket.close(4001, 'invalid token');
         return;
       }
@@ -157,6 +198,34 @@ export class FakeConductor {
       } else {
         answer({ type: 'error', value: { type: 'internal_error', value: `unsupported request ${request.type}` } });
       }
+    });
+  }
+
+  #serveAdmin(socket: WebSocket): void {
+    socket.on('message', (raw: Buffer) => {
+      const frame = decode(raw) as { type?: unknown; id?: unknown; data?: unknown };
+      if (frame.type !== 'request' || typeof frame.id !== 'number') return;
+      const request = decode(frame.data as Uint8Array) as { type: string; value: Record<string, unknown> };
+      const answer = (body: { type: string; value: unknown }): void => {
+        socket.send(encode({ id: frame.id, type: 'response', data: encode(body) }));
+      };
+      if (request.type === 'issue_app_authentication_token') {
+        const app = this.#apps.get(String(request.value.installed_app_id));
+        if (app === undefined) return answer({ type: 'error', value: { type: 'internal_error', value: 'no such app' } });
+        const token = [...randomBytes(32)];
+        app.tokens.push(token);
+        return answer({ type: 'app_authentication_token_issued', value: { token, expires_at: null } });
+      }
+      if (request.type === 'grant_zome_call_capability') {
+        const cellId = request.value.cell_id as [Uint8Array, Uint8Array];
+        const app = [...this.#apps.values()].find((a) => bytesEqual(a.agentRaw, cellId[1]));
+        const grant = request.value.cap_grant as { functions: { type: string; value?: [string, string][] }; access: { type: string; value: { secret: Uint8Array; assignees: Uint8Array[] } } };
+        if (app === undefined || grant.access.type !== 'assigned') return answer({ type: 'error', value: { type: 'internal_error', value: 'no such cell, or not an assigned grant' } });
+        const functions = grant.functions.type === 'all' ? undefined : new Set((grant.functions.value ?? []).filter(([z]) => z === this.zomeName).map(([, f]) => f));
+        for (const assignee of grant.access.value.assignees) app.grants.push({ signingKey: assignee, capSecret: grant.access.value.secret, functions });
+        return answer({ type: 'zome_call_capability_granted', value: null });
+      }
+      return answer({ type: 'error', value: { type: 'internal_error', value: `unsupported admin request ${request.type}` } });
     });
   }
 

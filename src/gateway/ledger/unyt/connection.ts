@@ -23,24 +23,30 @@ export type UnytAppClientFactory = () => Promise<UnytAppClient>;
  * Through the admin interface the signing key is granted only the functions hypha calls.
  */
 export function holochainAppClientFactory(c: UnytLedgerConfig): UnytAppClientFactory {
+  // What the admin interface issued is kept for reconnects: a token (reusable, no expiry) and one
+  // signing grant per factory, so an unsteady connection does not pile up grants on the conductor.
+  let issuedToken: number[] | undefined;
+  let authorized = false;
   return async () => {
     const hc = await import('@holochain/client');
     const wsClientOptions = { origin: c.origin };
-    const admin =
-      c.adminUrl === undefined ? undefined : await hc.AdminWebsocket.connect({ url: new URL(c.adminUrl), wsClientOptions, defaultTimeout: c.callTimeoutMs });
+    const needAdmin = c.adminUrl !== undefined && (issuedToken === undefined || !authorized);
+    const admin = needAdmin ? await hc.AdminWebsocket.connect({ url: new URL(c.adminUrl), wsClientOptions, defaultTimeout: c.callTimeoutMs }) : undefined;
     let app: Awaited<ReturnType<typeof hc.AppWebsocket.connect>> | undefined;
     try {
-      const token =
-        c.appTokenFile !== undefined
-          ? readTokenFile(c.appTokenFile)
-          : (await (admin as NonNullable<typeof admin>).issueAppAuthenticationToken({ installed_app_id: c.installedAppId, expiry_seconds: 0, single_use: false })).token;
+      if (c.appTokenFile === undefined && issuedToken === undefined) {
+        issuedToken = (await (admin as NonNullable<typeof admin>).issueAppAuthenticationToken({ installed_app_id: c.installedAppId, expiry_seconds: 0, single_use: false })).token;
+      }
+      const token = c.appTokenFile !== undefined ? readTokenFile(c.appTokenFile) : (issuedToken as number[]);
       app = await hc.AppWebsocket.connect({ url: new URL(c.appUrl), token, wsClientOptions, defaultTimeout: c.callTimeoutMs });
       const cellId = app.getCellIdFromRoleName(c.roleName, await app.appInfo());
       if (c.signingCredentialsFile !== undefined) {
         hc.setSigningCredentials(cellId, readSigningCredentials(c.signingCredentialsFile));
-      } else {
+      } else if (!authorized) {
+        // The client keeps the credentials per cell for every later AppWebsocket of this process.
         const functions = GATEWAY_FUNCTIONS.map((fn): [string, string] => [c.zomeName, fn]);
         await (admin as NonNullable<typeof admin>).authorizeSigningCredentials(cellId, { type: 'listed', value: functions });
+        authorized = true;
       }
       const agent = agentText(app.myPubKey);
       if (agent === undefined) throw new Error('the conductor answered app_info with an agent key that is not one');

@@ -127,11 +127,13 @@ export class UnytLedger implements Ledger {
       throw new UnytStartError(`farmerShareBps must be an integer from 0 to 10000, got ${terms.farmerShareBps}`);
     }
     const journal = UnytJournal.open(config.journalPath);
-    const ledger = new UnytLedger(config, terms, config.unitIndex ?? '', journal, deps);
+    // One factory for both instances: it keeps what the admin interface issued.
+    const shared: UnytLedgerDeps = { ...deps, connect: deps.connect ?? holochainAppClientFactory(config) };
+    const ledger = new UnytLedger(config, terms, config.unitIndex ?? '', journal, shared);
     if (config.unitIndex !== undefined) return ledger;
     try {
       const index = await ledger.#resolveUnitIndex();
-      return new UnytLedger(config, terms, index, journal, deps);
+      return new UnytLedger(config, terms, index, journal, shared);
     } catch (e) {
       await ledger.close();
       if (e instanceof UnytStartError) throw e;
