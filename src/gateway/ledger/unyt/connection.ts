@@ -30,7 +30,7 @@ export function holochainAppClientFactory(c: UnytLedgerConfig): UnytAppClientFac
   return async () => {
     const hc = await import('@holochain/client');
     const wsClientOptions = { origin: c.origin };
-    const needAdmin = c.adminUrl !== undefined && (issuedToken === undefined || !authorized);
+    const needAdmin = c.adminUrl !== undefined && ((c.appTokenFile === undefined && issuedToken === undefined) || (c.signingCredentialsFile === undefined && !authorized));
     const admin = needAdmin ? await hc.AdminWebsocket.connect({ url: new URL(c.adminUrl), wsClientOptions, defaultTimeout: c.callTimeoutMs }) : undefined;
     let app: Awaited<ReturnType<typeof hc.AppWebsocket.connect>> | undefined;
     try {
