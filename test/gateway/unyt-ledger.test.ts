@@ -189,6 +189,19 @@ test('billing cycle: invoice parked as content, the RAVE pays farmer share + fee
   await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '2')), (e: unknown) => e instanceof LedgerRejectedError && /names one charge/.test(e.message));
 });
 
+test('two charges of one customer at once are run one after the other: each RAVE gets its own funding', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '1');
+  await park(w, '1');
+  const ledger = await w.open();
+  const [a, b] = await Promise.all([ledger.postBillingEvent(event(w, 'dep1:0', '1')), ledger.postBillingEvent(event(w, 'dep2:0', '1'))]);
+  assert.equal(a.status, 'paid');
+  assert.equal(b.status, 'paid');
+  assert.equal(w.tx.raveCount, 2);
+  assert.equal(w.tx.liveLinks(w.ea), 0);
+});
+
 test('refusal for funds: nothing is parked while the funding does not cover the charge; after a top-up the same key pays', async (t) => {
   const w = await world(t);
   w.tx.mint(w.alice.agent, SPORE, micros('10'));

@@ -157,9 +157,13 @@ export class UnytLedger implements Ledger {
     });
   }
 
-  /** Parks the invoice (once per key) and executes the agreement over it and the customer's funding. */
+  /**
+   * Parks the invoice (once per key) and executes the agreement over it and the customer's
+   * funding. One customer's charges run one at a time: two RAVEs must not be given the same
+   * funding links.
+   */
   postBillingEvent(event: BillingEvent): Promise<PostResult> {
-    return this.#serial(`bill:${event.key}`, () => this.#guard('postBillingEvent', () => this.#postBillingEvent(event)));
+    return this.#serial(`customer:${String(event.customer)}`, () => this.#guard('postBillingEvent', () => this.#postBillingEvent(event)));
   }
 
   /**
