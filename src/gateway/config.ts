@@ -8,6 +8,7 @@ import { DEFAULT_OFFERS_FILE } from './offers.js';
 import { normaliseHost } from './http/origin-guard.js';
 import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-config.js';
 import type { GridProvisionerConfig } from './provision/grid-config.js';
+import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -20,7 +21,7 @@ export interface ConfiguredAgent {
 export type LedgerConfig =
   | { readonly kind: 'embedded'; readonly dir: string }
   | { readonly kind: 'embedded-remote'; readonly url: string; readonly timeoutMs: number }
-  | { readonly kind: 'unyt'; readonly options: Readonly<Record<string, unknown>> };
+  | UnytLedgerConfig;
 
 /** Which provisioner deploys VMs: farmers' agents, or the ThreeFold grid (its fields checked like the rest of the config). */
 export type ProvisionerConfig =
@@ -284,17 +285,10 @@ function ledgerConfig(v: unknown, path: (v: unknown, f: string, fallback: string
         timeoutMs: 1000 * (o.timeoutSeconds === undefined ? 5 : expectNumber(o.timeoutSeconds, 'config.ledger.timeoutSeconds', 0.1, 600)),
       };
     case 'unyt':
-      return { kind: 'unyt', options: withPaths(o, ['journalPath', 'appTokenFile', 'signingCredentialsFile'], path) };
+      return parseUnytLedgerConfig(o, path, dataDir);
     default:
       throw new ValidationError('config.ledger.kind', 'must be "embedded", "embedded-remote" or "unyt"');
   }
-}
-
-/** The options with the named path fields resolved like every other path in the config. */
-function withPaths(o: Record<string, unknown>, keys: readonly string[], path: (v: unknown, f: string, fallback: string) => string): Record<string, unknown> {
-  const out = { ...o };
-  for (const k of keys) if (typeof o[k] === 'string') out[k] = path(o[k], k, '');
-  return out;
 }
 
 function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: string) => string): ProvisionerConfig {
