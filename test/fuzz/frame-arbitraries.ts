@@ -83,7 +83,7 @@ export const afterFrame: fc.Arbitrary<AfterFrame> = fc.oneof(
     arbitrary: fc.record({
       phase: fc.constant('after' as const),
       // Each field from what the gateway takes (a gap, a replay and a forged prev are taken, and noted);
-      // in about one heartbeat in three, one field is broken.
+      // in about one heartbeat in two, one field is broken.
       heartbeat: fc
         .tuple(
           fc.record({
