@@ -1,5 +1,5 @@
 // bench/agents: many simulated farmer agents over real WebSockets against the real gateway, and against a bare ws server that only parses the JSON, in the same run.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subne
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
+import { stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
 import { runCommand } from '../test/helpers/run.js';
 import type { LoadConnected, LoadPlan, LoadSnap } from './agents-load.js';
 
@@ -75,14 +76,6 @@ ws.close();
 
 const GATEWAY = 'hypha gateway';
 const BARE = 'bare ws + JSON.parse';
-
-/** A process this bench started, and how to end it. */
-interface Started {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly pid: number;
-  readonly exited: Promise<void>;
-}
 
 /** What one server did under one load. */
 interface RunResult {
@@ -177,46 +170,6 @@ function startIn(name: string, ns: string, argv: readonly string[]): Started {
   void exited.then(() => started.delete(p));
   child.stdin?.on('error', () => undefined);
   return p;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
-async function stopProcess(p: Started, graceMs = 10_000): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill('SIGTERM');
-  const killer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
-  await p.exited;
-  clearTimeout(killer);
-}
-
-/** Resolves when `p` prints `marker` (stdout or stderr); fails if it exits first or after `timeoutMs`. */
-function waitForLine(p: Started, marker: string, timeoutMs: number, logFile: string): Promise<void> {
-  const log = createWriteStream(logFile);
-  p.child.stdout?.pipe(log);
-  p.child.stderr?.pipe(log);
-  return new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`${p.name}: no "${marker}" after ${timeoutMs / 1000} s (log: ${logFile})`)), timeoutMs);
-    const onData = (d: Buffer): void => {
-      if (seen.length < 1 << 16) seen += d.toString('utf8');
-      if (seen.includes(marker)) {
-        clearTimeout(timer);
-        p.child.stdout?.off('data', onData);
-        resolve();
-      }
-    };
-    p.child.stdout?.on('data', onData);
-    void p.exited.then(() => {
-      clearTimeout(timer);
-      reject(new Error(`${p.name} exited before "${marker}": ${seen.slice(-2000).trim()}`));
-    });
-  });
-}
-
-/** Lines of a pino log at level warn (40) or above. */
-function warningsIn(logFile: string): number {
-  return readFileSync(logFile, 'utf8')
-    .split('\n')
-    .filter((line) => /^\{"level":[4-6]0,/.test(line)).length;
 }
 
 /** Runs a command in namespace `ns` to completion and returns its stdout. */

@@ -45,3 +45,11 @@ export function ratioTable(results: Map<string, number>, baseline: string, unit:
   for (const [name, value] of results) rows.push(`| ${name} | ${Math.round(value).toLocaleString('en-US')} | ${(value / base).toFixed(2)} |`);
   return rows.join('\n');
 }
+
+/** The `p`-th percentile (0–100) of numbers, nearest rank; NaN when there are none. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)));
+  return s[rank - 1] as number;
+}

@@ -1,0 +1,63 @@
+// Processes a bench starts: how to end one (SIGTERM, then SIGKILL), wait for its ready line, and count the warnings it logged.
+import type { ChildProcess } from 'node:child_process';
+import { createWriteStream, readFileSync } from 'node:fs';
+
+/** A process this bench started, and how to end it. */
+export interface Started {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly pid: number;
+  readonly exited: Promise<void>;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopProcess(p: Started, graceMs = 10_000): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  p.child.kill('SIGTERM');
+  const killer = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
+  await p.exited;
+  clearTimeout(killer);
+}
+
+/** Resolves when `p` prints `marker` (stdout or stderr); fails if it exits first or after `timeoutMs`. */
+export function waitForLine(p: Started, marker: string, timeoutMs: number, logFile: string): Promise<void> {
+  const log = createWriteStream(logFile);
+  p.child.stdout?.pipe(log);
+  p.child.stderr?.pipe(log);
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`${p.name}: no "${marker}" after ${timeoutMs / 1000} s (log: ${logFile})`)), timeoutMs);
+    const onData = (d: Buffer): void => {
+      if (seen.length < 1 << 16) seen += d.toString('utf8');
+      if (seen.includes(marker)) {
+        clearTimeout(timer);
+        p.child.stdout?.off('data', onData);
+        resolve();
+      }
+    };
+    p.child.stdout?.on('data', onData);
+    void p.exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`${p.name} exited before "${marker}": ${seen.slice(-2000).trim()}`));
+    });
+  });
+}
+
+/** Lines of a pino log at level warn (40) or above. */
+export function warningsIn(logFile: string): number {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => /^\{"level":[4-6]0,/.test(line)).length;
+}
+
+/** The first `n` lines of a pino log at level warn (40) or above, each as its level and message. */
+export function firstWarnings(logFile: string, n: number): string[] {
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => /^\{"level":[4-6]0,/.test(line))
+    .slice(0, n)
+    .map((line) => {
+      const o = JSON.parse(line) as { level: number; msg?: string; event?: string; err?: { message?: string } };
+      return `level ${o.level}: ${o.msg ?? ''}${o.event ? ` (${o.event})` : ''}${o.err?.message ? `: ${o.err.message}` : ''}`;
+    });
+}
