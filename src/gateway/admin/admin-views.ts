@@ -121,8 +121,9 @@ export function deploymentDetail(s: AdminSources, d: DeploymentRecord): Record<s
   return {
     deployment: { ...deploymentView(d, s.totals(d.id)), customer: d.customer, farmer: d.farmer, order: d.order, vmUp: s.isVmUp(d.id), destroyed: d.destroyed ?? false },
     order: order ? orderSummary(order, d) : null,
-    receipts: receipts.map(receiptSummary),
-    timeline,
+    receipts: newest(receipts, DETAIL_LIST_LIMIT).map(receiptSummary),
+    receiptsTotal: receipts.length,
+    timeline: newest(timeline, DETAIL_LIST_LIMIT),
   };
 }
 
@@ -138,10 +139,22 @@ export function customerDetail(s: AdminSources, agent: string, balance: { availa
       lowFunds: s.lowFunds().has(agent),
       links: s.links().filter((l) => l.agent === agent).map((l) => ({ subnet: l.subnet, address: l.address, linkedAt: iso(l.linkedAtMs) })),
     },
-    deployments: deployments.map((d) => ({ ...deploymentView(d, s.totals(d.id)), vmUp: s.isVmUp(d.id) })),
-    orders: s.orders().filter((o) => o.customer === agent).map((o) => orderSummary(o, deployments.find((d) => d.id === o.deployment))),
-    timeline: mergeTimeline(s.eventsAbout('customer', agent), deployments.flatMap((d) => [...s.receipts(d.id)])),
+    deployments: newest(deployments, DETAIL_LIST_LIMIT).map((d) => ({ ...deploymentView(d, s.totals(d.id)), vmUp: s.isVmUp(d.id) })),
+    orders: newest(s.orders().filter((o) => o.customer === agent), DETAIL_LIST_LIMIT).map((o) => orderSummary(o, deployments.find((d) => d.id === o.deployment))),
+    timeline: newest(mergeTimeline(s.eventsAbout('customer', agent), deployments.flatMap((d) => [...s.receipts(d.id)])), DETAIL_LIST_LIMIT),
   };
+}
+
+/**
+ * The most rows a detail view lists of one kind (receipts, orders, deployments, timeline): a
+ * deployment gains a receipt every period and a customer can keep ordering, so each list keeps
+ * its newest rows; the page and the JSON say how many there are in all where it matters.
+ */
+export const DETAIL_LIST_LIMIT = 1000;
+
+/** The last `n` of a list kept oldest first. */
+function newest<T>(list: readonly T[], n: number): T[] {
+  return list.length <= n ? [...list] : list.slice(list.length - n);
 }
 
 /** An event as the API shows it. */
