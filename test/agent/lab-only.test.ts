@@ -37,7 +37,7 @@ test('hypha agent with vmDriver "lab" outside the lab exits 2, says why, and nam
     const r = await hypha(['agent', '--config', config], { env: plainEnv(), timeoutMs: 20_000 });
     assert.equal(r.code, 2, r.stderr);
     assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
-    assert.match(r.stderr, /vmDriver "lab" is for `hypha lab` only/);
+    assert.match(r.stderr, /^hypha agent: config\.vmDriver: "lab" is for `hypha lab` only/);
     assert.match(r.stderr, /remove "vmDriver"/);
     assert.match(r.stderr, /HYPHA_LAB_STATE is not set/);
     assert.doesNotMatch(r.stdout + r.stderr, /agent running/);
@@ -65,7 +65,7 @@ test('a lab state file is not enough: the agent must run in a lab farmer\'s name
     for (const [path, why] of cases) {
       const r = await hypha(['agent', '--config', config], { env: plainEnv({ HYPHA_LAB_STATE: path }), timeoutMs: 20_000 });
       assert.equal(r.code, 2, `${path}: ${r.stderr}`);
-      assert.match(r.stderr, /vmDriver "lab" is for `hypha lab` only/);
+      assert.match(r.stderr, /^hypha agent: config\.vmDriver: "lab" is for `hypha lab` only/);
       assert.match(r.stderr, why);
     }
   } finally {

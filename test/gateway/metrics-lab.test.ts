@@ -46,9 +46,11 @@ test('metrics in the lab', { skip: LAB_SKIP }, async (t) => {
   });
 
   await t.test('the exposition parses, every family is hypha_-prefixed and typed, and the numbers are live', async () => {
-    const { text, families } = await waitFor('a billed period in the metrics', async () => {
+    // Charging and paying the farmer are two ledger steps of one billing run: a scrape between them
+    // sees a charge without its payout, so wait for both.
+    const { text, families } = await waitFor('a billed and paid-out period in the metrics', async () => {
       const s = await scrape(lab);
-      return value(s.families.get('hypha_charged_micros')) > 0 ? s : undefined;
+      return value(s.families.get('hypha_charged_micros')) > 0 && value(s.families.get('hypha_paid_out_micros')) > 0 ? s : undefined;
     });
     for (const [name, f] of families) {
       assert.match(name, /^hypha_/, `${name} is prefixed`);

@@ -37,7 +37,12 @@ export function assertInsideLab(nodeSubnet: string): void {
   } catch (err) {
     throw new LabOnlyError(`$${LAB_STATE_ENV} (${path}) is not a lab state file: ${(err as Error).message}`);
   }
-  const own = statSync('/proc/self/ns/net');
+  let own: { dev: number; ino: number };
+  try {
+    own = statSync('/proc/self/ns/net');
+  } catch (err) {
+    throw new LabOnlyError(`cannot tell which network namespace this process is in: ${(err as Error).message}`);
+  }
   const farmer = (Array.isArray(actors) ? actors : []).find((a: unknown): a is { ns: string; subnet: string } => {
     const actor = a as { role?: unknown; ns?: unknown; subnet?: unknown };
     if (actor.role !== 'farmer' || typeof actor.ns !== 'string' || typeof actor.subnet !== 'string' || actor.ns.includes('/')) return false;
