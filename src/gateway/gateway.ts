@@ -105,8 +105,8 @@ export class Gateway {
     const closers = new Closers();
     try {
       const { address, source } = await resolveListenAddress({ ...(config.listen !== undefined ? { explicit: config.listen } : {}), myceliumApiUrl: config.myceliumApiUrl });
-      // Refuse an address this host does not have (or a port in use) before writing anything: no key, no data folder.
-      await probeListen(address, config.port);
+      // Refuse an address this host does not have before writing anything: no key, no data folder.
+      await probeAddress(address);
       const clock: Clock = config.lab ? new ScaledClock(config.lab.epochMs, config.lab.hourSeconds) : new SystemClock();
       if (config.lab) log.warn({ hourSeconds: config.lab.hourSeconds }, 'LAB MODE: one billed hour lasts %s real seconds', config.lab.hourSeconds);
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
@@ -456,10 +456,15 @@ function loadOrCreateKey(path: string, log: Logger): Identity {
   return loadKeyFile(path);
 }
 
-/** Binds [address]:port once and lets go, so a bad address is refused with listen's own error before any file is written. */
-async function probeListen(address: string, port: number): Promise<void> {
-  const probe = createServer();
-  await listen(probe, address, port);
+/**
+ * Binds [address] on an ephemeral port once and lets go, so an address this host lacks is refused
+ * with listen's own error before any file is written. Not the real port: clients (agents
+ * reconnecting after a restart) must never reach a server that is about to vanish.
+ */
+async function probeAddress(address: string): Promise<void> {
+  const probe = createServer((_req, res) => res.socket?.destroy());
+  await listen(probe, address, 0);
+  probe.closeAllConnections();
   await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
