@@ -1,9 +1,10 @@
 // UnytLedger against FakeConductor over @holochain/client 0.21's own websocket: the whole billing cycle, refusals, outages, idempotency, config.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppWebsocket, WsClient, setSigningCredentials } from '@holochain/client';
+import { ledgerCommand } from '../../src/cli/ledger-command.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import { LedgerRejectedError, LedgerUnavailableError, type BillingEvent } from '../../src/gateway/ledger/ledger.js';
 import { UnytLedger, UnytStartError, type UnytLedgerConfig } from '../../src/gateway/ledger/unyt/index.js';
@@ -376,6 +377,28 @@ test('the journal is the hash-chained append log: a line changed on disk stops t
   assert.match(text, /"state":"paid"/);
   writeFileSync(path, text.replace('"state":"paid"', '"state":"parked"'), { mode: 0o600 });
   await assert.rejects(w.open({ unitIndex: '1' }), (e: unknown) => e instanceof StoreError && /hash chain/.test(e.message));
+});
+
+test('hypha ledger unyt-credentials: issues 0600 token and signing files the adapter then bills with', async (t) => {
+  const w = await world(t);
+  await w.conductor.startAdmin();
+  t.after(() => w.conductor.stopAll());
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2');
+  const out: string[] = [];
+  const dir = join(w.dir, 'issued');
+  mkdirSync(dir, { mode: 0o700 });
+  const code = await ledgerCommand(['unyt-credentials', '--admin-url', w.conductor.adminUrl, '--app-url', w.conductor.url, '--app-id', 'gateway', '--out', dir], (s) => out.push(s));
+  assert.equal(code, 0);
+  const issued = JSON.parse(out[0] as string) as { tokenFile: string; signingCredentialsFile: string; agent: string };
+  assert.equal(issued.agent, w.gateway.agent);
+  for (const f of [issued.tokenFile, issued.signingCredentialsFile]) assert.equal(statSync(f).mode & 0o777, 0o600);
+  assert.deepEqual(w.conductor.grantsOf('gateway')[1], [...GATEWAY_FUNCTIONS].sort());
+  const ledger = await w.open({ appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1'))).status, 'paid');
+  // Never overwritten: a second run refuses rather than replace live credentials.
+  await assert.rejects(ledgerCommand(['unyt-credentials', '--admin-url', w.conductor.adminUrl, '--app-url', w.conductor.url, '--app-id', 'gateway', '--out', dir], () => undefined), /already exists/);
+  assert.equal(w.conductor.grantsOf('gateway').length, 2, 'the refused run granted nothing');
 });
 
 test('config: the ledger block is checked when the gateway config loads, naming the field', () => {

@@ -99,7 +99,8 @@ export class UnytLedger implements Ledger {
   readonly kind = 'unyt' as const;
   readonly #config: UnytLedgerConfig;
   readonly #terms: UnytBillingTerms;
-  readonly #unitIndex: string;
+  /** Set once, by open(). */
+  #unitIndex: string;
   readonly #connectFactory: UnytAppClientFactory;
   readonly #agreementFor: ((customer: string) => Promise<string | undefined>) | undefined;
   readonly #journal: UnytJournal;
@@ -126,20 +127,15 @@ export class UnytLedger implements Ledger {
     if (!Number.isInteger(terms.farmerShareBps) || terms.farmerShareBps < 0 || terms.farmerShareBps > 10_000) {
       throw new UnytStartError(`farmerShareBps must be an integer from 0 to 10000, got ${terms.farmerShareBps}`);
     }
-    const journal = UnytJournal.open(config.journalPath);
-    // One factory for both instances: it keeps what the admin interface issued.
-    const shared: UnytLedgerDeps = { ...deps, connect: deps.connect ?? holochainAppClientFactory(config) };
-    const ledger = new UnytLedger(config, terms, config.unitIndex ?? '', journal, shared);
+    const ledger = new UnytLedger(config, terms, config.unitIndex ?? '', UnytJournal.open(config.journalPath), deps);
     if (config.unitIndex !== undefined) return ledger;
     try {
-      const index = await ledger.#resolveUnitIndex();
-      return new UnytLedger(config, terms, index, journal, shared);
+      ledger.#unitIndex = await ledger.#resolveUnitIndex();
+      return ledger;
     } catch (e) {
       await ledger.close();
       if (e instanceof UnytStartError) throw e;
       throw new UnytStartError(`cannot read the alliance's units (${errorText(e)}); start the conductor, or set ledger.unitIndex`);
-    } finally {
-      await ledger.#dropClient();
     }
   }
 
