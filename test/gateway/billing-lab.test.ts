@@ -107,7 +107,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const order = (await lab.curl('bob', 'GET', `/v1/orders/${b.id}`)).json as { order: { state: string } };
     assert.equal(order.order.state, 'grace', 'the order follows its deployment');
     const welcome = (await lab.curl('bob', 'GET', '/')).text;
-    assert.match(welcome, /FUNDS: 1 VM\(s\) are in grace .* pay \d+\.\d{6} SPORE .* before \d{4}-/);
+    assert.match(welcome, /FUNDS: 1 VM\(s\) are in grace: pay \d+\.\d{6} SPORE .* before \d{4}-/);
     const overview = await adminGet<{ customers: { lowFunds: number; total: number }; orders: Record<string, number> }>(lab, '/admin/api/overview');
     assert.ok(overview.customers.lowFunds >= 1, 'the admin counters agree: bob is low');
     assert.equal(overview.customers.total, 2, 'alice and bob; the admin is no customer');
