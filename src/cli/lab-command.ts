@@ -29,7 +29,9 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
   hypha lab down [--dir DIR]
 
-DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.`;
+DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.
+
+Exit status: 0 OK, 2 bad input or a lab that is not up (one line on stderr says why).`;
 
 /** Runs `hypha lab SUB …`. */
 export async function labCommand(argv: string[], out: (s: string) => void): Promise<number> {

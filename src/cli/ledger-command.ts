@@ -17,7 +17,9 @@ export const LEDGER_HELP = `hypha ledger — the embedded ledger (Unyt smart-agr
   hypha ledger entries --dir DIR [--type fund|charge|refused|payout]
                                        every journal entry, one JSON object per line
 
-summary and entries read the journal without changing it, so they are safe while it is served.`;
+summary and entries read the journal without changing it, so they are safe while it is served.
+
+Exit status: 0 OK, 2 bad input (one line on stderr says why).`;
 
 /** Runs `hypha ledger SUB …`. */
 export async function ledgerCommand(argv: string[], out: (s: string) => void): Promise<number> {
