@@ -120,10 +120,14 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const arrears = (await deployment(lab, 'bob', b.deployment.id)).arrears;
     const answer = await lab.curl('admin', 'POST', '/admin/api/ledger/fund', { agent: bob, amount: (Number(arrears) + 0.06).toFixed(6) });
     assert.equal(answer.status, 200, answer.text);
-    const funded = answer.json as { paidArrears: string; resumed: string[]; summary: string; toPay?: { pay: string } };
+    const funded = answer.json as { paidArrears: string; resumed: string[]; stillInGrace: string[]; summary: string; toPay?: { pay: string } };
     assert.ok(Number(funded.paidArrears) >= Number(arrears), `the fund answer says the arrears were paid: ${answer.text}`);
-    assert.deepEqual(funded.resumed, [b.deployment.id], 'and that the VM resumed');
-    assert.match(funded.summary, /left grace and resumed/);
+    // Resumed, unless a charge of the same settle was refused again (a busy machine at --hour 1): then it says so.
+    if (funded.resumed.includes(b.deployment.id)) assert.match(funded.summary, /left grace and resumed/);
+    else {
+      assert.deepEqual(funded.stillInGrace, [b.deployment.id], `the answer names the VM either way: ${answer.text}`);
+      assert.match(funded.summary, /still in grace/);
+    }
     assert.ok(funded.toPay, 'and that 0.06 does not keep it up for the deposit period');
     const back = await waitFor('bob\'s deployment to be active again', async () => {
       const d = await deployment(lab, 'bob', b.deployment.id);
