@@ -34,7 +34,7 @@ async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<s
 }
 
 test('billing in the lab: charges, downtime, grace, resume and deprovisioning', async (t) => {
-  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '4'] });
+  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '10'] });
   const { dir, remove } = scratchDir();
   t.after(remove);
   for (const a of ['admin', 'alice', 'bob']) await link(lab, a);
@@ -120,7 +120,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const arrears = (await deployment(lab, 'bob', b.deployment.id)).arrears;
     const answer = await lab.curl('admin', 'POST', '/admin/api/ledger/fund', { agent: bob, amount: (Number(arrears) + 0.06).toFixed(6) });
     assert.equal(answer.status, 200, answer.text);
-    const funded = answer.json as { paidArrears: string; resumed: string[]; stillInGrace: string[]; summary: string; toPay?: { pay: string } };
+    const funded = answer.json as { paidArrears: string; resumed: string[]; stillInGrace: string[]; ended: string[]; summary: string; toPay?: { pay: string } };
     assert.ok(Number(funded.paidArrears) >= Number(arrears), `the fund answer says the arrears were paid: ${answer.text}`);
     // Resumed, unless a charge of the same settle was refused again (a busy machine at --hour 1): then it says so.
     if (funded.resumed.includes(b.deployment.id)) assert.match(funded.summary, /left grace and resumed/);
