@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
 import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
-import { labDemo } from '../lab/lab-demo.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -71,6 +70,8 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
       }
       case 'demo': {
         const p = parse(rest, { dir: { type: 'string' } }, false);
+        // Loaded only here: the other lab commands start as fast as before.
+        const { labDemo } = await import('../lab/lab-demo.js');
         await labDemo({ dir: labDir(optional(p, 'dir')), out });
         return 0;
       }
