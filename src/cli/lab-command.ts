@@ -4,7 +4,6 @@ import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp, registerProxy, unregisterProxy } from '../lab/lab.js';
 import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
-import { labDemo } from '../lab/lab-demo.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -32,7 +31,9 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
   hypha lab down [--dir DIR]    stop everything the lab started (admin proxies and a foreground
       \`lab up\` included) and remove its namespaces; keys and logs stay in DIR
 
-DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.`;
+DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.
+
+Exit status: 0 OK, 2 bad input or a lab that is not up (one line on stderr says why).`;
 
 /** Runs `hypha lab SUB …`. */
 export async function labCommand(argv: string[], out: (s: string) => void): Promise<number> {
@@ -72,6 +73,8 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
       }
       case 'demo': {
         const p = parse(rest, { dir: { type: 'string' } }, false);
+        // Loaded only here: the other lab commands start as fast as before.
+        const { labDemo } = await import('../lab/lab-demo.js');
         await labDemo({ dir: labDir(optional(p, 'dir')), out });
         return 0;
       }

@@ -20,7 +20,9 @@ export const LEDGER_HELP = `hypha ledger — the embedded ledger (Unyt smart-agr
       issue the gateway's Unyt app token and a signing key granted only the functions it calls,
       into DIR/unyt-token.json and DIR/unyt-signing.json (0600); prints the gateway's AgentPubKey
 
-summary and entries read the journal without changing it, so they are safe while it is served.`;
+summary and entries read the journal without changing it, so they are safe while it is served.
+
+Exit status: 0 OK, 2 bad input (one line on stderr says why).`;
 
 /** Runs `hypha ledger SUB …`. */
 export async function ledgerCommand(argv: string[], out: (s: string) => void): Promise<number> {

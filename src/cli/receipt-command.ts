@@ -5,7 +5,9 @@ import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
 import { optional, parse } from './args.js';
 import { UsageError } from './cli-error.js';
 
-export const RECEIPT_HELP = `hypha receipt verify FILE [--gateway UHCAK] [--partial]
+export const RECEIPT_HELP = `hypha receipt — verify usage receipts offline
+
+  hypha receipt verify FILE [--gateway UHCAK] [--partial]
 
 FILE holds one receipt (a JSON object), a chain (a JSON array, oldest first), or the answer of
 GET /v1/receipts ({"receipts": […]}); - reads stdin. Checked: the gateway's signature (against

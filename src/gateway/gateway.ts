@@ -264,7 +264,8 @@ export class Gateway {
         arrearsOf: (c) => billingRef.arrearsOf(c),
         lowFunds: () => funds.lowFunds(),
         refreshFunds: () => funds.refresh(1000),
-        isAdmin: (agent) => admins.has(agent) || store.links.values().some((l) => l.agent === agent && admins.has(l.subnet)),
+        // An admin by AgentPubKey, or the identity linked from an admin /64 (a lookup per listed /64, not a scan of links).
+        isAdmin: (agent) => admins.has(agent) || config.admins.some((a) => a.includes('/') && store.links.get(a)?.agent === agent),
         billing: () => {
           const st = billingRef.status();
           return { lastRunAtMs: st.lastRun?.atMs ?? null, lastError: st.lastRun?.error ?? closerRef.lastRun().error, ledgerDown: st.ledgerDown, closedThroughMs: closerRef.closedThroughMs() };

@@ -34,7 +34,7 @@ async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<s
 }
 
 test('billing in the lab: charges, downtime, grace, resume and deprovisioning', { skip: LAB_SKIP }, async (t) => {
-  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '4'] });
+  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '10'] });
   const { dir, remove } = scratchDir();
   t.after(remove);
   for (const a of ['admin', 'alice', 'bob']) await link(lab, a);
@@ -107,7 +107,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const order = (await lab.curl('bob', 'GET', `/v1/orders/${b.id}`)).json as { order: { state: string } };
     assert.equal(order.order.state, 'grace', 'the order follows its deployment');
     const welcome = (await lab.curl('bob', 'GET', '/')).text;
-    assert.match(welcome, /FUNDS: 1 VM\(s\) are in grace .* pay \d+\.\d{6} SPORE .* before \d{4}-/);
+    assert.match(welcome, /FUNDS: 1 VM\(s\) are in grace: pay \d+\.\d{6} SPORE .* before \d{4}-/);
     const overview = await adminGet<{ customers: { lowFunds: number; total: number }; orders: Record<string, number> }>(lab, '/admin/api/overview');
     assert.ok(overview.customers.lowFunds >= 1, 'the admin counters agree: bob is low');
     assert.equal(overview.customers.total, 2, 'alice and bob; the admin is no customer');
@@ -120,10 +120,14 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const arrears = (await deployment(lab, 'bob', b.deployment.id)).arrears;
     const answer = await lab.curl('admin', 'POST', '/admin/api/ledger/fund', { agent: bob, amount: (Number(arrears) + 0.06).toFixed(6) });
     assert.equal(answer.status, 200, answer.text);
-    const funded = answer.json as { paidArrears: string; resumed: string[]; summary: string; toPay?: { pay: string } };
+    const funded = answer.json as { paidArrears: string; resumed: string[]; stillInGrace: string[]; ended: string[]; summary: string; toPay?: { pay: string } };
     assert.ok(Number(funded.paidArrears) >= Number(arrears), `the fund answer says the arrears were paid: ${answer.text}`);
-    assert.deepEqual(funded.resumed, [b.deployment.id], 'and that the VM resumed');
-    assert.match(funded.summary, /left grace and resumed/);
+    // Resumed, unless a charge of the same settle was refused again (a busy machine at --hour 1): then it says so.
+    if (funded.resumed.includes(b.deployment.id)) assert.match(funded.summary, /left grace and resumed/);
+    else {
+      assert.deepEqual(funded.stillInGrace, [b.deployment.id], `the answer names the VM either way: ${answer.text}`);
+      assert.match(funded.summary, /still in grace/);
+    }
     assert.ok(funded.toPay, 'and that 0.06 does not keep it up for the deposit period');
     const back = await waitFor('bob\'s deployment to be active again', async () => {
       const d = await deployment(lab, 'bob', b.deployment.id);

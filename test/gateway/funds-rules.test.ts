@@ -113,12 +113,14 @@ test('a deployment view: no ssh once deprovisioned; toPay only in grace', () => 
 
 test('the fund answer says what was paid, which VMs resumed, and what is still needed', () => {
   const dueAfter = fundsDue({ customer: ALICE, deployments: [deployment('dep_a')], availableMicros: 0n, arrearsMicros: 0n, keepUpMs: 24 * HOUR });
-  const onlyArrears = fundedSummary({ arrearsPaidMicros: 100_000n, resumed: ['dep_a'], stillInGrace: [], due: dueAfter }, 'SPORE');
+  const onlyArrears = fundedSummary({ arrearsPaidMicros: 100_000n, resumed: ['dep_a'], stillInGrace: [], ended: [], due: dueAfter }, 'SPORE');
   assert.match(onlyArrears, /^paid 0\.100000 SPORE of arrears; 1 VM\(s\) left grace and resumed \(dep_a\)\./);
   assert.match(onlyArrears, /Still needed: .*pay 1\.200000 SPORE/);
-  const notEnough = fundedSummary({ arrearsPaidMicros: 0n, resumed: [], stillInGrace: ['dep_a'], due: null }, 'SPORE');
+  const notEnough = fundedSummary({ arrearsPaidMicros: 0n, resumed: [], stillInGrace: ['dep_a'], ended: [], due: null }, 'SPORE');
   assert.match(notEnough, /1 VM\(s\) are still in grace \(dep_a\): the arrears are not all paid\.$/);
-  assert.equal(fundedSummary({ arrearsPaidMicros: 0n, resumed: [], stillInGrace: [], due: null }, 'SPORE'), 'no arrears were due and no VM was in grace.');
+  assert.equal(fundedSummary({ arrearsPaidMicros: 0n, resumed: [], stillInGrace: [], ended: [], due: null }, 'SPORE'), 'no arrears were due and no VM was in grace.');
+  const tooLate = fundedSummary({ arrearsPaidMicros: 100_000n, resumed: [], stillInGrace: [], ended: ['dep_a'], due: null }, 'SPORE');
+  assert.match(tooLate, /^paid 0\.100000 SPORE of arrears; 1 VM\(s\) had already been deprovisioned when the funds were counted \(dep_a\): order a new one\.$/);
 });
 
 test('the revenue chart axis shows the date, not only the time', () => {

@@ -119,6 +119,8 @@ export interface FundedOutcome {
   readonly resumed: readonly string[];
   /** Deployments still in grace (their arrears are not all paid). */
   readonly stillInGrace: readonly string[];
+  /** Deployments that were in grace and whose grace ended before the funds were counted (deprovisioned). */
+  readonly ended: readonly string[];
 }
 
 /** Records appended per fsync while settling (a crash just re-posts the unrecorded ones, idempotently). */
@@ -214,13 +216,15 @@ export class BillingService implements PeriodWork {
     await this.settle();
     const resumed: string[] = [];
     const stillInGrace: string[] = [];
+    const ended: string[] = [];
     for (const id of graceBefore) {
       const d = this.deps.deployments.get(id);
       if (d?.state === 'active') resumed.push(id);
       else if (d?.state === 'grace') stillInGrace.push(id);
+      else ended.push(id);
     }
     const arrearsAfter = this.arrearsOf(customer);
-    return { arrearsPaidMicros: arrearsBefore > arrearsAfter ? arrearsBefore - arrearsAfter : 0n, resumed, stillInGrace };
+    return { arrearsPaidMicros: arrearsBefore > arrearsAfter ? arrearsBefore - arrearsAfter : 0n, resumed, stillInGrace, ended };
   }
 
   /** A farmer's agent answered a countersign request. */

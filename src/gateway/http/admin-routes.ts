@@ -140,6 +140,7 @@ export function fundedSummary(outcome: FundedOutcome & { readonly due: FundsDue 
   const parts: string[] = [];
   if (outcome.arrearsPaidMicros > 0n) parts.push(`paid ${formatAmount(outcome.arrearsPaidMicros)} ${unit} of arrears`);
   if (outcome.resumed.length > 0) parts.push(`${outcome.resumed.length} VM(s) left grace and resumed (${outcome.resumed.join(', ')})`);
+  if (outcome.ended.length > 0) parts.push(`${outcome.ended.length} VM(s) had already been deprovisioned when the funds were counted (${outcome.ended.join(', ')}): order a new one`);
   if (outcome.stillInGrace.length > 0) parts.push(`${outcome.stillInGrace.length} VM(s) are still in grace (${outcome.stillInGrace.join(', ')}): the arrears are not all paid`);
   if (parts.length === 0) parts.push('no arrears were due and no VM was in grace');
   const advice = outcome.due ? adviceOf(outcome.due, unit) : '';
@@ -176,6 +177,7 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
       paidArrears: formatAmount(outcome.arrearsPaidMicros),
       resumed: outcome.resumed,
       stillInGrace: outcome.stillInGrace,
+      ended: outcome.ended,
       available: formatAmount(outcome.due?.availableMicros ?? balance.availableMicros),
       ...(outcome.due && outcome.due.dueMicros > 0n ? { toPay: fundsDueView(outcome.due, balance.unit) } : {}),
       summary: fundedSummary(outcome, balance.unit),
