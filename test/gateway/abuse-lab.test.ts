@@ -54,7 +54,7 @@ test('abuse limits in the lab', async (t) => {
     assert.equal(settled.filter((s) => s === 'awaiting_payment').length, 9, settled.join(', '));
   });
 
-  await t.test('an order whose SSH keys add up to over 16 KB gets 413 naming sshKeys', async () => {
+  await t.test('an order whose SSH keys add up to over orders.maxSshKeyBytes (8 KiB) gets 413 naming sshKeys', async () => {
     const keys = readVectors<{ accepted: { line: string }[] }>('ssh-keys.json').accepted.slice(0, 3).map((k, i) => `${k.line.split(' ').slice(0, 2).join(' ')} ${String(i).repeat(7000)}`);
     await link(lab, 'bob');
     const big = await lab.curl('bob', 'POST', '/v1/orders', { offer: 'small', sshKeys: keys });
