@@ -124,7 +124,7 @@ export const DEFAULTS = {
   maxUnpaidOrders: 10,
   maxOrdersPerWindow: 50,
   orderWindowHours: 24,
-  maxSshKeyBytes: 16_384,
+  maxSshKeyBytes: 8192,
   orderHistoryPerCustomer: 200,
   maxAgentRequestsPerSubnet: 3,
   maxAgentRequests: 1000,

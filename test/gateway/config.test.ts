@@ -36,7 +36,7 @@ test('abuse limits: defaults, and each is a validated config value', () => {
   assert.equal(c.orders.maxUnpaid, 10);
   assert.equal(c.orders.maxPerWindow, 50);
   assert.equal(c.orders.windowMs, 24 * 3_600_000);
-  assert.equal(c.orders.maxSshKeyBytes, 16_384);
+  assert.equal(c.orders.maxSshKeyBytes, 8192);
   assert.equal(c.orders.historyPerCustomer, 200);
   assert.equal(c.events.keepInMemory, 100_000);
   const set = parseGatewayConfig({ agentRequests: { maxPerSubnet: 1, maxTotal: 5, expireAfterHours: 1 }, orders: { maxPerWindow: 5, windowHours: 1, maxSshKeyBytes: 9000, historyPerCustomer: 5, maxUnpaid: 2 }, events: { keepInMemory: 1000 } }, '/');

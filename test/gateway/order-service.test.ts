@@ -576,3 +576,18 @@ test('the archive is an append-only file: archived orders come back after a reop
     scratch.remove();
   }
 });
+
+test('a fresh identity linked to the same /64 does not get fresh order caps: unpaid and per-window limits count the /64 too', async () => {
+  await withRig({ policy: { maxPerWindow: 4, maxOpenOrders: 3, expireAfterMs: 60_000 } }, async (rig) => {
+    const subnet = '4a1:2:3:4::/64';
+    for (let i = 0; i < 3; i++) await rig.svc.create('key-1', { offer: 'small', sshKeys: [KEY] }, subnet);
+    await assert.rejects(rig.svc.create('key-2', { offer: 'small', sshKeys: [KEY] }, subnet), (e: unknown) => e instanceof PublicError && e.extra.limit === 'orders.maxUnpaid' && e.message.includes(subnet));
+    // key-1's orders expire (and are archived): key-2, linked to the same /64 since, still finds the window full after one more.
+    rig.clock.advance(60_000);
+    for (const o of rig.svc.list('key-1')) await rig.svc.advance(o.id);
+    assert.equal(rig.orders.size(), 0, 'all archived');
+    assert.equal((await rig.svc.create('key-2', { offer: 'small', sshKeys: [KEY] }, subnet)).subnet, subnet);
+    await assert.rejects(rig.svc.create('key-3', { offer: 'small', sshKeys: [KEY] }, subnet), (e: unknown) => e instanceof PublicError && e.status === 429 && e.extra.limit === 'orders.maxPerWindow');
+    assert.equal((await rig.svc.create('key-3', { offer: 'small', sshKeys: [KEY] }, '4a1:2:3:5::/64')).customer, 'key-3', 'from another /64 the new identity may order');
+  });
+});

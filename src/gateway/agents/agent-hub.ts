@@ -7,7 +7,6 @@ import {
   decodeAgentPubKey,
   fromBase64,
   formatIpv6,
-  isInSubnet64,
   isMyceliumBytes,
   parseIpv6,
   sameSubnet64,
@@ -46,6 +45,7 @@ import type { Store } from '../store/store.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
 import type { Sample } from '../../protocol/uptime.js';
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
+import { vmAddressRefusal } from './vm-address.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -214,13 +214,11 @@ export class AgentHub {
       this.send(conn.ws, { type: 'command', id, op, vm: { ...vm, node } });
     });
     if (!result.ok) throw new AgentCommandError(`${op} on ${node}: ${result.error ?? 'the agent refused'}`, op === 'deploy');
-    const reported = result.vm?.myceliumIp ?? '';
-    const subnets = this.deps.store.agents.get(conn.agent)?.subnets ?? [];
-    if (reported !== '' && !subnets.some((s) => isInSubnet64(reported, s))) {
-      // A farmer could otherwise point a customer (and the gateway's probes) at any address on the overlay.
-      const why = `the agent of ${node} reported VM ${vm.id} at ${reported}, which is not inside the node's /64 (${subnets.join(', ')})`;
+    // Only a deploy's address is stored and handed to the customer; a destroy must go through whatever it answers.
+    const why = op === 'deploy' ? vmAddressRefusal(node, vm.id, result.vm?.myceliumIp ?? '', this.deps.store.agents.get(conn.agent)?.subnets ?? []) : null;
+    if (why !== null) {
       this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.bad_vm_address', detail: why, agent: conn.agent, node, deployment: vm.id });
-      throw new AgentCommandError(why, op === 'deploy');
+      throw new AgentCommandError(why, true);
     }
     return result;
   }

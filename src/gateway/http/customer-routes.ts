@@ -115,7 +115,7 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
 
   router.post('/v1/orders', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    const order = await deps.orders.create(me.agent, ctx.state.body);
+    const order = await deps.orders.create(me.agent, ctx.state.body, me.subnet);
     ctx.status = 201;
     ctx.body = { order: orderView(order) };
   });

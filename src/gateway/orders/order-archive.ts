@@ -10,6 +10,8 @@ export interface OrderHistory {
   get(id: string): OrderRecord | undefined;
   /** A customer's archived orders kept in memory, oldest first. */
   of(customer: string): readonly OrderRecord[];
+  /** Archived orders placed from a /64 kept in memory, oldest first (whichever identity was linked there). */
+  fromSubnet(subnet: string): readonly OrderRecord[];
 }
 
 /**
@@ -20,6 +22,7 @@ export interface OrderHistory {
  */
 export class OrderArchive implements OrderHistory {
   private readonly byCustomer = new Map<string, OrderRecord[]>();
+  private readonly bySubnet = new Map<string, OrderRecord[]>();
   private readonly byId = new Map<string, OrderRecord>();
 
   private constructor(private readonly log: AppendLog<OrderRecord>, private readonly keepPerCustomer: number) {}
@@ -45,6 +48,10 @@ export class OrderArchive implements OrderHistory {
     return this.byCustomer.get(customer) ?? [];
   }
 
+  fromSubnet(subnet: string): readonly OrderRecord[] {
+    return this.bySubnet.get(subnet) ?? [];
+  }
+
   /** Every archived order kept in memory (for the admin views). */
   values(): OrderRecord[] {
     return [...this.byId.values()];
@@ -60,13 +67,23 @@ export class OrderArchive implements OrderHistory {
   }
 
   private remember(order: OrderRecord): void {
-    // A crash between archiving and deleting from db.json archives the order again on the next start: the later copy wins.
-    const list = (this.byCustomer.get(order.customer) ?? []).filter((o) => o.id !== order.id);
-    let at = list.length;
-    while (at > 0 && (list[at - 1] as OrderRecord).createdAtMs > order.createdAtMs) at--;
-    list.splice(at, 0, order);
     this.byId.set(order.id, order);
-    while (list.length > this.keepPerCustomer) this.byId.delete((list.shift() as OrderRecord).id);
-    this.byCustomer.set(order.customer, list);
+    for (const dropped of keepNewest(this.byCustomer, order.customer, order, this.keepPerCustomer)) this.byId.delete(dropped.id);
+    // The /64 lists only count orders for the caps; get() answers for what the customer lists hold.
+    if (order.subnet !== undefined) keepNewest(this.bySubnet, order.subnet, order, this.keepPerCustomer);
   }
+}
+
+/**
+ * Puts `order` in `key`'s list in creation order (replacing an earlier copy: a crash between
+ * archiving and deleting from db.json archives an order again, and the later copy wins), keeps
+ * the newest `keep`, and returns the ones dropped.
+ */
+function keepNewest(lists: Map<string, OrderRecord[]>, key: string, order: OrderRecord, keep: number): OrderRecord[] {
+  const list = (lists.get(key) ?? []).filter((o) => o.id !== order.id);
+  let at = list.length;
+  while (at > 0 && (list[at - 1] as OrderRecord).createdAtMs > order.createdAtMs) at--;
+  list.splice(at, 0, order);
+  lists.set(key, list);
+  return list.length > keep ? list.splice(0, list.length - keep) : [];
 }

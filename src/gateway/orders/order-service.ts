@@ -95,8 +95,12 @@ export class OrderService {
 
   constructor(private readonly deps: OrderDeps) {}
 
-  /** Validates and stores a new order; 400 naming the field for anything wrong. */
-  async create(customer: string, body: unknown): Promise<OrderRecord> {
+  /**
+   * Validates and stores a new order; 400 naming the field for anything wrong. `subnet` is the
+   * /64 it is placed from: the unpaid and per-window caps count the customer's orders and the
+   * /64's, because linking a fresh identity to a /64 costs nothing.
+   */
+  async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
     expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
@@ -108,20 +112,20 @@ export class OrderService {
       throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
     }
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
-    const mine = this.deps.store.orders.values().filter((x) => x.customer === customer);
+    const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
     if (open >= this.deps.policy.maxOpenOrders) {
-      throw new PublicError('conflict', `you already have ${open} unpaid orders (orders.maxUnpaid = ${this.deps.policy.maxOpenOrders})`, 'pay or wait for them to expire before ordering more', { limit: 'orders.maxUnpaid' });
+      throw new PublicError('conflict', `you${subnet === undefined ? '' : ` (or your /64 ${subnet})`} already have ${open} unpaid orders (orders.maxUnpaid = ${this.deps.policy.maxOpenOrders})`, 'pay or wait for them to expire before ordering more', { limit: 'orders.maxUnpaid' });
     }
     const now = this.deps.clock.nowMs();
     const since = now - this.deps.policy.windowMs;
-    const recent = [...mine, ...this.deps.archive.of(customer)].filter((x) => x.createdAtMs > since);
+    const recent = [...mine, ...this.deps.archive.of(customer), ...(subnet === undefined ? [] : this.deps.archive.fromSubnet(subnet))].filter((x) => x.createdAtMs > since);
     if (new Set(recent.map((x) => x.id)).size >= this.deps.policy.maxPerWindow) {
       const oldest = Math.min(...recent.map((x) => x.createdAtMs));
       const retryAfterSeconds = Math.max(1, Math.ceil((oldest + this.deps.policy.windowMs - now) / 1000));
       throw new PublicError(
         'rate_limited',
-        `you created ${this.deps.policy.maxPerWindow} orders in the last ${formatWindow(this.deps.policy.windowMs)} (orders.maxPerWindow)`,
+        `you${subnet === undefined ? '' : ` (or your /64 ${subnet})`} created ${this.deps.policy.maxPerWindow} orders in the last ${formatWindow(this.deps.policy.windowMs)} (orders.maxPerWindow)`,
         `order again in ${retryAfterSeconds} s`,
         { limit: 'orders.maxPerWindow', retryAfterSeconds },
       );
@@ -139,6 +143,7 @@ export class OrderService {
       state: 'awaiting_payment',
       createdAtMs: now,
       expiresAtMs: now + this.deps.policy.expireAfterMs,
+      ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
     };
     await this.deps.store.orders.put(id, order);

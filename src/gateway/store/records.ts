@@ -42,6 +42,8 @@ export interface OrderRecord {
   readonly state: OrderState;
   readonly createdAtMs: number;
   readonly expiresAtMs: number;
+  /** The /64 the order was placed from: the order caps count per /64 too, as a fresh key can be linked there at will. */
+  readonly subnet?: string;
   readonly paidAtMs?: number;
   /** The deployment id, chosen when the order is paid (deploys are idempotent by it). */
   readonly deployment?: string;
