@@ -62,7 +62,7 @@ export const errors = {
     new PublicError(
       'not_linked',
       'this Mycelium /64 is not linked to a Unyt identity',
-      `link it: POST ${gatewayUrl}/v1/link/challenge with {"agent": "uhCAk…"}, sign the returned statement with your Unyt key (hypha id sign --key FILE --field statement), then POST ${gatewayUrl}/v1/link with {"agent", "nonce", "signature"}; GET ${gatewayUrl}/ explains it step by step`,
+      `link it from this machine with your Unyt key: hypha link --gateway ${gatewayUrl} --key YOUR.key (it asks for the challenge, checks it names this gateway and this machine's /64, signs it and links); GET ${gatewayUrl}/ explains it`,
     ),
   forbidden: (message: string, hint?: string): PublicError => new PublicError('forbidden', message, hint),
 };

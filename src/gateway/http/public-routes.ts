@@ -51,18 +51,13 @@ export function welcomeText(p: Principal, gateway: { agent: string; url: string 
     lines.push('Try:', `  curl -s ${gateway.url}/v1/offers`, `  curl -s ${gateway.url}/v1/balance`, `  curl -s ${gateway.url}/v1/deployments`);
   } else {
     lines.push(
-      'This /64 is not linked to a Unyt identity yet. To link it, from this machine:',
+      'This /64 is not linked to a Unyt identity yet. To link it, run on this machine, with your Unyt key:',
       '',
-      '  1. ask for a challenge naming your AgentPubKey (hypha id show --key YOUR.key prints it):',
-      `     curl -s -X POST ${gateway.url}/v1/link/challenge -H 'content-type: application/json' \\`,
-      `          -d '{"agent": "uhCAk…"}' > challenge.json`,
-      '  2. sign the statement in it with your Unyt key:',
-      '     hypha id sign --key YOUR.key --field statement < challenge.json',
-      '  3. send the agent, the nonce from challenge.json and the signature:',
-      `     curl -s -X POST ${gateway.url}/v1/link -H 'content-type: application/json' \\`,
-      `          -d '{"agent": "uhCAk…", "nonce": "…", "signature": "…"}'`,
+      `  hypha link --gateway ${gateway.url} --key YOUR.key`,
       '',
-      'The challenge is bound to this /64 and expires in minutes; answer it from this machine.',
+      'It asks this gateway for a challenge, signs it only if it names this gateway, this machine\'s',
+      'Mycelium /64 and your key, and links. Never sign a challenge someone else hands you: it would',
+      'link their machine to your identity.',
     );
   }
   lines.push('', `Offers: curl -s ${gateway.url}/v1/offers`, '');
