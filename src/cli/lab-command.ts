@@ -19,7 +19,7 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       grace period (72), to watch funds run out and grace end within a minute.
   hypha lab status [--json] [--dir DIR]
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
-  hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
+  hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (runs hypha link in ACTOR's namespace)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
   hypha lab demo [--dir DIR]   play a customer's whole story against the running lab, step by step:
       link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
