@@ -142,7 +142,9 @@ export class Gateway {
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
+      const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
       const hub = new AgentHub({
+        origin: originPolicy,
         store,
         clock,
         identity,
@@ -303,7 +305,7 @@ export class Gateway {
       const offerSlots = new OfferSlots(provisioner, () => offers, new SystemClock(), OFFER_SLOTS_TTL_MS[provisioner.kind]);
       const app = createApp({
         log,
-        origin: new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]),
+        origin: originPolicy,
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {
           linkOf: (subnet) => store.links.get(subnet),

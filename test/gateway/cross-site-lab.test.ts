@@ -51,6 +51,20 @@ test('cross-site and rebound requests are refused; curl and same-origin pages st
   assert.equal(hello.code, 0, hello.stderr);
   await waitFor('bob to be a pending agent', async () => ((await agentState(lab, bob)) === 'pending' ? true : undefined));
 
+  await t.test('agent WebSocket upgrades: a foreign Origin gets 403 and a foreign Host 421; an agent (no Origin) is upgraded', async () => {
+    const upgrade = async (headers: string[]): Promise<string> => {
+      const args = ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '3', '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Version: 13', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=='];
+      for (const h of headers) args.push('-H', h);
+      // A 101 leaves curl waiting on the upgraded socket until --max-time: its exit code says nothing here, the status does.
+      const r = await lab.exec('bob', 'curl', [...args, `${lab.gw}/v1/agent`]);
+      return r.stdout.trim();
+    };
+    assert.equal(await upgrade(['Origin: https://evil.example']), '403');
+    assert.equal(await upgrade(['Origin: null']), '403');
+    assert.equal(await upgrade(['Host: rebind.example:8480']), '421');
+    assert.equal(await upgrade([]), '101');
+  });
+
   await t.test('curl: cross-site and same-site state changes are refused with cross_site; nothing changes', async () => {
     const before = await balanceOf(lab, 'admin');
     const cases: Array<[string, string, string, unknown, Record<string, string>, string]> = [

@@ -1,4 +1,6 @@
 // The gateway's side of `/v1/agent`: authenticates farmer agents, checks their heartbeat chains, records up-time, and sends them commands.
+import { guardedRequest, type OriginPolicy } from '../http/origin-guard.js';
+import { errorBody } from '../http/public-error.js';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
@@ -67,6 +69,12 @@ export interface AgentHubDeps {
   onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
+  /**
+   * The browser guard of the HTTP routes (http/origin-guard.ts). Browsers open cross-site
+   * WebSockets without asking, so an upgrade is held to the rules of a state-changing request:
+   * the Host must be the gateway's own and a foreign Origin is refused.
+   */
+  readonly origin?: Pick<OriginPolicy, 'check'>;
 }
 
 /** A connected agent, as the admin page shows it. */
@@ -309,6 +317,12 @@ export class AgentHub {
     }
     if (path !== '/v1/agent' || remote === null || !isMyceliumBytes(remote)) {
       socket.end(`HTTP/1.1 ${path !== '/v1/agent' ? '404 Not Found' : '403 Forbidden'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
+    const refused = this.deps.origin?.check(guardedRequest('WEBSOCKET', req.headers));
+    if (refused) {
+      const body = JSON.stringify(errorBody(refused));
+      socket.end(`HTTP/1.1 ${refused.status} ${refused.code}\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       return;
     }
     const address = formatIpv6(remote);
