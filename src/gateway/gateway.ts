@@ -13,6 +13,7 @@ import { createApp } from './http/app.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
+import { registerTreeHeadRoutes } from './http/tree-head-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { registerAdminPageRoutes } from './admin/status-page.js';
@@ -115,6 +116,7 @@ export class Gateway {
       for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes]] as const) {
         if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
       }
+      if (money.uncommitted > 0) log.warn({ receipts: money.uncommitted }, 'receipts.log: a period close was cut short before its tree head; its %d receipt(s) are not counted and the period is closed again', money.uncommitted);
 
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
       const offerById = new Map(offers.map((o) => [o.id, o]));
@@ -137,6 +139,7 @@ export class Gateway {
         closedThroughMs: () => closer?.closedThroughMs() ?? 0,
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
+        onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
         onHeartbeat: () => metrics?.heartbeats.inc(),
       });
       closers.add(() => hub.close());
@@ -165,7 +168,7 @@ export class Gateway {
         uptime,
         ledger,
         lifecycle: deployments,
-        agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature },
+        agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature, requestBatchCountersign: (f, h, r) => hub.requestBatchCountersign(f, h, r) },
         events,
         log,
         policy: { farmerShareBps: config.billing.farmerShareBps, graceMs: config.billing.graceMs, pauseInGrace: config.billing.pauseInGrace, periodMs: config.billing.periodMs },
@@ -284,6 +287,7 @@ export class Gateway {
               lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
               receiptsOf: (id) => billingRef.receiptsOf(id),
             }),
+          (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
           (r) =>
             registerAdminAgentRoutes(r, {
               gatewayUrl: url,

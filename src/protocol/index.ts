@@ -11,3 +11,6 @@ export * from './agent-messages.js';
 export * from './clock.js';
 export * from './logger.js';
 export * from './probe.js';
+export * from './merkle.js';
+export * from './tree-head.js';
+export * from './farmer-batch.js';

@@ -189,7 +189,7 @@ function receiptSummary(r: ReceiptEntry): Record<string, unknown> {
     farmerShare: r.receipt.farmerShare,
     state: r.state,
     paidOut: r.paidOut,
-    countersigned: r.farmerSignature !== undefined,
+    countersigned: r.farmerSignature !== undefined || r.farmerBatchIndex !== undefined,
     ...(r.countersignRefused ? { countersignRefused: r.countersignRefused } : {}),
     final: r.receipt.final,
   };

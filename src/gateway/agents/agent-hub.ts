@@ -21,6 +21,7 @@ import {
   CHAIN_HEAD_PURPOSE,
   CLOSE,
   GENESIS_HEAD,
+  MAX_RECEIPTS_PER_BATCH_MESSAGE,
   ValidationError,
   chainNext,
   messageText,
@@ -35,6 +36,8 @@ import {
   type HelloNode,
   type Receipt,
   type ReceiptAgentHead,
+  type ReceiptBodyV2,
+  type SignedTreeHead,
   type ResultMessage,
   type VmAssignment,
 } from '../../protocol/index.js';
@@ -59,8 +62,10 @@ export interface AgentHubDeps {
   closedThroughMs(): number;
   /** VMs placed on these nodes, for the agent to probe. */
   assignmentsFor(nodes: readonly string[]): VmAssignment[];
-  /** A farmer countersigned (signature) or refused (reason) a receipt. */
+  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
   onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
+  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
 }
@@ -121,6 +126,8 @@ const AUTH_TIMEOUT_MS = 10_000;
 const PING_EVERY_MS = 20_000;
 /** Receipts kept waiting for an offline farmer's countersignature. */
 const MAX_PENDING_COUNTERSIGNS = 10_000;
+/** Batches (periods) kept waiting for an offline farmer; older ones are asked for again after a restart. */
+const MAX_PENDING_BATCHES = 8;
 
 /**
  * One connection per agent: a challenge, a signed hello naming its nodes, then heartbeats.
@@ -133,6 +140,7 @@ export class AgentHub {
   private readonly chains = new Map<string, LiveChain>();
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
+  private readonly pendingBatches = new Map<string, Array<{ head: SignedTreeHead; receipts: readonly ReceiptBodyV2[] }>>();
   private readonly pinger: NodeJS.Timeout;
   private closing = false;
 
@@ -234,6 +242,28 @@ export class AgentHub {
     list.push(receipt);
     if (list.length > MAX_PENDING_COUNTERSIGNS) list.shift();
     this.pendingCountersigns.set(receipt.farmer, list);
+  }
+
+  /**
+   * Asks a farmer for one countersignature over its receipts of a period (sent in chunks of
+   * MAX_RECEIPTS_PER_BATCH_MESSAGE), now or when its agent reconnects.
+   */
+  requestBatchCountersign(farmer: string, head: SignedTreeHead, receipts: readonly ReceiptBodyV2[]): void {
+    const conn = this.connections.get(farmer);
+    if (conn) {
+      this.sendBatch(conn.ws, head, receipts);
+      return;
+    }
+    const list = this.pendingBatches.get(farmer) ?? [];
+    list.push({ head, receipts });
+    if (list.length > MAX_PENDING_BATCHES) list.shift();
+    this.pendingBatches.set(farmer, list);
+  }
+
+  private sendBatch(ws: WebSocket, head: SignedTreeHead, receipts: readonly ReceiptBodyV2[]): void {
+    for (let offset = 0; offset < receipts.length; offset += MAX_RECEIPTS_PER_BATCH_MESSAGE) {
+      this.send(ws, { type: 'countersign-batch', treeHead: head, total: receipts.length, offset, receipts: receipts.slice(offset, offset + MAX_RECEIPTS_PER_BATCH_MESSAGE) });
+    }
   }
 
   /**
@@ -390,6 +420,9 @@ export class AgentHub {
     const waiting = this.pendingCountersigns.get(hello.agent) ?? [];
     this.pendingCountersigns.delete(hello.agent);
     for (const receipt of waiting) this.send(ws, { type: 'countersign', receipt });
+    const batches = this.pendingBatches.get(hello.agent) ?? [];
+    this.pendingBatches.delete(hello.agent);
+    for (const b of batches) this.sendBatch(ws, b.head, b.receipts);
     await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'agent.connected', detail: `agent connected from ${address} for ${nodeIds.join(', ')}`, agent: hello.agent });
     this.deps.log.info({ agent: hello.agent, address, nodes: nodeIds, resumeFromSeq: chain.seq + 1 }, 'agent connected');
   }
@@ -425,6 +458,12 @@ export class AgentHub {
         return;
       case 'countersign-refused':
         this.deps.onCountersign(m.receiptId, conn.agent, { reason: m.reason });
+        return;
+      case 'batch-countersigned':
+        this.deps.onBatchCountersign(m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
+        return;
+      case 'batch-countersign-refused':
+        this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');
