@@ -81,6 +81,10 @@ export class ReceiptLog {
   private readonly byDeployment = new Map<string, ReceiptEntry[]>();
   private readonly periods = new Map<number, PeriodTotals>();
   private readonly customerArrears = new Map<string, bigint>();
+  private readonly deploymentArrears = new Map<string, bigint>();
+  /** Receipts by state, in the order they were issued, and paid ones whose share is still owed: settle reads these instead of scanning every receipt ever issued. */
+  private readonly byState: Record<ReceiptState, Set<ReceiptEntry>> = { issued: new Set(), arrears: new Set(), paid: new Set() };
+  private readonly owedPayout = new Set<ReceiptEntry>();
   private readonly trees = new Map<number, PeriodTree>();
   private readonly byHeadHash = new Map<string, PeriodTree>();
   /** v2 receipts read since their close began, waiting for its tree head. */
@@ -137,16 +141,17 @@ export class ReceiptLog {
 
   /** Every receipt in a state, oldest first. */
   inState(state: ReceiptState): ReceiptEntry[] {
-    const out: ReceiptEntry[] = [];
-    for (const e of this.byId.values()) if (e.state === state) out.push(e);
-    return out.sort((a, b) => a.periodStartMs - b.periodStartMs);
+    return [...this.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
   }
 
   /** Paid receipts whose farmer share has not been paid out. */
   unpaidOut(): ReceiptEntry[] {
-    const out: ReceiptEntry[] = [];
-    for (const e of this.byId.values()) if (e.state === 'paid' && !e.paidOut && e.farmerShareMicros > 0n) out.push(e);
-    return out;
+    return [...this.owedPayout];
+  }
+
+  /** A deployment's unpaid charges. */
+  arrearsOfDeployment(deployment: string): bigint {
+    return this.deploymentArrears.get(deployment) ?? 0n;
   }
 
   /** Receipts still waiting for the farmer's countersignature or refusal. */
@@ -330,6 +335,7 @@ export class ReceiptLog {
       paidOut: false,
     };
     this.byId.set(r.receipt.id, entry);
+    this.byState.issued.add(entry);
     const list = this.byDeployment.get(r.receipt.deployment) ?? [];
     const last = list[list.length - 1];
     if (last && r.receipt.prev !== last.hash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to ${last.receipt.id}`);
@@ -337,6 +343,19 @@ export class ReceiptLog {
     this.byDeployment.set(r.receipt.deployment, list);
     this.period(r.periodStartMs).receipts++;
     return entry;
+  }
+
+  private moveTo(e: ReceiptEntry, state: ReceiptState): void {
+    this.byState[e.state].delete(e);
+    e.state = state;
+    this.byState[state].add(e);
+  }
+
+  private addDeploymentArrears(e: ReceiptEntry, micros: bigint): void {
+    const d = e.receipt.deployment;
+    const next = (this.deploymentArrears.get(d) ?? 0n) + micros;
+    if (next === 0n) this.deploymentArrears.delete(d);
+    else this.deploymentArrears.set(d, next);
   }
 
   private applyMoney(r: MoneyRecord & { t: 'countersign' | 'countersign_refused' | 'paid' | 'arrears' | 'payout' }): void {
@@ -354,22 +373,26 @@ export class ReceiptLog {
         if (e.state === 'paid') return;
         if (e.state === 'arrears') {
           this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
+          this.addDeploymentArrears(e, -e.amountMicros);
           this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
         }
-        e.state = 'paid';
+        this.moveTo(e, 'paid');
+        if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
         e.paidAtMs = r.atMs;
         this.period(e.periodStartMs).chargedMicros += e.amountMicros;
         this.period(e.periodStartMs).farmerSharesMicros += e.farmerShareMicros;
         return;
       case 'arrears':
         if (e.state !== 'issued') return;
-        e.state = 'arrears';
+        this.moveTo(e, 'arrears');
         this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) + e.amountMicros);
+        this.addDeploymentArrears(e, e.amountMicros);
         this.period(e.periodStartMs).arrearsMicros += e.amountMicros;
         return;
       case 'payout':
         if (e.paidOut) return;
         e.paidOut = true;
+        this.owedPayout.delete(e);
         this.period(e.periodStartMs).paidOutMicros += BigInt(r.amountMicros);
     }
   }
