@@ -116,3 +116,34 @@ test('a tree head whose size does not match the receipts before it, or that does
   b.close();
   assert.throws(() => ReceiptLog.open(unchained), /does not chain to the previous head/);
 });
+
+test('settle reads receipts by state, owed payouts and a deployment\'s arrears from indexes kept as records are applied', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b' }), v2Body({ deployment: 'dep_c', upSeconds: 0 })];
+  const log = ReceiptLog.open(path).receipts;
+  await log.append(closeRecords(bodies, T0, headOver(bodies, T0, null)));
+  const [a, b, c] = bodies.map((x) => x.id) as [string, string, string];
+  const ids = (list: ReadonlyArray<{ receipt: { id: string } }>): string[] => list.map((e) => e.receipt.id).sort();
+  assert.deepEqual(ids(log.inState('issued')), [a, b, c].sort());
+  await log.append([
+    { t: 'paid', id: a, entryId: 'e1', atMs: T0 + HOUR },
+    { t: 'arrears', id: b, availableMicros: '0', atMs: T0 + HOUR },
+    { t: 'paid', id: c, entryId: null, atMs: T0 + HOUR },
+  ]);
+  assert.deepEqual(ids(log.inState('issued')), []);
+  assert.deepEqual(ids(log.inState('arrears')), [b]);
+  assert.deepEqual(ids(log.unpaidOut()), [a], 'a zero share is owed nothing');
+  assert.equal(log.arrearsOfDeployment('dep_b'), 49_166n);
+  assert.equal(log.arrearsOfDeployment('dep_a'), 0n);
+  await log.append([{ t: 'paid', id: b, entryId: 'e2', atMs: T0 + 2 * HOUR }, { t: 'payout', id: a, farmer: farmer.agent, amountMicros: '44249', entryId: 'p1', atMs: T0 + 2 * HOUR }]);
+  assert.equal(log.arrearsOfDeployment('dep_b'), 0n);
+  assert.deepEqual(ids(log.unpaidOut()), [b]);
+  log.close();
+  // The same indexes come back from the file.
+  const again = ReceiptLog.open(path).receipts;
+  t.after(() => again.close());
+  assert.deepEqual(ids(again.inState('paid')), [a, b, c].sort());
+  assert.deepEqual(ids(again.unpaidOut()), [b]);
+});
