@@ -32,7 +32,6 @@ import type { AgentConfig, AgentNode } from './config.js';
 import { BatchCountersigner } from './batch-countersigner.js';
 import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
-import { LabVmDriver } from './lab-vm-driver.js';
 import type { VmDriver } from './vm-driver.js';
 
 /** What `status()` reports. */
@@ -99,6 +98,8 @@ export class Agent {
     let driver: VmDriver | null = null;
     if (config.vmDriver) {
       const node = config.nodes.find((n) => n.id === config.vmDriver?.node) as AgentNode;
+      // Loaded only when this agent runs VMs itself: the lab driver pulls in ssh2 (about 5 MiB of RSS a production agent does not need).
+      const { LabVmDriver } = await import('./lab-vm-driver.js');
       driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: node.subnet as string, interfaceName: config.vmDriver.interfaceName });
       await driver.start();
     }
