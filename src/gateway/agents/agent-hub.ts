@@ -20,10 +20,8 @@ import {
   AGENT_AUTH_PURPOSE,
   CHAIN_HEAD_PURPOSE,
   CLOSE,
-  GENESIS_HEAD,
   MAX_RECEIPTS_PER_BATCH_MESSAGE,
   ValidationError,
-  chainNext,
   messageText,
   parseAgentMessage,
   receiptSigningBytes,
@@ -47,6 +45,7 @@ import type { Store } from '../store/store.js';
 import type { AgentApproval } from '../store/records.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
 import type { Sample } from '../../protocol/uptime.js';
+import { HeartbeatChain } from './heartbeat-chain.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -90,18 +89,6 @@ export interface NodeView {
   readonly lastHeartbeatAtMs?: number;
 }
 
-interface LiveChain {
-  seq: number;
-  head: string;
-  /** The heads of the last RECENT_HEADS heartbeats by seq: a heartbeat sent again is checked against them. */
-  readonly recent: Map<number, string>;
-  /** Each open period's last heartbeat (by period index): all that a period close and a chain-head check need. */
-  readonly periodLast: Map<number, { seq: number; head: string }>;
-}
-
-/** Heads kept to check resent heartbeats: an agent replays at most what it buffered since the last acknowledgement. */
-const RECENT_HEADS = 4096;
-
 interface Connection {
   readonly ws: WebSocket;
   readonly agent: string;
@@ -137,7 +124,7 @@ const MAX_PENDING_BATCHES = 8;
 export class AgentHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
   private readonly connections = new Map<string, Connection>();
-  private readonly chains = new Map<string, LiveChain>();
+  private readonly chains = new Map<string, HeartbeatChain>();
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
   private readonly pendingBatches = new Map<string, Array<{ head: SignedTreeHead; receipts: readonly ReceiptBodyV2[] }>>();
@@ -145,7 +132,7 @@ export class AgentHub {
   private closing = false;
 
   constructor(private readonly deps: AgentHubDeps) {
-    for (const c of deps.store.chains.values()) this.chains.set(c.agent, { seq: c.seq, head: c.head, recent: new Map(), periodLast: new Map() });
+    for (const c of deps.store.chains.values()) this.chains.set(c.agent, new HeartbeatChain(c.seq, c.head, deps.periodMs));
     const carry = deps.store.meta.get('uptimeCarry');
     if (carry && typeof carry === 'object') deps.uptime.restore(carry as Record<string, Sample>);
     this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
@@ -275,12 +262,7 @@ export class AgentHub {
     const acks: Array<[string, number]> = [];
     const writes: Promise<void>[] = [];
     for (const [agent, chain] of this.chains) {
-      let durable: { seq: number; head: string } | undefined;
-      for (const [k, last] of chain.periodLast) {
-        if ((k + 1) * this.deps.periodMs > closedThroughMs) continue;
-        if (durable === undefined || last.seq > durable.seq) durable = last;
-        chain.periodLast.delete(k);
-      }
+      const durable = chain.closeThrough(closedThroughMs);
       if (!durable) continue;
       writes.push(this.deps.store.chains.put(agent, { agent, seq: durable.seq, head: durable.head }));
       acks.push([agent, durable.seq]);
@@ -471,27 +453,17 @@ export class AgentHub {
   }
 
   private onHeartbeat(conn: Connection, hb: HeartbeatMessage): void {
-    const chain = this.chainOf(conn.agent);
     const now = this.deps.clock.nowMs();
-    if (hb.seq <= chain.seq) {
-      // A heartbeat sent again (a replay after reconnecting) must be the same one: same previous head, same content.
-      const known = chain.recent.get(hb.seq);
-      if (known !== undefined && chainNext(hb.prev, hb) !== known) {
-        this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
-      }
+    const step = this.chainOf(conn.agent).accept(hb);
+    if (step.kind === 'replay') {
+      if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;
     }
-    if (hb.seq !== chain.seq + 1) {
-      this.disagree(conn.agent, 'agent.chain_gap', `heartbeats ${chain.seq + 1}..${hb.seq - 1} never arrived (the agent's buffer overflowed, or the chain was reordered)`, { expected: chain.seq + 1, got: hb.seq });
-    } else if (hb.prev !== chain.head) {
+    if (step.gapFrom !== undefined) {
+      this.disagree(conn.agent, 'agent.chain_gap', `heartbeats ${step.gapFrom}..${hb.seq - 1} never arrived (the agent's buffer overflowed, or the chain was reordered)`, { expected: step.gapFrom, got: hb.seq });
+    } else if (step.mismatch) {
       this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} names a previous head that is not the gateway's: the chain was forged or reordered`, { seq: hb.seq });
     }
-    const head = chainNext(hb.prev, hb);
-    chain.seq = hb.seq;
-    chain.head = head;
-    chain.recent.set(hb.seq, head);
-    if (chain.recent.size > RECENT_HEADS) chain.recent.delete(chain.recent.keys().next().value as number);
-    chain.periodLast.set(Math.floor(hb.atMs / this.deps.periodMs), { seq: hb.seq, head });
     conn.lastHeartbeatAtMs = now;
     this.deps.onHeartbeat?.(conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
@@ -528,7 +500,7 @@ export class AgentHub {
     }
     const chain = this.chainOf(conn.agent);
     const durable = this.deps.store.chains.get(conn.agent);
-    const ours = chain.recent.get(m.seq) ?? [...chain.periodLast.values()].find((p) => p.seq === m.seq)?.head ?? (durable?.seq === m.seq ? durable.head : undefined);
+    const ours = chain.headAt(m.seq) ?? (durable?.seq === m.seq ? durable.head : undefined);
     if (ours !== undefined && ours !== m.head) {
       this.disagree(conn.agent, 'agent.chain_head_mismatch', `the agent signed head ${m.head.slice(0, 12)}… for seq ${m.seq}, the gateway has ${ours.slice(0, 12)}…`, { seq: m.seq });
       return;
@@ -548,10 +520,10 @@ export class AgentHub {
     this.deps.events.record(event).catch((err: unknown) => this.deps.log.warn({ err, event: event.event }, 'agent hub: could not record an event'));
   }
 
-  private chainOf(agent: string): LiveChain {
+  private chainOf(agent: string): HeartbeatChain {
     let chain = this.chains.get(agent);
     if (!chain) {
-      chain = { seq: 0, head: GENESIS_HEAD, recent: new Map(), periodLast: new Map() };
+      chain = HeartbeatChain.genesis(this.deps.periodMs);
       this.chains.set(agent, chain);
     }
     return chain;
