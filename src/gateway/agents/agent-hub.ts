@@ -127,6 +127,7 @@ export class AgentHub {
   private readonly chains = new Map<string, HeartbeatChain>();
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
+  private readonly nodeIdSets = new WeakMap<readonly HelloNode[], ReadonlySet<string>>();
   private readonly pendingBatches = new Map<string, Array<{ head: SignedTreeHead; receipts: readonly ReceiptBodyV2[] }>>();
   private readonly pinger: NodeJS.Timeout;
   private closing = false;
@@ -471,7 +472,7 @@ export class AgentHub {
       return;
     }
     if (hb.atMs < this.deps.closedThroughMs()) return;
-    const mine = new Set(conn.nodes.map((n) => n.id));
+    const mine = this.nodeIdsOf(conn.nodes);
     const nodeUp = new Map<string, boolean>();
     for (const n of hb.nodes) {
       if (!mine.has(n.id)) continue;
@@ -483,6 +484,16 @@ export class AgentHub {
       if (node === undefined) continue;
       this.deps.uptime.record(`vm:${v.id}`, { atMs: hb.atMs, up: v.reachable && nodeUp.get(node) === true });
     }
+  }
+
+  /** A connection's node ids as a set, made once per hello rather than per heartbeat. */
+  private nodeIdsOf(nodes: readonly HelloNode[]): ReadonlySet<string> {
+    let ids = this.nodeIdSets.get(nodes);
+    if (!ids) {
+      ids = new Set(nodes.map((n) => n.id));
+      this.nodeIdSets.set(nodes, ids);
+    }
+    return ids;
   }
 
   private onChainHead(conn: Connection, m: ChainHeadMessage): void {
