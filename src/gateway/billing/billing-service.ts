@@ -265,7 +265,7 @@ export class BillingService implements PeriodWork {
       await this.deps.events.record({ atMs: now, event: 'receipt.countersign_invalid', detail: `the farmer's batch countersignature for the period starting ${period} does not match its receipts or does not verify`, agent });
       return;
     }
-    await this.deps.receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: [...refused.keys()].filter((id) => mine.some((e) => e.receipt.id === id)), atMs: now }]);
+    await this.deps.receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: mine.filter((e) => refused.has(e.receipt.id)).map((e) => e.receipt.id), atMs: now }]);
     for (const [id, reason] of [...refused].slice(0, 20)) {
       const e = this.deps.receipts.get(id);
       if (e?.receipt.farmer !== agent) continue;
