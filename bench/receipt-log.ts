@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
 import { receiptBodyFor } from '../src/gateway/billing/billing-service.js';
 import type { DeploymentRecord } from '../src/gateway/store/records.js';
-import { receiptSigningBytes, type Receipt } from '../src/protocol/receipt.js';
+import { MerkleTree } from '../src/protocol/merkle.js';
+import { receiptLeafHash, receiptSigningBytes } from '../src/protocol/receipt.js';
+import { signTreeHead, TREE_HEAD_PURPOSE, treeHeadHash } from '../src/protocol/tree-head.js';
 import { blake2b, randomBytes, toBase64, toHex } from '../src/identity/index.js';
 import { median } from './measure.js';
 
@@ -19,13 +21,15 @@ const out = (line = ''): boolean => process.stdout.write(line + '\n');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with node --expose-gc (npm run bench:receipt-log does)');
 
-/** Writes RECEIPTS paid, paid-out receipts, the way BillingService leaves them. */
+/** Writes RECEIPTS paid, paid-out v2 receipts, the way BillingService leaves them (one tree head per period). */
 async function writeLog(path: string): Promise<void> {
   const { receipts } = ReceiptLog.open(path);
   const prev = new Map<string, string>();
   const gateway = `uhCAk${'g'.repeat(48)}`;
+  let prevHead: string | null = null;
   for (let p = 0; p < RECEIPTS / DEPLOYMENTS; p++) {
-    const issued: MoneyRecord[] = [];
+    const issued: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: p * HOUR }];
+    const leaves: Uint8Array[] = [];
     const settled: MoneyRecord[] = [];
     for (let i = 0; i < DEPLOYMENTS; i++) {
       const d: DeploymentRecord = {
@@ -39,11 +43,18 @@ async function writeLog(path: string): Promise<void> {
       if (!body) throw new Error('bench: the deployment was not billable');
       const hash = toHex(blake2b(receiptSigningBytes(body), 32));
       prev.set(d.id, hash);
-      const receipt: Receipt = { ...body, signatures: { gateway: toBase64(randomBytes(64)), farmer: toBase64(randomBytes(64)) } };
-      issued.push({ t: 'receipt', receipt, periodStartMs: startMs, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash });
+      leaves.push(receiptLeafHash(hash));
+      issued.push({ t: 'receipt', receipt: body, periodStartMs: startMs, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash, index: i });
       settled.push({ t: 'paid', id: body.id, entryId: `ev-${p}-${i}`, atMs: startMs + HOUR });
       settled.push({ t: 'payout', id: body.id, farmer: d.farmer, amountMicros: '45000', entryId: `po-${p}-${i}`, atMs: startMs + HOUR });
     }
+    const startMs = p * HOUR;
+    const head = signTreeHead(
+      { v: 1, purpose: TREE_HEAD_PURPOSE, gateway, periodStart: new Date(startMs).toISOString(), periodEnd: new Date(startMs + HOUR).toISOString(), size: DEPLOYMENTS, root: toHex(MerkleTree.fromLeafHashes(leaves).root()), issuedAt: new Date(startMs + HOUR).toISOString(), prev: prevHead },
+      () => randomBytes(64),
+    );
+    prevHead = treeHeadHash(head);
+    issued.push({ t: 'tree_head', periodStartMs: startMs, head });
     await receipts.append(issued);
     await receipts.append(settled);
   }

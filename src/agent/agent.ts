@@ -22,15 +22,17 @@ import {
   type HeartbeatMessage,
   type NodeReport,
   type Receipt,
+  type ReceiptFields,
   type Sample,
   type VmAssignment,
   type VmReport,
   type WelcomeMessage,
 } from '../protocol/index.js';
 import type { AgentConfig, AgentNode } from './config.js';
+import { BatchCountersigner } from './batch-countersigner.js';
 import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
-import { assertInsideLab, LabVmDriver } from './lab-vm/index.js';
+import { assertInsideLab } from './lab-vm/lab-only.js';
 import type { VmDriver } from './vm-driver.js';
 
 /** What `status()` reports. */
@@ -68,6 +70,7 @@ export class Agent {
   private lastHeartbeatAtMs: number | undefined;
   private readonly samples = new Map<string, Sample[]>();
   private ticking: Promise<void> = Promise.resolve();
+  private readonly batches: BatchCountersigner;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -77,7 +80,14 @@ export class Agent {
     private readonly driver: VmDriver | null,
     private state: SavedState,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.batches = new BatchCountersigner({
+      farmer: identity.agent,
+      secretKey: identity.secretKey,
+      gateway: () => this.config.gatewayAgent ?? this.state.gatewayAgent,
+      disagreement: (r) => this.disagreement(r),
+    });
+  }
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
@@ -94,6 +104,8 @@ export class Agent {
       // VM users pass through the state folder to their homes under vms/; they list nothing, and its files are 0600.
       mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
       chmodSync(config.stateDir, 0o711);
+      // Loaded only when this agent runs VMs itself: the lab driver pulls in ssh2 (about 5 MiB of RSS a production agent does not need).
+      const { LabVmDriver } = await import('./lab-vm/driver.js');
       driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: vmNode.subnet as string, interfaceName: config.vmDriver.interfaceName });
       await driver.start();
     }
@@ -256,6 +268,13 @@ export class Agent {
         return;
       case 'countersign':
         this.send(this.countersign(m.receipt), ws);
+        return;
+      case 'countersign-batch': {
+        const answer = this.batches.receive(m);
+        if (answer?.type === 'batch-countersign-refused') this.log.warn({ treeHead: answer.treeHead, reason: answer.reason }, 'refused to countersign a batch');
+        if (answer?.type === 'batch-countersigned' && answer.refused.length > 0) this.log.warn({ treeHead: answer.treeHead, refused: answer.refused.length, first: answer.refused[0] }, 'countersigned a batch, refusing some receipts');
+        if (answer) this.send(answer, ws);
+      }
     }
   }
 
@@ -304,7 +323,7 @@ export class Agent {
     }
   }
 
-  /** Countersigns a receipt only if it verifies, is ours, and its up-time matches our own record. */
+  /** Countersigns a v1 receipt only if it verifies, is ours, and its up-time matches our own record. */
   private countersign(receipt: Receipt): AgentMessage {
     const refuse = (reason: string): AgentMessage => {
       this.log.warn({ receipt: receipt.id, reason }, 'refused to countersign');
@@ -314,19 +333,26 @@ export class Agent {
     const verdict = verifyReceipt(receipt, gateway);
     if (!verdict.ok) return refuse(`the receipt does not verify: ${verdict.reason}`);
     if (receipt.farmer !== this.identity.agent) return refuse('the receipt names another farmer');
-    if (!this.config.nodes.some((n) => n.id === receipt.node)) return refuse(`node ${receipt.node} is not one of this agent's nodes`);
+    const reason = this.disagreement(receipt);
+    if (reason) return refuse(reason);
+    return { type: 'countersigned', receiptId: receipt.id, signature: countersignReceipt(receipt, this.identity.secretKey) };
+  }
+
+  /** Why a receipt of this farmer disagrees with the agent's own record (its node, and its up-time within tolerance), or null. */
+  private disagreement(receipt: ReceiptFields): string | null {
+    if (!this.config.nodes.some((n) => n.id === receipt.node)) return `node ${receipt.node} is not one of this agent's nodes`;
     const startMs = Date.parse(receipt.periodStart);
     const endMs = Date.parse(receipt.periodEnd);
     const samples = this.samples.get(receipt.deployment) ?? [];
     if (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs) {
-      return refuse(`no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`);
+      return `no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`;
     }
     const mine = upSeconds(samples, startMs, endMs, this.intervalMs);
     const tolerance = this.config.countersignToleranceSeconds ?? Math.max(2 * (this.intervalMs / 1000), (endMs - startMs) / 1000 / 100);
     if (Math.abs(mine - receipt.upSeconds) > tolerance) {
-      return refuse(`up-time ${receipt.upSeconds} s does not match this agent's record of ${mine} s (tolerance ${tolerance} s)`);
+      return `up-time ${receipt.upSeconds} s does not match this agent's record of ${mine} s (tolerance ${tolerance} s)`;
     }
-    return { type: 'countersigned', receiptId: receipt.id, signature: countersignReceipt(receipt, this.identity.secretKey) };
+    return null;
   }
 
   private send(message: AgentMessage, ws: WebSocket | null = this.ws): void {

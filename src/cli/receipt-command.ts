@@ -1,4 +1,4 @@
-// `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, links and arithmetic.
+// `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, Merkle proofs, links and arithmetic.
 import { readFileSync } from 'node:fs';
 import { isAgentPubKey } from '../identity/index.js';
 import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
@@ -10,11 +10,14 @@ export const RECEIPT_HELP = `hypha receipt — verify usage receipts offline
   hypha receipt verify FILE [--gateway UHCAK] [--partial]
 
 FILE holds one receipt (a JSON object), a chain (a JSON array, oldest first), or the answer of
-GET /v1/receipts ({"receipts": […]}); - reads stdin. Checked: the gateway's signature (against
---gateway when given), the farmer's countersignature and the agent's chain-head signature when
-present, the charge arithmetic, and that each receipt names the hash of the one before it
-(--partial: a chain may start mid-way). Exit 0 when valid; 1 with the reason when not, when
-FILE is an error answer ({"error": …}) or holds no receipts; 2 for unreadable input.`;
+GET /v1/receipts ({"receipts": […]}); - reads stdin. Checked for every receipt: the charge
+arithmetic, the agent's chain-head signature when present, and that each receipt names the hash
+of the one before it (--partial: a chain may start mid-way). A v1 receipt: the gateway's
+signature and the farmer's countersignature when present. A v2 receipt: its leaf hash, its
+inclusion proof up to the root of its period's tree head, the gateway's signature on that head,
+and the farmer's batch countersignature (with the receipt's proof in the farmer's batch) when
+present. --gateway pins the gateway's key. Exit 0 when valid; 1 with the reason when not, when FILE is an error answer ({"error": …}) or
+holds no receipts; 2 for unreadable input.`;
 
 /** Runs `hypha receipt SUB …`. */
 export function receiptCommand(argv: string[], out: (s: string) => void): Promise<number> {

@@ -15,6 +15,7 @@ import { ConnectionLimiter } from './http/connection-limits.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
+import { registerTreeHeadRoutes } from './http/tree-head-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { registerAdminPageRoutes } from './admin/status-page.js';
@@ -128,6 +129,7 @@ export class Gateway {
       for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes], ['orders-archive.log', history.tornBytes]] as const) {
         if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
       }
+      if (money.uncommitted > 0) log.warn({ receipts: money.uncommitted }, 'receipts.log: a period close was cut short before its tree head; its %d receipt(s) are not counted and the period is closed again', money.uncommitted);
 
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
       const offerById = new Map(offers.map((o) => [o.id, o]));
@@ -157,6 +159,7 @@ export class Gateway {
         closedThroughMs: () => closer?.closedThroughMs() ?? 0,
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
+        onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
         onHeartbeat: () => metrics?.heartbeats.inc(),
       });
       closers.add(() => hub.close());
@@ -187,7 +190,7 @@ export class Gateway {
         ...(config.probes.enabled ? { disputes: { disputed: (id: string, fromMs: number, toMs: number) => prober?.disputed(id, fromMs, toMs) ?? false } } : {}),
         ledger,
         lifecycle: deployments,
-        agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature },
+        agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature, requestBatchCountersign: (f, h, r) => hub.requestBatchCountersign(f, h, r) },
         events,
         log,
         policy: { farmerShareBps: config.billing.farmerShareBps, graceMs: config.billing.graceMs, pauseInGrace: config.billing.pauseInGrace, periodMs: config.billing.periodMs },
@@ -334,8 +337,9 @@ export class Gateway {
               deployments,
               funds: fundsSources,
               receiptsOf: (id) => receipts.of(id),
-              receiptView: (e) => ReceiptLog.withSignatures(e),
+              receiptView: (e) => receipts.present(e),
             }),
+          (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
           (r) =>
             registerAdminAgentRoutes(r, {
               gatewayUrl: url,

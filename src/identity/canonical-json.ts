@@ -16,7 +16,57 @@ export class CanonicalJsonError extends TypeError {
  * Whatever it accepts parses back to an equal value.
  */
 export function canonicalJson(value: unknown): string {
-  return write(value, '$');
+  try {
+    return fastWrite(value);
+  } catch (err) {
+    if (err !== REFUSED) throw err;
+    // The writer with paths finds the same problem again and says where it is.
+    return write(value, '$');
+  }
+}
+
+/** Thrown (and caught above) when the fast writer meets anything it does not take; made once, so throwing it costs no stack trace. */
+const REFUSED = new Error('canonical JSON: not on the fast path');
+
+/**
+ * `write` without the path of every value (bench/billing: building those strings made
+ * canonical JSON a third of a 100k-receipt close). The same checks, the same output; a refusal
+ * throws REFUSED and the caller lets `write` name it.
+ */
+function fastWrite(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      if (!(value as WellFormedString).isWellFormed()) throw REFUSED;
+      return JSON.stringify(value);
+    case 'number':
+      if (!Number.isFinite(value) || Object.is(value, -0) || (Number.isInteger(value) && !Number.isSafeInteger(value))) throw REFUSED;
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'object': {
+      if (value === null) return 'null';
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          if (!(i in value)) throw REFUSED;
+          out += (i === 0 ? '' : ',') + fastWrite(value[i]);
+        }
+        return out + ']';
+      }
+      const proto = Object.getPrototypeOf(value) as unknown;
+      if (proto !== Object.prototype && proto !== null) throw REFUSED;
+      const keys = Object.keys(value).sort();
+      let out = '{';
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i] as string;
+        if (!(key as WellFormedString).isWellFormed()) throw REFUSED;
+        out += (i === 0 ? '' : ',') + JSON.stringify(key) + ':' + fastWrite((value as Record<string, unknown>)[key]);
+      }
+      return out + '}';
+    }
+    default:
+      throw REFUSED;
+  }
 }
 
 function write(value: unknown, path: string): string {
@@ -65,7 +115,12 @@ function writeObject(value: Record<string, unknown>, path: string): string {
   return `{${parts.join(',')}}`;
 }
 
+/** String.prototype.isWellFormed (ES2024, in Node 20); the project's lib setting is ES2023. */
+type WellFormedString = string & { isWellFormed(): boolean };
+
 function checkString(s: string, path: string): void {
+  // The common case in one native call; the loop below only runs to say where a surrogate is lone.
+  if ((s as WellFormedString).isWellFormed()) return;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {
@@ -80,7 +135,9 @@ function checkString(s: string, path: string): void {
   }
 }
 
+const encoder = new TextEncoder();
+
 /** The UTF-8 bytes of canonicalJson(value). */
 export function canonicalJsonBytes(value: unknown): Uint8Array {
-  return new TextEncoder().encode(canonicalJson(value));
+  return encoder.encode(canonicalJson(value));
 }

@@ -11,7 +11,8 @@ import {
   expectString,
   optionalString,
 } from './validate.js';
-import type { Receipt } from './receipt.js';
+import type { Receipt, ReceiptBodyV2 } from './receipt.js';
+import type { SignedTreeHead } from './tree-head.js';
 import { parseMyceliumAddress } from '../identity/index.js';
 
 /** Identifiers of nodes, VMs, commands and receipts. */
@@ -20,6 +21,10 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
 export const MAX_NODES_PER_AGENT = 64;
 /** Most VMs one heartbeat may report. */
 export const MAX_VMS_PER_HEARTBEAT = 4096;
+/** Receipts per countersign-batch message (about 1 MB): a farmer's batch is sent in chunks of this size. */
+export const MAX_RECEIPTS_PER_BATCH_MESSAGE = 1000;
+/** Receipts an agent may name as refused in one batch answer; more disagreement refuses the whole batch. */
+export const MAX_REFUSED_PER_BATCH = 1000;
 
 /** WebSocket close codes the gateway uses, so an agent can tell a retry from a configuration error. */
 export const CLOSE = {
@@ -94,7 +99,19 @@ export interface CountersignMessage {
   readonly receipt: Receipt;
 }
 
-export type GatewayMessage = ChallengeMessage | WelcomeMessage | AckMessage | VmsMessage | CommandMessage | CountersignMessage;
+/**
+ * Part of a farmer's receipts in a period's tree (in tree order), under the signed tree head;
+ * `offset` and `total` say where this chunk lies in the farmer's batch.
+ */
+export interface CountersignBatchMessage {
+  readonly type: 'countersign-batch';
+  readonly treeHead: SignedTreeHead;
+  readonly total: number;
+  readonly offset: number;
+  readonly receipts: readonly ReceiptBodyV2[];
+}
+
+export type GatewayMessage = ChallengeMessage | WelcomeMessage | AckMessage | VmsMessage | CommandMessage | CountersignMessage | CountersignBatchMessage;
 
 // ---- agent -> gateway ----
 
@@ -141,7 +158,24 @@ export interface CountersignRefusedMessage {
   readonly reason: string;
 }
 
-export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage;
+/** One countersignature over the farmer's batch: the receipts it agrees with (all but `refused`), by their Merkle root. */
+export interface BatchCountersignedMessage {
+  readonly type: 'batch-countersigned';
+  /** treeHeadHash of the head the batch came under. */
+  readonly treeHead: string;
+  readonly size: number;
+  readonly root: string;
+  readonly signature: string;
+  readonly refused: ReadonlyArray<{ readonly receiptId: string; readonly reason: string }>;
+}
+
+export interface BatchCountersignRefusedMessage {
+  readonly type: 'batch-countersign-refused';
+  readonly treeHead: string;
+  readonly reason: string;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64, pattern: ID_PATTERN, patternName: 'an id of letters, digits and ._:-' });
@@ -236,6 +270,20 @@ export function parseAgentMessage(text: string): AgentMessage {
       return { type: 'countersigned', receiptId: id(m.receiptId, 'receiptId'), signature: expectString(m.signature, 'signature', { maxLength: 100 }) };
     case 'countersign-refused':
       return { type: 'countersign-refused', receiptId: id(m.receiptId, 'receiptId'), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
+    case 'batch-countersigned':
+      return {
+        type: 'batch-countersigned',
+        treeHead: expectString(m.treeHead, 'treeHead', { pattern: HEX64, patternName: '64 hex digits' }),
+        size: expectInteger(m.size, 'size', 1, Number.MAX_SAFE_INTEGER),
+        root: expectString(m.root, 'root', { pattern: HEX64, patternName: '64 hex digits' }),
+        signature: expectString(m.signature, 'signature', { maxLength: 100 }),
+        refused: expectArray(m.refused, 'refused', 0, MAX_REFUSED_PER_BATCH, (v, f) => {
+          const o = expectObject(v, f);
+          return { receiptId: id(o.receiptId, `${f}.receiptId`), reason: expectString(o.reason, `${f}.reason`, { maxLength: 200 }) };
+        }),
+      };
+    case 'batch-countersign-refused':
+      return { type: 'batch-countersign-refused', treeHead: expectString(m.treeHead, 'treeHead', { pattern: HEX64, patternName: '64 hex digits' }), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
     default:
       throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }
@@ -289,6 +337,17 @@ export function parseGatewayMessage(text: string): GatewayMessage {
     }
     case 'countersign':
       return { type: 'countersign', receipt: expectObject(m.receipt, 'receipt') as unknown as Receipt };
+    case 'countersign-batch': {
+      // Shapes only: the agent checks the head's signature and each receipt before it signs anything.
+      const total = expectInteger(m.total, 'total', 1, Number.MAX_SAFE_INTEGER);
+      return {
+        type: 'countersign-batch',
+        treeHead: expectObject(m.treeHead, 'treeHead') as unknown as SignedTreeHead,
+        total,
+        offset: expectInteger(m.offset, 'offset', 0, total - 1),
+        receipts: expectArray(m.receipts, 'receipts', 1, MAX_RECEIPTS_PER_BATCH_MESSAGE, (v, f) => expectObject(v, f) as unknown as ReceiptBodyV2),
+      };
+    }
     default:
       throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }

@@ -13,3 +13,6 @@ export * from './logger.js';
 export * from './probe.js';
 export * from './mycelium-local.js';
 export * from './link-statement.js';
+export * from './merkle.js';
+export * from './tree-head.js';
+export * from './farmer-batch.js';

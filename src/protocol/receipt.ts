@@ -4,20 +4,25 @@ import {
   canonicalJsonBytes,
   decodeAgentPubKey,
   fromBase64,
+  fromHex,
   jsonStatementBytes,
   sign,
   toBase64,
   toHex,
   utf8,
-  verify,
   verifyJsonStatement,
 } from '../identity/index.js';
 import { computeCharge } from './charge.js';
+import { farmerBatchBytes, type ReceiptCountersign } from './farmer-batch.js';
 import { CHAIN_HEAD_PURPOSE } from './heartbeat.js';
+import { blake2bMerkleHasher, verifyInclusion } from './merkle.js';
 import { AmountError, formatAmount, parseAmount } from './money.js';
+import { checkTreeHead, hashBytes, signatureHolds, treeHeadHash, type SignedTreeHead } from './tree-head.js';
 
-/** The purpose tag receipts are signed under. */
+/** The purpose tag v1 receipts are signed under (one gateway signature per receipt). */
 export const RECEIPT_PURPOSE = 'hypha/receipt/v1';
+/** The purpose tag of v2 receipts (leaves of a period's signed Merkle tree). */
+export const RECEIPT_V2_PURPOSE = 'hypha/receipt/v2';
 
 /** The agent's signed chain head for the period, as carried in a receipt. */
 export interface ReceiptAgentHead {
@@ -28,10 +33,8 @@ export interface ReceiptAgentHead {
   readonly signature: string;
 }
 
-/** A usage receipt without signatures: exactly what is signed (as canonical JSON). */
-export interface ReceiptBody {
-  readonly v: 1;
-  readonly purpose: typeof RECEIPT_PURPOSE;
+/** What every receipt version says about a deployment's period. */
+export interface ReceiptFields {
   readonly id: string;
   readonly deployment: string;
   readonly customer: string;
@@ -60,30 +63,64 @@ export interface ReceiptBody {
   readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
 }
 
-/** A receipt with its signatures (base64 ed25519 over the canonical JSON of the body). */
+/** A v1 usage receipt without signatures: exactly what is signed (as canonical JSON). */
+export interface ReceiptBody extends ReceiptFields {
+  readonly v: 1;
+  readonly purpose: typeof RECEIPT_PURPOSE;
+}
+
+/** A v1 receipt with its signatures (base64 ed25519 over the canonical JSON of the body). */
 export interface Receipt extends ReceiptBody {
   readonly signatures: { readonly gateway: string; readonly farmer?: string };
 }
+
+/** A v2 receipt body: the same fields, hashed (not signed) into the period's tree. */
+export interface ReceiptBodyV2 extends ReceiptFields {
+  readonly v: 2;
+  readonly purpose: typeof RECEIPT_V2_PURPOSE;
+}
+
+/**
+ * A v2 receipt as customers get it: the body, the period's signed tree head, the receipt's
+ * leaf index and its RFC 9162 inclusion proof (hex, lowest sibling first), and the farmer's
+ * batch countersignature with the receipt's place in the farmer's sub-tree, once given.
+ */
+export interface ReceiptV2 extends ReceiptBodyV2 {
+  readonly treeHead: SignedTreeHead;
+  readonly index: number;
+  readonly proof: readonly string[];
+  readonly countersign?: ReceiptCountersign;
+}
+
+/** A receipt body of either version: what `prev` hashes chain. */
+export type AnyReceiptBody = ReceiptBody | ReceiptBodyV2;
+/** A receipt of either version, as served. */
+export type AnyReceipt = Receipt | ReceiptV2;
 
 /** The receipt id of a deployment's period: stable, so a re-run finds the same receipt. */
 export function receiptId(deployment: string, periodStartMs: number): string {
   return 'rcp_' + toHex(blake2b(utf8(`${deployment}\n${periodStartMs}`), 16).subarray(0, 12));
 }
 
-/** The body of a receipt: everything but `signatures`. */
-export function receiptBody(receipt: Receipt | ReceiptBody): ReceiptBody {
-  const { signatures: _signatures, ...body } = receipt as Receipt;
-  return body;
+/** The body of a receipt: everything but its signatures, tree head, proofs and countersignature. */
+export function receiptBody<B extends AnyReceiptBody>(receipt: B | AnyReceipt): B {
+  const { signatures: _s, treeHead: _t, index: _i, proof: _p, countersign: _c, ...body } = receipt as unknown as Record<string, unknown>;
+  return body as unknown as B;
 }
 
-/** The bytes every signature of a receipt covers: canonical JSON of the body. */
-export function receiptSigningBytes(receipt: Receipt | ReceiptBody): Uint8Array {
+/** The bytes of a receipt's body (canonical JSON): what v1 signatures cover and every version hashes. */
+export function receiptSigningBytes(receipt: AnyReceipt | AnyReceiptBody): Uint8Array {
   return canonicalJsonBytes(receiptBody(receipt));
 }
 
-/** The hash that the next receipt's `prev` names. */
-export function receiptHash(receipt: Receipt | ReceiptBody): string {
+/** The hash that the next receipt's `prev` names (BLAKE2b-256 of the body's bytes), for either version. */
+export function receiptHash(receipt: AnyReceipt | AnyReceiptBody): string {
   return toHex(blake2b(receiptSigningBytes(receipt), 32));
+}
+
+/** A v2 receipt's leaf in the period's tree: RFC 9162 HASH(0x00 || receipt hash). */
+export function receiptLeafHash(receiptHashHex: string): Uint8Array {
+  return blake2bMerkleHasher.leaf(fromHex('receipt hash', receiptHashHex, 32));
 }
 
 /** Signs a body with the gateway's key. */
@@ -106,19 +143,108 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
  * farmer share + fee = amount), the gateway's signature (against `pinnedGateway` when
  * given), the farmer's countersignature and the agent's chain-head signature when present.
  */
-export function verifyReceipt(value: unknown, pinnedGateway?: string): VerifyResult {
+export function verifyReceipt(value: unknown, pinnedGateway?: string, verifiedHeads?: Set<string>): VerifyResult {
   try {
-    return checkReceipt(value, pinnedGateway);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('a receipt must be a JSON object');
+    const v = (value as Record<string, unknown>).v;
+    if (v === 1) return checkReceipt(value as Record<string, unknown>, pinnedGateway);
+    if (v === 2) return checkReceiptV2(value as Record<string, unknown>, pinnedGateway, verifiedHeads);
+    return fail(`unsupported receipt version ${JSON.stringify(v)}`);
   } catch (err) {
     return { ok: false, reason: (err as Error).message };
   }
 }
 
-function checkReceipt(value: unknown, pinnedGateway?: string): VerifyResult {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return fail('a receipt must be a JSON object');
+/**
+ * Checks a v2 receipt body alone, as a farmer's agent does before countersigning a batch: its
+ * version, shape, arithmetic and agent head. Null when it holds, else the reason.
+ */
+export function checkReceiptBodyV2(value: unknown): string | null {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return 'a receipt must be a JSON object';
   const r = value as Record<string, unknown>;
-  if (r.v !== 1) return fail(`unsupported receipt version ${JSON.stringify(r.v)}`);
+  if (r.v !== 2) return `unsupported receipt version ${JSON.stringify(r.v)}`;
+  if (r.purpose !== RECEIPT_V2_PURPOSE) return `purpose must be ${RECEIPT_V2_PURPOSE}`;
+  try {
+    return checkFields(r);
+  } catch (err) {
+    return (err as Error).message;
+  }
+}
+
+function checkReceipt(r: Record<string, unknown>, pinnedGateway?: string): VerifyResult {
   if (r.purpose !== RECEIPT_PURPOSE) return fail(`purpose must be ${RECEIPT_PURPOSE}`);
+  const reason = checkFields(r);
+  if (reason) return fail(reason);
+  const sigs = r.signatures as Record<string, unknown> | undefined;
+  if (sigs === null || typeof sigs !== 'object') return fail('signatures must be an object');
+  if (pinnedGateway !== undefined && r.gateway !== pinnedGateway) return fail(`signed by gateway ${String(r.gateway)}, not the expected ${pinnedGateway}`);
+  const body = receiptSigningBytes(r as unknown as Receipt);
+  if (!signatureHolds(sigs.gateway, body, r.gateway as string)) return fail('the gateway signature does not verify');
+  if (sigs.farmer !== undefined && !signatureHolds(sigs.farmer, body, r.farmer as string)) return fail('the farmer countersignature does not verify');
+  return { ok: true };
+}
+
+/**
+ * A v2 receipt: its body as for v1, the tree head's gateway signature, the receipt's leaf in
+ * the head's tree through its inclusion proof, and the farmer's batch countersignature with
+ * the receipt's proof in the farmer's sub-tree when present. `verifiedHeads` (tree-head
+ * hashes already checked) saves checking one head's signature again for each of its receipts.
+ */
+function checkReceiptV2(r: Record<string, unknown>, pinnedGateway?: string, verifiedHeads?: Set<string>): VerifyResult {
+  if (r.purpose !== RECEIPT_V2_PURPOSE) return fail(`purpose must be ${RECEIPT_V2_PURPOSE}`);
+  const reason = checkFields(r);
+  if (reason) return fail(reason);
+  if (pinnedGateway !== undefined && r.gateway !== pinnedGateway) return fail(`signed by gateway ${String(r.gateway)}, not the expected ${pinnedGateway}`);
+  const head = r.treeHead as SignedTreeHead;
+  const headHash = head !== null && typeof head === 'object' ? treeHeadHash(head) : '';
+  // The cache key includes the signature: the hash covers only the signed body.
+  const headKey = `${headHash}:${String((head as Partial<SignedTreeHead> | null)?.signature)}`;
+  if (!verifiedHeads?.has(headKey)) {
+    const headReason = checkTreeHead(head, r.gateway as string);
+    if (headReason) return fail(headReason);
+    verifiedHeads?.add(headKey);
+  }
+  if (Date.parse(r.periodStart as string) < Date.parse(head.periodStart) || Date.parse(r.periodEnd as string) > Date.parse(head.periodEnd)) return fail("the receipt's period is not within its tree head's period");
+  const leaf = receiptLeafHash(receiptHash(r as unknown as ReceiptV2));
+  const proof = proofBytes(r.proof);
+  if (proof === null) return fail('proof must be an array of 64-hex-digit hashes');
+  if (!Number.isSafeInteger(r.index) || !verifyInclusion(leaf, r.index as number, head.size, proof, fromHex('treeHead.root', head.root, 32))) {
+    return fail("the inclusion proof does not lead from the receipt to its tree head's root");
+  }
+  if (r.countersign !== undefined) {
+    const why = checkCountersign(r.countersign, leaf, r.farmer as string, headHash, head.size);
+    if (why) return fail(why);
+  }
+  return { ok: true };
+}
+
+function checkCountersign(value: unknown, leaf: Uint8Array, farmer: string, headHash: string, headSize: number): string | null {
+  if (value === null || typeof value !== 'object') return 'countersign must be an object';
+  const c = value as Record<string, unknown>;
+  const root = hashBytes(c.root);
+  const proof = proofBytes(c.proof);
+  if (root === null || proof === null || !Number.isSafeInteger(c.size) || (c.size as number) < 1 || (c.size as number) > headSize || !Number.isSafeInteger(c.index)) {
+    return 'countersign must have size, root, index and proof';
+  }
+  if (!verifyInclusion(leaf, c.index as number, c.size as number, proof, root)) return "the receipt is not in the farmer's countersigned batch (its proof does not lead to the batch root)";
+  const statement = { farmer, treeHead: headHash, size: c.size as number, root: c.root as string };
+  return signatureHolds(c.signature, farmerBatchBytes(statement), farmer) ? null : "the farmer's batch countersignature does not verify";
+}
+
+function proofBytes(value: unknown): Uint8Array[] | null {
+  if (!Array.isArray(value) || value.length > 64) return null;
+  const out: Uint8Array[] = [];
+  for (const p of value) {
+    const b = hashBytes(p);
+    if (b === null) return null;
+    out.push(b);
+  }
+  return out;
+}
+
+/** The checks both versions share: fields, times, arithmetic and the agent head; the reason, or null. */
+function checkFields(r: Record<string, unknown>): string | null {
+  const fail = (reason: string): string => reason;
   for (const f of ['id', 'deployment', 'customer', 'farmer', 'node', 'offer', 'unit', 'gateway'] as const) {
     if (typeof r[f] !== 'string' || r[f] === '') return fail(`${f} must be a non-empty string`);
   }
@@ -139,34 +265,14 @@ function checkReceipt(value: unknown, pinnedGateway?: string): VerifyResult {
     share = parseAmount('farmerShare', r.farmerShare);
     fee = parseAmount('fee', r.fee);
   } catch (err) {
-    if (err instanceof AmountError) return fail(err.message);
+    if (err instanceof AmountError) return err.message;
     throw err;
   }
   const expected = computeCharge(price, r.upSeconds, 0).amountMicros;
   if (amount !== expected) return fail(`amount ${formatAmount(amount)} is not pricePerHour x upSeconds / 3600 rounded down (${formatAmount(expected)})`);
   if (share + fee !== amount) return fail(`farmerShare ${formatAmount(share)} + fee ${formatAmount(fee)} is not amount ${formatAmount(amount)}`);
-  const sigs = r.signatures as Record<string, unknown> | undefined;
-  if (sigs === null || typeof sigs !== 'object') return fail('signatures must be an object');
-  if (pinnedGateway !== undefined && r.gateway !== pinnedGateway) return fail(`signed by gateway ${String(r.gateway)}, not the expected ${pinnedGateway}`);
-  const body = receiptSigningBytes(r as unknown as Receipt);
-  if (!checkSig(sigs.gateway, body, r.gateway as string)) return fail('the gateway signature does not verify');
-  if (sigs.farmer !== undefined && !checkSig(sigs.farmer, body, r.farmer as string)) return fail('the farmer countersignature does not verify');
-  if (r.agentHead !== null) {
-    const reason = checkAgentHead(r.agentHead, r.farmer as string, r.gateway as string, startMs, endMs);
-    if (reason) return fail(reason);
-  }
-  return { ok: true };
-}
-
-function checkSig(sig: unknown, bytes: Uint8Array, agent: string): boolean {
-  if (typeof sig !== 'string') return false;
-  let sigBytes: Uint8Array;
-  try {
-    sigBytes = fromBase64('signature', sig, 64);
-  } catch {
-    return false;
-  }
-  return verify(sigBytes, bytes, decodeAgentPubKey(agent));
+  if (r.agentHead !== null) return checkAgentHead(r.agentHead, r.farmer as string, r.gateway as string, startMs, endMs);
+  return null;
 }
 
 function checkAgentHead(value: unknown, farmer: string, gateway: string, periodStartMs: number, periodEndMs: number): string | null {
@@ -192,11 +298,12 @@ function checkAgentHead(value: unknown, farmer: string, gateway: string, periodS
  * each later `prev` names the hash of the one before, and periods do not overlap.
  */
 export function verifyReceiptChain(values: readonly unknown[], options: { pinnedGateway?: string; allowPartial?: boolean } = {}): VerifyResult {
-  const last = new Map<string, Receipt>();
+  const last = new Map<string, AnyReceipt>();
+  const verifiedHeads = new Set<string>();
   for (let i = 0; i < values.length; i++) {
-    const one = verifyReceipt(values[i], options.pinnedGateway);
+    const one = verifyReceipt(values[i], options.pinnedGateway, verifiedHeads);
     if (!one.ok) return fail(`receipt ${i}: ${one.reason}`);
-    const r = values[i] as Receipt;
+    const r = values[i] as AnyReceipt;
     const before = last.get(r.deployment);
     if (before === undefined) {
       if (r.prev !== null && !options.allowPartial) return fail(`receipt ${i}: the first receipt of ${r.deployment} names a previous one (prev is not null); pass the whole chain`);

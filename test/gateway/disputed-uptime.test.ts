@@ -116,7 +116,7 @@ test('BillingService with the real ProbeService: an agent reporting a dead VM up
     disputes: prober,
     ledger,
     lifecycle: fakeLifecycle,
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
     events,
     log: pino({ enabled: false }),
     policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CanonicalJsonError, canonicalJson } from '../../src/identity/index.js';
+import fc from 'fast-check';
 import { readVectors } from '../helpers/paths.js';
 
 const { valid } = readVectors<{ valid: Array<{ value: unknown; canonical: string }> }>('canonical-json.json');
@@ -42,4 +43,26 @@ test('values that do not survive a round trip are refused, naming where they are
 
 test('a paired surrogate (an emoji) is fine', () => {
   assert.equal(canonicalJson({ s: '🍄' }), '{"s":"🍄"}');
+});
+
+test('keys that look like array indexes still sort as text (JS objects would put them first)', () => {
+  assert.equal(canonicalJson({ b: 1, 10: 'x', 9: 'y', a: [{ 2: 0, 1: 0 }] }), '{"10":"x","9":"y","a":[{"1":0,"2":0}],"b":1}');
+  assert.equal(canonicalJson(JSON.parse('{"__proto__":{"z":1,"a":2}}')), '{"__proto__":{"a":2,"z":1}}');
+});
+
+test('property: the output is sorted-key JSON that parses back to an equal value, for any JSON value', () => {
+  fc.assert(
+    fc.property(fc.jsonValue(), (value) => {
+      let text: string;
+      try {
+        text = canonicalJson(value);
+      } catch (err) {
+        assert.ok(err instanceof CanonicalJsonError, String(err));
+        return;
+      }
+      assert.deepEqual(JSON.parse(text), JSON.parse(JSON.stringify(value)));
+      assert.equal(canonicalJson(JSON.parse(text)), text, 'canonical form is a fixed point');
+    }),
+    { numRuns: 500 },
+  );
 });

@@ -1,7 +1,7 @@
 // The agent protocol's validators: good messages parse to exactly their fields; every bad one is refused with a ValidationError naming the field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseAgentMessage, parseGatewayMessage, MAX_NODES_PER_AGENT } from '../../src/protocol/agent-messages.js';
+import { parseAgentMessage, parseGatewayMessage, MAX_NODES_PER_AGENT, MAX_RECEIPTS_PER_BATCH_MESSAGE, MAX_REFUSED_PER_BATCH } from '../../src/protocol/agent-messages.js';
 import { ValidationError } from '../../src/protocol/validate.js';
 
 const HEAD = 'ab'.repeat(32);
@@ -47,7 +47,17 @@ const badAgentMessages: Array<[string, string, string]> = [
   ['a result whose vm address is IPv4-mapped', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '::ffff:10.0.0.1', state: 'running' } }), 'vm.myceliumIp'],
   ['a result whose vm address is a host name', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: 'evil.example', state: 'running' } }), 'vm.myceliumIp'],
   ['a countersigned with a bad receipt id', JSON.stringify({ type: 'countersigned', receiptId: '', signature: 's' }), 'receiptId'],
+  ['a batch countersignature of size 0', JSON.stringify({ type: 'batch-countersigned', treeHead: HEAD, size: 0, root: HEAD, signature: 's', refused: [] }), 'size'],
+  ['a batch countersignature whose root is not hex', JSON.stringify({ type: 'batch-countersigned', treeHead: HEAD, size: 1, root: 'x', signature: 's', refused: [] }), 'root'],
+  ['a batch countersignature without its refusals', JSON.stringify({ type: 'batch-countersigned', treeHead: HEAD, size: 1, root: HEAD, signature: 's' }), 'refused'],
+  ['a batch countersignature refusing too many', JSON.stringify({ type: 'batch-countersigned', treeHead: HEAD, size: 1, root: HEAD, signature: 's', refused: Array.from({ length: MAX_REFUSED_PER_BATCH + 1 }, (_, i) => ({ receiptId: `r${i}`, reason: 'no' })) }), 'refused'],
+  ['a batch refusal naming no tree head', JSON.stringify({ type: 'batch-countersign-refused', treeHead: 'ab', reason: 'no' }), 'treeHead'],
 ];
+
+test('parseAgentMessage: a batch countersignature parses to its fields', () => {
+  const m = { type: 'batch-countersigned', treeHead: HEAD, size: 3, root: HEAD, signature: 'c2ln', refused: [{ receiptId: 'rcp_1', reason: 'up-time differs' }] };
+  assert.deepEqual(parseAgentMessage(JSON.stringify(m)), m);
+});
 
 for (const [what, text, field] of badAgentMessages) {
   test(`parseAgentMessage refuses ${what} (field ${field})`, () => {
@@ -67,6 +77,10 @@ test('parseGatewayMessage: a command parses; an unknown op and a bad seed are re
     [{ ...command, vm: { ...command.vm, sshKeys: 'ssh-ed25519 AAAA' } }, 'vm.sshKeys'],
     [{ type: 'vms', vms: [{ id: 'v', node: 'n', myceliumIp: '4a1::1', port: 70000 }] }, 'vms[0].port'],
     [{ type: 'ack' }, 'seq'],
+    [{ type: 'countersign-batch', treeHead: {}, total: 2, offset: 2, receipts: [{}] }, 'offset'],
+    [{ type: 'countersign-batch', treeHead: {}, total: 1, offset: 0, receipts: [] }, 'receipts'],
+    [{ type: 'countersign-batch', treeHead: {}, total: 5000, offset: 0, receipts: Array.from({ length: MAX_RECEIPTS_PER_BATCH_MESSAGE + 1 }, () => ({})) }, 'receipts'],
+    [{ type: 'countersign-batch', treeHead: 'head', total: 1, offset: 0, receipts: [{}] }, 'treeHead'],
   ] as const) {
     assert.throws(
       () => parseGatewayMessage(JSON.stringify(bad)),

@@ -130,7 +130,7 @@ test('each inconsistent receipt, even signed by the gateway, fails with a reason
     { name: 'a period that ends before it starts', receipt: resigned({ ...good, periodEnd: good.periodStart }), reason: /^periodEnd must be after periodStart$/ },
     { name: 'an amount written as a number', receipt: resigned({ ...good, amount: 0.025 as unknown as string }), reason: /^amount: must be a decimal string/ },
     { name: 'a negative fee', receipt: resigned({ ...good, fee: '-0.002500' }), reason: /^fee: / },
-    { name: 'another version', receipt: resigned({ ...good, v: 2 as unknown as 1 }), reason: /^unsupported receipt version 2$/ },
+    { name: 'another version', receipt: resigned({ ...good, v: 3 as unknown as 1 }), reason: /^unsupported receipt version 3$/ },
     { name: 'another purpose', receipt: resigned({ ...good, purpose: 'hypha/other/v1' as typeof RECEIPT_PURPOSE }), reason: /^purpose must be hypha\/receipt\/v1$/ },
     { name: 'an empty customer', receipt: resigned({ ...good, customer: '' }), reason: /^customer must be a non-empty string$/ },
     { name: 'a time that is not ISO-8601 UTC', receipt: resigned({ ...good, issuedAt: '2026-01-01 01:01:00' }), reason: /^issuedAt must be an ISO-8601 UTC time$/ },

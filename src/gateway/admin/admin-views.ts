@@ -210,7 +210,7 @@ function receiptSummary(r: ReceiptEntry): Record<string, unknown> {
     farmerShare: r.receipt.farmerShare,
     state: r.state,
     paidOut: r.paidOut,
-    countersigned: r.farmerSignature !== undefined,
+    countersigned: r.farmerSignature !== undefined || r.farmerBatchIndex !== undefined,
     ...(r.countersignRefused ? { countersignRefused: r.countersignRefused } : {}),
     ...(r.receipt.dispute ? { dispute: r.receipt.dispute } : {}),
     final: r.receipt.final,

@@ -23,9 +23,8 @@ import {
   AGENT_AUTH_PURPOSE,
   CHAIN_HEAD_PURPOSE,
   CLOSE,
-  GENESIS_HEAD,
+  MAX_RECEIPTS_PER_BATCH_MESSAGE,
   ValidationError,
-  chainNext,
   messageText,
   parseAgentMessage,
   receiptSigningBytes,
@@ -38,6 +37,8 @@ import {
   type HelloNode,
   type Receipt,
   type ReceiptAgentHead,
+  type ReceiptBodyV2,
+  type SignedTreeHead,
   type ResultMessage,
   type VmAssignment,
 } from '../../protocol/index.js';
@@ -48,6 +49,7 @@ import type { UptimeBook } from '../uptime/uptime-book.js';
 import type { Sample } from '../../protocol/uptime.js';
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
+import { HeartbeatChain } from './heartbeat-chain.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -65,8 +67,10 @@ export interface AgentHubDeps {
   closedThroughMs(): number;
   /** VMs placed on these nodes, for the agent to probe. */
   assignmentsFor(nodes: readonly string[]): VmAssignment[];
-  /** A farmer countersigned (signature) or refused (reason) a receipt. */
+  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
   onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
+  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
   /**
@@ -97,18 +101,6 @@ export interface NodeView {
   readonly lastHeartbeatAtMs?: number;
 }
 
-interface LiveChain {
-  seq: number;
-  head: string;
-  /** The heads of the last RECENT_HEADS heartbeats by seq: a heartbeat sent again is checked against them. */
-  readonly recent: Map<number, string>;
-  /** Each open period's last heartbeat (by period index): all that a period close and a chain-head check need. */
-  readonly periodLast: Map<number, { seq: number; head: string }>;
-}
-
-/** Heads kept to check resent heartbeats: an agent replays at most what it buffered since the last acknowledgement. */
-const RECENT_HEADS = 4096;
-
 interface Connection {
   readonly ws: WebSocket;
   readonly agent: string;
@@ -133,6 +125,8 @@ const AUTH_TIMEOUT_MS = 10_000;
 const PING_EVERY_MS = 20_000;
 /** Receipts kept waiting for an offline farmer's countersignature. */
 const MAX_PENDING_COUNTERSIGNS = 10_000;
+/** Batches (periods) kept waiting for an offline farmer; older ones are asked for again after a restart. */
+const MAX_PENDING_BATCHES = 8;
 
 /**
  * One connection per agent: a challenge, a signed hello naming its nodes, then heartbeats.
@@ -142,16 +136,18 @@ const MAX_PENDING_COUNTERSIGNS = 10_000;
 export class AgentHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4 * 1024 * 1024 });
   private readonly connections = new Map<string, Connection>();
-  private readonly chains = new Map<string, LiveChain>();
+  private readonly chains = new Map<string, HeartbeatChain>();
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
+  private readonly nodeIdSets = new WeakMap<readonly HelloNode[], ReadonlySet<string>>();
+  private readonly pendingBatches = new Map<string, Array<{ head: SignedTreeHead; receipts: readonly ReceiptBodyV2[] }>>();
   private readonly pinger: NodeJS.Timeout;
   private readonly requests: AgentRequests;
   private closing = false;
 
   constructor(private readonly deps: AgentHubDeps) {
     this.requests = new AgentRequests(deps.store.agents, deps.agentRequests);
-    for (const c of deps.store.chains.values()) this.chains.set(c.agent, { seq: c.seq, head: c.head, recent: new Map(), periodLast: new Map() });
+    for (const c of deps.store.chains.values()) this.chains.set(c.agent, new HeartbeatChain(c.seq, c.head, deps.periodMs));
     const carry = deps.store.meta.get('uptimeCarry');
     if (carry && typeof carry === 'object') deps.uptime.restore(carry as Record<string, Sample>);
     this.pinger = setInterval(() => this.ping(), PING_EVERY_MS);
@@ -257,6 +253,28 @@ export class AgentHub {
   }
 
   /**
+   * Asks a farmer for one countersignature over its receipts of a period (sent in chunks of
+   * MAX_RECEIPTS_PER_BATCH_MESSAGE), now or when its agent reconnects.
+   */
+  requestBatchCountersign(farmer: string, head: SignedTreeHead, receipts: readonly ReceiptBodyV2[]): void {
+    const conn = this.connections.get(farmer);
+    if (conn) {
+      this.sendBatch(conn.ws, head, receipts);
+      return;
+    }
+    const list = this.pendingBatches.get(farmer) ?? [];
+    list.push({ head, receipts });
+    if (list.length > MAX_PENDING_BATCHES) list.shift();
+    this.pendingBatches.set(farmer, list);
+  }
+
+  private sendBatch(ws: WebSocket, head: SignedTreeHead, receipts: readonly ReceiptBodyV2[]): void {
+    for (let offset = 0; offset < receipts.length; offset += MAX_RECEIPTS_PER_BATCH_MESSAGE) {
+      this.send(ws, { type: 'countersign-batch', treeHead: head, total: receipts.length, offset, receipts: receipts.slice(offset, offset + MAX_RECEIPTS_PER_BATCH_MESSAGE) });
+    }
+  }
+
+  /**
    * Makes every heartbeat before `closedThroughMs` durable: stores each agent's chain at its
    * last such heartbeat, and the up-time carry-over; then acknowledges them to the agents,
    * which may forget them. Called after the period's receipts are on disk.
@@ -265,12 +283,7 @@ export class AgentHub {
     const acks: Array<[string, number]> = [];
     const writes: Promise<void>[] = [];
     for (const [agent, chain] of this.chains) {
-      let durable: { seq: number; head: string } | undefined;
-      for (const [k, last] of chain.periodLast) {
-        if ((k + 1) * this.deps.periodMs > closedThroughMs) continue;
-        if (durable === undefined || last.seq > durable.seq) durable = last;
-        chain.periodLast.delete(k);
-      }
+      const durable = chain.closeThrough(closedThroughMs);
       if (!durable) continue;
       writes.push(this.deps.store.chains.put(agent, { agent, seq: durable.seq, head: durable.head }));
       acks.push([agent, durable.seq]);
@@ -419,6 +432,9 @@ export class AgentHub {
     const waiting = this.pendingCountersigns.get(hello.agent) ?? [];
     this.pendingCountersigns.delete(hello.agent);
     for (const receipt of waiting) this.send(ws, { type: 'countersign', receipt });
+    const batches = this.pendingBatches.get(hello.agent) ?? [];
+    this.pendingBatches.delete(hello.agent);
+    for (const b of batches) this.sendBatch(ws, b.head, b.receipts);
     await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'agent.connected', detail: `agent connected from ${address} for ${nodeIds.join(', ')}`, agent: hello.agent });
     this.deps.log.info({ agent: hello.agent, address, nodes: nodeIds, resumeFromSeq: chain.seq + 1 }, 'agent connected');
   }
@@ -455,33 +471,29 @@ export class AgentHub {
       case 'countersign-refused':
         this.deps.onCountersign(m.receiptId, conn.agent, { reason: m.reason });
         return;
+      case 'batch-countersigned':
+        this.deps.onBatchCountersign(m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
+        return;
+      case 'batch-countersign-refused':
+        this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
+        return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');
     }
   }
 
   private onHeartbeat(conn: Connection, hb: HeartbeatMessage): void {
-    const chain = this.chainOf(conn.agent);
     const now = this.deps.clock.nowMs();
-    if (hb.seq <= chain.seq) {
-      // A heartbeat sent again (a replay after reconnecting) must be the same one: same previous head, same content.
-      const known = chain.recent.get(hb.seq);
-      if (known !== undefined && chainNext(hb.prev, hb) !== known) {
-        this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
-      }
+    const step = this.chainOf(conn.agent).accept(hb);
+    if (step.kind === 'replay') {
+      if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;
     }
-    if (hb.seq !== chain.seq + 1) {
-      this.disagree(conn.agent, 'agent.chain_gap', `heartbeats ${chain.seq + 1}..${hb.seq - 1} never arrived (the agent's buffer overflowed, or the chain was reordered)`, { expected: chain.seq + 1, got: hb.seq });
-    } else if (hb.prev !== chain.head) {
+    if (step.gapFrom !== undefined) {
+      this.disagree(conn.agent, 'agent.chain_gap', `heartbeats ${step.gapFrom}..${hb.seq - 1} never arrived (the agent's buffer overflowed, or the chain was reordered)`, { expected: step.gapFrom, got: hb.seq });
+    } else if (step.mismatch) {
       this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} names a previous head that is not the gateway's: the chain was forged or reordered`, { seq: hb.seq });
     }
-    const head = chainNext(hb.prev, hb);
-    chain.seq = hb.seq;
-    chain.head = head;
-    chain.recent.set(hb.seq, head);
-    if (chain.recent.size > RECENT_HEADS) chain.recent.delete(chain.recent.keys().next().value as number);
-    chain.periodLast.set(Math.floor(hb.atMs / this.deps.periodMs), { seq: hb.seq, head });
     conn.lastHeartbeatAtMs = now;
     this.deps.onHeartbeat?.(conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
@@ -489,7 +501,7 @@ export class AgentHub {
       return;
     }
     if (hb.atMs < this.deps.closedThroughMs()) return;
-    const mine = new Set(conn.nodes.map((n) => n.id));
+    const mine = this.nodeIdsOf(conn.nodes);
     const nodeUp = new Map<string, boolean>();
     for (const n of hb.nodes) {
       if (!mine.has(n.id)) continue;
@@ -501,6 +513,16 @@ export class AgentHub {
       if (node === undefined) continue;
       this.deps.uptime.record(`vm:${v.id}`, { atMs: hb.atMs, up: v.reachable && nodeUp.get(node) === true });
     }
+  }
+
+  /** A connection's node ids as a set, made once per hello rather than per heartbeat. */
+  private nodeIdsOf(nodes: readonly HelloNode[]): ReadonlySet<string> {
+    let ids = this.nodeIdSets.get(nodes);
+    if (!ids) {
+      ids = new Set(nodes.map((n) => n.id));
+      this.nodeIdSets.set(nodes, ids);
+    }
+    return ids;
   }
 
   private onChainHead(conn: Connection, m: ChainHeadMessage): void {
@@ -518,7 +540,7 @@ export class AgentHub {
     }
     const chain = this.chainOf(conn.agent);
     const durable = this.deps.store.chains.get(conn.agent);
-    const ours = chain.recent.get(m.seq) ?? [...chain.periodLast.values()].find((p) => p.seq === m.seq)?.head ?? (durable?.seq === m.seq ? durable.head : undefined);
+    const ours = chain.headAt(m.seq) ?? (durable?.seq === m.seq ? durable.head : undefined);
     if (ours !== undefined && ours !== m.head) {
       this.disagree(conn.agent, 'agent.chain_head_mismatch', `the agent signed head ${m.head.slice(0, 12)}… for seq ${m.seq}, the gateway has ${ours.slice(0, 12)}…`, { seq: m.seq });
       return;
@@ -538,10 +560,10 @@ export class AgentHub {
     this.deps.events.record(event).catch((err: unknown) => this.deps.log.warn({ err, event: event.event }, 'agent hub: could not record an event'));
   }
 
-  private chainOf(agent: string): LiveChain {
+  private chainOf(agent: string): HeartbeatChain {
     let chain = this.chains.get(agent);
     if (!chain) {
-      chain = { seq: 0, head: GENESIS_HEAD, recent: new Map(), periodLast: new Map() };
+      chain = HeartbeatChain.genesis(this.deps.periodMs);
       this.chains.set(agent, chain);
     }
     return chain;

@@ -1,0 +1,149 @@
+// ReceiptLog with v2 closes: a tree head commits its receipts, a close cut short is left out and issued again, proofs and batch countersignatures served verify.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { toHex } from '../../src/identity/index.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
+import { MerkleTree } from '../../src/protocol/merkle.js';
+import { receiptHash, receiptLeafHash, verifyReceipt, verifyReceiptChain, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
+import { scratchDir } from '../helpers/paths.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+
+const { farmer, stranger } = actors;
+
+/** The records of one close, as BillingService.store appends them. */
+function closeRecords(bodies: readonly ReceiptBodyV2[], startMs: number, head: SignedTreeHead): MoneyRecord[] {
+  return [
+    { t: 'close_begin', periodStartMs: startMs },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: startMs, key: `k:${b.id}`, hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: startMs, head },
+  ];
+}
+
+test('a closed period reopens with its tree head, and every receipt served from it verifies with its proof', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', farmer: stranger }), v2Body({ deployment: 'dep_c' })];
+  const head = headOver(bodies, T0, null);
+  const first = ReceiptLog.open(path).receipts;
+  await first.append(closeRecords(bodies, T0, head));
+  assert.equal(first.count(), 3);
+  first.close();
+
+  const { receipts, uncommitted } = ReceiptLog.open(path);
+  t.after(() => receipts.close());
+  assert.equal(uncommitted, 0);
+  assert.deepEqual(receipts.treeHead(T0), head);
+  assert.equal(receipts.lastTreeHeadHash(), treeHeadHash(head));
+  for (const d of ['dep_a', 'dep_b', 'dep_c']) {
+    const served = receipts.of(d).map((e) => receipts.present(e));
+    assert.equal(served.length, 1);
+    assert.deepEqual(verifyReceipt(served[0], actors.gateway.agent), { ok: true }, d);
+  }
+});
+
+test('receipts of a close whose tree head never reached the log are left out, then issued again and chained', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const p0 = [v2Body({ deployment: 'dep_a' })];
+  const h0 = headOver(p0, T0, null);
+  const log = ReceiptLog.open(path).receipts;
+  await log.append(closeRecords(p0, T0, h0));
+  // The next close is cut short after its receipts, before its head (a crash).
+  const cut = [v2Body({ deployment: 'dep_a', startMs: T0 + HOUR, prev: receiptHash(p0[0] as ReceiptBodyV2), upSeconds: 10 })];
+  await log.append(closeRecords(cut, T0 + HOUR, headOver(cut, T0 + HOUR, treeHeadHash(h0))).slice(0, -1));
+  log.close();
+
+  const reopened = ReceiptLog.open(path);
+  assert.equal(reopened.uncommitted, 1, 'the cut receipt is counted, not kept');
+  const r = reopened.receipts;
+  assert.equal(r.has('dep_a', T0 + HOUR), false, 'so the period is issued again');
+  assert.equal(r.treeHead(T0 + HOUR), undefined);
+  const again = [v2Body({ deployment: 'dep_a', startMs: T0 + HOUR, prev: receiptHash(p0[0] as ReceiptBodyV2), upSeconds: 3600 })];
+  const h1 = headOver(again, T0 + HOUR, treeHeadHash(h0));
+  await r.append(closeRecords(again, T0 + HOUR, h1));
+  r.close();
+
+  const final = ReceiptLog.open(path).receipts;
+  t.after(() => final.close());
+  const chain = final.of('dep_a').map((e) => final.present(e));
+  assert.deepEqual(chain.map((x) => x.upSeconds), [3540, 3600]);
+  assert.deepEqual(verifyReceiptChain(chain), { ok: true });
+});
+
+test("a farmer's batch countersignature is served with each receipt's proof into the batch; refused receipts carry none", async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', farmer: stranger }), v2Body({ deployment: 'dep_c' }), v2Body({ deployment: 'dep_d' })];
+  const head = headOver(bodies, T0, null);
+  const log = ReceiptLog.open(join(dir, 'receipts.log')).receipts;
+  t.after(() => log.close());
+  await log.append(closeRecords(bodies, T0, head));
+  // The farmer agrees with dep_a and dep_d, and refuses dep_c.
+  const agreed = [bodies[0], bodies[3]] as ReceiptBodyV2[];
+  const root = toHex(MerkleTree.fromLeafHashes(agreed.map((b) => receiptLeafHash(receiptHash(b)))).root());
+  const signature = signFarmerBatch({ farmer: farmer.agent, treeHead: treeHeadHash(head), size: 2, root }, farmer.secretKey);
+  await log.append([{ t: 'batch_countersign', periodStartMs: T0, farmer: farmer.agent, size: 2, root, signature, refused: [(bodies[2] as ReceiptBodyV2).id], atMs: T0 + HOUR }]);
+  const served = (d: string): ReturnType<typeof log.present> => log.present(log.of(d)[0] as NonNullable<ReturnType<typeof log.get>>);
+  for (const d of ['dep_a', 'dep_d']) {
+    const r = served(d);
+    assert.ok('countersign' in r && r.countersign, `${d} is countersigned`);
+    assert.deepEqual(verifyReceipt(r), { ok: true });
+  }
+  assert.equal('countersign' in served('dep_c'), false, 'the refused one is not');
+  assert.equal(log.of('dep_c')[0]?.countersignRefused, 'refused in its batch');
+  assert.deepEqual(log.awaitingBatchCountersign(T0).map((x) => x.farmers), [[stranger.agent]], 'the other farmer has not answered yet');
+});
+
+test('a tree head whose size does not match the receipts before it, or that does not chain, stops the open', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b' })];
+  const wrongSize = join(dir, 'size.log');
+  const a = ReceiptLog.open(wrongSize).receipts;
+  await a.append(closeRecords(bodies.slice(0, 1), T0, headOver(bodies.slice(0, 1), T0, null)).slice(0, -1));
+  await a.append([{ t: 'receipt', receipt: bodies[1] as ReceiptBodyV2, periodStartMs: T0, key: 'k', hash: receiptHash(bodies[1] as ReceiptBodyV2), index: 1 }]);
+  await assert.rejects(a.append([{ t: 'tree_head', periodStartMs: T0, head: headOver(bodies.slice(0, 1), T0, null) }]), /has size 1 but 2 receipt\(s\) precede it/);
+  a.close();
+  assert.throws(() => ReceiptLog.open(wrongSize), /has size 1 but 2 receipt\(s\) precede it/, 'reading it again stops too');
+  const unchained = join(dir, 'prev.log');
+  const b = ReceiptLog.open(unchained).receipts;
+  await assert.rejects(b.append(closeRecords(bodies, T0, headOver(bodies, T0, 'ab'.repeat(32)))), /does not chain to the previous head/);
+  b.close();
+  assert.throws(() => ReceiptLog.open(unchained), /does not chain to the previous head/);
+});
+
+test('settle reads receipts by state, owed payouts and a deployment\'s arrears from indexes kept as records are applied', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b' }), v2Body({ deployment: 'dep_c', upSeconds: 0 })];
+  const log = ReceiptLog.open(path).receipts;
+  await log.append(closeRecords(bodies, T0, headOver(bodies, T0, null)));
+  const [a, b, c] = bodies.map((x) => x.id) as [string, string, string];
+  const ids = (list: ReadonlyArray<{ receipt: { id: string } }>): string[] => list.map((e) => e.receipt.id).sort();
+  assert.deepEqual(ids(log.inState('issued')), [a, b, c].sort());
+  await log.append([
+    { t: 'paid', id: a, entryId: 'e1', atMs: T0 + HOUR },
+    { t: 'arrears', id: b, availableMicros: '0', atMs: T0 + HOUR },
+    { t: 'paid', id: c, entryId: null, atMs: T0 + HOUR },
+  ]);
+  assert.deepEqual(ids(log.inState('issued')), []);
+  assert.deepEqual(ids(log.inState('arrears')), [b]);
+  assert.deepEqual(ids(log.unpaidOut()), [a], 'a zero share is owed nothing');
+  assert.equal(log.arrearsOfDeployment('dep_b'), 49_166n);
+  assert.equal(log.arrearsOfDeployment('dep_a'), 0n);
+  await log.append([{ t: 'paid', id: b, entryId: 'e2', atMs: T0 + 2 * HOUR }, { t: 'payout', id: a, farmer: farmer.agent, amountMicros: '44249', entryId: 'p1', atMs: T0 + 2 * HOUR }]);
+  assert.equal(log.arrearsOfDeployment('dep_b'), 0n);
+  assert.deepEqual(ids(log.unpaidOut()), [b]);
+  log.close();
+  // The same indexes come back from the file.
+  const again = ReceiptLog.open(path).receipts;
+  t.after(() => again.close());
+  assert.deepEqual(ids(again.inState('paid')), [a, b, c].sort());
+  assert.deepEqual(ids(again.unpaidOut()), [b]);
+});
