@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { REPO_ROOT, readVectors, scratchDir } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { LAB_SKIP, startLab, waitFor, type TestLab } from '../helpers/lab.js';
 import { adminGet, agentOf, fund, link, order, sshKey, type OrderView } from '../helpers/scenario.js';
 
 const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'gateway', 'hello-flood-fixture.js');
@@ -19,7 +19,7 @@ async function flood(lab: TestLab, actor: string, count: number, node: string): 
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { agent: string; closed: number; reason: string });
 }
 
-test('abuse limits in the lab', async (t) => {
+test('abuse limits in the lab', { skip: LAB_SKIP }, async (t) => {
   // One billed hour lasts 60 s, so the 2-hour order expiry does not race the test.
   const lab = await startLab(t, { hour: 60 });
   const { dir, remove } = scratchDir();

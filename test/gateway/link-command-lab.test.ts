@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { HYPHA_BIN, REPO_ROOT } from '../helpers/paths.js';
-import { startLab, type TestLab } from '../helpers/lab.js';
+import { LAB_SKIP, startLab, type TestLab } from '../helpers/lab.js';
 import { agentOf } from '../helpers/scenario.js';
 
 const RELAY = join(REPO_ROOT, 'dist', 'test', 'gateway', 'relay-gateway-fixture.js');
@@ -24,7 +24,7 @@ function hyphaAt(lab: TestLab, actor: string, args: string[], input?: string): R
   return lab.exec(actor, process.execPath, [HYPHA_BIN, ...args], input);
 }
 
-test('hypha link in the lab', async (t) => {
+test('hypha link in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t);
   const alice = await agentOf(lab, 'alice');
   const aliceKey = lab.actor('alice').key;

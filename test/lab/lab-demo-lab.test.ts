@@ -3,9 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLab } from '../helpers/lab.js';
+import { LAB_SKIP, startLab } from '../helpers/lab.js';
 
-test('hypha lab demo tells a customer\'s whole story, step by step', { skip: process.getuid?.() !== 0 ? 'the lab needs root' : false, timeout: 300_000 }, async (t) => {
+test('hypha lab demo tells a customer\'s whole story, step by step', { skip: LAB_SKIP, timeout: 300_000 }, async (t) => {
   const lab = await startLab(t, { extra: ['--deposit-hours', '3'] });
   const r = await lab.lab('demo');
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

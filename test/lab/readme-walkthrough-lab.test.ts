@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { startLab } from '../helpers/lab.js';
+import { LAB_SKIP, startLab } from '../helpers/lab.js';
 
 /** The code of every fenced block whose info string is `sh walkthrough`, in order. */
 export function walkthroughBlocks(markdown: string): string[] {
@@ -33,7 +33,7 @@ test('the README has the walkthrough blocks this test expects', () => {
   assert.equal(blocks.length, EXPECTED.length, 'a block was added or removed: update EXPECTED with what it must print');
 });
 
-test('the README walkthrough runs from top to bottom in a fresh lab', { skip: process.getuid?.() !== 0 ? 'the lab needs root' : false, timeout: 600_000 }, async (t) => {
+test('the README walkthrough runs from top to bottom in a fresh lab', { skip: LAB_SKIP, timeout: 600_000 }, async (t) => {
   // A shorter deposit than the README's 24 lab hours, so the funds run out in seconds; the blocks are the same.
   const lab = await startLab(t, { extra: ['--deposit-hours', '4'] });
   const blocks = walkthroughBlocks(readFileSync(join(REPO_ROOT, 'README.md'), 'utf8'));
