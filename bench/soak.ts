@@ -1,7 +1,7 @@
 // bench/soak: a bounded load run, quiet then under attack: simulated agents heartbeat and customers link, order and read receipts while an attacker floods offers, hellos and link challenges; legit latency and losses, compared.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -10,9 +10,10 @@ import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../s
 import { ScaledClock } from '../src/protocol/clock.js';
 import { addLoopbackAddresses, privateNamespace, randomMyceliumAddress, runInPrivateNamespace } from '../test/helpers/private-netns.js';
 import { jsonRequest, type JsonAnswer, type Target } from '../test/helpers/source-http.js';
+import { runCommand } from '../test/helpers/run.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
 import { percentile } from './measure.js';
-import { firstWarnings, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
+import { cpuSeconds, firstWarnings, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 import type { AttackPlan, AttackSummary } from './soak-attacker.js';
 
@@ -202,10 +203,18 @@ async function main(): Promise<void> {
     const until = Date.now() + SECONDS * 1000;
     return Promise.all(addresses.map((a) => customer(rec, phase, target, a, admin as string, newIdentity(), until)));
   };
-  const quiet = await visit('quiet', quietCustomers);
+  const ticks = Number((await runCommand('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const cpu: Record<string, { cpuSeconds: number; seconds: number }> = {};
+  const measured = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
+    const [c0, t0] = [cpuSeconds(gateway.pid, ticks), Date.now()];
+    const out = await run();
+    cpu[phase] = { cpuSeconds: cpuSeconds(gateway.pid, ticks) - c0, seconds: (Date.now() - t0) / 1000 };
+    return out;
+  };
+  const quiet = await measured('quiet', () => visit('quiet', quietCustomers));
   say('quiet phase done; the attack begins');
   const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage' };
-  const [attack, attacked] = await Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]);
+  const [attack, attacked] = await measured('attack', () => Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]));
   say('attack phase done; waiting for the last heartbeats to be acknowledged');
 
   clearInterval(beater);
@@ -244,6 +253,7 @@ async function main(): Promise<void> {
   const checks = [
     `orders: quiet ${ok(quiet)}; attack ${ok(attacked)}`,
     `heartbeats: ${heartbeats} sent by ${AGENTS} agents; agents whose last seq the gateway has not: ${notIngested}; not acknowledged within ${3 * HOUR_SECONDS + 10} s: ${unacked}; disconnected: ${disconnected}; connections lost: ${lost}`,
+    `gateway CPU (% of one core): quiet ${format((100 * (cpu.quiet?.cpuSeconds ?? NaN)) / (cpu.quiet?.seconds ?? NaN), 0)}, attack ${format((100 * (cpu.attack?.cpuSeconds ?? NaN)) / (cpu.attack?.seconds ?? NaN), 0)}; legit requests/s: quiet ${format(allQ.length / (cpu.quiet?.seconds ?? NaN))}, attack ${format(allA.length / (cpu.attack?.seconds ?? NaN))}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     `gateway warnings/errors logged: ${warningsIn(logFile)}`,
     ...firstWarnings(logFile, 5).map((w) => `  ${w}`),
   ];
