@@ -188,6 +188,11 @@ export class AgentHub {
     return this.deps.store.agents.values().find((a) => a.state === 'approved' && a.nodes.includes(node))?.agent;
   }
 
+  /** How much chain evidence the hub keeps in memory for an agent: open periods and signed heads (bounded whatever the agent sends). */
+  heldEvidence(agent: string): { periods: number; heads: number } {
+    return { periods: this.chains.get(agent)?.periodLast.size ?? 0, heads: this.heads.get(agent)?.size ?? 0 };
+  }
+
   /** The agent's signed chain head for the period starting at `periodStartMs`, if it sent one. */
   agentHead(agent: string, periodStartMs: number): ReceiptAgentHead | null {
     return this.heads.get(agent)?.get(periodStartMs) ?? null;
@@ -452,7 +457,12 @@ export class AgentHub {
     chain.head = head;
     chain.recent.set(hb.seq, head);
     if (chain.recent.size > RECENT_HEADS) chain.recent.delete(chain.recent.keys().next().value as number);
-    chain.periodLast.set(Math.floor(hb.atMs / this.deps.periodMs), { seq: hb.seq, head });
+    // Keyed by the heartbeat's period, but never before the last closed period nor after the current
+    // one: otherwise every distinct period an agent stamps (any time up to year 275,760) adds an entry
+    // that is never closed or pruned. Acknowledgement timing is unchanged for honest clocks.
+    const period = Math.floor(hb.atMs / this.deps.periodMs);
+    const lastClosed = Math.floor(this.deps.closedThroughMs() / this.deps.periodMs) - 1;
+    chain.periodLast.set(Math.min(Math.max(period, lastClosed), Math.floor(now / this.deps.periodMs)), { seq: hb.seq, head });
     conn.lastHeartbeatAtMs = now;
     this.deps.onHeartbeat?.(conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
@@ -475,6 +485,15 @@ export class AgentHub {
   }
 
   private onChainHead(conn: Connection, m: ChainHeadMessage): void {
+    // Only whole periods from the ones still kept (see persist) up to now: any other start would be a
+    // new entry of `heads` that is never pruned. Old ones are what an agent replays after an outage.
+    const periodMs = this.deps.periodMs;
+    const now = this.deps.clock.nowMs();
+    if (m.periodStartMs % periodMs !== 0 || m.periodEndMs !== m.periodStartMs + periodMs || m.periodStartMs > now) {
+      this.disagree(conn.agent, 'agent.chain_head_mismatch', `the chain head for seq ${m.seq} names ${m.periodStartMs}..${m.periodEndMs}, which is not a period up to now`, { seq: m.seq });
+      return;
+    }
+    if (m.periodStartMs < this.deps.closedThroughMs() - 4 * periodMs) return;
     let sig: Uint8Array;
     try {
       sig = fromBase64('signature', m.signature, 64);
