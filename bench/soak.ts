@@ -23,9 +23,9 @@ const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const ATTACKER = join(ROOT, 'dist', 'bench', 'soak-attacker.js');
 
 const USAGE =
-  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)]';
+  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)] [--floods offers,hello,challenge (all three)]';
 const { values: options } = parseArgs({
-  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' } },
+  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' }, floods: { type: 'string' } },
 });
 const int = (name: string, text: string | undefined, fallback: number): number => positiveIntegerOption('bench/soak', USAGE, name, text, fallback);
 const SECONDS = int('seconds', options.seconds, 20);
@@ -36,6 +36,11 @@ const HOUR_SECONDS = int('hour', options.hour, 4);
 const HELLO = options.hello ?? 'signed';
 if (HELLO !== 'signed' && HELLO !== 'garbage') {
   process.stderr.write(`bench/soak: --hello must be signed or garbage\n${USAGE}\n`);
+  process.exit(2);
+}
+const FLOODS = (options.floods ?? 'offers,hello,challenge').split(',') as AttackPlan['floods'][number][];
+if (FLOODS.some((f) => !['offers', 'hello', 'challenge'].includes(f))) {
+  process.stderr.write(`bench/soak: --floods takes offers, hello and challenge\n${USAGE}\n`);
   process.exit(2);
 }
 const PORT = 8480;
@@ -213,7 +218,7 @@ async function main(): Promise<void> {
   };
   const quiet = await measured('quiet', () => visit('quiet', quietCustomers));
   say('quiet phase done; the attack begins');
-  const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage' };
+  const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage', floods: FLOODS };
   const [attack, attacked] = await measured('attack', () => Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]));
   say('attack phase done; waiting for the last heartbeats to be acknowledged');
 
@@ -260,7 +265,7 @@ async function main(): Promise<void> {
   const failures = [...rec.failures].flatMap(([k, v]) => v.slice(0, 3).map((w) => `${k.replace('\t', ' ')}: ${w}`));
   process.stdout.write(
     [
-      `bench/soak: ${AGENTS} agents (1 heartbeat/s each), ${CUSTOMERS} customers per phase, ${SECONDS} s per phase, a billed hour = ${HOUR_SECONDS} s; attacker: ${ATTACK} loops from ${ATTACK_ADDRESSES} /64s, hellos ${HELLO}`,
+      `bench/soak: ${AGENTS} agents (1 heartbeat/s each), ${CUSTOMERS} customers per phase, ${SECONDS} s per phase, a billed hour = ${HOUR_SECONDS} s; attacker: ${ATTACK} loops from ${ATTACK_ADDRESSES} /64s (${FLOODS.join(', ')}), hellos ${HELLO}`,
       '',
       rows.join('\n'),
       '',
