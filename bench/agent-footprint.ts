@@ -11,7 +11,7 @@ import { runCommand } from '../test/helpers/run.js';
 
 /** Seconds each window samples when heartbeats come every 100 ms (BENCH_WINDOW_SECONDS). */
 const WINDOW_SECONDS = Number(process.env.BENCH_WINDOW_SECONDS ?? 30);
-/** Production's heartbeat interval (DESIGN.md section 4), set on the second lab's gateway. */
+/** Production's heartbeat interval (docs/architecture.md "Agents and up-time"), set on the second lab's gateway. */
 const PRODUCTION_HEARTBEAT_SECONDS = 15;
 /** Windows of the production-interval lab are longer, so they hold at least four heartbeats (BENCH_SLOW_WINDOW_SECONDS). */
 const SLOW_WINDOW_SECONDS = Number(process.env.BENCH_SLOW_WINDOW_SECONDS ?? Math.max(WINDOW_SECONDS, 4 * PRODUCTION_HEARTBEAT_SECONDS));

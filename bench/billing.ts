@@ -28,7 +28,7 @@ import { median } from './measure.js';
 
 /** Deployments billed per period (BENCH_DEPLOYMENTS to try fewer). */
 const DEPLOYMENTS = Number(process.env.BENCH_DEPLOYMENTS ?? 100_000);
-/** Seconds between up-time samples of each VM: production's heartbeat interval (DESIGN.md section 4). */
+/** Seconds between up-time samples of each VM: production's heartbeat interval (docs/architecture.md "Agents and up-time"). */
 const SAMPLE_SECONDS = Number(process.env.BENCH_SAMPLE_SECONDS ?? 15);
 /** Single appends timed against the 100k-receipt log (BENCH_APPENDS). */
 const APPENDS = Number(process.env.BENCH_APPENDS ?? 200);

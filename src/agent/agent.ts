@@ -1,5 +1,5 @@
 // The farmer's agent: connects to the gateway over Mycelium, reports node and VM up-time, keeps the evidence chain, runs VMs, countersigns receipts.
-import { existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
@@ -30,7 +30,7 @@ import {
 import type { AgentConfig, AgentNode } from './config.js';
 import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
-import { LabVmDriver } from './lab-vm-driver.js';
+import { assertInsideLab, LabVmDriver } from './lab-vm/index.js';
 import type { VmDriver } from './vm-driver.js';
 
 /** What `status()` reports. */
@@ -81,15 +81,20 @@ export class Agent {
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+    const vmNode = config.vmDriver ? (config.nodes.find((n) => n.id === config.vmDriver?.node) as AgentNode) : undefined;
+    // Before anything else: the lab driver hands customers a shell on this host.
+    if (vmNode) assertInsideLab(vmNode.subnet as string);
     const identity = loadKeyFile(config.keyFile);
     const clock: Clock = config.lab ? new ScaledClock(config.lab.epochMs, config.lab.hourSeconds) : new SystemClock();
     const buffer = new OutBuffer(join(config.stateDir, 'outbox'), config.bufferMaxHeartbeats);
     const statePath = join(config.stateDir, 'agent-state.json');
     const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as SavedState) : { assignments: [] };
     let driver: VmDriver | null = null;
-    if (config.vmDriver) {
-      const node = config.nodes.find((n) => n.id === config.vmDriver?.node) as AgentNode;
-      driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: node.subnet as string, interfaceName: config.vmDriver.interfaceName });
+    if (config.vmDriver && vmNode) {
+      // VM users pass through the state folder to their homes under vms/; they list nothing, and its files are 0600.
+      mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
+      chmodSync(config.stateDir, 0o711);
+      driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: vmNode.subnet as string, interfaceName: config.vmDriver.interfaceName });
       await driver.start();
     }
     const agent = new Agent(config, identity, clock, buffer, driver, state, log);

@@ -29,7 +29,7 @@ export interface AgentConfig {
   readonly keyFile: string;
   readonly stateDir: string;
   readonly nodes: readonly AgentNode[];
-  /** Agent-run VMs: the lab driver on one node. */
+  /** Agent-run VMs: the lab driver on one node; `Agent.start` refuses it outside `hypha lab` (src/agent/lab-vm/lab-only.ts). */
   readonly vmDriver?: { readonly kind: 'lab'; readonly node: string; readonly interfaceName: string };
   readonly heartbeatIntervalMs: number;
   readonly bufferMaxHeartbeats: number;

@@ -6,11 +6,16 @@ import { optional, parse } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
 
-export const GATEWAY_HELP = `hypha gateway [--config FILE] [--listen ADDR]
+export const GATEWAY_HELP = `hypha gateway — run the marketplace gateway
+
+  hypha gateway [--config FILE] [--listen ADDR]
 
 Runs the gateway on its Mycelium address (port 8480 by default). The address comes from
 --listen, the config's "listen", the local Mycelium API, or this host's interfaces; it must be
-in 400::/7 (never ::, 0.0.0.0 or a LAN address). Logs are JSON on stdout. SIGTERM stops it cleanly.`;
+in 400::/7 (never ::, 0.0.0.0 or a LAN address). Logs are JSON on stdout. SIGTERM stops it cleanly.
+The config file's keys and defaults: docs/operator.md "Gateway configuration".
+
+Exit status: 0 after a clean stop, 2 for a bad config or address (one line on stderr says why).`;
 
 /** Runs `hypha gateway`; resolves with the exit code once the gateway has stopped. */
 export async function gatewayCommand(argv: string[], out: (s: string) => void): Promise<number> {

@@ -14,17 +14,19 @@ import {
   toHex,
   type Identity,
 } from '../identity/index.js';
-import { onePositional, parse, readStdin, required } from './args.js';
+import { DEFAULT_MYCELIUM_API_URL, LinkStatementError, checkLinkSubnet, localMyceliumSubnets, looksLikeLinkStatement } from '../protocol/index.js';
+import { onePositional, optional, parse, readStdin, required } from './args.js';
 import { UsageError } from './cli-error.js';
 
 export const ID_HELP = `hypha id — Unyt identities and Mycelium addresses
 
   hypha id new --out FILE [--force]   write a new ed25519 key file (mode 0600); print {"agent", "publicKeyHex"}
   hypha id show --key FILE            print {"agent", "publicKeyHex"} of a key file
-  hypha id sign --key FILE [--field NAME]
+  hypha id sign --key FILE [--field NAME] [--mycelium-api URL]
                                       sign stdin's bytes; print the base64 signature.
                                       --field NAME: stdin is JSON, sign the string in its field NAME
-                                      (e.g. the "statement" of a link challenge)
+                                      A link statement (hypha/link/v1) is signed only when the /64 it
+                                      links is this machine's own; to link, use \`hypha link\`.
   hypha id agent-key HEX              the AgentPubKey (uhCAk…) of a 32-byte ed25519 public key
   hypha id decode UHCAK               the 32-byte ed25519 key inside an AgentPubKey, as hex
   hypha id mycelium-address HEX       the Mycelium address of a 32-byte X25519 public key
@@ -50,11 +52,12 @@ export async function idCommand(argv: string[], out: (s: string) => void): Promi
       return 0;
     }
     case 'sign': {
-      const p = parse(rest, { key: { type: 'string' }, field: { type: 'string' } }, false);
+      const p = parse(rest, { key: { type: 'string' }, field: { type: 'string' }, 'mycelium-api': { type: 'string' } }, false);
       const identity = keyFileStep(() => loadKeyFile(required(p, 'key')));
       const input = await readStdin();
       const field = p.values.field;
       const message = typeof field === 'string' ? fieldOf(input, field) : input;
+      await refuseForeignLink(message, optional(p, 'mycelium-api') ?? DEFAULT_MYCELIUM_API_URL);
       out(toBase64(sign(identity.secretKey, message)));
       return 0;
     }
@@ -85,6 +88,24 @@ export async function idCommand(argv: string[], out: (s: string) => void): Promi
       return sub === undefined ? 2 : 0;
     default:
       throw new UsageError(`unknown command "hypha id ${sub}"; see hypha id --help`);
+  }
+}
+
+/**
+ * Refuses to sign a link statement for a /64 that is not this machine's: a challenge handed over
+ * by a phishing page or a relaying gateway names the attacker's /64, and signing it would link
+ * the attacker's machine to the signer's identity.
+ */
+async function refuseForeignLink(message: Uint8Array, myceliumApiUrl: string): Promise<void> {
+  const text = Buffer.from(message).toString('utf8');
+  if (!looksLikeLinkStatement(text)) return;
+  try {
+    checkLinkSubnet(text, (await localMyceliumSubnets(myceliumApiUrl)).subnets);
+  } catch (err) {
+    if (err instanceof LinkStatementError) {
+      throw new UsageError(`refusing to sign this link statement: ${err.message}; to link this machine run \`hypha link --gateway URL --key FILE\` on it`);
+    }
+    throw err;
   }
 }
 

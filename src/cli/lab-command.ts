@@ -1,8 +1,8 @@
 // `hypha lab …`: bring the local Mycelium lab up and down, show it, and run commands as its actors.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp } from '../lab/lab.js';
-import { labDir, readLabState, type LabState } from '../lab/lab-state.js';
+import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp, registerProxy, unregisterProxy } from '../lab/lab.js';
+import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
 import { optional, parse, positiveNumber } from './args.js';
 import { UsageError } from './cli-error.js';
@@ -10,21 +10,30 @@ import { untilStopped } from './until-stopped.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
-      stays in the foreground and tears the lab down on Ctrl-C. --hour: real seconds one billed
+      stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
+      elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
+      (its gateway data, links and orders still start empty). --hour: real seconds one billed
       hour lasts (default 2). --deposit-hours / --grace-hours shorten the deposit (24) and the
       grace period (72), to watch funds run out and grace end within a minute.
   hypha lab status [--json] [--dir DIR]
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (challenge, sign, link)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+  hypha lab demo [--dir DIR]   play a customer's whole story against the running lab, step by step:
+      link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
+      Prints each command a person would type and what it showed; files go to DIR/demo.
+      Funds run out after the deposit period (24 lab hours: about 50 s at --hour 2)
   hypha lab admin-proxy [--dir DIR] [--port N]   open the admin status page from this machine's browser:
       listens on 127.0.0.1:N (default: a free port, printed) and connects to the gateway from the
       admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
-  hypha lab down [--dir DIR]
+  hypha lab down [--dir DIR]    stop everything the lab started (admin proxies and a foreground
+      \`lab up\` included) and remove its namespaces; keys and logs stay in DIR
 
-DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.`;
+DIR defaults to $HYPHA_LAB_DIR or data/lab in the hypha folder.
+
+Exit status: 0 OK, 2 bad input or a lab that is not up (one line on stderr says why).`;
 
 /** Runs `hypha lab SUB …`. */
 export async function labCommand(argv: string[], out: (s: string) => void): Promise<number> {
@@ -62,17 +71,28 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         out(JSON.stringify(linked));
         return 0;
       }
+      case 'demo': {
+        const p = parse(rest, { dir: { type: 'string' } }, false);
+        // Loaded only here: the other lab commands start as fast as before.
+        const { labDemo } = await import('../lab/lab-demo.js');
+        await labDemo({ dir: labDir(optional(p, 'dir')), out });
+        return 0;
+      }
       case 'admin-proxy': {
         const p = parse(rest, { dir: { type: 'string' }, port: { type: 'string' } }, false);
         const portText = optional(p, 'port');
         const port = portText === undefined ? 0 : Number(portText);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port (0-65535, 0 for a free one), got ${JSON.stringify(portText)}`);
-        const proxy = await startAdminProxy({ dir: labDir(optional(p, 'dir')), port });
+        const dir = labDir(optional(p, 'dir'));
+        const proxy = await startAdminProxy({ dir, port });
+        // Recorded in the lab's state so `hypha lab down` stops this proxy too.
+        registerProxy(dir, process.pid);
         out(`admin status page: ${proxy.url}`);
         out(`  forwarding 127.0.0.1:${proxy.port} to ${proxy.gateway} from ${proxy.via}; ${await describeCaller(proxy)}`);
-        out('  Ctrl-C stops the proxy.');
+        out('  Ctrl-C (or `hypha lab down`) stops the proxy.');
         await untilStopped();
         await proxy.close();
+        unregisterProxy(dir, process.pid);
         out('admin proxy stopped');
         return 0;
       }
@@ -97,26 +117,66 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
 }
 
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' } }, false);
+  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' } }, false);
   const dir = labDir(optional(p, 'dir'));
   const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
   const hourSeconds = positiveNumber(p, 'hour', 2);
   const linkTtl = optional(p, 'link-ttl');
+  const keep = p.values.keep === true;
+  out(
+    keep
+      ? `Reusing the last lab's keys and Mycelium addresses from ${dir}/keys (--keep); the gateway's data (links, orders) starts empty.`
+      : 'Every `hypha lab up` makes new keys and Mycelium addresses for every actor: links, orders and addresses of an earlier lab do not carry over (--keep reuses the last keys and addresses).',
+  );
   const state = await labUp({
     dir,
     name,
     hourSeconds,
+    keep,
+    ...(p.values.detach ? {} : { supervisorPid: process.pid }),
     ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
     ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
     ...(optional(p, 'grace-hours') !== undefined ? { graceHours: positiveNumber(p, 'grace-hours', 72) } : {}),
   });
   out(describe(state));
   if (p.values.detach) return 0;
-  out('\nThe lab runs until you press Ctrl-C.');
-  await untilStopped();
+  out('\nThe lab runs until you press Ctrl-C (or run `hypha lab down`).');
+  if ((await untilStoppedOrGone(dir, state)) === 'gone' || !isSameLab(readLabState(dir), state)) {
+    out('the lab was taken down (`hypha lab down`); exiting');
+    return 0;
+  }
   await labDown(dir);
   out('lab is down');
   return 0;
+}
+
+/** Whether `now` (the state file as it is now) is still the lab `state` describes. */
+function isSameLab(now: LabState | null, state: LabState): boolean {
+  return now !== null && now.name === state.name && now.epochMs === state.epochMs;
+}
+
+/** How often a foreground lab checks that its state file is still there. */
+const LAB_WATCH_MS = 300;
+
+/**
+ * Waits for Ctrl-C/SIGTERM ("signal"), or for the lab to be taken down from elsewhere
+ * ("gone": its lab.json removed or replaced by another lab's), whichever comes first.
+ */
+async function untilStoppedOrGone(dir: string, state: LabState): Promise<'signal' | 'gone'> {
+  const controller = new AbortController();
+  const gone = new Promise<'gone'>((resolve) => {
+    const timer = setInterval(() => {
+      if (!isSameLab(readLabState(dir), state)) {
+        clearInterval(timer);
+        resolve('gone');
+      }
+    }, LAB_WATCH_MS);
+    controller.signal.addEventListener('abort', () => clearInterval(timer));
+  });
+  const stopped = untilStopped(undefined, controller.signal).then(() => 'signal' as const);
+  const first = await Promise.race([gone, stopped]);
+  controller.abort();
+  return first;
 }
 
 async function exec(argv: string[]): Promise<number> {
@@ -146,13 +206,14 @@ function signalName(text: string | undefined): NodeJS.Signals {
 
 function requireLab(dir: string): LabState {
   const state = readLabState(dir);
-  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`hypha lab up\``);
+  if (!state) throw new UsageError(`no lab is up in ${dir}; start one with \`${hyphaCommand()} lab up${dirFlag(dir)}\``);
   return state;
 }
 
 function statusJson(state: LabState): Record<string, unknown> {
   return {
     name: state.name,
+    dir: state.dir,
     hourSeconds: state.hourSeconds,
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({
@@ -168,8 +229,15 @@ function statusJson(state: LabState): Record<string, unknown> {
   };
 }
 
+/** ` --dir DIR` when the lab is not where `hypha lab` looks by default, so printed commands work as pasted. */
+function dirFlag(dir: string): string {
+  return dir === labDir(undefined) ? '' : ` --dir ${dir}`;
+}
+
 function describe(state: LabState): string {
   const gw = state.gateway.url;
+  const hypha = hyphaCommand();
+  const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
     `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
@@ -177,10 +245,11 @@ function describe(state: LabState): string {
     '',
     ...rows,
     '',
-    'Try:',
-    `  hypha lab exec alice -- curl -s ${gw}/v1/whoami`,
-    `  hypha lab exec alice -- curl -s ${gw}/`,
-    `  hypha lab exec alice -- curl -s -X POST ${gw}/v1/link/challenge -H 'content-type: application/json' \\`,
-    `      -d "{\\"agent\\": \\"$(hypha id show --key ${actorOf(state, 'alice').key} | node -pe 'JSON.parse(require("fs").readFileSync(0)).agent')\\"}"`,
+    'Try (these lines paste as they are, from this folder):',
+    `  ${lab('exec alice')} -- curl -s ${gw}/          # who the gateway thinks alice is`,
+    `  ${lab('link alice')}                            # link alice's /64 to her Unyt key`,
+    `  ${lab('demo')}                                  # watch a customer's whole story, step by step`,
+    `  ${lab('status --json')}                         # the actors, their addresses and key files`,
+    'The README\'s walkthrough goes on from here.',
   ].join('\n');
 }

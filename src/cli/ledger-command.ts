@@ -1,5 +1,5 @@
-// `hypha ledger …`: serve the embedded ledger (the lab's stand-in for Unyt), or inspect its journal.
-import { parseSubnet64 } from '../identity/index.js';
+// `hypha ledger …`: serve the embedded ledger (the lab's stand-in for Unyt), inspect its journal, or issue Unyt credentials.
+import { normaliseSubnet64 } from '../identity/index.js';
 import { createLogger } from '../protocol/logger.js';
 import { formatAmount } from '../protocol/money.js';
 import { EmbeddedLedger } from '../gateway/ledger/embedded-ledger.js';
@@ -16,8 +16,13 @@ export const LEDGER_HELP = `hypha ledger — the embedded ledger (Unyt smart-agr
   hypha ledger summary --dir DIR       counts, totals and balances, as JSON
   hypha ledger entries --dir DIR [--type fund|charge|refused|payout]
                                        every journal entry, one JSON object per line
+  hypha ledger unyt-credentials --admin-url URL --app-url URL --app-id ID --out DIR [--role alliance] [--zome transactor] [--origin hypha]
+      issue the gateway's Unyt app token and a signing key granted only the functions it calls,
+      into DIR/unyt-token.json and DIR/unyt-signing.json (0600); prints the gateway's AgentPubKey
 
-summary and entries read the journal without changing it, so they are safe while it is served.`;
+summary and entries read the journal without changing it, so they are safe while it is served.
+
+Exit status: 0 OK, 2 bad input (one line on stderr says why).`;
 
 /** Runs `hypha ledger SUB …`. */
 export async function ledgerCommand(argv: string[], out: (s: string) => void): Promise<number> {
@@ -25,15 +30,15 @@ export async function ledgerCommand(argv: string[], out: (s: string) => void): P
   switch (sub) {
     case 'serve': {
       const p = parse(rest, { dir: { type: 'string' }, listen: { type: 'string' }, port: { type: 'string' }, allow: { type: 'string', multiple: true } }, false);
-      const allow = (p.values.allow as string[] | undefined) ?? [];
-      if (allow.length === 0) throw new UsageError('--allow SUBNET is required (the gateway\'s /64): the ledger answers no one else');
-      for (const s of allow) {
+      const given = (p.values.allow as string[] | undefined) ?? [];
+      if (given.length === 0) throw new UsageError('--allow SUBNET is required (the gateway\'s /64): the ledger answers no one else');
+      const allow = given.map((s) => {
         try {
-          parseSubnet64(s);
+          return normaliseSubnet64(s);
         } catch (err) {
           throw new UsageError(`--allow ${s}: ${(err as Error).message}`);
         }
-      }
+      });
       let address: string;
       try {
         address = checkListenAddress(required(p, 'listen'));
@@ -86,6 +91,28 @@ export async function ledgerCommand(argv: string[], out: (s: string) => void): P
       const p = parse(rest, { dir: { type: 'string' }, type: { type: 'string' } }, false);
       const type = optional(p, 'type');
       for (const e of EmbeddedLedger.readEntries(required(p, 'dir'))) if (type === undefined || e.type === type) out(JSON.stringify(e));
+      return 0;
+    }
+    case 'unyt-credentials': {
+      const p = parse(
+        rest,
+        { 'admin-url': { type: 'string' }, 'app-url': { type: 'string' }, 'app-id': { type: 'string' }, out: { type: 'string' }, role: { type: 'string' }, zome: { type: 'string' }, origin: { type: 'string' } },
+        false,
+      );
+      const role = optional(p, 'role');
+      const zome = optional(p, 'zome');
+      const origin = optional(p, 'origin');
+      const { issueUnytCredentials } = await import('../gateway/ledger/unyt/issue-credentials.js');
+      const issued = await issueUnytCredentials({
+        adminUrl: required(p, 'admin-url'),
+        appUrl: required(p, 'app-url'),
+        installedAppId: required(p, 'app-id'),
+        outDir: required(p, 'out'),
+        ...(role === undefined ? {} : { roleName: role }),
+        ...(zome === undefined ? {} : { zomeName: zome }),
+        ...(origin === undefined ? {} : { origin }),
+      });
+      out(JSON.stringify(issued));
       return 0;
     }
     case undefined:

@@ -1,17 +1,27 @@
 // The `hypha` command: dispatches to its subcommands and turns their errors into exit codes.
+import { readFileSync } from 'node:fs';
 import { UsageError } from './cli-error.js';
 import { idCommand } from './id-command.js';
 
 const HELP = `hypha — buy and run compute over Mycelium
 
   hypha id …         keys, signatures, AgentPubKeys, Mycelium addresses
+  hypha link …       link this machine's Mycelium /64 to your Unyt identity
   hypha receipt …    verify usage receipts offline
   hypha gateway …    run the marketplace gateway
   hypha agent …      run a farmer's uptime agent
   hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
   hypha lab …        a whole Mycelium-like network on this machine
 
+  hypha --version    print hypha's version
+
 Each takes --help.`;
+
+/** hypha's version, from the package.json beside dist/ (the one npm installed). */
+export function hyphaVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
 
 type Command = (argv: string[], out: (s: string) => void) => Promise<number>;
 
@@ -22,12 +32,16 @@ async function lazy(module: string, name: string): Promise<Command> {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   id: () => Promise.resolve(idCommand),
+  link: () => lazy('./link-command.js', 'linkCommand'),
   receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
   gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
   agent: () => lazy('./agent-command.js', 'agentCommand'),
   ledger: () => lazy('./ledger-command.js', 'ledgerCommand'),
   lab: () => lazy('./lab-command.js', 'labCommand'),
 };
+
+/** The subcommands, in the order `hypha --help` lists them (docs/cli.md is generated from their --help). */
+export const COMMAND_NAMES: readonly string[] = Object.keys(COMMANDS);
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
 export async function run(argv: string[]): Promise<number> {
@@ -38,6 +52,10 @@ export async function run(argv: string[]): Promise<number> {
   if (name === undefined || name === '--help' || name === 'help' || name === '-h') {
     out(HELP);
     return name === undefined ? 2 : 0;
+  }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    out(`hypha ${hyphaVersion()}`);
+    return 0;
   }
   const load = COMMANDS[name];
   if (!load) {

@@ -5,14 +5,16 @@ import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
 import { optional, parse } from './args.js';
 import { UsageError } from './cli-error.js';
 
-export const RECEIPT_HELP = `hypha receipt verify FILE [--gateway UHCAK] [--partial]
+export const RECEIPT_HELP = `hypha receipt — verify usage receipts offline
+
+  hypha receipt verify FILE [--gateway UHCAK] [--partial]
 
 FILE holds one receipt (a JSON object), a chain (a JSON array, oldest first), or the answer of
 GET /v1/receipts ({"receipts": […]}); - reads stdin. Checked: the gateway's signature (against
 --gateway when given), the farmer's countersignature and the agent's chain-head signature when
 present, the charge arithmetic, and that each receipt names the hash of the one before it
-(--partial: a chain may start mid-way). Exit 0 when valid; 1 with the reason when not; 2 for
-unreadable input.`;
+(--partial: a chain may start mid-way). Exit 0 when valid; 1 with the reason when not, when
+FILE is an error answer ({"error": …}) or holds no receipts; 2 for unreadable input.`;
 
 /** Runs `hypha receipt SUB …`. */
 export function receiptCommand(argv: string[], out: (s: string) => void): Promise<number> {
@@ -33,7 +35,16 @@ export function receiptCommand(argv: string[], out: (s: string) => void): Promis
   } catch (err) {
     throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
   }
+  const refusal = errorAnswerOf(doc);
+  if (refusal !== null) {
+    process.stderr.write(`not receipts: ${file} holds an error answer from the gateway (${refusal}); nothing to verify\n`);
+    return Promise.resolve(1);
+  }
   const list = Array.isArray(doc) ? doc : doc !== null && typeof doc === 'object' && Array.isArray((doc as { receipts?: unknown }).receipts) ? (doc as { receipts: unknown[] }).receipts : null;
+  if (list !== null && list.length === 0) {
+    process.stderr.write(`no receipts in ${file}: nothing to verify (a deployment has receipts once its first billing period has closed)\n`);
+    return Promise.resolve(1);
+  }
   const result = list === null ? verifyReceipt(doc, gateway) : verifyReceiptChain(list, { ...(gateway ? { pinnedGateway: gateway } : {}), allowPartial: p.values.partial === true });
   if (!result.ok) {
     process.stderr.write(`invalid: ${result.reason}\n`);
@@ -41,4 +52,13 @@ export function receiptCommand(argv: string[], out: (s: string) => void): Promis
   }
   out(list === null ? 'valid: 1 receipt' : `valid: ${list.length} receipt(s)`);
   return Promise.resolve(0);
+}
+
+/** "code: message" when `doc` is a gateway error answer (`{"error": {"code", "message"}}`), else null. */
+function errorAnswerOf(doc: unknown): string | null {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) return null;
+  const error = (doc as { error?: unknown }).error;
+  if (error === null || typeof error !== 'object') return null;
+  const { code, message } = error as { code?: unknown; message?: unknown };
+  return [code, message].filter((v) => typeof v === 'string').join(': ') || 'no details';
 }

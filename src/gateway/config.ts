@@ -5,6 +5,10 @@ import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expect
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
+import { normaliseHost } from './http/origin-guard.js';
+import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-config.js';
+import type { GridProvisionerConfig } from './provision/grid-config.js';
+import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -17,12 +21,22 @@ export interface ConfiguredAgent {
 export type LedgerConfig =
   | { readonly kind: 'embedded'; readonly dir: string }
   | { readonly kind: 'embedded-remote'; readonly url: string; readonly timeoutMs: number }
-  | { readonly kind: 'unyt'; readonly options: Readonly<Record<string, unknown>> };
+  | UnytLedgerConfig;
 
-/** Which provisioner deploys VMs. */
+/** Which provisioner deploys VMs: farmers' agents, or the ThreeFold grid (its fields checked like the rest of the config). */
 export type ProvisionerConfig =
   | { readonly kind: 'agent'; readonly commandTimeoutMs: number }
-  | { readonly kind: 'grid'; readonly options: Readonly<Record<string, unknown>> };
+  | ({ readonly kind: 'grid' } & GridProvisionerConfig);
+
+/** The HTTP server's limits and the Host values it answers to besides its own `[address]:port`. */
+export interface HttpConfig {
+  /** Extra `host:port` values (e.g. `127.0.0.1:8480` behind an SSH tunnel); IP literals only, never a DNS name. */
+  readonly allowedHosts: readonly string[];
+  /** Open connections in all. */
+  readonly maxConnections: number;
+  /** Open connections from one /64 (agent WebSockets included). */
+  readonly maxConnectionsPerSubnet: number;
+}
 
 /** The gateway's whole configuration, durations in clock milliseconds. */
 export interface GatewayConfig {
@@ -53,15 +67,43 @@ export interface GatewayConfig {
     /** Real ms between billing-loop ticks. */
     readonly tickRealMs: number;
   };
-  readonly orders: { readonly expireAfterMs: number; readonly maxProvisionAttempts: number; readonly checkIntervalRealMs: number };
+  readonly orders: {
+    readonly expireAfterMs: number;
+    readonly maxProvisionAttempts: number;
+    readonly checkIntervalRealMs: number;
+    /** Unpaid orders one customer may have open at once. */
+    readonly maxUnpaid: number;
+    /** Orders one customer may create within `windowMs` (any state, archived ones included). */
+    readonly maxPerWindow: number;
+    readonly windowMs: number;
+    /** Bytes of SSH public key lines one order may carry, all keys together. */
+    readonly maxSshKeyBytes: number;
+    /** Expired and failed orders kept in memory per customer for its order history (all stay in the archive file). */
+    readonly historyPerCustomer: number;
+  };
+  /** Farmer agents asking to be approved (a self-signed hello from an unknown key). */
+  readonly agentRequests: {
+    /** Pending requests from one /64 at once. */
+    readonly maxPerSubnet: number;
+    /** Pending requests in all at once. */
+    readonly maxTotal: number;
+    /** A pending request an admin has not decided within this time is dropped (the agent may ask again). */
+    readonly expireAfterMs: number;
+  };
+  /** The event timeline. */
+  readonly events: {
+    /** The newest events kept in memory for the admin views; older ones stay in events.log on disk. */
+    readonly keepInMemory: number;
+  };
   readonly ledger: LedgerConfig;
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
+  readonly http: HttpConfig;
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
 
-/** Defaults (DESIGN.md sections 4 and 6). */
+/** Defaults (docs/architecture.md "Agents and up-time" and "Billing"). */
 export const DEFAULTS = {
   port: 8480,
   challengeTtlSeconds: 300,
@@ -75,6 +117,19 @@ export const DEFAULTS = {
   lowFundsRunwayHours: 24,
   orderExpireHours: 2,
   maxProvisionAttempts: 3,
+  /** Enough for thousands of agents and customers on one process; Node's own default is unlimited. */
+  maxConnections: 4096,
+  /** A customer's curl, a browser (about 6 per host) and bench/auth's 32 connections fit; one /64 cannot take the rest. */
+  maxConnectionsPerSubnet: 64,
+  maxUnpaidOrders: 10,
+  maxOrdersPerWindow: 50,
+  orderWindowHours: 24,
+  maxSshKeyBytes: 8192,
+  orderHistoryPerCustomer: 200,
+  maxAgentRequestsPerSubnet: 3,
+  maxAgentRequests: 1000,
+  agentRequestExpireHours: 168,
+  eventsInMemory: 100_000,
 } as const;
 
 /** Reads and checks a config file; paths in it are relative to the file's folder. */
@@ -104,7 +159,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -119,7 +174,22 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const billing = expectObject(c.billing ?? {}, 'config.billing');
   expectOnlyKeys(billing, ['periodHours', 'farmerSharePercent', 'depositHours', 'graceHours', 'lowFundsRunwayHours', 'pauseInGrace', 'settleSeconds', 'startupWaitSeconds', 'tickSeconds'], 'config.billing');
   const orders = expectObject(c.orders ?? {}, 'config.orders');
-  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds'], 'config.orders');
+  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds', 'maxUnpaid', 'maxPerWindow', 'windowHours', 'maxSshKeyBytes', 'historyPerCustomer'], 'config.orders');
+  const int = (o: Record<string, unknown>, key: string, f: string, fallback: number, min: number, max: number): number => (o[key] === undefined ? fallback : expectInteger(o[key], `${f}.${key}`, min, max));
+  const maxPerWindow = int(orders, 'maxPerWindow', 'config.orders', DEFAULTS.maxOrdersPerWindow, 1, 100_000);
+  const historyPerCustomer = int(orders, 'historyPerCustomer', 'config.orders', DEFAULTS.orderHistoryPerCustomer, 1, 1_000_000);
+  // The window count reads archived orders from the in-memory history: it must hold a whole window's worth.
+  if (historyPerCustomer < maxPerWindow) throw new ValidationError('config.orders.historyPerCustomer', `must be at least orders.maxPerWindow (${maxPerWindow})`);
+  const positiveHours = (o: Record<string, unknown>, key: string, f: string, fallback: number): number => {
+    const ms = hours(o, key, f, fallback);
+    if (ms <= 0) throw new ValidationError(`${f}.${key}`, 'must be more than 0');
+    return ms;
+  };
+  const windowMs = positiveHours(orders, 'windowHours', 'config.orders', DEFAULTS.orderWindowHours);
+  const agentRequests = expectObject(c.agentRequests ?? {}, 'config.agentRequests');
+  expectOnlyKeys(agentRequests, ['maxPerSubnet', 'maxTotal', 'expireAfterHours'], 'config.agentRequests');
+  const events = expectObject(c.events ?? {}, 'config.events');
+  expectOnlyKeys(events, ['keepInMemory'], 'config.events');
   const heartbeatIntervalMs = Math.round(1000 * (c.heartbeatIntervalSeconds === undefined ? DEFAULTS.heartbeatIntervalSeconds : expectNumber(c.heartbeatIntervalSeconds, 'config.heartbeatIntervalSeconds', 0.001, 3600)));
   const periodMs = hours(billing, 'periodHours', 'config.billing', DEFAULTS.periodHours);
   if (periodMs < 2 * heartbeatIntervalMs) throw new ValidationError('config.billing.periodHours', 'a period must last at least two heartbeat intervals');
@@ -159,10 +229,23 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
       expireAfterMs: hours(orders, 'expireAfterHours', 'config.orders', DEFAULTS.orderExpireHours),
       maxProvisionAttempts: orders.maxProvisionAttempts === undefined ? DEFAULTS.maxProvisionAttempts : expectInteger(orders.maxProvisionAttempts, 'config.orders.maxProvisionAttempts', 1, 20),
       checkIntervalRealMs: 1000 * (orders.checkIntervalSeconds === undefined ? 10 : expectNumber(orders.checkIntervalSeconds, 'config.orders.checkIntervalSeconds', 0.01, 3600)),
+      maxUnpaid: int(orders, 'maxUnpaid', 'config.orders', DEFAULTS.maxUnpaidOrders, 1, 10_000),
+      maxPerWindow,
+      windowMs,
+      // A single RSA 16384-bit key line is about 2.8 KB; MAX_SSH_KEY_LINE (8 KB) is the smallest sane ceiling.
+      maxSshKeyBytes: int(orders, 'maxSshKeyBytes', 'config.orders', DEFAULTS.maxSshKeyBytes, 8192, 65_536),
+      historyPerCustomer,
     },
+    agentRequests: {
+      expireAfterMs: positiveHours(agentRequests, 'expireAfterHours', 'config.agentRequests', DEFAULTS.agentRequestExpireHours),
+      maxPerSubnet: int(agentRequests, 'maxPerSubnet', 'config.agentRequests', DEFAULTS.maxAgentRequestsPerSubnet, 1, 1000),
+      maxTotal: int(agentRequests, 'maxTotal', 'config.agentRequests', DEFAULTS.maxAgentRequests, 1, 1_000_000),
+    },
+    events: { keepInMemory: int(events, 'keepInMemory', 'config.events', DEFAULTS.eventsInMemory, 100, 100_000_000) },
     ledger: ledgerConfig(c.ledger, path, dataDir),
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
+    http: httpConfig(c.http),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
 }
@@ -202,17 +285,10 @@ function ledgerConfig(v: unknown, path: (v: unknown, f: string, fallback: string
         timeoutMs: 1000 * (o.timeoutSeconds === undefined ? 5 : expectNumber(o.timeoutSeconds, 'config.ledger.timeoutSeconds', 0.1, 600)),
       };
     case 'unyt':
-      return { kind: 'unyt', options: withPaths(o, ['journalPath', 'appTokenFile', 'signingCredentialsFile'], path) };
+      return parseUnytLedgerConfig(o, path, dataDir);
     default:
       throw new ValidationError('config.ledger.kind', 'must be "embedded", "embedded-remote" or "unyt"');
   }
-}
-
-/** The options with the named path fields resolved like every other path in the config. */
-function withPaths(o: Record<string, unknown>, keys: readonly string[], path: (v: unknown, f: string, fallback: string) => string): Record<string, unknown> {
-  const out = { ...o };
-  for (const k of keys) if (typeof o[k] === 'string') out[k] = path(o[k], k, '');
-  return out;
 }
 
 function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: string) => string): ProvisionerConfig {
@@ -222,8 +298,12 @@ function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: s
     case 'agent':
       expectOnlyKeys(o, ['kind', 'commandTimeoutSeconds'], 'config.provisioner');
       return { kind: 'agent', commandTimeoutMs: 1000 * (o.commandTimeoutSeconds === undefined ? 30 : expectNumber(o.commandTimeoutSeconds, 'config.provisioner.commandTimeoutSeconds', 0.1, 3600)) };
-    case 'grid':
-      return { kind: 'grid', options: withPaths(o, ['mnemonicFile'], path) };
+    case 'grid': {
+      const grid = parseGridProvisionerConfig(o, 'config.provisioner', (p) => path(p, 'config.provisioner.mnemonicFile', ''));
+      // The mnemonic is read once here only to refuse a missing, readable-by-others or malformed one before anything starts; it is not kept.
+      readGridMnemonic(grid, process.env, 'config.provisioner');
+      return { kind: 'grid', ...grid };
+    }
     default:
       throw new ValidationError('config.provisioner.kind', 'must be "agent" or "grid"');
   }
@@ -236,6 +316,23 @@ function probesConfig(v: unknown): GatewayConfig['probes'] {
     enabled: o.enabled === undefined ? true : expectBoolean(o.enabled, 'config.probes.enabled'),
     port: o.port === undefined ? 22 : expectInteger(o.port, 'config.probes.port', 1, 65535),
   };
+}
+
+function httpConfig(v: unknown): HttpConfig {
+  const o = expectObject(v ?? {}, 'config.http');
+  expectOnlyKeys(o, ['allowedHosts', 'maxConnections', 'maxConnectionsPerSubnet'], 'config.http');
+  const allowedHosts = expectArray(o.allowedHosts ?? [], 'config.http.allowedHosts', 0, 16, (h, f) => {
+    const text = expectString(h, f, { maxLength: 64 });
+    const host = normaliseHost(text);
+    // A DNS name here would let a page that rebinds that name in.
+    if (host === undefined || !/^(?:\[[0-9a-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3})(?::\d+)?$/.test(host)) {
+      throw new ValidationError(f, `${JSON.stringify(text)} is not an IP literal with a port`, 'write it as a browser does: "127.0.0.1:8480" or "[5a1::1]:8480"; DNS names are refused (DNS rebinding)');
+    }
+    return host;
+  });
+  const maxConnections = o.maxConnections === undefined ? DEFAULTS.maxConnections : expectInteger(o.maxConnections, 'config.http.maxConnections', 1, 1_000_000);
+  const maxConnectionsPerSubnet = o.maxConnectionsPerSubnet === undefined ? Math.min(DEFAULTS.maxConnectionsPerSubnet, maxConnections) : expectInteger(o.maxConnectionsPerSubnet, 'config.http.maxConnectionsPerSubnet', 1, maxConnections);
+  return { allowedHosts, maxConnections, maxConnectionsPerSubnet };
 }
 
 function labConfig(v: unknown): NonNullable<GatewayConfig['lab']> {

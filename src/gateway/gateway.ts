@@ -6,24 +6,29 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
-import type { Capacity, Offer } from '../protocol/offer.js';
+import type { Offer } from '../protocol/offer.js';
 import type { VmAssignment } from '../protocol/agent-messages.js';
 import { ValidationError } from '../protocol/validate.js';
 import { createApp } from './http/app.js';
+import { OriginPolicy } from './http/origin-guard.js';
+import { ConnectionLimiter } from './http/connection-limits.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
 import { registerCustomerRoutes } from './http/customer-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { registerAdminPageRoutes } from './admin/status-page.js';
-import { FundsWatch } from './billing/funds.js';
+import { FundsWatch, readPosition, type FundsSources } from './billing/funds.js';
+import { adviceOf } from './billing/grace-due.js';
+import { LedgerUnavailableError } from './ledger/ledger.js';
+import { UNIT } from '../protocol/money.js';
 import { GatewayMetrics, registerMetricsRoute } from './metrics.js';
 import { ProbeService } from './uptime/probe-service.js';
 import { probeTcp } from '../protocol/probe.js';
 import { LinkService } from './link/link-service.js';
 import { LowdbStore } from './store/lowdb-store.js';
 import type { Store } from './store/store.js';
-import type { AgentApproval, DeploymentRecord, OrderRecord } from './store/records.js';
+import type { AgentApproval, DeploymentRecord } from './store/records.js';
 import type { GatewayConfig } from './config.js';
 import { resolveListenAddress, ListenAddressError } from './listen-address.js';
 import { loadOffers } from './offers.js';
@@ -37,7 +42,10 @@ import { BillingService } from './billing/billing-service.js';
 import { createLedger } from './ledger/create-ledger.js';
 import type { Ledger } from './ledger/ledger.js';
 import { createProvisioner } from './provision/create-provisioner.js';
+import { CapacityIndex, storeWithCapacityIndex } from './provision/capacity-index.js';
+import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
+import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 
 /** What `status()` reports. */
@@ -97,27 +105,35 @@ export class Gateway {
     const closers = new Closers();
     try {
       const { address, source } = await resolveListenAddress({ ...(config.listen !== undefined ? { explicit: config.listen } : {}), myceliumApiUrl: config.myceliumApiUrl });
+      // Refuse an address this host does not have before writing anything: no key, no data folder.
+      await probeAddress(address);
       const clock: Clock = config.lab ? new ScaledClock(config.lab.epochMs, config.lab.hourSeconds) : new SystemClock();
       if (config.lab) log.warn({ hourSeconds: config.lab.hourSeconds }, 'LAB MODE: one billed hour lasts %s real seconds', config.lab.hourSeconds);
       mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
       const identity = loadOrCreateKey(config.keyFile, log);
       const url = `http://[${address}]:${config.port}`;
 
-      const store = await LowdbStore.open(config.dataDir);
-      closers.add(() => store.close());
-      await syncConfiguredAgents(store, config, clock);
-      const opened = EventLog.open(join(config.dataDir, 'events.log'));
+      const rawStore = await LowdbStore.open(config.dataDir);
+      closers.add(() => rawStore.close());
+      await syncConfiguredAgents(rawStore, config, clock);
+      const opened = EventLog.open(join(config.dataDir, 'events.log'), config.events.keepInMemory);
       const events = opened.events;
       closers.add(() => events.close());
       const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
       const receipts = money.receipts;
       closers.add(() => receipts.close());
-      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes]] as const) {
+      const history = OrderArchive.open(join(config.dataDir, 'orders-archive.log'), config.orders.historyPerCustomer);
+      const archive = history.archive;
+      closers.add(() => archive.close());
+      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes], ['orders-archive.log', history.tornBytes]] as const) {
         if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
       }
 
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
       const offerById = new Map(offers.map((o) => [o.id, o]));
+      // Every write to deployments and orders goes through the capacity index (one scan, here, at start).
+      const capacity = new CapacityIndex(offerById, rawStore.deployments.values(), rawStore.orders.values());
+      const store = storeWithCapacityIndex(rawStore, capacity);
       const ledger = await createLedger(config, clock);
       closers.add(() => ledger.close());
       const uptime = new UptimeBook(config.heartbeatIntervalMs, config.billing.periodMs);
@@ -125,6 +141,7 @@ export class Gateway {
       let billing: BillingService | null = null;
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
+      let prober: ProbeService | null = null;
       const hub = new AgentHub({
         store,
         clock,
@@ -134,6 +151,7 @@ export class Gateway {
         uptime,
         events,
         log,
+        agentRequests: config.agentRequests,
         closedThroughMs: () => closer?.closedThroughMs() ?? 0,
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
@@ -143,9 +161,10 @@ export class Gateway {
 
       const provisioner = await createProvisioner(config, {
         nodes: () => hub.nodes(),
-        usedOn: (node) => capacityUsed(node, store.deployments.values(), store.orders.values(), offerById),
+        usedOn: (node) => capacity.usedOn(node),
         command: (node, op, vm, timeoutMs) => hub.command(node, op, vm, timeoutMs),
-      });
+      }, log);
+      closers.add(() => provisioner.close?.());
       const deployments = new DeploymentService({
         clock,
         deployments: store.deployments,
@@ -163,6 +182,7 @@ export class Gateway {
         receipts,
         deployments: store.deployments,
         uptime,
+        ...(config.probes.enabled ? { disputes: { disputed: (id: string, fromMs: number, toMs: number) => prober?.disputed(id, fromMs, toMs) ?? false } } : {}),
         ledger,
         lifecycle: deployments,
         agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature },
@@ -175,11 +195,20 @@ export class Gateway {
       const orders = new OrderService({
         clock,
         store,
+        archive,
         ledger,
         provisioner,
         events,
         log,
-        policy: { depositMs: config.billing.depositMs, expireAfterMs: config.orders.expireAfterMs, maxProvisionAttempts: config.orders.maxProvisionAttempts, maxOpenOrders: 10 },
+        policy: {
+          depositMs: config.billing.depositMs,
+          expireAfterMs: config.orders.expireAfterMs,
+          maxProvisionAttempts: config.orders.maxProvisionAttempts,
+          maxOpenOrders: config.orders.maxUnpaid,
+          maxPerWindow: config.orders.maxPerWindow,
+          windowMs: config.orders.windowMs,
+          maxSshKeyBytes: config.orders.maxSshKeyBytes,
+        },
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
         arrearsOf: (c) => billingRef.arrearsOf(c),
@@ -187,15 +216,23 @@ export class Gateway {
       });
       closers.add(() => orders.close());
 
-      const funds = new FundsWatch({
-        clock,
+      const fundsSources: FundsSources = {
         ledger,
-        events,
-        log,
         lowRunwayMs: config.billing.lowFundsRunwayMs,
+        depositMs: config.billing.depositMs,
         deployments: () => store.deployments.values(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
-      });
+      };
+      const funds = new FundsWatch({ ...fundsSources, clock, events, log, customersInArrears: () => receipts.customersInArrears() });
+      /** The shortfall after a settle, or null when the ledger does not answer. */
+      const dueNow = async (customer: string) => {
+        try {
+          return (await readPosition(fundsSources, customer)).due;
+        } catch (err) {
+          if (err instanceof LedgerUnavailableError) return null;
+          throw err;
+        }
+      };
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
       closer = new PeriodCloser({
         clock,
@@ -212,19 +249,23 @@ export class Gateway {
       const closerRef = closer;
       closers.add(() => closerRef.close());
 
+      const admins = new Set(config.admins);
       const sources: AdminSources = {
         nowMs: () => clock.nowMs(),
         nodes: () => hub.nodes(),
         agents: () => hub.agents(),
         approvals: () => store.agents.values(),
         deployments: () => store.deployments.values(),
-        orders: () => store.orders.values(),
+        orders: () => [...store.orders.values(), ...archive.values()],
         links: () => store.links.values(),
         totals: (id) => billingRef.totals(id),
         receipts: (id) => receipts.of(id),
         periodTotals: () => receipts.periodTotals(),
         arrearsOf: (c) => billingRef.arrearsOf(c),
         lowFunds: () => funds.lowFunds(),
+        refreshFunds: () => funds.refresh(1000),
+        // An admin by AgentPubKey, or the identity linked from an admin /64 (a lookup per listed /64, not a scan of links).
+        isAdmin: (agent) => admins.has(agent) || config.admins.some((a) => a.includes('/') && store.links.get(a)?.agent === agent),
         billing: () => {
           const st = billingRef.status();
           return { lastRunAtMs: st.lastRun?.atMs ?? null, lastError: st.lastRun?.error ?? closerRef.lastRun().error, ledgerDown: st.ledgerDown, closedThroughMs: closerRef.closedThroughMs() };
@@ -237,7 +278,7 @@ export class Gateway {
 
       const gatewayMetrics = new GatewayMetrics(sources);
       metrics = gatewayMetrics;
-      const prober = new ProbeService({
+      const probes = new ProbeService({
         clock,
         uptime,
         events,
@@ -248,17 +289,21 @@ export class Gateway {
         deployments: () => store.deployments.values(),
         hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
         onDisagreement: () => gatewayMetrics.probeDisagreements.inc(),
+        // Disputes are read at period closes, which may lag (a ledger outage); keep them a few periods.
+        keepDisputesMs: Math.max(2 * 86_400_000, 8 * config.billing.periodMs),
       });
-      closers.add(() => prober.close());
+      prober = probes;
+      closers.add(() => probes.close());
 
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
       const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => {
         gatewayMetrics.linkAttempts.inc({ outcome: outcome === 'rejected' ? `rejected_${String(detail.reason)}` : outcome });
         log.info({ outcome, ...detail }, 'link');
       });
-      const admins = new Set(config.admins);
+      const offerSlots = new OfferSlots(provisioner, () => offers, new SystemClock(), OFFER_SLOTS_TTL_MS[provisioner.kind]);
       const app = createApp({
         log,
+        origin: new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]),
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {
           linkOf: (subnet) => store.links.get(subnet),
@@ -270,7 +315,12 @@ export class Gateway {
             registerPublicRoutes(r, {
               gateway: { agent: identity.agent, url },
               offers: () => offers,
-              availableSlots: async (offer) => (await provisioner.candidateNodes(offer)).reduce((n, c) => n + c.freeSlots, 0),
+              availableSlots: () => offerSlots.all(),
+              fundsAdvice: async (agent) => {
+                if (billingRef.arrearsOf(agent) === 0n && !store.deployments.values().some((d) => d.customer === agent && d.state === 'grace')) return undefined;
+                const due = await dueNow(agent);
+                return due ? adviceOf(due, UNIT) || undefined : 'charges are unpaid, and the ledger cannot be reached to say how much to pay right now; try again in a minute';
+              },
             }),
           (r) => registerLinkRoutes(r, links),
           (r) =>
@@ -280,9 +330,9 @@ export class Gateway {
               ledger,
               orders,
               deployments,
-              arrearsOf: (c) => billingRef.arrearsOf(c),
-              lowFundsRunwayMs: config.billing.lowFundsRunwayMs,
-              receiptsOf: (id) => billingRef.receiptsOf(id),
+              funds: fundsSources,
+              receiptsOf: (id) => receipts.of(id),
+              receiptView: (e) => ReceiptLog.withSignatures(e),
             }),
           (r) =>
             registerAdminAgentRoutes(r, {
@@ -305,9 +355,10 @@ export class Gateway {
               ledger,
               clock,
               events,
-              onFunded: (customer) => {
-                void billingRef.settle();
+              onFunded: async (customer) => {
                 for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id);
+                const outcome = await billingRef.settleFor(customer);
+                return { ...outcome, due: await dueNow(customer) };
               },
             }),
         ],
@@ -317,6 +368,7 @@ export class Gateway {
       server.headersTimeout = 20_000;
       server.requestTimeout = 30_000;
       server.keepAliveTimeout = 10_000;
+      new ConnectionLimiter(config.http).attach(server);
       const sockets = new Set<Socket>();
       server.on('connection', (s) => {
         sockets.add(s);
@@ -338,7 +390,7 @@ export class Gateway {
       closer.start();
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
-      if (config.probes.enabled) prober.start();
+      if (config.probes.enabled) probes.start();
       billing.requestMissingCountersigns();
       const settleTimer = setInterval(
         () =>
@@ -395,21 +447,6 @@ export function assignments(deployments: readonly DeploymentRecord[], nodes: rea
     .map((d) => ({ id: d.id, node: d.node, myceliumIp: d.myceliumIp, port }));
 }
 
-/** Capacity taken on a node: VMs placed there (not yet destroyed) and orders being deployed there. */
-export function capacityUsed(node: string, deployments: readonly DeploymentRecord[], orders: readonly OrderRecord[], offers: ReadonlyMap<string, Offer>): Capacity {
-  const used = { cpu: 0, memoryGb: 0, diskGb: 0 };
-  const add = (offerId: string): void => {
-    const o = offers.get(offerId);
-    if (!o) return;
-    used.cpu += o.cpu;
-    used.memoryGb += o.memoryGb;
-    used.diskGb += o.diskGb;
-  };
-  for (const d of deployments) if (d.node === node && !(d.state === 'deprovisioned' && d.destroyed !== false)) add(d.offer);
-  for (const o of orders) if (o.state === 'provisioning' && o.node === node) add(o.offer);
-  return used;
-}
-
 function loadOrCreateKey(path: string, log: Logger): Identity {
   if (!existsSync(path)) {
     const identity = newIdentity();
@@ -418,6 +455,18 @@ function loadOrCreateKey(path: string, log: Logger): Identity {
     return identity;
   }
   return loadKeyFile(path);
+}
+
+/**
+ * Binds [address] on an ephemeral port once and lets go, so an address this host lacks is refused
+ * with listen's own error before any file is written. Not the real port: clients (agents
+ * reconnecting after a restart) must never reach a server that is about to vanish.
+ */
+async function probeAddress(address: string): Promise<void> {
+  const probe = createServer((_req, res) => res.socket?.destroy());
+  await listen(probe, address, 0);
+  probe.closeAllConnections();
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
 }
 
 function listen(server: Server, address: string, port: number): Promise<void> {

@@ -1,6 +1,6 @@
 // Finding and checking the gateway's listen address: only its own Mycelium address, never a wildcard.
-import { networkInterfaces } from 'node:os';
 import { AddressError, myceliumAddressOfKey, fromHex, parseIpv6, formatIpv6, isMyceliumBytes } from '../identity/index.js';
+import { fetchMyceliumNodeInfo, interfaceMyceliumAddresses } from '../protocol/mycelium-local.js';
 
 /** A listen address that must not be used, with what to do instead. */
 export class ListenAddressError extends Error {
@@ -51,32 +51,17 @@ export async function resolveListenAddress(options: { explicit?: string; myceliu
 
 /** The node address from Mycelium's local admin API: `nodeIp`, or derived from `nodePubkey`. */
 export async function addressFromMyceliumApi(baseUrl: string): Promise<string | null> {
+  const info = await fetchMyceliumNodeInfo(baseUrl);
   try {
-    const res = await fetch(`${baseUrl}/api/v1/admin`, { signal: AbortSignal.timeout(1500) });
-    if (!res.ok) return null;
-    const info = (await res.json()) as { nodeIp?: unknown; nodePubkey?: unknown; nodeSubnet?: unknown };
-    if (typeof info.nodeIp === 'string') return checkListenAddress(info.nodeIp);
-    if (typeof info.nodePubkey === 'string') return myceliumAddressOfKey(fromHex('nodePubkey', info.nodePubkey, 32));
-    return null;
+    if (typeof info?.nodeIp === 'string') return checkListenAddress(info.nodeIp);
+    if (typeof info?.nodePubkey === 'string') return myceliumAddressOfKey(fromHex('nodePubkey', info.nodePubkey, 32));
   } catch {
-    return null;
+    // An answer we cannot use: as if the API were not there.
   }
+  return null;
 }
 
 /** A 400::/7 address of this host, preferring the interface named `mycelium`. */
 export function addressFromInterfaces(): string | null {
-  const all = networkInterfaces();
-  const names = Object.keys(all).sort((a, b) => Number(b === 'mycelium') - Number(a === 'mycelium'));
-  for (const name of names) {
-    for (const info of all[name] ?? []) {
-      if (info.family !== 'IPv6') continue;
-      try {
-        const bytes = parseIpv6(info.address);
-        if (isMyceliumBytes(bytes)) return formatIpv6(bytes);
-      } catch {
-        // Not an address we can read: skip it.
-      }
-    }
-  }
-  return null;
+  return interfaceMyceliumAddresses()[0] ?? null;
 }

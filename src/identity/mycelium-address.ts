@@ -146,6 +146,38 @@ export function parseSubnet64(text: unknown): Uint8Array {
 }
 
 /**
+ * The one text form of a /64 ("4a1::/64" for "4A1:0:0:0::/64"), so /64s from the config,
+ * admin approvals, `--allow` and socket addresses compare as equal strings. AddressError for
+ * anything parseSubnet64 refuses.
+ */
+export function normaliseSubnet64(text: unknown): string {
+  const prefix = new Uint8Array(16);
+  prefix.set(parseSubnet64(text));
+  return `${formatIpv6(prefix)}/64`;
+}
+
+/** True when two /64 texts name the same /64 (either may be in any valid text form; false if one is not a /64). */
+export function sameSubnet64(a: string, b: string): boolean {
+  try {
+    return normaliseSubnet64(a) === normaliseSubnet64(b);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when `address` is an address inside the /64 `subnet` (both as text): a VM that an agent
+ * reports must sit in its node's /64.
+ */
+export function isInSubnet64(address: string, subnet: string): boolean {
+  try {
+    return subnet64(address) === normaliseSubnet64(subnet);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * The Mycelium overlay address of an X25519 node public key (mycelium v0.7 `Subnet`):
  * the first 16 bytes of blake3(publicKey), with byte 0 set to 0x04 | (popcount(byte 0) & 1).
  */

@@ -1,14 +1,16 @@
-// `hypha lab admin-proxy`: a loopback port in the root namespace whose connections reach the gateway from the lab admin's Mycelium address.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+// `hypha lab admin-proxy`: a loopback HTTP port in the root namespace whose requests reach the gateway from the lab admin's Mycelium address.
+import { connect, type Socket } from 'node:net';
+import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
 import { LabError, actorOf } from './lab.js';
-import { readLabState } from './lab-state.js';
+import { hyphaCommand, readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';
 import { HELPER_READY } from './admin-proxy-helper.js';
-import { splice } from './splice.js';
+import { OriginPolicy, guardedRequest } from '../gateway/http/origin-guard.js';
+import { errorBody } from '../gateway/http/public-error.js';
 
 /** The helper script run inside the admin's namespace (compiled beside this file). */
 const HELPER = fileURLToPath(new URL('./admin-proxy-helper.js', import.meta.url));
@@ -45,13 +47,14 @@ export interface AdminProxy {
 /**
  * Starts the proxy. A process cannot move between network namespaces, so the work is split:
  * a helper runs in the actor's namespace (`ip netns exec`) and listens on a Unix socket in
- * the lab folder (Unix sockets belong to no network namespace); this process listens on
- * 127.0.0.1 in the root namespace and pipes each TCP connection to that socket, and the helper
- * opens the TCP connection to the gateway, from the actor's address.
+ * the lab folder (Unix sockets belong to no network namespace); this process serves HTTP on
+ * 127.0.0.1 in the root namespace, checks each request's Host, Origin and Sec-Fetch-Site against
+ * its own origin (see `forward`), and sends it through that socket; the helper opens the TCP
+ * connection to the gateway, from the actor's address.
  */
 export async function startAdminProxy(options: AdminProxyOptions): Promise<AdminProxy> {
   const state = readLabState(options.dir);
-  if (!state) throw new LabError(`no lab is up in ${options.dir}; start one with \`hypha lab up\``);
+  if (!state) throw new LabError(`no lab is up in ${options.dir}; start one with \`${hyphaCommand()} lab up\``);
   const actor = actorOf(state, options.actor ?? 'admin');
   // Anyone who can open the socket speaks as the admin: it lives in a folder only root can enter.
   const socketDir = join(options.dir, 'admin-proxy');
@@ -77,7 +80,14 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
   }
 
   const open = new Set<Socket>();
-  const server = createServer((client) => splice(client, connect(socketPath), open));
+  const gatewayHost = `[${state.gateway.address}]:${state.gateway.port}`;
+  // Known once the port is: every request arrives after listen() resolved.
+  let policy: OriginPolicy | null = null;
+  const server = createServer((req, res) => forward(req, res, { policy: policy as OriginPolicy, socketPath, gatewayHost }));
+  server.on('connection', (s) => {
+    open.add(s);
+    s.once('close', () => open.delete(s));
+  });
   let port: number;
   try {
     port = await listen(server, options.port ?? 0);
@@ -86,6 +96,7 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
     removeSocket();
     throw new LabError(`admin-proxy: cannot listen on 127.0.0.1:${options.port ?? 0}: ${(err as Error).message}`);
   }
+  policy = new OriginPolicy([`127.0.0.1:${port}`]);
   let closing: Promise<void> | null = null;
   return {
     url: `http://127.0.0.1:${port}/admin`,
@@ -103,6 +114,53 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
       return closing;
     },
   };
+}
+
+/** Where one request goes, and what it must pass first. */
+interface ForwardTarget {
+  readonly policy: OriginPolicy;
+  readonly socketPath: string;
+  /** The gateway's `[address]:port`, the Host it answers to. */
+  readonly gatewayHost: string;
+}
+
+/** Headers that belong to one hop (RFC 9110 section 7.6.1), never passed on. */
+const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authorization', 'proxy-authenticate']);
+
+/**
+ * Passes one request on to the gateway through the helper, after the same Host, Origin and
+ * Sec-Fetch-Site checks the gateway makes, against this proxy's own origin: every page a browser
+ * on this machine opens can reach 127.0.0.1, and anything sent through here acts as the admin.
+ * The Host (and a same-origin Origin) are rewritten to the gateway's, which would refuse ours.
+ */
+function forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarget): void {
+  const refused = target.policy.check(guardedRequest(req.method ?? 'GET', req.headers));
+  if (refused) {
+    res.writeHead(refused.status, { 'content-type': 'application/json', connection: 'close', 'cache-control': 'no-store' });
+    res.end(JSON.stringify(errorBody(refused)));
+    req.resume();
+    return;
+  }
+  const headers: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(req.headers)) if (value !== undefined && !HOP_HEADERS.has(name)) headers[name] = value;
+  headers.host = target.gatewayHost;
+  if (typeof req.headers.origin === 'string' && target.policy.isOwnOrigin(req.headers.origin)) headers.origin = `http://${target.gatewayHost}`;
+  // No agent: with createConnection and no agent, each request gets its own connection through the helper.
+  const upstream = request({ createConnection: () => connect(target.socketPath), method: req.method, path: req.url, headers }, (answer) => {
+    const out: Record<string, string | string[]> = {};
+    for (const [name, value] of Object.entries(answer.headers)) if (value !== undefined && !HOP_HEADERS.has(name)) out[name] = value;
+    res.writeHead(answer.statusCode ?? 502, answer.statusMessage, out);
+    answer.pipe(res);
+  });
+  upstream.on('error', (err) => {
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    res.writeHead(502, { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify({ error: { code: 'unavailable', message: `admin-proxy: the gateway cannot be reached: ${err.message}`, hint: 'is the lab up? (hypha lab status)' } }));
+  });
+  req.pipe(upstream);
 }
 
 function helperReady(helper: ChildProcess): Promise<void> {
@@ -169,9 +227,9 @@ export async function describeCaller(proxy: AdminProxy): Promise<string> {
     const r = await fetch(new URL('/v1/whoami', proxy.url), { signal: AbortSignal.timeout(5000) });
     const who = (await r.json()) as { roles?: string[]; agent?: string };
     if (who.roles?.includes('admin')) return `the gateway sees ${proxy.via} as admin ${who.agent ?? ''}`.trimEnd();
-    if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`hypha lab link admin\` (the page answers 401 until then)`;
+    if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`${hyphaCommand()} lab link admin\` (the page answers 401 until then)`;
     return `the gateway sees ${proxy.via} as ${who.agent}, which is not an admin (the page answers 403)`;
   } catch (err) {
-    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (hypha lab status)`;
+    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (${hyphaCommand()} lab status)`;
   }
 }

@@ -1,10 +1,10 @@
 // The lab's state file (lab.json): who the actors are, where their keys are, and which processes run.
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
-/** An actor's role (shared/API.md `hypha lab status`). */
+/** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
@@ -36,6 +36,27 @@ export interface LabState {
   readonly epochMs: number;
   readonly gateway: { readonly address: string; readonly port: number; readonly url: string; readonly pid: number; readonly agent: string };
   readonly actors: readonly LabActor[];
+  /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
+  readonly supervisorPid?: number;
+  /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */
+  readonly proxyPids?: readonly number[];
+}
+
+/** Where `lab up` keeps each actor's Mycelium address beside its key, so `lab up --keep` can reuse both. */
+export function addressesPath(dir: string): string {
+  return join(dir, 'keys', 'addresses.json');
+}
+
+/**
+ * Changes the state file with `change` if a lab is up in `dir` (read, change, write; the lab's
+ * commands run one at a time per person, so no lock). Answers the new state, or null when no lab is up.
+ */
+export function updateLabState(dir: string, change: (state: LabState) => LabState): LabState | null {
+  const state = readLabState(dir);
+  if (!state) return null;
+  const next = change(state);
+  writeLabState(next);
+  return next;
 }
 
 /** Where labs live unless --dir says otherwise: data/lab in the hypha folder. */
@@ -65,3 +86,15 @@ export function writeLabState(state: LabState): void {
 
 /** The repository's `hypha` launcher, which lab processes run. */
 export const HYPHA_BIN = fileURLToPath(new URL('../../../bin/hypha.js', import.meta.url));
+
+/**
+ * How a person at `cwd` runs this checkout's `hypha`: `./bin/hypha.js` from the repository's
+ * folder, a relative path from inside it, the absolute path from anywhere else. Messages print
+ * this rather than a bare `hypha`, which is not on the PATH of a fresh clone.
+ */
+export function hyphaCommand(cwd: string = process.cwd()): string {
+  const fromRoot = relative(dirname(dirname(HYPHA_BIN)), resolve(cwd));
+  if (fromRoot.startsWith('..') || isAbsolute(fromRoot)) return HYPHA_BIN;
+  const rel = relative(resolve(cwd), HYPHA_BIN);
+  return rel.startsWith('.') ? rel : `./${rel}`;
+}

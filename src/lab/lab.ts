@@ -1,16 +1,16 @@
 // `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, sign, subnet64, toBase64, utf8, writeSecureFile, type Identity } from '../identity/index.js';
-import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { HYPHA_BIN, readLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
+import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
+import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {
   readonly dir: string;
   readonly name: string;
-  /** Real seconds one billed hour lasts (API.md: default 2). */
+  /** Real seconds one billed hour lasts (docs/cli.md `hypha lab up`: default 2). */
   readonly hourSeconds: number;
   readonly port?: number;
   /** Seconds a link challenge stays valid (default 300), to try expiry by hand. */
@@ -18,6 +18,10 @@ export interface LabUpOptions {
   /** Billing policy overrides, in (lab) hours, to watch funds run out and grace end quickly. */
   readonly depositHours?: number;
   readonly graceHours?: number;
+  /** Reuse the last lab's keys and Mycelium addresses (in DIR/keys) instead of making new ones. */
+  readonly keep?: boolean;
+  /** The foreground `hypha lab up` process waiting for Ctrl-C, recorded so `lab down` can stop it. */
+  readonly supervisorPid?: number;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -50,15 +54,20 @@ const LAB_HEARTBEAT_REAL_MS = 100;
 export async function labUp(options: LabUpOptions): Promise<LabState> {
   if (process.getuid?.() !== 0) throw new LabError('the lab needs root for `ip netns` (run it as root, or with sudo)');
   const existing = readLabState(options.dir);
-  if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`hypha lab down\` first`);
+  if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`${hyphaCommand()} lab down --dir ${options.dir}\` first`);
   if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
   // A new lab starts clean: what the last one left (kept by `lab down` for inspection) goes.
+  // With --keep the keys (and the addresses beside them) stay, and are read back below.
+  const kept = options.keep === true ? readKeptHosts(options.dir) : undefined;
   for (const entry of existsSync(options.dir) ? readdirSync(options.dir) : []) {
-    if (LAB_ENTRIES.test(entry)) rmSync(join(options.dir, entry), { recursive: true, force: true });
+    if (LAB_ENTRIES.test(entry) && !(kept && entry === 'keys')) rmSync(join(options.dir, entry), { recursive: true, force: true });
   }
   mkdirSync(join(options.dir, 'keys'), { recursive: true, mode: 0o700 });
+  // Lab VM users pass through the lab folder to their homes under farmerN/state/vms (they list
+  // nothing; keys/ and logs/ stay 0700, and every key, config and state file is 0600).
+  chmodSync(options.dir, (statSync(options.dir).mode & 0o7777) | 0o001);
   mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
-  const plan = planHosts(options.dir);
+  const plan = kept ?? planHosts(options.dir);
   const epochMs = Date.now();
   try {
     await removeLab(options.name);
@@ -71,13 +80,13 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     const processes = new Map<string, { pid: number; log: string; command: string[] }>();
     const ledgerCommand = ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
     const ledgerLog = join(options.dir, 'logs', 'ledger.log');
-    const ledgerPid = startProcess(namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
+    const ledgerPid = startProcess(options.dir, namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
     processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
     await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
     const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, `http://[${ledgerHost.address}]:${LEDGER_PORT}`);
     const gatewayLog = join(options.dir, 'logs', 'gateway.log');
     const gatewayCommand = ['gateway', '--config', configPath];
-    const pid = startProcess(namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
+    const pid = startProcess(options.dir, namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
     processes.set(gw.name, { pid, log: gatewayLog, command: gatewayCommand });
     const gatewayUrl = `http://[${gw.address}]:${port}`;
     const actors = (): LabActor[] =>
@@ -99,13 +108,14 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       epochMs,
       gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
       actors: actors(),
+      ...(options.supervisorPid !== undefined ? { supervisorPid: options.supervisorPid } : {}),
     };
     writeLabState(state);
     await waitForLog(gatewayLog, READY_TEXT.gateway as string, pid, 20_000);
     for (const farmer of plan.filter((h) => h.role === 'farmer')) {
       const command = ['agent', '--config', writeAgentConfig(options, farmer, gatewayUrl, gw.identity.agent, epochMs)];
       const log = join(options.dir, 'logs', `${farmer.name}.log`);
-      processes.set(farmer.name, { pid: startProcess(namespaceName(options.name, farmer.name), command, log), log, command });
+      processes.set(farmer.name, { pid: startProcess(options.dir, namespaceName(options.name, farmer.name), command, log), log, command });
       writeLabState({ ...state, actors: actors() });
     }
     for (const farmer of plan.filter((h) => h.role === 'farmer')) {
@@ -121,17 +131,72 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   }
 }
 
-/** Stops every process of the lab and removes its namespaces; the lab folder stays for inspection. */
+/**
+ * Stops every process of the lab and removes its namespaces; the lab folder stays for inspection.
+ * "Every process": the actors' processes, the admin proxies and the foreground `lab up` recorded
+ * in the state, and anything else still running inside the lab's namespaces (`ip netns pids`),
+ * such as an admin proxy's helper. When it returns, none of them runs any more.
+ */
 export async function labDown(dir: string, nameIfNoState?: string): Promise<void> {
   const state = readLabState(dir);
   const name = state?.name ?? nameIfNoState;
-  const pids = (state?.actors ?? []).map((a) => a.pid).filter((p): p is number => p !== undefined);
-  for (const pid of pids) signal(pid, 'SIGTERM');
-  const deadline = Date.now() + 5000;
-  while (pids.some(alive) && Date.now() < deadline) await sleep(50);
-  for (const pid of pids) if (alive(pid)) signal(pid, 'SIGKILL');
-  if (name !== undefined) await removeLab(name);
+  const recorded = [
+    ...(state?.proxyPids ?? []).filter((pid) => isLabCommand(pid, 'admin-proxy')),
+    ...(state?.actors ?? []).map((a) => a.pid).filter((p): p is number => p !== undefined),
+  ];
+  await stopAll(recorded, 5000);
+  if (name !== undefined) {
+    const namespaces = (await listNamespaces()).filter((ns) => ns.startsWith(`hl-${name}-`));
+    const inside = (await Promise.all(namespaces.map(namespacePids))).flat();
+    await stopAll(inside, 2000);
+    await removeLab(name);
+  }
   rmSync(join(dir, 'lab.json'), { force: true });
+  // Last, so the foreground `lab up` finds the lab gone and only says so (it also notices lab.json going).
+  const supervisor = state?.supervisorPid;
+  if (supervisor !== undefined && supervisor !== process.pid && isLabCommand(supervisor, 'up')) await stopAll([supervisor], 5000);
+}
+
+/** Records a running `hypha lab admin-proxy` in the lab's state, so `lab down` stops it; false when no lab is up. */
+export function registerProxy(dir: string, pid: number): boolean {
+  return updateLabState(dir, (s) => ({ ...s, proxyPids: [...(s.proxyPids ?? []).filter((p) => p !== pid), pid] })) !== null;
+}
+
+/** Forgets an admin proxy that stopped. */
+export function unregisterProxy(dir: string, pid: number): void {
+  updateLabState(dir, (s) => ({ ...s, proxyPids: (s.proxyPids ?? []).filter((p) => p !== pid) }));
+}
+
+/** SIGTERM to each pid, up to `graceMs` for them to exit, then SIGKILL to what is left. */
+async function stopAll(pids: readonly number[], graceMs: number): Promise<void> {
+  const mine = pids.filter((pid) => pid !== process.pid);
+  for (const pid of mine) signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (mine.some(alive) && Date.now() < deadline) await sleep(50);
+  for (const pid of mine) if (alive(pid)) signal(pid, 'SIGKILL');
+  const killedBy = Date.now() + 2000;
+  while (mine.some(alive) && Date.now() < killedBy) await sleep(20);
+}
+
+/** The processes running in a network namespace. */
+async function namespacePids(ns: string): Promise<number[]> {
+  const out = await ip('netns', 'pids', ns).catch(() => '');
+  return out
+    .split('\n')
+    .map((line) => Number(line.trim()))
+    .filter((pid) => Number.isSafeInteger(pid) && pid > 0);
+}
+
+/** Whether `pid` still runs `hypha lab SUB` (a recorded pid may have been reused by an unrelated process since). */
+function isLabCommand(pid: number, sub: string): boolean {
+  let args: string[];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return false;
+  }
+  const at = args.indexOf('lab');
+  return at > 0 && args[at + 1] === sub;
 }
 
 /** Stops an actor's process with `sig` (SIGTERM waits for it to exit; SIGKILL is kill -9). */
@@ -152,7 +217,7 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   if (!actor.command || !actor.log) throw new LabError(`${name} runs no process`);
   if (actor.pid !== undefined && alive(actor.pid)) throw new LabError(`${name} is already running (pid ${actor.pid})`);
   const offset = existsSync(actor.log) ? readFileSync(actor.log).length : 0;
-  const pid = startProcess(actor.ns, [...actor.command], actor.log);
+  const pid = startProcess(dir, actor.ns, [...actor.command], actor.log);
   const updated: LabActor = { ...actor, pid };
   const actors = state.actors.map((a) => (a.name === name ? updated : a));
   writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
@@ -170,24 +235,21 @@ function requireState(dir: string): LabState {
 }
 
 /**
- * Links an actor's /64 to its Unyt identity the way a customer would: curl for a challenge
- * from the actor's namespace, sign the statement with its key file, curl the signature back.
+ * Links an actor's /64 to its Unyt identity the way a customer would: `hypha link` run inside the
+ * actor's namespace, which asks for the challenge, checks its statement, signs and links.
  */
 export async function labLink(dir: string, name: string): Promise<{ agent: string; subnet: string }> {
   const state = requireState(dir);
   const actor = actorOf(state, name);
-  const identity = loadKeyFile(actor.key);
-  const post = async (path: string, body: unknown): Promise<{ status: number; json: Record<string, unknown> }> => {
-    const out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '10', '-X', 'POST', '-w', '\n%{http_code}', '-H', 'content-type: application/json', '-d', JSON.stringify(body), `${state.gateway.url}${path}`);
-    const cut = out.lastIndexOf('\n');
-    return { status: Number(out.slice(cut + 1)), json: JSON.parse(out.slice(0, cut)) as Record<string, unknown> };
-  };
-  const challenge = await post('/v1/link/challenge', { agent: identity.agent });
-  if (challenge.status !== 201) throw new LabError(`link challenge for ${name} failed: ${JSON.stringify(challenge.json)}`);
-  const signature = toBase64(sign(identity.secretKey, utf8(challenge.json.statement as string)));
-  const linked = await post('/v1/link', { agent: identity.agent, nonce: challenge.json.nonce, signature });
-  if (linked.status !== 201 && linked.status !== 200) throw new LabError(`linking ${name} failed: ${JSON.stringify(linked.json)}`);
-  return { agent: identity.agent, subnet: actor.subnet };
+  let out: string;
+  try {
+    out = await nsExec(actor.ns, process.execPath, HYPHA_BIN, 'link', '--gateway', state.gateway.url, '--key', actor.key);
+  } catch (err) {
+    const why = err instanceof NetnsError ? err.stderr.trim() : (err as Error).message;
+    throw new LabError(`linking ${name} failed: ${why}`);
+  }
+  const linked = JSON.parse(out) as { agent: string; subnet: string };
+  return { agent: linked.agent, subnet: linked.subnet };
 }
 
 /** The actor named `name`. */
@@ -197,24 +259,49 @@ export function actorOf(state: LabState, name: string): LabActor {
   return actor;
 }
 
+/** The lab's actors and their roles. */
+const LAB_ROLES: ReadonlyArray<readonly [string, ActorRole]> = [
+  ['gateway', 'gateway'],
+  ['alice', 'customer'],
+  ['bob', 'customer'],
+  ['admin', 'admin'],
+  ['farmer1', 'farmer'],
+  ['farmer2', 'farmer'],
+  ['ledger', 'ledger'],
+];
+
 function planHosts(dir: string): PlannedHost[] {
-  const roles: Array<[string, ActorRole]> = [
-    ['gateway', 'gateway'],
-    ['alice', 'customer'],
-    ['bob', 'customer'],
-    ['admin', 'admin'],
-    ['farmer1', 'farmer'],
-    ['farmer2', 'farmer'],
-    ['ledger', 'ledger'],
-  ];
   const subnets = new Set<string>();
-  return roles.map(([name, role]) => {
+  const hosts = LAB_ROLES.map(([name, role]) => {
     let address: string;
     do address = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
     while (subnets.has(subnet64(address)));
     subnets.add(subnet64(address));
     const identity = newIdentity();
     saveKeyFile(keyPath(dir, name), identity, true);
+    return { name, role, address, subnet: subnet64(address), identity };
+  });
+  writeSecureFile(addressesPath(dir), JSON.stringify(Object.fromEntries(hosts.map((h) => [h.name, h.address])), null, 2) + '\n');
+  return hosts;
+}
+
+/** The last lab's actors with their keys and addresses (for `lab up --keep`), or LabError saying why not. */
+function readKeptHosts(dir: string): PlannedHost[] {
+  let addresses: Record<string, unknown>;
+  try {
+    addresses = JSON.parse(readFileSync(addressesPath(dir), 'utf8')) as Record<string, unknown>;
+  } catch {
+    throw new LabError(`--keep: no earlier lab's keys and addresses in ${join(dir, 'keys')}; run \`hypha lab up\` without --keep once`);
+  }
+  return LAB_ROLES.map(([name, role]) => {
+    const address = addresses[name];
+    if (typeof address !== 'string') throw new LabError(`--keep: ${addressesPath(dir)} has no address for ${name}; run \`hypha lab up\` without --keep`);
+    let identity: Identity;
+    try {
+      identity = loadKeyFile(keyPath(dir, name));
+    } catch (err) {
+      throw new LabError(`--keep: cannot read ${name}'s key: ${(err as Error).message}`);
+    }
     return { name, role, address, subnet: subnet64(address), identity };
   });
 }
@@ -233,7 +320,8 @@ export const LAB_NODE_CAPACITY = { cpu: 16, memoryGb: 64, diskGb: 800 };
 
 function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl: string, gatewayAgent: string, epochMs: number): string {
   const dir = join(options.dir, farmer.name);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  // 0711: the farmer's lab VM users pass through to their homes; its files are 0600.
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
   const speed = 3600 / options.hourSeconds;
   const config = {
     gateway: gatewayUrl,
@@ -286,13 +374,15 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
   return path;
 }
 
-function startProcess(ns: string, args: string[], logPath: string): number {
+/** Starts `hypha ARGS…` in namespace `ns`, told it runs in the lab whose state is in `labDir`. */
+function startProcess(labDir: string, ns: string, args: string[], logPath: string): number {
   const fd = openSync(logPath, 'a', 0o600);
   try {
     const child = spawnInNamespace(ns, process.execPath, [HYPHA_BIN, ...args], {
       detached: true,
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, HYPHA_LAB: '1' },
+      // HYPHA_LAB_STATE lets an agent prove it is a lab farmer before it runs lab VMs (src/agent/lab-vm/lab-only.ts).
+      env: { ...process.env, HYPHA_LAB: '1', HYPHA_LAB_STATE: statePath(labDir) },
     });
     if (child.pid === undefined) throw new LabError(`could not start ${args[0]} in ${ns}`);
     child.unref();

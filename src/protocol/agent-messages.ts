@@ -12,6 +12,7 @@ import {
   optionalString,
 } from './validate.js';
 import type { Receipt } from './receipt.js';
+import { parseMyceliumAddress } from '../identity/index.js';
 
 /** Identifiers of nodes, VMs, commands and receipts. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
@@ -147,6 +148,21 @@ const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64
 const seq = (v: unknown, f: string): number => expectInteger(v, f, 0, Number.MAX_SAFE_INTEGER);
 const ms = (v: unknown, f: string): number => expectInteger(v, f, 0, 8.64e15);
 
+/**
+ * A VM address a farmer's agent reports: a 400::/7 address in its normal text form, or "" for
+ * a VM that has none (gone). Whether it lies in the node's /64 is the gateway's check, which
+ * knows the node's /64s (agents/agent-hub.ts).
+ */
+function vmAddressField(v: unknown, f: string): string {
+  if (v === '') return '';
+  const text = expectString(v, f, { maxLength: 45 });
+  try {
+    return parseMyceliumAddress(text).address;
+  } catch (err) {
+    throw new ValidationError(f, `must be a Mycelium address (400::/7) or "": ${(err as Error).message}`);
+  }
+}
+
 /** A message's text as a JSON object; ValidationError when it is not one. */
 function messageObject(text: string): Record<string, unknown> {
   let raw: unknown;
@@ -212,7 +228,7 @@ export function parseAgentMessage(text: string): AgentMessage {
         type: 'result',
         id: id(m.id, 'id'),
         ok,
-        ...(vm ? { vm: { id: id(vm.id, 'vm.id'), myceliumIp: expectString(vm.myceliumIp, 'vm.myceliumIp', { maxLength: 45 }), state: expectString(vm.state, 'vm.state', { maxLength: 16 }) } } : {}),
+        ...(vm ? { vm: { id: id(vm.id, 'vm.id'), myceliumIp: vmAddressField(vm.myceliumIp, 'vm.myceliumIp'), state: expectString(vm.state, 'vm.state', { maxLength: 16 }) } } : {}),
         ...(m.error === undefined ? {} : { error: expectString(m.error, 'error', { maxLength: 500 }) }),
       };
     }

@@ -54,3 +54,11 @@ export function sleepOn(clock: Clock, durationMs: number, signal?: AbortSignal):
     }, { once: true });
   });
 }
+
+/** Which clock a time in an answer was read from: "lab" (scaled: one hour lasts seconds) or "wall" (real time). */
+export type ClockName = 'lab' | 'wall';
+
+/** The name of `clock` for answers: "lab" for the lab's ScaledClock, "wall" for everything else. */
+export function clockName(clock: Clock): ClockName {
+  return clock instanceof ScaledClock ? 'lab' : 'wall';
+}

@@ -11,3 +11,5 @@ export * from './agent-messages.js';
 export * from './clock.js';
 export * from './logger.js';
 export * from './probe.js';
+export * from './mycelium-local.js';
+export * from './link-statement.js';

@@ -53,6 +53,11 @@ export interface ReceiptBody {
   /** True for the last receipt of a deployment that ended. */
   readonly final: boolean;
   readonly agentHead: ReceiptAgentHead | null;
+  /**
+   * Present only when the gateway's probes disagreed with the farmer's agent in the period:
+   * both sides' up-seconds. `upSeconds` is then the smaller of the two (gateway/uptime/disputed-uptime.ts).
+   */
+  readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
 }
 
 /** A receipt with its signatures (base64 ed25519 over the canonical JSON of the body). */

@@ -6,7 +6,7 @@ export interface Sample {
   readonly up: boolean;
 }
 
-/** Heartbeats missed before a node and its VMs count as down (DESIGN.md section 4). */
+/** Heartbeats missed before a node and its VMs count as down (docs/architecture.md "Agents and up-time"). */
 export const MISSED_HEARTBEATS_FOR_DOWN = 3;
 
 /**

@@ -1,5 +1,5 @@
 // Validation of untrusted JSON: each check names the field it refuses, so a 4xx can say what to fix.
-import { decodeAgentPubKey, parseSubnet64 } from '../identity/index.js';
+import { decodeAgentPubKey, normaliseSubnet64 } from '../identity/index.js';
 
 /** A field of untrusted input that is missing or wrong; `field` is a dotted path such as "sshKeys[2]". */
 export class ValidationError extends Error {
@@ -100,13 +100,15 @@ export function expectAgentPubKey(value: unknown, field: string): string {
   return text;
 }
 
-/** A Mycelium /64 field in CIDR form ("4a1:…::/64"), or ValidationError naming `field`. */
+/**
+ * A Mycelium /64 field in CIDR form ("4a1:…::/64"), returned in its one normal text form
+ * (normaliseSubnet64), or ValidationError naming `field`.
+ */
 export function expectSubnet64(value: unknown, field: string): string {
   const text = expectString(value, field, { maxLength: 64 });
   try {
-    parseSubnet64(text);
+    return normaliseSubnet64(text);
   } catch (err) {
     throw new ValidationError(field, (err as Error).message);
   }
-  return text;
 }

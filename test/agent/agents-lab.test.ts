@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, link, ssh, sshKey } from '../helpers/scenario.js';
 
 const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'agent', 'ws-agent-fixture.js');
@@ -29,7 +29,7 @@ function labMs(lab: TestLab, realMs: number): number {
   return s.epochMs + (realMs - s.epochMs) * (3600 / s.hourSeconds);
 }
 
-test('farmer agents in the lab', async (t) => {
+test('farmer agents in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t);
   const { dir, remove } = scratchDir();
   t.after(remove);
@@ -56,6 +56,14 @@ test('farmer agents in the lab', async (t) => {
     const ok = await ssh(lab, 'alice', alice.path, vm.myceliumIp, 'echo hello-$((6*7)); exit 3');
     assert.equal(ok.code, 3, ok.stderr);
     assert.equal(ok.stdout.trim(), 'hello-42');
+    const who = await ssh(lab, 'alice', alice.path, vm.myceliumIp, 'id -u');
+    assert.equal(who.code, 0, who.stderr);
+    assert.notEqual(who.stdout.trim(), '0', "the VM's shell is not root");
+    for (const farmer of ['farmer1', 'farmer2']) {
+      const key = await ssh(lab, 'alice', alice.path, vm.myceliumIp, `cat ${lab.actor(farmer).key}`);
+      assert.notEqual(key.code, 0);
+      assert.match(key.stderr, /Permission denied/, `the VM cannot read ${farmer}'s key`);
+    }
     const refused = await ssh(lab, 'alice', other.path, vm.myceliumIp, 'true');
     assert.equal(refused.code, 255);
     assert.match(refused.stderr, /Permission denied/);
@@ -89,7 +97,9 @@ test('farmer agents in the lab', async (t) => {
       return v.agents.find((a) => a.agent === bob && a.state === 'pending');
     });
     assert.equal(pending.connected, false);
-    const approve = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`, {});
+    const empty = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`);
+    assert.equal(empty.status, 400, 'an approval names what it approves');
+    const approve = await lab.curl('admin', 'POST', `/admin/api/agents/${bob}/approve`, { nodes: ['node-bob'], subnets: [lab.actor('bob').subnet] });
     assert.equal(approve.status, 200, approve.text);
     const out = await running;
     assert.equal(out.find((o) => o.welcome)?.welcome, true, JSON.stringify(out));

@@ -2,13 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { LabVmDriver, LineDiscipline, toCrlf } from '../../src/agent/lab-vm-driver.js';
+import { LabVmDriver, LineDiscipline, toCrlf } from '../../src/agent/lab-vm/index.js';
 import { VmDriverError, type VmInfo } from '../../src/agent/vm-driver.js';
-import { parseIpv6 } from '../../src/identity/index.js';
+import { newIdentity, parseIpv6, saveKeyFile } from '../../src/identity/index.js';
 import { addHost, createBridge, namespaceName, nsExec, removeLab, spawnInNamespace } from '../../src/lab/netns.js';
+import { LAB_SKIP } from '../helpers/lab.js';
 import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
 
@@ -16,7 +17,6 @@ const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'agent', 'lab-vm-fixture.js');
 const FARMER_ADDRESS = '5aa:1:2:3::1';
 const FARMER_SUBNET = '5aa:1:2:3::/64';
 const CUSTOMER_ADDRESS = '4bb:9:8:7::2';
-const IS_ROOT = process.getuid?.() === 0;
 
 test('LineDiscipline echoes, edits and delivers lines like a cooked terminal', () => {
   const echoed: Buffer[] = [];
@@ -144,12 +144,17 @@ class FixtureDriver {
   }
 }
 
-test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: IS_ROOT ? false : 'needs root for network namespaces' }, async (t) => {
+test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: LAB_SKIP }, async (t) => {
   const lab = `vm${process.pid % 1000}`;
   const farmerNs = namespaceName(lab, 'farmer');
   const customerNs = namespaceName(lab, 'cust');
   const scratch = scratchDir('hypha-labvm-');
+  // As the lab does: VM users may pass through the folder to their homes, but list nothing in it.
+  chmodSync(scratch.dir, 0o711);
   const stateDir = join(scratch.dir, 'state');
+  /** The farmer's Unyt key, beside the VM state as in the lab (mode 0600, root's). */
+  const farmerKey = join(scratch.dir, 'farmer.key');
+  saveKeyFile(farmerKey, newIdentity(), true);
   const fixtures: FixtureDriver[] = [];
   const background: ChildProcess[] = [];
   t.after(async () => {
@@ -237,12 +242,12 @@ test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: I
   });
 
   await t.test('the customer key runs commands with their output and exit code; another key is refused', async () => {
-    const first = await ssh(keys.a.file, vm.myceliumIp, 'echo hello; id -u; pwd; echo "$HOME"', {
+    const first = await ssh(keys.a.file, vm.myceliumIp, 'echo hello; pwd; echo "$HOME"; cd / && cd && pwd', {
       extra: ['-o', 'StrictHostKeyChecking=accept-new', '-o', `UserKnownHostsFile=${knownHosts}`, '-o', 'ConnectTimeout=5'],
     });
     assert.equal(first.code, 0, first.stderr);
     const home = join(stateDir, 'vms', 'vm-a', 'home');
-    assert.equal(first.stdout, `hello\n0\n${home}\n${home}\n`);
+    assert.equal(first.stdout, `hello\n${home}\n${home}\n${home}\n`, 'the VM user can reach its home by path');
     assert.ok(readFileSync(knownHosts, 'utf8').includes(vm.hostPublicKeySsh ?? '-'), 'ssh saw the host key the driver reports');
 
     const failing = await ssh(keys.a.file, vm.myceliumIp, 'echo out; echo err >&2; exit 3');
@@ -253,6 +258,49 @@ test('lab VMs are real SSH endpoints on their own Mycelium addresses', { skip: I
     const stranger = await ssh(keys.b.file, vm.myceliumIp, 'echo hello');
     assertRefused(stranger, 'key b is not authorized');
     assert.match(stranger.stderr, /Permission denied \(publickey\)/);
+  });
+
+  await t.test("a VM's shell runs as its own unprivileged user: it owns its home and cannot read the agent's files", async () => {
+    const who = await ssh(keys.a.file, vm.myceliumIp, 'id -u; id -g; id -G; echo kept > file && stat -c %u:%a . file && cat file');
+    assert.equal(who.code, 0, who.stderr);
+    const [uid, gid, groups, homeOwner, fileOwner, kept] = who.stdout.trim().split('\n');
+    assert.notEqual(uid, '0', 'not root');
+    assert.ok(Number(uid) >= 0x7000_0000, `uid ${uid} is in the lab VM range`);
+    assert.equal(gid, uid);
+    assert.equal(groups, uid, 'no supplementary groups');
+    assert.equal(homeOwner, `${uid}:700`);
+    assert.equal(fileOwner?.split(':')[0], uid);
+    assert.equal(kept, 'kept');
+
+    const key = await ssh(keys.a.file, vm.myceliumIp, `cat ${farmerKey}`);
+    assert.notEqual(key.code, 0);
+    assert.match(key.stderr, /Permission denied/);
+    assert.equal(key.stdout, '', 'nothing of the key is printed');
+    for (const secret of [join(stateDir, 'lab-vms.json'), join(stateDir, 'vms', 'vm-a', 'ssh_host_ed25519_key')]) {
+      const r = await ssh(keys.a.file, vm.myceliumIp, `cat ${secret}`);
+      assert.match(r.stderr, /Permission denied/, secret);
+    }
+    const listing = await ssh(keys.a.file, vm.myceliumIp, `ls ${scratch.dir}`);
+    assert.match(listing.stderr, /Permission denied/, 'folders on the way can be passed, not listed');
+  });
+
+  await t.test('a process that left its session group ends when the VM is paused', async () => {
+    const started = await ssh(keys.a.file, vm.myceliumIp, 'setsid sleep 600 </dev/null >/dev/null 2>&1 & echo $!');
+    assert.equal(started.code, 0, started.stderr);
+    const pid = Number(started.stdout.trim());
+    assert.ok(pid > 0);
+    /** Whether `pid` is a live process (a zombie awaiting its reaper is not). */
+    const running = (): boolean => {
+      try {
+        return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+      } catch {
+        return false;
+      }
+    };
+    assert.equal(running(), true, 'the escaped process runs after the session ended');
+    await driver.call('pause', 'vm-a');
+    assert.equal(running(), false, 'pause ended it');
+    await driver.call('resume', 'vm-a');
   });
 
   await t.test('offering an authorized key with a signature by another key is refused', async () => {

@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import ssh2, { type ParsedKey, type PublicKeyAuthMethod } from 'ssh2';
-import { LabVmDriver } from '../../src/agent/lab-vm-driver.js';
+import { LabVmDriver } from '../../src/agent/lab-vm/index.js';
 import { VmDriverError } from '../../src/agent/vm-driver.js';
 
 /** One command from the test. */

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { HYPHA_BIN, REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { errorCode, startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { errorCode, startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, link, sshKey } from '../helpers/scenario.js';
 
 /**
@@ -77,7 +77,7 @@ function labSecrets(lab: TestLab): string[] {
   return secrets;
 }
 
-test('the admin status page: numbers, timelines, search, refresh, no secrets, admins only, in real Chromium', async (t) => {
+test('the admin status page: numbers, timelines, search, refresh, no secrets, admins only, in real Chromium', { skip: LAB_SKIP }, async (t) => {
   const started = Date.now();
   const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', String(GRACE_HOURS)] });
   const { dir, remove } = scratchDir();

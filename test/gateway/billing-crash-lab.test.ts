@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import type { Receipt } from '../../src/protocol/receipt.js';
 import { scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab } from '../helpers/lab.js';
+import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, buyVm, link, sshKey } from '../helpers/scenario.js';
 
 async function receiptsOf(lab: TestLab, actor: string, deployment: string): Promise<Receipt[]> {
@@ -19,7 +19,7 @@ async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<s
   return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-test('crash safety and ledger outages in the lab', async (t) => {
+test('crash safety and ledger outages in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t, { hour: 1 });
   const { dir, remove } = scratchDir();
   t.after(remove);

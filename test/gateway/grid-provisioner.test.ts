@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chmodSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { inspect } from 'node:util';
@@ -15,8 +16,10 @@ import {
   GridProvisioner,
   classifyGridError,
   loadGridClientFactory,
+  TFCHAIN_KEY_ERRORS,
 } from '../../src/gateway/provision/grid-provisioner.js';
 import type {
+  GridErrorAction,
   GridClientLike,
   GridClientOptions,
   GridMachinesModuleLike,
@@ -37,13 +40,28 @@ const KEYS = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHhyphaTestKeyxxxxxxxxxxxxxxx
 const SMALL: Offer = { id: 'small', cpu: 1, memoryGb: 2, diskGb: 25, pricePerHourMicros: 50_000n, unit: 'SPORE' };
 const fixture = readVectors<{ response: unknown[] }>('grid-proxy-nodes.json');
 
-/** A grid_client error as @threefold/types builds it: message "Name: text", plus `module` and `code`. */
+/** A grid_client error as @threefold/types builds it (tfgrid-sdk-ts packages/types/src/errors/base_error.ts): message "Name: text", plus `module` and `code`. */
 function gridError(module: string, code: number, name: string, message: string): Error {
   return Object.assign(new Error(`${name}: ${message}`), { module, code });
 }
 
 /**
- * A fake of the slice of grid_client's GridClient the provisioner uses: a tiny in-memory grid
+ * A FakeTFChainError shaped like tfchain_client's (tfgrid-sdk-ts packages/tfchain_client/src/errors.ts):
+ * name "TFChainError", enumerable read-only `keyError` (the pallet error name, "GenericError" when none), `section`, `method`.
+ */
+function tfchainError(keyError: string | undefined, section = 'smartContractModule'): Error {
+  const err = new Error(`Module Error: Failed to apply 'createNodeContract' on section '${section}' with args '1,0x…'.`);
+  err.name = 'TFChainError';
+  for (const [key, value] of Object.entries({ keyError: keyError ?? 'GenericError', section, method: 'createNodeContract' })) {
+    Object.defineProperty(err, key, { value, enumerable: true });
+  }
+  return err;
+}
+
+/**
+ * A fake of the slice of grid_client's GridClient the provisioner uses (tfgrid-sdk-ts
+ * packages/grid_client/src/client.ts: connect() sets twinId and the modules; src/modules/machines.ts:
+ * deploy, getObj, delete), a tiny in-memory grid
  * that deploys machines with a Mycelium address, answers getObj like grid_client
  * (`ZmachineData[]`, empty when the deployment does not exist) and deletes. `machines` is only
  * usable after connect(), as on the real client. Each hook replaces one behaviour.
@@ -210,7 +228,7 @@ function isProvisionError(operation: string, retryable: boolean, message?: RegEx
   };
 }
 
-test('candidateNodes: nodes of configured farms only, each with its farmer, most room first, without loading grid_client', async () => {
+test('candidateNodes: nodes of configured farms only, each with its farmer, most room first, none rented or dedicated, without loading grid_client', async () => {
   const h = await harness();
   try {
     const candidates = await h.provisioner.candidateNodes(SMALL);
@@ -222,6 +240,8 @@ test('candidateNodes: nodes of configured farms only, each with its farmer, most
     assert.equal(h.proxyQueries[0]?.get('farm_ids'), '1,7');
     assert.equal(h.proxyQueries[0]?.get('features'), 'mycelium');
     assert.equal(h.proxyQueries[0]?.get('rented'), 'false');
+    assert.equal(h.proxyQueries[0]?.get('in_dedicated_farm'), 'false');
+    assert.equal(h.proxyQueries[0]?.get('available_for'), null);
     assert.equal(h.clients.length, 0, 'node search needs no grid client');
   } finally {
     await h.done();
@@ -232,9 +252,15 @@ test('candidateNodes: once connected, asks for nodes available to the gateway tw
   const h = await harness();
   try {
     await h.provisioner.deploy(vmSpec());
-    await h.provisioner.candidateNodes(SMALL);
+    const candidates = await h.provisioner.candidateNodes(SMALL);
     assert.equal(h.proxyQueries[0]?.get('available_for'), '4242');
     assert.equal(h.proxyQueries[0]?.get('rented'), null);
+    assert.equal(h.proxyQueries[0]?.get('in_dedicated_farm'), null);
+    // 20 is in a dedicated farm and rented by the gateway's twin 4242; 19 (dedicated farm, not rented), 21 (rented by 777) and 22 (extra fee) stay out.
+    assert.deepEqual(
+      candidates.map((c) => c.node),
+      ['11', '12', '20', '13'],
+    );
   } finally {
     await h.done();
   }
@@ -569,12 +595,12 @@ test('config errors name what to fix and never show the mnemonic', () => {
       { config: { ...base, mnemonicEnv: 'HYPHA_NOPE' }, env: {}, error: /environment variable HYPHA_NOPE is not set or empty/ },
       { config: { ...base, mnemonicEnv: 'HYPHA_M', mnemonicFile: open }, env: { HYPHA_M: MNEMONIC }, error: /exactly one of mnemonicFile/ },
       { config: { ...base }, error: /exactly one of mnemonicFile/ },
-      { config: { ...base, mnemonicEnv: 'HYPHA_M', farmers: {} }, env: { HYPHA_M: MNEMONIC }, error: /farmers must name at least one farm/ },
-      { config: { ...base, mnemonicEnv: 'HYPHA_M', farmers: { '1': 'uhCAknotakey' } }, env: { HYPHA_M: MNEMONIC }, error: /farmers\.1: not a valid AgentPubKey/ },
+      { config: { ...base, mnemonicEnv: 'HYPHA_M', farmers: {} }, env: { HYPHA_M: MNEMONIC }, error: /config\.provisioner\.farmers: must name at least one farm/ },
+      { config: { ...base, mnemonicEnv: 'HYPHA_M', farmers: { '1': 'uhCAknotakey' } }, env: { HYPHA_M: MNEMONIC }, error: /config\.provisioner\.farmers\.1: not a valid AgentPubKey/ },
       { config: { ...base, mnemonicEnv: 'HYPHA_M', farmers: { farm1: FARMER_1 } }, env: { HYPHA_M: MNEMONIC }, error: /"farm1" is not a farm id/ },
-      { config: { ...base, network: 'mainnet' as 'main', mnemonicEnv: 'HYPHA_M' }, env: { HYPHA_M: MNEMONIC }, error: /network must be one of "main", "test", "qa", "dev"/ },
-      { config: { ...base, mnemonicEnv: 'HYPHA_M', deployTimeoutMs: -1 }, env: { HYPHA_M: MNEMONIC }, error: /deployTimeoutMs/ },
-      { config: { ...base, mnemonicEnv: 'HYPHA_M', gridproxyUrl: 'gridproxy' }, env: { HYPHA_M: MNEMONIC }, error: /gridproxy: baseUrl must be an absolute/ },
+      { config: { ...base, network: 'mainnet' as 'main', mnemonicEnv: 'HYPHA_M' }, env: { HYPHA_M: MNEMONIC }, error: /config\.provisioner\.network: must be one of "main", "test", "qa", "dev"/ },
+      { config: { ...base, mnemonicEnv: 'HYPHA_M', deployTimeoutMs: -1 }, env: { HYPHA_M: MNEMONIC }, error: /config\.provisioner\.deployTimeoutMs: must be between 1 and/ },
+      { config: { ...base, mnemonicEnv: 'HYPHA_M', gridproxyUrl: 'gridproxy' }, env: { HYPHA_M: MNEMONIC }, error: /config\.provisioner\.gridproxyUrl: baseUrl must be an absolute/ },
     ];
     for (const c of cases) {
       assert.throws(
@@ -615,28 +641,103 @@ test(`without ${GRID_CLIENT_PACKAGE} installed, the first grid call says how to 
   }
 });
 
-const classes: Array<{ name: string; error: unknown; retryable: boolean }> = [
-  { name: 'DiskAllocationError', error: gridError('tfGridNode', 2, 'DiskAllocationError', 'x'), retryable: true },
-  { name: 'farm NodeSelectionError', error: gridError('tfGridFarm', 2, 'NodeSelectionError', 'x'), retryable: true },
-  { name: 'WorkloadUpdateError', error: gridError('tfGridWorkloads', 2, 'WorkloadUpdateError', 'x'), retryable: false },
-  { name: 'WorkloadDeleteError', error: gridError('tfGridWorkloads', 0, 'WorkloadDeleteError', 'x'), retryable: true },
-  { name: 'RMBError', error: gridError('Generic', 5, 'RMBError', 'x'), retryable: true },
-  { name: 'RequestError', error: gridError('Generic', 7, 'RequestError', 'x'), retryable: true },
-  { name: 'ValidationError', error: gridError('Generic', 2, 'ValidationError', 'x'), retryable: false },
-  { name: 'TwinNotExistError', error: gridError('Generic', 8, 'TwinNotExistError', 'x'), retryable: false },
-  { name: 'a string', error: 'boom', retryable: false },
-  { name: 'undefined', error: undefined, retryable: false },
+const classes: Array<{ name: string; error: unknown; action: GridErrorAction; hint?: RegExp }> = [
+  { name: 'DiskAllocationError', error: gridError('tfGridNode', 2, 'DiskAllocationError', 'x'), action: 'another-node' },
+  { name: 'UnavailableNodeError', error: gridError('tfGridNode', 0, 'UnavailableNodeError', 'x'), action: 'another-node' },
+  { name: 'farm NodeSelectionError', error: gridError('tfGridFarm', 2, 'NodeSelectionError', 'x'), action: 'another-node' },
+  { name: 'WorkloadUpdateError', error: gridError('tfGridWorkloads', 2, 'WorkloadUpdateError', 'x'), action: 'fail-order' },
+  { name: 'WorkloadDeleteError', error: gridError('tfGridWorkloads', 0, 'WorkloadDeleteError', 'x'), action: 'another-node' },
+  { name: 'GridClientError (a rolled-back deployment)', error: gridError('Generic', 1, 'GridClientError', 'x'), action: 'another-node' },
+  { name: 'RMBError', error: gridError('Generic', 5, 'RMBError', 'x'), action: 'retry-later' },
+  { name: 'RequestError', error: gridError('Generic', 7, 'RequestError', 'x'), action: 'retry-later' },
+  { name: 'ValidationError', error: gridError('Generic', 2, 'ValidationError', 'x'), action: 'fail-order' },
+  { name: 'TwinNotExistError', error: gridError('Generic', 8, 'TwinNotExistError', 'x'), action: 'fail-order', hint: /create a twin/ },
+  { name: 'InsufficientBalanceError', error: gridError('Generic', 9, 'InsufficientBalanceError', 'x'), action: 'fail-order', hint: /TFT/ },
+  { name: 'KYC Unverified', error: gridError('tfGridKyc', 0, 'Unverified', 'x'), action: 'fail-order', hint: /KYC/ },
+  { name: 'KYC RateLimit', error: gridError('tfGridKyc', 2, 'RateLimit', 'x'), action: 'retry-later' },
+  { name: 'an unknown module', error: gridError('dao', 3, 'Whatever', 'x'), action: 'fail-order' },
+  // tfchain pallet errors by keyError (tfchain pallet-smart-contract, pallet-tfgrid, pallet-balances, pallet-kvstore).
+  { name: 'TFChainError NodeNotAvailableToDeploy', error: tfchainError('NodeNotAvailableToDeploy'), action: 'another-node' },
+  { name: 'TFChainError NotEnoughResourcesOnNode', error: tfchainError('NotEnoughResourcesOnNode'), action: 'another-node' },
+  { name: 'TFChainError NodeHasRentContract', error: tfchainError('NodeHasRentContract'), action: 'another-node' },
+  { name: 'TFChainError FarmHasNotEnoughPublicIPsFree', error: tfchainError('FarmHasNotEnoughPublicIPsFree'), action: 'another-node' },
+  { name: 'TFChainError NodeNotExists (tfgridModule)', error: tfchainError('NodeNotExists', 'tfgridModule'), action: 'another-node' },
+  { name: 'TFChainError TwinNotExists', error: tfchainError('TwinNotExists'), action: 'fail-order', hint: /create a twin/ },
+  { name: 'TFChainError TwinNotAuthorizedToCancelContract', error: tfchainError('TwinNotAuthorizedToCancelContract'), action: 'fail-order' },
+  { name: 'TFChainError CannotUpdateContractInGraceState', error: tfchainError('CannotUpdateContractInGraceState'), action: 'fail-order', hint: /TFT/ },
+  { name: 'TFChainError balances InsufficientBalance', error: tfchainError('InsufficientBalance', 'balances'), action: 'fail-order', hint: /TFT/ },
+  { name: 'TFChainError token FundsUnavailable', error: tfchainError('"FundsUnavailable"', 'balances'), action: 'fail-order', hint: /TFT/ },
+  { name: 'TFChainError UserDidNotSignTermsAndConditions', error: tfchainError('UserDidNotSignTermsAndConditions', 'tfgridModule'), action: 'fail-order', hint: /terms and conditions/ },
+  { name: 'TFChainError kvstore ValueIsTooLarge', error: tfchainError('ValueIsTooLarge', 'tfkvStore'), action: 'fail-order' },
+  { name: 'TFChainError BadOriginError', error: tfchainError('BadOriginError'), action: 'fail-order' },
+  { name: 'TFChainError GenericError (chain unreachable)', error: tfchainError(undefined), action: 'retry-later' },
+  { name: 'TFChainError TFTPriceValueError', error: tfchainError('TFTPriceValueError'), action: 'retry-later' },
+  { name: 'TFChainError UnknownDispatchError', error: tfchainError('UnknownDispatchError'), action: 'retry-later' },
+  { name: 'TFChainError with a keyError tfchain may add later', error: tfchainError('SomethingNew'), action: 'retry-later' },
+  { name: 'a string', error: 'boom', action: 'fail-order' },
+  { name: 'undefined', error: undefined, action: 'fail-order' },
 ];
 
 for (const row of classes) {
-  test(`classifyGridError: ${row.name} is ${row.retryable ? '' : 'not '}retryable`, () => {
-    assert.equal(classifyGridError(row.error).retryable, row.retryable);
+  test(`classifyGridError: ${row.name} -> ${row.action}`, () => {
+    const found = classifyGridError(row.error);
+    assert.equal(found.action, row.action);
+    assert.equal(found.retryable, row.action !== 'fail-order');
+    if (row.hint) assert.match(found.hint ?? '', row.hint);
   });
 }
 
-test('classifyGridError: errors without grid fields follow unknownRetryable; classified ones do not', () => {
-  assert.equal(classifyGridError(new Error('socket hang up'), true).retryable, true);
-  assert.equal(classifyGridError(new Error('socket hang up'), false).retryable, false);
-  assert.equal(classifyGridError(gridError('Generic', 2, 'ValidationError', 'x'), true).retryable, false);
-  assert.match(classifyGridError(gridError('Generic', 9, 'InsufficientBalanceError', 'x')).hint ?? '', /TFT/);
+test('classifyGridError: every tfchain keyError in the table has an action, and only the node-bound ones say another-node', () => {
+  const anotherNode = Object.entries(TFCHAIN_KEY_ERRORS)
+    .filter(([, c]) => c.action === 'another-node')
+    .map(([name]) => name);
+  for (const name of anotherNode) assert.match(name, /Node|Farm|IP|PricingPolicy|ContractIsNotUnique/, name);
+  assert.ok(!anotherNode.includes('TwinNotExists'));
+});
+
+test('classifyGridError: errors without grid fields follow unknownAction; classified ones do not', () => {
+  assert.equal(classifyGridError(new Error('socket hang up'), 'retry-later').action, 'retry-later');
+  assert.equal(classifyGridError(new Error('socket hang up')).action, 'fail-order');
+  assert.equal(classifyGridError(gridError('Generic', 2, 'ValidationError', 'x'), 'retry-later').action, 'fail-order');
+});
+
+test('deploy: a tfchain error that says the node is taken is retryable; one that says the twin has no funds fails the order with a hint', async () => {
+  const taken = await harness({ deploy: () => Promise.reject(tfchainError('NodeNotAvailableToDeploy')) });
+  try {
+    await assert.rejects(taken.provisioner.deploy(vmSpec()), isProvisionError('deploy', true, /deploying "hy0001" on node 11: Module Error/));
+  } finally {
+    await taken.done();
+  }
+  const broke = await harness({ deploy: () => Promise.reject(tfchainError('"FundsUnavailable"', 'balances')) });
+  try {
+    await assert.rejects(broke.provisioner.deploy(vmSpec()), isProvisionError('deploy', false, /\(fund the gateway's twin with TFT\)$/));
+  } finally {
+    await broke.done();
+  }
+});
+
+test('connect: a configured twinId that is not the mnemonic\'s twin is refused, not retried', async () => {
+  const h = await harness({}, { twinId: 99 });
+  try {
+    await h.provisioner.candidateNodes(SMALL);
+    assert.equal(h.proxyQueries[0]?.get('available_for'), '99', 'before connecting, the configured twin is used');
+    await assert.rejects(h.provisioner.deploy(vmSpec()), isProvisionError('config', false, /twinId is 99 but the mnemonic belongs to twin 4242/));
+    assert.equal(h.clients[0]?.disconnects, 1);
+  } finally {
+    await h.done();
+  }
+});
+
+test(`the installed ${GRID_CLIENT_PACKAGE} loads through its CommonJS build, though its ES build does not`, async (t) => {
+  try {
+    createRequire(import.meta.url).resolve(GRID_CLIENT_PACKAGE);
+  } catch {
+    t.skip(`${GRID_CLIENT_PACKAGE} (optional) is not installed`);
+    return;
+  }
+  await assert.rejects(import(GRID_CLIENT_PACKAGE), (err: unknown) => (err as { code?: string }).code === 'ERR_UNSUPPORTED_DIR_IMPORT');
+  const factory = loadGridClientFactory();
+  assert.equal(typeof factory, 'function');
+  // The @noble/hashes fallback is gone again once loading is done.
+  assert.throws(() => createRequire(import.meta.url)('@noble/hashes/sha2'), (err: unknown) => (err as { code?: string }).code === 'ERR_PACKAGE_PATH_NOT_EXPORTED');
 });

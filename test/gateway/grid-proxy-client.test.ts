@@ -74,6 +74,7 @@ test('findNodes asks GET /nodes for up, healthy mycelium nodes with the offer in
     assert.equal(q.get('total_cru'), '1');
     assert.equal(q.get('farm_ids'), '1,7');
     assert.equal(q.get('rented'), 'false');
+    assert.equal(q.get('in_dedicated_farm'), 'false', 'an unrented node of a dedicated farm takes only its renter\'s VMs');
     assert.equal(q.get('available_for'), null);
     assert.equal(q.get('size'), '50');
     assert.equal(q.get('page'), '1');
@@ -89,6 +90,7 @@ test('findNodes with a twin id asks for nodes available to it instead of unrente
     const q = (server.requests[0] as URL).searchParams;
     assert.equal(q.get('available_for'), '4242');
     assert.equal(q.get('rented'), null);
+    assert.equal(q.get('in_dedicated_farm'), null);
     assert.equal(q.get('farm_ids'), null);
     assert.equal(q.get('free_mru'), String(16 * BYTES_PER_GB));
     assert.equal(q.get('free_sru'), String(100 * BYTES_PER_GB));
@@ -99,9 +101,12 @@ test('findNodes with a twin id asks for nodes available to it instead of unrente
   }
 });
 
-const candidateTable: Array<{ size: keyof typeof SIZES; farmIds?: number[]; expected: Array<[number, number]> }> = [
+const candidateTable: Array<{ size: keyof typeof SIZES; farmIds?: number[]; twinId?: number; expected: Array<[number, number]> }> = [
   // [nodeId, freeSlots]: 14 lacks mycelium, 15 is down, 17 unhealthy, 18 standby; 16 is in farm 99.
+  // 19 (dedicated farm), 20 (rented by 4242), 21 (rented by 777) and 22 (extra fee) take no VM of a twin that rents nothing.
   { size: 'small', farmIds: [1, 7], expected: [[11, 36], [12, 10], [13, 1]] },
+  { size: 'small', farmIds: [1, 7], twinId: 4242, expected: [[11, 36], [12, 10], [20, 5], [13, 1]] },
+  { size: 'small', farmIds: [1, 7], twinId: 777, expected: [[11, 36], [21, 36], [12, 10], [13, 1]] },
   { size: 'small', expected: [[16, 115], [11, 36], [12, 10], [13, 1]] },
   // 13 has exactly 2 GiB free: no room for 4 GiB.
   { size: 'medium', farmIds: [1, 7], expected: [[11, 18], [12, 5]] },
@@ -111,11 +116,14 @@ const candidateTable: Array<{ size: keyof typeof SIZES; farmIds?: number[]; expe
 ];
 
 for (const row of candidateTable) {
-  test(`findNodes ${row.size} in farms ${row.farmIds?.join(',') ?? 'any'}: only real candidates, most room first`, async () => {
+  test(`findNodes ${row.size} in farms ${row.farmIds?.join(',') ?? 'any'} for ${row.twinId === undefined ? 'no twin' : `twin ${row.twinId}`}: only real candidates, most room first`, async () => {
     const server = await serve(serveFixture);
     try {
       const client = new GridProxyClient({ baseUrl: server.url });
-      const found = await client.findNodes(SIZES[row.size], row.farmIds === undefined ? {} : { farmIds: row.farmIds });
+      const found = await client.findNodes(SIZES[row.size], {
+        ...(row.farmIds === undefined ? {} : { farmIds: row.farmIds }),
+        ...(row.twinId === undefined ? {} : { availableForTwinId: row.twinId }),
+      });
       assert.deepEqual(
         found.map((c) => [c.nodeId, c.freeSlots]),
         row.expected,
@@ -182,6 +190,8 @@ const badShapes: Array<{ name: string; body: unknown; field: RegExp }> = [
   { name: 'a negative used mru', body: [fixture.response[0], { ...(fixture.response[1] as object), used_resources: { cru: 0, sru: 0, hru: 0, mru: -1 } }], field: /\[1\]\.used_resources\.mru must be an integer of at least 0, got -1/ },
   { name: 'a string node id', body: [{ ...(fixture.response[0] as object), nodeId: '11' }], field: /\[0\]\.nodeId must be an integer of at least 1, got string/ },
   { name: 'features that are not strings', body: [{ ...(fixture.response[0] as object), features: [1] }], field: /\[0\]\.features\[0\] must be a string/ },
+  { name: 'a node without inDedicatedFarm', body: [{ ...(fixture.response[0] as object), inDedicatedFarm: undefined }], field: /\[0\]\.inDedicatedFarm must be a boolean/ },
+  { name: 'a rentedByTwinId that is not a number', body: [{ ...(fixture.response[0] as object), rentedByTwinId: '4242' }], field: /\[0\]\.rentedByTwinId must be an integer of at least 0, got string/ },
 ];
 
 for (const row of badShapes) {

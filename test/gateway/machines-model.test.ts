@@ -1,6 +1,8 @@
 // The VmSpec -> MachinesModel mapping and the getObj -> VmHandle mapping back, as tables.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { GRID_CLIENT_PACKAGE, withNobleHashesSubpaths } from '../../src/gateway/provision/grid-client-loader.js';
 import {
   DEFAULT_ENTRYPOINT,
   DEFAULT_FLIST,
@@ -224,4 +226,26 @@ test('toGridRef keeps names, network, node and contract ids (VM contract first, 
 
 test('sshKeyEnv is the same text the model carries', () => {
   assert.equal(sshKeyEnv(KEYS), toMachinesModel(spec(offer(1, 2, 25))).machines[0]?.env['SSH_KEY']);
+});
+
+test('the model passes the installed grid_client MachinesModel validation, and every field survives its transform (myceliumSeed included)', (t) => {
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve(GRID_CLIENT_PACKAGE);
+  } catch {
+    t.skip(`${GRID_CLIENT_PACKAGE} (optional) is not installed`);
+    return;
+  }
+  // grid_client's own deploy path: @validateInput does plainToInstance(MachinesModel, input, { excludeExtraneousValues: true }) then validateObject.
+  const gridClient = withNobleHashesSubpaths(() => require(GRID_CLIENT_PACKAGE) as unknown) as { MachinesModel: new () => object; validateObject: (o: object) => void };
+  const { plainToInstance } = createRequire(entry)('class-transformer') as { plainToInstance: (cls: new () => object, plain: unknown, options: object) => object };
+  const model = toMachinesModel(spec(offer(2, 4, 50)), { myceliumSeedHex: '0a1b2c3d4e5f' });
+  const instance = plainToInstance(gridClient.MachinesModel, model, { excludeExtraneousValues: true });
+  gridClient.validateObject(instance);
+  assert.deepEqual(JSON.parse(JSON.stringify(instance)), JSON.parse(JSON.stringify(model)), 'grid_client keeps every field hypha sets: none is misnamed');
+  const misnamed = { ...model, machines: [{ ...model.machines[0], myceliumSeed: undefined, mycelium_seed: '0a1b2c3d4e5f' }] };
+  const dropped = plainToInstance(gridClient.MachinesModel, misnamed, { excludeExtraneousValues: true }) as { machines: Array<Record<string, unknown>> };
+  assert.equal(dropped.machines[0]?.['mycelium_seed'], undefined, 'a snake_case seed would be silently dropped');
+  assert.throws(() => gridClient.validateObject(plainToInstance(gridClient.MachinesModel, { ...model, machines: [{ ...model.machines[0], myceliumSeed: 'abc' }] }, { excludeExtraneousValues: true })));
 });

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { newIdentity } from '../../src/identity/index.js';
 import { depositOf, OrderService, type OrderPolicy } from '../../src/gateway/orders/order-service.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
+import { OrderArchive } from '../../src/gateway/orders/order-archive.js';
 import { LedgerUnavailableError, type Balance, type Ledger, type PostResult } from '../../src/gateway/ledger/ledger.js';
 import { ProvisionError, type NodeCandidate, type Provisioner, type VmHandle, type VmSpec, type VmStatus } from '../../src/gateway/provision/provisioner.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
@@ -24,7 +25,7 @@ const OFFERS: Record<string, Offer> = {
   large: { id: 'large', cpu: 4, memoryGb: 8, diskGb: 100, pricePerHourMicros: 200_000n, unit: UNIT },
 };
 const SMALL_DEPOSIT = 1_200_000n; // 0.05 SPORE/h x 24 h
-const POLICY: OrderPolicy = { depositMs: 24 * HOUR_MS, expireAfterMs: 30 * 60_000, maxProvisionAttempts: 3, maxOpenOrders: 5 };
+const POLICY: OrderPolicy = { depositMs: 24 * HOUR_MS, expireAfterMs: 30 * 60_000, maxProvisionAttempts: 3, maxOpenOrders: 5, maxPerWindow: 20, windowMs: 24 * HOUR_MS, maxSshKeyBytes: 16_384 };
 const keys = readVectors<{ accepted: { line: string }[] }>('ssh-keys.json').accepted.map((k) => k.line);
 const KEY = keys[0] as string;
 const farmerOf = new Map(['n1', 'n2', 'n3', 'n4', 'n5'].map((n) => [n, newIdentity().agent]));
@@ -116,6 +117,7 @@ interface Rig {
   svc: OrderService;
   clock: FakeClock;
   orders: FakeTable<OrderRecord>;
+  archive: OrderArchive;
   deployments: FakeTable<DeploymentRecord>;
   events: FakeEventSink;
   provisioner: FakeProvisioner;
@@ -129,13 +131,14 @@ let fundCount = 0;
 
 /** Runs `body` against an OrderService wired to fakes (and a real EmbeddedLedger unless `ledger` is given). */
 async function withRig(
-  options: { nodes?: string[]; outcomes?: Record<string, Outcome>; ledger?: Ledger; policy?: Partial<OrderPolicy> },
+  options: { nodes?: string[]; outcomes?: Record<string, Outcome>; ledger?: Ledger; policy?: Partial<OrderPolicy>; historyPerCustomer?: number },
   body: (rig: Rig) => Promise<void>,
 ): Promise<void> {
   const scratch = scratchDir();
   const clock = new FakeClock();
   const ledger = options.ledger ?? EmbeddedLedger.open(join(scratch.dir, 'ledger'), () => clock.nowMs());
   const orders = new FakeTable<OrderRecord>();
+  const archive = OrderArchive.open(join(scratch.dir, 'orders-archive.log'), options.historyPerCustomer ?? 100).archive;
   const deployments = new FakeTable<DeploymentRecord>();
   const events = new FakeEventSink();
   const provisioner = new FakeProvisioner(options.nodes ?? ['n1', 'n2', 'n3'], options.outcomes);
@@ -144,6 +147,7 @@ async function withRig(
   const svc = new OrderService({
     clock,
     store: { orders, deployments },
+    archive,
     ledger,
     provisioner,
     events,
@@ -159,15 +163,17 @@ async function withRig(
     await ledger.fund(customer, micros, `fund-${++fundCount}`);
   };
   try {
-    await body({ svc, clock, orders, deployments, events, provisioner, ledger, activated, arrears, fund });
+    await body({ svc, clock, orders, archive, deployments, events, provisioner, ledger, activated, arrears, fund });
   } finally {
     await svc.close();
+    archive.close();
     await ledger.close();
     scratch.remove();
   }
 }
 
-const order = (rig: Rig, id: string): OrderRecord => rig.orders.get(id) as OrderRecord;
+/** An order wherever it is: the hot table, or the archive once it expired or failed. */
+const order = (rig: Rig, id: string): OrderRecord => (rig.orders.get(id) ?? rig.archive.get(id)) as OrderRecord;
 
 test('depositOf: the hourly price times the deposit time, rounded up to a micro', async (t) => {
   const table: { name: string; price: bigint; depositMs: number; expected: bigint }[] = [
@@ -377,7 +383,8 @@ test('the deposit required counts the deposits of the customer\'s running VMs an
     await rig.deployments.put('d4', running('d4', 'alice', 'small', 'provisioning'));
     await rig.deployments.put('d5', running('d5', 'bob', 'large', 'active'));
     rig.arrears.set('alice', 777n);
-    const required = SMALL_DEPOSIT + 4_800_000n + SMALL_DEPOSIT + 777n; // this order + large (active) + small (grace) + arrears
+    // this order + large (active) + small (grace) + small (provisioning: reserved too) + arrears
+    const required = SMALL_DEPOSIT + 4_800_000n + SMALL_DEPOSIT + SMALL_DEPOSIT + 777n;
 
     const o = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
     await rig.fund('alice', required - 1n);
@@ -439,5 +446,148 @@ test('another customer\'s order is not found', async () => {
     assert.equal(rig.svc.get('alice', o.id).id, o.id);
     assert.throws(() => rig.svc.get('bob', o.id), (e: unknown) => e instanceof PublicError && e.code === 'not_found');
     assert.deepEqual(rig.svc.list('bob'), []);
+  });
+});
+
+test('with a balance of exactly one deposit, 10 orders advanced at once: exactly one is paid and active', async () => {
+  await withRig({ policy: { maxOpenOrders: 10 } }, async (rig) => {
+    const ids: string[] = [];
+    for (let i = 0; i < 10; i++) ids.push((await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] })).id);
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await Promise.all(ids.map((id) => rig.svc.advance(id)));
+    const states = ids.map((id) => order(rig, id).state);
+    assert.equal(states.filter((s) => s === 'active').length, 1, `states: ${states.join(', ')}`);
+    assert.equal(states.filter((s) => s === 'awaiting_payment').length, 9);
+    assert.equal(rig.provisioner.deploys.length, 1, 'one VM deployed');
+    const waiting = ids.find((id) => order(rig, id).state === 'awaiting_payment') as string;
+    assert.equal(rig.svc.lastCheck(waiting)?.requiredMicros, 2n * SMALL_DEPOSIT, 'the next order needs its own deposit on top of the running one');
+  });
+});
+
+test('an order paid or being deployed (no deployment yet) reserves its deposit', async (t) => {
+  for (const state of ['paid', 'provisioning'] as const) {
+    await t.test(state, async () => {
+      await withRig({ nodes: [] }, async (rig) => {
+        const a = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+        const b = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+        await rig.fund('alice', SMALL_DEPOSIT);
+        // As a crash between paying and deploying leaves it: paid, a deployment id chosen, no deployment record.
+        await rig.orders.put(a.id, { ...order(rig, a.id), state, paidAtMs: rig.clock.nowMs(), deployment: 'dep_0000000000000001', ...(state === 'provisioning' ? { node: 'n1' } : {}) });
+        await rig.svc.advance(b.id);
+        assert.equal(order(rig, b.id).state, 'awaiting_payment');
+        assert.equal(rig.svc.lastCheck(b.id)?.requiredMicros, 2n * SMALL_DEPOSIT);
+      });
+    });
+  }
+});
+
+test('an order whose SSH keys add up to more than orders.maxSshKeyBytes is refused with 413 naming sshKeys, and nothing is stored', async () => {
+  await withRig({ policy: { maxSshKeyBytes: 16_384 } }, async (rig) => {
+    // Each line is a real key with a 7,000-character comment: under the 8 KB line limit, over 16 KB together.
+    const long = keys.slice(0, 3).map((k, i) => `${k.split(' ').slice(0, 2).join(' ')} ${String(i).repeat(7000)}`);
+    await assert.rejects(rig.svc.create('alice', { offer: 'small', sshKeys: long }), (e: unknown) => {
+      assert.ok(e instanceof PublicError);
+      assert.equal(e.status, 413);
+      assert.equal(e.code, 'payload_too_large');
+      assert.equal(e.extra.field, 'sshKeys');
+      assert.equal(e.extra.limit, 'orders.maxSshKeyBytes');
+      assert.match(e.message, /orders\.maxSshKeyBytes/);
+      return true;
+    });
+    assert.equal(rig.orders.size(), 0);
+    assert.equal(rig.events.events.length, 0);
+    const two = await rig.svc.create('alice', { offer: 'small', sshKeys: long.slice(0, 2) });
+    assert.equal(two.sshKeys.length, 2, 'two such keys (14 KB) fit');
+  });
+});
+
+test('orders beyond orders.maxPerWindow in the window are refused with 429 naming the limit, expired ones included; the window moves on', async () => {
+  await withRig({ policy: { maxPerWindow: 4, maxOpenOrders: 10, windowMs: 24 * HOUR_MS, expireAfterMs: 60_000 } }, async (rig) => {
+    const first = [];
+    for (let i = 0; i < 4; i++) first.push(await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] }));
+    // Let them expire: an expired order still counts (making and dropping orders is the abuse).
+    rig.clock.advance(60_000);
+    for (const o of first) await rig.svc.advance(o.id);
+    assert.ok(first.every((o) => order(rig, o.id).state === 'expired'));
+    await assert.rejects(rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] }), (e: unknown) => {
+      assert.ok(e instanceof PublicError);
+      assert.equal(e.status, 429);
+      assert.equal(e.code, 'rate_limited');
+      assert.equal(e.extra.limit, 'orders.maxPerWindow');
+      assert.equal(e.extra.retryAfterSeconds, 24 * 3600 - 60);
+      assert.match(e.message, /4 orders in the last 24 h \(orders\.maxPerWindow\)/);
+      return true;
+    });
+    assert.equal((await rig.svc.create('bob', { offer: 'small', sshKeys: [KEY] })).customer, 'bob', 'another customer is not limited by alice');
+    rig.clock.advance(24 * HOUR_MS - 60_000);
+    assert.equal((await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] })).state, 'awaiting_payment', 'a window later alice may order again');
+  });
+});
+
+test('the unpaid-orders limit names orders.maxUnpaid', async () => {
+  await withRig({ policy: { maxOpenOrders: 2 } }, async (rig) => {
+    for (let i = 0; i < 2; i++) await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    await assert.rejects(rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] }), (e: unknown) => e instanceof PublicError && e.status === 409 && e.extra.limit === 'orders.maxUnpaid' && /orders\.maxUnpaid = 2/.test(e.message));
+  });
+});
+
+test('expired and failed orders leave the hot table for the archive, and are still listed and readable by their customer', async () => {
+  await withRig({ nodes: [], policy: { expireAfterMs: 60_000 } }, async (rig) => {
+    const expiring = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    rig.clock.advance(1);
+    const failing = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    rig.clock.advance(1);
+    const open = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await rig.svc.advance(failing.id); // paid, then no node has room: failed
+    rig.clock.advance(60_000);
+    await rig.svc.advance(expiring.id);
+    assert.equal(rig.orders.get(expiring.id), undefined, 'the expired order left the hot table');
+    assert.equal(rig.orders.get(failing.id), undefined, 'the failed order left the hot table');
+    assert.deepEqual(rig.orders.values().map((o) => o.id), [open.id]);
+    assert.equal(rig.svc.get('alice', expiring.id).state, 'expired');
+    assert.equal(rig.svc.get('alice', failing.id).state, 'failed');
+    assert.match(rig.svc.get('alice', failing.id).failure ?? '', /no node has room/);
+    assert.throws(() => rig.svc.get('bob', failing.id), (e: unknown) => e instanceof PublicError && e.status === 404, "another customer's archived order is not found");
+    assert.deepEqual(rig.svc.list('alice').map((o) => [o.id, o.state]), [[expiring.id, 'expired'], [failing.id, 'failed'], [open.id, 'awaiting_payment']]);
+    await rig.svc.advance(expiring.id); // advancing an archived order changes nothing
+    assert.equal(rig.archive.count, 2);
+  });
+});
+
+test('the archive is an append-only file: archived orders come back after a reopen, and each customer keeps its newest in memory', async () => {
+  const scratch = scratchDir();
+  try {
+    const path = join(scratch.dir, 'orders-archive.log');
+    const base: OrderRecord = { id: 'x', customer: 'alice', offer: 'small', name: 'x', sshKeys: [KEY], pricePerHour: '0.050000', deposit: '1.200000', unit: UNIT, state: 'expired', createdAtMs: 0, expiresAtMs: 1, attempts: [] };
+    const first = OrderArchive.open(path, 3).archive;
+    for (let i = 0; i < 5; i++) await first.add({ ...base, id: `ord_${i}`, createdAtMs: i });
+    await first.add({ ...base, id: 'ord_b', customer: 'bob' });
+    await first.add({ ...base, id: 'ord_4', state: 'failed', createdAtMs: 4 }); // archived twice (a crash between archive and delete): the later copy wins
+    first.close();
+    const { archive } = OrderArchive.open(path, 3);
+    assert.equal(archive.count, 7, 'every line is kept on disk');
+    assert.deepEqual(archive.of('alice').map((o) => o.id), ['ord_2', 'ord_3', 'ord_4'], 'the newest 3 of alice, oldest first');
+    assert.equal(archive.get('ord_4')?.state, 'failed');
+    assert.equal(archive.get('ord_0'), undefined, 'older ones stay on disk only');
+    assert.deepEqual(archive.of('bob').map((o) => o.id), ['ord_b']);
+    archive.close();
+  } finally {
+    scratch.remove();
+  }
+});
+
+test('a fresh identity linked to the same /64 does not get fresh order caps: unpaid and per-window limits count the /64 too', async () => {
+  await withRig({ policy: { maxPerWindow: 4, maxOpenOrders: 3, expireAfterMs: 60_000 } }, async (rig) => {
+    const subnet = '4a1:2:3:4::/64';
+    for (let i = 0; i < 3; i++) await rig.svc.create('key-1', { offer: 'small', sshKeys: [KEY] }, subnet);
+    await assert.rejects(rig.svc.create('key-2', { offer: 'small', sshKeys: [KEY] }, subnet), (e: unknown) => e instanceof PublicError && e.extra.limit === 'orders.maxUnpaid' && e.message.includes(subnet));
+    // key-1's orders expire (and are archived): key-2, linked to the same /64 since, still finds the window full after one more.
+    rig.clock.advance(60_000);
+    for (const o of rig.svc.list('key-1')) await rig.svc.advance(o.id);
+    assert.equal(rig.orders.size(), 0, 'all archived');
+    assert.equal((await rig.svc.create('key-2', { offer: 'small', sshKeys: [KEY] }, subnet)).subnet, subnet);
+    await assert.rejects(rig.svc.create('key-3', { offer: 'small', sshKeys: [KEY] }, subnet), (e: unknown) => e instanceof PublicError && e.status === 429 && e.extra.limit === 'orders.maxPerWindow');
+    assert.equal((await rig.svc.create('key-3', { offer: 'small', sshKeys: [KEY] }, '4a1:2:3:5::/64')).customer, 'key-3', 'from another /64 the new identity may order');
   });
 });

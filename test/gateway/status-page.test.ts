@@ -310,3 +310,20 @@ test('the routes over loopback: admins only, HTML errors, security headers, frag
   assert.match(node, /dep_gone/);
   assert.match(node, /agent\.probe_disagreement/);
 });
+
+test('the overview counts orders by the state their deployment is in, and does not count admins as customers', () => {
+  const s = fakeSources();
+  const ADMIN = 'uhCAkAdminAdminAdminAdminAdminAdminAdminAdminAdminAdm';
+  const withAdmin: AdminSources = {
+    ...s,
+    links: () => [...s.links(), { subnet: '6ab:12::/64', agent: ADMIN, address: '6ab:12::1', linkedAtMs: T0, nonce: 'n', statement: 's', signature: 'x' }],
+    isAdmin: (agent) => agent === ADMIN,
+  };
+  const v = overview(withAdmin) as unknown as OverviewView;
+  assert.equal(v.customers.total, 2, 'alice and bob; the linked admin is not a customer');
+  assert.deepEqual(v.orders, { deprovisioned: 1, grace: 1, active: 1, awaiting_payment: 1 });
+  const adminOrdered = overview({ ...withAdmin, orders: () => [...s.orders(), { ...(s.orders()[0] as OrderRecord), id: 'ord_admin', customer: ADMIN, state: 'expired' as const }] }) as unknown as OverviewView;
+  assert.equal(adminOrdered.customers.total, 3, 'an admin who orders is a customer too');
+  const chart = revenueChart(v.revenue.periods, 'SPORE').text;
+  assert.match(chart, /class="axis-label"[^>]*>2026-01-01 00:00Z</, 'the axis shows the date');
+});

@@ -37,6 +37,31 @@ test('LowdbStore: a stored record is a copy, not an alias of the caller\'s objec
   assert.equal(store.links.get('4a1::/64')?.agent, 'uhCAkX');
 });
 
+test('LowdbStore: "__proto__", "constructor" and "toString" are ordinary keys; the table keeps working, across a reopen', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const store = await LowdbStore.open(dir);
+  assert.equal(store.links.get('constructor'), undefined, 'a key never stored reads as absent, even one Object.prototype has');
+  assert.equal(store.links.get('toString'), undefined);
+  assert.equal(await store.links.delete('toString'), false);
+  await store.links.put('__proto__', link('4a9::/64'));
+  await store.links.put('4a1::/64', link('4a1::/64'));
+  await store.links.put('constructor', link('4a8::/64'));
+  assert.equal(store.links.get('__proto__')?.subnet, '4a9::/64');
+  assert.equal(store.links.get('constructor')?.subnet, '4a8::/64');
+  assert.equal(store.links.size(), 3);
+  assert.deepEqual(store.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a8::/64', '4a9::/64']);
+  assert.equal(store.links.get('subnet'), undefined, "the stored record did not become the table's prototype");
+  await store.close();
+  const again = await LowdbStore.open(dir);
+  assert.equal(again.links.get('__proto__')?.subnet, '4a9::/64');
+  assert.equal(again.links.size(), 3);
+  assert.equal(again.links.get('subnet'), undefined);
+  assert.equal(await again.links.delete('__proto__'), true);
+  assert.equal(again.links.get('__proto__'), undefined);
+  assert.equal(again.links.size(), 2);
+});
+
 test('LowdbStore: a truncated, empty, non-JSON, wrong-version or world-readable file stops the open; it is never reset', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);

@@ -1,599 +1,425 @@
-// UnytLedger against FakeAppWebsocket: payload shapes, balances, no partial payment, idempotency, outages, bad answers.
+// UnytLedger against FakeConductor over @holochain/client 0.21's own websocket: the whole billing cycle, refusals, outages, idempotency, config.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeAgentPubKey } from '../../src/identity/agent-pub-key.js';
-import { fromBase64, toBase64Url } from '../../src/identity/bytes.js';
+import { AppWebsocket, WsClient, setSigningCredentials } from '@holochain/client';
+import { ledgerCommand } from '../../src/cli/ledger-command.js';
+import { parseGatewayConfig } from '../../src/gateway/config.js';
+import { LedgerRejectedError, LedgerUnavailableError, type BillingEvent } from '../../src/gateway/ledger/ledger.js';
+import { UnytLedger, UnytStartError, type UnytLedgerConfig } from '../../src/gateway/ledger/unyt/index.js';
+import { readSigningCredentials } from '../../src/gateway/ledger/unyt/connection.js';
+import { invoiceParkedData, parkedTagBytes } from '../../src/gateway/ledger/unyt/parked-tag.js';
+import { GATEWAY_FUNCTIONS } from '../../src/gateway/ledger/unyt/zome-api.js';
 import { formatAmount, parseAmount } from '../../src/protocol/money.js';
-import { LedgerRejectedError, LedgerUnavailableError, type BillingEvent, type Payout } from '../../src/gateway/ledger/ledger.js';
-import {
-  UnytJournalError,
-  UnytLedger,
-  UnytLedgerConfigError,
-  parseUnytLedgerConfig,
-  type UnytAppClient,
-  type UnytLedgerConfig,
-  type UnytZomeCall,
-} from '../../src/gateway/ledger/unyt-ledger.js';
+import { ValidationError } from '../../src/protocol/validate.js';
+import { StoreError } from '../../src/gateway/store/store.js';
+import { FakeConductor, type FakeApp } from '../helpers/fake-conductor.js';
+import { FakeTransactor } from '../helpers/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
 
-const agent = (n: number): string => encodeAgentPubKey(new Uint8Array(32).fill(n));
-const actionHashBytes = (n: number): Uint8Array => Uint8Array.of(0x84, 0x29, 0x24, ...new Uint8Array(32).fill(n), 0, 0, 0, 0);
-const actionHash = (n: number): string => `u${toBase64Url(actionHashBytes(n))}`;
-const hashText = (bytes: Uint8Array): string => `u${toBase64Url(bytes)}`;
+const SPORE = '1';
+const micros = (text: string): bigint => parseAmount('test', text);
 
-const ALICE = agent(1);
-const BOB = agent(2);
-const FARMER = agent(3);
-const EA_ALICE = actionHash(101);
-const EA_BOB = actionHash(102);
-const GLOBAL_DEFINITION = actionHash(200);
-
-/** The error @holochain/client throws for a conductor error answer: `name` is the wire error type. */
-class HolochainStyleError extends Error {
-  constructor(type: string, message: string) {
-    super(message);
-    this.name = type;
-  }
+interface World {
+  conductor: FakeConductor;
+  tx: FakeTransactor;
+  gateway: FakeApp;
+  alice: FakeApp;
+  farmer: FakeApp;
+  ea: string;
+  dir: string;
+  config: (extra?: Record<string, unknown>) => UnytLedgerConfig;
+  open: (extra?: Record<string, unknown>) => Promise<UnytLedger>;
+  /** Calls a zome function as one of the apps, through its own AppWebsocket. */
+  as: (app: FakeApp, fn: string, payload: unknown) => Promise<unknown>;
 }
 
-/** A Transaction as get_parked_links_by_ea answers it (unytco/raindex-orders orchestrator.rs parked_spend_tx). */
-interface FakeLink {
-  id: string;
-  tx_type: 'ParkedSpend';
-  creator: string;
-  amount: Record<string, string>;
-  timestamp: number;
-  details: { ParkedSpend: { spender: string; ct_role_id: string; attached_payload: unknown; lane_definitions: unknown[] } };
-}
-
-/**
- * A fake app websocket that answers like the Unyt transactor zome would: parked links per
- * agreement, invoices paid by a RAVE only when the funding given to it covers them, the
- * customer's remainder re-parked, consumed links gone. It records every call.
- */
-class FakeAppWebsocket implements UnytAppClient {
-  readonly calls: UnytZomeCall[] = [];
-  readonly links = new Map<string, FakeLink[]>();
-  /** Functions that never answer. */
-  readonly hang = new Set<string>();
-  /** Functions that answer this (malformed) value instead. */
-  readonly override = new Map<string, unknown>();
-  /** Errors thrown by the next call of a function. */
-  readonly failNext = new Map<string, Error>();
-  /** execute_rave does its work, then never answers (the gateway times out not knowing). */
-  raveThenHang = false;
-  /** Before the next RAVE runs, the customer's funding is spent elsewhere. */
-  drainFundingBeforeRave = false;
-  closed = 0;
-  #seq = 1000;
-
-  fund(agreement: string, customer: string, amount: string, unitKey = 'SPORE'): FakeLink {
-    return this.park(agreement, customer, 'customer_spender', { [unitKey]: amount }, { note: 'funding' });
-  }
-
-  park(agreement: string, creator: string, role: string, amount: Record<string, string>, payload: unknown): FakeLink {
-    const link: FakeLink = {
-      id: actionHash(this.#next()),
-      tx_type: 'ParkedSpend',
-      creator,
-      amount,
-      timestamp: 1_700_000_000_000_000 + this.#seq,
-      details: { ParkedSpend: { spender: creator, ct_role_id: role, attached_payload: payload, lane_definitions: [] } },
-    };
-    this.links.set(agreement, [...(this.links.get(agreement) ?? []), link]);
-    return link;
-  }
-
-  callsOf(fn: string): UnytZomeCall[] {
-    return this.calls.filter((c) => c.fn_name === fn);
-  }
-
-  async callZome(request: UnytZomeCall): Promise<unknown> {
-    this.calls.push(request);
-    const fn = request.fn_name;
-    const failure = this.failNext.get(fn);
-    if (failure !== undefined) {
-      this.failNext.delete(fn);
-      throw failure;
-    }
-    if (this.hang.has(fn)) return new Promise(() => undefined);
-    if (this.override.has(fn)) return this.override.get(fn);
-    await Promise.resolve();
-    const p = request.payload as Record<string, unknown>;
-    switch (fn) {
-      case 'get_parked_links_by_ea':
-        return structuredClone(this.links.get(hashText(request.payload as Uint8Array)) ?? []);
-      case 'get_current_global_definition':
-        return { id: GLOBAL_DEFINITION, global_lane_definition: null };
-      case 'create_parked_spend': {
-        const agreement = hashText(p.ea_id as Uint8Array);
-        return this.park(agreement, agent(9), p.ct_role_id as string, p.amount as Record<string, string>, p.spender_payload).id;
-      }
-      case 'execute_rave':
-        return this.#rave(hashText(p.ea_id as Uint8Array), p.links as FakeLink[]);
-      case 'create_spend':
-        return { id: actionHash(this.#next()), creator: agent(9), amount: p.amount, details: { Spend: { note: p.note } } };
-      default:
-        throw new HolochainStyleError('ribosome_error', `no zome function ${fn}`);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.closed++;
-    await Promise.resolve();
-  }
-
-  #rave(agreement: string, given: FakeLink[]): unknown {
-    let parked = this.links.get(agreement) ?? [];
-    if (this.drainFundingBeforeRave) {
-      this.drainFundingBeforeRave = false;
-      parked = parked.filter((l) => l.details.ParkedSpend.ct_role_id !== 'customer_spender');
-      this.links.set(agreement, parked);
-    }
-    const live = given.filter((g) => parked.some((l) => l.id === g.id));
-    const sum = (role: string): bigint =>
-      live
-        .filter((l) => l.details.ParkedSpend.ct_role_id === role)
-        .reduce((acc, l) => acc + Object.values(l.amount).reduce((a, v) => a + parseAmount('amount', v), 0n), 0n);
-    const owed = sum('hypha_invoicer');
-    const funded = sum('customer_spender');
-    if (owed === 0n || funded < owed) {
-      throw new HolochainStyleError(
-        'ribosome_error',
-        `Wasm runtime error while working with Ribosome: For execution to succeed, a payment of ${formatAmount(owed)} must be sent to this agreement`,
-      );
-    }
-    const funder = live.find((l) => l.details.ParkedSpend.ct_role_id === 'customer_spender') as FakeLink;
-    const unitKey = Object.keys(funder.amount)[0] as string;
-    this.links.set(agreement, parked.filter((l) => !live.some((g) => g.id === l.id)));
-    if (funded > owed) this.park(agreement, funder.creator, 'customer_spender', { [unitKey]: formatAmount(funded - owed) }, { note: 'carried forward' });
-    const answer = [{ output: { unyt_allocation: [] } }, actionHashBytes(this.#next() % 256)];
-    return this.raveThenHang ? new Promise(() => undefined) : answer;
-  }
-
-  #next(): number {
-    this.#seq++;
-    return this.#seq % 256;
-  }
-}
-
-interface Setup {
-  ledger: UnytLedger;
-  fake: FakeAppWebsocket;
-  journalPath: string;
-  connects: { count: number };
-  config: UnytLedgerConfig;
-  reopen: () => UnytLedger;
-}
-
-function setup(t: TestContext, overrides: Partial<UnytLedgerConfig> = {}): Setup {
-  const { dir, remove } = scratchDir('hypha-unyt-');
-  const fake = new FakeAppWebsocket();
-  const connects = { count: 0 };
-  const config: UnytLedgerConfig = {
-    kind: 'unyt',
-    appUrl: 'ws://127.0.0.1:30000',
-    installedAppId: 'unyt',
-    adminUrl: 'ws://127.0.0.1:30001',
-    agreements: { [ALICE]: EA_ALICE, [BOB]: EA_BOB },
-    journalPath: join(dir, 'unyt.journal'),
-    callTimeoutMs: 150,
-    ...overrides,
-  };
-  const opened: UnytLedger[] = [];
-  const reopen = (): UnytLedger => {
-    const ledger = new UnytLedger(config, {
-      connect: () => {
-        connects.count++;
-        return Promise.resolve(fake);
+/** A conductor with the gateway's app (granted only hypha's functions), a customer and a farmer; alice's agreement pays the farmer 80%. */
+async function world(t: TestContext): Promise<World> {
+  const tx = new FakeTransactor([
+    { unit_index: 0, name: 'UNYT', symbol: 'U' },
+    { unit_index: 1, name: 'SPORE', symbol: 'SPR' },
+  ]);
+  const conductor = new FakeConductor(tx);
+  await conductor.start();
+  const gateway = conductor.install('gateway', GATEWAY_FUNCTIONS);
+  const alice = conductor.install('alice');
+  const farmer = conductor.install('farmer');
+  const ea = tx.createAgreement({ customer: alice.agent, invoicer: gateway.agent, farmerShareBps: 8000n, customerRole: 'hypha_customer', invoicerRole: 'hypha_invoicer' });
+  const scratch = scratchDir('hypha-unyt-');
+  const tokenFile = join(scratch.dir, 'token.json');
+  const credsFile = join(scratch.dir, 'signing.json');
+  writeFileSync(tokenFile, JSON.stringify(gateway.token), { mode: 0o600 });
+  writeFileSync(credsFile, JSON.stringify(gateway.credentials), { mode: 0o600 });
+  const ledgers: UnytLedger[] = [];
+  const sockets: AppWebsocket[] = [];
+  t.after(async () => {
+    for (const l of ledgers) await l.close();
+    for (const s of sockets) if (s.client instanceof WsClient && s.client.socket.readyState === s.client.socket.OPEN) await s.client.close();
+    await conductor.stop();
+    scratch.remove();
+  });
+  const config = (extra: Record<string, unknown> = {}): UnytLedgerConfig => {
+    const parsed = parseGatewayConfig(
+      {
+        dataDir: scratch.dir,
+        billing: { farmerSharePercent: 80 },
+        ledger: { kind: 'unyt', appUrl: conductor.url, installedAppId: 'gateway', appTokenFile: tokenFile, signingCredentialsFile: credsFile, agreements: { [alice.agent]: ea }, callTimeoutSeconds: 1, ...extra },
       },
-    });
-    opened.push(ledger);
+      scratch.dir,
+    );
+    assert.equal(parsed.ledger.kind, 'unyt');
+    return parsed.ledger;
+  };
+  const open = async (extra?: Record<string, unknown>): Promise<UnytLedger> => {
+    const ledger = await UnytLedger.open(config(extra), { farmerShareBps: 8000 });
+    ledgers.push(ledger);
     return ledger;
   };
-  t.after(async () => {
-    await Promise.all(opened.map((l) => l.close()));
-    remove();
-  });
-  return { ledger: reopen(), fake, journalPath: config.journalPath, connects, config, reopen };
+  const connections = new Map<string, AppWebsocket>();
+  const as = async (app: FakeApp, fn: string, payload: unknown): Promise<unknown> => {
+    let ws = connections.get(app.installedAppId);
+    if (ws === undefined) {
+      ws = await AppWebsocket.connect({ url: new URL(conductor.url), token: app.token, wsClientOptions: { origin: 'hypha-test' } });
+      sockets.push(ws);
+      const cellId = ws.getCellIdFromRoleName('alliance', await ws.appInfo());
+      const creds = readCredentialsOf(scratch.dir, app);
+      setSigningCredentials(cellId, creds);
+      connections.set(app.installedAppId, ws);
+    }
+    return ws.callZome({ role_name: 'alliance', zome_name: 'transactor', fn_name: fn, payload });
+  };
+  return { conductor, tx, gateway, alice, farmer, ea, dir: scratch.dir, config, open, as };
 }
 
-function billing(overrides: Partial<BillingEvent> = {}): BillingEvent {
+/** An app's credentials through the adapter's own 0600 reader (the same format the gateway uses). */
+function readCredentialsOf(dir: string, app: FakeApp): ReturnType<typeof readSigningCredentials> {
+  const path = join(dir, `${app.installedAppId}-signing.json`);
+  writeFileSync(path, JSON.stringify(app.credentials), { mode: 0o600 });
+  return readSigningCredentials(path);
+}
+
+/** The customer funds the agreement: a ParkedSpend under the customer role, from her own cell. */
+async function park(w: World, amount: string): Promise<void> {
+  await w.as(w.alice, 'create_parked_spend', {
+    ea_id: rawHash(w.ea),
+    executor: null,
+    ct_role_id: 'hypha_customer',
+    amount: { [SPORE]: amount },
+    spender_payload: null,
+    lane_definitions: [],
+  });
+}
+
+function rawHash(text: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(text.slice(1), 'base64url'));
+}
+
+function event(w: World, key: string, amount: string, extra: Partial<BillingEvent> = {}): BillingEvent {
   return {
-    key: 'dep-1:1700000000000',
-    customer: ALICE,
-    farmer: FARMER,
-    amountMicros: 1_500_000n,
+    key,
+    customer: w.alice.agent,
+    farmer: w.farmer.agent,
+    amountMicros: micros(amount),
     unit: 'SPORE',
-    receiptIds: ['r-1', 'r-2'],
-    invoice: { deployment: 'dep-1', periodStartMs: 1_700_000_000_000, upSeconds: 3600, chargeMicros: 1_500_000n },
-    ...overrides,
+    receiptIds: [`r-${key}`],
+    invoice: { receipt: `r-${key}`, periodStart: 0, upSeconds: 3600, pricePerHour: amount },
+    ...extra,
   };
 }
 
-const isUnavailable = (pattern: RegExp) => (e: unknown) => e instanceof LedgerUnavailableError && pattern.test(e.message);
-const isRejected = (pattern: RegExp) => (e: unknown) => e instanceof LedgerRejectedError && pattern.test(e.message);
+const callsOf = (w: World, fn: string): number => w.conductor.calls.filter((c) => c.fn === fn).length;
 
-test('balance sums the customer funding links in the unit, on role alliance / zome transactor', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '2.5');
-  fake.fund(EA_ALICE, ALICE, '0.2500009');
-  fake.fund(EA_ALICE, BOB, '7.000000');
-  fake.fund(EA_ALICE, ALICE, '4.000000', 'HOT');
-  fake.park(EA_ALICE, agent(9), 'hypha_invoicer', { SPORE: '1.000000' }, { idempotency_key: 'other' });
-
-  const balance = await ledger.balance(ALICE);
-
-  assert.deepEqual(balance, { unit: 'SPORE', availableMicros: 2_750_000n });
-  const [call] = fake.calls;
-  assert.equal(call?.role_name, 'alliance');
-  assert.equal(call?.zome_name, 'transactor');
-  assert.equal(call?.fn_name, 'get_parked_links_by_ea');
-  assert.deepEqual(call?.payload, actionHashBytes(101));
+test('start: the unit name resolves to its index through get_global_units_details; an unknown unit refuses to start; unitIndex skips the call', async (t) => {
+  const w = await world(t);
+  const ledger = await w.open();
+  assert.equal(ledger.unitIndex, '1');
+  assert.equal(callsOf(w, 'get_global_units_details'), 1);
+  await assert.rejects(w.open({ unit: 'MOON' }), (e: unknown) => e instanceof UnytStartError && /no unit named "MOON".*UNYT, SPORE/.test(e.message));
+  const pinned = await w.open({ unitIndex: '1', journalPath: join(w.dir, 'other.journal') });
+  assert.equal(pinned.unitIndex, '1');
+  assert.equal(callsOf(w, 'get_global_units_details'), 2, 'a configured index needs no call');
 });
 
-test('a covered billing event parks one invoice and executes the agreement over it and the funding', async (t) => {
-  const { ledger, fake } = setup(t);
-  const funding = fake.fund(EA_ALICE, ALICE, '5.000000');
+test('billing cycle: invoice parked as content, the RAVE pays farmer share + fee, the remainder goes back, every receiver collects', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '5');
+  // The parked spend left alice's balance, and Unyt's 1% fee is owed on it.
+  assert.equal(w.tx.balanceOf(w.alice.agent, SPORE), micros('5'));
+  assert.equal(w.tx.feesOwedBy(w.alice.agent, SPORE), micros('0.05'));
+  const ledger = await w.open();
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: micros('5') });
 
-  const result = await ledger.postBillingEvent(billing());
-
-  const [park] = fake.callsOf('create_parked_spend');
-  assert.ok(park);
-  assert.deepEqual([park.role_name, park.zome_name], ['alliance', 'transactor']);
-  const parked = park.payload as Record<string, unknown>;
-  assert.deepEqual(parked.ea_id, actionHashBytes(101));
-  assert.equal(parked.executor, null);
-  assert.equal(parked.ct_role_id, 'hypha_invoicer');
-  assert.deepEqual(parked.amount, { SPORE: '1.500000' });
-  assert.deepEqual(parked.lane_definitions, []);
-  assert.deepEqual(parked.spender_payload, {
-    idempotency_key: 'dep-1:1700000000000',
-    invoice_payloads: [
-      {
-        customer: ALICE,
-        farmer: FARMER,
-        amount: { SPORE: '1.500000' },
-        receipt_ids: ['r-1', 'r-2'],
-        invoice: { deployment: 'dep-1', periodStartMs: 1_700_000_000_000, upSeconds: 3600, chargeMicros: '1500000' },
-      },
-    ],
-  });
-
-  const [rave] = fake.callsOf('execute_rave');
-  assert.ok(rave);
-  const inputs = rave.payload as Record<string, unknown>;
-  assert.deepEqual(inputs.ea_id, actionHashBytes(101));
-  assert.deepEqual(inputs.executor_inputs, { idempotency_key: 'dep-1:1700000000000' });
-  assert.deepEqual(inputs.global_definition, fromBase64('gd', GLOBAL_DEFINITION.slice(1)));
-  assert.equal(inputs.strategy, 'Network');
-  const links = inputs.links as FakeLink[];
-  assert.equal(links.length, 2);
-  assert.equal(links[0]?.details.ParkedSpend.ct_role_id, 'hypha_invoicer');
-  assert.equal(links[1]?.id, funding.id);
-
+  const result = await ledger.postBillingEvent(event(w, 'dep1:0', '1.5'));
   assert.equal(result.status, 'paid');
-  assert.match(result.status === 'paid' ? result.entryId : '', /^uhCkk[A-Za-z0-9_-]{48}$/);
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 3_500_000n });
+  // What went on the ledger: the unit by index, and only the key, the invoice hash and the farmer.
+  const parked = w.conductor.calls.find((c) => c.fn === 'create_parked_link')?.payload as { parked_link_type: { ParkedData: [{ amount: unknown; payload: Record<string, unknown> }, boolean] } };
+  const [data, flag] = parked.parked_link_type.ParkedData;
+  assert.equal(flag, true);
+  assert.deepEqual(data.amount, { [SPORE]: formatAmount(micros('1.5')) });
+  assert.deepEqual(Object.keys(data.payload).sort(), ['farmer', 'idempotency_key', 'invoice_hash']);
+  assert.equal(w.gateway.agent !== w.alice.agent, true);
+  assert.equal(w.conductor.calls.some((c) => c.fn === 'create_parked_spend' && c.app === 'gateway'), false, 'the gateway never spends to bill');
+  // Everything the RAVE was given is consumed; the gateway collected its fee (20% of 1.5).
+  assert.equal(w.tx.liveLinks(w.ea), 0);
+  assert.equal(w.tx.balanceOf(w.gateway.agent, SPORE), micros('0.3'));
+  // The farmer's agent finds its share and collects it on its own cell.
+  const incoming = (await w.as(w.farmer, 'get_incoming_raves', null)) as unknown[];
+  assert.equal(incoming.length, 1);
+  await w.as(w.farmer, 'create_collect_from_rave', incoming[0]);
+  assert.equal(w.tx.balanceOf(w.farmer.agent, SPORE), micros('1.2'));
+  // The remainder went back to alice (hypha's template has no carry-forward): she collects and parks it again.
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: 0n });
+  const back = (await w.as(w.alice, 'get_incoming_raves', null)) as unknown[];
+  await w.as(w.alice, 'create_collect_from_rave', back[0]);
+  assert.equal(w.tx.balanceOf(w.alice.agent, SPORE), micros('8.5'));
+
+  // The payout names the same RAVE and moves nothing more.
+  const before = w.conductor.calls.length;
+  const payout = await ledger.payFarmer({ key: 'payout:r-dep1:0', farmer: w.farmer.agent, amountMicros: micros('1.2'), unit: 'SPORE', receiptIds: ['r-dep1:0'] });
+  assert.deepEqual(payout, { status: 'paid', entryId: (result as { entryId: string }).entryId });
+  assert.equal(w.conductor.calls.length, before);
+
+  // Idempotent re-run: same answers, no second invoice, no second RAVE.
+  assert.deepEqual(await ledger.postBillingEvent(event(w, 'dep1:0', '1.5')), result);
+  assert.deepEqual(await ledger.payFarmer({ key: 'payout:r-dep1:0', farmer: w.farmer.agent, amountMicros: micros('1.2'), unit: 'SPORE', receiptIds: ['r-dep1:0'] }), payout);
+  assert.equal(callsOf(w, 'create_parked_link'), 1);
+  assert.equal(w.tx.raveCount, 1);
+  await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '2')), (e: unknown) => e instanceof LedgerRejectedError && /names one charge/.test(e.message));
 });
 
-test('unitKeys map the unit to its index in the global definition', async (t) => {
-  const { ledger, fake } = setup(t, { unitKeys: { SPORE: '1' } });
-  fake.fund(EA_ALICE, ALICE, '3.000000', '1');
-
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 3_000_000n });
-  const result = await ledger.postBillingEvent(billing());
-
-  assert.equal(result.status, 'paid');
-  assert.deepEqual((fake.callsOf('create_parked_spend')[0]?.payload as Record<string, unknown>).amount, { '1': '1.500000' });
+test('two charges of one customer at once are run one after the other: each RAVE gets its own funding', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '1');
+  await park(w, '1');
+  const ledger = await w.open();
+  const [a, b] = await Promise.all([ledger.postBillingEvent(event(w, 'dep1:0', '1')), ledger.postBillingEvent(event(w, 'dep2:0', '1'))]);
+  assert.equal(a.status, 'paid');
+  assert.equal(b.status, 'paid');
+  assert.equal(w.tx.raveCount, 2);
+  assert.equal(w.tx.liveLinks(w.ea), 0);
 });
 
-test('funding that does not cover the invoice parks nothing and pays nothing', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '1.000000');
-
-  const result = await ledger.postBillingEvent(billing());
-
-  assert.deepEqual(result, { status: 'insufficient_funds', availableMicros: 1_000_000n });
-  assert.equal(fake.callsOf('create_parked_spend').length, 0);
-  assert.equal(fake.callsOf('execute_rave').length, 0);
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 1_000_000n });
-});
-
-test('a RAVE the conductor refuses because the funding went away maps to insufficient_funds, and a later retry reuses the invoice', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '2.000000');
-  fake.drainFundingBeforeRave = true;
-
-  const first = await ledger.postBillingEvent(billing());
-
-  assert.deepEqual(first, { status: 'insufficient_funds', availableMicros: 0n });
-  assert.equal(fake.callsOf('execute_rave').length, 1);
-  assert.equal(fake.links.get(EA_ALICE)?.filter((l) => l.details.ParkedSpend.ct_role_id === 'hypha_invoicer').length, 1);
-
-  fake.fund(EA_ALICE, ALICE, '2.000000');
-  const second = await ledger.postBillingEvent(billing());
-
-  assert.equal(second.status, 'paid');
-  assert.equal(fake.callsOf('create_parked_spend').length, 1);
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 500_000n });
-});
-
-test('a conductor error while the funding covers the invoice is an outage, never insufficient_funds', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  fake.failNext.set('execute_rave', new HolochainStyleError('ribosome_error', 'Wasm runtime error: out of fuel'));
-
-  await assert.rejects(ledger.postBillingEvent(billing()), isUnavailable(/^ledger\.postBillingEvent: execute_rave on alliance\/transactor failed: ribosome_error/));
-});
-
-test('the same key twice charges once and answers the same, also after a restart', async (t) => {
-  const { ledger, fake, reopen } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-
-  const first = await ledger.postBillingEvent(billing());
-  const second = await ledger.postBillingEvent(billing());
-  const callsBefore = fake.calls.length;
-  const afterRestart = await reopen().postBillingEvent(billing());
-
-  assert.equal(first.status, 'paid');
-  assert.deepEqual(second, first);
-  assert.deepEqual(afterRestart, first);
-  assert.equal(fake.callsOf('create_parked_spend').length, 1);
-  assert.equal(fake.callsOf('execute_rave').length, 1);
-  assert.equal(fake.calls.length, callsBefore);
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 3_500_000n });
-});
-
-test('concurrent posts of one key park one invoice', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-
-  const [a, b] = await Promise.all([ledger.postBillingEvent(billing()), ledger.postBillingEvent(billing())]);
-
-  assert.deepEqual(a, b);
-  assert.equal(fake.callsOf('create_parked_spend').length, 1);
-});
-
-test('an invoice parked under the key before a crash that lost the journal is reused, not parked again', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  const earlier = fake.park(EA_ALICE, agent(9), 'hypha_invoicer', { SPORE: '1.500000' }, { idempotency_key: 'dep-1:1700000000000' });
-
-  const result = await ledger.postBillingEvent(billing());
-
-  assert.equal(result.status, 'paid');
-  assert.equal(fake.callsOf('create_parked_spend').length, 0);
-  assert.equal((fake.callsOf('execute_rave')[0]?.payload as { links: FakeLink[] }).links[0]?.id, earlier.id);
-});
-
-test('a RAVE whose answer was lost is an outage even though the funding looks spent, and the next attempt finds it paid', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '1.500000');
-  fake.raveThenHang = true;
-
-  await assert.rejects(ledger.postBillingEvent(billing()), isUnavailable(/execute_rave on alliance\/transactor timed out after 150 ms/));
-  fake.raveThenHang = false;
-  const retry = await ledger.postBillingEvent(billing());
-
-  assert.equal(fake.callsOf('create_parked_spend').length, 1);
-  assert.equal(fake.callsOf('execute_rave').length, 1);
-  assert.equal(retry.status, 'paid');
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 0n });
-});
-
-test('a key reused for a different amount is refused', async (t) => {
-  const { ledger, fake } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  await ledger.postBillingEvent(billing());
-
-  await assert.rejects(ledger.postBillingEvent(billing({ amountMicros: 2_000_000n })), isRejected(/an idempotency key names one charge/));
-  assert.equal(fake.callsOf('create_parked_spend').length, 1);
-});
-
-test('a refused connection is an outage, and the next call connects again', async (t) => {
-  const { dir, remove } = scratchDir('hypha-unyt-');
-  t.after(remove);
-  const fake = new FakeAppWebsocket();
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  let attempts = 0;
-  const ledger = new UnytLedger(
-    { kind: 'unyt', appUrl: 'ws://127.0.0.1:30000', installedAppId: 'unyt', adminUrl: 'ws://127.0.0.1:30001', agreements: { [ALICE]: EA_ALICE }, journalPath: join(dir, 'j') },
-    {
-      connect: () => {
-        attempts++;
-        if (attempts === 1) return Promise.reject(new HolochainStyleError('ConnectionError', 'could not connect to Holochain Conductor API at ws://127.0.0.1:30000/ - ECONNREFUSED'));
-        return Promise.resolve(fake);
-      },
-    },
-  );
-  t.after(() => ledger.close());
-
-  await assert.rejects(ledger.postBillingEvent(billing()), isUnavailable(/cannot reach the Unyt conductor \(app ws:\/\/127\.0\.0\.1:30000, admin ws:\/\/127\.0\.0\.1:30001\): ConnectionError/));
-  assert.equal(fake.calls.length, 0);
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 5_000_000n });
-  assert.equal(attempts, 2);
-});
-
-test('the default factory loads @holochain/client and reports a closed admin port as an outage', async (t) => {
-  const { dir, remove } = scratchDir('hypha-unyt-');
-  t.after(remove);
-  const port = await new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port: free } = server.address() as AddressInfo;
-      server.close(() => resolve(free));
-    });
-  });
-  const ledger = new UnytLedger({
-    kind: 'unyt',
-    appUrl: `ws://127.0.0.1:${port}`,
-    installedAppId: 'unyt',
-    adminUrl: `ws://127.0.0.1:${port}`,
-    agreements: { [ALICE]: EA_ALICE },
-    journalPath: join(dir, 'j'),
-    callTimeoutMs: 5000,
-  });
-  t.after(() => ledger.close());
-
-  await assert.rejects(ledger.balance(ALICE), isUnavailable(/^ledger\.balance: cannot reach the Unyt conductor .*ConnectionError: could not connect/));
-});
-
-test('a call that never answers times out as an outage and drops the connection', async (t) => {
-  const { ledger, fake, connects } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  fake.hang.add('get_parked_links_by_ea');
-
-  const started = Date.now();
-  await assert.rejects(ledger.balance(ALICE), isUnavailable(/^ledger\.balance: get_parked_links_by_ea on alliance\/transactor timed out after 150 ms$/));
-  assert.ok(Date.now() - started < 2000);
-  await assert.rejects(ledger.postBillingEvent(billing()), (e: unknown) => e instanceof LedgerUnavailableError);
-  assert.equal(fake.callsOf('create_parked_spend').length, 0);
-
-  fake.hang.clear();
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 5_000_000n });
-  assert.equal(connects.count, 3);
-  assert.ok(fake.closed >= 2);
-});
-
-test('a dropped socket is an outage and the next call reconnects; a conductor error keeps the connection', async (t) => {
-  const { ledger, fake, connects } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-
-  fake.failNext.set('get_parked_links_by_ea', new HolochainStyleError('internal_error', 'source chain head moved'));
-  await assert.rejects(ledger.balance(ALICE), isUnavailable(/internal_error: source chain head moved/));
-  fake.failNext.set('get_parked_links_by_ea', new HolochainStyleError('ClientClosedWithPendingRequests', 'client closed with pending requests'));
-  await assert.rejects(ledger.balance(ALICE), isUnavailable(/ClientClosedWithPendingRequests/));
-  assert.equal(connects.count, 1);
-  assert.equal(fake.closed, 1);
-
-  assert.deepEqual(await ledger.balance(ALICE), { unit: 'SPORE', availableMicros: 5_000_000n });
-  assert.equal(connects.count, 2);
-});
-
-test('malformed answers are outages that say what was wrong', async (t) => {
-  const cases: Array<[string, (fake: FakeAppWebsocket) => void, RegExp]> = [
-    ['links not a list', (f) => f.override.set('get_parked_links_by_ea', { links: [] }), /get_parked_links_by_ea answered an object, expected a list of transactions/],
-    ['link without id', (f) => f.override.set('get_parked_links_by_ea', [{ amount: { SPORE: '1' } }]), /item 0 has no readable id/],
-    ['amount as a number', (f) => f.fund(EA_ALICE, ALICE, 5 as unknown as string), /amount\["SPORE"\] is the number 5, expected a decimal string/],
-    ['negative amount', (f) => f.fund(EA_ALICE, ALICE, '-5'), /is "-5", expected a decimal string/],
-  ];
-  for (const [name, arrange, pattern] of cases) {
-    await t.test(name, async (t2) => {
-      const { ledger, fake } = setup(t2);
-      arrange(fake);
-      await assert.rejects(ledger.balance(ALICE), isUnavailable(pattern));
-    });
-  }
-  await t.test('RAVE answer without its ActionHash', async (t2) => {
-    const { ledger, fake } = setup(t2);
-    fake.fund(EA_ALICE, ALICE, '5.000000');
-    fake.override.set('execute_rave', 'ok');
-    await assert.rejects(ledger.postBillingEvent(billing()), isUnavailable(/execute_rave answered "ok", expected \[RAVE, ActionHash\]/));
-  });
-  await t.test('global definition without an id', async (t2) => {
-    const { ledger, fake } = setup(t2);
-    fake.fund(EA_ALICE, ALICE, '5.000000');
-    fake.override.set('get_current_global_definition', null);
-    await assert.rejects(ledger.postBillingEvent(billing()), isUnavailable(/get_current_global_definition answered null/));
-  });
-});
-
-test('payFarmer sends one create_spend with the amount keyed by unit and the key in the note', async (t) => {
-  const { ledger, fake } = setup(t);
-  const payout: Payout = { key: 'payout-7', farmer: FARMER, amountMicros: 900_000n, unit: 'SPORE', receiptIds: ['r-1', 'r-2'] };
-
-  const first = await ledger.payFarmer(payout);
-  const again = await ledger.payFarmer(payout);
-
-  const spends = fake.callsOf('create_spend');
-  assert.equal(spends.length, 1);
-  const [spend] = spends;
-  assert.deepEqual([spend?.role_name, spend?.zome_name], ['alliance', 'transactor']);
-  const p = spend?.payload as Record<string, unknown>;
-  assert.equal(p.receiver, FARMER);
-  assert.deepEqual(p.amount, { SPORE: '0.900000' });
-  assert.deepEqual(JSON.parse(p.note as string), { hypha_payout: 'payout-7', receipt_ids: ['r-1', 'r-2'] });
-  assert.equal(first.status, 'paid');
-  assert.match(first.entryId, /^uhCkk/);
-  assert.deepEqual(again, first);
-});
-
-test('a payout whose outcome is unknown is never sent twice; one the conductor refused is sent again', async (t) => {
-  const { ledger, fake } = setup(t);
-  const unknown: Payout = { key: 'payout-1', farmer: FARMER, amountMicros: 1n, unit: 'SPORE', receiptIds: ['r'] };
-  fake.hang.add('create_spend');
-  await assert.rejects(ledger.payFarmer(unknown), isUnavailable(/create_spend on alliance\/transactor timed out/));
-  fake.hang.clear();
-  await assert.rejects(ledger.payFarmer(unknown), isRejected(/outcome is unknown/));
-  assert.equal(fake.callsOf('create_spend').length, 1);
-
-  const refused: Payout = { ...unknown, key: 'payout-2' };
-  fake.failNext.set('create_spend', new HolochainStyleError('zome_call_unauthorized', 'no cap grant for create_spend'));
-  await assert.rejects(ledger.payFarmer(refused), isUnavailable(/zome_call_unauthorized/));
-  const paid = await ledger.payFarmer(refused);
+test('refusal for funds: nothing is parked while the funding does not cover the charge; after a top-up the same key pays', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '0.5');
+  const ledger = await w.open();
+  assert.deepEqual(await ledger.postBillingEvent(event(w, 'dep1:0', '1')), { status: 'insufficient_funds', availableMicros: micros('0.5') });
+  assert.equal(callsOf(w, 'create_parked_link'), 0);
+  assert.equal(w.tx.raveCount, 0);
+  await park(w, '1');
+  const paid = await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
   assert.equal(paid.status, 'paid');
-  assert.equal(fake.callsOf('create_spend').length, 3);
+  // Both funding links were consumed: 0.8 to the farmer, 0.2 fee, 0.5 back to alice.
+  const back = (await w.as(w.alice, 'get_incoming_raves', null)) as { amount: Record<string, string> }[];
+  assert.deepEqual(back[0]?.amount, { [SPORE]: formatAmount(micros('0.5')) });
 });
 
-test('bad requests are refused, not treated as outages', async (t) => {
-  const { ledger, fake } = setup(t);
-  await assert.rejects(ledger.balance(agent(4)), isRejected(/has no Unyt agreement; add it to ledger\.agreements/));
-  await assert.rejects(ledger.balance('uhCAkbroken'), isRejected(/^ledger\.balance: customer: /));
-  await assert.rejects(ledger.postBillingEvent(billing({ farmer: 'not-a-key' })), isRejected(/event\.farmer/));
-  await assert.rejects(ledger.postBillingEvent(billing({ unit: 'HOT' })), isRejected(/unit "HOT" is not the configured unit/));
-  await assert.rejects(ledger.postBillingEvent(billing({ amountMicros: 0n })), isRejected(/positive/));
-  await assert.rejects(ledger.payFarmer({ key: 'k', farmer: ALICE.slice(0, -2), amountMicros: 1n, unit: 'SPORE', receiptIds: [] }), isRejected(/payout\.farmer/));
-  assert.equal(fake.calls.length, 0);
+test('funding the charge does not need stays parked: the oldest links that cover it are given to the RAVE', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  for (let i = 0; i < 3; i++) await park(w, '1');
+  const ledger = await w.open();
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1.5'))).status, 'paid');
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: micros('1') });
+  const back = (await w.as(w.alice, 'get_incoming_raves', null)) as { amount: Record<string, string> }[];
+  assert.deepEqual(back[0]?.amount, { [SPORE]: formatAmount(micros('0.5')) });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:1', '1'))).status, 'paid');
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: 0n });
 });
 
-test('the adapter is kind "unyt" and cannot be funded', (t) => {
-  const { ledger } = setup(t);
-  assert.equal(ledger.kind, 'unyt');
-  assert.equal('fund' in ledger, false);
-});
-
-test('the journal survives a torn last line and refuses a corrupt one', async (t) => {
-  const { ledger, fake, journalPath, reopen } = setup(t);
-  fake.fund(EA_ALICE, ALICE, '5.000000');
-  const paid = await ledger.postBillingEvent(billing());
-  writeFileSync(journalPath, `${readFileSync(journalPath, 'utf8')}{"kind":"bill","key":"to`, { flag: 'w' });
-
-  assert.deepEqual(await reopen().postBillingEvent(billing()), paid);
-  assert.equal(readFileSync(journalPath, 'utf8').endsWith('\n'), true);
-
-  writeFileSync(journalPath, `garbage\n${readFileSync(journalPath, 'utf8')}`);
-  await assert.rejects(reopen().postBillingEvent(billing()), (e: unknown) => e instanceof UnytJournalError && /line 1 is not a journal record/.test(e.message));
-});
-
-test('config: defaults filled in, and every bad field named', () => {
-  const base = { kind: 'unyt', appUrl: 'ws://127.0.0.1:30000', installedAppId: 'unyt', adminUrl: 'ws://127.0.0.1:30001', journalPath: 'data/unyt.journal' };
-  assert.deepEqual(parseUnytLedgerConfig(base), {
-    ...base,
-    origin: 'hypha',
-    roleName: 'alliance',
-    zomeName: 'transactor',
-    agreements: {},
-    customerRole: 'customer_spender',
-    invoicerRole: 'hypha_invoicer',
-    unit: 'SPORE',
-    unitKeys: {},
-    callTimeoutMs: 30_000,
+test('a conductor refusal that is not for want of funds (the grant does not cover execute_rave) is an outage, not insufficient_funds', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2');
+  // A gateway app whose grant does not cover execute_rave: the conductor refuses the call.
+  const narrow = w.conductor.install('narrow', GATEWAY_FUNCTIONS.filter((f) => f !== 'execute_rave'));
+  writeFileSync(join(w.dir, 'narrow-token.json'), JSON.stringify(narrow.token), { mode: 0o600 });
+  writeFileSync(join(w.dir, 'narrow-signing.json'), JSON.stringify(narrow.credentials), { mode: 0o600 });
+  const ea = w.tx.createAgreement({ customer: w.alice.agent, invoicer: narrow.agent, farmerShareBps: 8000n, customerRole: 'hypha_customer', invoicerRole: 'hypha_invoicer' });
+  await w.as(w.alice, 'create_parked_spend', { ea_id: rawHash(ea), executor: null, ct_role_id: 'hypha_customer', amount: { [SPORE]: '2' }, spender_payload: null, lane_definitions: [] });
+  const ledger = await w.open({
+    installedAppId: 'narrow', appTokenFile: join(w.dir, 'narrow-token.json'), signingCredentialsFile: join(w.dir, 'narrow-signing.json'),
+    agreements: { [w.alice.agent]: ea }, journalPath: join(w.dir, 'narrow.journal'),
   });
-  const bad: Array<[Record<string, unknown>, string]> = [
-    [{ ...base, kind: 'embedded' }, 'ledger.kind'],
-    [{ ...base, appUrl: 'http://127.0.0.1:30000' }, 'ledger.appUrl'],
-    [{ ...base, adminUrl: undefined }, 'ledger.adminUrl'],
-    [{ ...base, agreements: { [ALICE]: actionHash(1).replace('uhCkk', 'uhCAk') } }, `ledger.agreements.${ALICE}`],
-    [{ ...base, agreements: { nobody: EA_ALICE } }, 'ledger.agreements key "nobody"'],
-    [{ ...base, callTimeoutMs: 1.5 }, 'ledger.callTimeoutMs'],
-    [{ ...base, journalPath: '' }, 'ledger.journalPath'],
+  await assert.rejects(ledger.postBillingEvent(event(w, 'k', '1')), (e: unknown) => e instanceof LedgerUnavailableError && /zome_call_unauthorized/.test(e.message));
+});
+
+test('signed zome calls: a signature by the wrong key is refused by the conductor (zome_call_authentication_failed)', async (t) => {
+  const w = await world(t);
+  const other = w.conductor.install('other');
+  const forged = { ...w.gateway.credentials, privateKey: other.credentials.privateKey, publicKey: other.credentials.publicKey };
+  writeFileSync(join(w.dir, 'forged.json'), JSON.stringify(forged), { mode: 0o600 });
+  await assert.rejects(w.open({ signingCredentialsFile: join(w.dir, 'forged.json') }), (e: unknown) => e instanceof UnytStartError && /zome_call_authentication_failed/.test(e.message));
+});
+
+test('credential files readable by others are refused before any connection', async (t) => {
+  const w = await world(t);
+  const loose = join(w.dir, 'loose.json');
+  writeFileSync(loose, JSON.stringify(w.gateway.token), { mode: 0o600 });
+  chmodSync(loose, 0o644);
+  await assert.rejects(w.open({ appTokenFile: loose }), (e: unknown) => e instanceof UnytStartError && /chmod 600/.test(e.message));
+});
+
+test('retry after an outage: the conductor down is LedgerUnavailableError, and the retry charges once', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open();
+  await w.conductor.stop();
+  await assert.rejects(ledger.balance(w.alice.agent), LedgerUnavailableError);
+  await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '1')), LedgerUnavailableError);
+  await w.conductor.start();
+  const paid = await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  assert.equal(paid.status, 'paid');
+  assert.equal(w.tx.raveCount, 1);
+  assert.equal(callsOf(w, 'create_parked_link'), 1);
+});
+
+test('a RAVE that never answers: the parked invoice is found again and executed once; a restarted adapter answers from its journal', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open();
+  w.conductor.hang.add('execute_rave');
+  await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '1')), (e: unknown) => e instanceof LedgerUnavailableError && /timed out/.test(e.message));
+  assert.equal(w.tx.liveLinks(w.ea), 2, 'the invoice and the funding wait on the agreement');
+  w.conductor.hang.clear();
+  const paid = await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  assert.equal(paid.status, 'paid');
+  assert.equal(callsOf(w, 'create_parked_link'), 1, 'the invoice was parked once');
+  assert.equal(w.tx.raveCount, 1);
+  await ledger.close();
+  const again = await w.open({ unitIndex: '1' });
+  const before = w.conductor.calls.length;
+  assert.deepEqual(await again.postBillingEvent(event(w, 'dep1:0', '1')), paid);
+  assert.equal(w.conductor.calls.length, before, 'answered from the journal');
+});
+
+test('a RAVE that ran before a crash lost its answer: the consumed invoice reads as paid, not charged again', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open();
+  // Park and execute by hand through the gateway's own cell, as the adapter would have before crashing.
+  w.conductor.hang.add('execute_rave');
+  await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '1')), LedgerUnavailableError);
+  w.conductor.hang.clear();
+  const links = (await w.as(w.gateway, 'get_parked_links_by_ea', rawHash(w.ea))) as unknown[];
+  const gd = (await w.as(w.gateway, 'get_current_global_definition', null)) as { id: Uint8Array };
+  await w.as(w.gateway, 'execute_rave', { ea_id: rawHash(w.ea), executor_inputs: null, links, global_definition: gd.id, lane_definitions: [], strategy: 'Network' });
+  assert.equal(w.tx.raveCount, 1);
+  const result = await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  assert.equal(result.status, 'paid');
+  assert.equal(w.tx.raveCount, 1, 'no second RAVE');
+});
+
+test('the invoice tag is measured before the call: over 900 bytes of msgpack is refused with a clear error and nothing is sent', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open();
+  const long = event(w, 'k'.repeat(800), '1');
+  assert.ok(parkedTagBytes(invoiceParkedData('hypha_invoicer', SPORE, long)) > 900);
+  await assert.rejects(ledger.postBillingEvent(long), (e: unknown) => e instanceof LedgerRejectedError && /over the 900-byte cap/.test(e.message));
+  assert.equal(callsOf(w, 'create_parked_link'), 0);
+  // A realistic invoice is far below the cap, however large the invoice object is: only its hash goes on the ledger.
+  const big = event(w, 'dep1:0', '1', { invoice: { notes: 'x'.repeat(10_000) } });
+  assert.ok(parkedTagBytes(invoiceParkedData('hypha_invoicer', SPORE, big)) < 300);
+});
+
+test('payouts: only for receipts this ledger charged, to their farmer, for exactly the share the agreement allocated', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open();
+  await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  const base = { key: 'payout:r-dep1:0', farmer: w.farmer.agent, unit: 'SPORE', receiptIds: ['r-dep1:0'] };
+  await assert.rejects(ledger.payFarmer({ ...base, amountMicros: micros('0.9') }), (e: unknown) => e instanceof LedgerRejectedError && /farmerSharePercent/.test(e.message));
+  await assert.rejects(ledger.payFarmer({ ...base, receiptIds: ['r-unknown'], amountMicros: micros('0.8') }), (e: unknown) => e instanceof LedgerRejectedError && /not charged/.test(e.message));
+  await assert.rejects(ledger.payFarmer({ ...base, farmer: w.alice.agent, amountMicros: micros('0.8') }), (e: unknown) => e instanceof LedgerRejectedError && /charged for farmer/.test(e.message));
+  assert.equal((await ledger.payFarmer({ ...base, amountMicros: micros('0.8') })).status, 'paid');
+  await assert.rejects(ledger.postBillingEvent(event(w, 'x', '1', { unit: 'UNYT' })), (e: unknown) => e instanceof LedgerRejectedError && /not the unit/.test(e.message));
+  assert.equal(w.tx.balanceOf(w.gateway.agent, SPORE), micros('0.2'));
+});
+
+test('adminUrl: the adapter issues its own token and a signing grant listing only the functions it calls, then bills', async (t) => {
+  const w = await world(t);
+  await w.conductor.startAdmin();
+  t.after(() => w.conductor.stopAll());
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2');
+  const ledger = await w.open({ adminUrl: w.conductor.adminUrl, appTokenFile: undefined, signingCredentialsFile: undefined });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1'))).status, 'paid');
+  // An outage and a reconnect: the token and the grant are reused, not issued again.
+  await w.conductor.stop();
+  await assert.rejects(ledger.balance(w.alice.agent), LedgerUnavailableError);
+  await w.conductor.start();
+  assert.deepEqual(await ledger.balance(w.alice.agent), { unit: 'SPORE', availableMicros: 0n });
+  const grants = w.conductor.grantsOf('gateway');
+  assert.equal(grants.length, 2, 'the install grant and the one the adapter asked for');
+  assert.deepEqual(grants[1], [...GATEWAY_FUNCTIONS].sort());
+});
+
+test('the journal is the hash-chained append log: a line changed on disk stops the start instead of charging twice', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '3');
+  const ledger = await w.open({ unitIndex: '1' });
+  await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+  await ledger.close();
+  const path = join(w.dir, 'unyt-ledger.journal');
+  const text = readFileSync(path, 'utf8');
+  assert.match(text, /"state":"paid"/);
+  writeFileSync(path, text.replace('"state":"paid"', '"state":"parked"'), { mode: 0o600 });
+  await assert.rejects(w.open({ unitIndex: '1' }), (e: unknown) => e instanceof StoreError && /hash chain/.test(e.message));
+});
+
+test('hypha ledger unyt-credentials: issues 0600 token and signing files the adapter then bills with', async (t) => {
+  const w = await world(t);
+  await w.conductor.startAdmin();
+  t.after(() => w.conductor.stopAll());
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2');
+  const out: string[] = [];
+  const dir = join(w.dir, 'issued');
+  mkdirSync(dir, { mode: 0o700 });
+  const code = await ledgerCommand(['unyt-credentials', '--admin-url', w.conductor.adminUrl, '--app-url', w.conductor.url, '--app-id', 'gateway', '--out', dir], (s) => out.push(s));
+  assert.equal(code, 0);
+  const issued = JSON.parse(out[0] as string) as { tokenFile: string; signingCredentialsFile: string; agent: string };
+  assert.equal(issued.agent, w.gateway.agent);
+  for (const f of [issued.tokenFile, issued.signingCredentialsFile]) assert.equal(statSync(f).mode & 0o777, 0o600);
+  assert.deepEqual(w.conductor.grantsOf('gateway')[1], [...GATEWAY_FUNCTIONS].sort());
+  const ledger = await w.open({ appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile });
+  assert.equal((await ledger.postBillingEvent(event(w, 'dep1:0', '1'))).status, 'paid');
+  // Never overwritten: a second run refuses rather than replace live credentials.
+  await assert.rejects(ledgerCommand(['unyt-credentials', '--admin-url', w.conductor.adminUrl, '--app-url', w.conductor.url, '--app-id', 'gateway', '--out', dir], () => undefined), /already exists/);
+  assert.equal(w.conductor.grantsOf('gateway').length, 2, 'the refused run granted nothing');
+});
+
+test('config: the ledger block is checked when the gateway config loads, naming the field', () => {
+  const base = { kind: 'unyt', appUrl: 'ws://127.0.0.1:1', installedAppId: 'unyt', adminUrl: 'ws://127.0.0.1:2' };
+  const cases: Array<[Record<string, unknown>, string]> = [
+    [{ ...base, appUrl: 'http://x' }, 'config.ledger.appUrl'],
+    [{ ...base, adminUrl: undefined }, 'config.ledger.adminUrl'],
+    [{ ...base, unitKeys: { SPORE: 'SPORE' } }, 'config.ledger.unitKeys'],
+    [{ ...base, unitIndex: '300' }, 'config.ledger.unitIndex'],
+    [{ ...base, unitIndex: 'SPORE' }, 'config.ledger.unitIndex'],
+    [{ ...base, strategy: 'Fast' }, 'config.ledger.strategy'],
+    [{ ...base, agreements: { nope: 'uhCkk' } }, 'config.ledger.agreements key "nope"'],
+    [{ ...base, callTimeoutSeconds: 0 }, 'config.ledger.callTimeoutSeconds'],
   ];
-  for (const [config, field] of bad) {
-    assert.throws(() => parseUnytLedgerConfig(config), (e: unknown) => e instanceof UnytLedgerConfigError && e.field === field, field);
+  for (const [ledger, field] of cases) {
+    assert.throws(() => parseGatewayConfig({ ledger }, '/etc/hypha'), (e: unknown) => e instanceof ValidationError && e.field === field, field);
   }
-  const withFiles = { ...base, adminUrl: undefined, appTokenFile: 'token.json', signingCredentialsFile: 'signing.json' };
-  assert.equal(parseUnytLedgerConfig(withFiles).appTokenFile, 'token.json');
+  const ok = parseGatewayConfig({ ledger: { ...base, appTokenFile: 't.json' } }, '/etc/hypha').ledger as UnytLedgerConfig;
+  assert.equal(ok.appTokenFile, '/etc/hypha/t.json');
+  assert.equal(ok.journalPath, '/etc/hypha/data/unyt-ledger.journal');
+  assert.equal(ok.roleName, 'alliance');
+  assert.equal(ok.zomeName, 'transactor');
+  assert.equal(ok.strategy, 'Network');
 });

@@ -28,8 +28,25 @@ export interface TestLab {
   lab(sub: string, ...args: string[]): Promise<RunResult>;
 }
 
+/**
+ * `skip` for every lab test: false when the lab can run (root), else the one-line reason.
+ * `npm run test:unit` sets HYPHA_TEST_NO_LAB=1 to leave the lab out on purpose. Under CI
+ * (CI=true) a lab test must never be skipped silently: not being root there is an error.
+ */
+export const LAB_SKIP: string | false = labSkipReason();
+
+function labSkipReason(): string | false {
+  if (process.env.HYPHA_TEST_NO_LAB === '1') return 'lab test left out (HYPHA_TEST_NO_LAB=1, npm run test:unit)';
+  if (process.getuid?.() === 0) return false;
+  if (process.env.CI === 'true' || process.env.CI === '1') {
+    throw new Error('lab tests need root (network namespaces) and CI must run them: run CI as root');
+  }
+  return 'needs root for network namespaces: run `npm test` as root, or `npm run test:unit` for the root-free part';
+}
+
 /** Brings up a lab in a scratch folder (unique name) and registers its teardown on `t`. */
 export async function startLab(t: TestContext, options: { hour?: number; linkTtl?: number; extra?: string[] } = {}): Promise<TestLab> {
+  if (LAB_SKIP !== false) throw new Error(`startLab: ${LAB_SKIP} (declare the test with { skip: LAB_SKIP })`);
   const { dir, remove } = scratchDir('hypha-lab-');
   const name = `t${randomBytes(3).toString('hex')}`;
   const args = ['lab', 'up', '--detach', '--dir', dir, '--name', name, '--hour', String(options.hour ?? 2)];

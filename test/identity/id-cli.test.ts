@@ -18,12 +18,21 @@ test('id new, show, sign: a key file, the same identity twice, and a signature t
   assert.equal(statSync(key).mode & 0o777, 0o600);
   const shown = await hypha(['id', 'show', '--key', key]);
   assert.deepEqual(JSON.parse(shown.stdout), who);
-  const signed = await hypha(['id', 'sign', '--key', key], { input: 'hypha/link/v1\nnonce: x\n' });
+  const signed = await hypha(['id', 'sign', '--key', key], { input: 'hypha/test/v1\nnonce: x\n' });
   assert.equal(signed.code, 0, signed.stderr);
   const sig = fromBase64('sig', signed.stdout.trim(), 64);
-  assert.equal(verify(sig, utf8('hypha/link/v1\nnonce: x\n'), fromHex('pk', who.publicKeyHex, 32)), true);
-  const viaField = await hypha(['id', 'sign', '--key', key, '--field', 'statement'], { input: JSON.stringify({ statement: 'hypha/link/v1\nnonce: x\n' }) });
+  assert.equal(verify(sig, utf8('hypha/test/v1\nnonce: x\n'), fromHex('pk', who.publicKeyHex, 32)), true);
+  const viaField = await hypha(['id', 'sign', '--key', key, '--field', 'statement'], { input: JSON.stringify({ statement: 'hypha/test/v1\nnonce: x\n' }) });
   assert.equal(viaField.stdout, signed.stdout);
+  // A link statement is signed only for this machine's own /64; this one names none at all.
+  for (const args of [[], ['--field', 'statement']]) {
+    const statement = 'hypha/link/v1\nnonce: x\n';
+    const link = await hypha(['id', 'sign', '--key', key, ...args], { input: args.length ? JSON.stringify({ statement }) : statement });
+    assert.equal(link.code, 2);
+    assert.equal(link.stdout, '');
+    assert.match(link.stderr, /^hypha id: refusing to sign this link statement: .*hypha link --gateway URL --key FILE/);
+    assert.equal(link.stderr.trim().split('\n').length, 1);
+  }
   const again = await hypha(['id', 'new', '--out', key]);
   assert.equal(again.code, 2);
   assert.match(again.stderr, /already exists/);

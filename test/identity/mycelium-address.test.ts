@@ -5,12 +5,15 @@ import {
   AddressError,
   fromHex,
   generateX25519KeyPair,
+  isInSubnet64,
   isMyceliumAddress,
   myceliumAddressOfKey,
   normaliseIpv6,
+  normaliseSubnet64,
   parseIpv6,
   parseMyceliumAddress,
   parseSubnet64,
+  sameSubnet64,
   subnet64,
   toHex,
   vmAddress,
@@ -86,4 +89,24 @@ test('a VM address is the /64 prefix, then ff0f, then the 6-byte seed', () => {
   const prefix = parseSubnet64('4a1:2:3:4::/64');
   assert.equal(vmAddress(prefix, fromHex('seed', 'a1b2c3d4e5f6', 6)), '4a1:2:3:4:ff0f:a1b2:c3d4:e5f6');
   assert.throws(() => vmAddress(prefix, new Uint8Array(5)), RangeError);
+});
+
+test('normaliseSubnet64: every text form of a /64 has one normal form, so "4a1:0:0:0::/64" matches "4a1::/64"', () => {
+  for (const text of ['4a1:0:0:0::/64', '4A1::/64', '04a1:0000::/64', ' 4a1:0:0:0:0:0:0:0/64', '[4a1::]/64']) {
+    assert.equal(normaliseSubnet64(text), '4a1::/64', text);
+    assert.equal(sameSubnet64(text, '4a1::/64'), true, text);
+  }
+  assert.equal(normaliseSubnet64('5A1:2:3:4::/64'), '5a1:2:3:4::/64');
+  assert.equal(sameSubnet64('4a1::/64', '4a2::/64'), false);
+  assert.equal(sameSubnet64('nope', 'nope'), false, 'two equal texts that are not /64s do not match');
+  for (const bad of ['4a1::1/64', '2001:db8::/64', '4a1::/48', 'x']) assert.throws(() => normaliseSubnet64(bad), AddressError, bad);
+});
+
+test('isInSubnet64: an address is in a /64 given in any text form; addresses elsewhere, and garbage, are not', () => {
+  assert.equal(isInSubnet64('4a1::ff0f:1:2:3', '4a1:0:0:0::/64'), true);
+  assert.equal(isInSubnet64('4A1:0:0:0:FF0F::9', '4a1::/64'), true);
+  assert.equal(isInSubnet64('4a1:0:0:1::1', '4a1::/64'), false, 'the next /64');
+  assert.equal(isInSubnet64('5b2::1', '4a1::/64'), false);
+  assert.equal(isInSubnet64('not an address', '4a1::/64'), false);
+  assert.equal(isInSubnet64('4a1::1', 'not a subnet'), false);
 });

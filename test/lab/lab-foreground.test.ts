@@ -5,9 +5,9 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { listNamespaces } from '../../src/lab/netns.js';
 import { HYPHA_BIN, scratchDir } from '../helpers/paths.js';
-import { waitFor } from '../helpers/lab.js';
+import { waitFor, LAB_SKIP } from '../helpers/lab.js';
 
-test('the foreground lab stays up until SIGINT, then removes every namespace and exits 0', async (t) => {
+test('the foreground lab stays up until SIGINT, then removes every namespace and exits 0', { skip: LAB_SKIP }, async (t) => {
   const { dir, remove } = scratchDir('hypha-lab-');
   t.after(remove);
   const name = `f${randomBytes(3).toString('hex')}`;

@@ -11,6 +11,13 @@ test('parseAgentMessage: a heartbeat parses to its fields, and unknown fields ar
   assert.deepEqual(parseAgentMessage(JSON.stringify({ ...heartbeat, extra: 'x' })), heartbeat);
 });
 
+test('parseAgentMessage: a result\'s VM address comes back in its normal form; "" (a VM that is gone) stays ""', () => {
+  const m = parseAgentMessage(JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '4A1:0:0:0:FF0F::1', state: 'running' } }));
+  assert.equal(m.type === 'result' ? m.vm?.myceliumIp : undefined, '4a1::ff0f:0:0:1');
+  const gone = parseAgentMessage(JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '', state: 'gone' } }));
+  assert.equal(gone.type === 'result' ? gone.vm?.myceliumIp : undefined, '');
+});
+
 test('parseAgentMessage: a hello without capacities means a node that runs no VMs', () => {
   const m = parseAgentMessage(JSON.stringify({ type: 'hello', agent: 'uhCAkx', nodes: [{ id: 'n1' }], signature: 'c2ln' }));
   assert.deepEqual(m, { type: 'hello', agent: 'uhCAkx', nodes: [{ id: 'n1', capacity: { cpu: 0, memoryGb: 0, diskGb: 0 } }], signature: 'c2ln' });
@@ -35,6 +42,10 @@ const badAgentMessages: Array<[string, string, string]> = [
   ['a hello with a negative cpu', JSON.stringify({ type: 'hello', agent: 'uhCAkx', nodes: [{ id: 'n', capacity: { cpu: -1, memoryGb: 1, diskGb: 1 } }], signature: 's' }), 'nodes[0].capacity.cpu'],
   ['a chain head without a signature', JSON.stringify({ type: 'chain-head', periodStartMs: 0, periodEndMs: 1, seq: 1, head: HEAD }), 'signature'],
   ['a result whose vm has no address', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', state: 'running' } }), 'vm.myceliumIp'],
+  ['a result whose vm address is IPv4', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '8.8.8.8', state: 'running' } }), 'vm.myceliumIp'],
+  ['a result whose vm address is outside 400::/7', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '2001:db8::1', state: 'running' } }), 'vm.myceliumIp'],
+  ['a result whose vm address is IPv4-mapped', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: '::ffff:10.0.0.1', state: 'running' } }), 'vm.myceliumIp'],
+  ['a result whose vm address is a host name', JSON.stringify({ type: 'result', id: 'c1', ok: true, vm: { id: 'v', myceliumIp: 'evil.example', state: 'running' } }), 'vm.myceliumIp'],
   ['a countersigned with a bad receipt id', JSON.stringify({ type: 'countersigned', receiptId: '', signature: 's' }), 'receiptId'],
 ];
 

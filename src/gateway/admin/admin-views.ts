@@ -5,6 +5,7 @@ import type { TimelineEvent } from '../events/event-log.js';
 import type { PeriodTotals, ReceiptEntry } from '../billing/receipt-log.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import { deploymentView } from '../deployments/deployment-service.js';
+import { orderStateOf } from '../orders/order-service.js';
 import type { AgentApproval, DeploymentRecord, LinkRecord, OrderRecord } from '../store/records.js';
 
 /** Everything the admin views read; each piece is a narrow, read-only view of a service. */
@@ -20,8 +21,12 @@ export interface AdminSources {
   receipts(deploymentId: string): readonly ReceiptEntry[];
   periodTotals(): Array<[number, PeriodTotals]>;
   arrearsOf(customer: string): bigint;
-  /** Customers whose last known runway is under the low-funds threshold (or who are in arrears). */
+  /** Customers whose last known runway is under the low-funds threshold (or who are in arrears): the rule of /v1/balance. */
   lowFunds(): ReadonlySet<string>;
+  /** Re-reads the balances behind lowFunds (at most once a second), so the page agrees with /v1/balance. */
+  refreshFunds?(): Promise<void>;
+  /** Whether an AgentPubKey is an admin (listed, or linked from an admin /64): a linked admin is not counted as a customer until they order. */
+  isAdmin?(agent: string): boolean;
   billing(): { lastRunAtMs: number | null; lastError: string | null; ledgerDown: string | null; closedThroughMs: number };
   eventsAbout(kind: 'deployment' | 'order' | 'customer' | 'agent' | 'node', id: string): TimelineEvent[];
   recentEvents(prefix: string, n: number): TimelineEvent[];
@@ -36,10 +41,12 @@ export function overview(s: AdminSources): Record<string, unknown> {
   const now = s.nowMs();
   const nodes = s.nodes();
   const deployments = s.deployments();
+  const deploymentById = new Map(deployments.map((d) => [d.id, d]));
   const byState = { provisioning: 0, active: 0, grace: 0, deprovisioned: 0 };
   for (const d of deployments) byState[d.state]++;
   byState.provisioning += s.orders().filter((o) => o.state === 'provisioning' || o.state === 'paid').length;
-  const customers = new Set<string>([...s.links().map((l) => l.agent), ...s.orders().map((o) => o.customer)]);
+  // A linked admin is not a customer until they order something.
+  const customers = new Set<string>([...s.links().map((l) => l.agent).filter((a) => !(s.isAdmin?.(a) ?? false)), ...s.orders().map((o) => o.customer)]);
   const inGrace = new Set(deployments.filter((d) => d.state === 'grace').map((d) => d.customer));
   const periods = s.periodTotals();
   let revenue = 0n;
@@ -61,7 +68,7 @@ export function overview(s: AdminSources): Record<string, unknown> {
       list: s.agents().map((a) => ({ agent: a.agent, nodes: a.nodes.map((n) => n.id), address: a.address, lastHeartbeatAgeSeconds: a.lastHeartbeatAtMs === undefined ? null : Math.max(0, Math.round((now - a.lastHeartbeatAtMs) / 1000)) })),
     },
     deployments: byState,
-    orders: countBy(s.orders().map((o) => o.state)),
+    orders: countBy(s.orders().map((o) => orderStateOf(o, o.deployment !== undefined ? deploymentById.get(o.deployment) : undefined))),
     customers: {
       total: customers.size,
       lowFunds: s.lowFunds().size,
@@ -99,8 +106,9 @@ export function overview(s: AdminSources): Record<string, unknown> {
       chainGap: s.countEvents('agent.chain_gap'),
       chainHeadMismatch: s.countEvents('agent.chain_head_mismatch'),
       probe: s.countEvents('agent.probe_disagreement'),
+      uptimeDisputed: s.countEvents('billing.uptime_disputed'),
       countersignRefused: s.countEvents('receipt.countersign_refused'),
-      recent: [...s.recentEvents('agent.chain', 5), ...s.recentEvents('receipt.countersign_refused', 5), ...s.recentEvents('agent.probe', 5)].sort((a, b) => b.atMs - a.atMs).slice(0, 10).map(eventView),
+      recent: [...s.recentEvents('agent.chain', 5), ...s.recentEvents('receipt.countersign_refused', 5), ...s.recentEvents('agent.probe', 5), ...s.recentEvents('billing.uptime_disputed', 5)].sort((a, b) => b.atMs - a.atMs).slice(0, 10).map(eventView),
     },
   };
 }
@@ -112,9 +120,10 @@ export function deploymentDetail(s: AdminSources, d: DeploymentRecord): Record<s
   const timeline = mergeTimeline([...s.eventsAbout('deployment', d.id), ...(order ? s.eventsAbout('order', order.id) : [])], receipts);
   return {
     deployment: { ...deploymentView(d, s.totals(d.id)), customer: d.customer, farmer: d.farmer, order: d.order, vmUp: s.isVmUp(d.id), destroyed: d.destroyed ?? false },
-    order: order ? orderSummary(order) : null,
-    receipts: receipts.map(receiptSummary),
-    timeline,
+    order: order ? orderSummary(order, d) : null,
+    receipts: newest(receipts, DETAIL_LIST_LIMIT).map(receiptSummary),
+    receiptsTotal: receipts.length,
+    timeline: newest(timeline, DETAIL_LIST_LIMIT),
   };
 }
 
@@ -130,10 +139,22 @@ export function customerDetail(s: AdminSources, agent: string, balance: { availa
       lowFunds: s.lowFunds().has(agent),
       links: s.links().filter((l) => l.agent === agent).map((l) => ({ subnet: l.subnet, address: l.address, linkedAt: iso(l.linkedAtMs) })),
     },
-    deployments: deployments.map((d) => ({ ...deploymentView(d, s.totals(d.id)), vmUp: s.isVmUp(d.id) })),
-    orders: s.orders().filter((o) => o.customer === agent).map(orderSummary),
-    timeline: mergeTimeline(s.eventsAbout('customer', agent), deployments.flatMap((d) => [...s.receipts(d.id)])),
+    deployments: newest(deployments, DETAIL_LIST_LIMIT).map((d) => ({ ...deploymentView(d, s.totals(d.id)), vmUp: s.isVmUp(d.id) })),
+    orders: newest(s.orders().filter((o) => o.customer === agent), DETAIL_LIST_LIMIT).map((o) => orderSummary(o, deployments.find((d) => d.id === o.deployment))),
+    timeline: newest(mergeTimeline(s.eventsAbout('customer', agent), deployments.flatMap((d) => [...s.receipts(d.id)])), DETAIL_LIST_LIMIT),
   };
+}
+
+/**
+ * The most rows a detail view lists of one kind (receipts, orders, deployments, timeline): a
+ * deployment gains a receipt every period and a customer can keep ordering, so each list keeps
+ * its newest rows; the page and the JSON say how many there are in all where it matters.
+ */
+export const DETAIL_LIST_LIMIT = 1000;
+
+/** The last `n` of a list kept oldest first. */
+function newest<T>(list: readonly T[], n: number): T[] {
+  return list.length <= n ? [...list] : list.slice(list.length - n);
 }
 
 /** An event as the API shows it. */
@@ -165,10 +186,10 @@ function mergeTimeline(events: TimelineEvent[], receipts: readonly ReceiptEntry[
   return rows.sort((a, b) => a.atMs - b.atMs).map((r) => r.row);
 }
 
-function orderSummary(o: OrderRecord): Record<string, unknown> {
+function orderSummary(o: OrderRecord, deployment?: DeploymentRecord): Record<string, unknown> {
   return {
     id: o.id,
-    state: o.state,
+    state: orderStateOf(o, deployment),
     offer: o.offer,
     deposit: o.deposit,
     createdAt: iso(o.createdAtMs),
@@ -191,6 +212,7 @@ function receiptSummary(r: ReceiptEntry): Record<string, unknown> {
     paidOut: r.paidOut,
     countersigned: r.farmerSignature !== undefined,
     ...(r.countersignRefused ? { countersignRefused: r.countersignRefused } : {}),
+    ...(r.receipt.dispute ? { dispute: r.receipt.dispute } : {}),
     final: r.receipt.final,
   };
 }

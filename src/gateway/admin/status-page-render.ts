@@ -23,7 +23,7 @@ export interface PeriodRow {
   readonly receipts: number;
 }
 
-/** The shape of `overview()` (shared/API.md, GET /admin/api/overview). */
+/** The shape of `overview()` (docs/api.md, GET /admin/api/overview). */
 export interface OverviewView {
   readonly at: string | null;
   readonly nodes: { readonly up: number; readonly down: number; readonly list: readonly { readonly id: string; readonly farmer: string; readonly up: boolean; readonly connected: boolean }[] };
@@ -600,7 +600,8 @@ export function revenueChart(periods: readonly PeriodRow[], unit: string): SafeH
   const groupWidth = barWidth * 2 + 6;
   const left = 4;
   const top = 18;
-  const width = left * 2 + groupWidth * periods.length;
+  // Wide enough for two dated axis labels even with a handful of periods.
+  const width = Math.max(left * 2 + groupWidth * periods.length, 260);
   const height = top + chartHeight + 16;
   const values = periods.map((p) => ({ p, charged: micros(p.charged), paid: micros(p.paidOut) }));
   const max = values.reduce((m, v) => [m, v.charged, v.paid].reduce((a, b) => (b > a ? b : a)), 0n);
@@ -617,8 +618,8 @@ ${values.map((v, i) => {
   const hp = barHeight(v.paid);
   return html`<g><rect class="bar-charged" x="${x}" y="${baseline - hc}" width="${barWidth}" height="${hc}"><title>${v.p.periodStart ?? ''}: charged ${v.p.charged} ${unit}</title></rect><rect class="bar-paid" x="${x + barWidth}" y="${baseline - hp}" width="${barWidth}" height="${hp}"><title>${v.p.periodStart ?? ''}: paid out ${v.p.paidOut} ${unit}</title></rect></g>`;
 })}
-<text x="${left}" y="${height - 3}">${shortTime(periods[0]?.periodStart ?? null)}</text>
-<text x="${width - left}" y="${height - 3}" text-anchor="end">${shortTime(periods[periods.length - 1]?.periodStart ?? null)}</text>
+<text class="axis-label" x="${left}" y="${height - 3}">${axisTime(periods[0]?.periodStart ?? null)}</text>
+${periods.length > 1 ? html`<text class="axis-label" x="${width - left}" y="${height - 3}" text-anchor="end">${axisTime(periods[periods.length - 1]?.periodStart ?? null)}</text>` : ''}
 </svg>`;
 }
 
@@ -681,8 +682,9 @@ function time(iso: string | null): SafeHtml {
   return html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>`;
 }
 
-function shortTime(iso: string | null): string {
-  return iso === null ? '' : iso.replace(/^.*T/, '').replace(/\.\d+Z$/, 'Z');
+/** A period start on the chart's axis: the date and the minute (UTC), "2026-11-28 07:00Z", so bars of different days read apart. */
+export function axisTime(iso: string | null): string {
+  return iso === null ? '' : iso.replace('T', ' ').replace(/:\d\d(\.\d+)?Z$/, 'Z');
 }
 
 function stateBadge(state: string): SafeHtml {

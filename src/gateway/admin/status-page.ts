@@ -59,7 +59,13 @@ type PageResult = { readonly title: string; readonly main: SafeHtml; readonly re
 export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): void {
   const s = deps.sources;
 
-  router.get('/admin', page(deps, () => ({ title: 'Status', refresh: true, main: renderOverview(overview(s) as unknown as OverviewView, { deployments: directory(s), recentEvents: recentEvents(s) }) })));
+  router.get(
+    '/admin',
+    page(deps, async () => {
+      await s.refreshFunds?.();
+      return { title: 'Status', refresh: true, main: renderOverview(overview(s) as unknown as OverviewView, { deployments: directory(s), recentEvents: recentEvents(s) }) };
+    }),
+  );
 
   router.get(
     '/admin/search',

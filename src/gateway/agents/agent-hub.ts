@@ -9,6 +9,7 @@ import {
   formatIpv6,
   isMyceliumBytes,
   parseIpv6,
+  sameSubnet64,
   randomBytes,
   subnet64Of,
   toBase64Url,
@@ -41,9 +42,10 @@ import {
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
 import type { Store } from '../store/store.js';
-import type { AgentApproval } from '../store/records.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
 import type { Sample } from '../../protocol/uptime.js';
+import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
+import { vmAddressRefusal } from './vm-address.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -55,6 +57,8 @@ export interface AgentHubDeps {
   readonly uptime: UptimeBook;
   readonly events: EventSink;
   readonly log: Logger;
+  /** Bounds on join requests of unknown agents (config `agentRequests`). */
+  readonly agentRequests: AgentRequestPolicy;
   /** Every period before this time (clock ms) is closed: late heartbeats for it are not counted. */
   closedThroughMs(): number;
   /** VMs placed on these nodes, for the agent to probe. */
@@ -134,9 +138,11 @@ export class AgentHub {
   private readonly heads = new Map<string, Map<number, ReceiptAgentHead>>();
   private readonly pendingCountersigns = new Map<string, Receipt[]>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly requests: AgentRequests;
   private closing = false;
 
   constructor(private readonly deps: AgentHubDeps) {
+    this.requests = new AgentRequests(deps.store.agents, deps.agentRequests);
     for (const c of deps.store.chains.values()) this.chains.set(c.agent, { seq: c.seq, head: c.head, recent: new Map(), periodLast: new Map() });
     const carry = deps.store.meta.get('uptimeCarry');
     if (carry && typeof carry === 'object') deps.uptime.restore(carry as Record<string, Sample>);
@@ -213,6 +219,12 @@ export class AgentHub {
       this.send(conn.ws, { type: 'command', id, op, vm: { ...vm, node } });
     });
     if (!result.ok) throw new AgentCommandError(`${op} on ${node}: ${result.error ?? 'the agent refused'}`, op === 'deploy');
+    // Only a deploy's address is stored and handed to the customer; a destroy must go through whatever it answers.
+    const why = op === 'deploy' ? vmAddressRefusal(node, vm.id, result.vm?.myceliumIp ?? '', this.deps.store.agents.get(conn.agent)?.subnets ?? []) : null;
+    if (why !== null) {
+      this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.bad_vm_address', detail: why, agent: conn.agent, node, deployment: vm.id });
+      throw new AgentCommandError(why, true);
+    }
     return result;
   }
 
@@ -354,14 +366,17 @@ export class AgentHub {
     }
     const approval = this.deps.store.agents.get(hello.agent);
     if (!approval || approval.state === 'pending') {
-      if (!approval) {
-        const request: AgentApproval = { agent: hello.agent, state: 'pending', source: 'request', subnets: [subnet], nodes: nodeIds, requestedAtMs: this.deps.clock.nowMs() };
-        await this.deps.store.agents.put(hello.agent, request);
-      }
-      return refuse(CLOSE.notApproved, `agent ${hello.agent} is not approved yet; an admin must approve it (POST /admin/api/agents/${hello.agent}/approve)`, 'agent.pending');
+      const outcome = await this.requests.request(hello.agent, subnet, nodeIds, this.deps.clock.nowMs());
+      const waiting = `agent ${hello.agent} is not approved yet; an admin must approve it (POST /admin/api/agents/${hello.agent}/approve)`;
+      // Only a new request goes on the timeline: a pending agent retrying, or a flood of refused
+      // hellos, would otherwise grow events.log without bound.
+      if (outcome.kind === 'stored') return refuse(CLOSE.notApproved, waiting, 'agent.pending');
+      if (outcome.kind === 'refused') this.deps.log.warn({ agent: hello.agent, subnet, limit: outcome.limit }, 'agent request refused: %s', outcome.reason);
+      ws.close(CLOSE.notApproved, truncate(outcome.kind === 'refused' ? outcome.reason : waiting));
+      return;
     }
     if (approval.state === 'revoked') return refuse(CLOSE.notApproved, `agent ${hello.agent} was revoked by an admin`, 'agent.refused');
-    if (!approval.subnets.includes(subnet)) {
+    if (!approval.subnets.some((s) => sameSubnet64(s, subnet))) {
       return refuse(CLOSE.notApproved, `connection from ${subnet}, which is not a /64 registered for this agent (${approval.subnets.join(', ')})`, 'agent.refused');
     }
     const foreign = nodeIds.filter((n) => !approval.nodes.includes(n));

@@ -11,6 +11,8 @@ import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import type { Table } from '../store/store.js';
 import type { DeploymentRecord, EndReason } from '../store/records.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
+import { billableUptime } from '../uptime/disputed-uptime.js';
+import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
 import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from './receipt-log.js';
 
@@ -29,6 +31,8 @@ export interface BillingDeps {
   readonly receipts: ReceiptLog;
   readonly deployments: Table<DeploymentRecord>;
   readonly uptime: UptimeBook;
+  /** The gateway's probes: whether a VM's up-time was disputed (absent when probes are off). */
+  readonly disputes?: DisputeSource;
   readonly ledger: Ledger;
   readonly lifecycle: {
     setPaused(d: DeploymentRecord, paused: boolean, why: string): Promise<boolean>;
@@ -50,6 +54,10 @@ export interface BillingDeps {
 export interface ReceiptInputs {
   /** The VM's up-seconds within [fromMs, toMs) from the evidence. */
   upSeconds(fromMs: number, toMs: number): number;
+  /** The gateway's own probes' up-seconds for the VM within [fromMs, toMs), or null when it has none. */
+  gatewayUpSeconds?(fromMs: number, toMs: number): number | null;
+  /** Whether the probes disagreed with the agent within [fromMs, toMs). */
+  disputed?(fromMs: number, toMs: number): boolean;
   /** The hash of the deployment's previous receipt, or null for its first. */
   readonly prev: string | null;
   readonly agentHead: ReceiptAgentHead | null;
@@ -68,7 +76,14 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
   const fromMs = Math.max(startMs, d.activatedAtMs);
   const toMs = Math.min(endMs, d.endedAtMs ?? endMs);
   if (toMs <= fromMs) return null;
-  const upSeconds = Math.min(inputs.upSeconds(fromMs, toMs), Math.floor((toMs - fromMs) / 1000));
+  const spanSeconds = Math.floor((toMs - fromMs) / 1000);
+  const disputed = inputs.disputed?.(fromMs, toMs) ?? false;
+  const billed = billableUptime({
+    agentUpSeconds: Math.min(inputs.upSeconds(fromMs, toMs), spanSeconds),
+    gatewayUpSeconds: disputed ? Math.min(inputs.gatewayUpSeconds?.(fromMs, toMs) ?? spanSeconds, spanSeconds) : null,
+    disputed,
+  });
+  const upSeconds = billed.upSeconds;
   const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
   return {
     v: 1,
@@ -92,7 +107,20 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     issuedAt: inputs.issuedAt,
     final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
     agentHead: inputs.agentHead,
+    ...(billed.dispute ? { dispute: billed.dispute } : {}),
   };
+}
+
+/** What funding an agreement did right away (BillingService.settleFor). */
+export interface FundedOutcome {
+  /** Arrears paid from the new funds. */
+  readonly arrearsPaidMicros: bigint;
+  /** Deployments that were in grace and are active again (their VMs resumed). */
+  readonly resumed: readonly string[];
+  /** Deployments still in grace (their arrears are not all paid). */
+  readonly stillInGrace: readonly string[];
+  /** Deployments that were in grace and whose grace ended before the funds were counted (deprovisioned). */
+  readonly ended: readonly string[];
 }
 
 /** Records appended per fsync while settling (a crash just re-posts the unrecorded ones, idempotently). */
@@ -118,6 +146,19 @@ export class BillingService implements PeriodWork {
     const issued = this.issue(startMs, endMs);
     await this.deps.receipts.append(issued.map((i) => ({ t: 'receipt', receipt: i.receipt, periodStartMs: startMs, key: i.key, hash: i.hash })));
     for (const i of issued) this.deps.agents.requestCountersign(i.receipt);
+    for (const { receipt: r } of issued) {
+      if (!r.dispute) continue;
+      await this.deps.events.record({
+        atMs: this.deps.clock.nowMs(),
+        event: 'billing.uptime_disputed',
+        detail: `${r.deployment} ${r.periodStart} to ${r.periodEnd}: the agent reported ${r.dispute.agentUpSeconds} s up, the gateway's probes found ${r.dispute.gatewayUpSeconds} s; billed ${r.upSeconds} s (the smaller)`,
+        deployment: r.deployment,
+        customer: r.customer,
+        agent: r.farmer,
+        node: r.node,
+        data: { receipt: r.id, ...r.dispute, billedUpSeconds: r.upSeconds },
+      });
+    }
     if (issued.length > 0) await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()}` });
     await this.settle();
   }
@@ -130,6 +171,8 @@ export class BillingService implements PeriodWork {
       if (this.deps.receipts.has(d.id, startMs)) continue;
       const body = receiptBodyFor(d, startMs, endMs, {
         upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
+        gatewayUpSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`probe:${d.id}`, fromMs, toMs),
+        disputed: (fromMs, toMs) => this.deps.disputes?.disputed(d.id, fromMs, toMs) ?? false,
         prev: this.deps.receipts.last(d.id)?.hash ?? null,
         agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
         gateway: this.deps.gateway.agent,
@@ -161,6 +204,27 @@ export class BillingService implements PeriodWork {
       } while (this.again);
     })().finally(() => (this.settling = null));
     return this.settling;
+  }
+
+  /**
+   * Settles now on behalf of one customer whose agreement was just funded, and says what that
+   * did: the arrears it paid (oldest first) and which of the customer's VMs left grace.
+   */
+  async settleFor(customer: string): Promise<FundedOutcome> {
+    const arrearsBefore = this.arrearsOf(customer);
+    const graceBefore = this.deps.deployments.values().filter((d) => d.customer === customer && d.state === 'grace').map((d) => d.id);
+    await this.settle();
+    const resumed: string[] = [];
+    const stillInGrace: string[] = [];
+    const ended: string[] = [];
+    for (const id of graceBefore) {
+      const d = this.deps.deployments.get(id);
+      if (d?.state === 'active') resumed.push(id);
+      else if (d?.state === 'grace') stillInGrace.push(id);
+      else ended.push(id);
+    }
+    const arrearsAfter = this.arrearsOf(customer);
+    return { arrearsPaidMicros: arrearsBefore > arrearsAfter ? arrearsBefore - arrearsAfter : 0n, resumed, stillInGrace, ended };
   }
 
   /** A farmer's agent answered a countersign request. */

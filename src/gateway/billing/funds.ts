@@ -5,6 +5,7 @@ import { formatAmount, parseAmount } from '../../protocol/money.js';
 import type { EventSink } from '../events/event-log.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import type { DeploymentRecord } from '../store/records.js';
+import { fundsDue, type FundsDue } from './grace-due.js';
 
 /** A customer's funding position. */
 export interface Runway {
@@ -22,12 +23,50 @@ export function burnPerHourMicros(deployments: readonly DeploymentRecord[], cust
 
 /**
  * The runway rule: hours = available / burn per hour (to 1/100 h, rounded down); funds are low
- * when there are arrears, or the runway is under `lowRunwayMs` (default 24 hours).
+ * when there are arrears (then there is no runway), or the runway is under `lowRunwayMs`
+ * (default 24 hours).
  */
 export function runwayOf(availableMicros: bigint, burnMicrosPerHour: bigint, arrearsMicros: bigint, lowRunwayMs: number): Runway {
-  if (burnMicrosPerHour <= 0n) return { lowFunds: arrearsMicros > 0n };
+  // With arrears the agreement is not paying for the VMs (they are in grace, paused by default):
+  // a runway would promise hours the customer does not have.
+  if (burnMicrosPerHour <= 0n || arrearsMicros > 0n) return { lowFunds: arrearsMicros > 0n };
   const runwayHours = Number((availableMicros * 100n) / burnMicrosPerHour) / 100;
   return { runwayHours, lowFunds: arrearsMicros > 0n || runwayHours * HOUR_MS < lowRunwayMs };
+}
+
+/** A customer's funds as the API shows them: balance, arrears, runway, and what is due. */
+export interface FundsPosition {
+  readonly availableMicros: bigint;
+  readonly arrearsMicros: bigint;
+  readonly runway: Runway;
+  readonly due: FundsDue;
+}
+
+/** What reading a customer's funds needs. */
+export interface FundsSources {
+  readonly ledger: Pick<Ledger, 'balance'>;
+  readonly lowRunwayMs: number;
+  /** The billing deposit: what "keep the VMs up" pays for. */
+  readonly depositMs: number;
+  deployments(): readonly DeploymentRecord[];
+  arrearsOf(customer: string): bigint;
+}
+
+/** The one rule every view of a customer's funds uses (/v1/balance, GET /, deployments, the fund answer, the admin counters). */
+export function positionOf(src: Omit<FundsSources, 'ledger'>, customer: string, availableMicros: bigint): FundsPosition {
+  const all = src.deployments();
+  const arrearsMicros = src.arrearsOf(customer);
+  return {
+    availableMicros,
+    arrearsMicros,
+    runway: runwayOf(availableMicros, burnPerHourMicros(all, customer), arrearsMicros, src.lowRunwayMs),
+    due: fundsDue({ customer, deployments: all, availableMicros, arrearsMicros, keepUpMs: src.depositMs }),
+  };
+}
+
+/** Reads the customer's balance from the ledger (LedgerUnavailableError when it cannot) and applies positionOf. */
+export async function readPosition(src: FundsSources, customer: string): Promise<FundsPosition> {
+  return positionOf(src, customer, (await src.ledger.balance(customer)).availableMicros);
 }
 
 /** Keeps each running customer's low-funds state fresh, and notes when a customer's funds turn low. */
@@ -38,12 +77,15 @@ export class FundsWatch {
   constructor(
     private readonly deps: {
       readonly clock: Clock;
-      readonly ledger: Ledger;
+      readonly ledger: Pick<Ledger, 'balance'>;
       readonly events: EventSink;
       readonly log: Logger;
       readonly lowRunwayMs: number;
+      readonly depositMs: number;
       deployments(): readonly DeploymentRecord[];
       arrearsOf(customer: string): bigint;
+      /** Customers with unpaid charges (they count as low even when nothing runs any more). */
+      customersInArrears(): Iterable<string>;
     },
   ) {}
 
@@ -52,12 +94,13 @@ export class FundsWatch {
     return this.low;
   }
 
-  /** Re-reads balances of customers with running VMs, at most once per `minIntervalRealMs`. */
+  /** Re-reads balances of customers with running VMs or arrears, at most once per `minIntervalRealMs`. */
   async refresh(minIntervalRealMs: number): Promise<void> {
     if (Date.now() - this.lastRefreshRealMs < minIntervalRealMs) return;
     this.lastRefreshRealMs = Date.now();
     const all = this.deps.deployments();
     const customers = new Set(all.filter((d) => d.state === 'active' || d.state === 'grace').map((d) => d.customer));
+    for (const c of this.deps.customersInArrears()) customers.add(c);
     for (const c of [...this.low]) if (!customers.has(c)) this.low.delete(c);
     for (const customer of customers) {
       let available: bigint;
@@ -67,7 +110,7 @@ export class FundsWatch {
         if (err instanceof LedgerUnavailableError) return;
         throw err;
       }
-      const r = runwayOf(available, burnPerHourMicros(all, customer), this.deps.arrearsOf(customer), this.deps.lowRunwayMs);
+      const r = positionOf(this.deps, customer, available).runway;
       if (r.lowFunds && !this.low.has(customer)) {
         this.low.add(customer);
         await this.deps.events.record({

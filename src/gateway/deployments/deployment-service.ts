@@ -1,6 +1,6 @@
 // Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
 import type { Logger } from 'pino';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
 import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
 import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
@@ -34,8 +34,11 @@ export function handleOf(d: DeploymentRecord): VmHandle {
   return { deploymentId: d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
 }
 
-/** A deployment as the API shows it (shared/API.md). */
-export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals): Record<string, unknown> {
+/**
+ * A deployment as the API shows it (docs/api.md). An ended deployment has no `ssh` command (its
+ * VM is gone); one in grace carries `toPay`, the customer's shortfall, when the caller knows it.
+ */
+export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, toPay?: Record<string, unknown>): Record<string, unknown> {
   return {
     id: d.id,
     state: d.state,
@@ -43,7 +46,7 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals): R
     name: d.name,
     node: d.node,
     myceliumIp: d.myceliumIp,
-    ssh: `ssh root@${d.myceliumIp}`,
+    ...(d.state !== 'deprovisioned' ? { ssh: `ssh root@${d.myceliumIp}` } : {}),
     pricePerHour: d.pricePerHour,
     unit: d.unit,
     createdAt: new Date(d.createdAtMs).toISOString(),
@@ -54,6 +57,7 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals): R
     ...(d.graceUntilMs !== undefined && d.state === 'grace' ? { graceUntil: new Date(d.graceUntilMs).toISOString() } : {}),
     ...(d.endedAtMs !== undefined ? { endedAt: new Date(d.endedAtMs).toISOString() } : {}),
     ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
+    ...(d.state === 'grace' && toPay !== undefined ? { toPay } : {}),
   };
 }
 
@@ -80,8 +84,9 @@ export class DeploymentService {
     return this.deps.deployments.values().filter((d) => d.customer === customer).sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
-  view(d: DeploymentRecord): Record<string, unknown> {
-    return deploymentView(d, this.deps.totals(d.id));
+  /** The API view; `toPay` is the customer's shortfall, shown on a deployment in grace. */
+  view(d: DeploymentRecord, toPay?: Record<string, unknown>): Record<string, unknown> {
+    return { ...deploymentView(d, this.deps.totals(d.id), toPay), clock: clockName(this.deps.clock) };
   }
 
   /** Replaces the VM's authorized keys (the old ones stop working). */

@@ -21,24 +21,31 @@ export interface EventSink {
   record(event: TimelineEvent): Promise<void>;
 }
 
+/** Events kept in memory when the caller does not say (config events.keepInMemory). */
+export const DEFAULT_EVENTS_IN_MEMORY = 100_000;
+
 /**
- * The event log: `events.log` beside the store, append-only and written at once (not fsynced), kept
- * in memory with indexes by deployment, order, customer and agent for the troubleshooting views.
+ * The event log: `events.log` beside the store, append-only and written at once (not fsynced).
+ * The newest `keepInMemory` events are kept in memory with indexes by deployment, order,
+ * customer, agent and node for the troubleshooting views; older ones stay on disk only, so
+ * memory does not grow with the age of the gateway or with what callers make it record.
  */
 export class EventLog implements EventSink {
-  private readonly all: TimelineEvent[] = [];
+  /** The kept events, oldest first, from index `first` on (a moving start, compacted now and then). */
+  private all: TimelineEvent[] = [];
+  private first = 0;
   private readonly index = new Map<string, TimelineEvent[]>();
   private readonly counts = new Map<string, number>();
 
-  private constructor(private readonly log: AppendLog<TimelineEvent>) {}
+  private constructor(private readonly log: AppendLog<TimelineEvent>, private readonly keepInMemory: number) {}
 
-  /** Opens the log and indexes what it holds. */
-  static open(path: string): { events: EventLog; tornBytes: number } {
+  /** Opens the log and indexes its newest `keepInMemory` events. */
+  static open(path: string, keepInMemory: number = DEFAULT_EVENTS_IN_MEMORY): { events: EventLog; tornBytes: number } {
     // The timeline explains; it holds no money and no state (those are in receipts.log, the ledger
     // journal and db.json, all fsynced), so its lines are written at once but not fsynced: an fsync
     // per batch blocked the event loop for every agent connecting (bench/agents).
-    const { log, records, tornBytes } = AppendLog.open<TimelineEvent>(path, { durable: false });
-    const events = new EventLog(log);
+    const { log, records, tornBytes } = AppendLog.open<TimelineEvent>(path, { durable: false, keepLast: keepInMemory });
+    const events = new EventLog(log, keepInMemory);
     for (const e of records) events.remember(e);
     return { events, tornBytes };
   }
@@ -53,14 +60,19 @@ export class EventLog implements EventSink {
     return this.index.get(`${kind}:${id}`) ?? [];
   }
 
-  /** The last `n` events whose name starts with `prefix`, newest first. */
+  /** The last `n` events (of those kept in memory) whose name starts with `prefix`, newest first. */
   recent(prefix: string, n: number): TimelineEvent[] {
     const out: TimelineEvent[] = [];
-    for (let i = this.all.length - 1; i >= 0 && out.length < n; i--) if ((this.all[i] as TimelineEvent).event.startsWith(prefix)) out.push(this.all[i] as TimelineEvent);
+    for (let i = this.all.length - 1; i >= this.first && out.length < n; i--) if ((this.all[i] as TimelineEvent).event.startsWith(prefix)) out.push(this.all[i] as TimelineEvent);
     return out;
   }
 
-  /** How many events have a name starting with `prefix`. */
+  /** Events kept in memory now (at most keepInMemory). */
+  get size(): number {
+    return this.all.length - this.first;
+  }
+
+  /** How many events have a name starting with `prefix` (since the gateway started, plus those kept from before). */
   count(prefix: string): number {
     let n = 0;
     for (const [name, c] of this.counts) if (name.startsWith(prefix)) n += c;
@@ -73,6 +85,7 @@ export class EventLog implements EventSink {
 
   private remember(e: TimelineEvent): void {
     this.all.push(e);
+    if (this.all.length - this.first > this.keepInMemory) this.forgetOldest();
     this.counts.set(e.event, (this.counts.get(e.event) ?? 0) + 1);
     for (const [kind, id] of [['deployment', e.deployment], ['order', e.order], ['customer', e.customer], ['agent', e.agent], ['node', e.node]] as const) {
       if (id === undefined) continue;
@@ -80,6 +93,24 @@ export class EventLog implements EventSink {
       const list = this.index.get(key);
       if (list) list.push(e);
       else this.index.set(key, [e]);
+    }
+  }
+
+  /** Drops the oldest kept event from memory and from every index list it is in (it is the first of each). */
+  private forgetOldest(): void {
+    const e = this.all[this.first] as TimelineEvent;
+    this.first++;
+    if (this.first > 1024 && this.first * 2 > this.all.length) {
+      this.all = this.all.slice(this.first);
+      this.first = 0;
+    }
+    for (const [kind, id] of [['deployment', e.deployment], ['order', e.order], ['customer', e.customer], ['agent', e.agent], ['node', e.node]] as const) {
+      if (id === undefined) continue;
+      const key = `${kind}:${id}`;
+      const list = this.index.get(key);
+      if (list?.[0] !== e) continue;
+      list.shift();
+      if (list.length === 0) this.index.delete(key);
     }
   }
 }

@@ -12,9 +12,12 @@ import type { NodePeriodUptime } from '../uptime/node-uptime.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from '../admin/admin-views.js';
 import type { Table } from '../store/store.js';
+import type { FundedOutcome } from '../billing/billing-service.js';
+import { adviceOf, fundsDueView, type FundsDue } from '../billing/grace-due.js';
 import type { AgentApproval } from '../store/records.js';
 import { PublicError, errors } from './public-error.js';
 import { requireAdmin } from './guards.js';
+import { pageRequest, paginate } from './page.js';
 
 /** What the agent-approval routes need. */
 export interface AdminAgentDeps {
@@ -49,8 +52,11 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     requireAdmin(ctx, deps.gatewayUrl);
     const live = new Map(deps.connected().map((c) => [c.agent, c]));
     const now = deps.clock.nowMs();
+    // Anyone with a key can ask to join and add a pending agent: the list is paged, in key order.
+    const page = paginate(deps.agents.values().sort((a, b) => (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0)), (a) => a.agent, pageRequest(ctx, '/admin/api/agents'));
     ctx.body = {
-      agents: deps.agents.values().map((a) => {
+      next: page.next,
+      agents: page.items.map((a) => {
         const c = live.get(a.agent);
         return {
           ...a,
@@ -66,8 +72,10 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     requireAdmin(ctx, deps.gatewayUrl);
     const now = deps.clock.nowMs();
     const history = deps.nodeUptime();
+    const page = paginate(deps.nodes().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)), (n) => n.id, pageRequest(ctx, '/admin/api/nodes'));
     ctx.body = {
-      nodes: deps.nodes().map((n) => ({
+      next: page.next,
+      nodes: page.items.map((n) => ({
         ...n,
         lastHeartbeatAgeSeconds: n.lastHeartbeatAtMs === undefined ? null : Math.max(0, Math.round((now - n.lastHeartbeatAtMs) / 1000)),
         periods: (history[n.id] ?? []).map((p) => ({ periodStart: new Date(p.periodStartMs).toISOString(), upSeconds: p.upSeconds, periodSeconds: p.periodSeconds })),
@@ -80,13 +88,16 @@ export function registerAdminAgentRoutes(router: Router, deps: AdminAgentDeps): 
     const agent = ctx.params.agent as string;
     const existing = deps.agents.get(agent);
     if (!existing) throw errors.notFound(`agent ${agent} (it has not asked to join, and is not in the config)`);
-    const body = expectObject(ctx.state.body ?? {}, 'body');
+    // The admin names what is approved: an empty request (an auto-submitted form, a stray click)
+    // must not approve whatever nodes and /64s the farmer asked for itself.
+    const approveHint = `POST ${deps.gatewayUrl}/admin/api/agents/${agent}/approve -d '{"nodes": ${JSON.stringify(existing.nodes)}, "subnets": ${JSON.stringify(existing.subnets)}}' (what it asked for; check before approving)`;
+    if (ctx.state.body === undefined) throw new PublicError('bad_request', 'nodes is required: name the nodes and /64s to approve', approveHint, { field: 'nodes' });
+    const body = expectObject(ctx.state.body, 'body');
     expectOnlyKeys(body, ['nodes', 'subnets'], '');
-    const nodes = body.nodes === undefined ? existing.nodes : expectArray(body.nodes, 'nodes', 1, 64, (v, f) => expectString(v, f, { pattern: ID_PATTERN, patternName: 'a node id' }));
-    const subnets =
-      body.subnets === undefined
-        ? existing.subnets
-        : expectArray(body.subnets, 'subnets', 1, 64, expectSubnet64);
+    if (body.nodes === undefined) throw new PublicError('bad_request', 'nodes is required', approveHint, { field: 'nodes' });
+    if (body.subnets === undefined) throw new PublicError('bad_request', 'subnets is required', approveHint, { field: 'subnets' });
+    const nodes = expectArray(body.nodes, 'nodes', 1, 64, (v, f) => expectString(v, f, { pattern: ID_PATTERN, patternName: 'a node id' }));
+    const subnets = expectArray(body.subnets, 'subnets', 1, 64, expectSubnet64);
     for (const other of deps.agents.values()) {
       if (other.agent === agent || other.state !== 'approved') continue;
       const clash = nodes.find((n) => other.nodes.includes(n));
@@ -117,8 +128,23 @@ export interface AdminLedgerDeps {
   readonly ledger: Ledger;
   readonly clock: Clock;
   readonly events: EventSink;
-  /** Funds arrived: settle arrears and advance orders now rather than at the next tick. */
-  onFunded(customer: string): void;
+  /**
+   * Funds arrived: settle arrears and advance orders now rather than at the next tick; resolves
+   * with what that did and the customer's shortfall afterwards (null when the ledger did not answer).
+   */
+  onFunded(customer: string): Promise<FundedOutcome & { readonly due: FundsDue | null }>;
+}
+
+/** The fund answer's account of what the new funds did, in words a customer can act on. */
+export function fundedSummary(outcome: FundedOutcome & { readonly due: FundsDue | null }, unit: string): string {
+  const parts: string[] = [];
+  if (outcome.arrearsPaidMicros > 0n) parts.push(`paid ${formatAmount(outcome.arrearsPaidMicros)} ${unit} of arrears`);
+  if (outcome.resumed.length > 0) parts.push(`${outcome.resumed.length} VM(s) left grace and resumed (${outcome.resumed.join(', ')})`);
+  if (outcome.ended.length > 0) parts.push(`${outcome.ended.length} VM(s) had already been deprovisioned when the funds were counted (${outcome.ended.join(', ')}): order a new one`);
+  if (outcome.stillInGrace.length > 0) parts.push(`${outcome.stillInGrace.length} VM(s) are still in grace (${outcome.stillInGrace.join(', ')}): the arrears are not all paid`);
+  if (parts.length === 0) parts.push('no arrears were due and no VM was in grace');
+  const advice = outcome.due ? adviceOf(outcome.due, unit) : '';
+  return `${parts.join('; ')}.${advice ? ` Still needed: ${advice}` : ''}`;
 }
 
 /** POST /admin/api/ledger/fund: the lab's stand-in for paying on Unyt (embedded ledgers only; 404 otherwise). */
@@ -131,7 +157,9 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     expectOnlyKeys(body, ['agent', 'amount', 'key'], '');
     const agent = expectAgentPubKey(body.agent, 'agent');
     const amount = parsePositiveAmount('amount', body.amount);
-    const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : expectString(body.key, 'key', { maxLength: 200 });
+    // Always in the fund: namespace, so an admin's key can never be a billing event's key
+    // (hypha:<deployment>:<periodStart>) and make the ledger refuse that period's charge.
+    const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : fundKey(expectString(body.key, 'key', { maxLength: 194 }));
     let balance;
     try {
       balance = await fund(agent, amount, key);
@@ -141,9 +169,25 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
       throw err;
     }
     await deps.events.record({ atMs: deps.clock.nowMs(), event: 'ledger.funded', detail: `agreement funded with ${formatAmount(amount)} ${balance.unit} by ${admin.agent ?? admin.subnet}; it now holds ${formatAmount(balance.availableMicros)}`, customer: agent });
-    deps.onFunded(agent);
-    ctx.body = { agent, unit: balance.unit, available: formatAmount(balance.availableMicros) };
+    const outcome = await deps.onFunded(agent);
+    ctx.body = {
+      agent,
+      unit: balance.unit,
+      funded: formatAmount(amount),
+      paidArrears: formatAmount(outcome.arrearsPaidMicros),
+      resumed: outcome.resumed,
+      stillInGrace: outcome.stillInGrace,
+      ended: outcome.ended,
+      available: formatAmount(outcome.due?.availableMicros ?? balance.availableMicros),
+      ...(outcome.due && outcome.due.dueMicros > 0n ? { toPay: fundsDueView(outcome.due, balance.unit) } : {}),
+      summary: fundedSummary(outcome, balance.unit),
+    };
   });
+}
+
+/** An admin's idempotency key for funding, in the `fund:` namespace no billing or payout key uses. */
+export function fundKey(key: string): string {
+  return key.startsWith('fund:') ? key : `fund:${key}`;
 }
 
 /** What the admin views need. */
@@ -155,8 +199,9 @@ export interface AdminViewDeps {
 
 /** GET /admin/api/overview, /admin/api/deployments/{id}, /admin/api/customers/{agent}, /admin/api/events. */
 export function registerAdminViewRoutes(router: Router, deps: AdminViewDeps): void {
-  router.get('/admin/api/overview', (ctx) => {
+  router.get('/admin/api/overview', async (ctx) => {
     requireAdmin(ctx, deps.gatewayUrl);
+    await deps.sources.refreshFunds?.();
     ctx.body = overview(deps.sources);
   });
 

@@ -1,10 +1,11 @@
-// The Koa application: error handling, the caller's identity, JSON bodies, then the routes.
+// The Koa application: error handling, the Host/Origin guard, the caller's identity, JSON bodies, then the routes.
 import Koa from 'koa';
 import { Router, type RouterContext } from './router.js';
 import type { Logger } from 'pino';
 import { errorMiddleware } from './error-middleware.js';
 import { jsonBody } from './json-body.js';
 import { principalMiddleware, type PrincipalSource } from './principal.js';
+import { frameDenial, originGuard, type OriginPolicy } from './origin-guard.js';
 
 /** Called after every request, for metrics. `route` is the matched pattern, never the raw path. */
 export type RequestObserver = (route: string, method: string, status: number, durationMs: number) => void;
@@ -13,6 +14,8 @@ export type RequestObserver = (route: string, method: string, status: number, du
 export interface AppDeps {
   readonly log: Logger;
   readonly principals: PrincipalSource;
+  /** The Host values the gateway answers to and the origins that count as itself (origin-guard.ts). */
+  readonly origin: OriginPolicy;
   /** Registers routes on the router, in order. */
   readonly routes: readonly ((router: Router) => void)[];
   readonly observe?: RequestObserver;
@@ -38,6 +41,9 @@ export function createApp(deps: AppDeps): Koa {
     });
   }
   app.use(errorMiddleware(deps.log));
+  // Before anything reads the body or the caller: a cross-site or rebound request is refused unread.
+  app.use(originGuard(deps.origin));
+  app.use(frameDenial);
   app.use(principalMiddleware(deps.principals));
   app.use(jsonBody);
   app.use(router.routes());

@@ -1,14 +1,17 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from './router.js';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
-import { burnPerHourMicros, runwayOf } from '../billing/funds.js';
+import { readPosition, type FundsPosition, type FundsSources } from '../billing/funds.js';
+import { fundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
-import type { OrderService } from '../orders/order-service.js';
-import type { OrderRecord } from '../store/records.js';
+import { orderStateOf, type OrderService } from '../orders/order-service.js';
+import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import type { ReceiptEntry } from '../billing/receipt-log.js';
 import { PublicError } from './public-error.js';
 import { requireCustomer } from './guards.js';
+import { pageRequest, paginate } from './page.js';
 
 /** What the customer routes need. */
 export interface CustomerDeps {
@@ -17,28 +20,60 @@ export interface CustomerDeps {
   readonly ledger: Ledger;
   readonly orders: OrderService;
   readonly deployments: DeploymentService;
-  /** Unpaid charges of a customer. */
-  arrearsOf(customer: string): bigint;
-  /** The low-funds runway (clock ms). */
-  readonly lowFundsRunwayMs: number;
-  /** Receipts of a deployment, oldest first. */
-  receiptsOf(deploymentId: string): readonly unknown[];
+  /** Balances, arrears and the funds rule (runway, what is due). */
+  readonly funds: FundsSources;
+  /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
+  receiptsOf(deploymentId: string): readonly ReceiptEntry[];
+  /** A stored receipt as the customer gets it (with the farmer's countersignature). */
+  receiptView(entry: ReceiptEntry): unknown;
+}
+
+/** What a customer is told about a failed deploy attempt: the provisioner's own message stays in the log and the admin's timeline. */
+export const ATTEMPT_FAILED = 'the node could not start the VM';
+
+/**
+ * An order's failure and attempts as the customer sees them. A provisioner's error text can hold
+ * internals (a grid contract error, an agent's local path, a proxy's answer), so attempts show one
+ * stable reason and a failure after attempts says how many were made; a failure with no attempt
+ * (no room, the offer withdrawn) is the gateway's own wording and shown as it is.
+ */
+export function customerFailure(o: Pick<OrderRecord, 'failure' | 'attempts'>): { failure?: string; attempts?: { node: string; at: string; error: string }[] } {
+  const attempts = o.attempts.map((a) => ({ node: a.node, at: new Date(a.atMs).toISOString(), error: ATTEMPT_FAILED }));
+  const failure = o.failure === undefined ? undefined : attempts.length === 0 ? o.failure : `could not deploy after ${attempts.length} attempt(s): ${ATTEMPT_FAILED}; nothing was charged`;
+  return { ...(failure !== undefined ? { failure } : {}), ...(attempts.length > 0 ? { attempts } : {}) };
 }
 
 /** The customer routes. */
 export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void {
-  const orderView = (o: OrderRecord): Record<string, unknown> => {
+  /** The customer's funds, or null when the ledger cannot be reached (views then leave out what is due). */
+  const positionOrNull = async (customer: string): Promise<FundsPosition | null> => {
+    try {
+      return await readPosition(deps.funds, customer);
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) return null;
+      throw err;
+    }
+  };
+  /** What a deployment in grace shows as `toPay`: only looked up when one of the customer's deployments is in grace. */
+  const toPayFor = async (customer: string, list: readonly DeploymentRecord[]): Promise<Record<string, unknown> | undefined> => {
+    if (!list.some((d) => d.state === 'grace')) return undefined;
+    const position = await positionOrNull(customer);
+    return position ? fundsDueView(position.due, UNIT) : undefined;
+  };
+  const deploymentOf = (o: OrderRecord): DeploymentRecord | undefined => (o.deployment !== undefined && o.state === 'active' ? deps.deployments.get(o.customer, o.deployment) : undefined);
+  const orderView = (o: OrderRecord, toPay?: Record<string, unknown>): Record<string, unknown> => {
     const check = deps.orders.lastCheck(o.id);
-    const deployment = o.deployment !== undefined && o.state === 'active' ? deps.deployments.get(o.customer, o.deployment) : undefined;
+    const deployment = deploymentOf(o);
     return {
       id: o.id,
-      state: o.state,
+      state: orderStateOf(o, deployment),
       offer: o.offer,
       name: o.name,
       pricePerHour: o.pricePerHour,
       deposit: o.deposit,
       unit: o.unit,
       createdAt: new Date(o.createdAtMs).toISOString(),
+      clock: clockName(deps.clock),
       ...(o.state === 'awaiting_payment' ? { expiresAt: new Date(o.expiresAtMs).toISOString() } : {}),
       payment: {
         unit: o.unit,
@@ -56,36 +91,40 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
             }
           : {}),
       },
-      ...(o.failure ? { failure: o.failure } : {}),
-      ...(o.attempts.length > 0 ? { attempts: o.attempts.map((a) => ({ node: a.node, at: new Date(a.atMs).toISOString(), error: a.error })) } : {}),
-      ...(deployment ? { deployment: deps.deployments.view(deployment) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
+      ...customerFailure(o),
+      ...(deployment ? { deployment: deps.deployments.view(deployment, toPay) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
     };
   };
 
   router.get('/v1/balance', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    let available: bigint;
-    try {
-      available = (await deps.ledger.balance(me.agent)).availableMicros;
-    } catch (err) {
-      if (err instanceof LedgerUnavailableError) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
-      throw err;
-    }
-    const arrears = deps.arrearsOf(me.agent);
-    const runway = runwayOf(available, burnPerHourMicros(deps.deployments.list(me.agent), me.agent), arrears, deps.lowFundsRunwayMs);
-    ctx.body = { agent: me.agent, unit: UNIT, available: formatAmount(available), arrears: formatAmount(arrears), ...runway };
+    const position = await positionOrNull(me.agent);
+    if (!position) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
+    const { due } = position;
+    ctx.body = {
+      agent: me.agent,
+      unit: UNIT,
+      available: formatAmount(position.availableMicros),
+      arrears: formatAmount(position.arrearsMicros),
+      ...position.runway,
+      inGrace: due.inGrace.length,
+      // What to pay and by when, whenever charges are unpaid or a VM is in grace; a runway alone does not say it.
+      ...(due.arrearsMicros > 0n || due.inGrace.length > 0 ? { toPay: fundsDueView(due, UNIT) } : {}),
+    };
   });
 
   router.post('/v1/orders', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    const order = await deps.orders.create(me.agent, ctx.state.body);
+    const order = await deps.orders.create(me.agent, ctx.state.body, me.subnet);
     ctx.status = 201;
     ctx.body = { order: orderView(order) };
   });
 
-  router.get('/v1/orders', (ctx) => {
+  router.get('/v1/orders', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { orders: deps.orders.list(me.agent).map(orderView) };
+    const toPay = await toPayFor(me.agent, deps.deployments.list(me.agent));
+    const page = paginate(deps.orders.list(me.agent), (o) => o.id, pageRequest(ctx, '/v1/orders'));
+    ctx.body = { orders: page.items.map((o) => orderView(o, toPay)), next: page.next };
   });
 
   router.get('/v1/orders/:id', async (ctx) => {
@@ -93,17 +132,22 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const id = ctx.params.id as string;
     deps.orders.get(me.agent, id);
     await deps.orders.advance(id);
-    ctx.body = { order: orderView(deps.orders.get(me.agent, id)) };
+    const o = deps.orders.get(me.agent, id);
+    const d = deploymentOf(o);
+    ctx.body = { order: orderView(o, d ? await toPayFor(me.agent, [d]) : undefined) };
   });
 
-  router.get('/v1/deployments', (ctx) => {
+  router.get('/v1/deployments', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { deployments: deps.deployments.list(me.agent).map((d) => deps.deployments.view(d)) };
+    const page = paginate(deps.deployments.list(me.agent), (d) => d.id, pageRequest(ctx, '/v1/deployments'));
+    const toPay = await toPayFor(me.agent, page.items);
+    ctx.body = { deployments: page.items.map((d) => deps.deployments.view(d, toPay)), next: page.next };
   });
 
-  router.get('/v1/deployments/:id', (ctx) => {
+  router.get('/v1/deployments/:id', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    ctx.body = { deployment: deps.deployments.view(deps.deployments.get(me.agent, ctx.params.id as string)) };
+    const d = deps.deployments.get(me.agent, ctx.params.id as string);
+    ctx.body = { deployment: deps.deployments.view(d, await toPayFor(me.agent, [d])) };
   });
 
   router.put('/v1/deployments/:id/ssh-keys', async (ctx) => {
@@ -123,7 +167,9 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void
     const me = requireCustomer(ctx, deps.gatewayUrl);
     const id = ctx.query.deployment;
     if (typeof id !== 'string' || id === '') throw new PublicError('bad_request', 'deployment is required', 'GET /v1/receipts?deployment=dep_…', { field: 'deployment' });
+    const request = pageRequest(ctx, `/v1/receipts?deployment=${id}`);
     deps.deployments.get(me.agent, id);
-    ctx.body = { receipts: deps.receiptsOf(id) };
+    const page = paginate(deps.receiptsOf(id), (e) => e.receipt.id, request);
+    ctx.body = { clock: clockName(deps.clock), receipts: page.items.map((e) => deps.receiptView(e)), next: page.next };
   });
 }

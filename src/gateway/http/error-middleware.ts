@@ -6,7 +6,7 @@ import { AmountError } from '../../protocol/money.js';
 import { ERROR_STATUS, PublicError, errorBody, fromValidation, type ErrorCode } from './public-error.js';
 
 const CODE_OF_STATUS = new Map<number, ErrorCode>(
-  (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([code]) => !['nonce_invalid', 'nonce_expired', 'wrong_subnet', 'bad_signature', 'not_linked'].includes(code)).map(([code, status]) => [status, code]),
+  (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([code]) => !['nonce_invalid', 'nonce_expired', 'wrong_subnet', 'bad_signature', 'not_linked', 'cross_site'].includes(code)).map(([code, status]) => [status, code]),
 );
 
 /**

@@ -2,7 +2,7 @@
 import type { Context, Next } from 'koa';
 import { PublicError } from './public-error.js';
 
-/** The largest request body accepted (shared/API.md "Errors"). */
+/** The largest request body accepted (docs/api.md "Errors"). */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 /**

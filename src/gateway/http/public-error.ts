@@ -1,7 +1,7 @@
 // Errors meant for the caller: a stable code, a message naming what is wrong, and a hint saying what to do next.
 import { ValidationError } from '../../protocol/validate.js';
 
-/** The error codes of the HTTP contract (shared/API.md "Errors"), with their statuses. */
+/** The error codes of the HTTP contract (docs/api.md "Errors"), with their statuses. */
 export const ERROR_STATUS = {
   bad_request: 400,
   not_linked: 401,
@@ -11,8 +11,10 @@ export const ERROR_STATUS = {
   bad_signature: 401,
   insufficient_funds: 402,
   forbidden: 403,
+  cross_site: 403,
   not_found: 404,
   method_not_allowed: 405,
+  wrong_host: 421,
   conflict: 409,
   payload_too_large: 413,
   unsupported_media_type: 415,

@@ -3,20 +3,26 @@ import type { Router } from './router.js';
 import type { Offer } from '../../protocol/offer.js';
 import { offerView } from '../offers.js';
 import { principalOf, type Principal } from './principal.js';
+import { PublicError } from './public-error.js';
+import { ProvisionError } from '../provision/provisioner.js';
 
 /** What the public routes need. */
 export interface PublicDeps {
   readonly gateway: { readonly agent: string; readonly url: string };
   offers(): readonly Offer[];
-  /** VMs of `offer` that can be placed right now. */
-  availableSlots(offer: Offer): Promise<number>;
+  /** VMs of each offer that can be placed right now, by offer id (cached: provision/offer-slots.ts). */
+  availableSlots(): Promise<ReadonlyMap<string, number>>;
+  /** For a linked customer whose charges are unpaid or whose VMs are in grace: what to pay and by when (else undefined). */
+  fundsAdvice?(agent: string): Promise<string | undefined>;
 }
 
 /** GET /, GET /v1/whoami, GET /v1/offers. */
 export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
-  router.get('/', (ctx) => {
+  router.get('/', async (ctx) => {
+    const p = principalOf(ctx);
+    const advice = p.agent !== undefined && deps.fundsAdvice ? await deps.fundsAdvice(p.agent) : undefined;
     ctx.type = 'text/plain; charset=utf-8';
-    ctx.body = welcomeText(principalOf(ctx), deps.gateway);
+    ctx.body = welcomeText(p, deps.gateway, advice);
   });
 
   router.get('/v1/whoami', (ctx) => {
@@ -25,16 +31,23 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
   });
 
   router.get('/v1/offers', async (ctx) => {
-    const offers = await Promise.all(deps.offers().map(async (o) => offerView(o, await deps.availableSlots(o))));
-    ctx.body = { offers };
+    let slots: ReadonlyMap<string, number>;
+    try {
+      slots = await deps.availableSlots();
+    } catch (err) {
+      if (err instanceof ProvisionError) throw new PublicError('unavailable', 'the free capacity of the nodes cannot be read right now', 'try again in a minute');
+      throw err;
+    }
+    ctx.body = { offers: deps.offers().map((o) => offerView(o, slots.get(o.id) ?? 0)) };
   });
 }
 
-/** The text a person sees with `curl http://[gateway]:8480/`. */
-export function welcomeText(p: Principal, gateway: { agent: string; url: string }): string {
+/** The text a person sees with `curl http://[gateway]:8480/`; `fundsAdvice` comes first when funds ran out. */
+export function welcomeText(p: Principal, gateway: { agent: string; url: string }, fundsAdvice?: string): string {
   const lines = [`hypha gateway ${gateway.agent}`, `at ${gateway.url}`, '', `You are ${p.address} (Mycelium /64 ${p.subnet}).`];
   if (p.agent) {
     lines.push(`This /64 is linked to ${p.agent} (roles: ${p.roles.join(', ')}).`, '');
+    if (fundsAdvice) lines.push(`FUNDS: ${fundsAdvice}`, `  details: curl -s ${gateway.url}/v1/balance`, '');
     lines.push('Try:', `  curl -s ${gateway.url}/v1/offers`, `  curl -s ${gateway.url}/v1/balance`, `  curl -s ${gateway.url}/v1/deployments`);
   } else {
     lines.push(

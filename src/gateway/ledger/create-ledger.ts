@@ -1,4 +1,4 @@
-// Builds the configured Ledger adapter: embedded (in-process), embedded over HTTP, or Unyt (experimental).
+// Builds the configured Ledger adapter: embedded (in-process), embedded over HTTP, or Unyt.
 import type { Clock } from '../../protocol/clock.js';
 import type { GatewayConfig } from '../config.js';
 import { EmbeddedLedger } from './embedded-ledger.js';
@@ -13,8 +13,8 @@ export async function createLedger(config: GatewayConfig, clock: Clock): Promise
     case 'embedded-remote':
       return new EmbeddedLedgerClient(config.ledger.url, config.ledger.timeoutMs);
     case 'unyt': {
-      const { UnytLedger, parseUnytLedgerConfig } = await import('./unyt-ledger.js');
-      return new UnytLedger(parseUnytLedgerConfig({ journalPath: `${config.dataDir}/unyt-ledger.journal`, ...config.ledger.options }));
+      const { UnytLedger } = await import('./unyt/index.js');
+      return UnytLedger.open(config.ledger, { farmerShareBps: config.billing.farmerShareBps });
     }
   }
 }

@@ -3,12 +3,13 @@ import { createServer, type Server } from 'node:http';
 import Koa from 'koa';
 import { Router } from '../http/router.js';
 import type { Logger } from 'pino';
-import { formatIpv6, isMyceliumBytes, parseIpv6, subnet64Of } from '../../identity/index.js';
+import { formatIpv6, isMyceliumBytes, normaliseSubnet64, parseIpv6, subnet64Of } from '../../identity/index.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { ValidationError, expectArray, expectObject, expectString } from '../../protocol/validate.js';
 import { errorMiddleware } from '../http/error-middleware.js';
 import { jsonBody } from '../http/json-body.js';
 import { PublicError } from '../http/public-error.js';
+import { OriginPolicy, originGuard } from '../http/origin-guard.js';
 import { EmbeddedLedger } from './embedded-ledger.js';
 import { LedgerRejectedError, LedgerUnavailableError } from './ledger.js';
 
@@ -22,12 +23,18 @@ export interface LedgerServerOptions {
 }
 
 /**
+ * The server's limits: its only client is one gateway, which keeps a few connections; Node's
+ * defaults (no connection cap, 5 minutes per request) would let a slow or stuck peer pile up.
+ */
+export const LEDGER_SERVER_LIMITS = { headersTimeoutMs: 10_000, requestTimeoutMs: 20_000, keepAliveTimeoutMs: 5_000, maxConnections: 256 } as const;
+
+/**
  * The lab's stand-in for Unyt as a separate process, so a test can take "the ledger" away and
  * see that the gateway treats it as an outage, not as customers running out of funds.
  */
 export async function startLedgerServer(options: LedgerServerOptions, log: Logger): Promise<{ server: Server; ledger: EmbeddedLedger; close(): Promise<void> }> {
   const ledger = EmbeddedLedger.open(options.dir);
-  const allow = new Set(options.allow);
+  const allow = new Set(options.allow.map((s) => normaliseSubnet64(s)));
   const app = new Koa({ proxy: false });
   app.silent = true;
   const router = new Router();
@@ -68,6 +75,7 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
     ctx.body = { unit: s.unit, entries: s.entries, charges: s.charges, refusals: s.refusals, payouts: s.payouts, collected: formatAmount(s.collectedMicros), paidOut: formatAmount(s.paidOutMicros) };
   });
   app.use(errorMiddleware(log));
+  app.use(originGuard(new OriginPolicy([`[${options.address}]:${options.port}`])));
   app.use(async (ctx, next) => {
     let remote: Uint8Array;
     try {
@@ -88,6 +96,10 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
   app.use(jsonBody);
   app.use(router.routes());
   const server = createServer(app.callback());
+  server.headersTimeout = LEDGER_SERVER_LIMITS.headersTimeoutMs;
+  server.requestTimeout = LEDGER_SERVER_LIMITS.requestTimeoutMs;
+  server.keepAliveTimeout = LEDGER_SERVER_LIMITS.keepAliveTimeoutMs;
+  server.maxConnections = LEDGER_SERVER_LIMITS.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: options.address, port: options.port, ipv6Only: true }, () => resolve());

@@ -19,7 +19,10 @@ export interface BillingEvent {
   readonly amountMicros: bigint;
   readonly unit: string;
   readonly receiptIds: readonly string[];
-  /** The invoice payload carried on the parked spend (receipt hashes, period, deployment). */
+  /**
+   * The invoice (receipt hashes, period, deployment). The embedded ledger stores it; Unyt gets
+   * only its hash in the invoice's link tag (tags are capped), the receipt log keeps the rest.
+   */
   readonly invoice: Readonly<Record<string, unknown>>;
 }
 
@@ -28,7 +31,10 @@ export type PostResult =
   | { readonly status: 'paid'; readonly entryId: string }
   | { readonly status: 'insufficient_funds'; readonly availableMicros: bigint };
 
-/** A SPORE payout to a farmer for receipts that were paid. `key` makes it idempotent. */
+/**
+ * A SPORE payout to a farmer for receipts that were paid. `key` makes it idempotent. On Unyt the
+ * RAVE that charged the receipts already allocated the share to the farmer; the payout records it.
+ */
 export interface Payout {
   readonly key: string;
   readonly farmer: string;

@@ -3,21 +3,18 @@ import {
   decodeAgentPubKey,
   fromBase64,
   randomBytes,
-  textStatement,
   toBase64,
   toBase64Url,
   utf8,
   verify,
 } from '../../identity/index.js';
 import { ValidationError, expectAgentPubKey, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
+import { linkStatementText } from '../../protocol/link-statement.js';
 import { PublicError } from '../http/public-error.js';
-import type { Clock } from '../../protocol/clock.js';
+import { clockName, type Clock, type ClockName } from '../../protocol/clock.js';
 import type { Table } from '../store/store.js';
 import type { LinkRecord } from '../store/records.js';
 import { RateLimiter } from './rate-limiter.js';
-
-/** The purpose tag of link statements. */
-export const LINK_PURPOSE = 'hypha/link/v1';
 
 /** Link policy. */
 export interface LinkPolicy {
@@ -48,6 +45,8 @@ export interface ChallengeAnswer {
   readonly nonce: string;
   readonly statement: string;
   readonly expiresAt: string;
+  /** The clock expiresAt is on: the gateway gives challenges wall time, also in the lab (whose orders and receipts run on lab time). */
+  readonly clock: ClockName;
 }
 
 /** Most open challenges kept per /64; a new one past this evicts the oldest. */
@@ -90,20 +89,19 @@ export class LinkService {
     const nonce = toBase64Url(randomBytes(18));
     const expiresAtMs = now + this.policy.challengeTtlMs;
     const expiresAt = new Date(expiresAtMs).toISOString();
-    const statement = textStatement(LINK_PURPOSE, [
-      ['action', 'link this Mycelium /64 to this Unyt identity'],
-      ['gateway', this.gateway.agent],
-      ['gateway-address', this.gateway.address],
-      ['subnet', callerSubnet],
-      ['agent', agent],
-      ['nonce', nonce],
-      ['expires', expiresAt],
-    ]);
+    const statement = linkStatementText({
+      gateway: this.gateway.agent,
+      gatewayAddress: this.gateway.address,
+      subnet: callerSubnet,
+      agent,
+      nonce,
+      expires: expiresAt,
+    });
     const open = [...this.challenges.values()].filter((c) => c.subnet === callerSubnet);
     if (open.length >= OPEN_CHALLENGES_PER_SUBNET) this.challenges.delete((open[0] as Challenge).nonce);
     this.challenges.set(nonce, { nonce, agent, subnet: callerSubnet, statement, expiresAtMs });
     this.onOutcome('challenge', { subnet: callerSubnet, agent });
-    return { nonce, statement, expiresAt };
+    return { nonce, statement, expiresAt, clock: clockName(this.clock) };
   }
 
   /** Checks a signed challenge and stores the link; `created` is false when it already existed. */
@@ -142,7 +140,7 @@ export class LinkService {
       throw this.reject(
         'bad_signature',
         "the signature does not verify with the agent's key over the statement",
-        'sign the exact statement text (every byte, including the final newline) with the key of this agent: hypha id sign --key FILE --field statement',
+        'link from the machine you are linking with `hypha link --gateway URL --key FILE`, which checks the statement and signs it with the key of this agent',
         callerSubnet,
       );
     }

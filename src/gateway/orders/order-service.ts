@@ -13,6 +13,8 @@ import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { OrderHistory } from './order-archive.js';
 
 /** Order policy. */
 export interface OrderPolicy {
@@ -20,14 +22,21 @@ export interface OrderPolicy {
   readonly depositMs: number;
   readonly expireAfterMs: number;
   readonly maxProvisionAttempts: number;
-  /** Unpaid orders one customer may have open at once. */
+  /** Unpaid orders one customer may have open at once (config orders.maxUnpaid). */
   readonly maxOpenOrders: number;
+  /** Orders one customer may create within `windowMs`, whatever became of them (config orders.maxPerWindow). */
+  readonly maxPerWindow: number;
+  readonly windowMs: number;
+  /** Bytes of SSH key lines one order may carry (config orders.maxSshKeyBytes). */
+  readonly maxSshKeyBytes: number;
 }
 
 /** What the order service needs. */
 export interface OrderDeps {
   readonly clock: Clock;
   readonly store: Pick<Store, 'orders' | 'deployments'>;
+  /** Where expired and failed orders go, out of the store's hot table. */
+  readonly archive: OrderHistory;
   readonly ledger: Ledger;
   readonly provisioner: Provisioner;
   readonly events: EventSink;
@@ -56,6 +65,18 @@ export function depositOf(offer: Offer, depositMs: number): bigint {
   return (num + den - 1n) / den;
 }
 
+/** An order's state as customers and admins see it: once handed over, it follows its deployment. */
+export type OrderViewState = OrderRecord['state'] | 'grace' | 'deprovisioned';
+
+/**
+ * The state to show for an order. A handed-over order (`active`) says what its deployment is
+ * now, so a customer whose VM is in grace or was deprovisioned does not read `active`.
+ */
+export function orderStateOf(order: OrderRecord, deployment: DeploymentRecord | undefined): OrderViewState {
+  if (order.state !== 'active' || deployment === undefined) return order.state;
+  return deployment.state === 'grace' || deployment.state === 'deprovisioned' ? deployment.state : order.state;
+}
+
 const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
 /**
@@ -67,25 +88,48 @@ const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
 export class OrderService {
   private readonly checks = new Map<string, PaymentCheck>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** One payment check per customer at a time: each sees the deposits the previous one reserved. */
+  private readonly payments = new KeyedMutex();
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(private readonly deps: OrderDeps) {}
 
-  /** Validates and stores a new order; 400 naming the field for anything wrong. */
-  async create(customer: string, body: unknown): Promise<OrderRecord> {
+  /**
+   * Validates and stores a new order; 400 naming the field for anything wrong. `subnet` is the
+   * /64 it is placed from: the unpaid and per-window caps count the customer's orders and the
+   * /64's, because linking a fresh identity to a /64 costs nothing.
+   */
+  async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
     expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
     const sshKeys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
+    const keyBytes = sshKeys.reduce((n, k) => n + Buffer.byteLength(k, 'utf8'), 0);
+    if (keyBytes > this.deps.policy.maxSshKeyBytes) {
+      throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
+    }
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
-    const open = this.deps.store.orders.values().filter((x) => x.customer === customer && x.state === 'awaiting_payment').length;
+    const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
+    const open = mine.filter((x) => x.state === 'awaiting_payment').length;
     if (open >= this.deps.policy.maxOpenOrders) {
-      throw new PublicError('conflict', `you already have ${open} unpaid orders`, 'pay or wait for them to expire before ordering more');
+      throw new PublicError('conflict', `you${subnet === undefined ? '' : ` (or your /64 ${subnet})`} already have ${open} unpaid orders (orders.maxUnpaid = ${this.deps.policy.maxOpenOrders})`, 'pay or wait for them to expire before ordering more', { limit: 'orders.maxUnpaid' });
     }
     const now = this.deps.clock.nowMs();
+    const since = now - this.deps.policy.windowMs;
+    const recent = [...mine, ...this.deps.archive.of(customer), ...(subnet === undefined ? [] : this.deps.archive.fromSubnet(subnet))].filter((x) => x.createdAtMs > since);
+    if (new Set(recent.map((x) => x.id)).size >= this.deps.policy.maxPerWindow) {
+      const oldest = Math.min(...recent.map((x) => x.createdAtMs));
+      const retryAfterSeconds = Math.max(1, Math.ceil((oldest + this.deps.policy.windowMs - now) / 1000));
+      throw new PublicError(
+        'rate_limited',
+        `you${subnet === undefined ? '' : ` (or your /64 ${subnet})`} created ${this.deps.policy.maxPerWindow} orders in the last ${formatWindow(this.deps.policy.windowMs)} (orders.maxPerWindow)`,
+        `order again in ${retryAfterSeconds} s`,
+        { limit: 'orders.maxPerWindow', retryAfterSeconds },
+      );
+    }
     const id = `ord_${toHex(randomBytes(8))}`;
     const order: OrderRecord = {
       id,
@@ -99,6 +143,7 @@ export class OrderService {
       state: 'awaiting_payment',
       createdAtMs: now,
       expiresAtMs: now + this.deps.policy.expireAfterMs,
+      ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
     };
     await this.deps.store.orders.put(id, order);
@@ -106,16 +151,19 @@ export class OrderService {
     return order;
   }
 
-  /** The customer's order, or 404 (another customer's order is not found, not forbidden). */
+  /** The customer's order, open or archived, or 404 (another customer's order is not found, not forbidden). */
   get(customer: string, id: string): OrderRecord {
-    const order = this.deps.store.orders.get(id);
+    const order = this.deps.store.orders.get(id) ?? this.deps.archive.get(id);
     if (!order || order.customer !== customer) throw errors.notFound(`order ${id}`);
     return order;
   }
 
-  /** A customer's orders, oldest first. */
+  /** A customer's orders, open and archived (the archive's newest per customer), oldest first. */
   list(customer: string): OrderRecord[] {
-    return this.deps.store.orders.values().filter((o) => o.customer === customer).sort((a, b) => a.createdAtMs - b.createdAtMs);
+    const byId = new Map<string, OrderRecord>();
+    for (const o of this.deps.archive.of(customer)) byId.set(o.id, o);
+    for (const o of this.deps.store.orders.values()) if (o.customer === customer && !byId.has(o.id)) byId.set(o.id, o);
+    return [...byId.values()].sort((a, b) => a.createdAtMs - b.createdAtMs);
   }
 
   /** The last payment check of an order. */
@@ -136,7 +184,10 @@ export class OrderService {
   start(intervalRealMs: number): void {
     const tick = (): void => {
       if (this.stopped) return;
-      const open = this.deps.store.orders.values().filter((o) => o.state === 'awaiting_payment' || o.state === 'paid' || o.state === 'provisioning');
+      const all = this.deps.store.orders.values();
+      // Finished orders still in the hot table (a crash between archiving and deleting, or a store from before the archive).
+      for (const o of all) if (o.state === 'expired' || o.state === 'failed') void this.archive(o).catch((err: unknown) => this.deps.log.error({ err, order: o.id }, 'order.archive failed'));
+      const open = all.filter((o) => o.state === 'awaiting_payment' || o.state === 'paid' || o.state === 'provisioning');
       void Promise.all(open.map((o) => this.advance(o.id).catch((err: unknown) => this.deps.log.error({ err, order: o.id }, 'order.advance failed')))).finally(() => {
         if (!this.stopped) this.timer = setTimeout(tick, intervalRealMs);
       });
@@ -158,15 +209,22 @@ export class OrderService {
         await this.update(order, { state: 'expired' }, 'order.expired', `not paid by ${new Date(order.expiresAtMs).toISOString()}`);
         return;
       }
-      if (!(await this.checkPayment(order))) return;
+      const waiting = order;
+      if (!(await this.payments.run(waiting.customer, () => this.checkPayment(waiting.id)))) return;
       order = this.deps.store.orders.get(id);
       if (!order) return;
     }
     if (order.state === 'paid' || order.state === 'provisioning') await this.provision(order);
   }
 
-  /** True when the ledger shows the deposit (the order is then `paid`). */
-  private async checkPayment(order: OrderRecord): Promise<boolean> {
+  /**
+   * True when the ledger shows the deposit (the order is then `paid`). Runs under the
+   * customer's lock, so the order is read again here: the state it was in when the check was
+   * queued may be stale.
+   */
+  private async checkPayment(id: string): Promise<boolean> {
+    const order = this.deps.store.orders.get(id);
+    if (!order || order.state !== 'awaiting_payment') return order !== undefined && (order.state === 'paid' || order.state === 'provisioning');
     const required = this.requiredFor(order);
     const previous = this.checks.get(order.id)?.status;
     let balance: bigint;
@@ -191,13 +249,23 @@ export class OrderService {
     return true;
   }
 
-  /** Deposit of this order, plus deposits of the customer's running VMs, plus arrears. */
+  /**
+   * Deposit of this order, plus the deposits already reserved by the customer (VMs running or
+   * in grace, and orders paid or being deployed that have no deployment yet), plus arrears.
+   * Counting paid orders is what stops one deposit from paying for many VMs ordered at once.
+   */
   private requiredFor(order: OrderRecord): bigint {
     let total = this.depositMicros(order) + this.deps.arrearsOf(order.customer);
+    const counted = new Set<string>();
     for (const d of this.deps.store.deployments.values()) {
-      if (d.customer !== order.customer || (d.state !== 'active' && d.state !== 'grace')) continue;
+      if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
+      counted.add(d.order);
       const offer = this.deps.offer(d.offer);
       if (offer) total += depositOf(offer, this.deps.policy.depositMs);
+    }
+    for (const o of this.deps.store.orders.values()) {
+      if (o.customer !== order.customer || o.id === order.id || counted.has(o.id)) continue;
+      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o);
     }
     return total;
   }
@@ -276,10 +344,25 @@ export class OrderService {
     const next = { ...order, ...change };
     await this.deps.store.orders.put(order.id, next);
     await this.event(next, event, detail);
+    if (next.state === 'expired' || next.state === 'failed') await this.archive(next);
     return next;
+  }
+
+  /**
+   * Moves a finished order to the archive: stored there first, then deleted from the hot
+   * table, so a crash in between leaves it in both (archived again, harmlessly), never in neither.
+   */
+  private async archive(order: OrderRecord): Promise<void> {
+    await this.deps.archive.add(order);
+    await this.deps.store.orders.delete(order.id);
   }
 
   private event(order: OrderRecord, event: string, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, order: order.id, customer: order.customer, ...(order.deployment ? { deployment: order.deployment } : {}) });
   }
+}
+
+/** "24 h", "90 min": a window for a message. */
+function formatWindow(ms: number): string {
+  return ms % HOUR_MS === 0 ? `${ms / HOUR_MS} h` : `${Math.round(ms / 60_000)} min`;
 }

@@ -2,16 +2,17 @@
 import type { GatewayConfig } from '../config.js';
 import { AgentProvisioner, type AgentProvisionerDeps } from './agent-provisioner.js';
 import type { Provisioner } from './provisioner.js';
+import type { GridProvisionerLogger } from './grid-provisioner.js';
 
-/** The provisioner the config names. */
-export async function createProvisioner(config: GatewayConfig, agentDeps: Omit<AgentProvisionerDeps, 'commandTimeoutMs'>): Promise<Provisioner> {
+/** The provisioner the config names; `logger` hears what the grid provisioner cannot throw (a late deployment it removed, a failed cleanup). */
+export async function createProvisioner(config: GatewayConfig, agentDeps: Omit<AgentProvisionerDeps, 'commandTimeoutMs'>, logger?: GridProvisionerLogger): Promise<Provisioner> {
   switch (config.provisioner.kind) {
     case 'agent':
       return new AgentProvisioner({ ...agentDeps, commandTimeoutMs: config.provisioner.commandTimeoutMs });
     case 'grid': {
       const { GridProvisioner } = await import('./grid-provisioner.js');
-      const { kind: _kind, ...options } = config.provisioner.options as Record<string, unknown>;
-      return new GridProvisioner(options as unknown as ConstructorParameters<typeof GridProvisioner>[0]);
+      const { kind: _kind, ...options } = config.provisioner;
+      return new GridProvisioner(options, logger ? { logger } : {});
     }
   }
 }

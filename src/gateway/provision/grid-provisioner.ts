@@ -1,12 +1,15 @@
 // The GridProvisioner: Mycelium-only VMs on ThreeFold grid v3 nodes, through the optional @threefold/grid_client.
-import { createRequire } from 'node:module';
 import { inspect } from 'node:util';
-import { isAgentPubKey, readSecureFile } from '../../identity/index.js';
 import type { Offer } from '../../protocol/offer.js';
+import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from './provisioner.js';
 import type { NodeCandidate, Provisioner, VmHandle, VmSpec, VmStatus } from './provisioner.js';
-import { GRID_NETWORKS, GRIDPROXY_URLS, GridProxyClient, GridProxyError } from './grid-proxy-client.js';
+import { GRIDPROXY_URLS, GridProxyClient, GridProxyError } from './grid-proxy-client.js';
 import type { GridNetwork } from './grid-proxy-client.js';
+import { parseGridProvisionerConfig, readGridMnemonic } from './grid-config.js';
+import type { GridProvisionerConfig } from './grid-config.js';
+import { classifyGridError, GridTimeoutError } from './grid-errors.js';
+import type { GridErrorAction } from './grid-errors.js';
 import {
   createdContractIds,
   DEFAULT_ENTRYPOINT,
@@ -21,45 +24,21 @@ import {
 } from './machines-model.js';
 import type { GridMachinesModel, GridMachineState } from './machines-model.js';
 
-/** The npm package this provisioner drives; an optional dependency, loaded on first use. */
-export const GRID_CLIENT_PACKAGE = '@threefold/grid_client';
+import { loadGridClientFactory } from './grid-client-loader.js';
+
+export type { GridProvisionerConfig } from './grid-config.js';
+export { GRID_CLIENT_PACKAGE, loadGridClientFactory } from './grid-client-loader.js';
+export { classifyGridError, TFCHAIN_KEY_ERRORS } from './grid-errors.js';
+export type { GridErrorAction, GridErrorClass } from './grid-errors.js';
+
+/** Where a grid provisioner's configuration sits in the gateway's config file, for error messages. */
+const CONFIG_AT = 'config.provisioner';
 
 /** How long a deployment may take by default: grid_client's own `deploymentTimeoutMinutes` default is 10. */
 export const DEFAULT_DEPLOY_TIMEOUT_MS = 10 * 60_000;
 
 /** grid_client's project name for hypha's deployments: grid_client lists and finds deployments per project. */
 export const DEFAULT_PROJECT_NAME = 'hypha';
-
-/** BIP-39 mnemonic lengths, in words. */
-const MNEMONIC_WORD_COUNTS = [12, 15, 18, 21, 24];
-
-/** What the gateway's configuration says about the grid (key `provisioner`, with `kind: "grid"`). */
-export interface GridProvisionerConfig {
-  readonly network: GridNetwork;
-  /** A file holding the twin's mnemonic (or hex seed); it must be mode 0600. Exactly one of mnemonicFile and mnemonicEnv. */
-  readonly mnemonicFile?: string;
-  /** The name of an environment variable holding the mnemonic. */
-  readonly mnemonicEnv?: string;
-  /**
-   * Farm id (decimal) -> the farmer's AgentPubKey, where SPORE for the farm's uptime goes. Only
-   * nodes of these farms are candidates: the gateway cannot pay the farmer of any other farm.
-   */
-  readonly farmers: Readonly<Record<string, string>>;
-  /** The grid proxy; GRIDPROXY_URLS[network] when absent. */
-  readonly gridproxyUrl?: string;
-  /** The VM image of offers that name none; DEFAULT_FLIST when absent. */
-  readonly flist?: string;
-  /** The image's entrypoint; DEFAULT_ENTRYPOINT when absent. */
-  readonly entrypoint?: string;
-  /** Bounds every grid_client call (connect, deploy, getObj, delete); DEFAULT_DEPLOY_TIMEOUT_MS when absent. */
-  readonly deployTimeoutMs?: number;
-  /** Bounds each grid proxy request; DEFAULT_GRIDPROXY_TIMEOUT_MS when absent. */
-  readonly gridproxyTimeoutMs?: number;
-  /** grid_client project name; DEFAULT_PROJECT_NAME when absent. */
-  readonly projectName?: string;
-  /** The gateway's twin id, so node search can include nodes it rents before the grid client is connected. */
-  readonly twinId?: number;
-}
 
 /** The options GridClient's constructor takes (grid_client `ClientOptions`), the slice hypha sets. */
 export interface GridClientOptions {
@@ -105,90 +84,6 @@ export interface GridProvisionerDeps {
   readonly logger?: GridProvisionerLogger;
 }
 
-/** How a grid error is handled: whether another node or a later try may work, and what an operator should do. */
-export interface GridErrorClass {
-  readonly retryable: boolean;
-  readonly hint?: string;
-}
-
-/**
- * Classifies an error thrown by grid_client by its structured fields, never by its text:
- * `@threefold/types` errors carry `module` and `code` (2.9: Generic, tfGridNode, tfGridFarm,
- * tfGridWorkloads), tfchain_client errors are named "TFChainError". Node and farm errors
- * (no capacity, node unavailable or rented, disk allocation) and transport errors are
- * retryable; validation (including KYC), a missing twin, and a lack of funds are not.
- * Errors without these fields get `unknownRetryable`: connect() throws a plain Error when
- * no grid service answers ("Failed to reach GridProxy on all provided stacks", 2.9.2).
- */
-export function classifyGridError(err: unknown, unknownRetryable = false): GridErrorClass {
-  if (err instanceof GridTimeoutError) return { retryable: true };
-  const e = (err ?? {}) as { module?: unknown; code?: unknown; name?: unknown };
-  if (e.name === 'TFChainError') return { retryable: true };
-  switch (e.module) {
-    case 'tfGridNode':
-    case 'tfGridFarm':
-      return { retryable: true };
-    case 'tfGridWorkloads':
-      // WorkloadDeleteError 0, WorkloadDeployError 1, WorkloadUpdateError 2, WorkloadCreateError 3.
-      return { retryable: e.code !== 2 };
-    case 'Generic':
-      switch (e.code) {
-        case 1: // GridClientError: a deployment failed and was rolled back.
-        case 3: // TimeoutError
-        case 4: // ConnectionError
-        case 5: // RMBError
-        case 6: // InvalidResponse
-        case 7: // RequestError
-          return { retryable: true };
-        case 8: // TwinNotExistError
-          return { retryable: false, hint: "create a twin for the gateway's mnemonic on this network (ThreeFold dashboard), or check `network`" };
-        case 9: // InsufficientBalanceError
-          return { retryable: false, hint: "fund the gateway's twin with TFT" };
-        default: // ValidationError (2, also KYC), DeploymentKeyDeletionError, KycError, TFChainError (0)
-          return { retryable: false };
-      }
-    case undefined:
-      return { retryable: unknownRetryable };
-    default:
-      return { retryable: false };
-  }
-}
-
-/**
- * Loads @threefold/grid_client through require(): its "import" entry point is an ES build
- * with extension-less imports that Node's ESM loader refuses (ERR_UNSUPPORTED_DIR_IMPORT,
- * checked with 2.9.2), its CommonJS build loads. Throws ProvisionError (not retryable) when
- * the package is not installed or does not load.
- */
-export function loadGridClientFactory(resolveFrom: string | URL = import.meta.url): GridClientFactory {
-  const require = createRequire(resolveFrom);
-  try {
-    require.resolve(GRID_CLIENT_PACKAGE);
-  } catch {
-    throw new ProvisionError(
-      'loadGridClient',
-      `the grid provisioner needs ${GRID_CLIENT_PACKAGE}, an optional dependency that is not installed: run \`npm install ${GRID_CLIENT_PACKAGE}\``,
-      false,
-    );
-  }
-  let loaded: unknown;
-  try {
-    loaded = require(GRID_CLIENT_PACKAGE);
-  } catch (err) {
-    throw new ProvisionError(
-      'loadGridClient',
-      `${GRID_CLIENT_PACKAGE} is installed but does not load (${(err as Error).message}); reinstall it with \`npm install ${GRID_CLIENT_PACKAGE}\``,
-      false,
-    );
-  }
-  const GridClient = (loaded as { GridClient?: unknown }).GridClient;
-  if (typeof GridClient !== 'function') {
-    throw new ProvisionError('loadGridClient', `${GRID_CLIENT_PACKAGE} does not export a GridClient class; install a 2.x release`, false);
-  }
-  const Client = GridClient as new (options: GridClientOptions) => GridClientLike;
-  return (options) => new Client(options);
-}
-
 /** Deploys and controls VMs on ThreeFold grid v3 nodes. The mnemonic never leaves it: not in errors, logs, JSON or inspect output. */
 export class GridProvisioner implements Provisioner {
   readonly kind = 'grid' as const;
@@ -213,35 +108,29 @@ export class GridProvisioner implements Provisioner {
 
   /** Checks `config` and reads the mnemonic; throws ProvisionError (operation "config") naming what to fix. */
   constructor(config: GridProvisionerConfig, deps: GridProvisionerDeps = {}) {
-    if (!GRID_NETWORKS.includes(config.network)) {
-      throw configError(`network must be one of ${GRID_NETWORKS.map((n) => `"${n}"`).join(', ')}, got ${JSON.stringify(config.network)}`);
+    let checked: GridProvisionerConfig;
+    let read: { mnemonic: string; source: string };
+    try {
+      checked = parseGridProvisionerConfig(config, CONFIG_AT);
+      read = readGridMnemonic(checked, deps.env ?? process.env, CONFIG_AT);
+    } catch (err) {
+      if (err instanceof ValidationError) throw configError(err.message);
+      throw err;
     }
-    this.network = config.network;
-    const read = readMnemonic(config, deps.env ?? process.env);
+    this.network = checked.network;
     this.#mnemonic = read.mnemonic;
     this.#mnemonicSource = read.source;
-    this.#farmers = parseFarmers(config.farmers);
-    this.projectName = config.projectName ?? DEFAULT_PROJECT_NAME;
-    if (!/^[A-Za-z0-9_/-]{1,64}$/.test(this.projectName)) throw configError('projectName must be 1 to 64 letters, digits, "_", "-" or "/"');
-    this.flist = config.flist ?? DEFAULT_FLIST;
-    this.entrypoint = config.entrypoint ?? DEFAULT_ENTRYPOINT;
-    this.deployTimeoutMs = config.deployTimeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
-    if (!Number.isSafeInteger(this.deployTimeoutMs) || this.deployTimeoutMs < 1) {
-      throw configError(`deployTimeoutMs must be a positive integer of milliseconds, got ${String(config.deployTimeoutMs)}`);
-    }
-    if (config.twinId !== undefined && (!Number.isSafeInteger(config.twinId) || config.twinId < 1)) {
-      throw configError(`twinId must be a positive integer, got ${String(config.twinId)}`);
-    }
-    this.#configuredTwinId = config.twinId;
-    this.#customProxy = config.gridproxyUrl !== undefined;
-    try {
-      this.#proxy = new GridProxyClient({
-        baseUrl: config.gridproxyUrl ?? GRIDPROXY_URLS[this.network],
-        ...(config.gridproxyTimeoutMs !== undefined ? { timeoutMs: config.gridproxyTimeoutMs } : {}),
-      });
-    } catch (err) {
-      throw configError(`gridproxy: ${(err as Error).message}`);
-    }
+    this.#farmers = new Map(Object.entries(checked.farmers).map(([farmId, agent]) => [Number(farmId), agent]));
+    this.projectName = checked.projectName ?? DEFAULT_PROJECT_NAME;
+    this.flist = checked.flist ?? DEFAULT_FLIST;
+    this.entrypoint = checked.entrypoint ?? DEFAULT_ENTRYPOINT;
+    this.deployTimeoutMs = checked.deployTimeoutMs ?? DEFAULT_DEPLOY_TIMEOUT_MS;
+    this.#configuredTwinId = checked.twinId;
+    this.#customProxy = checked.gridproxyUrl !== undefined;
+    this.#proxy = new GridProxyClient({
+      baseUrl: checked.gridproxyUrl ?? GRIDPROXY_URLS[this.network],
+      ...(checked.gridproxyTimeoutMs !== undefined ? { timeoutMs: checked.gridproxyTimeoutMs } : {}),
+    });
     this.gridproxyUrl = this.#proxy.baseUrl;
     this.#loadGridClient = deps.loadGridClient ?? (() => loadGridClientFactory());
     this.#logger = deps.logger;
@@ -417,7 +306,7 @@ export class GridProvisioner implements Provisioner {
     } catch (err) {
       if (this.#client === pending) this.#client = undefined;
       if (err instanceof ProvisionError) throw err;
-      throw this.#failure(operation, `connecting to the ${this.network} grid`, err, true);
+      throw this.#failure(operation, `connecting to the ${this.network} grid`, err, 'retry-later');
     }
   }
 
@@ -442,7 +331,13 @@ export class GridProvisioner implements Provisioner {
       await client.disconnect().catch(() => undefined);
       throw err;
     }
-    if (typeof client.twinId === 'number') this.#connectedTwinId = client.twinId;
+    if (typeof client.twinId === 'number') {
+      if (this.#configuredTwinId !== undefined && client.twinId !== this.#configuredTwinId) {
+        await client.disconnect().catch(() => undefined);
+        throw configError(`twinId is ${this.#configuredTwinId} but the mnemonic belongs to twin ${client.twinId} on the ${this.network} grid: correct or remove twinId`);
+      }
+      this.#connectedTwinId = client.twinId;
+    }
     return client;
   }
 
@@ -514,15 +409,15 @@ export class GridProvisioner implements Provisioner {
     );
   }
 
-  #failure(operation: string, what: string, err: unknown, unknownRetryable = false): ProvisionError {
+  #failure(operation: string, what: string, err: unknown, unknownAction: GridErrorAction = 'fail-order'): ProvisionError {
     if (err instanceof ProvisionError) return err;
-    const { text, retryable } = this.#describe(err, unknownRetryable);
+    const { text, retryable } = this.#describe(err, unknownAction);
     return new ProvisionError(operation, `${what}: ${text}`, retryable);
   }
 
   /** A grid error as text fit for an error message (the mnemonic redacted, the operator's hint added), and whether it is retryable. */
-  #describe(err: unknown, unknownRetryable = false): { text: string; retryable: boolean } {
-    const { retryable, hint } = classifyGridError(err, unknownRetryable);
+  #describe(err: unknown, unknownAction: GridErrorAction = 'fail-order'): { text: string; retryable: boolean } {
+    const { retryable, hint } = classifyGridError(err, unknownAction);
     const text = this.#redact(errorText(err));
     return { text: hint === undefined ? text : `${text} (${hint})`, retryable };
   }
@@ -534,63 +429,6 @@ export class GridProvisioner implements Provisioner {
   #redact(text: string): string {
     return text.split(this.#mnemonic).join('[mnemonic]').replace(/0x[0-9a-fA-F]{64}/g, '[hex secret]');
   }
-}
-
-/** A grid_client call that did not finish within the provisioner's timeout. */
-class GridTimeoutError extends Error {
-  constructor(timeoutMs: number) {
-    super(`no answer from the grid within ${timeoutMs} ms`);
-    this.name = 'GridTimeoutError';
-  }
-}
-
-function readMnemonic(config: GridProvisionerConfig, env: Readonly<Record<string, string | undefined>>): { mnemonic: string; source: string } {
-  const hasFile = config.mnemonicFile !== undefined;
-  const hasEnv = config.mnemonicEnv !== undefined;
-  if (hasFile === hasEnv) {
-    throw configError('give the mnemonic through exactly one of mnemonicFile (a mode-0600 file) and mnemonicEnv (an environment variable name)');
-  }
-  let raw: string;
-  let source: string;
-  if (config.mnemonicFile !== undefined) {
-    source = `file ${config.mnemonicFile}`;
-    try {
-      raw = readSecureFile(config.mnemonicFile).toString('utf8');
-    } catch (err) {
-      throw configError(`mnemonicFile: ${(err as Error).message}`);
-    }
-  } else {
-    const name = config.mnemonicEnv as string;
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw configError(`mnemonicEnv must be an environment variable name, got ${JSON.stringify(name)}`);
-    source = `environment variable ${name}`;
-    const value = env[name];
-    if (value === undefined || value.trim() === '') throw configError(`mnemonicEnv: environment variable ${name} is not set or empty`);
-    raw = value;
-  }
-  const mnemonic = raw.trim().split(/\s+/).join(' ');
-  const words = mnemonic.split(' ');
-  const isWords = MNEMONIC_WORD_COUNTS.includes(words.length) && words.every((w) => /^[a-z]+$/.test(w));
-  const isSeed = /^(0x)?[0-9a-fA-F]{64}$/.test(mnemonic);
-  if (!isWords && !isSeed) {
-    throw configError(`the ${source} does not hold a mnemonic: expected 12 to 24 lower-case BIP-39 words, or a 32-byte hex seed`);
-  }
-  return { mnemonic, source };
-}
-
-function parseFarmers(farmers: Readonly<Record<string, string>> | undefined): ReadonlyMap<number, string> {
-  if (farmers === null || typeof farmers !== 'object' || Array.isArray(farmers)) {
-    throw configError('farmers must map farm ids to their farmers\' AgentPubKeys, e.g. {"42": "uhCAk…"}');
-  }
-  const out = new Map<number, string>();
-  for (const [farmId, agent] of Object.entries(farmers)) {
-    if (!/^[1-9][0-9]{0,9}$/.test(farmId)) throw configError(`farmers: ${JSON.stringify(farmId)} is not a farm id (a positive integer)`);
-    if (!isAgentPubKey(agent)) throw configError(`farmers.${farmId}: not a valid AgentPubKey ("uhCAk…")`);
-    out.set(Number(farmId), agent);
-  }
-  if (out.size === 0) {
-    throw configError('farmers must name at least one farm: only nodes of listed farms are candidates, because the gateway pays each farm\'s farmer');
-  }
-  return out;
 }
 
 function configError(message: string): ProvisionError {

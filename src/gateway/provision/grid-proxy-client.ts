@@ -60,6 +60,14 @@ export interface GridNodeInfo {
   readonly total: GridNodeResources;
   /** Used resources; the proxy counts the memory and disk zos reserves for itself as used. */
   readonly used: GridNodeResources;
+  /** The node's farm is dedicated: its nodes take deployments only under a rent contract. */
+  readonly inDedicatedFarm: boolean;
+  /** The node's active rent contract, 0 when nobody rents it. */
+  readonly rentContractId: number;
+  /** The twin that rents the node, 0 when nobody does. */
+  readonly rentedByTwinId: number;
+  /** The farmer's extra fee for the node; above 0 makes the node dedicated on tfchain. 0 when not reported. */
+  readonly extraFee: number;
 }
 
 /** A node that can take at least one VM of the offer asked about. */
@@ -78,7 +86,10 @@ export interface GridNodeCandidate {
 export interface NodeFilter {
   /** Only nodes of these farms (proxy `farm_ids`). */
   readonly farmIds?: readonly number[];
-  /** Only nodes this twin may deploy on: rented by it or not rented (proxy `available_for`); without it, only nodes nobody rents. */
+  /**
+   * Only nodes this twin may deploy on: rented by it, or neither rented nor dedicated (proxy
+   * `available_for`). Without it, only nodes nobody rents outside dedicated farms.
+   */
   readonly availableForTwinId?: number;
 }
 
@@ -183,7 +194,9 @@ export function nodesQuery(offer: OfferSize, filter: NodeFilter = {}, pageSize =
   if (filter.availableForTwinId !== undefined) {
     query.set('available_for', String(ensureId('availableForTwinId', filter.availableForTwinId)));
   } else {
+    // What available_for means for a twin that rents nothing (grid proxy postgres.go: renter null and farm not dedicated).
     query.set('rented', 'false');
+    query.set('in_dedicated_farm', 'false');
   }
   query.set('size', String(pageSize));
   query.set('page', '1');
@@ -220,6 +233,7 @@ export function candidatesFrom(nodes: readonly GridNodeInfo[], offer: OfferSize,
   for (const node of nodes) {
     if (node.status !== 'up' || node.healthy === false || !node.features.includes(MYCELIUM_FEATURE)) continue;
     if (farms !== undefined && !farms.has(node.farmId)) continue;
+    if (!isAvailableTo(node, filter.availableForTwinId)) continue;
     if (node.total.cru < need.cru) continue;
     const freeMruBytes = Math.max(0, node.total.mruBytes - node.used.mruBytes);
     const freeSruBytes = Math.max(0, node.total.sruBytes - node.used.sruBytes);
@@ -228,6 +242,19 @@ export function candidatesFrom(nodes: readonly GridNodeInfo[], offer: OfferSize,
     out.push({ nodeId: node.nodeId, farmId: node.farmId, twinId: node.twinId, totalCru: node.total.cru, freeMruBytes, freeSruBytes, freeSlots });
   }
   return out.sort((a, b) => b.freeSlots - a.freeSlots || b.freeMruBytes - a.freeMruBytes || a.nodeId - b.nodeId);
+}
+
+/**
+ * Whether `twinId` (undefined: a twin that rents nothing) may deploy on `node`. A rented node
+ * takes only its renter's deployments; an unrented node in a dedicated farm, or with an extra
+ * fee, takes none until someone rents it. Follows grid_client 2.9.2
+ * `Nodes.nodeAvailableForTwinId` (primitives/nodes.ts), which refuses the deployment otherwise,
+ * and tfchain pallet-smart-contract `_create_node_contract` (a node is dedicated when its farm
+ * is, or when it has an extra fee).
+ */
+export function isAvailableTo(node: GridNodeInfo, twinId: number | undefined): boolean {
+  if (node.rentContractId !== 0 || node.rentedByTwinId !== 0) return twinId !== undefined && node.rentedByTwinId === twinId;
+  return !node.inDedicatedFarm && node.extraFee === 0;
 }
 
 function parseNode(item: unknown, at: string): GridNodeInfo {
@@ -245,7 +272,16 @@ function parseNode(item: unknown, at: string): GridNodeInfo {
     healthy,
     total: parseResources(node['total_resources'], `${at}.total_resources`),
     used: parseResources(node['used_resources'], `${at}.used_resources`),
+    inDedicatedFarm: expectBoolean(node['inDedicatedFarm'], `${at}.inDedicatedFarm`),
+    rentContractId: expectCount(node['rentContractId'], `${at}.rentContractId`, 0),
+    rentedByTwinId: expectCount(node['rentedByTwinId'], `${at}.rentedByTwinId`, 0),
+    extraFee: node['extraFee'] === undefined ? 0 : expectCount(node['extraFee'], `${at}.extraFee`, 0),
   };
+}
+
+function expectBoolean(value: unknown, at: string): boolean {
+  if (typeof value !== 'boolean') throw new TypeError(`${at} must be a boolean, got ${kindOf(value)}`);
+  return value;
 }
 
 /** The node's features; the proxy sends null for a node that reported none. */
@@ -285,7 +321,8 @@ function ensureId(name: string, value: number): number {
   return value;
 }
 
-function parseBaseUrl(text: string): string {
+/** `text` as a grid proxy base URL without a trailing slash; TypeError says what is wrong. */
+export function parseBaseUrl(text: string): string {
   let url: URL;
   try {
     url = new URL(text);

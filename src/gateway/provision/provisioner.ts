@@ -53,4 +53,6 @@ export interface Provisioner {
   status(vm: VmHandle): Promise<VmStatus>;
   /** Replaces the VM's authorized SSH keys. */
   setSshKeys(vm: VmHandle, sshKeys: readonly string[]): Promise<void>;
+  /** Lets go of connections (the grid client's); the gateway calls it on shutdown. */
+  close?(): Promise<void>;
 }

@@ -7,7 +7,7 @@ import { StoreError } from './store.js';
 /** How a log was found on open. */
 export interface OpenedLog<T> {
   readonly log: AppendLog<T>;
-  /** Every record, oldest first. */
+  /** Every record, oldest first (only the last `keepLast` when that option was given). */
   readonly records: T[];
   /** Bytes of an unfinished last line (a write cut by a crash) moved aside to `<path>.torn-<ms>`. */
   readonly tornBytes: number;
@@ -39,7 +39,8 @@ export class AppendLog<T> {
    * bytes after the last newline, which a crash can leave and which were never acknowledged —
    * is moved to a side file and reported, not dropped silently. Damage anywhere else throws.
    */
-  static open<T>(path: string, options: { durable?: boolean } = {}): OpenedLog<T> {
+  static open<T>(path: string, options: { durable?: boolean; keepLast?: number } = {}): OpenedLog<T> {
+    const keepLast = options.keepLast ?? Infinity;
     const existed = existsSync(path);
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
@@ -64,7 +65,10 @@ export class AppendLog<T> {
         n++;
         head = checkLine(raw, lineStart, nl, n, head, `${path} line ${n}`, records);
         lineStart = nl + 1;
+        // Every line is still checked against the chain; only the newest keepLast are kept parsed.
+        if (records.length >= 2 * keepLast) records.splice(0, records.length - keepLast);
       }
+      if (records.length > keepLast) records.splice(0, records.length - keepLast);
       if (!existed) fsyncDir(dirname(path));
       return { log: new AppendLog<T>(path, fd, n, head, options.durable ?? true), records, tornBytes };
     } catch (err) {

@@ -66,6 +66,10 @@ export class LowdbStore implements Store {
         throw new StoreError('corrupt', `${path}: "${t}" is missing or not an object; restore the file from a backup`);
       }
     }
+    // Tables keyed by caller-chosen text must not be ordinary objects: a key "__proto__" would
+    // replace the table's prototype and "constructor" would read Object's. Each table is copied
+    // into an object without a prototype (JSON.parse made "__proto__" an own property, kept here).
+    for (const t of TABLES) data[t] = rowsWithoutPrototype(data[t] as Record<string, never>);
     const store = new LowdbStore(db);
     await store.writeNow();
     return store;
@@ -83,7 +87,7 @@ export class LowdbStore implements Store {
   private table<K extends (typeof TABLES)[number]>(name: K): Table<Data[K][string]> {
     const rows = (): Record<string, Data[K][string]> => this.db.data[name] as Record<string, Data[K][string]>;
     return {
-      get: (key) => rows()[key],
+      get: (key) => (Object.hasOwn(rows(), key) ? rows()[key] : undefined),
       values: () => Object.values(rows()),
       size: () => Object.keys(rows()).length,
       put: (key, value) => {
@@ -93,7 +97,7 @@ export class LowdbStore implements Store {
       },
       delete: (key) => {
         this.assertOpen();
-        if (!(key in rows())) return Promise.resolve(false);
+        if (!Object.hasOwn(rows(), key)) return Promise.resolve(false);
         delete rows()[key];
         return this.schedule().then(() => true);
       },
@@ -124,5 +128,12 @@ export class LowdbStore implements Store {
 }
 
 function emptyData(): Data {
-  return { version: STORE_VERSION, links: {}, agents: {}, orders: {}, deployments: {}, chains: {}, meta: {} };
+  return { version: STORE_VERSION, links: rowsWithoutPrototype({}), agents: rowsWithoutPrototype({}), orders: rowsWithoutPrototype({}), deployments: rowsWithoutPrototype({}), chains: rowsWithoutPrototype({}), meta: rowsWithoutPrototype({}) };
+}
+
+/** A copy of `rows` with no prototype, so any string is an ordinary key. */
+function rowsWithoutPrototype<T>(rows: Record<string, T>): Record<string, T> {
+  const out = Object.create(null) as Record<string, T>;
+  for (const key of Object.keys(rows)) Object.defineProperty(out, key, { value: rows[key], writable: true, enumerable: true, configurable: true });
+  return out;
 }

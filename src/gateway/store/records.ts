@@ -26,7 +26,7 @@ export interface AgentApproval {
   readonly decidedBy?: string;
 }
 
-/** Order states (shared/API.md). */
+/** Order states (docs/api.md). */
 export type OrderState = 'awaiting_payment' | 'paid' | 'provisioning' | 'active' | 'failed' | 'expired';
 
 /** A customer's order for a VM. */
@@ -42,6 +42,8 @@ export interface OrderRecord {
   readonly state: OrderState;
   readonly createdAtMs: number;
   readonly expiresAtMs: number;
+  /** The /64 the order was placed from: the order caps count per /64 too, as a fresh key can be linked there at will. */
+  readonly subnet?: string;
   readonly paidAtMs?: number;
   /** The deployment id, chosen when the order is paid (deploys are idempotent by it). */
   readonly deployment?: string;
@@ -52,7 +54,7 @@ export interface OrderRecord {
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
 }
 
-/** Deployment states (shared/API.md). */
+/** Deployment states (docs/api.md). */
 export type DeploymentState = 'provisioning' | 'active' | 'grace' | 'deprovisioned';
 
 /** Why a deployment ended. */

@@ -22,6 +22,14 @@ export interface ProbeDeps {
   hasAgent(d: DeploymentRecord): boolean;
   /** A probe disagreed with the agent's latest report (for metrics). */
   onDisagreement?(farmer: string): void;
+  /** How long dispute spans are kept (clock ms); they must outlive the period closes that read them. Default 2 days. */
+  readonly keepDisputesMs?: number;
+}
+
+/** Where billing asks whether a VM's up-time was disputed (a narrow port; ProbeService implements it). */
+export interface DisputeSource {
+  /** Whether the gateway's probes disagreed with the agent about `deploymentId` within [fromMs, toMs). */
+  disputed(deploymentId: string, fromMs: number, toMs: number): boolean;
 }
 
 /**
@@ -31,15 +39,19 @@ export interface ProbeDeps {
  * still-fresh report is a suspicion; it counts against that farmer, and is shown to admins (one
  * event per streak), only once the agent has reported again since and still disagrees. A pause,
  * a resume or a crash between the agent's report and the probe is honest, and the agent's next
- * report agrees with the probe.
+ * report agrees with the probe. For VMs an agent reports on, the probes are also kept as the
+ * gateway's own evidence ("probe:ID"), and each confirmed disagreement marks the VM's up-time as
+ * disputed at that time, so billing can charge the smaller of the two (disputed-uptime.ts).
  */
-export class ProbeService {
+export class ProbeService implements DisputeSource {
   private timer: NodeJS.Timeout | null = null;
   private stopped = false;
   private running: Promise<void> = Promise.resolve();
   private readonly streaks = new Set<string>();
   /** Deployment id -> the time of the agent report a probe first disagreed with. */
   private readonly suspicions = new Map<string, number>();
+  /** Deployment id -> [first, last] probe times of each streak of confirmed disagreements, oldest first. */
+  private readonly disputes = new Map<string, Array<[number, number]>>();
 
   constructor(private readonly deps: ProbeDeps) {}
 
@@ -66,6 +78,7 @@ export class ProbeService {
     const ids = new Set(running.map((d) => d.id));
     for (const id of this.suspicions.keys()) if (!ids.has(id)) this.suspicions.delete(id);
     for (const id of this.streaks) if (!ids.has(id)) this.streaks.delete(id);
+    this.pruneDisputes(this.deps.clock.nowMs() - (this.deps.keepDisputesMs ?? 2 * 86_400_000));
     const timeoutMs = Math.max(50, Math.min(3000, this.deps.clock.toRealMs(this.deps.intervalMs) * 0.8));
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -85,6 +98,7 @@ export class ProbeService {
       this.deps.uptime.record(subject, { atMs, up: reachable });
       return;
     }
+    this.deps.uptime.record(`probe:${d.id}`, { atMs, up: reachable });
     const reported = this.deps.uptime.last(subject);
     if (!reported || atMs - reported.atMs > 2 * this.deps.intervalMs) return;
     if (reported.up === reachable) {
@@ -98,6 +112,7 @@ export class ProbeService {
       return;
     }
     this.deps.onDisagreement?.(d.farmer);
+    this.markDisputed(d.id, atMs);
     if (this.streaks.has(d.id)) return;
     this.streaks.add(d.id);
     await this.deps.events.record({
@@ -108,5 +123,25 @@ export class ProbeService {
       agent: d.farmer,
       node: d.node,
     });
+  }
+
+  disputed(deploymentId: string, fromMs: number, toMs: number): boolean {
+    return (this.disputes.get(deploymentId) ?? []).some(([first, last]) => last >= fromMs && first < toMs);
+  }
+
+  /** Extends the VM's current dispute span, or starts one when the last ended over 3 intervals ago. */
+  private markDisputed(id: string, atMs: number): void {
+    const spans = this.disputes.get(id) ?? [];
+    const tail = spans[spans.length - 1];
+    if (tail && atMs - tail[1] <= 3 * this.deps.intervalMs) tail[1] = Math.max(tail[1], atMs);
+    else spans.push([atMs, atMs]);
+    this.disputes.set(id, spans);
+  }
+
+  private pruneDisputes(beforeMs: number): void {
+    for (const [id, spans] of this.disputes) {
+      while (spans.length > 0 && (spans[0] as [number, number])[1] < beforeMs) spans.shift();
+      if (spans.length === 0) this.disputes.delete(id);
+    }
   }
 }

@@ -1,8 +1,11 @@
 // Up-time evidence in memory: per node and per deployment, the up-intervals the shared rule credits, folded in as samples arrive.
 import { MISSED_HEARTBEATS_FOR_DOWN, isUpNow, type Sample } from '../../protocol/uptime.js';
 
-/** A subject's samples: a node ("node:ID") or a deployment ("vm:ID"). */
-export type Subject = `node:${string}` | `vm:${string}`;
+/**
+ * A subject's samples: a node ("node:ID"), a deployment ("vm:ID": its billing evidence), or the
+ * gateway's own probes of a deployment an agent reports on ("probe:ID": the cross-check).
+ */
+export type Subject = `node:${string}` | `vm:${string}` | `probe:${string}`;
 
 interface Track {
   /** Credited [start, end) intervals, in time order, adjacent ones merged. */

@@ -1,0 +1,134 @@
+// Browser-borne requests: the Host must be the server's own, and a state-changing request must not come from another site.
+import type { Context, Next } from 'koa';
+import { PublicError } from './public-error.js';
+
+/**
+ * The request headers the guard reads, as Node gives them (lower-case names; a header that
+ * was sent twice arrives joined or as an array, which the guard refuses).
+ */
+export interface GuardedRequest {
+  readonly method: string;
+  readonly host: string | undefined;
+  readonly origin: string | undefined;
+  readonly secFetchSite: string | undefined;
+}
+
+/** Methods that only read: a foreign Origin on them is allowed (the same-origin policy keeps the answer from the page). */
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A Host header's shape: a bracketed IPv6 literal or a name/IPv4, and an optional port. Nothing else reaches the URL parser. */
+const HOST_SHAPE = /^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$/;
+
+/**
+ * A Host value in one spelling: lower case, IPv6 compressed the WHATWG way (`[5a1::1]` for
+ * `[05A1:0:0::1]`), the default port 80 dropped. Undefined when it is not a host at all.
+ */
+export function normaliseHost(host: string): string | undefined {
+  if (!HOST_SHAPE.test(host)) return undefined;
+  try {
+    const url = new URL(`http://${host}`);
+    return url.host;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The checks of one server: the Host values it answers to, and the origins that count as itself. */
+export class OriginPolicy {
+  private readonly hosts: ReadonlySet<string>;
+  private readonly origins: ReadonlySet<string>;
+  /** The host the hint names: the server's own URL. */
+  readonly primary: string;
+
+  /**
+   * `hosts` are `address:port` values as a client writes them in a URL (`[5a1::1]:8480`,
+   * `127.0.0.1:8480`); the first is the one the refusal's hint points to.
+   */
+  constructor(hosts: readonly string[]) {
+    const normal = hosts.map((h) => {
+      const n = normaliseHost(h);
+      if (n === undefined) throw new RangeError(`OriginPolicy: ${JSON.stringify(h)} is not a host[:port]`);
+      return n;
+    });
+    if (normal.length === 0) throw new RangeError('OriginPolicy: at least one host is needed');
+    this.hosts = new Set(normal);
+    this.origins = new Set(normal.map((h) => `http://${h}`));
+    this.primary = normal[0] as string;
+  }
+
+  /** True when `origin` (an Origin header value) is this server itself. */
+  isOwnOrigin(origin: string): boolean {
+    try {
+      const url = new URL(origin);
+      return url.protocol === 'http:' && url.pathname === '/' && url.search === '' && this.origins.has(url.origin);
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * Null when the request may go on; otherwise the error to answer with.
+   * - A Host that is not one of ours: 421 wrong_host, for every method. A page that rebinds its
+   *   own DNS name to our address sends its own name as Host, so this is what keeps it from
+   *   reading the answers.
+   * - A state-changing method with an Origin that is not ours (`null` included), or with
+   *   `Sec-Fetch-Site: cross-site` or `same-site`: 403 cross_site. curl sends neither header,
+   *   so `curl -d '{…}'` works; every current browser sends at least one of them.
+   */
+  check(req: GuardedRequest): PublicError | null {
+    const url = `http://${this.primary}/`;
+    if (req.host === undefined || req.host === '') {
+      return new PublicError('bad_request', 'the request has no Host header', `send HTTP/1.1 with "Host: ${this.primary}", e.g. curl ${url}`, { field: 'host' });
+    }
+    const host = normaliseHost(req.host);
+    if (host === undefined || !this.hosts.has(host)) {
+      return new PublicError('wrong_host', `this server does not answer to the Host ${JSON.stringify(req.host.slice(0, 100))}`, `use its own address: ${url} (a browser page reaching it under another name is refused, to stop DNS rebinding)`, { field: 'host' });
+    }
+    if (SAFE_METHODS.has(req.method)) return null;
+    if (req.origin !== undefined && !this.isOwnOrigin(req.origin)) {
+      return new PublicError('cross_site', `a ${req.method} from the web origin ${JSON.stringify(req.origin.slice(0, 100))} is refused`, `another site's page cannot act with your address; send the request yourself, e.g. curl -X ${req.method} ${url}…`, { field: 'origin' });
+    }
+    const site = req.secFetchSite?.toLowerCase();
+    if (site === 'cross-site' || site === 'same-site') {
+      return new PublicError('cross_site', `a ${req.method} sent by a page of another site (Sec-Fetch-Site: ${site}) is refused`, `another site's page cannot act with your address; send the request yourself, e.g. curl -X ${req.method} ${url}…`, { field: 'sec-fetch-site' });
+    }
+    return null;
+  }
+}
+
+/** One header's value, or undefined when absent; a header sent twice is not trusted as either value. */
+export function singleHeader(value: string | string[] | undefined): string | undefined {
+  if (Array.isArray(value)) return value.length === 1 ? value[0] : '\u0000repeated';
+  return value;
+}
+
+/** Reads the guarded headers of a Node request. */
+export function guardedRequest(method: string, headers: Readonly<Record<string, string | string[] | undefined>>): GuardedRequest {
+  return { method, host: singleHeader(headers.host), origin: singleHeader(headers.origin), secFetchSite: singleHeader(headers['sec-fetch-site']) };
+}
+
+/** Koa middleware: refuses what `policy.check` refuses, before anything else reads the request. */
+export function originGuard(policy: OriginPolicy) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    const refused = policy.check(guardedRequest(ctx.method, ctx.req.headers));
+    if (refused) {
+      // The body may not have been read; do not let it be taken for the next request.
+      ctx.set('connection', 'close');
+      throw refused;
+    }
+    await next();
+  };
+}
+
+/**
+ * Koa middleware: an HTML answer may not be shown inside another site's frame (clickjacking):
+ * X-Frame-Options for older browsers, CSP frame-ancestors for the rest.
+ */
+export async function frameDenial(ctx: Context, next: Next): Promise<void> {
+  await next();
+  if (!ctx.response.is('html')) return;
+  ctx.set('x-frame-options', 'DENY');
+  const csp = ctx.response.get('content-security-policy');
+  if (csp === '') ctx.set('content-security-policy', "frame-ancestors 'none'");
+  else if (!/frame-ancestors/i.test(csp)) ctx.set('content-security-policy', `${csp}; frame-ancestors 'none'`);
+}

@@ -1,0 +1,89 @@
+// OrderArchive: expired and failed orders, moved out of db.json into an append-only log, still readable as each customer's order history.
+import { AppendLog } from '../store/append-log.js';
+import type { OrderRecord } from '../store/records.js';
+
+/** What the order service needs of the archive (a narrow port; OrderArchive implements it). */
+export interface OrderHistory {
+  /** Stores a finished order durably; resolves once it is on disk. */
+  add(order: OrderRecord): Promise<void>;
+  /** An archived order kept in memory, by id. */
+  get(id: string): OrderRecord | undefined;
+  /** A customer's archived orders kept in memory, oldest first. */
+  of(customer: string): readonly OrderRecord[];
+  /** Archived orders placed from a /64 kept in memory, oldest first (whichever identity was linked there). */
+  fromSubnet(subnet: string): readonly OrderRecord[];
+}
+
+/**
+ * Orders that can no longer change (expired, failed) cost db.json a rewrite on every write
+ * while they stay in it, and anyone linked can make them. They go here instead: one fsynced
+ * line each. In memory each customer keeps its newest `keepPerCustomer` (by creation time) for
+ * its order history and the admin views; every one stays on disk.
+ */
+export class OrderArchive implements OrderHistory {
+  private readonly byCustomer = new Map<string, OrderRecord[]>();
+  private readonly bySubnet = new Map<string, OrderRecord[]>();
+  private readonly byId = new Map<string, OrderRecord>();
+
+  private constructor(private readonly log: AppendLog<OrderRecord>, private readonly keepPerCustomer: number) {}
+
+  /** Opens (or creates) the archive at `path`; a damaged file stops the open (StoreError). */
+  static open(path: string, keepPerCustomer: number): { archive: OrderArchive; tornBytes: number } {
+    const { log, records, tornBytes } = AppendLog.open<OrderRecord>(path);
+    const archive = new OrderArchive(log, keepPerCustomer);
+    for (const o of records) archive.remember(o);
+    return { archive, tornBytes };
+  }
+
+  async add(order: OrderRecord): Promise<void> {
+    await this.log.append(order);
+    this.remember(order);
+  }
+
+  get(id: string): OrderRecord | undefined {
+    return this.byId.get(id);
+  }
+
+  of(customer: string): readonly OrderRecord[] {
+    return this.byCustomer.get(customer) ?? [];
+  }
+
+  fromSubnet(subnet: string): readonly OrderRecord[] {
+    return this.bySubnet.get(subnet) ?? [];
+  }
+
+  /** Every archived order kept in memory (for the admin views). */
+  values(): OrderRecord[] {
+    return [...this.byId.values()];
+  }
+
+  /** Orders written to the archive file, ever. */
+  get count(): number {
+    return this.log.count;
+  }
+
+  close(): void {
+    this.log.close();
+  }
+
+  private remember(order: OrderRecord): void {
+    this.byId.set(order.id, order);
+    for (const dropped of keepNewest(this.byCustomer, order.customer, order, this.keepPerCustomer)) this.byId.delete(dropped.id);
+    // The /64 lists only count orders for the caps; get() answers for what the customer lists hold.
+    if (order.subnet !== undefined) keepNewest(this.bySubnet, order.subnet, order, this.keepPerCustomer);
+  }
+}
+
+/**
+ * Puts `order` in `key`'s list in creation order (replacing an earlier copy: a crash between
+ * archiving and deleting from db.json archives an order again, and the later copy wins), keeps
+ * the newest `keep`, and returns the ones dropped.
+ */
+function keepNewest(lists: Map<string, OrderRecord[]>, key: string, order: OrderRecord, keep: number): OrderRecord[] {
+  const list = (lists.get(key) ?? []).filter((o) => o.id !== order.id);
+  let at = list.length;
+  while (at > 0 && (list[at - 1] as OrderRecord).createdAtMs > order.createdAtMs) at--;
+  list.splice(at, 0, order);
+  lists.set(key, list);
+  return list.length > keep ? list.splice(0, list.length - keep) : [];
+}
