@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../src/identity/index.js';
 import { ScaledClock } from '../src/protocol/clock.js';
-import { addLoopbackAddresses, privateNamespace, randomMyceliumAddress, runInPrivateNamespace } from '../test/helpers/private-netns.js';
+import { addLoopbackAddresses, privateNamespace, randomAddressIn, runInPrivateNamespace } from '../test/helpers/private-netns.js';
 import { jsonRequest, type JsonAnswer, type Target } from '../test/helpers/source-http.js';
 import { runCommand } from '../test/helpers/run.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
@@ -171,6 +171,8 @@ async function main(): Promise<void> {
     billing: { startupWaitSeconds: 1, tickSeconds: 0.5 },
     orders: { checkIntervalSeconds: 1 },
     probes: { enabled: false },
+    // Every simulated agent connects from the farm's one /64: the per-/64 connection cap is lifted for them (as bench/agents does).
+    http: { maxConnections: AGENTS + 1000, maxConnectionsPerSubnet: AGENTS + 100 },
     lab: { hourSeconds: HOUR_SECONDS, epochMs },
   };
   const configFile = join(dir, 'gateway.json');
@@ -181,7 +183,7 @@ async function main(): Promise<void> {
   const target: Target = { host: gw as string, port: PORT };
   const wsUrl = `ws://[${gw as string}]:${PORT}/v1/agent`;
 
-  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farm, vmAddress: () => randomMyceliumAddress() }));
+  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farm, vmAddress: () => randomAddressIn(subnet64(farm as string)) }));
   let lost = 0;
   for (const s of sims) s.onLost = () => void lost++;
   for (let i = 0; i < sims.length; i += 16) {
