@@ -229,8 +229,13 @@ async function main(): Promise<void> {
   const ackDeadline = Date.now() + (3 * HOUR_SECONDS + 10) * 1000;
   while (Date.now() < ackDeadline && sims.some((s, i) => s.ackedSeq < (sentSeq[i] as number))) await sleep(200);
   const unacked = sims.filter((s, i) => s.ackedSeq < (sentSeq[i] as number)).length;
-  const adminView = await jsonRequest(target, admin as string, 'GET', '/admin/api/agents');
-  const seqs = new Map(((adminView.json as { agents: { agent: string; seq?: number; connected: boolean }[] }).agents ?? []).map((a) => [a.agent, a]));
+  // The admin's view of every agent, page by page (?limit=&after=, a `next` cursor).
+  const seqs = new Map<string, { agent: string; seq?: number; connected: boolean }>();
+  for (let after: string | null = '', pages = 0; after !== null && pages < 1000; pages++) {
+    const page = (await jsonRequest(target, admin as string, 'GET', `/admin/api/agents?limit=1000${after === '' ? '' : `&after=${encodeURIComponent(after)}`}`)).json as { agents?: { agent: string; seq?: number; connected: boolean }[]; next?: string | null };
+    for (const a of page.agents ?? []) seqs.set(a.agent, a);
+    after = page.next ?? null;
+  }
   const notIngested = sims.filter((s) => seqs.get(s.agent)?.seq !== s.seq).length;
   const disconnected = sims.filter((s) => seqs.get(s.agent)?.connected !== true).length;
   const heartbeats = sims.reduce((n, s) => n + s.sent, 0);
