@@ -5,8 +5,8 @@ import { readFileSync } from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createInterface } from 'node:readline';
 import { WebSocket } from 'ws';
-import { fromHex, identityOf, signJsonStatement, signingKeyPairFromSeed, toBase64, type Identity } from '../src/identity/index.js';
-import { AGENT_AUTH_PURPOSE, GENESIS_HEAD, chainNext, type Heartbeat, type NodeReport, type VmReport } from '../src/protocol/index.js';
+import { fromHex, identityOf, signingKeyPairFromSeed } from '../src/identity/index.js';
+import { SimAgent } from '../test/helpers/sim-agent.js';
 
 /** What bench/agents hands this process: the server, the pace, and the agents to play. */
 export interface LoadPlan {
@@ -49,16 +49,6 @@ export interface LoadSnap {
   readonly backlogBytes: number;
 }
 
-interface SimAgent {
-  readonly identity: Identity;
-  readonly node: string;
-  readonly vmIds: readonly string[];
-  ws?: WebSocket;
-  ready: boolean;
-  seq: number;
-  head: string;
-}
-
 const planFile = process.argv[2];
 if (planFile === undefined) {
   process.stderr.write('usage: node dist/bench/agents-load.js PLAN_FILE\n');
@@ -66,14 +56,14 @@ if (planFile === undefined) {
 }
 const plan = JSON.parse(readFileSync(planFile, 'utf8')) as LoadPlan;
 const wsUrl = `${plan.url.replace(/^http/, 'ws')}/v1/agent`;
-const sims: SimAgent[] = plan.agents.map((a) => ({
-  identity: identityOf(signingKeyPairFromSeed(fromHex('seedHex', a.seedHex, 32))),
-  node: a.node,
-  vmIds: Array.from({ length: plan.vmsPerHeartbeat }, (_, k) => `${a.node}-vm${k}`),
-  ready: false,
-  seq: 0,
-  head: GENESIS_HEAD,
-}));
+const sims = plan.agents.map(
+  (a) =>
+    new SimAgent({
+      identity: identityOf(signingKeyPairFromSeed(fromHex('seedHex', a.seedHex, 32))),
+      nodes: [a.node],
+      extraVms: Array.from({ length: plan.vmsPerHeartbeat }, (_, k) => `${a.node}-vm${k}`),
+    }),
+);
 
 let stopping = false;
 let beating: NodeJS.Timeout | undefined;
@@ -91,43 +81,21 @@ const noteReason = (reason: string): void => {
   if (closeReasons.length < 5) closeReasons.push(reason);
 };
 
-/** Opens one agent's connection and answers the challenge as src/agent/agent.ts does; resolves once welcomed or refused. */
-function connect(sim: SimAgent): Promise<void> {
-  return new Promise((resolve) => {
-    const ws = new WebSocket(wsUrl, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024 });
-    sim.ws = ws;
-    const giveUp = setTimeout(() => ws.terminate(), 30_000);
-    ws.on('message', (data: Buffer) => {
-      if (sim.ready) return;
-      const m = JSON.parse(data.toString('utf8')) as Record<string, unknown>;
-      if (m.type === 'challenge') {
-        const nodes = [sim.node];
-        const statement = { agent: sim.identity.agent, gateway: m.gateway, nonce: m.nonce, nodes };
-        const signature = toBase64(signJsonStatement(sim.identity.secretKey, AGENT_AUTH_PURPOSE, statement));
-        ws.send(JSON.stringify({ type: 'hello', agent: sim.identity.agent, nodes: [{ id: sim.node, capacity: { cpu: 0, memoryGb: 0, diskGb: 0 } }], signature }));
-      } else if (m.type === 'welcome') {
-        clearTimeout(giveUp);
-        sim.seq = Number(m.resumeFromSeq) - 1;
-        sim.head = typeof m.head === 'string' ? m.head : GENESIS_HEAD;
-        sim.ready = true;
-        resolve();
-      }
-    });
-    ws.on('error', (err) => {
-      errors++;
-      noteReason(`error: ${err.message}`);
-    });
-    ws.on('close', (code, reason) => {
-      clearTimeout(giveUp);
-      if (stopping) return;
-      if (sim.ready) {
-        sim.ready = false;
-        closes++;
-      } else failed++;
-      noteReason(`close ${code} ${reason.toString('utf8')}`);
-      resolve();
-    });
-  });
+/** Opens one agent's connection and does the real handshake (test/helpers/sim-agent.ts); resolves once welcomed or refused. */
+async function connect(sim: SimAgent): Promise<void> {
+  sim.onLost = (code, reason) => {
+    closes++;
+    noteReason(`close ${code} ${reason}`);
+  };
+  sim.onError = (err) => {
+    errors++;
+    noteReason(`error: ${err.message}`);
+  };
+  const outcome = await sim.connect(wsUrl, 30_000);
+  if (!outcome.welcomed && !stopping) {
+    failed++;
+    noteReason(`close ${outcome.code} ${outcome.reason}`);
+  }
 }
 
 /** Connects every agent, `connectConcurrency` handshakes at a time. */
@@ -145,15 +113,7 @@ async function connectAll(): Promise<void> {
 }
 
 function beat(sim: SimAgent): void {
-  const ws = sim.ws;
-  if (!sim.ready || ws === undefined || ws.readyState !== WebSocket.OPEN) return;
-  const nodes: NodeReport[] = [{ id: sim.node, up: true }];
-  const vms: VmReport[] = sim.vmIds.map((id) => ({ id, reachable: true, rttMicros: 400 + Math.floor(Math.random() * 2000) }));
-  const hb: Heartbeat = { seq: sim.seq + 1, atMs: Date.now(), nodes, vms };
-  ws.send(JSON.stringify({ type: 'heartbeat', seq: hb.seq, atMs: hb.atMs, prev: sim.head, nodes, vms }));
-  sim.head = chainNext(sim.head, hb);
-  sim.seq = hb.seq;
-  sent++;
+  if (sim.beat()) sent++;
 }
 
 /**
@@ -196,7 +156,7 @@ function snap(): LoadSnap {
   let connected = 0;
   for (const s of sims) {
     if (s.ready && s.ws?.readyState === WebSocket.OPEN) connected++;
-    backlogBytes += s.ws?.bufferedAmount ?? 0;
+    backlogBytes += s.backlogBytes();
   }
   const out: LoadSnap = { t: 'snap', atMs: Date.now(), connected, sent, closes, errors, closeReasons, maxLagMs, probesMs, probeFailures, backlogBytes };
   maxLagMs = 0;
@@ -207,7 +167,7 @@ function snap(): LoadSnap {
 function stop(): void {
   if (stopping) return;
   stopping = true;
-  for (const s of sims) s.ws?.terminate();
+  for (const s of sims) s.close();
   setTimeout(() => process.exit(0), 200);
 }
 

@@ -10,7 +10,7 @@ import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subne
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
-import { stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
+import { cpuSeconds, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
 import { runCommand } from '../test/helpers/run.js';
 import type { LoadConnected, LoadPlan, LoadSnap } from './agents-load.js';
 
@@ -122,13 +122,6 @@ function positiveInteger(name: string, text: string | undefined, fallback: numbe
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const say = (line: string): void => void process.stderr.write(`bench/agents: ${line}\n`);
-
-/** Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat (proc(5): utime, stime in clock ticks). */
-function cpuSeconds(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
-}
 
 /** Resident memory of process `pid` in KiB, from /proc/PID/status (VmRSS). */
 function rssKib(pid: number): number {

@@ -1,7 +1,7 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,7 @@ import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
+import { cpuSeconds } from './processes.js';
 
 /** The repository root (this file runs as dist/bench/auth.js). */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -65,13 +66,6 @@ const teardown = new Teardown('bench/auth', () => {
 
 function positiveInteger(name: string, text: string | undefined, fallback: number): number {
   return positiveIntegerOption('bench/auth', USAGE, name, text, fallback);
-}
-
-/** Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat (proc(5): utime, stime in clock ticks). */
-function cpuSeconds(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
 
 /**

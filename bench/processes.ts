@@ -1,4 +1,4 @@
-// Processes a bench starts: how to end one (SIGTERM, then SIGKILL), wait for its ready line, and count the warnings it logged.
+// Processes a bench starts: how to end one (SIGTERM, then SIGKILL), wait for its ready line, read its CPU time, and read the warnings it logged.
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 
@@ -60,4 +60,11 @@ export function firstWarnings(logFile: string, n: number): string[] {
       const o = JSON.parse(line) as { level: number; msg?: string; event?: string; err?: { message?: string } };
       return `level ${o.level}: ${o.msg ?? ''}${o.event ? ` (${o.event})` : ''}${o.err?.message ? `: ${o.err.message}` : ''}`;
     });
+}
+
+/** Seconds of CPU (user + system) process `pid` has used, from /proc/PID/stat (proc(5): utime, stime in clock ticks). */
+export function cpuSeconds(pid: number, ticksPerSecond: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }

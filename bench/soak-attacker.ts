@@ -17,6 +17,8 @@ export interface AttackPlan {
   readonly concurrency: number;
   /** Hellos signed by a fresh key each (a valid signature: the gateway records a join request) or with garbage signatures. */
   readonly hello: 'signed' | 'garbage';
+  /** Which floods run (the loops are split over them). */
+  readonly floods: readonly ('offers' | 'hello' | 'challenge')[];
 }
 
 /** Outcomes by flood: HTTP statuses, or WebSocket close codes, with counts. */
@@ -87,7 +89,8 @@ async function helloFlood(from: string): Promise<void> {
   while (Date.now() < deadline) note('hello', await helloOnce(from));
 }
 
-const floods = [offersFlood, helloFlood, challengeFlood];
+const floodOf = { offers: offersFlood, hello: helloFlood, challenge: challengeFlood };
+const floods = plan.floods.map((f) => floodOf[f]);
 const started = Date.now();
 await Promise.all(Array.from({ length: plan.concurrency }, (_, i) => (floods[i % floods.length] as (from: string) => Promise<void>)(plan.addresses[i % plan.addresses.length] as string)));
 const summary: AttackSummary = { t: 'attack', seconds: (Date.now() - started) / 1000, outcomes };

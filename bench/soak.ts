@@ -1,18 +1,19 @@
 // bench/soak: a bounded load run, quiet then under attack: simulated agents heartbeat and customers link, order and read receipts while an attacker floods offers, hellos and link challenges; legit latency and losses, compared.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../src/identity/index.js';
 import { ScaledClock } from '../src/protocol/clock.js';
-import { addLoopbackAddresses, privateNamespace, randomMyceliumAddress, runInPrivateNamespace } from '../test/helpers/private-netns.js';
+import { addLoopbackAddresses, privateNamespace, randomAddressIn, runInPrivateNamespace } from '../test/helpers/private-netns.js';
 import { jsonRequest, type JsonAnswer, type Target } from '../test/helpers/source-http.js';
+import { runCommand } from '../test/helpers/run.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
 import { percentile } from './measure.js';
-import { firstWarnings, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
+import { cpuSeconds, firstWarnings, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 import type { AttackPlan, AttackSummary } from './soak-attacker.js';
 
@@ -22,9 +23,9 @@ const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const ATTACKER = join(ROOT, 'dist', 'bench', 'soak-attacker.js');
 
 const USAGE =
-  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)]';
+  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)] [--floods offers,hello,challenge (all three)]';
 const { values: options } = parseArgs({
-  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' } },
+  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' }, floods: { type: 'string' } },
 });
 const int = (name: string, text: string | undefined, fallback: number): number => positiveIntegerOption('bench/soak', USAGE, name, text, fallback);
 const SECONDS = int('seconds', options.seconds, 20);
@@ -35,6 +36,11 @@ const HOUR_SECONDS = int('hour', options.hour, 4);
 const HELLO = options.hello ?? 'signed';
 if (HELLO !== 'signed' && HELLO !== 'garbage') {
   process.stderr.write(`bench/soak: --hello must be signed or garbage\n${USAGE}\n`);
+  process.exit(2);
+}
+const FLOODS = (options.floods ?? 'offers,hello,challenge').split(',') as AttackPlan['floods'][number][];
+if (FLOODS.some((f) => !['offers', 'hello', 'challenge'].includes(f))) {
+  process.stderr.write(`bench/soak: --floods takes offers, hello and challenge\n${USAGE}\n`);
   process.exit(2);
 }
 const PORT = 8480;
@@ -165,6 +171,8 @@ async function main(): Promise<void> {
     billing: { startupWaitSeconds: 1, tickSeconds: 0.5 },
     orders: { checkIntervalSeconds: 1 },
     probes: { enabled: false },
+    // Every simulated agent connects from the farm's one /64: the per-/64 connection cap is lifted for them (as bench/agents does).
+    http: { maxConnections: AGENTS + 1000, maxConnectionsPerSubnet: AGENTS + 100 },
     lab: { hourSeconds: HOUR_SECONDS, epochMs },
   };
   const configFile = join(dir, 'gateway.json');
@@ -175,7 +183,7 @@ async function main(): Promise<void> {
   const target: Target = { host: gw as string, port: PORT };
   const wsUrl = `ws://[${gw as string}]:${PORT}/v1/agent`;
 
-  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farm, vmAddress: () => randomMyceliumAddress() }));
+  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farm, vmAddress: () => randomAddressIn(subnet64(farm as string)) }));
   let lost = 0;
   for (const s of sims) s.onLost = () => void lost++;
   for (let i = 0; i < sims.length; i += 16) {
@@ -202,10 +210,18 @@ async function main(): Promise<void> {
     const until = Date.now() + SECONDS * 1000;
     return Promise.all(addresses.map((a) => customer(rec, phase, target, a, admin as string, newIdentity(), until)));
   };
-  const quiet = await visit('quiet', quietCustomers);
+  const ticks = Number((await runCommand('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const cpu: Record<string, { cpuSeconds: number; seconds: number }> = {};
+  const measured = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
+    const [c0, t0] = [cpuSeconds(gateway.pid, ticks), Date.now()];
+    const out = await run();
+    cpu[phase] = { cpuSeconds: cpuSeconds(gateway.pid, ticks) - c0, seconds: (Date.now() - t0) / 1000 };
+    return out;
+  };
+  const quiet = await measured('quiet', () => visit('quiet', quietCustomers));
   say('quiet phase done; the attack begins');
-  const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage' };
-  const [attack, attacked] = await Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]);
+  const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage', floods: FLOODS };
+  const [attack, attacked] = await measured('attack', () => Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]));
   say('attack phase done; waiting for the last heartbeats to be acknowledged');
 
   clearInterval(beater);
@@ -213,8 +229,13 @@ async function main(): Promise<void> {
   const ackDeadline = Date.now() + (3 * HOUR_SECONDS + 10) * 1000;
   while (Date.now() < ackDeadline && sims.some((s, i) => s.ackedSeq < (sentSeq[i] as number))) await sleep(200);
   const unacked = sims.filter((s, i) => s.ackedSeq < (sentSeq[i] as number)).length;
-  const adminView = await jsonRequest(target, admin as string, 'GET', '/admin/api/agents');
-  const seqs = new Map(((adminView.json as { agents: { agent: string; seq?: number; connected: boolean }[] }).agents ?? []).map((a) => [a.agent, a]));
+  // The admin's view of every agent, page by page (?limit=&after=, a `next` cursor).
+  const seqs = new Map<string, { agent: string; seq?: number; connected: boolean }>();
+  for (let after: string | null = '', pages = 0; after !== null && pages < 1000; pages++) {
+    const page = (await jsonRequest(target, admin as string, 'GET', `/admin/api/agents?limit=1000${after === '' ? '' : `&after=${encodeURIComponent(after)}`}`)).json as { agents?: { agent: string; seq?: number; connected: boolean }[]; next?: string | null };
+    for (const a of page.agents ?? []) seqs.set(a.agent, a);
+    after = page.next ?? null;
+  }
   const notIngested = sims.filter((s) => seqs.get(s.agent)?.seq !== s.seq).length;
   const disconnected = sims.filter((s) => seqs.get(s.agent)?.connected !== true).length;
   const heartbeats = sims.reduce((n, s) => n + s.sent, 0);
@@ -244,13 +265,14 @@ async function main(): Promise<void> {
   const checks = [
     `orders: quiet ${ok(quiet)}; attack ${ok(attacked)}`,
     `heartbeats: ${heartbeats} sent by ${AGENTS} agents; agents whose last seq the gateway has not: ${notIngested}; not acknowledged within ${3 * HOUR_SECONDS + 10} s: ${unacked}; disconnected: ${disconnected}; connections lost: ${lost}`,
+    `gateway CPU (% of one core): quiet ${format((100 * (cpu.quiet?.cpuSeconds ?? NaN)) / (cpu.quiet?.seconds ?? NaN), 0)}, attack ${format((100 * (cpu.attack?.cpuSeconds ?? NaN)) / (cpu.attack?.seconds ?? NaN), 0)}; legit requests/s: quiet ${format(allQ.length / (cpu.quiet?.seconds ?? NaN))}, attack ${format(allA.length / (cpu.attack?.seconds ?? NaN))}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
     `gateway warnings/errors logged: ${warningsIn(logFile)}`,
     ...firstWarnings(logFile, 5).map((w) => `  ${w}`),
   ];
   const failures = [...rec.failures].flatMap(([k, v]) => v.slice(0, 3).map((w) => `${k.replace('\t', ' ')}: ${w}`));
   process.stdout.write(
     [
-      `bench/soak: ${AGENTS} agents (1 heartbeat/s each), ${CUSTOMERS} customers per phase, ${SECONDS} s per phase, a billed hour = ${HOUR_SECONDS} s; attacker: ${ATTACK} loops from ${ATTACK_ADDRESSES} /64s, hellos ${HELLO}`,
+      `bench/soak: ${AGENTS} agents (1 heartbeat/s each), ${CUSTOMERS} customers per phase, ${SECONDS} s per phase, a billed hour = ${HOUR_SECONDS} s; attacker: ${ATTACK} loops from ${ATTACK_ADDRESSES} /64s (${FLOODS.join(', ')}), hellos ${HELLO}`,
       '',
       rows.join('\n'),
       '',

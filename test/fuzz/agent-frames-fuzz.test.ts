@@ -83,6 +83,7 @@ fuzzSuite('Agent frame fuzz: hellos, heartbeats, replies, garbage', import.meta.
     nonce,
     ownNode: world.ids.fuzzNode,
     foreignNode: world.ids.farmerNode,
+    periodMs: world.gateway.config.billing.periodMs,
     seq,
     head,
   });
@@ -159,6 +160,9 @@ fuzzSuite('Agent frame fuzz: hellos, heartbeats, replies, garbage', import.meta.
   });
   started = Date.now();
   await assertSeeded(after, seed, AFTER_RUNS);
+  // Whatever periods the frames named, the hub keeps a few per agent (it kept one per distinct period stamped, never pruned).
+  const held = world.gateway.parts.hub.heldEvidence(world.fuzzFarmer.agent);
+  assert.ok(held.periods <= 3 && held.heads <= 6, `the hub holds ${held.periods} open periods and ${held.heads} signed heads for one agent`);
   sim.close();
   t.diagnostic(`${AFTER_RUNS} frames after a welcome in ${((Date.now() - started) / 1000).toFixed(1)} s, ${reconnects} handshakes; closes ${JSON.stringify(Object.fromEntries(closes))}`);
   assert.ok(reconnects > 1, 'bad frames closed the connection and it reconnected');

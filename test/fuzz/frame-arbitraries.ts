@@ -24,7 +24,7 @@ export interface FirstFrame {
 export interface AfterFrame {
   readonly phase: 'after';
   readonly heartbeat?: HeartbeatRecipe;
-  readonly chainHead?: { readonly signature: 'valid' | 'random' | 'garbage'; readonly head: 'current' | 'random'; readonly period: 'sane' | 'inverted' | 'huge' };
+  readonly chainHead?: { readonly signature: 'valid' | 'random' | 'garbage'; readonly head: 'current' | 'random'; readonly period: 'sane' | 'misaligned' | 'inverted' | 'huge'; readonly periodOffset: number };
   readonly other?: 'result' | 'result-bad' | 'countersigned' | 'countersign-refused' | 'hello-again' | 'unknown-type';
   readonly raw?: RawFrame;
 }
@@ -36,6 +36,8 @@ export interface HeartbeatRecipe {
   readonly at: 'now' | 'future' | 'past' | 'huge' | 'negative';
   readonly nodes: 'own' | 'foreign' | 'none' | 'too-many' | 'bad';
   readonly vms: 'none' | 'unknown' | 'many' | 'bad' | 'rtt-huge';
+  /** How far a 'future' or 'past' stamp is from now, in hours (up to ~228 years). */
+  readonly hours: number;
 }
 
 /** Frames that are not (valid) messages at all. */
@@ -92,6 +94,7 @@ export const afterFrame: fc.Arbitrary<AfterFrame> = fc.oneof(
             at: fc.constantFrom('now', 'now', 'now', 'future', 'past'),
             nodes: fc.constantFrom('own', 'own', 'foreign', 'none'),
             vms: fc.constantFrom('none', 'unknown'),
+            hours: fc.integer({ min: 1, max: 2_000_000 }),
           }),
           fc.oneof(
             { weight: 6, arbitrary: fc.constant({}) },
@@ -109,7 +112,12 @@ export const afterFrame: fc.Arbitrary<AfterFrame> = fc.oneof(
     weight: 2,
     arbitrary: fc.record({
       phase: fc.constant('after' as const),
-      chainHead: fc.record({ signature: mostly(['valid', 'random'] as const, ['garbage'] as const), head: fc.constantFrom('current' as const, 'random' as const), period: fc.constantFrom('sane' as const, 'inverted' as const, 'huge' as const) }),
+      chainHead: fc.record({
+        signature: mostly(['valid', 'random'] as const, ['garbage'] as const),
+        head: fc.constantFrom('current' as const, 'random' as const),
+        period: fc.constantFrom('sane' as const, 'sane' as const, 'misaligned' as const, 'inverted' as const, 'huge' as const),
+        periodOffset: fc.integer({ min: -100, max: 100 }),
+      }),
     }),
   },
   { weight: 2, arbitrary: fc.record({ phase: fc.constant('after' as const), other: fc.constantFrom('result' as const, 'result-bad' as const, 'countersigned' as const, 'countersign-refused' as const, 'hello-again' as const, 'unknown-type' as const) }) },
@@ -125,6 +133,8 @@ export interface FrameState {
   readonly nonce: string;
   readonly ownNode: string;
   readonly foreignNode: string;
+  /** The gateway's billing period: chain heads name whole periods. */
+  readonly periodMs: number;
   seq: number;
   head: string;
 }
@@ -164,7 +174,7 @@ export function afterFrameData(f: AfterFrame, s: FrameState, chainNext: (prev: s
     const h = f.heartbeat;
     const seq: unknown = { next: s.seq + 1, gap: s.seq + 5, replay: Math.max(1, s.seq), zero: 0, huge: Number.MAX_SAFE_INTEGER + 2, negative: -1, float: s.seq + 1.5, string: String(s.seq + 1) }[h.seq];
     const prev = { head: s.head, genesis: GENESIS_HEAD, random: 'ab'.repeat(32), short: 'abc' }[h.prev];
-    const atMs: unknown = { now, future: now + 3_600_000, past: now - 30 * 86_400_000, huge: 8.64e15 + 1, negative: -5 }[h.at];
+    const atMs: unknown = { now, future: Math.min(8.64e15, now + h.hours * 3_600_000), past: Math.max(0, now - h.hours * 3_600_000), huge: 8.64e15 + 1, negative: -5 }[h.at];
     const nodes: unknown = { own: [{ id: s.ownNode, up: true }], foreign: [{ id: s.foreignNode, up: false }], none: [], 'too-many': Array.from({ length: MAX_NODES_PER_AGENT + 1 }, (_, i) => ({ id: `n${i}`, up: true })), bad: [{ id: s.ownNode, up: 'yes' }] }[h.nodes];
     const vms: unknown = {
       none: [],
@@ -183,7 +193,8 @@ export function afterFrameData(f: AfterFrame, s: FrameState, chainNext: (prev: s
   }
   if (f.chainHead) {
     const c = f.chainHead;
-    const [start, end] = { sane: [now - 3_600_000, now], inverted: [now, now - 3_600_000], huge: [8.64e15, 8.64e15] }[c.period];
+    const aligned = (Math.floor(now / s.periodMs) + c.periodOffset) * s.periodMs;
+    const [start, end] = { sane: [aligned, aligned + s.periodMs], misaligned: [aligned + 1234, aligned + 1234 + s.periodMs], inverted: [now, now - 3_600_000], huge: [8.64e15 - s.periodMs, 8.64e15] }[c.period] as [number, number];
     const head = c.head === 'current' ? s.head : 'cd'.repeat(32);
     const statement = { agent: s.fuzzFarmer.agent, gateway: s.gateway, periodStartMs: start, periodEndMs: end, seq: s.seq, head };
     const signature = { valid: toBase64(signJsonStatement(s.fuzzFarmer.secretKey, CHAIN_HEAD_PURPOSE, statement)), random: randomBase64(64), garbage: '***' }[c.signature];

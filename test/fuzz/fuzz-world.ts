@@ -6,7 +6,7 @@ import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../.
 import { Gateway } from '../../src/gateway/gateway.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import type { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
-import { addLoopbackAddresses, randomMyceliumAddress } from '../helpers/private-netns.js';
+import { addLoopbackAddresses, randomAddressIn } from '../helpers/private-netns.js';
 import { jsonRequest, type JsonAnswer, type Target } from '../helpers/source-http.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 import { scratchDir } from '../helpers/paths.js';
@@ -97,76 +97,90 @@ export async function startWorld(): Promise<FuzzWorld> {
     dir,
   );
   const gateway = await Gateway.start(config, log);
-  const target: Target = { host: gw as string, port: 8480 };
-  const wsUrl = `ws://[${gw as string}]:8480/v1/agent`;
-  const call = (caller: CallerName, method: string, path: string, body?: unknown): Promise<JsonAnswer> => jsonRequest(target, callers[caller].address, method, path, body);
+  // A half-finished start-up closes what it opened (a test that fails here must still end).
+  let farmer: SimAgent | undefined;
+  let beating: NodeJS.Timeout | undefined;
+  const closeAll = async (): Promise<void> => {
+    clearInterval(beating);
+    farmer?.close();
+    await gateway.close();
+    if (process.env.HYPHA_KEEP_LAB !== '1') remove();
+  };
+  try {
+    return await populate();
+  } catch (err) {
+    await closeAll();
+    throw err;
+  }
 
-  const farmer = new SimAgent({ identity: farmerId, nodes: [farmerNode], capacity: { cpu: 64, memoryGb: 256, diskGb: 4000 }, localAddress: callers.farm.address, vmAddress: () => randomMyceliumAddress() });
-  const welcomed = await farmer.connect(wsUrl);
-  if (!welcomed.welcomed) throw new Error(`the farmer was not welcomed: ${welcomed.code} ${welcomed.reason}`);
-  farmer.beat();
-  const beating = setInterval(() => farmer.beat(), 2000);
+  async function populate(): Promise<FuzzWorld> {
+    const target: Target = { host: gw as string, port: 8480 };
+    const wsUrl = `ws://[${gw as string}]:8480/v1/agent`;
+    const call = (caller: CallerName, method: string, path: string, body?: unknown): Promise<JsonAnswer> => jsonRequest(target, callers[caller].address, method, path, body);
 
-  for (const name of ['alice', 'bob', 'carol', 'admin'] as const) await linkCaller(call, callers[name]);
-  const expect = (r: JsonAnswer, status: number, what: string): JsonAnswer => {
-    if (r.status !== status) throw new Error(`${what}: ${r.status} ${r.text}`);
-    return r;
-  };
-  await waitFor('the farmer node to be up', async () => ((await call('alice', 'GET', '/v1/offers')).json as { offers: { available: number }[] }).offers.some((o) => o.available > 0) || undefined, 10_000);
-  const aliceOrder = (expect(await call('alice', 'POST', '/v1/orders', { offer: 'small', sshKeys: [SSH_KEY] }), 201, 'alice orders').json as { order: { id: string } }).order.id;
-  // Enough for one small VM's deposit (0.05/h x 24 h) and no more: her later orders wait for payment.
-  expect(await call('admin', 'POST', '/admin/api/ledger/fund', { agent: callers.alice.identity?.agent, amount: '1.5' }), 200, 'fund alice');
-  const aliceDeployment = await waitFor(
-    'alice\'s order to be active',
-    async () => {
-      const o = (await call('alice', 'GET', `/v1/orders/${aliceOrder}`)).json as { order: { state: string; deployment?: { id: string } } };
-      return o.order.state === 'active' ? o.order.deployment?.id : undefined;
-    },
-    15_000,
-  );
-  const bobOrder = (expect(await call('bob', 'POST', '/v1/orders', { offer: 'medium', sshKeys: [SSH_KEY] }), 201, 'bob orders').json as { order: { id: string } }).order.id;
+    const legit = new SimAgent({ identity: farmerId, nodes: [farmerNode], capacity: { cpu: 64, memoryGb: 256, diskGb: 4000 }, localAddress: callers.farm.address, vmAddress: () => randomAddressIn(callers.farm.subnet) });
+    farmer = legit;
+    const welcomed = await legit.connect(wsUrl);
+    if (!welcomed.welcomed) throw new Error(`the farmer was not welcomed: ${welcomed.code} ${welcomed.reason}`);
+    legit.beat();
+    beating = setInterval(() => legit.beat(), 2000);
 
-  const ledger = gateway.parts.ledger as EmbeddedLedger;
-  const snapshot = (options: { ignoreJoinRequests?: boolean } = {}): string => {
-    const { store } = gateway.parts;
-    const table = <T>(t: { values(): T[] }): T[] => t.values();
-    const agents = table(store.agents).filter((a) => !(options.ignoreJoinRequests && a.source === 'request' && a.state === 'pending'));
-    const state = { links: table(store.links), agents, orders: table(store.orders), deployments: table(store.deployments), chains: table(store.chains), meta: table(store.meta), ledger: ledger.summary() };
-    return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Map ? [...(v as Map<unknown, unknown>)] : v));
-  };
-  const settle = async (): Promise<string> => {
-    let last = snapshot();
-    for (let i = 0; i < 100; i++) {
-      await gateway.parts.store.flush();
-      await sleep(15);
-      const now = snapshot();
-      if (now === last) return now;
-      last = now;
-    }
-    return last;
-  };
-  return {
-    gateway,
-    target,
-    wsUrl,
-    callers,
-    farmer,
-    fuzzFarmer,
-    ids: { aliceOrder, aliceDeployment, bobOrder, farmerNode, fuzzNode },
-    snapshot,
-    settle,
-    call,
-    errorsLogged: () =>
-      readFileSync(logFile, 'utf8')
-        .split('\n')
-        .filter((line) => /^\{"level":(5|6)0,/.test(line)),
-    async close() {
-      clearInterval(beating);
-      farmer.close();
-      await gateway.close();
-      if (process.env.HYPHA_KEEP_LAB !== '1') remove();
-    },
-  };
+    for (const name of ['alice', 'bob', 'carol', 'admin'] as const) await linkCaller(call, callers[name]);
+    const expect = (r: JsonAnswer, status: number, what: string): JsonAnswer => {
+      if (r.status !== status) throw new Error(`${what}: ${r.status} ${r.text}`);
+      return r;
+    };
+    await waitFor('the farmer node to be up', async () => ((await call('alice', 'GET', '/v1/offers')).json as { offers: { available: number }[] }).offers.some((o) => o.available > 0) || undefined, 10_000);
+    const aliceOrder = (expect(await call('alice', 'POST', '/v1/orders', { offer: 'small', sshKeys: [SSH_KEY] }), 201, 'alice orders').json as { order: { id: string } }).order.id;
+    // Enough for one small VM's deposit (0.05/h x 24 h) and no more: her later orders wait for payment.
+    expect(await call('admin', 'POST', '/admin/api/ledger/fund', { agent: callers.alice.identity?.agent, amount: '1.5' }), 200, 'fund alice');
+    const aliceDeployment = await waitFor(
+      'alice\'s order to be active',
+      async () => {
+        const o = (await call('alice', 'GET', `/v1/orders/${aliceOrder}`)).json as { order: { state: string; deployment?: { id: string } } };
+        return o.order.state === 'active' ? o.order.deployment?.id : undefined;
+      },
+      15_000,
+    );
+    const bobOrder = (expect(await call('bob', 'POST', '/v1/orders', { offer: 'medium', sshKeys: [SSH_KEY] }), 201, 'bob orders').json as { order: { id: string } }).order.id;
+
+    const ledger = gateway.parts.ledger as EmbeddedLedger;
+    const snapshot = (options: { ignoreJoinRequests?: boolean } = {}): string => {
+      const { store } = gateway.parts;
+      const table = <T>(t: { values(): T[] }): T[] => t.values();
+      const agents = table(store.agents).filter((a) => !(options.ignoreJoinRequests && a.source === 'request' && a.state === 'pending'));
+      const state = { links: table(store.links), agents, orders: table(store.orders), deployments: table(store.deployments), chains: table(store.chains), meta: table(store.meta), ledger: ledger.summary() };
+      return JSON.stringify(state, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v instanceof Map ? [...(v as Map<unknown, unknown>)] : v));
+    };
+    const settle = async (): Promise<string> => {
+      let last = snapshot();
+      for (let i = 0; i < 100; i++) {
+        await gateway.parts.store.flush();
+        await sleep(15);
+        const now = snapshot();
+        if (now === last) return now;
+        last = now;
+      }
+      return last;
+    };
+    return {
+      gateway,
+      target,
+      wsUrl,
+      callers,
+      farmer: legit,
+      fuzzFarmer,
+      ids: { aliceOrder, aliceDeployment, bobOrder, farmerNode, fuzzNode },
+      snapshot,
+      settle,
+      call,
+      errorsLogged: () =>
+        readFileSync(logFile, 'utf8')
+          .split('\n')
+          .filter((line) => /^\{"level":(5|6)0,/.test(line)),
+      close: closeAll,
+    };
+  }
 }
 
 /** Links a caller's /64 to its identity: challenge, sign the statement, link (the customer's own steps). */

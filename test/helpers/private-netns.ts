@@ -1,7 +1,7 @@
 // A private network namespace for one process tree: the process re-runs itself inside it, and there puts many 400::/7 addresses (distinct /64s) on `lo`, so a gateway and its callers use real sockets with real source addresses.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { generateX25519KeyPair, myceliumAddressOfKey } from '../../src/identity/index.js';
+import { generateX25519KeyPair, myceliumAddressOfKey, parseSubnet64, vmAddress } from '../../src/identity/index.js';
 import { runCommand } from './run.js';
 
 /** The environment variable naming the namespace a re-run process is in. */
@@ -61,6 +61,11 @@ export async function runInPrivateNamespace(argv: readonly string[], options: { 
 /** A random Mycelium address (its own random /64, as every Mycelium node's is). */
 export function randomMyceliumAddress(): string {
   return myceliumAddressOfKey(generateX25519KeyPair().publicKey);
+}
+
+/** A random address inside a /64 (as a VM of a node in that /64 gets: prefix, ff0f, 6 random bytes). */
+export function randomAddressIn(subnet: string): string {
+  return vmAddress(parseSubnet64(subnet), randomBytes(6));
 }
 
 /**

@@ -40,6 +40,8 @@ export class SimAgent {
   gateway = '';
   /** Called when a welcomed connection closes (not for closes this side asked for). */
   onLost: (code: number, reason: string) => void = () => undefined;
+  /** Called on a socket error (the close that follows is reported as usual). */
+  onError: (err: Error) => void = () => undefined;
   private readonly assigned = new Set<string>();
   private stopping = false;
 
@@ -60,7 +62,7 @@ export class SimAgent {
         clearTimeout(giveUp);
         resolve({ welcomed: true });
       }));
-      ws.on('error', () => undefined);
+      ws.on('error', (err) => this.onError(err));
       ws.on('close', (code, reason) => {
         clearTimeout(giveUp);
         const text = reason.toString('utf8');

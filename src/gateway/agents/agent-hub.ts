@@ -198,6 +198,11 @@ export class AgentHub {
     return this.deps.store.agents.values().find((a) => a.state === 'approved' && a.nodes.includes(node))?.agent;
   }
 
+  /** How much chain evidence the hub keeps in memory for an agent: open periods and signed heads (bounded whatever the agent sends). */
+  heldEvidence(agent: string): { periods: number; heads: number } {
+    return { periods: this.chains.get(agent)?.openPeriods ?? 0, heads: this.heads.get(agent)?.size ?? 0 };
+  }
+
   /** The agent's signed chain head for the period starting at `periodStartMs`, if it sent one. */
   agentHead(agent: string, periodStartMs: number): ReceiptAgentHead | null {
     return this.heads.get(agent)?.get(periodStartMs) ?? null;
@@ -484,7 +489,7 @@ export class AgentHub {
 
   private onHeartbeat(conn: Connection, hb: HeartbeatMessage): void {
     const now = this.deps.clock.nowMs();
-    const step = this.chainOf(conn.agent).accept(hb);
+    const step = this.chainOf(conn.agent).accept(hb, { closedThroughMs: this.deps.closedThroughMs(), nowMs: now });
     if (step.kind === 'replay') {
       if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;
@@ -526,6 +531,15 @@ export class AgentHub {
   }
 
   private onChainHead(conn: Connection, m: ChainHeadMessage): void {
+    // Only whole periods from the ones still kept (see persist) up to now: any other start would be a
+    // new entry of `heads` that is never pruned. Old ones are what an agent replays after an outage.
+    const periodMs = this.deps.periodMs;
+    const now = this.deps.clock.nowMs();
+    if (m.periodStartMs % periodMs !== 0 || m.periodEndMs !== m.periodStartMs + periodMs || m.periodStartMs > now) {
+      this.disagree(conn.agent, 'agent.chain_head_mismatch', `the chain head for seq ${m.seq} names ${m.periodStartMs}..${m.periodEndMs}, which is not a period up to now`, { seq: m.seq });
+      return;
+    }
+    if (m.periodStartMs < this.deps.closedThroughMs() - 4 * periodMs) return;
     let sig: Uint8Array;
     try {
       sig = fromBase64('signature', m.signature, 64);

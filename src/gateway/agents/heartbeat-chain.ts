@@ -48,8 +48,18 @@ export class HeartbeatChain {
     return this.headValue;
   }
 
-  /** Takes one heartbeat. */
-  accept(hb: ChainedHeartbeat): ChainStep {
+  /** Open periods holding a last heartbeat (bounded by the clamp in `accept`). */
+  get openPeriods(): number {
+    return this.periodLast.size;
+  }
+
+  /**
+   * Takes one heartbeat. `window` is the gateway's view of time (clock ms): the last period close
+   * and now. A heartbeat counts for its own period, but never before the last closed period nor
+   * after the current one: otherwise every distinct period an agent stamps (any time up to year
+   * 275,760) would add an entry that is never closed or pruned. Honest clocks are not moved.
+   */
+  accept(hb: ChainedHeartbeat, window: { readonly closedThroughMs: number; readonly nowMs: number }): ChainStep {
     if (hb.seq <= this.seqValue) {
       // A heartbeat sent again must be the same one: same previous head, same content.
       const known = this.recent.get(hb.seq);
@@ -63,7 +73,9 @@ export class HeartbeatChain {
     this.headValue = head;
     this.recent.set(hb.seq, head);
     if (this.recent.size > RECENT_HEADS) this.recent.delete(this.recent.keys().next().value as number);
-    this.periodLast.set(Math.floor(hb.atMs / this.periodMs), { seq: hb.seq, head });
+    const lastClosed = Math.floor(window.closedThroughMs / this.periodMs) - 1;
+    const current = Math.floor(window.nowMs / this.periodMs);
+    this.periodLast.set(Math.min(Math.max(Math.floor(hb.atMs / this.periodMs), lastClosed), current), { seq: hb.seq, head });
     return gap ? { kind: 'next', head, gapFrom: expected, mismatch } : { kind: 'next', head, mismatch };
   }
 
