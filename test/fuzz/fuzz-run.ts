@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
 import { testSeed } from '../helpers/seeded-random.js';
+import { LAB_SKIP } from '../helpers/lab.js';
 
 /**
  * Declares a fuzz suite. Outside the namespace it is one test that re-runs this file inside a
@@ -13,7 +14,7 @@ import { testSeed } from '../helpers/seeded-random.js';
  */
 export function fuzzSuite(name: string, moduleUrl: string, body: (t: TestContext, seed: number) => Promise<void>): void {
   if (privateNamespace() === undefined) {
-    test(`${name} (in a private network namespace)`, async () => {
+    test(`${name} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
       const seed = testSeed();
       process.env.HYPHA_TEST_SEED = String(seed);
       process.stderr.write(`${name}: seed ${seed} (repeat with HYPHA_TEST_SEED=${seed})\n`);
