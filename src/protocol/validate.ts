@@ -1,5 +1,5 @@
 // Validation of untrusted JSON: each check names the field it refuses, so a 4xx can say what to fix.
-import { decodeAgentPubKey, normaliseSubnet64 } from '../identity/index.js';
+import { decodeAgentPubKey, kindOf, normaliseSubnet64 } from '../identity/index.js';
 
 /** A field of untrusted input that is missing or wrong; `field` is a dotted path such as "sshKeys[2]". */
 export class ValidationError extends Error {
@@ -78,15 +78,6 @@ export function expectArray<T>(value: unknown, field: string, min: number, max: 
   if (value.length < min) throw new ValidationError(field, min === 1 ? 'must not be empty' : `must have at least ${min} items`);
   if (value.length > max) throw new ValidationError(field, `must have at most ${max} items, got ${value.length}`);
   return value.map((v, i) => item(v, `${field}[${i}]`));
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return 'a number';
-  return typeof value;
 }
 
 /** An AgentPubKey field ("uhCAk…", location bytes checked), or ValidationError naming `field`. */

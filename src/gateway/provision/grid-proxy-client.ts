@@ -1,4 +1,5 @@
 // A small client for the ThreeFold grid proxy's REST API: which grid nodes have room for an offer.
+import { kindOf } from '../../identity/kind-of.js';
 import type { Offer } from '../../protocol/offer.js';
 
 /** The ThreeFold grid v3 networks (grid_client `NetworkEnv`). */
@@ -365,10 +366,4 @@ function excerpt(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   if (oneLine === '') return '(empty body)';
   return oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

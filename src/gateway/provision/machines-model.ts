@@ -1,6 +1,6 @@
 // Maps a VmSpec to the MachinesModel that grid_client deploys, and grid_client's answers back to what a VmHandle keeps.
 import type { VmSpec, VmStatus } from './provisioner.js';
-import { parseMyceliumAddress } from '../../identity/index.js';
+import { kindOf, parseMyceliumAddress } from '../../identity/index.js';
 
 /**
  * Ubuntu 24.04 micro-VM image, the first choice of the grid's own dashboard
@@ -278,10 +278,4 @@ function checkFlist(flist: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`flist must be an http(s) URL, got ${url.protocol}`);
   return flist;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

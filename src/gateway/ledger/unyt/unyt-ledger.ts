@@ -16,6 +16,7 @@
 //   receipt allocated exactly the farmer's share to that farmer, and records it.
 import { CanonicalJsonError } from '../../../identity/canonical-json.js';
 import { decodeAgentPubKey } from '../../../identity/agent-pub-key.js';
+import { kindOf } from '../../../identity/kind-of.js';
 import { formatAmount, parseAmount } from '../../../protocol/money.js';
 import {
   LedgerRejectedError,
@@ -564,14 +565,13 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
+/** `value` for a message about a malformed answer: short strings and numbers shown, anything else by kind. */
 function describe(value: unknown): string {
-  if (value === null) return 'null';
   if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
   if (value instanceof Uint8Array) return `${value.length} bytes`;
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
   if (typeof value === 'number') return `the number ${value}`;
-  return typeof value === 'object' ? 'an object' : typeof value;
+  return kindOf(value);
 }
 
 function errorText(e: unknown): string {
