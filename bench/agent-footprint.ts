@@ -1,4 +1,5 @@
 // bench/agent-footprint: the farmer agent's resident memory and idle CPU in a real lab, with and without VMs, against a bare Node process in the same windows.
+import { errorMessage } from '../src/identity/error-message.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -245,7 +246,7 @@ const labs: BenchLab[] = [];
 let bareChild: ReturnType<typeof spawn> | null = null;
 const cleanUp = async (): Promise<void> => {
   bareChild?.kill('SIGKILL');
-  for (const lab of [...labs]) await lab.down().catch((err: unknown) => process.stderr.write(`lab down in ${lab.dir} failed: ${(err as Error).message}\n`));
+  for (const lab of [...labs]) await lab.down().catch((err: unknown) => process.stderr.write(`lab down in ${lab.dir} failed: ${errorMessage(err)}\n`));
 };
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

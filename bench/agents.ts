@@ -1,4 +1,5 @@
 // bench/agents: many simulated farmer agents over real WebSockets against the real gateway, and against a bare ws server that only parses the JSON, in the same run.
+import { errorMessage } from '../src/identity/error-message.js';
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -150,7 +151,7 @@ async function heapKibOrNaN(ns: string): Promise<number> {
   try {
     return await heapAfterGcKib(ns);
   } catch (err) {
-    say(`no heap reading: ${(err as Error).message}`);
+    say(`no heap reading: ${errorMessage(err)}`);
     return NaN;
   }
 }
@@ -285,7 +286,7 @@ async function ingested(lab: Lab, server: string, url: string): Promise<Count> {
   try {
     text = await runIn(lab.farmNs, 'curl', ['-sS', '--max-time', '30', `${url}${server === GATEWAY ? '/metrics' : '/count'}`], 40_000);
   } catch (err) {
-    say(`${server}: no count: ${(err as Error).message}`);
+    say(`${server}: no count: ${errorMessage(err)}`);
     return { count: NaN, atMs: NaN };
   }
   const atMs = (before + Date.now()) / 2;
@@ -497,8 +498,8 @@ async function main(): Promise<void> {
         say(`${server}: ${formatNumber(r.ingestedPerSecond)} heartbeats/s, ${formatNumber(r.cpuMsPer1000, 1)} CPU ms / 1,000, ${formatNumber(r.heapKibPerAgent, 1)} heap KiB / agent`);
       } catch (err) {
         if (teardown.started) throw err;
-        failures.push(`${n} agents, ${server}: ${(err as Error).message}`);
-        say(`FAILED: ${(err as Error).message}`);
+        failures.push(`${n} agents, ${server}: ${errorMessage(err)}`);
+        say(`FAILED: ${errorMessage(err)}`);
       }
     }
   }
@@ -526,7 +527,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`bench/agents: ${(err as Error).message}\n`);
+  process.stderr.write(`bench/agents: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 } finally {
   await teardown.run();

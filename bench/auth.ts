@@ -1,4 +1,5 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
+import { errorMessage } from '../src/identity/error-message.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -302,7 +303,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`bench/auth: ${(err as Error).message}\n`);
+  process.stderr.write(`bench/auth: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 } finally {
   await teardown.run();

@@ -1,4 +1,5 @@
 // bench/soak: a bounded load run, quiet then under attack: simulated agents heartbeat and customers link, order and read receipts while an attacker floods offers, hellos and link challenges; legit latency and losses, compared.
+import { errorMessage } from '../src/identity/error-message.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -77,7 +78,7 @@ class Recorder {
     try {
       answer = await run();
     } catch (err) {
-      this.fail(key, (err as Error).message);
+      this.fail(key, errorMessage(err));
       return undefined;
     }
     if (answer.status !== expect) {

@@ -1,4 +1,5 @@
 // The farmer's agent: connects to the gateway over Mycelium, reports node and VM up-time, keeps the evidence chain, runs VMs, countersigns receipts.
+import { errorMessage } from '../identity/error-message.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -299,8 +300,8 @@ export class Agent {
         }
       }
     } catch (err) {
-      this.log.warn({ op: m.op, vm: m.vm.id, err: (err as Error).message }, 'command failed');
-      return fail((err as Error).message);
+      this.log.warn({ op: m.op, vm: m.vm.id, err: errorMessage(err) }, 'command failed');
+      return fail(errorMessage(err));
     }
   }
 

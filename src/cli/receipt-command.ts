@@ -1,4 +1,5 @@
 // `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, links and arithmetic.
+import { errorMessage } from '../identity/error-message.js';
 import { readFileSync } from 'node:fs';
 import { isAgentPubKey } from '../identity/index.js';
 import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
@@ -33,7 +34,7 @@ export function receiptCommand(argv: string[], out: (s: string) => void): Promis
   try {
     doc = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${errorMessage(err)}`);
   }
   const refusal = errorAnswerOf(doc);
   if (refusal !== null) {

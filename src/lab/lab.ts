@@ -1,4 +1,5 @@
 // `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
+import { errorMessage } from '../identity/error-message.js';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -245,7 +246,7 @@ export async function labLink(dir: string, name: string): Promise<{ agent: strin
   try {
     out = await nsExec(actor.ns, process.execPath, HYPHA_BIN, 'link', '--gateway', state.gateway.url, '--key', actor.key);
   } catch (err) {
-    const why = err instanceof NetnsError ? err.stderr.trim() : (err as Error).message;
+    const why = err instanceof NetnsError ? err.stderr.trim() : errorMessage(err);
     throw new LabError(`linking ${name} failed: ${why}`);
   }
   const linked = JSON.parse(out) as { agent: string; subnet: string };
@@ -300,7 +301,7 @@ function readKeptHosts(dir: string): PlannedHost[] {
     try {
       identity = loadKeyFile(keyPath(dir, name));
     } catch (err) {
-      throw new LabError(`--keep: cannot read ${name}'s key: ${(err as Error).message}`);
+      throw new LabError(`--keep: cannot read ${name}'s key: ${errorMessage(err)}`);
     }
     return { name, role, address, subnet: subnet64(address), identity };
   });

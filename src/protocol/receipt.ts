@@ -1,4 +1,5 @@
 // Usage receipts: their shape, the bytes that are signed, their hash chain, and offline verification.
+import { errorMessage } from '../identity/error-message.js';
 import {
   blake2b,
   canonicalJsonBytes,
@@ -110,7 +111,7 @@ export function verifyReceipt(value: unknown, pinnedGateway?: string): VerifyRes
   try {
     return checkReceipt(value, pinnedGateway);
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    return { ok: false, reason: errorMessage(err) };
   }
 }
 

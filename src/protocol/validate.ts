@@ -1,4 +1,5 @@
 // Validation of untrusted JSON: each check names the field it refuses, so a 4xx can say what to fix.
+import { errorMessage } from '../identity/error-message.js';
 import { decodeAgentPubKey, kindOf, normaliseSubnet64 } from '../identity/index.js';
 
 /** A field of untrusted input that is missing or wrong; `field` is a dotted path such as "sshKeys[2]". */
@@ -86,7 +87,7 @@ export function expectAgentPubKey(value: unknown, field: string): string {
   try {
     decodeAgentPubKey(text);
   } catch (err) {
-    throw new ValidationError(field, `is not a valid AgentPubKey: ${(err as Error).message}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
+    throw new ValidationError(field, `is not a valid AgentPubKey: ${errorMessage(err)}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
   }
   return text;
 }
@@ -100,6 +101,6 @@ export function expectSubnet64(value: unknown, field: string): string {
   try {
     return normaliseSubnet64(text);
   } catch (err) {
-    throw new ValidationError(field, (err as Error).message);
+    throw new ValidationError(field, errorMessage(err));
   }
 }

@@ -1,4 +1,5 @@
 // How a fuzz suite runs: its test file re-runs itself in a private network namespace with one seed, printed first, so any failure can be repeated with HYPHA_TEST_SEED.
+import { errorMessage } from '../../src/identity/error-message.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -36,6 +37,6 @@ export async function assertSeeded<Ts>(property: fc.IAsyncProperty<Ts>, seed: nu
     // No shrinking: the gateway is stateful, so the first failing input (and the seed) is the clearest report.
     await fc.assert(property, { seed, numRuns, endOnFailure: true, examples });
   } catch (err) {
-    throw new Error(`property failed with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed}):\n${(err as Error).message}`);
+    throw new Error(`property failed with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed}):\n${errorMessage(err)}`);
   }
 }

@@ -19,6 +19,7 @@
 // - holochain/holochain conductor_api app_interface: a bad signature answers
 //   zome_call_authentication_failed, a call its capability grant does not cover
 //   zome_call_unauthorized, a zome's own error ribosome_error.
+import { errorMessage } from '../../src/identity/error-message.js';
 import { decode, encode } from '@msgpack/msgpack';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
@@ -270,7 +271,7 @@ export class FakeConductor {
       return { type: 'zome_called', value: encode(this.transactor.call(app.agent, params.fn_name, payload)) };
     } catch (e) {
       if (e instanceof ZomeError) return error('ribosome_error', `Wasm runtime error while working with Ribosome: ${e.message}`);
-      return error('internal_error', (e as Error).message);
+      return error('internal_error', errorMessage(e));
     }
   }
 }

@@ -1,4 +1,5 @@
 // A lab for one test file: brought up with the real `hypha lab up`, driven with real curl in the actors' namespaces.
+import { errorMessage } from '../../src/identity/error-message.js';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
 import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
@@ -119,5 +120,5 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ''}`);
 }

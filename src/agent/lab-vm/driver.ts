@@ -1,4 +1,5 @@
 // The lab's VmDriver: VM lifecycle (deploy, pause, resume, destroy) over addresses, SSH endpoints, VM users and the state file.
+import { errorMessage } from '../../identity/error-message.js';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fromHex, parseSubnet64, randomBytes, readSecureFile, subnet64Of, toHex, vmAddress, writeSecureFile } from '../../identity/index.js';
@@ -61,7 +62,7 @@ export class LabVmDriver implements VmDriver {
     try {
       this.prefix = parseSubnet64(options.nodeSubnet);
     } catch (err) {
-      throw new VmDriverError('invalid_request', `labvm: nodeSubnet: ${(err as Error).message}`, { cause: err });
+      throw new VmDriverError('invalid_request', `labvm: nodeSubnet: ${errorMessage(err)}`, { cause: err });
     }
     const interfaceName = options.interfaceName ?? 'mycelium';
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(interfaceName)) {

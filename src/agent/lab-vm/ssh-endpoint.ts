@@ -1,4 +1,5 @@
 // A lab VM's SSH server (ssh2) on its own address: public-key login as root, connection limits, and hang-up on close.
+import { errorMessage } from '../../identity/error-message.js';
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
@@ -75,7 +76,7 @@ export class VmSshEndpoint {
         resolve();
       });
     }).catch((err: unknown) => {
-      throw new VmDriverError('failed', `cannot listen on [${options.address}]:${options.port}: ${(err as Error).message}`, { cause: err });
+      throw new VmDriverError('failed', `cannot listen on [${options.address}]:${options.port}: ${errorMessage(err)}`, { cause: err });
     });
     server.on('error', () => undefined);
     return endpoint;

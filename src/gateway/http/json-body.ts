@@ -1,4 +1,5 @@
 // Request bodies: JSON only, 64 KiB at most, read before any handler so a bad body never reaches business logic.
+import { errorMessage } from '../../identity/error-message.js';
 import type { Context, Next } from 'koa';
 import { PublicError } from './public-error.js';
 
@@ -36,7 +37,7 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   try {
     ctx.state.body = JSON.parse(raw.toString('utf8')) as unknown;
   } catch (err) {
-    throw new PublicError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 'check quoting; curl -d \'{"key": "value"}\'', { field: 'body' });
+    throw new PublicError('bad_request', `the body is not valid JSON: ${errorMessage(err)}`, 'check quoting; curl -d \'{"key": "value"}\'', { field: 'body' });
   }
   await next();
 }

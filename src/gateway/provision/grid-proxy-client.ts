@@ -1,4 +1,5 @@
 // A small client for the ThreeFold grid proxy's REST API: which grid nodes have room for an offer.
+import { errorMessage } from '../../identity/error-message.js';
 import { kindOf } from '../../identity/kind-of.js';
 import type { Offer } from '../../protocol/offer.js';
 
@@ -145,7 +146,7 @@ export class GridProxyClient {
     try {
       nodes = parseNodes(body);
     } catch (err) {
-      throw new GridProxyError('findNodes', `unexpected answer from ${url}: ${(err as Error).message}`);
+      throw new GridProxyError('findNodes', `unexpected answer from ${url}: ${errorMessage(err)}`);
     }
     return candidatesFrom(nodes, offer, filter);
   }

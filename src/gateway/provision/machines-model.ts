@@ -1,4 +1,5 @@
 // Maps a VmSpec to the MachinesModel that grid_client deploys, and grid_client's answers back to what a VmHandle keeps.
+import { errorMessage } from '../../identity/error-message.js';
 import type { VmSpec, VmStatus } from './provisioner.js';
 import { kindOf, parseMyceliumAddress } from '../../identity/index.js';
 
@@ -204,7 +205,7 @@ export function machineFromObjs(objs: unknown, machineName: string): GridMachine
       try {
         myceliumIp = parseMyceliumAddress(rawIp).address;
       } catch (err) {
-        throw new TypeError(`getObj[${i}].myceliumIP is not a Mycelium address: ${(err as Error).message}`);
+        throw new TypeError(`getObj[${i}].myceliumIP is not a Mycelium address: ${errorMessage(err)}`);
       }
     } else if (rawIp !== undefined && rawIp !== null && rawIp !== '') {
       throw new TypeError(`getObj[${i}].myceliumIP must be a string, got ${kindOf(rawIp)}`);

@@ -1,4 +1,5 @@
 // An append-only, hash-chained, fsynced log of JSON records: receipts, billing outcomes, events, ledger entries.
+import { errorMessage } from '../../identity/error-message.js';
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
 import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
@@ -138,7 +139,7 @@ export class AppendLog<T> {
       this.writeLines(batch.map((b) => b.text));
       for (const b of batch) b.resolve();
     } catch (err) {
-      const e = err instanceof StoreError ? err : new StoreError('io', `${this.path}: ${(err as Error).message}`);
+      const e = err instanceof StoreError ? err : new StoreError('io', `${this.path}: ${errorMessage(err)}`);
       for (const b of batch) b.reject(e);
     }
   }

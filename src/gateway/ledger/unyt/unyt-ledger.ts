@@ -14,6 +14,7 @@
 //   gateway collects its fee here; the farmer's agent collects its share on its own conductor.
 //   So a payout moves no money of its own: payFarmer checks that the RAVE that charged the
 //   receipt allocated exactly the farmer's share to that farmer, and records it.
+import { errorMessage } from '../../../identity/error-message.js';
 import { CanonicalJsonError } from '../../../identity/canonical-json.js';
 import { decodeAgentPubKey } from '../../../identity/agent-pub-key.js';
 import { kindOf } from '../../../identity/kind-of.js';
@@ -136,7 +137,7 @@ export class UnytLedger implements Ledger {
     } catch (e) {
       await ledger.close();
       if (e instanceof UnytStartError) throw e;
-      throw new UnytStartError(`cannot read the alliance's units (${errorText(e)}); start the conductor, or set ledger.unitIndex`);
+      throw new UnytStartError(`cannot read the alliance's units (${namedErrorText(e)}); start the conductor, or set ledger.unitIndex`);
     }
   }
 
@@ -433,7 +434,7 @@ export class UnytLedger implements Ledger {
       }
       const refused = e instanceof Error && CONDUCTOR_ERROR_NAMES.has(e.name);
       if (!refused) this.#dropConnection(client);
-      throw new CallFailure(refused ? 'refused' : 'unknown', `${where} failed: ${errorText(e)}`);
+      throw new CallFailure(refused ? 'refused' : 'unknown', `${where} failed: ${namedErrorText(e)}`);
     }
   }
 
@@ -455,7 +456,7 @@ export class UnytLedger implements Ledger {
       // A connection that opens after its deadline is closed, not leaked.
       pending.then((c) => c.close()).catch(() => undefined);
       const admin = this.#config.adminUrl === undefined ? '' : `, admin ${this.#config.adminUrl}`;
-      throw new CallFailure('not_sent', `cannot reach the Unyt conductor (app ${this.#config.appUrl}${admin}): ${errorText(e)}`);
+      throw new CallFailure('not_sent', `cannot reach the Unyt conductor (app ${this.#config.appUrl}${admin}): ${namedErrorText(e)}`);
     }
   }
 
@@ -528,7 +529,7 @@ function checkAgentArg(op: string, field: string, value: string): void {
   try {
     decodeAgentPubKey(value);
   } catch (e) {
-    throw new LedgerRejectedError(op, `${field}: ${(e as Error).message}`);
+    throw new LedgerRejectedError(op, `${field}: ${errorMessage(e)}`);
   }
 }
 
@@ -574,7 +575,8 @@ function describe(value: unknown): string {
   return kindOf(value);
 }
 
-function errorText(e: unknown): string {
-  if (e instanceof Error) return e.name && e.name !== 'Error' && e.name !== 'CallFailure' ? `${e.name}: ${e.message}` : e.message;
-  return String(e);
+/** `e`'s message, led by its class name when that says more than a plain Error (a client's "HolochainError: …"). */
+function namedErrorText(e: unknown): string {
+  const named = e instanceof Error && e.name !== '' && e.name !== 'Error' && e.name !== 'CallFailure';
+  return named ? `${e.name}: ${errorMessage(e)}` : errorMessage(e);
 }
