@@ -3,6 +3,7 @@ import { errorMessage } from '../../identity/error-message.js';
 import { inspect } from 'node:util';
 import type { Offer } from '../../protocol/offer.js';
 import { ValidationError } from '../../protocol/validate.js';
+import { withTimeout } from '../../protocol/with-timeout.js';
 import { ProvisionError } from './provisioner.js';
 import type { NodeCandidate, Provisioner, VmHandle, VmSpec, VmStatus } from './provisioner.js';
 import { GRIDPROXY_URLS, GridProxyClient, GridProxyError } from './grid-proxy-client.js';
@@ -350,22 +351,12 @@ export class GridProvisioner implements Provisioner {
 
   /** `work`, or GridTimeoutError after deployTimeoutMs (then `onTimeout` runs; `work` goes on and must clean up after itself). */
   #bounded<T>(work: Promise<T>, onTimeout?: () => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        onTimeout?.();
-        reject(new GridTimeoutError(this.deployTimeoutMs));
-      }, this.deployTimeoutMs);
-      work.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+    const bounded = withTimeout(work, this.deployTimeoutMs, () => {
+      onTimeout?.();
+      return new GridTimeoutError(this.deployTimeoutMs);
     });
+    // A rejection that is not an Error (a bare string) is wrapped, so callers always get an Error.
+    return bounded.catch((err: unknown) => Promise.reject(err instanceof Error ? err : new Error(errorMessage(err))));
   }
 
   /** Deletes a deployment that finished after its caller was told it failed; runs inside the deploy's queue slot, never throws. */

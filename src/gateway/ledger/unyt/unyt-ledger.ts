@@ -19,6 +19,7 @@ import { CanonicalJsonError } from '../../../identity/canonical-json.js';
 import { decodeAgentPubKey } from '../../../identity/agent-pub-key.js';
 import { kindOf } from '../../../identity/kind-of.js';
 import { formatAmount, parseAmount } from '../../../protocol/money.js';
+import { withTimeout } from '../../../protocol/with-timeout.js';
 import {
   LedgerRejectedError,
   LedgerUnavailableError,
@@ -426,7 +427,7 @@ export class UnytLedger implements Ledger {
     const where = `${fn} on ${this.#config.roleName}/${this.#config.zomeName}`;
     const client = await this.#connect();
     try {
-      return await deadline(client.callZome(fn, payload, ms), ms, `${where} timed out after ${ms} ms`);
+      return await withTimeout(client.callZome(fn, payload, ms), ms, () => new CallFailure('unknown', `${where} timed out after ${ms} ms`));
     } catch (e) {
       if (e instanceof CallFailure) {
         this.#dropConnection(client);
@@ -450,7 +451,7 @@ export class UnytLedger implements Ledger {
     }
     const pending = this.#client;
     try {
-      return await deadline(pending, ms, `connecting timed out after ${ms} ms`);
+      return await withTimeout(pending, ms, () => new CallFailure('unknown', `connecting timed out after ${ms} ms`));
     } catch (e) {
       if (this.#client === pending) this.#client = undefined;
       // A connection that opens after its deadline is closed, not leaked.
@@ -552,14 +553,6 @@ function readLedgerAmount(field: string, value: unknown): bigint {
   const whole = BigInt(m[1] as string).toString();
   const frac = (m[2] ?? '').slice(0, 6);
   return parseAmount(field, frac === '' ? whole : `${whole}.${frac}`);
-}
-
-function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CallFailure('unknown', message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
