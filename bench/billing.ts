@@ -13,11 +13,9 @@ import { pino } from 'pino';
 import { concatBytes, createSigner, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, utf8, type Identity } from '../src/identity/index.js';
 import { BillingService, receiptBodyFor } from '../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
-import type { EventSink, TimelineEvent } from '../src/gateway/events/event-log.js';
 import type { Ledger } from '../src/gateway/ledger/ledger.js';
 import { LowdbStore } from '../src/gateway/store/lowdb-store.js';
 import type { DeploymentRecord } from '../src/gateway/store/records.js';
-import type { Table } from '../src/gateway/store/store.js';
 import { UptimeBook } from '../src/gateway/uptime/uptime-book.js';
 import { computeCharge } from '../src/protocol/charge.js';
 import type { Clock } from '../src/protocol/clock.js';
@@ -25,6 +23,8 @@ import { formatAmount, parseAmount } from '../src/protocol/money.js';
 import { chainHeadBytes, receiptHash, receiptId, receiptSigningBytes, type Receipt, type ReceiptAgentHead, type ReceiptBody } from '../src/protocol/receipt.js';
 import type { SignRequest, SignResponse, SignWorkerData } from './billing-sign-worker.js';
 import { median } from './measure.js';
+import { FakeEventSink } from '../test/helpers/fake-event-sink.js';
+import { FakeTable } from '../test/helpers/fake-table.js';
 
 /** Deployments billed per period (BENCH_DEPLOYMENTS to try fewer). */
 const DEPLOYMENTS = Number(process.env.BENCH_DEPLOYMENTS ?? 100_000);
@@ -65,27 +65,6 @@ async function gcMsWithin(fromMs: number, toMs: number): Promise<number> {
   return gcPauses.filter((e) => e.startTime >= fromMs && e.startTime < toMs).reduce((sum, e) => sum + e.duration, 0);
 }
 
-/** A Table of deployments held in a Map: a fake of the Store port, named as one. */
-class FakeDeploymentTable implements Table<DeploymentRecord> {
-  private readonly rows = new Map<string, DeploymentRecord>();
-  get(key: string): DeploymentRecord | undefined {
-    return this.rows.get(key);
-  }
-  values(): DeploymentRecord[] {
-    return [...this.rows.values()];
-  }
-  size(): number {
-    return this.rows.size;
-  }
-  put(key: string, value: DeploymentRecord): Promise<void> {
-    this.rows.set(key, value);
-    return Promise.resolve();
-  }
-  delete(key: string): Promise<boolean> {
-    return Promise.resolve(this.rows.delete(key));
-  }
-}
-
 /** A fake ledger that answers every billing event and payout "paid" at once (no network, no funds check). */
 class FakeInstantLedger implements Ledger {
   readonly kind = 'embedded' as const;
@@ -101,15 +80,6 @@ class FakeInstantLedger implements Ledger {
     return Promise.resolve({ status: 'paid', entryId: `fake-payout-${++this.payouts}` });
   }
   close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** A fake event sink that only counts. */
-class FakeEventSink implements EventSink {
-  readonly seen: TimelineEvent[] = [];
-  record(event: TimelineEvent): Promise<void> {
-    this.seen.push(event);
     return Promise.resolve();
   }
 }
@@ -206,7 +176,7 @@ interface World {
   readonly gateway: Identity;
   readonly signer: (message: Uint8Array) => Uint8Array;
   readonly farmers: Identity[];
-  readonly deployments: FakeDeploymentTable;
+  readonly deployments: FakeTable<DeploymentRecord>;
   readonly uptime: UptimeBook;
   readonly heads: Map<string, ReceiptAgentHead>;
   readonly clock: { ms: number } & Clock;
@@ -220,7 +190,7 @@ function buildWorld(t0: number): World {
   const gateway = newIdentity();
   const farmers = Array.from({ length: FARMERS }, () => newIdentity());
   const customers = Array.from({ length: CUSTOMERS }, () => newIdentity().agent);
-  const deployments = new FakeDeploymentTable();
+  const deployments = new FakeTable<DeploymentRecord>();
   for (let i = 0; i < DEPLOYMENTS; i++) {
     const farmer = i % FARMERS;
     const offer = OFFERS[i % OFFERS.length] as (typeof OFFERS)[number];
