@@ -1,10 +1,10 @@
 // bench/agent-footprint: the farmer agent's resident memory and idle CPU in a real lab, with and without VMs, against a bare Node process in the same windows.
-import { errorMessage } from '../src/identity/error-message.js';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, newIdentity, toBase64, writeSecureFile } from '../src/identity/index.js';
 import { HYPHA_BIN, readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';

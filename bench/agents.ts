@@ -1,5 +1,4 @@
 // bench/agents: many simulated farmer agents over real WebSockets against the real gateway, and against a bare ws server that only parses the JSON, in the same run.
-import { errorMessage } from '../src/identity/error-message.js';
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subnet64, toHex, type Identity } from '../src/identity/index.js';
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';

@@ -1,5 +1,4 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
-import { errorMessage } from '../src/identity/error-message.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -7,6 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
 import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';

@@ -1,5 +1,4 @@
 // bench/soak: a bounded load run, quiet then under attack: simulated agents heartbeat and customers link, order and read receipts while an attacker floods offers, hellos and link challenges; legit latency and losses, compared.
-import { errorMessage } from '../src/identity/error-message.js';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -7,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../src/identity/index.js';
 import { ScaledClock } from '../src/protocol/clock.js';
 import { addLoopbackAddresses, privateNamespace, randomMyceliumAddress, runInPrivateNamespace } from '../test/helpers/private-netns.js';

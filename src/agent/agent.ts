@@ -1,9 +1,9 @@
 // The farmer's agent: connects to the gateway over Mycelium, reports node and VM up-time, keeps the evidence chain, runs VMs, countersigns receipts.
-import { errorMessage } from '../identity/error-message.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { errorMessage } from '../identity/error-message.js';
 import { loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
 import {
   AGENT_AUTH_PURPOSE,

@@ -1,7 +1,7 @@
 // The farmer agent's configuration: which gateway, which key, which nodes, and how to run VMs.
-import { errorMessage } from '../identity/error-message.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../identity/error-message.js';
 import { parseIpv6 } from '../identity/index.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { ID_PATTERN } from '../protocol/agent-messages.js';

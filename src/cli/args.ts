@@ -1,6 +1,6 @@
 // Argument parsing for subcommands, on node:util parseArgs, turning its errors into UsageError.
-import { errorMessage } from '../identity/error-message.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorMessage } from '../identity/error-message.js';
 import { UsageError } from './cli-error.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;

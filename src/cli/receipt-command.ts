@@ -1,6 +1,6 @@
 // `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, links and arithmetic.
-import { errorMessage } from '../identity/error-message.js';
 import { readFileSync } from 'node:fs';
+import { errorMessage } from '../identity/error-message.js';
 import { isAgentPubKey } from '../identity/index.js';
 import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
 import { optional, parse } from './args.js';

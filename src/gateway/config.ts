@@ -1,7 +1,7 @@
 // The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
-import { errorMessage } from '../identity/error-message.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../identity/error-message.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';

@@ -1,7 +1,7 @@
 // The offer catalog: data/offers.json, with price overrides from the gateway config.
-import { errorMessage } from '../identity/error-message.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../identity/error-message.js';
 import { ValidationError, expectArray, expectInteger, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { UNIT, formatAmount, parseAmount } from '../protocol/money.js';
 import type { Offer } from '../protocol/offer.js';

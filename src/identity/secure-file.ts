@@ -1,8 +1,8 @@
 // Files that hold secrets or money records: written atomically, fsynced, mode 0600, and refused when others can read them.
-import { errorMessage } from './error-message.js';
 import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, readFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { errorMessage } from './error-message.js';
 
 /** Why a secure file could not be read or written. */
 export type SecureFileProblem = 'not_found' | 'permissions' | 'exists' | 'io';

@@ -1,11 +1,11 @@
 // `hypha lab admin-proxy`: a loopback HTTP port in the root namespace whose requests reach the gateway from the lab admin's Mycelium address.
-import { errorMessage } from '../identity/error-message.js';
 import { connect, type Socket } from 'node:net';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { errorMessage } from '../identity/error-message.js';
 import { LabError, actorOf } from './lab.js';
 import { hyphaCommand, readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';

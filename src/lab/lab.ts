@@ -1,8 +1,8 @@
 // `hypha lab`: a Mycelium-like network on one Linux machine — every actor a namespace with its own 400::/7 address.
-import { errorMessage } from '../identity/error-message.js';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../identity/error-message.js';
 import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';

@@ -1,9 +1,9 @@
 // How a fuzz suite runs: its test file re-runs itself in a private network namespace with one seed, printed first, so any failure can be repeated with HYPHA_TEST_SEED.
-import { errorMessage } from '../../src/identity/error-message.js';
 import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
 import { testSeed } from '../helpers/seeded-random.js';
 

@@ -19,11 +19,11 @@
 // - holochain/holochain conductor_api app_interface: a bad signature answers
 //   zome_call_authentication_failed, a call its capability grant does not cover
 //   zome_call_unauthorized, a zome's own error ribosome_error.
-import { errorMessage } from '../../src/identity/error-message.js';
 import { decode, encode } from '@msgpack/msgpack';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { generateSigningKeyPair, verify } from '../../src/identity/ed25519.js';
 import { encodeAgentPubKey } from '../../src/identity/agent-pub-key.js';
 import { bytesEqual, toBase64 } from '../../src/identity/bytes.js';

@@ -1,7 +1,7 @@
 // A lab for one test file: brought up with the real `hypha lab up`, driven with real curl in the actors' namespaces.
-import { errorMessage } from '../../src/identity/error-message.js';
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
 import { scratchDir } from './paths.js';
 import { hypha, runCommand, type RunResult } from './run.js';

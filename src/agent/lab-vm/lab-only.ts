@@ -1,7 +1,7 @@
 // The check that keeps the lab VM driver inside `hypha lab`: it gives customers a shell on the agent's host.
-import { errorMessage } from '../../identity/error-message.js';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../../identity/error-message.js';
 import { parseSubnet64, subnet64Of } from '../../identity/index.js';
 
 /** The variable `hypha lab` sets for the processes it starts: the path of its state file (lab.json). */

@@ -1,9 +1,9 @@
 // A lab VM's SSH server (ssh2) on its own address: public-key login as root, connection limits, and hang-up on close.
-import { errorMessage } from '../../identity/error-message.js';
 import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection } from 'ssh2';
+import { errorMessage } from '../../identity/error-message.js';
 import { VmDriverError } from '../vm-driver.js';
 import { sameBytes, type AuthorizedKey } from './authorized-keys.js';
 import { hangUp, serveSession } from './shell-session.js';

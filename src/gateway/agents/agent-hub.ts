@@ -1,9 +1,9 @@
 // The gateway's side of `/v1/agent`: authenticates farmer agents, checks their heartbeat chains, records up-time, and sends them commands.
-import { errorMessage } from '../../identity/error-message.js';
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import {
   decodeAgentPubKey,
   fromBase64,

@@ -1,6 +1,6 @@
 // Closes billing periods in order, once each: bill the period, then make its heartbeats durable and acknowledge them.
-import { errorMessage } from '../../identity/error-message.js';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink } from '../events/event-log.js';
 import type { Table } from '../store/store.js';

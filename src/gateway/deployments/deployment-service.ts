@@ -1,6 +1,6 @@
 // Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
-import { errorMessage } from '../../identity/error-message.js';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
 import { parseSshPublicKeys } from '../../protocol/ssh-key.js';

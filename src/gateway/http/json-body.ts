@@ -1,6 +1,6 @@
 // Request bodies: JSON only, 64 KiB at most, read before any handler so a bad body never reaches business logic.
-import { errorMessage } from '../../identity/error-message.js';
 import type { Context, Next } from 'koa';
+import { errorMessage } from '../../identity/error-message.js';
 import { PublicError } from './public-error.js';
 
 /** The largest request body accepted (docs/api.md "Errors"). */

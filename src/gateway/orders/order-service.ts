@@ -1,6 +1,6 @@
 // Orders: awaiting_payment -> paid -> provisioning -> active (or failed, expired); a VM is handed over only after the ledger shows the deposit.
-import { errorMessage } from '../../identity/error-message.js';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import { randomBytes, toHex } from '../../identity/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import { HOUR_MS } from '../../protocol/clock.js';

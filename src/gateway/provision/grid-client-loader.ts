@@ -1,7 +1,7 @@
 // Loads the optional @threefold/grid_client package (its CommonJS build) on first use of the grid.
-import { errorMessage } from '../../identity/error-message.js';
 import { createRequire, Module } from 'node:module';
 import { sep } from 'node:path';
+import { errorMessage } from '../../identity/error-message.js';
 import { ProvisionError } from './provisioner.js';
 import type { GridClientFactory, GridClientLike, GridClientOptions } from './grid-provisioner.js';
 

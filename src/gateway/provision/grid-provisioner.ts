@@ -1,6 +1,6 @@
 // The GridProvisioner: Mycelium-only VMs on ThreeFold grid v3 nodes, through the optional @threefold/grid_client.
-import { errorMessage } from '../../identity/error-message.js';
 import { inspect } from 'node:util';
+import { errorMessage } from '../../identity/error-message.js';
 import type { Offer } from '../../protocol/offer.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { withTimeout } from '../../protocol/with-timeout.js';

@@ -1,6 +1,6 @@
 // An append-only, hash-chained, fsynced log of JSON records: receipts, billing outcomes, events, ledger entries.
-import { errorMessage } from '../../identity/error-message.js';
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
+import { errorMessage } from '../../identity/error-message.js';
 import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
 import { StoreError } from './store.js';

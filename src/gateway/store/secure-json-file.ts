@@ -1,6 +1,6 @@
 // A lowdb adapter for one JSON file: atomic fsynced writes, mode 0600, and a clear stop on a corrupt file.
-import { errorMessage } from '../../identity/error-message.js';
 import type { Adapter } from 'lowdb';
+import { errorMessage } from '../../identity/error-message.js';
 import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
 import { StoreError } from './store.js';
 
