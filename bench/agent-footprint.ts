@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, newIdentity, toBase64, writeSecureFile } from '../src/identity/index.js';
 import { HYPHA_BIN, readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';
@@ -245,7 +246,7 @@ const labs: BenchLab[] = [];
 let bareChild: ReturnType<typeof spawn> | null = null;
 const cleanUp = async (): Promise<void> => {
   bareChild?.kill('SIGKILL');
-  for (const lab of [...labs]) await lab.down().catch((err: unknown) => process.stderr.write(`lab down in ${lab.dir} failed: ${(err as Error).message}\n`));
+  for (const lab of [...labs]) await lab.down().catch((err: unknown) => process.stderr.write(`lab down in ${lab.dir} failed: ${errorMessage(err)}\n`));
 };
 for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   process.once(sig, () => {

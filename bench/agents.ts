@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { generateX25519KeyPair, myceliumAddressOfKey, newIdentity, seedOf, subnet64, toHex, type Identity } from '../src/identity/index.js';
 import { addHost, createBridge, listNamespaces, namespaceName, nsExec, removeLab } from '../src/lab/netns.js';
 import { median } from './measure.js';
@@ -143,7 +144,7 @@ async function heapKibOrNaN(ns: string): Promise<number> {
   try {
     return await heapAfterGcKib(ns);
   } catch (err) {
-    say(`no heap reading: ${(err as Error).message}`);
+    say(`no heap reading: ${errorMessage(err)}`);
     return NaN;
   }
 }
@@ -278,7 +279,7 @@ async function ingested(lab: Lab, server: string, url: string): Promise<Count> {
   try {
     text = await runIn(lab.farmNs, 'curl', ['-sS', '--max-time', '30', `${url}${server === GATEWAY ? '/metrics' : '/count'}`], 40_000);
   } catch (err) {
-    say(`${server}: no count: ${(err as Error).message}`);
+    say(`${server}: no count: ${errorMessage(err)}`);
     return { count: NaN, atMs: NaN };
   }
   const atMs = (before + Date.now()) / 2;
@@ -490,8 +491,8 @@ async function main(): Promise<void> {
         say(`${server}: ${formatNumber(r.ingestedPerSecond)} heartbeats/s, ${formatNumber(r.cpuMsPer1000, 1)} CPU ms / 1,000, ${formatNumber(r.heapKibPerAgent, 1)} heap KiB / agent`);
       } catch (err) {
         if (teardown.started) throw err;
-        failures.push(`${n} agents, ${server}: ${(err as Error).message}`);
-        say(`FAILED: ${(err as Error).message}`);
+        failures.push(`${n} agents, ${server}: ${errorMessage(err)}`);
+        say(`FAILED: ${errorMessage(err)}`);
       }
     }
   }
@@ -519,7 +520,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`bench/agents: ${(err as Error).message}\n`);
+  process.stderr.write(`bench/agents: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 } finally {
   await teardown.run();

@@ -6,6 +6,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
 import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
@@ -296,7 +297,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (err) {
-  process.stderr.write(`bench/auth: ${(err as Error).message}\n`);
+  process.stderr.write(`bench/auth: ${errorMessage(err)}\n`);
   process.exitCode = 1;
 } finally {
   await teardown.run();

@@ -8,14 +8,14 @@ import { pino } from 'pino';
 import { createSigner, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, type Identity } from '../src/identity/index.js';
 import { BillingService } from '../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
-import type { EventSink, TimelineEvent } from '../src/gateway/events/event-log.js';
 import type { Ledger } from '../src/gateway/ledger/ledger.js';
 import type { DeploymentRecord } from '../src/gateway/store/records.js';
-import type { Table } from '../src/gateway/store/store.js';
 import { UptimeBook } from '../src/gateway/uptime/uptime-book.js';
 import type { Clock } from '../src/protocol/clock.js';
 import { chainHeadBytes, RECEIPT_PURPOSE, receiptBody, signReceipt, verifyReceipt, type AnyReceipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../src/protocol/receipt.js';
 import { median } from './measure.js';
+import { FakeEventSink } from '../test/helpers/fake-event-sink.js';
+import { FakeTable } from '../test/helpers/fake-table.js';
 
 /** Deployments billed per period (BENCH_DEPLOYMENTS to try fewer). */
 const DEPLOYMENTS = Number(process.env.BENCH_DEPLOYMENTS ?? 100_000);
@@ -54,27 +54,6 @@ async function gcMsWithin(fromMs: number, toMs: number): Promise<number> {
   return gcPauses.filter((e) => e.startTime >= fromMs && e.startTime < toMs).reduce((sum, e) => sum + e.duration, 0);
 }
 
-/** A Table of deployments held in a Map: a fake of the Store port, named as one. */
-class FakeDeploymentTable implements Table<DeploymentRecord> {
-  private readonly rows = new Map<string, DeploymentRecord>();
-  get(key: string): DeploymentRecord | undefined {
-    return this.rows.get(key);
-  }
-  values(): DeploymentRecord[] {
-    return [...this.rows.values()];
-  }
-  size(): number {
-    return this.rows.size;
-  }
-  put(key: string, value: DeploymentRecord): Promise<void> {
-    this.rows.set(key, value);
-    return Promise.resolve();
-  }
-  delete(key: string): Promise<boolean> {
-    return Promise.resolve(this.rows.delete(key));
-  }
-}
-
 /** A fake ledger that answers every billing event and payout "paid" at once (no network, no funds check). */
 class FakeInstantLedger implements Ledger {
   readonly kind = 'embedded' as const;
@@ -90,15 +69,6 @@ class FakeInstantLedger implements Ledger {
     return Promise.resolve({ status: 'paid', entryId: `fake-payout-${++this.payouts}` });
   }
   close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-/** A fake event sink that only counts. */
-class FakeEventSink implements EventSink {
-  readonly seen: TimelineEvent[] = [];
-  record(event: TimelineEvent): Promise<void> {
-    this.seen.push(event);
     return Promise.resolve();
   }
 }
@@ -139,7 +109,7 @@ interface World {
   readonly gateway: Identity;
   readonly signer: (message: Uint8Array) => Uint8Array;
   readonly farmers: Identity[];
-  readonly deployments: FakeDeploymentTable;
+  readonly deployments: FakeTable<DeploymentRecord>;
   readonly uptime: UptimeBook;
   readonly heads: Map<string, ReceiptAgentHead>;
   readonly clock: { ms: number } & Clock;
@@ -153,7 +123,7 @@ function buildWorld(t0: number): World {
   const gateway = newIdentity();
   const farmers = Array.from({ length: FARMERS }, () => newIdentity());
   const customers = Array.from({ length: CUSTOMERS }, () => newIdentity().agent);
-  const deployments = new FakeDeploymentTable();
+  const deployments = new FakeTable<DeploymentRecord>();
   for (let i = 0; i < DEPLOYMENTS; i++) {
     const farmer = i % FARMERS;
     const offer = OFFERS[i % OFFERS.length] as (typeof OFFERS)[number];

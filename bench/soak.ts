@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { errorMessage } from '../src/identity/error-message.js';
 import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../src/identity/index.js';
 import { ScaledClock } from '../src/protocol/clock.js';
 import { addLoopbackAddresses, privateNamespace, randomAddressIn, runInPrivateNamespace } from '../test/helpers/private-netns.js';
@@ -83,7 +84,7 @@ class Recorder {
     try {
       answer = await run();
     } catch (err) {
-      this.fail(key, (err as Error).message);
+      this.fail(key, errorMessage(err));
       return undefined;
     }
     if (answer.status !== expect) {

@@ -1,4 +1,5 @@
 // Bench lab clean-up: set-up steps undone once, in reverse, at the end of the run or on SIGINT/SIGTERM; and the benches' whole-number options.
+import { errorMessage } from '../src/identity/error-message.js';
 
 /** A step that undoes one piece of set-up. */
 export type TeardownStep = () => Promise<void> | void;
@@ -38,7 +39,7 @@ export class Teardown {
         try {
           await step();
         } catch (err) {
-          process.stderr.write(`${this.bench}: teardown: ${(err as Error).message}\n`);
+          process.stderr.write(`${this.bench}: teardown: ${errorMessage(err)}\n`);
         }
       }
     })();

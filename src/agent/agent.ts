@@ -3,6 +3,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { errorMessage } from '../identity/error-message.js';
 import { loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
 import {
   AGENT_AUTH_PURPOSE,
@@ -318,8 +319,8 @@ export class Agent {
         }
       }
     } catch (err) {
-      this.log.warn({ op: m.op, vm: m.vm.id, err: (err as Error).message }, 'command failed');
-      return fail((err as Error).message);
+      this.log.warn({ op: m.op, vm: m.vm.id, err: errorMessage(err) }, 'command failed');
+      return fail(errorMessage(err));
     }
   }
 

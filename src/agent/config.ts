@@ -1,6 +1,7 @@
 // The farmer agent's configuration: which gateway, which key, which nodes, and how to run VMs.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../identity/error-message.js';
 import { parseIpv6 } from '../identity/index.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { ID_PATTERN } from '../protocol/agent-messages.js';
@@ -46,7 +47,7 @@ export function loadAgentConfig(path: string): AgentConfig {
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new ValidationError('config', `cannot read ${path}: ${(err as Error).message}`);
+    throw new ValidationError('config', `cannot read ${path}: ${errorMessage(err)}`);
   }
   return parseAgentConfig(raw, dirname(resolve(path)));
 }
@@ -130,7 +131,7 @@ function ipv6(v: unknown, f: string): string {
   try {
     parseIpv6(s);
   } catch (err) {
-    throw new ValidationError(f, (err as Error).message);
+    throw new ValidationError(f, errorMessage(err));
   }
   return s;
 }

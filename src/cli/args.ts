@@ -1,5 +1,6 @@
 // Argument parsing for subcommands, on node:util parseArgs, turning its errors into UsageError.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { errorMessage } from '../identity/error-message.js';
 import { UsageError } from './cli-error.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
@@ -16,7 +17,7 @@ export function parse(argv: string[], options: Options, allowPositionals = true)
     const { values, positionals } = parseArgs({ args: argv, options, allowPositionals, strict: true });
     return { values: values as Parsed['values'], positionals };
   } catch (err) {
-    throw new UsageError((err as Error).message.split('\n')[0] ?? 'bad arguments');
+    throw new UsageError(errorMessage(err).split('\n')[0] ?? 'bad arguments');
   }
 }
 

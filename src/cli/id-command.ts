@@ -1,4 +1,5 @@
 // `hypha id …`: key files, signatures, and the AgentPubKey and Mycelium address codecs.
+import { errorMessage } from '../identity/error-message.js';
 import {
   AgentPubKeyError,
   KeyFileError,
@@ -126,7 +127,7 @@ function hexKey(hex: string): Uint8Array {
   try {
     return fromHex('HEX', hex.trim(), 32);
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(errorMessage(err));
   }
 }
 

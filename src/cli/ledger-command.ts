@@ -1,4 +1,5 @@
 // `hypha ledger …`: serve the embedded ledger (the lab's stand-in for Unyt), inspect its journal, or issue Unyt credentials.
+import { errorMessage } from '../identity/error-message.js';
 import { normaliseSubnet64 } from '../identity/index.js';
 import { createLogger } from '../protocol/logger.js';
 import { formatAmount } from '../protocol/money.js';
@@ -36,7 +37,7 @@ export async function ledgerCommand(argv: string[], out: (s: string) => void): P
         try {
           return normaliseSubnet64(s);
         } catch (err) {
-          throw new UsageError(`--allow ${s}: ${(err as Error).message}`);
+          throw new UsageError(`--allow ${s}: ${errorMessage(err)}`);
         }
       });
       let address: string;

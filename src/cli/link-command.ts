@@ -1,4 +1,5 @@
 // `hypha link`: links this machine's Mycelium /64 to a Unyt identity, checking the gateway's challenge before signing it.
+import { errorMessage } from '../identity/error-message.js';
 import { loadKeyFile, normaliseIpv6, parseIpv6, isMyceliumBytes, sign, toBase64, utf8, KeyFileError, type Identity } from '../identity/index.js';
 import { DEFAULT_MYCELIUM_API_URL, LinkStatementError, checkLinkStatement, localMyceliumSubnets } from '../protocol/index.js';
 import { optional, parse, required } from './args.js';
@@ -88,7 +89,7 @@ async function post(base: string, path: string, body: unknown, ok: number[]): Pr
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+    const cause = (err as { cause?: { code?: string } }).cause?.code ?? errorMessage(err);
     throw new UsageError(`cannot reach the gateway at ${base}${path}: ${cause}`, 1);
   }
   const text = await res.text();

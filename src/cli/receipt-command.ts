@@ -1,5 +1,6 @@
 // `hypha receipt verify FILE`: checks a receipt, or a chain of them, offline — signatures, Merkle proofs, links and arithmetic.
 import { readFileSync } from 'node:fs';
+import { errorMessage } from '../identity/error-message.js';
 import { isAgentPubKey } from '../identity/index.js';
 import { verifyReceipt, verifyReceiptChain } from '../protocol/receipt.js';
 import { optional, parse } from './args.js';
@@ -36,7 +37,7 @@ export function receiptCommand(argv: string[], out: (s: string) => void): Promis
   try {
     doc = JSON.parse(readFileSync(file === '-' ? 0 : file, 'utf8'));
   } catch (err) {
-    throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+    throw new UsageError(`cannot read ${file}: ${errorMessage(err)}`);
   }
   const refusal = errorAnswerOf(doc);
   if (refusal !== null) {

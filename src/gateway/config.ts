@@ -1,6 +1,7 @@
 // The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../identity/error-message.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
@@ -142,12 +143,12 @@ export function loadGatewayConfig(path: string | undefined, overrides: { listen?
     try {
       text = readFileSync(path, 'utf8');
     } catch (err) {
-      throw new ValidationError('config', `cannot read ${path}: ${(err as Error).message}`);
+      throw new ValidationError('config', `cannot read ${path}: ${errorMessage(err)}`);
     }
     try {
       raw = JSON.parse(text);
     } catch (err) {
-      throw new ValidationError('config', `${path} is not valid JSON: ${(err as Error).message}`);
+      throw new ValidationError('config', `${path} is not valid JSON: ${errorMessage(err)}`);
     }
   }
   const config = parseGatewayConfig(raw, base);

@@ -1,6 +1,7 @@
 // The offer catalog: data/offers.json, with price overrides from the gateway config.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { errorMessage } from '../identity/error-message.js';
 import { ValidationError, expectArray, expectInteger, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { UNIT, formatAmount, parseAmount } from '../protocol/money.js';
 import type { Offer } from '../protocol/offer.js';
@@ -14,7 +15,7 @@ export function loadOffers(path: string, prices: Readonly<Record<string, string>
   try {
     raw = JSON.parse(readFileSync(path, 'utf8'));
   } catch (err) {
-    throw new ValidationError('offersFile', `cannot read the offer catalog ${path}: ${(err as Error).message}`);
+    throw new ValidationError('offersFile', `cannot read the offer catalog ${path}: ${errorMessage(err)}`);
   }
   const doc = expectObject(raw, 'offers.json');
   expectOnlyKeys(doc, ['unit', 'offers'], 'offers.json');

@@ -1,4 +1,5 @@
 // Argument checks and hex/base64 codecs shared by every identity function.
+import { kindOf } from './kind-of.js';
 
 /**
  * Checks that `value` is a Uint8Array (of `length` bytes when given).
@@ -6,7 +7,7 @@
  */
 export function ensureBytes(name: string, value: unknown, length?: number): Uint8Array {
   if (!(value instanceof Uint8Array)) {
-    throw new TypeError(`${name} must be a Uint8Array, got ${describe(value)}`);
+    throw new TypeError(`${name} must be a Uint8Array, got ${kindOf(value)}`);
   }
   if (length !== undefined && value.length !== length) {
     throw new RangeError(`${name} must be ${length} bytes, got ${value.length}`);
@@ -16,14 +17,8 @@ export function ensureBytes(name: string, value: unknown, length?: number): Uint
 
 /** Checks that `value` is a string; TypeError naming the argument otherwise. */
 export function ensureString(name: string, value: unknown): string {
-  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${describe(value)}`);
+  if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${kindOf(value)}`);
   return value;
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  return typeof value;
 }
 
 /** Lower-case hex of `bytes`. */

@@ -1,5 +1,7 @@
 // Public face of src/identity: keys, signatures, sealed boxes, and the AgentPubKey and Mycelium codecs.
 export * from './bytes.js';
+export * from './kind-of.js';
+export * from './error-message.js';
 export * from './ed25519.js';
 export * from './agent-pub-key.js';
 export * from './mycelium-address.js';

@@ -1,4 +1,5 @@
 // ed25519 key files: a JSON document holding the seed, mode 0600, refused when others can read it.
+import { errorMessage } from './error-message.js';
 import { encodeAgentPubKey } from './agent-pub-key.js';
 import { bytesEqual, fromHex, toHex } from './bytes.js';
 import { generateSigningKeyPair, seedOf, signingKeyPairFromSeed, type SigningKeyPair } from './ed25519.js';
@@ -79,14 +80,14 @@ export function loadKeyFile(path: string): Identity {
   try {
     pair = signingKeyPairFromSeed(fromHex('seedHex', doc.seedHex, 32));
   } catch (err) {
-    throw new KeyFileError('corrupt', path, `${path}: ${(err as Error).message}`);
+    throw new KeyFileError('corrupt', path, `${path}: ${errorMessage(err)}`);
   }
   if (doc.publicKeyHex !== undefined) {
     let stored: Uint8Array;
     try {
       stored = fromHex('publicKeyHex', doc.publicKeyHex, 32);
     } catch (err) {
-      throw new KeyFileError('corrupt', path, `${path}: ${(err as Error).message}`);
+      throw new KeyFileError('corrupt', path, `${path}: ${errorMessage(err)}`);
     }
     if (!bytesEqual(stored, pair.publicKey)) {
       throw new KeyFileError('mismatch', path, `${path}: publicKeyHex does not belong to seedHex; the file was edited or damaged`);
@@ -98,5 +99,5 @@ export function loadKeyFile(path: string): Identity {
 function wrap(err: unknown, path: string): KeyFileError {
   if (err instanceof SecureFileError) return new KeyFileError(err.problem, path, err.message);
   if (err instanceof KeyFileError) return err;
-  return new KeyFileError('io', path, `${path}: ${(err as Error).message}`);
+  return new KeyFileError('io', path, `${path}: ${errorMessage(err)}`);
 }

@@ -2,6 +2,7 @@
 import { closeSync, constants, fsyncSync, openSync, renameSync, statSync, unlinkSync, writeSync, readFileSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { errorMessage } from './error-message.js';
 
 /** Why a secure file could not be read or written. */
 export type SecureFileProblem = 'not_found' | 'permissions' | 'exists' | 'io';
@@ -54,7 +55,7 @@ export function writeSecureFile(path: string, data: string | Uint8Array, options
       // The temporary file may not exist; nothing else to undo.
     }
     if (err instanceof SecureFileError) throw err;
-    throw new SecureFileError('io', path, `cannot write ${path}: ${(err as Error).message}`);
+    throw new SecureFileError('io', path, `cannot write ${path}: ${errorMessage(err)}`);
   }
 }
 
@@ -78,7 +79,7 @@ export function readSecureFile(path: string): Buffer {
     mode = statSync(path).mode;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SecureFileError('not_found', path, `${path} does not exist`);
-    throw new SecureFileError('io', path, `cannot read ${path}: ${(err as Error).message}`);
+    throw new SecureFileError('io', path, `cannot read ${path}: ${errorMessage(err)}`);
   }
   if ((mode & 0o077) !== 0) {
     const shown = (mode & 0o777).toString(8).padStart(4, '0');
@@ -91,6 +92,6 @@ export function readSecureFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new SecureFileError('io', path, `cannot read ${path}: ${(err as Error).message}`);
+    throw new SecureFileError('io', path, `cannot read ${path}: ${errorMessage(err)}`);
   }
 }

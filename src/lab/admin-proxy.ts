@@ -5,6 +5,7 @@ import { mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcess } from 'node:child_process';
+import { errorMessage } from '../identity/error-message.js';
 import { LabError, actorOf } from './lab.js';
 import { hyphaCommand, readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';
@@ -94,7 +95,7 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
   } catch (err) {
     await stopHelper(helper);
     removeSocket();
-    throw new LabError(`admin-proxy: cannot listen on 127.0.0.1:${options.port ?? 0}: ${(err as Error).message}`);
+    throw new LabError(`admin-proxy: cannot listen on 127.0.0.1:${options.port ?? 0}: ${errorMessage(err)}`);
   }
   policy = new OriginPolicy([`127.0.0.1:${port}`]);
   let closing: Promise<void> | null = null;
@@ -230,6 +231,6 @@ export async function describeCaller(proxy: AdminProxy): Promise<string> {
     if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`${hyphaCommand()} lab link admin\` (the page answers 401 until then)`;
     return `the gateway sees ${proxy.via} as ${who.agent}, which is not an admin (the page answers 403)`;
   } catch (err) {
-    return `could not ask the gateway who the proxy is (${(err as Error).message}); is the gateway running? (${hyphaCommand()} lab status)`;
+    return `could not ask the gateway who the proxy is (${errorMessage(err)}); is the gateway running? (${hyphaCommand()} lab status)`;
   }
 }

@@ -2,6 +2,7 @@
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { errorMessage } from '../identity/error-message.js';
 import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
@@ -245,7 +246,7 @@ export async function labLink(dir: string, name: string): Promise<{ agent: strin
   try {
     out = await nsExec(actor.ns, process.execPath, HYPHA_BIN, 'link', '--gateway', state.gateway.url, '--key', actor.key);
   } catch (err) {
-    const why = err instanceof NetnsError ? err.stderr.trim() : (err as Error).message;
+    const why = err instanceof NetnsError ? err.stderr.trim() : errorMessage(err);
     throw new LabError(`linking ${name} failed: ${why}`);
   }
   const linked = JSON.parse(out) as { agent: string; subnet: string };
@@ -300,7 +301,7 @@ function readKeptHosts(dir: string): PlannedHost[] {
     try {
       identity = loadKeyFile(keyPath(dir, name));
     } catch (err) {
-      throw new LabError(`--keep: cannot read ${name}'s key: ${(err as Error).message}`);
+      throw new LabError(`--keep: cannot read ${name}'s key: ${errorMessage(err)}`);
     }
     return { name, role, address, subnet: subnet64(address), identity };
   });

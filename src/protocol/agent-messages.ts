@@ -1,4 +1,5 @@
 // The WebSocket protocol between a farmer's agent and the gateway (`/v1/agent`): message types and validators.
+import { errorMessage } from '../identity/error-message.js';
 import type { Capacity } from './offer.js';
 import type { Heartbeat, NodeReport, VmReport } from './heartbeat.js';
 import {
@@ -193,7 +194,7 @@ function vmAddressField(v: unknown, f: string): string {
   try {
     return parseMyceliumAddress(text).address;
   } catch (err) {
-    throw new ValidationError(f, `must be a Mycelium address (400::/7) or "": ${(err as Error).message}`);
+    throw new ValidationError(f, `must be a Mycelium address (400::/7) or "": ${errorMessage(err)}`);
   }
 }
 

@@ -1,4 +1,5 @@
 // Usage receipts: their shape, the bytes that are signed, their hash chain, and offline verification.
+import { errorMessage } from '../identity/error-message.js';
 import {
   blake2b,
   canonicalJsonBytes,
@@ -151,7 +152,7 @@ export function verifyReceipt(value: unknown, pinnedGateway?: string, verifiedHe
     if (v === 2) return checkReceiptV2(value as Record<string, unknown>, pinnedGateway, verifiedHeads);
     return fail(`unsupported receipt version ${JSON.stringify(v)}`);
   } catch (err) {
-    return { ok: false, reason: (err as Error).message };
+    return { ok: false, reason: errorMessage(err) };
   }
 }
 

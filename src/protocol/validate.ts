@@ -1,5 +1,6 @@
 // Validation of untrusted JSON: each check names the field it refuses, so a 4xx can say what to fix.
-import { decodeAgentPubKey, normaliseSubnet64 } from '../identity/index.js';
+import { errorMessage } from '../identity/error-message.js';
+import { decodeAgentPubKey, kindOf, normaliseSubnet64 } from '../identity/index.js';
 
 /** A field of untrusted input that is missing or wrong; `field` is a dotted path such as "sshKeys[2]". */
 export class ValidationError extends Error {
@@ -80,22 +81,13 @@ export function expectArray<T>(value: unknown, field: string, min: number, max: 
   return value.map((v, i) => item(v, `${field}[${i}]`));
 }
 
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
-  if (typeof value === 'object') return 'an object';
-  if (typeof value === 'string') return 'a string';
-  if (typeof value === 'number') return 'a number';
-  return typeof value;
-}
-
 /** An AgentPubKey field ("uhCAk…", location bytes checked), or ValidationError naming `field`. */
 export function expectAgentPubKey(value: unknown, field: string): string {
   const text = expectString(value, field, { maxLength: 64 });
   try {
     decodeAgentPubKey(text);
   } catch (err) {
-    throw new ValidationError(field, `is not a valid AgentPubKey: ${(err as Error).message}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
+    throw new ValidationError(field, `is not a valid AgentPubKey: ${errorMessage(err)}`, 'an AgentPubKey looks like "uhCAk…" (53 characters); `hypha id show --key FILE` prints yours');
   }
   return text;
 }
@@ -109,6 +101,6 @@ export function expectSubnet64(value: unknown, field: string): string {
   try {
     return normaliseSubnet64(text);
   } catch (err) {
-    throw new ValidationError(field, (err as Error).message);
+    throw new ValidationError(field, errorMessage(err));
   }
 }

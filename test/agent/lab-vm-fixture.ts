@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import ssh2, { type ParsedKey, type PublicKeyAuthMethod } from 'ssh2';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { LabVmDriver } from '../../src/agent/lab-vm/index.js';
 import { VmDriverError } from '../../src/agent/vm-driver.js';
 
@@ -104,7 +105,7 @@ lines.on('line', (line) => {
     (result) => answer({ n: command.n, ok: true, result: result ?? null }),
     (err: unknown) => {
       const code = err instanceof VmDriverError ? err.code : 'failed';
-      answer({ n: command.n, ok: false, code, message: err instanceof Error ? err.message : String(err) });
+      answer({ n: command.n, ok: false, code, message: errorMessage(err) });
     },
   );
   inFlight.add(done);

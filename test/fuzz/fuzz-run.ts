@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
 import { testSeed } from '../helpers/seeded-random.js';
 import { LAB_SKIP } from '../helpers/lab.js';
@@ -37,6 +38,6 @@ export async function assertSeeded<Ts>(property: fc.IAsyncProperty<Ts>, seed: nu
     // No shrinking: the gateway is stateful, so the first failing input (and the seed) is the clearest report.
     await fc.assert(property, { seed, numRuns, endOnFailure: true, examples });
   } catch (err) {
-    throw new Error(`property failed with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed}):\n${(err as Error).message}`);
+    throw new Error(`property failed with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed}):\n${errorMessage(err)}`);
   }
 }

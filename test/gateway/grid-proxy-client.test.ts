@@ -186,12 +186,12 @@ test('a proxy answering garbage instead of JSON is a clear GridProxyError', asyn
 
 const badShapes: Array<{ name: string; body: unknown; field: RegExp }> = [
   { name: 'an object instead of a list', body: { nodes: [] }, field: /expected a JSON array of nodes, got an object/ },
-  { name: 'a node without total_resources', body: [{ ...(fixture.response[0] as object), total_resources: undefined }], field: /\[0\]\.total_resources must be an object/ },
+  { name: 'a node without total_resources', body: [{ ...(fixture.response[0] as object), total_resources: undefined }], field: /\[0\]\.total_resources: must be a JSON object, got undefined/ },
   { name: 'a negative used mru', body: [fixture.response[0], { ...(fixture.response[1] as object), used_resources: { cru: 0, sru: 0, hru: 0, mru: -1 } }], field: /\[1\]\.used_resources\.mru must be an integer of at least 0, got -1/ },
-  { name: 'a string node id', body: [{ ...(fixture.response[0] as object), nodeId: '11' }], field: /\[0\]\.nodeId must be an integer of at least 1, got string/ },
+  { name: 'a string node id', body: [{ ...(fixture.response[0] as object), nodeId: '11' }], field: /\[0\]\.nodeId must be an integer of at least 1, got a string/ },
   { name: 'features that are not strings', body: [{ ...(fixture.response[0] as object), features: [1] }], field: /\[0\]\.features\[0\] must be a string/ },
   { name: 'a node without inDedicatedFarm', body: [{ ...(fixture.response[0] as object), inDedicatedFarm: undefined }], field: /\[0\]\.inDedicatedFarm must be a boolean/ },
-  { name: 'a rentedByTwinId that is not a number', body: [{ ...(fixture.response[0] as object), rentedByTwinId: '4242' }], field: /\[0\]\.rentedByTwinId must be an integer of at least 0, got string/ },
+  { name: 'a rentedByTwinId that is not a number', body: [{ ...(fixture.response[0] as object), rentedByTwinId: '4242' }], field: /\[0\]\.rentedByTwinId must be an integer of at least 0, got a string/ },
 ];
 
 for (const row of badShapes) {

@@ -23,6 +23,7 @@ import { decode, encode } from '@msgpack/msgpack';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { generateSigningKeyPair, verify } from '../../src/identity/ed25519.js';
 import { encodeAgentPubKey } from '../../src/identity/agent-pub-key.js';
 import { bytesEqual, toBase64 } from '../../src/identity/bytes.js';
@@ -270,7 +271,7 @@ export class FakeConductor {
       return { type: 'zome_called', value: encode(this.transactor.call(app.agent, params.fn_name, payload)) };
     } catch (e) {
       if (e instanceof ZomeError) return error('ribosome_error', `Wasm runtime error while working with Ribosome: ${e.message}`);
-      return error('internal_error', (e as Error).message);
+      return error('internal_error', errorMessage(e));
     }
   }
 }

@@ -1,6 +1,7 @@
 // A lab for one test file: brought up with the real `hypha lab up`, driven with real curl in the actors' namespaces.
 import { randomBytes } from 'node:crypto';
 import type { TestContext } from 'node:test';
+import { errorMessage } from '../../src/identity/error-message.js';
 import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
 import { scratchDir } from './paths.js';
 import { hypha, runCommand, type RunResult } from './run.js';
@@ -119,5 +120,5 @@ export async function waitFor<T>(what: string, check: () => Promise<T | undefine
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
-  throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+  throw new Error(`timed out waiting for ${what}${last ? `: ${errorMessage(last)}` : ''}`);
 }

@@ -1,6 +1,7 @@
 // The lab's VmDriver: VM lifecycle (deploy, pause, resume, destroy) over addresses, SSH endpoints, VM users and the state file.
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { errorMessage } from '../../identity/error-message.js';
 import { fromHex, parseSubnet64, randomBytes, readSecureFile, subnet64Of, toHex, vmAddress, writeSecureFile } from '../../identity/index.js';
 import { VmDriverError, type VmDeployRequest, type VmDriver, type VmInfo, type VmState } from '../vm-driver.js';
 import { hostPublicKeySshOf, newHostKeyPem, parseAuthorizedKeys, type AuthorizedKey } from './authorized-keys.js';
@@ -61,7 +62,7 @@ export class LabVmDriver implements VmDriver {
     try {
       this.prefix = parseSubnet64(options.nodeSubnet);
     } catch (err) {
-      throw new VmDriverError('invalid_request', `labvm: nodeSubnet: ${(err as Error).message}`, { cause: err });
+      throw new VmDriverError('invalid_request', `labvm: nodeSubnet: ${errorMessage(err)}`, { cause: err });
     }
     const interfaceName = options.interfaceName ?? 'mycelium';
     if (!/^[A-Za-z0-9_.-]{1,15}$/.test(interfaceName)) {
@@ -331,5 +332,5 @@ function infoOf(vm: LabVm): VmInfo {
 function wrapError(op: string, err: unknown): VmDriverError {
   const prefix = `labvm.${op}: `;
   if (err instanceof VmDriverError) return new VmDriverError(err.code, prefix + err.message, { cause: err });
-  return new VmDriverError('failed', prefix + (err instanceof Error ? err.message : String(err)), { cause: err });
+  return new VmDriverError('failed', prefix + errorMessage(err), { cause: err });
 }

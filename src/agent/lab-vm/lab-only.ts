@@ -1,6 +1,7 @@
 // The check that keeps the lab VM driver inside `hypha lab`: it gives customers a shell on the agent's host.
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { errorMessage } from '../../identity/error-message.js';
 import { parseSubnet64, subnet64Of } from '../../identity/index.js';
 
 /** The variable `hypha lab` sets for the processes it starts: the path of its state file (lab.json). */
@@ -35,13 +36,13 @@ export function assertInsideLab(nodeSubnet: string): void {
     if (info.uid !== 0 || (info.mode & 0o022) !== 0) throw new Error('it must be owned by root and writable by nobody else');
     actors = (JSON.parse(readFileSync(path, 'utf8')) as { actors?: unknown }).actors;
   } catch (err) {
-    throw new LabOnlyError(`$${LAB_STATE_ENV} (${path}) is not a lab state file: ${(err as Error).message}`);
+    throw new LabOnlyError(`$${LAB_STATE_ENV} (${path}) is not a lab state file: ${errorMessage(err)}`);
   }
   let own: { dev: number; ino: number };
   try {
     own = statSync('/proc/self/ns/net');
   } catch (err) {
-    throw new LabOnlyError(`cannot tell which network namespace this process is in: ${(err as Error).message}`);
+    throw new LabOnlyError(`cannot tell which network namespace this process is in: ${errorMessage(err)}`);
   }
   const farmer = (Array.isArray(actors) ? actors : []).find((a: unknown): a is { ns: string; subnet: string } => {
     const actor = a as { role?: unknown; ns?: unknown; subnet?: unknown };

@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import type { AuthContext, Connection } from 'ssh2';
+import { errorMessage } from '../../identity/error-message.js';
 import { VmDriverError } from '../vm-driver.js';
 import { sameBytes, type AuthorizedKey } from './authorized-keys.js';
 import { hangUp, serveSession } from './shell-session.js';
@@ -75,7 +76,7 @@ export class VmSshEndpoint {
         resolve();
       });
     }).catch((err: unknown) => {
-      throw new VmDriverError('failed', `cannot listen on [${options.address}]:${options.port}: ${(err as Error).message}`, { cause: err });
+      throw new VmDriverError('failed', `cannot listen on [${options.address}]:${options.port}: ${errorMessage(err)}`, { cause: err });
     });
     server.on('error', () => undefined);
     return endpoint;

@@ -5,6 +5,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import {
   decodeAgentPubKey,
   fromBase64,
@@ -357,7 +358,7 @@ export class AgentHub {
       try {
         hello = parseAgentMessage(messageText(data));
       } catch (err) {
-        ws.close(CLOSE.badMessage, truncate(`bad hello: ${(err as Error).message}`));
+        ws.close(CLOSE.badMessage, truncate(`bad hello: ${errorMessage(err)}`));
         return;
       }
       if (hello.type !== 'hello') {
@@ -384,7 +385,7 @@ export class AgentHub {
       key = decodeAgentPubKey(hello.agent);
       signature = fromBase64('signature', hello.signature, 64);
     } catch (err) {
-      return refuse(CLOSE.authFailed, `bad hello: ${(err as Error).message}`, 'agent.refused');
+      return refuse(CLOSE.authFailed, `bad hello: ${errorMessage(err)}`, 'agent.refused');
     }
     const nodeIds = hello.nodes.map((n) => n.id);
     const statement = { agent: hello.agent, gateway: this.deps.identity.agent, nonce, nodes: nodeIds };

@@ -1,5 +1,6 @@
 // Closes billing periods in order, once each: bill the period, then make its heartbeats durable and acknowledge them.
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink } from '../events/event-log.js';
 import type { Table } from '../store/store.js';
@@ -95,7 +96,7 @@ export class PeriodCloser {
         await this.deps.meta.put('closedThroughMs', end);
         this.lastError = null;
       } catch (err) {
-        this.lastError = (err as Error).message;
+        this.lastError = errorMessage(err);
         this.deps.log.error({ err, periodStartMs: start }, 'billing.close: period not closed; retrying');
         await this.deps.events.record({ atMs: clock.nowMs(), event: 'billing.error', detail: `closing the period starting ${new Date(start).toISOString()} failed: ${this.lastError}; it will be retried` });
         return;

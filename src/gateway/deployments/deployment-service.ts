@@ -1,5 +1,6 @@
 // Deployments after handover: customer views, SSH key changes, cancellation, and destroying ended VMs until it sticks.
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
 import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
@@ -132,7 +133,7 @@ export class DeploymentService {
       if (paused) await this.deps.provisioner.pause(handleOf(d));
       else await this.deps.provisioner.resume(handleOf(d));
     } catch (err) {
-      await this.event(d, paused ? 'deployment.pause_failed' : 'deployment.resume_failed', `${why}: ${(err as Error).message}`);
+      await this.event(d, paused ? 'deployment.pause_failed' : 'deployment.resume_failed', `${why}: ${errorMessage(err)}`);
       return false;
     }
     await this.deps.deployments.put(d.id, { ...(this.deps.deployments.get(d.id) ?? d), paused });
@@ -165,7 +166,7 @@ export class DeploymentService {
         try {
           await this.deps.provisioner.destroy(handleOf(d));
         } catch (err) {
-          this.deps.log.warn({ deployment: d.id, err: (err as Error).message }, 'destroy failed; will retry');
+          this.deps.log.warn({ deployment: d.id, err: errorMessage(err) }, 'destroy failed; will retry');
           continue;
         }
         await this.deps.deployments.put(d.id, { ...(this.deps.deployments.get(d.id) ?? d), destroyed: true });

@@ -1,5 +1,6 @@
 // Request bodies: JSON only, 64 KiB at most, read before any handler so a bad body never reaches business logic.
 import type { Context, Next } from 'koa';
+import { errorMessage } from '../../identity/error-message.js';
 import { PublicError } from './public-error.js';
 
 /** The largest request body accepted (docs/api.md "Errors"). */
@@ -36,7 +37,7 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   try {
     ctx.state.body = JSON.parse(raw.toString('utf8')) as unknown;
   } catch (err) {
-    throw new PublicError('bad_request', `the body is not valid JSON: ${(err as Error).message}`, 'check quoting; curl -d \'{"key": "value"}\'', { field: 'body' });
+    throw new PublicError('bad_request', `the body is not valid JSON: ${errorMessage(err)}`, 'check quoting; curl -d \'{"key": "value"}\'', { field: 'body' });
   }
   await next();
 }

@@ -1,4 +1,5 @@
 // The gateway's adapter to an embedded ledger served by `hypha ledger serve` (the lab runs it as its own actor).
+import { errorMessage } from '../../identity/error-message.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Balance, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
 
@@ -70,7 +71,7 @@ export class EmbeddedLedgerClient implements Ledger {
     try {
       parsed = await res.json();
     } catch (err) {
-      throw new LedgerUnavailableError(operation, `HTTP ${res.status} with an unreadable body: ${(err as Error).message}`);
+      throw new LedgerUnavailableError(operation, `HTTP ${res.status} with an unreadable body: ${errorMessage(err)}`);
     }
     if (res.status >= 500) throw new LedgerUnavailableError(operation, `HTTP ${res.status}: ${JSON.stringify(parsed).slice(0, 200)}`);
     if (res.status >= 400) throw new LedgerRejectedError(operation, `HTTP ${res.status}: ${JSON.stringify(parsed).slice(0, 200)}`);

@@ -1,4 +1,5 @@
 // The Ledger port: what hypha needs of Unyt (balances, billing events, farmer payouts, and funding in the lab).
+import { errorMessage } from '../../identity/error-message.js';
 
 /** A customer's agreement balance. */
 export interface Balance {
@@ -46,7 +47,7 @@ export interface Payout {
 /** The ledger could not be reached or answered garbage: retry later; this is NOT "out of funds". */
 export class LedgerUnavailableError extends Error {
   constructor(operation: string, cause: unknown) {
-    super(`ledger.${operation}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    super(`ledger.${operation}: ${errorMessage(cause)}`);
     this.name = 'LedgerUnavailableError';
   }
 }

@@ -1,4 +1,5 @@
 // Linking a Mycelium /64 to a Unyt identity: single-use challenges bound to the asking /64, and signed statements.
+import { errorMessage } from '../../identity/error-message.js';
 import {
   decodeAgentPubKey,
   fromBase64,
@@ -115,7 +116,7 @@ export class LinkService {
     try {
       signature = fromBase64('signature', signatureText, 64);
     } catch (err) {
-      throw new ValidationError('signature', `${(err as Error).message.replace(/^signature /, '')}; expected the base64 of a 64-byte ed25519 signature`);
+      throw new ValidationError('signature', `${errorMessage(err).replace(/^signature /, '')}; expected the base64 of a 64-byte ed25519 signature`);
     }
     const challenge = this.challenges.get(nonce);
     if (!challenge) {

@@ -1,5 +1,6 @@
 // Orders: awaiting_payment -> paid -> provisioning -> active (or failed, expired); a VM is handed over only after the ledger shows the deposit.
 import type { Logger } from 'pino';
+import { errorMessage } from '../../identity/error-message.js';
 import { randomBytes, toHex } from '../../identity/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import { HOUR_MS } from '../../protocol/clock.js';
@@ -324,7 +325,7 @@ export class OrderService {
         this.deps.onActive(deployment);
         return;
       } catch (err) {
-        const reason = err instanceof ProvisionError ? err.message : `unexpected: ${(err as Error).message}`;
+        const reason = err instanceof ProvisionError ? err.message : `unexpected: ${errorMessage(err)}`;
         this.deps.log.warn({ order: order.id, node, err: reason }, 'provisioning failed');
         const attempts = [...order.attempts, { node, atMs: this.deps.clock.nowMs(), error: reason }];
         order = await this.update(order, { attempts }, 'order.provision_failed', `deploying on ${node} failed: ${reason}`);

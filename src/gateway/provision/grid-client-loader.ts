@@ -1,6 +1,7 @@
 // Loads the optional @threefold/grid_client package (its CommonJS build) on first use of the grid.
 import { createRequire, Module } from 'node:module';
 import { sep } from 'node:path';
+import { errorMessage } from '../../identity/error-message.js';
 import { ProvisionError } from './provisioner.js';
 import type { GridClientFactory, GridClientLike, GridClientOptions } from './grid-provisioner.js';
 
@@ -34,7 +35,7 @@ export function loadGridClientFactory(resolveFrom: string | URL = import.meta.ur
   } catch (err) {
     throw new ProvisionError(
       'loadGridClient',
-      `${GRID_CLIENT_PACKAGE} is installed but does not load (${(err as Error).message}); reinstall it with \`npm install ${GRID_CLIENT_PACKAGE}\``,
+      `${GRID_CLIENT_PACKAGE} is installed but does not load (${errorMessage(err)}); reinstall it with \`npm install ${GRID_CLIENT_PACKAGE}\``,
       false,
     );
   }

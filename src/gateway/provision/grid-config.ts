@@ -1,4 +1,5 @@
 // The grid provisioner's configuration (`provisioner` with `kind: "grid"`): checked field by field when the gateway config loads.
+import { errorMessage } from '../../identity/error-message.js';
 import { isAgentPubKey, readSecureFile } from '../../identity/index.js';
 import { ValidationError, expectInteger, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import { GRID_NETWORKS, parseBaseUrl } from './grid-proxy-client.js';
@@ -88,7 +89,7 @@ export function readGridMnemonic(config: GridProvisionerConfig, env: Readonly<Re
     try {
       raw = readSecureFile(config.mnemonicFile).toString('utf8');
     } catch (err) {
-      throw new ValidationError(`${at}.mnemonicFile`, (err as Error).message);
+      throw new ValidationError(`${at}.mnemonicFile`, errorMessage(err));
     }
   } else {
     const name = config.mnemonicEnv as string;
@@ -129,7 +130,7 @@ function parseProxyUrl(value: unknown, at: string): string {
   try {
     parseBaseUrl(text);
   } catch (err) {
-    throw new ValidationError(at, (err as Error).message);
+    throw new ValidationError(at, errorMessage(err));
   }
   return text;
 }

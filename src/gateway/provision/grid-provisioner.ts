@@ -1,7 +1,9 @@
 // The GridProvisioner: Mycelium-only VMs on ThreeFold grid v3 nodes, through the optional @threefold/grid_client.
 import { inspect } from 'node:util';
+import { errorMessage } from '../../identity/error-message.js';
 import type { Offer } from '../../protocol/offer.js';
 import { ValidationError } from '../../protocol/validate.js';
+import { withTimeout } from '../../protocol/with-timeout.js';
 import { ProvisionError } from './provisioner.js';
 import type { NodeCandidate, Provisioner, VmHandle, VmSpec, VmStatus } from './provisioner.js';
 import { GRIDPROXY_URLS, GridProxyClient, GridProxyError } from './grid-proxy-client.js';
@@ -144,7 +146,7 @@ export class GridProvisioner implements Provisioner {
       nodes = await this.#proxy.findNodes(offer, { farmIds: [...this.#farmers.keys()], ...(twinId !== undefined ? { availableForTwinId: twinId } : {}) });
     } catch (err) {
       if (err instanceof GridProxyError) throw new ProvisionError('candidateNodes', err.message, true);
-      throw new ProvisionError('candidateNodes', (err as Error).message, false);
+      throw new ProvisionError('candidateNodes', errorMessage(err), false);
     }
     const out: NodeCandidate[] = [];
     for (const node of nodes) {
@@ -164,7 +166,7 @@ export class GridProvisioner implements Provisioner {
     try {
       model = toMachinesModel(spec, { flist: this.flist, entrypoint: this.entrypoint });
     } catch (err) {
-      throw new ProvisionError('deploy', (err as Error).message, false);
+      throw new ProvisionError('deploy', errorMessage(err), false);
     }
     const name = model.name;
     const what = `deploying "${name}" on node ${spec.node}`;
@@ -246,7 +248,7 @@ export class GridProvisioner implements Provisioner {
     try {
       wanted = sshKeyEnv(sshKeys);
     } catch (err) {
-      throw new ProvisionError('setSshKeys', (err as Error).message, false);
+      throw new ProvisionError('setSshKeys', errorMessage(err), false);
     }
     const machine = await this.#machine('setSshKeys', vm);
     if (machine === undefined) throw new ProvisionError('setSshKeys', `grid deployment "${this.#deploymentNameOf('setSshKeys', vm)}" does not exist any more`, false);
@@ -349,22 +351,12 @@ export class GridProvisioner implements Provisioner {
 
   /** `work`, or GridTimeoutError after deployTimeoutMs (then `onTimeout` runs; `work` goes on and must clean up after itself). */
   #bounded<T>(work: Promise<T>, onTimeout?: () => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        onTimeout?.();
-        reject(new GridTimeoutError(this.deployTimeoutMs));
-      }, this.deployTimeoutMs);
-      work.then(
-        (value) => {
-          clearTimeout(timer);
-          resolve(value);
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          reject(err instanceof Error ? err : new Error(String(err)));
-        },
-      );
+    const bounded = withTimeout(work, this.deployTimeoutMs, () => {
+      onTimeout?.();
+      return new GridTimeoutError(this.deployTimeoutMs);
     });
+    // A rejection that is not an Error (a bare string) is wrapped, so callers always get an Error.
+    return bounded.catch((err: unknown) => Promise.reject(err instanceof Error ? err : new Error(errorMessage(err))));
   }
 
   /** Deletes a deployment that finished after its caller was told it failed; runs inside the deploy's queue slot, never throws. */
@@ -373,7 +365,7 @@ export class GridProvisioner implements Provisioner {
       await client.machines.delete({ name });
       this.#logger?.warn({ deployment: name }, 'grid deployment finished after its timeout; deleted it');
     } catch (err) {
-      this.#logger?.warn({ deployment: name, error: this.#redact(errorText(err)) }, 'grid deployment finished after its timeout and could not be deleted: delete it by hand');
+      this.#logger?.warn({ deployment: name, error: this.#redact(errorMessage(err)) }, 'grid deployment finished after its timeout and could not be deleted: delete it by hand');
     }
   }
 
@@ -383,7 +375,7 @@ export class GridProvisioner implements Provisioner {
       await this.#bounded(this.#serially(() => client.machines.delete({ name })));
       return 'it was deleted again';
     } catch (err) {
-      const text = this.#redact(errorText(err));
+      const text = this.#redact(errorMessage(err));
       this.#logger?.warn({ deployment: name, error: text }, 'could not delete a failed grid deployment: delete it by hand');
       return `deleting it failed too (${text}): delete grid deployment "${name}" by hand`;
     }
@@ -418,7 +410,7 @@ export class GridProvisioner implements Provisioner {
   /** A grid error as text fit for an error message (the mnemonic redacted, the operator's hint added), and whether it is retryable. */
   #describe(err: unknown, unknownAction: GridErrorAction = 'fail-order'): { text: string; retryable: boolean } {
     const { retryable, hint } = classifyGridError(err, unknownAction);
-    const text = this.#redact(errorText(err));
+    const text = this.#redact(errorMessage(err));
     return { text: hint === undefined ? text : `${text} (${hint})`, retryable };
   }
 
@@ -433,8 +425,4 @@ export class GridProvisioner implements Provisioner {
 
 function configError(message: string): ProvisionError {
   return new ProvisionError('config', `grid provisioner: ${message}`, false);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

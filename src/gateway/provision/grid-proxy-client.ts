@@ -1,5 +1,8 @@
 // A small client for the ThreeFold grid proxy's REST API: which grid nodes have room for an offer.
+import { errorMessage } from '../../identity/error-message.js';
+import { kindOf } from '../../identity/kind-of.js';
 import type { Offer } from '../../protocol/offer.js';
+import { expectObject } from '../../protocol/validate.js';
 
 /** The ThreeFold grid v3 networks (grid_client `NetworkEnv`). */
 export type GridNetwork = 'main' | 'test' | 'qa' | 'dev';
@@ -144,7 +147,7 @@ export class GridProxyClient {
     try {
       nodes = parseNodes(body);
     } catch (err) {
-      throw new GridProxyError('findNodes', `unexpected answer from ${url}: ${(err as Error).message}`);
+      throw new GridProxyError('findNodes', `unexpected answer from ${url}: ${errorMessage(err)}`);
     }
     return candidatesFrom(nodes, offer, filter);
   }
@@ -218,7 +221,7 @@ export function offerNeeds(offer: OfferSize): GridNodeResources {
 
 /**
  * Checks a `GET /nodes` answer (a JSON array of grid proxy `types.Node`) and keeps the fields
- * node selection needs. Throws TypeError naming the first bad field.
+ * node selection needs. Throws TypeError (ValidationError for a field that is not an object) naming the first bad field.
  */
 export function parseNodes(body: unknown): GridNodeInfo[] {
   if (!Array.isArray(body)) throw new TypeError(`expected a JSON array of nodes, got ${kindOf(body)}`);
@@ -258,7 +261,7 @@ export function isAvailableTo(node: GridNodeInfo, twinId: number | undefined): b
 }
 
 function parseNode(item: unknown, at: string): GridNodeInfo {
-  const node = expectRecord(item, at);
+  const node = expectObject(item, at);
   const healthy = node['healthy'];
   if (healthy !== undefined && typeof healthy !== 'boolean') throw new TypeError(`${at}.healthy must be a boolean, got ${kindOf(healthy)}`);
   const status = node['status'];
@@ -295,18 +298,13 @@ function parseFeatures(value: unknown, at: string): string[] {
 }
 
 function parseResources(value: unknown, at: string): GridNodeResources {
-  const r = expectRecord(value, at);
+  const r = expectObject(value, at);
   return {
     cru: expectCount(r['cru'], `${at}.cru`, 0),
     mruBytes: expectCount(r['mru'], `${at}.mru`, 0),
     sruBytes: expectCount(r['sru'], `${at}.sru`, 0),
     hruBytes: expectCount(r['hru'], `${at}.hru`, 0),
   };
-}
-
-function expectRecord(value: unknown, at: string): Record<string, unknown> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new TypeError(`${at} must be an object, got ${kindOf(value)}`);
-  return value as Record<string, unknown>;
 }
 
 function expectCount(value: unknown, at: string, min: number): number {
@@ -365,10 +363,4 @@ function excerpt(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   if (oneLine === '') return '(empty body)';
   return oneLine.length > 200 ? `${oneLine.slice(0, 200)}…` : oneLine;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

@@ -1,6 +1,7 @@
 // Maps a VmSpec to the MachinesModel that grid_client deploys, and grid_client's answers back to what a VmHandle keeps.
+import { errorMessage } from '../../identity/error-message.js';
 import type { VmSpec, VmStatus } from './provisioner.js';
-import { parseMyceliumAddress } from '../../identity/index.js';
+import { kindOf, parseMyceliumAddress } from '../../identity/index.js';
 
 /**
  * Ubuntu 24.04 micro-VM image, the first choice of the grid's own dashboard
@@ -204,7 +205,7 @@ export function machineFromObjs(objs: unknown, machineName: string): GridMachine
       try {
         myceliumIp = parseMyceliumAddress(rawIp).address;
       } catch (err) {
-        throw new TypeError(`getObj[${i}].myceliumIP is not a Mycelium address: ${(err as Error).message}`);
+        throw new TypeError(`getObj[${i}].myceliumIP is not a Mycelium address: ${errorMessage(err)}`);
       }
     } else if (rawIp !== undefined && rawIp !== null && rawIp !== '') {
       throw new TypeError(`getObj[${i}].myceliumIP must be a string, got ${kindOf(rawIp)}`);
@@ -278,10 +279,4 @@ function checkFlist(flist: string): string {
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new TypeError(`flist must be an http(s) URL, got ${url.protocol}`);
   return flist;
-}
-
-function kindOf(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  return typeof value === 'object' ? 'an object' : typeof value;
 }

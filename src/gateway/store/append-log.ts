@@ -1,5 +1,6 @@
 // An append-only, hash-chained, fsynced log of JSON records: receipts, billing outcomes, events, ledger entries.
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
+import { errorMessage } from '../../identity/error-message.js';
 import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
 import { StoreError } from './store.js';
@@ -138,7 +139,7 @@ export class AppendLog<T> {
       this.writeLines(batch.map((b) => b.text));
       for (const b of batch) b.resolve();
     } catch (err) {
-      const e = err instanceof StoreError ? err : new StoreError('io', `${this.path}: ${(err as Error).message}`);
+      const e = err instanceof StoreError ? err : new StoreError('io', `${this.path}: ${errorMessage(err)}`);
       for (const b of batch) b.reject(e);
     }
   }

@@ -1,5 +1,6 @@
 // A lowdb adapter for one JSON file: atomic fsynced writes, mode 0600, and a clear stop on a corrupt file.
 import type { Adapter } from 'lowdb';
+import { errorMessage } from '../../identity/error-message.js';
 import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
 import { StoreError } from './store.js';
 
@@ -17,7 +18,7 @@ export class SecureJsonFile<T> implements Adapter<T> {
     } catch (err) {
       if (err instanceof SecureFileError && err.problem === 'not_found') return Promise.resolve(null);
       if (err instanceof SecureFileError && err.problem === 'permissions') return Promise.reject(new StoreError('permissions', err.message));
-      return Promise.reject(new StoreError('io', (err as Error).message));
+      return Promise.reject(new StoreError('io', errorMessage(err)));
     }
     try {
       return Promise.resolve(JSON.parse(raw.toString('utf8')) as T);
@@ -25,7 +26,7 @@ export class SecureJsonFile<T> implements Adapter<T> {
       return Promise.reject(
         new StoreError(
           'corrupt',
-          `${this.path} is damaged (${raw.length === 0 ? 'empty' : (err as Error).message}). hypha never resets its data: ` +
+          `${this.path} is damaged (${raw.length === 0 ? 'empty' : errorMessage(err)}). hypha never resets its data: ` +
             'restore the file from a backup, or move it away to start with an empty store.',
         ),
       );
@@ -37,7 +38,7 @@ export class SecureJsonFile<T> implements Adapter<T> {
       writeSecureFile(this.path, JSON.stringify(data));
       return Promise.resolve();
     } catch (err) {
-      return Promise.reject(new StoreError('io', (err as Error).message));
+      return Promise.reject(new StoreError('io', errorMessage(err)));
     }
   }
 }

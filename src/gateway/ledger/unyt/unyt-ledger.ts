@@ -14,9 +14,12 @@
 //   gateway collects its fee here; the farmer's agent collects its share on its own conductor.
 //   So a payout moves no money of its own: payFarmer checks that the RAVE that charged the
 //   receipt allocated exactly the farmer's share to that farmer, and records it.
+import { errorMessage } from '../../../identity/error-message.js';
 import { CanonicalJsonError } from '../../../identity/canonical-json.js';
 import { decodeAgentPubKey } from '../../../identity/agent-pub-key.js';
+import { kindOf } from '../../../identity/kind-of.js';
 import { formatAmount, parseAmount } from '../../../protocol/money.js';
+import { withTimeout } from '../../../protocol/with-timeout.js';
 import {
   LedgerRejectedError,
   LedgerUnavailableError,
@@ -135,7 +138,7 @@ export class UnytLedger implements Ledger {
     } catch (e) {
       await ledger.close();
       if (e instanceof UnytStartError) throw e;
-      throw new UnytStartError(`cannot read the alliance's units (${errorText(e)}); start the conductor, or set ledger.unitIndex`);
+      throw new UnytStartError(`cannot read the alliance's units (${namedErrorText(e)}); start the conductor, or set ledger.unitIndex`);
     }
   }
 
@@ -424,7 +427,7 @@ export class UnytLedger implements Ledger {
     const where = `${fn} on ${this.#config.roleName}/${this.#config.zomeName}`;
     const client = await this.#connect();
     try {
-      return await deadline(client.callZome(fn, payload, ms), ms, `${where} timed out after ${ms} ms`);
+      return await withTimeout(client.callZome(fn, payload, ms), ms, () => new CallFailure('unknown', `${where} timed out after ${ms} ms`));
     } catch (e) {
       if (e instanceof CallFailure) {
         this.#dropConnection(client);
@@ -432,7 +435,7 @@ export class UnytLedger implements Ledger {
       }
       const refused = e instanceof Error && CONDUCTOR_ERROR_NAMES.has(e.name);
       if (!refused) this.#dropConnection(client);
-      throw new CallFailure(refused ? 'refused' : 'unknown', `${where} failed: ${errorText(e)}`);
+      throw new CallFailure(refused ? 'refused' : 'unknown', `${where} failed: ${namedErrorText(e)}`);
     }
   }
 
@@ -448,13 +451,13 @@ export class UnytLedger implements Ledger {
     }
     const pending = this.#client;
     try {
-      return await deadline(pending, ms, `connecting timed out after ${ms} ms`);
+      return await withTimeout(pending, ms, () => new CallFailure('unknown', `connecting timed out after ${ms} ms`));
     } catch (e) {
       if (this.#client === pending) this.#client = undefined;
       // A connection that opens after its deadline is closed, not leaked.
       pending.then((c) => c.close()).catch(() => undefined);
       const admin = this.#config.adminUrl === undefined ? '' : `, admin ${this.#config.adminUrl}`;
-      throw new CallFailure('not_sent', `cannot reach the Unyt conductor (app ${this.#config.appUrl}${admin}): ${errorText(e)}`);
+      throw new CallFailure('not_sent', `cannot reach the Unyt conductor (app ${this.#config.appUrl}${admin}): ${namedErrorText(e)}`);
     }
   }
 
@@ -527,7 +530,7 @@ function checkAgentArg(op: string, field: string, value: string): void {
   try {
     decodeAgentPubKey(value);
   } catch (e) {
-    throw new LedgerRejectedError(op, `${field}: ${(e as Error).message}`);
+    throw new LedgerRejectedError(op, `${field}: ${errorMessage(e)}`);
   }
 }
 
@@ -552,29 +555,21 @@ function readLedgerAmount(field: string, value: unknown): bigint {
   return parseAmount(field, frac === '' ? whole : `${whole}.${frac}`);
 }
 
-function deadline<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new CallFailure('unknown', message)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
-
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
 }
 
+/** `value` for a message about a malformed answer: short strings and numbers shown, anything else by kind. */
 function describe(value: unknown): string {
-  if (value === null) return 'null';
   if (value === undefined) return 'nothing';
-  if (Array.isArray(value)) return 'a list';
   if (value instanceof Uint8Array) return `${value.length} bytes`;
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
   if (typeof value === 'number') return `the number ${value}`;
-  return typeof value === 'object' ? 'an object' : typeof value;
+  return kindOf(value);
 }
 
-function errorText(e: unknown): string {
-  if (e instanceof Error) return e.name && e.name !== 'Error' && e.name !== 'CallFailure' ? `${e.name}: ${e.message}` : e.message;
-  return String(e);
+/** `e`'s message, led by its class name when that says more than a plain Error (a client's "HolochainError: …"). */
+function namedErrorText(e: unknown): string {
+  const named = e instanceof Error && e.name !== '' && e.name !== 'Error' && e.name !== 'CallFailure';
+  return named ? `${e.name}: ${errorMessage(e)}` : errorMessage(e);
 }
