@@ -168,7 +168,7 @@ export function checkReceiptBodyV2(value: unknown): string | null {
   try {
     return checkFields(r);
   } catch (err) {
-    return (err as Error).message;
+    return errorMessage(err);
   }
 }
 
