@@ -245,7 +245,7 @@ async function startGateway(lab: Lab, dir: string, agents: readonly Identity[]):
     heartbeatIntervalSeconds: HEARTBEAT_INTERVAL_MS / 1000,
     agents: agents.map((a, i) => ({ agent: a.agent, subnets: [lab.farmSubnet], nodes: [`n${i}`] })),
     // Every simulated agent connects from the farm's one /64: lift the per-/64 and total caps above the agent count.
-    http: { maxConnections: agents.length + 100, maxConnectionsPerSubnet: agents.length + 100 },
+    http: { maxConnections: agents.length + 100, maxConnectionsPerSubnet: agents.length + 100, agentUpgradesPerMinute: agents.length + 100 },
   };
   const configFile = join(dir, 'gateway.json');
   writeFileSync(configFile, JSON.stringify(config, null, 1));

@@ -1,7 +1,7 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -249,6 +249,14 @@ async function main(): Promise<void> {
   });
   const up = await starting;
   if (up.code !== 0) throw new Error(`hypha lab up failed (${up.code}): ${up.stderr.trim()}${up.stdout.trim()}`);
+  // alice sends thousands of requests a second from one linked /64: lift her bucket (http.linkedRequestsPerMinute)
+  // so the bench measures authentication, not 429s; the bucket's own cost per request stays in the path.
+  const configPath = join(dir, 'gateway', 'config.json');
+  const gatewayConfig = JSON.parse(readFileSync(configPath, 'utf8')) as { http?: Record<string, unknown> };
+  gatewayConfig.http = { ...gatewayConfig.http, linkedRequestsPerMinute: 10_000_000 };
+  writeFileSync(configPath, JSON.stringify(gatewayConfig, null, 2) + '\n', { mode: 0o600 });
+  const restarted = await run(process.execPath, [HYPHA_BIN, 'lab', 'restart', 'gateway', '--dir', dir], { timeoutMs: 60_000 });
+  if (restarted.code !== 0) throw new Error(`hypha lab restart gateway failed (${restarted.code}): ${restarted.stderr.trim()}`);
   const state = readLabState(dir);
   if (!state) throw new Error(`hypha lab up wrote no lab.json in ${dir}`);
   const alice = actorOf(state, 'alice');

@@ -173,7 +173,7 @@ async function main(): Promise<void> {
     orders: { checkIntervalSeconds: 1 },
     probes: { enabled: false },
     // Every simulated agent connects from the farm's one /64: the per-/64 connection cap is lifted for them (as bench/agents does).
-    http: { maxConnections: AGENTS + 1000, maxConnectionsPerSubnet: AGENTS + 100 },
+    http: { maxConnections: AGENTS + 1000, maxConnectionsPerSubnet: AGENTS + 100, agentUpgradesPerMinute: AGENTS + 100 },
     lab: { hourSeconds: HOUR_SECONDS, epochMs },
   };
   const configFile = join(dir, 'gateway.json');

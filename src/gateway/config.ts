@@ -37,6 +37,12 @@ export interface HttpConfig {
   readonly maxConnections: number;
   /** Open connections from one /64 (agent WebSockets included). */
   readonly maxConnectionsPerSubnet: number;
+  /** Requests a minute from one /64 that is not linked (GET /v1/offers, link challenges, …). */
+  readonly unlinkedRequestsPerMinute: number;
+  /** Requests a minute from one linked /64 (admins are not limited). */
+  readonly linkedRequestsPerMinute: number;
+  /** Agent WebSocket upgrades a minute from one /64 (each one a hello to check). */
+  readonly agentUpgradesPerMinute: number;
 }
 
 /** The gateway's whole configuration, durations in clock milliseconds. */
@@ -122,6 +128,12 @@ export const DEFAULTS = {
   maxConnections: 4096,
   /** A customer's curl, a browser (about 6 per host) and bench/auth's 32 connections fit; one /64 cannot take the rest. */
   maxConnectionsPerSubnet: 64,
+  /** A person with curl or a browser opening the customer page stays far below; a flood of GET /v1/offers from one /64 does not. */
+  unlinkedRequestsPerMinute: 300,
+  /** 25 a second on average from one linked /64 (bursts of a quarter of that, a few seconds' worth, pass). */
+  linkedRequestsPerMinute: 1500,
+  /** An agent reconnects with backoff; 60 a minute leaves room for a farm's agents behind one /64 restarting together. */
+  agentUpgradesPerMinute: 60,
   maxUnpaidOrders: 10,
   maxOrdersPerWindow: 50,
   orderWindowHours: 24,
@@ -321,7 +333,7 @@ function probesConfig(v: unknown): GatewayConfig['probes'] {
 
 function httpConfig(v: unknown): HttpConfig {
   const o = expectObject(v ?? {}, 'config.http');
-  expectOnlyKeys(o, ['allowedHosts', 'maxConnections', 'maxConnectionsPerSubnet'], 'config.http');
+  expectOnlyKeys(o, ['allowedHosts', 'maxConnections', 'maxConnectionsPerSubnet', 'unlinkedRequestsPerMinute', 'linkedRequestsPerMinute', 'agentUpgradesPerMinute'], 'config.http');
   const allowedHosts = expectArray(o.allowedHosts ?? [], 'config.http.allowedHosts', 0, 16, (h, f) => {
     const text = expectString(h, f, { maxLength: 64 });
     const host = normaliseHost(text);
@@ -333,7 +345,16 @@ function httpConfig(v: unknown): HttpConfig {
   });
   const maxConnections = o.maxConnections === undefined ? DEFAULTS.maxConnections : expectInteger(o.maxConnections, 'config.http.maxConnections', 1, 1_000_000);
   const maxConnectionsPerSubnet = o.maxConnectionsPerSubnet === undefined ? Math.min(DEFAULTS.maxConnectionsPerSubnet, maxConnections) : expectInteger(o.maxConnectionsPerSubnet, 'config.http.maxConnectionsPerSubnet', 1, maxConnections);
-  return { allowedHosts, maxConnections, maxConnectionsPerSubnet };
+  const perMinute = (key: 'unlinkedRequestsPerMinute' | 'linkedRequestsPerMinute' | 'agentUpgradesPerMinute'): number =>
+    o[key] === undefined ? DEFAULTS[key] : expectInteger(o[key], `config.http.${key}`, 1, 10_000_000);
+  return {
+    allowedHosts,
+    maxConnections,
+    maxConnectionsPerSubnet,
+    unlinkedRequestsPerMinute: perMinute('unlinkedRequestsPerMinute'),
+    linkedRequestsPerMinute: perMinute('linkedRequestsPerMinute'),
+    agentUpgradesPerMinute: perMinute('agentUpgradesPerMinute'),
+  };
 }
 
 function labConfig(v: unknown): NonNullable<GatewayConfig['lab']> {

@@ -1,4 +1,5 @@
 // The gateway's lifecycle: start (wire every part, listen on the Mycelium address), status, and close.
+import { RateLimiter } from './limits/rate-limiter.js';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -145,8 +146,10 @@ export class Gateway {
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
       const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
+      const wallMs = (): number => Date.now();
       const hub = new AgentHub({
         origin: originPolicy,
+        upgrades: new RateLimiter(config.http.agentUpgradesPerMinute, config.http.agentUpgradesPerMinute, wallMs),
         store,
         clock,
         identity,
@@ -309,6 +312,12 @@ export class Gateway {
       const app = createApp({
         log,
         origin: originPolicy,
+        rateLimits: {
+          unlinked: new RateLimiter(config.http.unlinkedRequestsPerMinute, Math.max(20, Math.ceil(config.http.unlinkedRequestsPerMinute / 4)), wallMs),
+          unlinkedPerMinute: config.http.unlinkedRequestsPerMinute,
+          linked: new RateLimiter(config.http.linkedRequestsPerMinute, Math.max(20, Math.ceil(config.http.linkedRequestsPerMinute / 4)), wallMs),
+          linkedPerMinute: config.http.linkedRequestsPerMinute,
+        },
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {
           linkOf: (subnet) => store.links.get(subnet),

@@ -1,4 +1,5 @@
 // The gateway's side of `/v1/agent`: authenticates farmer agents, checks their heartbeat chains, records up-time, and sends them commands.
+import type { RateLimiter } from '../limits/rate-limiter.js';
 import { guardedRequest, type OriginPolicy } from '../http/origin-guard.js';
 import { errorBody } from '../http/public-error.js';
 import type { IncomingMessage, Server } from 'node:http';
@@ -80,6 +81,8 @@ export interface AgentHubDeps {
    * the Host must be the gateway's own and a foreign Origin is refused.
    */
   readonly origin?: Pick<OriginPolicy, 'check'>;
+  /** Upgrades a /64 may start (limits/rate-limiter.ts): each is a hello to verify, a cost a stranger must not multiply. */
+  readonly upgrades?: Pick<RateLimiter, 'take'>;
 }
 
 /** A connected agent, as the admin page shows it. */
@@ -346,6 +349,11 @@ export class AgentHub {
     }
     const address = formatIpv6(remote);
     const subnet = subnet64Of(remote);
+    const wait = this.deps.upgrades?.take(subnet) ?? 0;
+    if (wait > 0) {
+      socket.end(`HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\nretry-after: ${wait}\r\ncontent-length: 0\r\n\r\n`);
+      return;
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.handshake(ws, address, subnet));
   }
 

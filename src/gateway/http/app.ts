@@ -6,6 +6,7 @@ import { errorMiddleware } from './error-middleware.js';
 import { jsonBody } from './json-body.js';
 import { principalMiddleware, type PrincipalSource } from './principal.js';
 import { frameDenial, originGuard, type OriginPolicy } from './origin-guard.js';
+import { sourceRateLimit, type SourceRateLimits } from './source-rate-limit.js';
 
 /** Called after every request, for metrics. `route` is the matched pattern, never the raw path. */
 export type RequestObserver = (route: string, method: string, status: number, durationMs: number) => void;
@@ -16,6 +17,8 @@ export interface AppDeps {
   readonly principals: PrincipalSource;
   /** The Host values the gateway answers to and the origins that count as itself (origin-guard.ts). */
   readonly origin: OriginPolicy;
+  /** Per-/64 request buckets (source-rate-limit.ts); absent: no limit (unit tests of single routes). */
+  readonly rateLimits?: SourceRateLimits;
   /** Registers routes on the router, in order. */
   readonly routes: readonly ((router: Router) => void)[];
   readonly observe?: RequestObserver;
@@ -45,6 +48,7 @@ export function createApp(deps: AppDeps): Koa {
   app.use(originGuard(deps.origin));
   app.use(frameDenial);
   app.use(principalMiddleware(deps.principals));
+  if (deps.rateLimits) app.use(sourceRateLimit(deps.rateLimits));
   app.use(jsonBody);
   app.use(router.routes());
   app.silent = true;

@@ -15,7 +15,7 @@ import { PublicError } from '../http/public-error.js';
 import { clockName, type Clock, type ClockName } from '../../protocol/clock.js';
 import type { Table } from '../store/store.js';
 import type { LinkRecord } from '../store/records.js';
-import { RateLimiter } from './rate-limiter.js';
+import { RateLimiter } from '../limits/rate-limiter.js';
 
 /** Link policy. */
 export interface LinkPolicy {
