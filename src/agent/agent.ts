@@ -50,6 +50,14 @@ interface SavedState {
   periodMs?: number;
 }
 
+/**
+ * How long a connection may take from its start to the gateway's welcome: longer than the
+ * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-hub.ts), so
+ * normally the gateway closes first. Without it a connection whose peer vanished mid-handshake
+ * (no reset ever arrives, and the agent sends nothing before the welcome) was waited on forever.
+ */
+const WELCOME_TIMEOUT_MS = 15_000;
+
 /** Samples kept per VM for countersigning, in periods. */
 const KEEP_PERIODS = 8;
 
@@ -199,10 +207,17 @@ export class Agent {
     const url = `${this.config.gateway.replace(/^http/, 'ws')}/v1/agent`;
     const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
     this.ws = ws;
+    const admission = setTimeout(() => {
+      if (this.ws !== ws || this.ready) return;
+      this.log.warn({ timeoutMs: WELCOME_TIMEOUT_MS }, 'agent.connect: no welcome from the gateway in time; reconnecting');
+      ws.terminate();
+    }, WELCOME_TIMEOUT_MS);
+    admission.unref();
     ws.on('message', (data) => {
       void this.onMessage(ws, messageText(data)).catch((err: unknown) => this.log.error({ err }, 'agent.message failed'));
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(admission);
       const wasReady = this.ready;
       this.ready = false;
       if (this.ws === ws) this.ws = null;
