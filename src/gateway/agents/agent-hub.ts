@@ -194,6 +194,23 @@ export class AgentHub {
     return this.deps.store.agents.values().find((a) => a.state === 'approved' && a.nodes.includes(node))?.agent;
   }
 
+  /**
+   * Whether every agent's heartbeats up to `endMs` have arrived (the period closer's EvidenceSource):
+   * each connected agent has sent one stamped at or after `endMs`; while `startingUp`, also each
+   * approved agent with a chain (it reported before the restart) that has not reconnected yet.
+   */
+  evidenceComplete(endMs: number, startingUp: boolean): boolean {
+    const endIndex = Math.floor(endMs / this.deps.periodMs);
+    for (const a of this.deps.store.agents.values()) {
+      if (a.state !== 'approved') continue;
+      const chain = this.chains.get(a.agent);
+      if (chain === undefined || chain.seq === 0) continue;
+      if ([...chain.periodLast.keys()].some((k) => k >= endIndex)) continue;
+      if (this.connections.has(a.agent) || startingUp) return false;
+    }
+    return true;
+  }
+
   /** The agent's signed chain head for the period starting at `periodStartMs`, if it sent one. */
   agentHead(agent: string, periodStartMs: number): ReceiptAgentHead | null {
     return this.heads.get(agent)?.get(periodStartMs) ?? null;
