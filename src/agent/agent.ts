@@ -76,6 +76,8 @@ export class Agent {
   private lastHeartbeatAtMs: number | undefined;
   private readonly samples = new Map<string, Sample[]>();
   private ticking: Promise<void> = Promise.resolve();
+  /** When this process started (clock ms): the samples in memory cover nothing before it. */
+  private readonly startedAtMs: number;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -85,7 +87,9 @@ export class Agent {
     private readonly driver: VmDriver | null,
     private state: SavedState,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.startedAtMs = clock.nowMs();
+  }
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
   static async start(config: AgentConfig, log: Logger): Promise<Agent> {
@@ -333,7 +337,10 @@ export class Agent {
     const startMs = Date.parse(receipt.periodStart);
     const endMs = Date.parse(receipt.periodEnd);
     const samples = this.samples.get(receipt.deployment) ?? [];
-    if (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs) {
+    // Samples starting late are a gap in the record only if this process started after the period did. Running
+    // since before, the agent has every sample it took: a VM assigned mid-period (its first receipt starts at the
+    // deployment, the agent's first probe of it one busy heartbeat or more later) is checked on its samples.
+    if (this.startedAtMs > startMs + this.intervalMs && (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs)) {
       return refuse(`no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`);
     }
     const mine = upSeconds(samples, startMs, endMs, this.intervalMs);
