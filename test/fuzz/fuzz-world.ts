@@ -1,12 +1,13 @@
 // The fuzz suites' world: a real gateway started in this process on a 400::/7 address of a private namespace, with linked customers, an admin, an approved farmer agent serving a deployment, and a snapshot of everything customers and farmers own.
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { newIdentity, sign, subnet64, toBase64, utf8, type Identity } from '../../src/identity/index.js';
+import { formatIpv6, newIdentity, parseIpv6, sign, subnet64, toBase64, utf8, type Identity } from '../../src/identity/index.js';
 import { Gateway } from '../../src/gateway/gateway.js';
 import { parseGatewayConfig } from '../../src/gateway/config.js';
 import type { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
-import { addLoopbackAddresses, randomMyceliumAddress } from '../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../helpers/private-netns.js';
 import { jsonRequest, type JsonAnswer, type Target } from '../helpers/source-http.js';
 import { SimAgent } from '../helpers/sim-agent.js';
 import { scratchDir } from '../helpers/paths.js';
@@ -101,7 +102,7 @@ export async function startWorld(): Promise<FuzzWorld> {
   const wsUrl = `ws://[${gw as string}]:8480/v1/agent`;
   const call = (caller: CallerName, method: string, path: string, body?: unknown): Promise<JsonAnswer> => jsonRequest(target, callers[caller].address, method, path, body);
 
-  const farmer = new SimAgent({ identity: farmerId, nodes: [farmerNode], capacity: { cpu: 64, memoryGb: 256, diskGb: 4000 }, localAddress: callers.farm.address, vmAddress: () => randomMyceliumAddress() });
+  const farmer = new SimAgent({ identity: farmerId, nodes: [farmerNode], capacity: { cpu: 64, memoryGb: 256, diskGb: 4000 }, localAddress: callers.farm.address, vmAddress: () => addressIn64(callers.farm.address) });
   const welcomed = await farmer.connect(wsUrl);
   if (!welcomed.welcomed) throw new Error(`the farmer was not welcomed: ${welcomed.code} ${welcomed.reason}`);
   farmer.beat();
@@ -178,4 +179,11 @@ async function linkCaller(call: (c: CallerName, m: string, p: string, b?: unknow
   const signature = toBase64(sign(identity.secretKey, utf8(statement)));
   const linked = await call(caller.name, 'POST', '/v1/link', { agent: identity.agent, nonce, signature });
   if (linked.status !== 201) throw new Error(`link ${caller.name}: ${linked.status} ${linked.text}`);
+}
+
+/** A random address in the /64 of `address`: where the farmer's agent puts its VMs (the gateway refuses a VM outside it, vm-address.ts). */
+function addressIn64(address: string): string {
+  const bytes = parseIpv6(address);
+  bytes.set(randomBytes(8), 8);
+  return formatIpv6(bytes);
 }
