@@ -53,6 +53,14 @@ interface SavedState {
   periodMs?: number;
 }
 
+/**
+ * How long a connection may take from its start to the gateway's welcome: longer than the
+ * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-hub.ts), so
+ * normally the gateway closes first. Without it a connection whose peer vanished mid-handshake
+ * (no reset ever arrives, and the agent sends nothing before the welcome) was waited on forever.
+ */
+const WELCOME_TIMEOUT_MS = 15_000;
+
 /** Samples kept per VM for countersigning, in periods. */
 const KEEP_PERIODS = 8;
 
@@ -72,6 +80,8 @@ export class Agent {
   private readonly samples = new Map<string, Sample[]>();
   private ticking: Promise<void> = Promise.resolve();
   private readonly batches: BatchCountersigner;
+  /** When this process started (clock ms): the samples in memory cover nothing before it. */
+  private readonly startedAtMs: number;
 
   private constructor(
     private readonly config: AgentConfig,
@@ -88,6 +98,7 @@ export class Agent {
       gateway: () => this.config.gatewayAgent ?? this.state.gatewayAgent,
       disagreement: (r) => this.disagreement(r),
     });
+    this.startedAtMs = clock.nowMs();
   }
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
@@ -212,10 +223,17 @@ export class Agent {
     const url = `${this.config.gateway.replace(/^http/, 'ws')}/v1/agent`;
     const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
     this.ws = ws;
+    const admission = setTimeout(() => {
+      if (this.ws !== ws || this.ready) return;
+      this.log.warn({ timeoutMs: WELCOME_TIMEOUT_MS }, 'agent.connect: no welcome from the gateway in time; reconnecting');
+      ws.terminate();
+    }, WELCOME_TIMEOUT_MS);
+    admission.unref();
     ws.on('message', (data) => {
       void this.onMessage(ws, messageText(data)).catch((err: unknown) => this.log.error({ err }, 'agent.message failed'));
     });
     ws.on('close', (code, reason) => {
+      clearTimeout(admission);
       const wasReady = this.ready;
       this.ready = false;
       if (this.ws === ws) this.ws = null;
@@ -345,7 +363,10 @@ export class Agent {
     const startMs = Date.parse(receipt.periodStart);
     const endMs = Date.parse(receipt.periodEnd);
     const samples = this.samples.get(receipt.deployment) ?? [];
-    if (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs) {
+    // Samples starting late are a gap in the record only if this process started after the period did. Running
+    // since before, the agent has every sample it took: a VM assigned mid-period (its first receipt starts at the
+    // deployment, the agent's first probe of it one busy heartbeat or more later) is checked on its samples.
+    if (this.startedAtMs > startMs + this.intervalMs && (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs)) {
       return `no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`;
     }
     const mine = upSeconds(samples, startMs, endMs, this.intervalMs);

@@ -250,6 +250,8 @@ export class Gateway {
         tickRealMs: config.billing.tickRealMs,
         meta: store.meta,
         work: [nodeUptime, billing],
+        // A connected agent's late heartbeats are waited for at most 10 intervals past the settle time (2.5 min at 15 s).
+        evidence: { source: hub, maxWaitMs: 10 * config.heartbeatIntervalMs },
         persistEvidence: (ms) => hub.persist(ms),
         events,
         log,

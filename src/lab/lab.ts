@@ -359,7 +359,8 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     link: { challengesPerMinute: 600, ...(options.linkTtlSeconds !== undefined ? { challengeTtlSeconds: options.linkTtlSeconds } : {}) },
     heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
     billing: {
-      startupWaitSeconds: 1,
+      // An upper bound: the first close after a restart waits until every agent is back (or this long), not a fixed time.
+      startupWaitSeconds: 5,
       tickSeconds: 0.1,
       ...(options.depositHours !== undefined ? { depositHours: options.depositHours } : {}),
       ...(options.graceHours !== undefined ? { graceHours: options.graceHours } : {}),

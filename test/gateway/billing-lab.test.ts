@@ -84,8 +84,9 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
   await t.test('while the farmer\'s agent is stopped, the down time is not charged', async () => {
     const detail = await adminGet<{ deployment: { node: string } }>(lab, `/admin/api/deployments/${a.deployment.id}`);
     const farmer = detail.deployment.node.replace('node-', '');
+    // The outage starts when `lab stop` returns (it waits for the process to be gone), not when it is called: on a
+    // loaded machine the CLI takes seconds to start, and at --hour 1 every second the agent still runs is an up period.
     assert.equal((await lab.lab('stop', farmer, '--signal', 'KILL')).code, 0);
-    // Taken once the kill is done: on a loaded machine the stop command itself can take longer than a lab hour.
     const stoppedAt = Date.now();
     await new Promise((r) => setTimeout(r, 3200));
     const restartedAt = Date.now();

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
-import { PeriodCloser, periodStartOf, type PeriodWork } from '../../src/gateway/billing/period-closer.js';
+import { PeriodCloser, periodStartOf, type EvidenceSource, type PeriodWork } from '../../src/gateway/billing/period-closer.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
 import { FakeTable } from '../helpers/fake-table.js';
@@ -27,6 +27,22 @@ class FakeWork implements PeriodWork {
   }
 }
 
+/**
+ * A fake of the closer's EvidenceSource, named as one (the real one is AgentHub.evidenceComplete,
+ * src/gateway/agents/agent-hub.ts): the newest heartbeat time it has "received", and every question asked.
+ */
+class FakeEvidence implements EvidenceSource {
+  newestHeartbeatMs = 0;
+  readonly asked: Array<{ endMs: number; startingUp: boolean }> = [];
+
+  evidenceComplete(endMs: number, startingUp: boolean): boolean {
+    this.asked.push({ endMs, startingUp });
+    return this.newestHeartbeatMs >= endMs;
+  }
+}
+
+const MAX_WAIT = 10 * 60_000;
+
 interface Rig {
   clock: FakeClock;
   meta: FakeTable<unknown>;
@@ -37,7 +53,7 @@ interface Rig {
   closer: PeriodCloser;
 }
 
-function rig(options: { works?: number; startMs?: number; meta?: FakeTable<unknown> } = {}): Rig {
+function rig(options: { works?: number; startMs?: number; meta?: FakeTable<unknown>; evidence?: FakeEvidence; startupWaitRealMs?: number } = {}): Rig {
   const clock = new FakeClock(options.startMs ?? T0 + 10 * 60_000);
   const meta = options.meta ?? new FakeTable<unknown>();
   const work = Array.from({ length: options.works ?? 1 }, () => new FakeWork());
@@ -47,7 +63,7 @@ function rig(options: { works?: number; startMs?: number; meta?: FakeTable<unkno
     clock,
     periodMs: HOUR,
     settleMs: SETTLE,
-    startupWaitRealMs: 0,
+    startupWaitRealMs: options.startupWaitRealMs ?? 0,
     tickRealMs: 1000,
     meta,
     work,
@@ -61,6 +77,7 @@ function rig(options: { works?: number; startMs?: number; meta?: FakeTable<unkno
     },
     events,
     log: pino({ enabled: false }),
+    ...(options.evidence ? { evidence: { source: options.evidence, maxWaitMs: MAX_WAIT } } : {}),
   });
   return Object.assign(r, { closer });
 }
@@ -167,4 +184,60 @@ test('after close() nothing more is closed', async () => {
   r.clock.set(T0 + 2 * HOUR + SETTLE);
   await r.closer.runDue();
   assert.deepEqual(r.work[0]?.closed, []);
+});
+
+test('a due period waits for a connected agent\'s late heartbeat (the one after its end credits its last interval)', async () => {
+  const evidence = new FakeEvidence();
+  const r = rig({ evidence });
+  evidence.newestHeartbeatMs = T0 + HOUR - 1000; // stamped before the end; the next one is still on its way
+  r.clock.set(T0 + HOUR + SETTLE);
+  await r.closer.runDue();
+  assert.deepEqual(r.work[0]?.closed, [], 'not closed without the heartbeat after the end');
+  assert.deepEqual(evidence.asked, [{ endMs: T0 + HOUR, startingUp: false }]);
+  r.clock.set(T0 + HOUR + SETTLE + MAX_WAIT - 1);
+  await r.closer.runDue();
+  assert.deepEqual(r.work[0]?.closed, []);
+  evidence.newestHeartbeatMs = T0 + HOUR + 5000; // it arrived, late
+  await r.closer.runDue();
+  assert.deepEqual(r.work[0]?.closed, [[T0, T0 + HOUR]]);
+});
+
+test('the wait for late heartbeats is bounded: an agent that never catches up does not stop billing', async () => {
+  const evidence = new FakeEvidence();
+  const r = rig({ evidence });
+  r.clock.set(T0 + HOUR + SETTLE + MAX_WAIT);
+  await r.closer.runDue();
+  assert.deepEqual(r.work[0]?.closed, [[T0, T0 + HOUR]]);
+});
+
+test('after a start, the closer waits for the agents to come back and replay, then closes without waiting out the startup wait', async () => {
+  const evidence = new FakeEvidence();
+  const r = rig({ evidence, startupWaitRealMs: 3_600_000 });
+  r.clock.set(T0 + 3 * HOUR); // the gateway was down for hours: periods 0 and 1 are long due
+  r.closer.start();
+  try {
+    await r.closer.runDue();
+    assert.deepEqual(r.work[0]?.closed, [], 'the agents have not replayed yet');
+    assert.deepEqual(evidence.asked.at(-1), { endMs: T0 + HOUR, startingUp: true }, 'absent agents are waited for while starting up');
+    evidence.newestHeartbeatMs = T0 + HOUR + 1; // replayed through period 0 only
+    await r.closer.runDue();
+    assert.deepEqual(starts(r.work[0]), [0]);
+    evidence.newestHeartbeatMs = T0 + 3 * HOUR;
+    await r.closer.runDue();
+    assert.deepEqual(starts(r.work[0]), [0, 1]);
+  } finally {
+    await r.closer.close();
+  }
+});
+
+test('without an evidence source, the whole startup wait is waited out', async () => {
+  const r = rig({ startupWaitRealMs: 3_600_000 });
+  r.clock.set(T0 + 3 * HOUR);
+  r.closer.start();
+  try {
+    await r.closer.runDue();
+    assert.deepEqual(r.work[0]?.closed, []);
+  } finally {
+    await r.closer.close();
+  }
 });

@@ -48,7 +48,7 @@ import type { Clock } from '../../protocol/clock.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
 import type { Store } from '../store/store.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
-import type { Sample } from '../../protocol/uptime.js';
+import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.js';
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
@@ -205,6 +205,26 @@ export class AgentHub {
   /** How much chain evidence the hub keeps in memory for an agent: open periods and signed heads (bounded whatever the agent sends). */
   heldEvidence(agent: string): { periods: number; heads: number } {
     return { periods: this.chains.get(agent)?.openPeriods ?? 0, heads: this.heads.get(agent)?.size ?? 0 };
+  }
+
+  /**
+   * Whether every agent's heartbeats up to `endMs` have arrived (the period closer's EvidenceSource):
+   * each connected agent has sent one stamped at or after `endMs`; while `startingUp`, also each
+   * approved agent that was reporting when the last period closed (its carried-over sample is
+   * recent) and has not reconnected yet: it buffered heartbeats while the gateway was down.
+   */
+  evidenceComplete(endMs: number, startingUp: boolean): boolean {
+    const endIndex = Math.floor(endMs / this.deps.periodMs);
+    const liveSinceMs = this.deps.closedThroughMs() - MISSED_HEARTBEATS_FOR_DOWN * this.deps.heartbeatIntervalMs;
+    for (const a of this.deps.store.agents.values()) {
+      if (a.state !== 'approved') continue;
+      const chain = this.chains.get(a.agent);
+      if (chain === undefined || chain.seq === 0) continue;
+      if (chain.hasPeriodFrom(endIndex)) continue;
+      if (this.connections.has(a.agent)) return false;
+      if (startingUp && a.nodes.some((n) => (this.deps.uptime.last(`node:${n}`)?.atMs ?? -Infinity) >= liveSinceMs)) return false;
+    }
+    return true;
   }
 
   /** The agent's signed chain head for the period starting at `periodStartMs`, if it sent one. */

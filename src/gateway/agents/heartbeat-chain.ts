@@ -53,6 +53,12 @@ export class HeartbeatChain {
     return this.periodLast.size;
   }
 
+  /** Whether a heartbeat stamped in period `index` (start / periodMs) or later has been chained. */
+  hasPeriodFrom(index: number): boolean {
+    for (const k of this.periodLast.keys()) if (k >= index) return true;
+    return false;
+  }
+
   /**
    * Takes one heartbeat. `window` is the gateway's view of time (clock ms): the last period close
    * and now. A heartbeat counts for its own period, but never before the last closed period nor

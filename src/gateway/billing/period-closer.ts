@@ -11,15 +11,36 @@ export interface PeriodWork {
   closePeriod(startMs: number, endMs: number): Promise<void>;
 }
 
+/**
+ * Whether the agents' heartbeats for a period have all arrived (AgentHub implements it). A
+ * heartbeat is stamped when it is taken and may reach the gateway late (a busy agent, or an
+ * agent replaying after the gateway restarted); the heartbeat after a period's end is what
+ * credits the period's last interval, so closing without it under-credits the farmer.
+ */
+export interface EvidenceSource {
+  /**
+   * True when every connected agent has delivered a heartbeat stamped at or after `endMs`;
+   * while `startingUp`, also every agent that reported before and has not reconnected yet.
+   */
+  evidenceComplete(endMs: number, startingUp: boolean): boolean;
+}
+
 /** What the closer needs. */
 export interface PeriodCloserDeps {
   readonly clock: Clock;
   readonly periodMs: number;
   readonly settleMs: number;
+  /** After a start, how long (real ms) at most to wait for agents to reconnect and replay what they buffered. */
   readonly startupWaitRealMs: number;
   readonly tickRealMs: number;
   readonly meta: Table<unknown>;
   readonly work: readonly PeriodWork[];
+  /**
+   * Whose heartbeats a close waits for, and for how long past end + settle at most (clock ms):
+   * an agent that is connected but never catches up (hung, or its clock behind) must not stop
+   * billing. Without it a close waits the settle time, and the whole startup wait after a start.
+   */
+  readonly evidence?: { readonly source: EvidenceSource; readonly maxWaitMs: number };
   /** Makes heartbeats before `ms` durable and acknowledges them to the agents. */
   persistEvidence(closedThroughMs: number): Promise<void>;
   readonly events: EventSink;
@@ -35,8 +56,9 @@ export function periodStartOf(ms: number, periodMs: number): number {
  * A period [s, s+P) is closed once the clock passes s+P plus a settle time (so late
  * heartbeats still count), in order, never twice: `closedThroughMs` in the store moves only
  * after every step of a period succeeded, and every step is idempotent, so a crash anywhere
- * just repeats the unfinished period. After a start it first waits a little, so agents
- * reconnect and replay what they buffered while the gateway was down.
+ * just repeats the unfinished period. After a start it waits for agents to reconnect and
+ * replay what they buffered while the gateway was down (at most the startup wait), and a due
+ * period also waits, a bounded time, for a connected agent's late heartbeats.
  */
 export class PeriodCloser {
   private timer: NodeJS.Timeout | null = null;
@@ -44,6 +66,8 @@ export class PeriodCloser {
   private stopped = false;
   private lastError: string | null = null;
   private lastRunAtMs: number | null = null;
+  /** Real time of start(), for the startup wait. */
+  private startedAtRealMs: number | null = null;
 
   constructor(private readonly deps: PeriodCloserDeps) {
     if (typeof deps.meta.get('closedThroughMs') !== 'number') {
@@ -62,7 +86,9 @@ export class PeriodCloser {
   }
 
   start(): void {
-    this.timer = setTimeout(() => this.tick(), this.deps.startupWaitRealMs);
+    this.startedAtRealMs = Date.now();
+    // With an evidence source the startup wait ends as soon as every agent is back; without one it is waited out.
+    this.timer = setTimeout(() => this.tick(), this.deps.evidence ? this.deps.tickRealMs : this.deps.startupWaitRealMs);
   }
 
   /** Runs one pass now (and waits for it): closes every period that is due. */
@@ -84,12 +110,24 @@ export class PeriodCloser {
     });
   }
 
+  /** Whether the period ending at `end` may close now: its evidence is in, or waiting longer is not allowed. */
+  private evidenceDue(end: number): boolean {
+    const startingUp = this.startedAtRealMs !== null && Date.now() - this.startedAtRealMs < this.deps.startupWaitRealMs;
+    const evidence = this.deps.evidence;
+    if (!evidence) return !startingUp;
+    if (!startingUp && this.deps.clock.nowMs() >= end + this.deps.settleMs + evidence.maxWaitMs) return true;
+    return evidence.source.evidenceComplete(end, startingUp);
+  }
+
   private async closeDue(): Promise<void> {
     const { clock, periodMs, settleMs } = this.deps;
+    // Read what already arrived on the sockets first: after the event loop was blocked, timers run before I/O.
+    await new Promise((resolve) => setImmediate(resolve));
     while (!this.stopped) {
       const start = this.closedThroughMs();
       const end = start + periodMs;
       if (clock.nowMs() < end + settleMs) return;
+      if (!this.evidenceDue(end)) return;
       try {
         for (const w of this.deps.work) await w.closePeriod(start, end);
         await this.deps.persistEvidence(end);
