@@ -1,5 +1,8 @@
 // FakeConductor: a Holochain 0.7 app interface that @holochain/client 0.21's own AppWebsocket connects to, serving FakeTransactor.
 //
+// A stand-in, not Holochain: the adapter's unit tests and `hypha lab up --ledger unyt` (the lab's
+// ledger actor, see lab-conductor.ts) run it because no Unyt hApp is public to run a real conductor.
+//
 // The wire protocol follows node_modules/@holochain/client/lib (read, not copied):
 // - api/client.js WsClient: every frame is msgpack {type, data}; "authenticate" carries
 //   msgpack({token}) and gets no answer (a bad token closes the socket); "request" carries
@@ -23,10 +26,10 @@ import { decode, encode } from '@msgpack/msgpack';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { generateSigningKeyPair, verify } from '../../src/identity/ed25519.js';
-import { encodeAgentPubKey } from '../../src/identity/agent-pub-key.js';
-import { bytesEqual, toBase64 } from '../../src/identity/bytes.js';
-import { agentBytes, agentText, holoHashText } from '../../src/gateway/ledger/unyt/holo-hash.js';
+import { generateSigningKeyPair, verify } from '../../identity/ed25519.js';
+import { encodeAgentPubKey } from '../../identity/agent-pub-key.js';
+import { bytesEqual, toBase64 } from '../../identity/bytes.js';
+import { agentBytes, agentText, holoHashText } from '../../gateway/ledger/unyt/holo-hash.js';
 import { FakeTransactor, ZomeError } from './fake-transactor.js';
 
 /** One installed app: one agent's cell of the Unyt DNA. */
@@ -73,20 +76,32 @@ export class FakeConductor {
   #server: WebSocketServer | undefined;
   #admin: WebSocketServer | undefined;
   #port = 0;
+  readonly #host: string;
+  readonly #adminHost: string;
+  readonly #adminPort: number;
+  readonly #afterCall: ((app: string, fn: string) => void) | undefined;
 
-  constructor(transactor: FakeTransactor, options: { roleName?: string; zomeName?: string } = {}) {
+  constructor(
+    transactor: FakeTransactor,
+    options: { roleName?: string; zomeName?: string; host?: string; port?: number; adminHost?: string; adminPort?: number; afterCall?: (app: string, fn: string) => void } = {},
+  ) {
     this.transactor = transactor;
     this.roleName = options.roleName ?? 'alliance';
     this.zomeName = options.zomeName ?? 'transactor';
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 0;
+    this.#adminHost = options.adminHost ?? '127.0.0.1';
+    this.#adminPort = options.adminPort ?? 0;
+    this.#afterCall = options.afterCall;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.#port}`;
+    return `ws://${wsHost(this.#host)}:${this.#port}`;
   }
 
   /** Listens (again, on the same port after a stop). */
   async start(): Promise<void> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: this.#port });
+    const server = new WebSocketServer({ host: this.#host, port: this.#port });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -98,12 +113,12 @@ export class FakeConductor {
 
   /** The admin interface's URL (after startAdmin). */
   get adminUrl(): string {
-    return `ws://127.0.0.1:${(this.#admin?.address() as AddressInfo | undefined)?.port ?? 0}`;
+    return `ws://${wsHost(this.#adminHost)}:${(this.#admin?.address() as AddressInfo | undefined)?.port ?? 0}`;
   }
 
   /** Opens an admin interface (issue_app_authentication_token, grant_zome_call_capability). */
   async startAdmin(): Promise<void> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    const server = new WebSocketServer({ host: this.#adminHost, port: this.#adminPort });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -140,9 +155,9 @@ export class FakeConductor {
    * Installs an app for a new agent and grants a signing key `functions` of the zome (all when
    * omitted), as AdminWebsocket.authorizeSigningCredentials does.
    */
-  install(installedAppId: string, functions?: readonly string[]): FakeApp {
-    const agentKey = generateSigningKeyPair();
-    const agent = encodeAgentPubKey(agentKey.publicKey);
+  install(installedAppId: string, functions?: readonly string[], agentPubKey?: string): FakeApp {
+    // A given agent key stands for one the conductor's keystore holds (the lab's actors' keys).
+    const agent = agentPubKey ?? encodeAgentPubKey(generateSigningKeyPair().publicKey);
     const signing = generateSigningKeyPair();
     const signingKey = agentBytes(encodeAgentPubKey(signing.publicKey));
     const capSecret = new Uint8Array(randomBytes(64));
@@ -267,10 +282,17 @@ export class FakeConductor {
     const payload = decode(params.payload);
     this.calls.push({ app: app.installedAppId, fn: params.fn_name, payload });
     try {
-      return { type: 'zome_called', value: encode(this.transactor.call(app.agent, params.fn_name, payload)) };
+      const value = encode(this.transactor.call(app.agent, params.fn_name, payload));
+      this.#afterCall?.(app.installedAppId, params.fn_name);
+      return { type: 'zome_called', value };
     } catch (e) {
       if (e instanceof ZomeError) return error('ribosome_error', `Wasm runtime error while working with Ribosome: ${e.message}`);
       return error('internal_error', (e as Error).message);
     }
   }
+}
+
+/** A host as it goes in a ws:// URL (IPv6 in brackets). */
+function wsHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }
