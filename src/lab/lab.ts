@@ -376,7 +376,7 @@ async function unytLedgerConfig(dir: string, ledgerNs: string): Promise<Record<s
   } catch (err) {
     throw new LabError(`issuing the gateway's Unyt credentials failed: ${err instanceof NetnsError ? err.stderr.trim() : (err as Error).message}`);
   }
-  return { kind: 'unyt', appUrl: info.appUrl, installedAppId: info.gatewayAppId, appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile, agreements: info.agreements, callTimeoutSeconds: 2 };
+  return { kind: 'unyt', appUrl: info.appUrl, installedAppId: info.gatewayAppId, appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile, agreements: info.agreements, callTimeoutSeconds: 10 };
 }
 
 function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>): string {

@@ -43,6 +43,8 @@ export interface LabConductorInfo {
   readonly appUrl: string;
   readonly adminUrl: string;
   readonly gatewayAppId: string;
+  /** The gateway app's agent: the agreements' invoicer and executor, who receives hypha's fee. */
+  readonly gatewayAgent: string;
   /** customer AgentPubKey -> agreement ActionHash (the gateway's ledger.agreements). */
   readonly agreements: Record<string, string>;
   /** Per lab customer: the app its wallet uses and its 0600 token and signing-credentials files. */
@@ -103,7 +105,7 @@ export async function startLabConductor(o: LabConductorOptions): Promise<FakeCon
   }
   await conductor.start();
   await conductor.startAdmin();
-  const described: LabConductorInfo = { appUrl: conductor.url, adminUrl: conductor.adminUrl, gatewayAppId: GATEWAY_APP_ID, ...info };
+  const described: LabConductorInfo = { appUrl: conductor.url, adminUrl: conductor.adminUrl, gatewayAppId: GATEWAY_APP_ID, gatewayAgent: gateway.agent, ...info };
   writeSecureFile(labConductorInfoPath(o.dir), `${JSON.stringify(described, null, 2)}\n`);
   snapshot();
   return conductor;
