@@ -211,6 +211,7 @@ export async function labStop(dir: string, name: string, sig: NodeJS.Signals = '
   const state = requireState(dir);
   const actor = actorOf(state, name);
   if (actor.pid === undefined) throw new LabError(`${name} runs no process`);
+  refuseUnytLedgerRestart(state, actor);
   signal(actor.pid, sig);
   const deadline = Date.now() + 10_000;
   while (alive(actor.pid) && Date.now() < deadline) await sleep(20);
@@ -223,6 +224,7 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   const actor = actorOf(state, name);
   if (!actor.command || !actor.log) throw new LabError(`${name} runs no process`);
   if (actor.pid !== undefined && alive(actor.pid)) throw new LabError(`${name} is already running (pid ${actor.pid})`);
+  refuseUnytLedgerRestart(state, actor);
   const offset = existsSync(actor.log) ? readFileSync(actor.log).length : 0;
   const pid = startProcess(dir, actor.ns, [...actor.command], actor.log);
   const updated: LabActor = { ...actor, pid };
@@ -230,6 +232,11 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
   await waitForLog(actor.log, READY_TEXT[actor.role] ?? 'ready', pid, 20_000, offset);
   return updated;
+}
+
+/** The Unyt conductor stand-in's agreements and balances live in its memory: a new one would not match the gateway's config. */
+function refuseUnytLedgerRestart(state: LabState, actor: LabActor): void {
+  if (actor.role === 'ledger' && state.ledger === 'unyt') throw new LabError('the Unyt conductor stand-in keeps its ledger in memory and cannot be stopped and started again; bring the lab down and up again');
 }
 
 /** What each kind of process logs once it is ready. */

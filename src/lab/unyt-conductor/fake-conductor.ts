@@ -56,6 +56,9 @@ interface InstalledApp extends FakeApp {
   readonly tokens: number[][];
 }
 
+/** How many remembered nonces trigger forgetting the expired ones (client calls expire after 5 minutes). */
+const NONCE_SWEEP_AT = 10_000;
+
 const DNA_HASH = Uint8Array.of(0x84, 0x2d, 0x24, ...new Uint8Array(32).fill(0x44), 0, 0, 0, 0);
 
 /**
@@ -72,7 +75,8 @@ export class FakeConductor {
   /** Functions that never answer while listed. */
   readonly hang = new Set<string>();
   readonly #apps = new Map<string, InstalledApp>();
-  readonly #usedNonces = new Set<string>();
+  /** Nonces of accepted calls and when each call expires (µs): an expired call is refused anyway, so its nonce is forgotten then. */
+  readonly #usedNonces = new Map<string, number>();
   #server: WebSocketServer | undefined;
   #admin: WebSocketServer | undefined;
   #port = 0;
@@ -216,6 +220,13 @@ export class FakeConductor {
     });
   }
 
+  /** Keeps the nonce table bounded in a long-running lab conductor. */
+  #forgetExpiredNonces(): void {
+    if (this.#usedNonces.size < NONCE_SWEEP_AT) return;
+    const nowMicros = Date.now() * 1000;
+    for (const [nonce, expiresAt] of this.#usedNonces) if (expiresAt < nowMicros) this.#usedNonces.delete(nonce);
+  }
+
   #serveAdmin(socket: WebSocket): void {
     socket.on('message', (raw: Buffer) => {
       const frame = decode(raw) as { type?: unknown; id?: unknown; data?: unknown };
@@ -277,7 +288,8 @@ export class FakeConductor {
     const nonce = Buffer.from(params.nonce).toString('hex');
     if (this.#usedNonces.has(nonce)) return error('internal_error', 'nonce already used');
     if (Number(params.expires_at) < Date.now() * 1000) return error('internal_error', 'zome call expired');
-    this.#usedNonces.add(nonce);
+    this.#forgetExpiredNonces();
+    this.#usedNonces.set(nonce, Number(params.expires_at));
     if (this.hang.has(params.fn_name)) return 'hang';
     const payload = decode(params.payload);
     this.calls.push({ app: app.installedAppId, fn: params.fn_name, payload });
