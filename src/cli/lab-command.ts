@@ -241,6 +241,7 @@ function statusJson(state: LabState): Record<string, unknown> {
     name: state.name,
     dir: state.dir,
     hourSeconds: state.hourSeconds,
+    ledger: state.ledger ?? 'embedded',
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({
       name: a.name,
@@ -266,7 +267,7 @@ function describe(state: LabState): string {
   const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
-    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
+    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'})`,
     `gateway ${gw}  (${state.gateway.agent})`,
     '',
     ...rows,

@@ -110,6 +110,8 @@ test('billing on Unyt in the lab: parked funds are charged by RAVEs, funds run o
 
   await t.test('the gateway bills on the conductor stand-in with credentials from hypha ledger unyt-credentials', async () => {
     assert.equal(lab.state().ledger, 'unyt');
+    const status = await lab.lab('status', '--json');
+    assert.equal((JSON.parse(status.stdout) as { ledger: string }).ledger, 'unyt', 'lab status says which ledger runs');
     const config = JSON.parse(readFileSync(join(lab.dir, 'gateway', 'config.json'), 'utf8')) as { ledger: Record<string, unknown> };
     assert.equal(config.ledger.kind, 'unyt');
     assert.equal(config.ledger.appUrl, info.appUrl);
