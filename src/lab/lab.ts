@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
 import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabLedgerKind, type LabState } from './lab-state.js';
-import { labConductorInfoPath, type LabConductorInfo } from './unyt-conductor/lab-conductor.js';
+import { labConductorInfoPath, type LabConductorInfo } from './unyt-conductor/lab-conductor-info.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {

@@ -5,7 +5,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Receipt } from '../../src/protocol/receipt.js';
 import { formatAmount, parseAmount } from '../../src/protocol/money.js';
-import { labConductorInfoPath, labLedgerSnapshotPath, type LabConductorInfo } from '../../src/lab/unyt-conductor/lab-conductor.js';
+import { labConductorInfoPath, labLedgerSnapshotPath, type LabConductorInfo } from '../../src/lab/unyt-conductor/lab-conductor-info.js';
 import type { LedgerSnapshot } from '../../src/lab/unyt-conductor/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
 import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';

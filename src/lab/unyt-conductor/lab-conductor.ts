@@ -13,6 +13,7 @@ import { actionHashBytes } from '../../gateway/ledger/unyt/holo-hash.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { FakeConductor } from './fake-conductor.js';
 import { FakeTransactor } from './fake-transactor.js';
+import { labConductorInfoPath, labLedgerSnapshotPath, type LabConductorInfo } from './lab-conductor-info.js';
 
 /** The unit the lab bills in, and its index in the alliance's UnitMaps. */
 export const LAB_UNIT = { unit_index: 0, name: 'SPORE', symbol: 'SPORE' } as const;
@@ -36,27 +37,6 @@ export interface LabConductorOptions {
   readonly customers: ReadonlyArray<{ readonly name: string; readonly agent: string }>;
   /** The agreements' farmer_share_bps (= billing.farmerSharePercent × 100). */
   readonly farmerShareBps: bigint;
-}
-
-/** unyt-lab.json: what lab up and `lab fund` need to know about the conductor. */
-export interface LabConductorInfo {
-  readonly appUrl: string;
-  readonly adminUrl: string;
-  readonly gatewayAppId: string;
-  /** The gateway app's agent: the agreements' invoicer and executor, who receives hypha's fee. */
-  readonly gatewayAgent: string;
-  /** customer AgentPubKey -> agreement ActionHash (the gateway's ledger.agreements). */
-  readonly agreements: Record<string, string>;
-  /** Per lab customer: the app its wallet uses and its 0600 token and signing-credentials files. */
-  readonly wallets: Record<string, { readonly agent: string; readonly agreement: string; readonly appId: string; readonly tokenFile: string; readonly signingCredentialsFile: string }>;
-}
-
-/** Where the conductor describes itself, and where it keeps the ledger's snapshot. */
-export function labConductorInfoPath(dir: string): string {
-  return join(dir, 'unyt-lab.json');
-}
-export function labLedgerSnapshotPath(dir: string): string {
-  return join(dir, 'unyt-ledger.json');
 }
 
 /** Starts the conductor; answers it (stop with stopAll). Logs nothing secret. */

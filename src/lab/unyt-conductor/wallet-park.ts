@@ -4,7 +4,8 @@ import { readSigningCredentials, readTokenFile } from '../../gateway/ledger/unyt
 import { DEFAULT_ROLE_NAME, DEFAULT_ZOME_NAME } from '../../gateway/ledger/unyt/zome-api.js';
 import { actionHashBytes } from '../../gateway/ledger/unyt/holo-hash.js';
 import { formatAmount } from '../../protocol/money.js';
-import { CUSTOMER_ROLE, LAB_UNIT, labConductorInfoPath, type LabConductorInfo } from './lab-conductor.js';
+import { CUSTOMER_ROLE, LAB_UNIT } from './lab-conductor.js';
+import { labConductorInfoPath, type LabConductorInfo } from './lab-conductor-info.js';
 
 /** What a park did: which agreement now holds `amount` more, and the new link's hash. */
 export interface Parked {
