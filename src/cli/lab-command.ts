@@ -4,19 +4,26 @@ import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp, registerProxy, unregisterProxy } from '../lab/lab.js';
 import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
-import { optional, parse, positiveNumber } from './args.js';
+import { parseAmount } from '../protocol/money.js';
+import { optional, parse, positiveNumber, required } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
+import { errorMessage } from '../identity/index.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
       elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
       (its gateway data, links and orders still start empty). --hour: real seconds one billed
       hour lasts (default 2). --deposit-hours / --grace-hours shorten the deposit (24) and the
-      grace period (72), to watch funds run out and grace end within a minute.
+      grace period (72), to watch funds run out and grace end within a minute. --ledger unyt: the
+      ledger actor is a stand-in for a Holochain conductor with the Unyt hApp (src/lab/unyt-conductor)
+      and the gateway bills on it (ledger.kind "unyt"); default: hypha's embedded ledger.
+  hypha lab fund CUSTOMER AMOUNT [--dir DIR]   pay AMOUNT SPORE into CUSTOMER's agreement: with the
+      embedded ledger the admin (linked) posts /admin/api/ledger/fund; with --ledger unyt the
+      customer's wallet parks a spend on their agreement (create_parked_spend), seen at the next settle
   hypha lab status [--json] [--dir DIR]
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (runs hypha link in ACTOR's namespace)
@@ -96,6 +103,23 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         out('admin proxy stopped');
         return 0;
       }
+      case 'fund': {
+        const p = parse(rest, { dir: { type: 'string' } });
+        if (p.positionals.length !== 2) throw new UsageError('usage: hypha lab fund CUSTOMER AMOUNT [--dir DIR]');
+        const { labFund } = await import('../lab/lab-fund.js');
+        out(JSON.stringify(await labFund(labDir(optional(p, 'dir')), p.positionals[0] as string, positiveAmount(p.positionals[1] as string))));
+        return 0;
+      }
+      case 'unyt-conductor':
+        return await unytConductor(rest, out);
+      case 'unyt-park': {
+        // Run by `lab fund` inside the customer's namespace; not meant to be typed.
+        const p = parse(rest, { dir: { type: 'string' } });
+        if (p.positionals.length !== 2) throw new UsageError('usage: hypha lab unyt-park CUSTOMER AMOUNT [--dir DIR]');
+        const [{ parkFunds }, { labLedgerDir }] = await Promise.all([import('../lab/unyt-conductor/wallet-park.js'), import('../lab/lab-fund.js')]);
+        out(JSON.stringify(await parkFunds(labLedgerDir(labDir(optional(p, 'dir'))), p.positionals[0] as string, positiveAmount(p.positionals[1] as string))));
+        return 0;
+      }
       case 'down': {
         const p = parse(rest, { dir: { type: 'string' } }, false);
         const dir = labDir(optional(p, 'dir'));
@@ -117,7 +141,9 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
 }
 
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' } }, false);
+  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' } }, false);
+  const ledger = optional(p, 'ledger') ?? 'embedded';
+  if (ledger !== 'embedded' && ledger !== 'unyt') throw new UsageError(`--ledger must be "embedded" or "unyt", got ${JSON.stringify(ledger)}`);
   const dir = labDir(optional(p, 'dir'));
   const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
   const hourSeconds = positiveNumber(p, 'hour', 2);
@@ -133,6 +159,7 @@ async function up(argv: string[], out: (s: string) => void): Promise<number> {
     name,
     hourSeconds,
     keep,
+    ...(ledger === 'unyt' ? { ledger } : {}),
     ...(p.values.detach ? {} : { supervisorPid: process.pid }),
     ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
     ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
@@ -215,6 +242,7 @@ function statusJson(state: LabState): Record<string, unknown> {
     name: state.name,
     dir: state.dir,
     hourSeconds: state.hourSeconds,
+    ledger: state.ledger ?? 'embedded',
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({
       name: a.name,
@@ -240,7 +268,7 @@ function describe(state: LabState): string {
   const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
-    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s)`,
+    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'})`,
     `gateway ${gw}  (${state.gateway.agent})`,
     '',
     ...rows,
@@ -252,4 +280,38 @@ function describe(state: LabState): string {
     `  ${lab('status --json')}                         # the actors, their addresses and key files`,
     'The README\'s walkthrough goes on from here.',
   ].join('\n');
+}
+
+/** AMOUNT of `lab fund`: a positive decimal SPORE amount, in micro-units. */
+function positiveAmount(text: string): bigint {
+  let micros: bigint;
+  try {
+    micros = parseAmount('AMOUNT', text);
+  } catch (err) {
+    throw new UsageError(errorMessage(err));
+  }
+  if (micros <= 0n) throw new UsageError(`AMOUNT must be more than 0, got ${JSON.stringify(text)}`);
+  return micros;
+}
+
+/** `hypha lab unyt-conductor …`: the lab's ledger actor with --ledger unyt (lab up starts it in the ledger's namespace). */
+async function unytConductor(argv: string[], out: (s: string) => void): Promise<number> {
+  const p = parse(argv, { dir: { type: 'string' }, listen: { type: 'string' }, port: { type: 'string' }, 'admin-port': { type: 'string' }, 'farmer-share-bps': { type: 'string' }, customer: { type: 'string', multiple: true } }, false);
+  const port = (name: string): number => {
+    const n = Number(required(p, name));
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`--${name} must be 1-65535`);
+    return n;
+  };
+  const bps = Number(required(p, 'farmer-share-bps'));
+  if (!Number.isInteger(bps) || bps < 0 || bps > 10_000) throw new UsageError('--farmer-share-bps must be an integer 0-10000');
+  const customers = ((p.values.customer as string[] | undefined) ?? []).map((c) => {
+    const at = c.indexOf('=');
+    if (at < 1) throw new UsageError(`--customer ${c}: expected NAME=AGENTPUBKEY`);
+    return { name: c.slice(0, at), agent: c.slice(at + 1) };
+  });
+  const { startLabConductor } = await import('../lab/unyt-conductor/lab-conductor.js');
+  const conductor = await startLabConductor({ dir: required(p, 'dir'), host: required(p, 'listen'), port: port('port'), adminPort: port('admin-port'), customers, farmerShareBps: BigInt(bps) });
+  out(`unyt conductor stand-in: ledger listening on ${conductor.url} (admin ${conductor.adminUrl}); ${customers.length} customer agreement(s)`);
+  await untilStopped(() => conductor.stopAll());
+  return 0;
 }

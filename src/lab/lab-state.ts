@@ -7,6 +7,9 @@ import { writeSecureFile } from '../identity/index.js';
 /** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
+/** Which ledger the lab's ledger actor runs (docs/cli.md `hypha lab up --ledger`). */
+export type LabLedgerKind = 'embedded' | 'unyt';
+
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
 export interface LabActor {
   readonly name: string;
@@ -36,6 +39,8 @@ export interface LabState {
   readonly epochMs: number;
   readonly gateway: { readonly address: string; readonly port: number; readonly url: string; readonly pid: number; readonly agent: string };
   readonly actors: readonly LabActor[];
+  /** "unyt" when the ledger actor is the Unyt conductor stand-in; absent for the embedded ledger. */
+  readonly ledger?: LabLedgerKind;
   /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
   readonly supervisorPid?: number;
   /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */

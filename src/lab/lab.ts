@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../identity/error-message.js';
 import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabState } from './lab-state.js';
+import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabLedgerKind, type LabState } from './lab-state.js';
+import { labConductorInfoPath, type LabConductorInfo } from './unyt-conductor/lab-conductor-info.js';
 
 /** Options of `hypha lab up`. */
 export interface LabUpOptions {
@@ -23,6 +24,8 @@ export interface LabUpOptions {
   readonly keep?: boolean;
   /** The foreground `hypha lab up` process waiting for Ctrl-C, recorded so `lab down` can stop it. */
   readonly supervisorPid?: number;
+  /** The ledger actor: hypha's embedded ledger (default) or the Unyt conductor stand-in (src/lab/unyt-conductor). */
+  readonly ledger?: LabLedgerKind;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -79,12 +82,15 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     const ledgerHost = plan.find((h) => h.role === 'ledger') as PlannedHost;
     const port = options.port ?? 8480;
     const processes = new Map<string, { pid: number; log: string; command: string[] }>();
-    const ledgerCommand = ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
+    const unyt = options.ledger === 'unyt';
+    const ledgerCommand = unyt ? unytConductorCommand(options.dir, ledgerHost, plan) : ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
     const ledgerLog = join(options.dir, 'logs', 'ledger.log');
-    const ledgerPid = startProcess(options.dir, namespaceName(options.name, ledgerHost.name), ledgerCommand, ledgerLog);
+    const ledgerNs = namespaceName(options.name, ledgerHost.name);
+    const ledgerPid = startProcess(options.dir, ledgerNs, ledgerCommand, ledgerLog);
     processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
     await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
-    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, `http://[${ledgerHost.address}]:${LEDGER_PORT}`);
+    const ledgerConfig = unyt ? await unytLedgerConfig(options.dir, ledgerNs) : { kind: 'embedded-remote', url: `http://[${ledgerHost.address}]:${LEDGER_PORT}`, timeoutSeconds: 2 };
+    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, ledgerConfig);
     const gatewayLog = join(options.dir, 'logs', 'gateway.log');
     const gatewayCommand = ['gateway', '--config', configPath];
     const pid = startProcess(options.dir, namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
@@ -109,6 +115,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       epochMs,
       gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
       actors: actors(),
+      ...(unyt ? { ledger: 'unyt' as const } : {}),
       ...(options.supervisorPid !== undefined ? { supervisorPid: options.supervisorPid } : {}),
     };
     writeLabState(state);
@@ -205,6 +212,7 @@ export async function labStop(dir: string, name: string, sig: NodeJS.Signals = '
   const state = requireState(dir);
   const actor = actorOf(state, name);
   if (actor.pid === undefined) throw new LabError(`${name} runs no process`);
+  refuseUnytLedgerRestart(state, actor);
   signal(actor.pid, sig);
   const deadline = Date.now() + 10_000;
   while (alive(actor.pid) && Date.now() < deadline) await sleep(20);
@@ -217,6 +225,7 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   const actor = actorOf(state, name);
   if (!actor.command || !actor.log) throw new LabError(`${name} runs no process`);
   if (actor.pid !== undefined && alive(actor.pid)) throw new LabError(`${name} is already running (pid ${actor.pid})`);
+  refuseUnytLedgerRestart(state, actor);
   const offset = existsSync(actor.log) ? readFileSync(actor.log).length : 0;
   const pid = startProcess(dir, actor.ns, [...actor.command], actor.log);
   const updated: LabActor = { ...actor, pid };
@@ -224,6 +233,11 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
   await waitForLog(actor.log, READY_TEXT[actor.role] ?? 'ready', pid, 20_000, offset);
   return updated;
+}
+
+/** The Unyt conductor stand-in's agreements and balances live in its memory: a new one would not match the gateway's config. */
+function refuseUnytLedgerRestart(state: LabState, actor: LabActor): void {
+  if (actor.role === 'ledger' && state.ledger === 'unyt') throw new LabError('the Unyt conductor stand-in keeps its ledger in memory and cannot be stopped and started again; bring the lab down and up again');
 }
 
 /** What each kind of process logs once it is ready. */
@@ -342,8 +356,38 @@ function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl
 
 /** The port the lab's ledger listens on. */
 const LEDGER_PORT = 8490;
+/** The Unyt conductor stand-in's app interface (on the ledger's lab address) and admin interface (its loopback). */
+const UNYT_APP_PORT = 8491;
+const UNYT_ADMIN_PORT = 8492;
+/** billing.farmerSharePercent of the lab's gateway; the Unyt agreements' farmer_share_bps is 100 times it. */
+const LAB_FARMER_SHARE_PERCENT = 90;
 
-function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledgerUrl: string): string {
+/** `hypha lab unyt-conductor …` for the ledger actor: an app and an agreement per customer. */
+function unytConductorCommand(dir: string, ledgerHost: PlannedHost, plan: PlannedHost[]): string[] {
+  const customers = plan.filter((h) => h.role === 'customer').flatMap((h) => ['--customer', `${h.name}=${h.identity.agent}`]);
+  return ['lab', 'unyt-conductor', '--dir', join(dir, 'ledger'), '--listen', ledgerHost.address, '--port', String(UNYT_APP_PORT), '--admin-port', String(UNYT_ADMIN_PORT), '--farmer-share-bps', String(LAB_FARMER_SHARE_PERCENT * 100), ...customers];
+}
+
+/**
+ * The gateway's `ledger` block for the lab's Unyt conductor. Its credentials are issued the way
+ * an operator does: `hypha ledger unyt-credentials`, run where the admin interface is (the
+ * ledger's namespace), into the gateway's folder.
+ */
+async function unytLedgerConfig(dir: string, ledgerNs: string): Promise<Record<string, unknown>> {
+  const info = JSON.parse(readFileSync(labConductorInfoPath(join(dir, 'ledger')), 'utf8')) as LabConductorInfo;
+  const gatewayDir = join(dir, 'gateway');
+  mkdirSync(gatewayDir, { recursive: true, mode: 0o700 });
+  let issued: { tokenFile: string; signingCredentialsFile: string };
+  try {
+    const out = await nsExec(ledgerNs, process.execPath, HYPHA_BIN, 'ledger', 'unyt-credentials', '--admin-url', info.adminUrl, '--app-url', info.appUrl, '--app-id', info.gatewayAppId, '--out', gatewayDir);
+    issued = JSON.parse(out) as typeof issued;
+  } catch (err) {
+    throw new LabError(`issuing the gateway's Unyt credentials failed: ${err instanceof NetnsError ? err.stderr.trim() : errorMessage(err)}`);
+  }
+  return { kind: 'unyt', appUrl: info.appUrl, installedAppId: info.gatewayAppId, appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile, agreements: info.agreements, callTimeoutSeconds: 10 };
+}
+
+function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>): string {
   const dir = join(options.dir, 'gateway');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   saveKeyFile(join(dir, 'gateway.key'), gw.identity, true);
@@ -362,12 +406,13 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
       // An upper bound: the first close after a restart waits until every agent is back (or this long), not a fixed time.
       startupWaitSeconds: 5,
       tickSeconds: 0.1,
+      farmerSharePercent: LAB_FARMER_SHARE_PERCENT,
       ...(options.depositHours !== undefined ? { depositHours: options.depositHours } : {}),
       ...(options.graceHours !== undefined ? { graceHours: options.graceHours } : {}),
     },
     // A person in the lab needs real minutes to fund an order: 720 lab hours, 24 min at --hour 2.
     orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720 },
-    ledger: { kind: 'embedded-remote', url: ledgerUrl, timeoutSeconds: 2 },
+    ledger,
     provisioner: { kind: 'agent', commandTimeoutSeconds: 10 },
     lab: { hourSeconds: options.hourSeconds, epochMs },
   };

@@ -14,8 +14,8 @@ import { GATEWAY_FUNCTIONS } from '../../src/gateway/ledger/unyt/zome-api.js';
 import { formatAmount, parseAmount } from '../../src/protocol/money.js';
 import { ValidationError } from '../../src/protocol/validate.js';
 import { StoreError } from '../../src/gateway/store/store.js';
-import { FakeConductor, type FakeApp } from '../helpers/fake-conductor.js';
-import { FakeTransactor } from '../helpers/fake-transactor.js';
+import { FakeConductor, type FakeApp } from '../../src/lab/unyt-conductor/fake-conductor.js';
+import { FakeTransactor } from '../../src/lab/unyt-conductor/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
 
 const SPORE = '1';

@@ -88,11 +88,21 @@ export function ssh(lab: TestLab, actor: string, keyPath: string, ip: string, co
   ]);
 }
 
-/** Buys a small VM for `actor` (linked, funded with `amount`): returns the active order. */
-export async function buyVm(lab: TestLab, actor: string, keys: string[], amount: string, offer = 'small'): Promise<OrderView & { deployment: NonNullable<OrderView['deployment']> }> {
+/** Funds `actor`'s agreement with `hypha lab fund` (the admin's fund route, or a Unyt parked spend with --ledger unyt). */
+export async function labFund(lab: TestLab, actor: string, amount: string): Promise<void> {
+  const r = await lab.lab('fund', actor, amount);
+  assert.equal(r.code, 0, r.stderr);
+}
+
+/**
+ * Buys a small VM for `actor` (linked, funded with `amount`): returns the active order. `pay`
+ * "admin" funds through the admin API (embedded ledger), "lab-fund" with `hypha lab fund`.
+ */
+export async function buyVm(lab: TestLab, actor: string, keys: string[], amount: string, offer = 'small', pay: 'admin' | 'lab-fund' = 'admin'): Promise<OrderView & { deployment: NonNullable<OrderView['deployment']> }> {
   const agent = await agentOf(lab, actor);
   const placed = await order(lab, actor, offer, keys);
-  await fund(lab, agent, amount);
+  if (pay === 'admin') await fund(lab, agent, amount);
+  else await labFund(lab, actor, amount);
   const active = await waitOrder(lab, actor, placed.id, 'active');
   assert.ok(active.deployment, 'an active order shows its deployment');
   return active as OrderView & { deployment: NonNullable<OrderView['deployment']> };

@@ -1,5 +1,8 @@
 // FakeConductor: a Holochain 0.7 app interface that @holochain/client 0.21's own AppWebsocket connects to, serving FakeTransactor.
 //
+// A stand-in, not Holochain: the adapter's unit tests and `hypha lab up --ledger unyt` (the lab's
+// ledger actor, see lab-conductor.ts) run it because no Unyt hApp is public to run a real conductor.
+//
 // The wire protocol follows node_modules/@holochain/client/lib (read, not copied):
 // - api/client.js WsClient: every frame is msgpack {type, data}; "authenticate" carries
 //   msgpack({token}) and gets no answer (a bad token closes the socket); "request" carries
@@ -23,11 +26,11 @@ import { decode, encode } from '@msgpack/msgpack';
 import { createHash, randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { errorMessage } from '../../src/identity/error-message.js';
-import { generateSigningKeyPair, verify } from '../../src/identity/ed25519.js';
-import { encodeAgentPubKey } from '../../src/identity/agent-pub-key.js';
-import { bytesEqual, toBase64 } from '../../src/identity/bytes.js';
-import { agentBytes, agentText, holoHashText } from '../../src/gateway/ledger/unyt/holo-hash.js';
+import { errorMessage } from '../../identity/error-message.js';
+import { generateSigningKeyPair, verify } from '../../identity/ed25519.js';
+import { encodeAgentPubKey } from '../../identity/agent-pub-key.js';
+import { bytesEqual, toBase64 } from '../../identity/bytes.js';
+import { agentBytes, agentText, holoHashText } from '../../gateway/ledger/unyt/holo-hash.js';
 import { FakeTransactor, ZomeError } from './fake-transactor.js';
 
 /** One installed app: one agent's cell of the Unyt DNA. */
@@ -54,6 +57,9 @@ interface InstalledApp extends FakeApp {
   readonly tokens: number[][];
 }
 
+/** How many remembered nonces trigger forgetting the expired ones (client calls expire after 5 minutes). */
+const NONCE_SWEEP_AT = 10_000;
+
 const DNA_HASH = Uint8Array.of(0x84, 0x2d, 0x24, ...new Uint8Array(32).fill(0x44), 0, 0, 0, 0);
 
 /**
@@ -70,24 +76,37 @@ export class FakeConductor {
   /** Functions that never answer while listed. */
   readonly hang = new Set<string>();
   readonly #apps = new Map<string, InstalledApp>();
-  readonly #usedNonces = new Set<string>();
+  /** Nonces of accepted calls and when each call expires (µs): an expired call is refused anyway, so its nonce is forgotten then. */
+  readonly #usedNonces = new Map<string, number>();
   #server: WebSocketServer | undefined;
   #admin: WebSocketServer | undefined;
   #port = 0;
+  readonly #host: string;
+  readonly #adminHost: string;
+  readonly #adminPort: number;
+  readonly #afterCall: ((app: string, fn: string) => void) | undefined;
 
-  constructor(transactor: FakeTransactor, options: { roleName?: string; zomeName?: string } = {}) {
+  constructor(
+    transactor: FakeTransactor,
+    options: { roleName?: string; zomeName?: string; host?: string; port?: number; adminHost?: string; adminPort?: number; afterCall?: (app: string, fn: string) => void } = {},
+  ) {
     this.transactor = transactor;
     this.roleName = options.roleName ?? 'alliance';
     this.zomeName = options.zomeName ?? 'transactor';
+    this.#host = options.host ?? '127.0.0.1';
+    this.#port = options.port ?? 0;
+    this.#adminHost = options.adminHost ?? '127.0.0.1';
+    this.#adminPort = options.adminPort ?? 0;
+    this.#afterCall = options.afterCall;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${this.#port}`;
+    return `ws://${wsHost(this.#host)}:${this.#port}`;
   }
 
   /** Listens (again, on the same port after a stop). */
   async start(): Promise<void> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: this.#port });
+    const server = new WebSocketServer({ host: this.#host, port: this.#port });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -99,12 +118,12 @@ export class FakeConductor {
 
   /** The admin interface's URL (after startAdmin). */
   get adminUrl(): string {
-    return `ws://127.0.0.1:${(this.#admin?.address() as AddressInfo | undefined)?.port ?? 0}`;
+    return `ws://${wsHost(this.#adminHost)}:${(this.#admin?.address() as AddressInfo | undefined)?.port ?? 0}`;
   }
 
   /** Opens an admin interface (issue_app_authentication_token, grant_zome_call_capability). */
   async startAdmin(): Promise<void> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    const server = new WebSocketServer({ host: this.#adminHost, port: this.#adminPort });
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
       server.once('error', reject);
@@ -141,9 +160,9 @@ export class FakeConductor {
    * Installs an app for a new agent and grants a signing key `functions` of the zome (all when
    * omitted), as AdminWebsocket.authorizeSigningCredentials does.
    */
-  install(installedAppId: string, functions?: readonly string[]): FakeApp {
-    const agentKey = generateSigningKeyPair();
-    const agent = encodeAgentPubKey(agentKey.publicKey);
+  install(installedAppId: string, functions?: readonly string[], agentPubKey?: string): FakeApp {
+    // A given agent key stands for one the conductor's keystore holds (the lab's actors' keys).
+    const agent = agentPubKey ?? encodeAgentPubKey(generateSigningKeyPair().publicKey);
     const signing = generateSigningKeyPair();
     const signingKey = agentBytes(encodeAgentPubKey(signing.publicKey));
     const capSecret = new Uint8Array(randomBytes(64));
@@ -200,6 +219,13 @@ export class FakeConductor {
         answer({ type: 'error', value: { type: 'internal_error', value: `unsupported request ${request.type}` } });
       }
     });
+  }
+
+  /** Keeps the nonce table bounded in a long-running lab conductor. */
+  #forgetExpiredNonces(): void {
+    if (this.#usedNonces.size < NONCE_SWEEP_AT) return;
+    const nowMicros = Date.now() * 1000;
+    for (const [nonce, expiresAt] of this.#usedNonces) if (expiresAt < nowMicros) this.#usedNonces.delete(nonce);
   }
 
   #serveAdmin(socket: WebSocket): void {
@@ -263,15 +289,23 @@ export class FakeConductor {
     const nonce = Buffer.from(params.nonce).toString('hex');
     if (this.#usedNonces.has(nonce)) return error('internal_error', 'nonce already used');
     if (Number(params.expires_at) < Date.now() * 1000) return error('internal_error', 'zome call expired');
-    this.#usedNonces.add(nonce);
+    this.#forgetExpiredNonces();
+    this.#usedNonces.set(nonce, Number(params.expires_at));
     if (this.hang.has(params.fn_name)) return 'hang';
     const payload = decode(params.payload);
     this.calls.push({ app: app.installedAppId, fn: params.fn_name, payload });
     try {
-      return { type: 'zome_called', value: encode(this.transactor.call(app.agent, params.fn_name, payload)) };
+      const value = encode(this.transactor.call(app.agent, params.fn_name, payload));
+      this.#afterCall?.(app.installedAppId, params.fn_name);
+      return { type: 'zome_called', value };
     } catch (e) {
       if (e instanceof ZomeError) return error('ribosome_error', `Wasm runtime error while working with Ribosome: ${e.message}`);
       return error('internal_error', errorMessage(e));
     }
   }
+}
+
+/** A host as it goes in a ws:// URL (IPv6 in brackets). */
+function wsHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
 }

@@ -16,8 +16,8 @@
 //   spender. The agreement logic here is hypha's own (unyt/hypha-agreement/execution_code.rhai).
 import { encode } from '@msgpack/msgpack';
 import { createHash } from 'node:crypto';
-import { formatAmount, parseAmount } from '../../src/protocol/money.js';
-import { actionHashBytes, actionHashOf, agentText, holoHashText } from '../../src/gateway/ledger/unyt/holo-hash.js';
+import { formatAmount, parseAmount } from '../../protocol/money.js';
+import { actionHashBytes, actionHashOf, agentText, holoHashText } from '../../gateway/ledger/unyt/holo-hash.js';
 
 /** Holochain's MAX_TAG_SIZE. */
 export const MAX_TAG_BYTES = 1000;
@@ -69,6 +69,17 @@ interface Rave {
   readonly timestamp: number;
 }
 
+/** FakeTransactor.snapshot(): amounts are decimal strings keyed by agent (or agreement), then unit index. */
+export interface LedgerSnapshot {
+  readonly balances: Record<string, Record<string, string>>;
+  readonly feesOwed: Record<string, Record<string, string>>;
+  /** Live ParkedSpend funding per agreement. */
+  readonly parked: Record<string, Record<string, string>>;
+  /** Every RAVE allocation per receiver, collected or not. */
+  readonly allocated: Record<string, Record<string, string>>;
+  readonly raves: number;
+}
+
 /** The zome state: balances, fees owed, agreements, live parked links, RAVEs. */
 export class FakeTransactor {
   readonly units: FakeUnit[];
@@ -107,6 +118,20 @@ export class FakeTransactor {
   /** Live parked links of an agreement (for assertions). */
   liveLinks(ea: string): number {
     return [...this.#links.values()].filter((l) => l.ea === ea).length;
+  }
+
+  /**
+   * Everything an observer of the lab's ledger checks, as decimal strings per unit index:
+   * balances, fees owed, the funds parked on each agreement, what every RAVE allocated to each
+   * receiver (collected or not), and how many RAVEs ran.
+   */
+  snapshot(): LedgerSnapshot {
+    const table = (t: Map<string, Map<string, bigint>>): Record<string, Record<string, string>> => Object.fromEntries([...t].map(([a, m]) => [a, unitMap(m)]));
+    const parked = new Map<string, Map<string, bigint>>();
+    for (const l of this.#links.values()) if (l.variant === 'ParkedSpend') for (const [u, v] of l.amount) add(parked, l.ea, u, v);
+    const allocated = new Map<string, Map<string, bigint>>();
+    for (const r of this.#raves.values()) for (const a of r.allocations) add(allocated, a.receiver, a.unit, a.micros);
+    return { balances: table(this.#balances), feesOwed: table(this.#fees), parked: table(parked), allocated: table(allocated), raves: this.#raves.size };
   }
 
   /** RAVEs executed so far (for assertions). */
