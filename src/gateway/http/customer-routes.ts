@@ -1,7 +1,6 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from './router.js';
 import { clockName, type Clock } from '../../protocol/clock.js';
-import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { FundsSources } from '../billing/funds.js';
 import type { FundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
