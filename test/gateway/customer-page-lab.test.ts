@@ -33,6 +33,12 @@ async function startProxy(t: { after(fn: () => unknown): void }, lab: TestLab, a
   });
 }
 
+/** Runs `act` (a click or a key press that submits a form) and checks where the browser lands; the page's message if it is elsewhere. */
+async function submit(page: Page, act: () => Promise<unknown>, where: RegExp): Promise<void> {
+  await Promise.all([page.waitForNavigation(), act()]);
+  if (!where.test(page.url())) throw new Error(`landed on ${page.url()}: ${await page.locator('main').innerText()}`);
+}
+
 async function text(page: Page, selector: string): Promise<string> {
   return (await page.locator(selector).allTextContents()).join('\n');
 }
@@ -126,7 +132,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await page.keyboard.type(aliceKey.pub);
     await page.keyboard.press('Tab');
     assert.equal(await page.evaluate('document.activeElement?.id'), 'buy-submit');
-    await Promise.all([page.waitForURL(/done=ordered/), page.keyboard.press('Enter')]);
+    await submit(page, () => page.keyboard.press('Enter'), /done=ordered/);
     assert.match(await text(page, '#notice'), /Order placed/);
     assert.match(await text(page, 'table[aria-label="orders"]'), /web[\s\S]*awaiting payment[\s\S]*Pay 0\.100000 SPORE/);
     await shot(page, '2-awaiting-payment');
@@ -196,7 +202,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     const [d0] = await deploymentsOf(lab, 'alice');
     const still = await ssh(lab, 'alice', aliceKey.path, d0?.myceliumIp ?? '', 'echo old');
     assert.equal(still.stdout.trim(), 'old', 'nothing changed before the confirmation');
-    await Promise.all([page.waitForURL(/done=keys/), page.click('#keys-confirm')]);
+    await submit(page, () => page.click('#keys-confirm'), /done=keys/);
     assert.match(await text(page, '#notice'), /SSH keys replaced/);
     await shot(page, '4-keys-replaced');
     const ok = await ssh(lab, 'alice', aliceKey2.path, d0?.myceliumIp ?? '', 'echo new');
@@ -254,7 +260,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.match(await text(page, 'h1'), /Cancel web\?/);
     assert.notEqual((await deploymentsOf(lab, 'alice'))[0]?.state, 'deprovisioned', 'nothing happened before the confirmation');
     await shot(page, '8-cancel-confirm');
-    await Promise.all([page.waitForURL(/done=cancelled/), page.click('#cancel-confirm')]);
+    await submit(page, () => page.click('#cancel-confirm'), /done=cancelled/);
     assert.match(await text(page, '#notice'), /Cancelled/);
     assert.equal((await deploymentsOf(lab, 'alice'))[0]?.state, 'deprovisioned');
     await shot(page, '9-cancelled');
@@ -275,7 +281,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await p.goto(bobUrl);
     await p.fill('#buy-name', 'nojs');
     await p.fill('#buy-key', bobKey.pub);
-    await Promise.all([p.waitForURL(/done=ordered/), p.click('#buy-submit')]);
+    await submit(p, () => p.click('#buy-submit'), /done=ordered/);
     await fund(lab, await agentOf(lab, 'bob'), '10');
     await waitFor('bob\'s VM to be active', async () => {
       await p.reload();
@@ -285,7 +291,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.ok(d);
     await shot(p, '11-nojs-active');
     await p.click(`a[href="/page/deployments/${d.id}/cancel"]`);
-    await Promise.all([p.waitForURL(/done=cancelled/), p.click('#cancel-confirm')]);
+    await submit(p, () => p.click('#cancel-confirm'), /done=cancelled/);
     assert.equal((await deploymentsOf(lab, 'bob'))[0]?.state, 'deprovisioned');
     await context.close();
   });

@@ -47,8 +47,8 @@ const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(
 /** The page's Content-Security-Policy: its own style sheet and script by hash, same-origin fetches and forms, nothing else. */
 export const CUSTOMER_PAGE_CSP = [
   "default-src 'none'",
-  `script-src ${sha256(PAGE_SCRIPT)}`,
-  `style-src ${sha256(PAGE_STYLE)}`,
+  `script-src ${sha256(PAGE_SCRIPT.text)}`,
+  `style-src ${sha256(PAGE_STYLE.text)}`,
   "connect-src 'self'",
   "img-src 'self' data:",
   "form-action 'self'",
@@ -63,7 +63,7 @@ export function renderPage(title: string, main: SafeHtml, live: boolean): string
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="referrer" content="no-referrer">
+<meta name="referrer" content="same-origin">
 <link rel="icon" href="data:,">
 <title>${title} · hypha</title>
 <style>${PAGE_STYLE}</style>

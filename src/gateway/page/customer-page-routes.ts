@@ -47,7 +47,9 @@ export interface CustomerPageDeps {
 const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'content-security-policy': CUSTOMER_PAGE_CSP,
   'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
+  // Not no-referrer: with it Chromium sends `Origin: null` on the page's own form posts, which the
+  // origin guard rightly refuses. same-origin still sends nothing to any other site.
+  'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
   vary: `accept, ${LIVE_HEADER}`,

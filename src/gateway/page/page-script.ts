@@ -1,4 +1,5 @@
 // The customer page's refresh script: swaps the live part of the page in place; served inline and allowed by its hash.
+import { html } from '../admin/html.js';
 
 /** Seconds between refreshes of the live part (balance, orders, deployments). */
 export const LIVE_REFRESH_SECONDS = 3;
@@ -11,7 +12,7 @@ export const LIVE_HEADER = 'x-hypha-fragment';
  * it, so typing is never lost; a refresh is skipped while the focus is inside it, so a keyboard
  * user is not thrown back to the top. Without JavaScript the page simply shows a Refresh link.
  */
-export const PAGE_SCRIPT = `
+export const PAGE_SCRIPT = html`
 (function () {
   var live = document.getElementById('live');
   var status = document.getElementById('refresh-status');

@@ -1,7 +1,8 @@
 // The customer page's style sheet: served inline and allowed by its hash in the page's Content-Security-Policy.
+import { html } from '../admin/html.js';
 
 /** The CSS text (no external fonts or images: the page loads nothing from anywhere). */
-export const PAGE_STYLE = `
+export const PAGE_STYLE = html`
 :root { color-scheme: light dark; --fg: #1b1f24; --bg: #fbfbfa; --muted: #555e69; --line: #d9dcdf; --card: #fff; --bad: #b42318; --warn: #8a5a00; --good: #1a7f37; --accent: #0b5cad; }
 @media (prefers-color-scheme: dark) { :root { --fg: #e6e8ea; --bg: #15181b; --muted: #a3acb6; --line: #343a40; --card: #1d2125; --bad: #ff7b72; --warn: #d29922; --good: #3fb950; --accent: #58a6ff; } }
 * { box-sizing: border-box; }
