@@ -139,8 +139,8 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
   });
 
   await t.test('paid through the lab funding, the order becomes active in place, with its ssh command', async () => {
-    // 2 SPORE at 0.05/h: 40 lab hours (40 s) of runway, under the 24-hour warning after about 16 s.
-    await fund(lab, alice, '2');
+    // 4 SPORE at 0.05/h: 80 lab hours (80 s) of runway, under the 24-hour warning after about 56 s.
+    await fund(lab, alice, '4');
     const cmd = await waitFor('the ssh command to appear on the page without a reload', async () => {
       const t2 = await text(page, '[data-order-ssh]');
       return t2 === '' ? undefined : t2;
@@ -242,15 +242,19 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
 
   await t.test('funds run low, then out: the warning, then the grace countdown with the exact amount', async () => {
     await page.goto(aliceUrl);
-    await waitFor('the low-funds warning', async () => ((await page.locator('#low-funds').count()) > 0 ? true : undefined), 60_000, 500);
+    await waitFor('the low-funds warning', async () => ((await page.locator('#low-funds').count()) > 0 ? true : undefined), 100_000, 500);
     await shot(page, '6-low-funds');
-    await waitFor('grace', async () => ((await page.locator(`[data-grace="${aliceDeployment}"]`).count()) > 0 ? true : undefined), 90_000, 500);
-    const balance = (await lab.curl('alice', 'GET', '/v1/balance')).json as { toPay?: { pay: string } };
-    assert.ok(balance.toPay, 'the API says what to pay');
-    await page.reload();
-    const pay = await text(page, '#to-pay');
-    const fresh = ((await lab.curl('alice', 'GET', '/v1/balance')).json as { toPay: { pay: string } }).toPay.pay;
-    assert.ok([`${balance.toPay.pay} SPORE`, `${fresh} SPORE`].includes(pay), `the page names the amount the API does: ${pay}`);
+    await waitFor('grace', async () => ((await page.locator(`[data-grace="${aliceDeployment}"]`).count()) > 0 ? true : undefined), 120_000, 500);
+    // Arrears grow every billed period (a second here): the page's amount must be what the API said just before or just after it.
+    const payOf = async (): Promise<string | undefined> => ((await lab.curl('alice', 'GET', '/v1/balance')).json as { toPay?: { pay: string } }).toPay?.pay;
+    await waitFor('the page to name the amount the API does', async () => {
+      const before = await payOf();
+      await page.reload();
+      const shown = await text(page, '#to-pay');
+      const after = await payOf();
+      assert.ok(before !== undefined && after !== undefined, 'the API says what to pay');
+      return [`${before} SPORE`, `${after} SPORE`].includes(shown) ? true : undefined;
+    }, 20_000, 200);
     assert.match(await text(page, `[data-grace="${aliceDeployment}"]`), /deprovisioned at .* unless you pay \d+\.\d{6} SPORE/);
     await shot(page, '7-grace');
   });

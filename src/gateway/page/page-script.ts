@@ -10,7 +10,8 @@ export const LIVE_HEADER = 'x-hypha-fragment';
 /**
  * Re-fetches the page's live part every LIVE_REFRESH_SECONDS and swaps it in. Forms live outside
  * it, so typing is never lost; a refresh is skipped while the focus is inside it, so a keyboard
- * user is not thrown back to the top. Without JavaScript the page simply shows a Refresh link.
+ * user is not thrown back to the top. It asks for text/html by name: fetch's default Accept (*\/*)
+ * would get the plain-text answer curl gets. Without JavaScript the page simply shows a Refresh link.
  */
 export const PAGE_SCRIPT = html`
 (function () {
@@ -20,7 +21,7 @@ export const PAGE_SCRIPT = html`
   var every = ${LIVE_REFRESH_SECONDS * 1000};
   function tick() {
     if (document.hidden || live.contains(document.activeElement)) { setTimeout(tick, every); return; }
-    fetch(location.pathname + location.search, { headers: { '${LIVE_HEADER}': '1' }, cache: 'no-store', credentials: 'same-origin', redirect: 'error' })
+    fetch(location.pathname + location.search, { headers: { '${LIVE_HEADER}': '1', accept: 'text/html' }, cache: 'no-store', credentials: 'same-origin', redirect: 'error' })
       .then(function (r) {
         if (!r.ok) { status.textContent = 'refresh failed: HTTP ' + r.status; return; }
         return r.text().then(function (t) {
