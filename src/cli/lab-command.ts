@@ -32,9 +32,11 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
       Prints each command a person would type and what it showed; files go to DIR/demo.
       Funds run out after the deposit period (24 lab hours: about 50 s at --hour 2)
-  hypha lab admin-proxy [--dir DIR] [--port N]   open the admin status page from this machine's browser:
-      listens on 127.0.0.1:N (default: a free port, printed) and connects to the gateway from the
-      admin's lab address (link it first: hypha lab link admin); Ctrl-C stops it
+  hypha lab proxy ACTOR [--dir DIR] [--port N]   be ACTOR in this machine's browser: listens on
+      127.0.0.1:N (default: a free port, printed) and connects to the gateway from ACTOR's lab
+      address, so http://127.0.0.1:N/ is ACTOR's customer page (and /admin the status page for
+      the admin); it refuses other sites' pages and other Host names; Ctrl-C stops it
+  hypha lab admin-proxy [--dir DIR] [--port N]   the same as \`hypha lab proxy admin\`
   hypha lab down [--dir DIR]    stop everything the lab started (admin proxies and a foreground
       \`lab up\` included) and remove its namespaces; keys and logs stay in DIR
 
@@ -85,22 +87,27 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
         await labDemo({ dir: labDir(optional(p, 'dir')), out });
         return 0;
       }
+      case 'proxy':
       case 'admin-proxy': {
-        const p = parse(rest, { dir: { type: 'string' }, port: { type: 'string' } }, false);
+        const p = parse(rest, { dir: { type: 'string' }, port: { type: 'string' } });
+        // `admin-proxy` is `proxy admin`, kept for the docs and scripts that name it.
+        if (sub === 'proxy' ? p.positionals.length !== 1 : p.positionals.length !== 0) throw new UsageError(sub === 'proxy' ? 'usage: hypha lab proxy ACTOR [--dir DIR] [--port N]' : 'usage: hypha lab admin-proxy [--dir DIR] [--port N]');
+        const actor = sub === 'proxy' ? (p.positionals[0] as string) : 'admin';
         const portText = optional(p, 'port');
         const port = portText === undefined ? 0 : Number(portText);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port (0-65535, 0 for a free one), got ${JSON.stringify(portText)}`);
         const dir = labDir(optional(p, 'dir'));
-        const proxy = await startAdminProxy({ dir, port });
+        const proxy = await startAdminProxy({ dir, port, actor });
         // Recorded in the lab's state so `hypha lab down` stops this proxy too.
         registerProxy(dir, process.pid);
-        out(`admin status page: ${proxy.url}`);
-        out(`  forwarding 127.0.0.1:${proxy.port} to ${proxy.gateway} from ${proxy.via}; ${await describeCaller(proxy)}`);
+        if (actor === 'admin') out(`admin status page: ${proxy.url}`);
+        out(`${actor}'s page: ${proxy.home}`);
+        out(`  forwarding 127.0.0.1:${proxy.port} to ${proxy.gateway} from ${proxy.via}; ${await describeCaller(proxy, actor)}`);
         out('  Ctrl-C (or `hypha lab down`) stops the proxy.');
         await untilStopped();
         await proxy.close();
         unregisterProxy(dir, process.pid);
-        out('admin proxy stopped');
+        out(`${actor} proxy stopped`);
         return 0;
       }
       case 'fund': {

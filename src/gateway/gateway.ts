@@ -15,7 +15,9 @@ import { OriginPolicy } from './http/origin-guard.js';
 import { ConnectionLimiter } from './http/connection-limits.js';
 import { registerPublicRoutes } from './http/public-routes.js';
 import { registerLinkRoutes } from './http/link-routes.js';
-import { registerCustomerRoutes } from './http/customer-routes.js';
+import { registerCustomerRoutes, type CustomerDeps } from './http/customer-routes.js';
+import { CustomerViews } from './http/customer-views.js';
+import { customerHomeHandler, registerCustomerPageRoutes, type CustomerPageDeps } from './page/customer-page-routes.js';
 import { registerTreeHeadRoutes } from './http/tree-head-routes.js';
 import { registerAdminAgentRoutes, registerAdminLedgerRoutes, registerAdminViewRoutes } from './http/admin-routes.js';
 import type { AdminSources } from './admin/admin-views.js';
@@ -311,6 +313,27 @@ export class Gateway {
         log.info({ outcome, ...detail }, 'link');
       });
       const offerSlots = new OfferSlots(provisioner, () => offers, new SystemClock(), OFFER_SLOTS_TTL_MS[provisioner.kind]);
+      const customerDeps: CustomerDeps = {
+        gatewayUrl: url,
+        clock,
+        ledger,
+        orders,
+        deployments,
+        funds: fundsSources,
+        receiptsOf: (id) => receipts.of(id),
+        receiptView: (e) => receipts.present(e),
+      };
+      // One set of views for the JSON API and the customer page: both show the same thing.
+      const customerViews = new CustomerViews(customerDeps);
+      const customerPage: CustomerPageDeps = {
+        gateway: { url, agent: identity.agent },
+        views: customerViews,
+        orders,
+        deployments,
+        offers: () => offers,
+        availableSlots: () => offerSlots.all(),
+        depositMs: config.billing.depositMs,
+      };
       const app = createApp({
         log,
         origin: originPolicy,
@@ -332,6 +355,7 @@ export class Gateway {
               gateway: { agent: identity.agent, url },
               offers: () => offers,
               availableSlots: () => offerSlots.all(),
+              htmlHome: customerHomeHandler(customerPage),
               fundsAdvice: async (agent) => {
                 if (billingRef.arrearsOf(agent) === 0n && !store.deployments.values().some((d) => d.customer === agent && d.state === 'grace')) return undefined;
                 const due = await dueNow(agent);
@@ -339,17 +363,8 @@ export class Gateway {
               },
             }),
           (r) => registerLinkRoutes(r, links),
-          (r) =>
-            registerCustomerRoutes(r, {
-              gatewayUrl: url,
-              clock,
-              ledger,
-              orders,
-              deployments,
-              funds: fundsSources,
-              receiptsOf: (id) => receipts.of(id),
-              receiptView: (e) => receipts.present(e),
-            }),
+          (r) => registerCustomerRoutes(r, customerDeps, customerViews),
+          (r) => registerCustomerPageRoutes(r, customerPage),
           (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
           (r) =>
             registerAdminAgentRoutes(r, {

@@ -44,8 +44,21 @@ export function loadOffers(path: string, prices: Readonly<Record<string, string>
   return offers;
 }
 
+/** An offer as the API shows it (GET /v1/offers) and the customer page lists it. */
+export interface OfferView {
+  readonly id: string;
+  readonly cpu: number;
+  readonly memoryGb: number;
+  readonly diskGb: number;
+  /** A decimal string of `unit`. */
+  readonly pricePerHour: string;
+  readonly unit: string;
+  /** VMs of this offer that can be placed right now. */
+  readonly available: number;
+}
+
 /** An offer as the API shows it (amounts as decimal strings). */
-export function offerView(offer: Offer, available: number): Record<string, unknown> {
+export function offerView(offer: Offer, available: number): OfferView {
   return {
     id: offer.id,
     cpu: offer.cpu,

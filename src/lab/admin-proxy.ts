@@ -1,4 +1,4 @@
-// `hypha lab admin-proxy`: a loopback HTTP port in the root namespace whose requests reach the gateway from the lab admin's Mycelium address.
+// `hypha lab proxy ACTOR` (and `admin-proxy`): a loopback HTTP port in the root namespace whose requests reach the gateway from an actor's Mycelium address.
 import { connect, type Socket } from 'node:net';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { mkdirSync, readdirSync, rmSync, rmdirSync } from 'node:fs';
@@ -36,6 +36,8 @@ export interface AdminProxyOptions {
 export interface AdminProxy {
   /** The status page's URL on this machine, e.g. http://127.0.0.1:41234/admin. */
   readonly url: string;
+  /** The customer page's URL on this machine, e.g. http://127.0.0.1:41234/. */
+  readonly home: string;
   readonly port: number;
   /** The source address the gateway sees: the actor's Mycelium address. */
   readonly via: string;
@@ -101,6 +103,7 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
   let closing: Promise<void> | null = null;
   return {
     url: `http://127.0.0.1:${port}/admin`,
+    home: `http://127.0.0.1:${port}/`,
     port,
     via: actor.address,
     gateway: state.gateway.url,
@@ -223,10 +226,11 @@ function listen(server: Server, port: number): Promise<number> {
  * Asks the gateway, through the proxy, who it thinks the caller is, and says in one line whether
  * the page will open: the lab's admin is an AgentPubKey in the config, so its /64 must be linked.
  */
-export async function describeCaller(proxy: AdminProxy): Promise<string> {
+export async function describeCaller(proxy: AdminProxy, actor = 'admin'): Promise<string> {
   try {
     const r = await fetch(new URL('/v1/whoami', proxy.url), { signal: AbortSignal.timeout(5000) });
     const who = (await r.json()) as { roles?: string[]; agent?: string };
+    if (actor !== 'admin') return who.agent === undefined ? `the gateway sees ${proxy.via}, not linked yet: the page says how (or \`${hyphaCommand()} lab link ${actor}\`)` : `the gateway sees ${proxy.via} as ${who.agent}`;
     if (who.roles?.includes('admin')) return `the gateway sees ${proxy.via} as admin ${who.agent ?? ''}`.trimEnd();
     if (who.agent === undefined) return `the gateway sees ${proxy.via}, which is not linked yet: run \`${hyphaCommand()} lab link admin\` (the page answers 401 until then)`;
     return `the gateway sees ${proxy.via} as ${who.agent}, which is not an admin (the page answers 403)`;

@@ -102,7 +102,7 @@ test('an order follows its deployment once handed over', () => {
 
 test('a deployment view: no ssh once deprovisioned; toPay only in grace', () => {
   const totals = { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n };
-  const toPay = { pay: '1.000000' };
+  const toPay = { pay: '1.000000', unit: 'SPORE', arrears: '1.000000', keepUp: { hours: 0, amount: '0.000000' }, available: '0.000000', deployments: ['dep_a'], advice: '' };
   assert.equal(deploymentView(deployment('dep_a'), totals, toPay).ssh, 'ssh root@4ab:1::ff0f:1');
   assert.equal(deploymentView(deployment('dep_a'), totals, toPay).toPay, undefined);
   assert.deepEqual(deploymentView(deployment('dep_a', { state: 'grace', graceUntilMs: T0 }), totals, toPay).toPay, toPay);

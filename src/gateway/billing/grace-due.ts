@@ -61,8 +61,23 @@ function hoursText(ms: number): string {
   return String(Math.round((ms / HOUR_MS) * 100) / 100);
 }
 
+/** A shortfall as the API (`toPay`) and the customer page show it: decimal strings, ISO times. */
+export interface FundsDueView {
+  /** The amount to add now. */
+  readonly pay: string;
+  readonly unit: string;
+  readonly arrears: string;
+  readonly keepUp: { readonly hours: number; readonly amount: string };
+  readonly available: string;
+  /** When the first VM in grace is deprovisioned unless funded. */
+  readonly by?: string;
+  /** The deployments in grace. */
+  readonly deployments: readonly string[];
+  readonly advice: string;
+}
+
 /** The amounts of a shortfall as the API shows them (decimal strings, ISO times). */
-export function fundsDueView(due: FundsDue, unit: string): Record<string, unknown> {
+export function fundsDueView(due: FundsDue, unit: string): FundsDueView {
   return {
     pay: formatAmount(due.dueMicros),
     unit,

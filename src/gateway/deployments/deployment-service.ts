@@ -10,6 +10,7 @@ import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner, type VmHandle } from '../provision/provisioner.js';
 import type { Table } from '../store/store.js';
 import type { DeploymentRecord, EndReason } from '../store/records.js';
+import type { FundsDueView } from '../billing/grace-due.js';
 
 /** Billing totals of a deployment (from the receipts). */
 export interface DeploymentTotals {
@@ -35,11 +36,37 @@ export function handleOf(d: DeploymentRecord): VmHandle {
   return { deploymentId: d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
 }
 
+/** A deployment as the API (GET /v1/deployments) and the customer page show it. */
+export interface DeploymentView {
+  readonly id: string;
+  readonly state: DeploymentRecord['state'];
+  readonly offer: string;
+  readonly name: string;
+  readonly node: string;
+  readonly myceliumIp: string;
+  /** The command that reaches the VM; absent once it ended. */
+  readonly ssh?: string;
+  readonly pricePerHour: string;
+  readonly unit: string;
+  readonly createdAt: string;
+  /** Seconds up in the periods billed so far. */
+  readonly upSeconds: number;
+  readonly charged: string;
+  readonly arrears: string;
+  readonly paused: boolean;
+  readonly graceUntil?: string;
+  readonly endedAt?: string;
+  readonly endReason?: EndReason;
+  readonly toPay?: FundsDueView;
+  /** The clock the times are on (`system` or the lab's scaled clock). */
+  readonly clock?: string;
+}
+
 /**
  * A deployment as the API shows it (docs/api.md). An ended deployment has no `ssh` command (its
  * VM is gone); one in grace carries `toPay`, the customer's shortfall, when the caller knows it.
  */
-export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, toPay?: Record<string, unknown>): Record<string, unknown> {
+export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, toPay?: FundsDueView): DeploymentView {
   return {
     id: d.id,
     state: d.state,
@@ -86,7 +113,7 @@ export class DeploymentService {
   }
 
   /** The API view; `toPay` is the customer's shortfall, shown on a deployment in grace. */
-  view(d: DeploymentRecord, toPay?: Record<string, unknown>): Record<string, unknown> {
+  view(d: DeploymentRecord, toPay?: FundsDueView): DeploymentView {
     return { ...deploymentView(d, this.deps.totals(d.id), toPay), clock: clockName(this.deps.clock) };
   }
 

@@ -1,17 +1,18 @@
 // Routes for linked customers: balance, orders, deployments, receipts (anything else from an unlinked /64: 401).
 import type { Router } from './router.js';
 import { clockName, type Clock } from '../../protocol/clock.js';
-import { formatAmount, UNIT } from '../../protocol/money.js';
-import { readPosition, type FundsPosition, type FundsSources } from '../billing/funds.js';
-import { fundsDueView } from '../billing/grace-due.js';
+import type { FundsSources } from '../billing/funds.js';
+import type { FundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
-import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
-import { orderStateOf, type OrderService } from '../orders/order-service.js';
+import type { Ledger } from '../ledger/ledger.js';
+import type { OrderService } from '../orders/order-service.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
 import type { ReceiptEntry } from '../billing/receipt-log.js';
 import { PublicError } from './public-error.js';
 import { requireCustomer } from './guards.js';
 import { pageRequest, paginate } from './page.js';
+import { CustomerViews, type OrderView } from './customer-views.js';
+import type { AnyReceipt } from '../../protocol/receipt.js';
 
 /** What the customer routes need. */
 export interface CustomerDeps {
@@ -25,7 +26,7 @@ export interface CustomerDeps {
   /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
   receiptsOf(deploymentId: string): readonly ReceiptEntry[];
   /** A stored receipt as the customer gets it (with the farmer's countersignature). */
-  receiptView(entry: ReceiptEntry): unknown;
+  receiptView(entry: ReceiptEntry): AnyReceipt;
 }
 
 /** What a customer is told about a failed deploy attempt: the provisioner's own message stays in the log and the admin's timeline. */
@@ -43,74 +44,17 @@ export function customerFailure(o: Pick<OrderRecord, 'failure' | 'attempts'>): {
   return { ...(failure !== undefined ? { failure } : {}), ...(attempts.length > 0 ? { attempts } : {}) };
 }
 
-/** The customer routes. */
-export function registerCustomerRoutes(router: Router, deps: CustomerDeps): void {
-  /** The customer's funds, or null when the ledger cannot be reached (views then leave out what is due). */
-  const positionOrNull = async (customer: string): Promise<FundsPosition | null> => {
-    try {
-      return await readPosition(deps.funds, customer);
-    } catch (err) {
-      if (err instanceof LedgerUnavailableError) return null;
-      throw err;
-    }
-  };
-  /** What a deployment in grace shows as `toPay`: only looked up when one of the customer's deployments is in grace. */
-  const toPayFor = async (customer: string, list: readonly DeploymentRecord[]): Promise<Record<string, unknown> | undefined> => {
-    if (!list.some((d) => d.state === 'grace')) return undefined;
-    const position = await positionOrNull(customer);
-    return position ? fundsDueView(position.due, UNIT) : undefined;
-  };
-  const deploymentOf = (o: OrderRecord): DeploymentRecord | undefined => (o.deployment !== undefined && o.state === 'active' ? deps.deployments.get(o.customer, o.deployment) : undefined);
-  const orderView = (o: OrderRecord, toPay?: Record<string, unknown>): Record<string, unknown> => {
-    const check = deps.orders.lastCheck(o.id);
-    const deployment = deploymentOf(o);
-    return {
-      id: o.id,
-      state: orderStateOf(o, deployment),
-      offer: o.offer,
-      name: o.name,
-      pricePerHour: o.pricePerHour,
-      deposit: o.deposit,
-      unit: o.unit,
-      createdAt: new Date(o.createdAtMs).toISOString(),
-      clock: clockName(deps.clock),
-      ...(o.state === 'awaiting_payment' ? { expiresAt: new Date(o.expiresAtMs).toISOString() } : {}),
-      payment: {
-        unit: o.unit,
-        deposit: o.deposit,
-        agreement: o.customer,
-        how: `fund your Unyt agreement with at least ${o.deposit} ${o.unit} (plus the deposits of VMs you already run and any arrears); this order is handed over once the ledger shows it. In the lab: POST ${deps.gatewayUrl}/admin/api/ledger/fund as the admin.`,
-        ...(check
-          ? {
-              lastCheck: {
-                at: new Date(check.atMs).toISOString(),
-                status: check.status,
-                required: formatAmount(check.requiredMicros),
-                ...(check.availableMicros !== undefined ? { available: formatAmount(check.availableMicros) } : {}),
-              },
-            }
-          : {}),
-      },
-      ...customerFailure(o),
-      ...(deployment ? { deployment: deps.deployments.view(deployment, toPay) } : o.deployment !== undefined ? { deploymentId: o.deployment } : {}),
-    };
-  };
+/** The customer routes; `views` builds what they answer with (shared with the customer page). */
+export function registerCustomerRoutes(router: Router, deps: CustomerDeps, views: CustomerViews = new CustomerViews(deps)): void {
+  const orderView = (o: OrderRecord, toPay?: FundsDueView): OrderView => views.order(o, toPay);
+  const toPayFor = (customer: string, list: readonly DeploymentRecord[]): Promise<FundsDueView | undefined> => views.toPayFor(customer, list);
+  const deploymentOf = (o: OrderRecord): DeploymentRecord | undefined => views.deploymentOf(o);
 
   router.get('/v1/balance', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
-    const position = await positionOrNull(me.agent);
-    if (!position) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
-    const { due } = position;
-    ctx.body = {
-      agent: me.agent,
-      unit: UNIT,
-      available: formatAmount(position.availableMicros),
-      arrears: formatAmount(position.arrearsMicros),
-      ...position.runway,
-      inGrace: due.inGrace.length,
-      // What to pay and by when, whenever charges are unpaid or a VM is in grace; a runway alone does not say it.
-      ...(due.arrearsMicros > 0n || due.inGrace.length > 0 ? { toPay: fundsDueView(due, UNIT) } : {}),
-    };
+    const balance = await views.balance(me.agent);
+    if (!balance) throw new PublicError('unavailable', 'the ledger cannot be reached right now', 'try again in a minute');
+    ctx.body = balance;
   });
 
   router.post('/v1/orders', async (ctx) => {

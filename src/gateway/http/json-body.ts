@@ -2,6 +2,7 @@
 import type { Context, Next } from 'koa';
 import { errorMessage } from '../../identity/error-message.js';
 import { PublicError } from './public-error.js';
+import { isPageForm, parseFormBody } from './form-body.js';
 
 /** The largest request body accepted (docs/api.md "Errors"). */
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -16,6 +17,7 @@ const JSON_TYPES = /^application\/(?:(?:[\w.+-]+\+)?json|x-www-form-urlencoded)\
  * Reads the body of POST/PUT/PATCH/DELETE into `ctx.state.body`: 413 past 64 KiB (counted
  * while streaming, so a huge upload is cut off early), 415 for a content type that is not
  * JSON (text/plain, multipart), 400 for text that does not parse. An empty body is `undefined`.
+ * The customer page's form posts (under /page/) are read as forms instead (form-body.ts).
  */
 export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   if (!['POST', 'PUT', 'PATCH', 'DELETE'].includes(ctx.method)) {
@@ -31,6 +33,11 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
     return;
   }
   const type = ctx.get('content-type');
+  if (isPageForm(ctx.path, type)) {
+    ctx.state.body = parseFormBody(raw.toString('utf8'));
+    await next();
+    return;
+  }
   if (type !== '' && !JSON_TYPES.test(type)) {
     throw new PublicError('unsupported_media_type', `content-type ${JSON.stringify(type.slice(0, 80))} is not JSON`, 'send -H "content-type: application/json"');
   }

@@ -1,5 +1,6 @@
 // Routes anyone on Mycelium may call: the plain-text welcome, whoami, and the offer catalog.
-import type { Router } from './router.js';
+import type { Handler, Router } from './router.js';
+import { wantsHtml } from '../page/wants-html.js';
 import type { Offer } from '../../protocol/offer.js';
 import { offerView } from '../offers.js';
 import { principalOf, type Principal } from './principal.js';
@@ -14,11 +15,18 @@ export interface PublicDeps {
   availableSlots(): Promise<ReadonlyMap<string, number>>;
   /** For a linked customer whose charges are unpaid or whose VMs are in grace: what to pay and by when (else undefined). */
   fundsAdvice?(agent: string): Promise<string | undefined>;
+  /** GET / for a browser (Accept: text/html): the customer page (page/customer-page-routes.ts). */
+  readonly htmlHome?: Handler;
 }
 
-/** GET /, GET /v1/whoami, GET /v1/offers. */
+/** GET / (text for curl, the customer page for a browser), GET /v1/whoami, GET /v1/offers. */
 export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
   router.get('/', async (ctx) => {
+    ctx.vary('accept');
+    if (deps.htmlHome && wantsHtml(ctx)) {
+      await deps.htmlHome(ctx);
+      return;
+    }
     const p = principalOf(ctx);
     const advice = p.agent !== undefined && deps.fundsAdvice ? await deps.fundsAdvice(p.agent) : undefined;
     ctx.type = 'text/plain; charset=utf-8';

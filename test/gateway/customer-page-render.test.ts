@@ -1,0 +1,67 @@
+// The customer page's pure parts: form bodies only under /page/, the table helper, escaping, and the confirmation steps.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { isPageForm, parseFormBody } from '../../src/gateway/http/form-body.js';
+import { PublicError } from '../../src/gateway/http/public-error.js';
+import { table } from '../../src/gateway/page/table.js';
+import { CUSTOMER_PAGE_CSP, renderCancelConfirm, renderHome, renderKeysConfirm, renderPage } from '../../src/gateway/page/customer-page-render.js';
+import type { DeploymentView } from '../../src/gateway/deployments/deployment-service.js';
+import { PAGE_SCRIPT } from '../../src/gateway/page/page-script.js';
+import { createHash } from 'node:crypto';
+
+test('form bodies are read as forms only on the page\'s own routes', () => {
+  const form = 'application/x-www-form-urlencoded';
+  assert.equal(isPageForm('/page/orders', form), true);
+  assert.equal(isPageForm('/page/orders', `${form}; charset=UTF-8`), true);
+  assert.equal(isPageForm('/v1/orders', form), false, 'the JSON API keeps reading curl -d as JSON');
+  assert.equal(isPageForm('/page/orders', 'application/json'), false);
+  assert.deepEqual({ ...parseFormBody('offer=small&name=web&sshKey=ssh-ed25519+AAAA+me%40x') }, { offer: 'small', name: 'web', sshKey: 'ssh-ed25519 AAAA me@x' });
+  assert.throws(() => parseFormBody('offer=small&offer=large'), (e: unknown) => e instanceof PublicError && e.status === 400 && e.extra.field === 'offer');
+  assert.throws(() => parseFormBody(Array.from({ length: 21 }, (_, i) => `f${i}=1`).join('&')), (e: unknown) => e instanceof PublicError && e.status === 400);
+  assert.equal(parseFormBody('__proto__=x').__proto__, 'x', 'a field named __proto__ is just a field');
+});
+
+test('table: columns, rows, escaping, and the empty message', () => {
+  const rows = [{ a: '<b>', n: 2 }];
+  const out = table([{ header: 'A', cell: (r: { a: string; n: number }) => r.a }, { header: 'N', cell: (r) => r.n, num: true }], rows, 'none', 'things').text;
+  assert.match(out, /<table aria-label="things">/);
+  assert.match(out, /<th scope="col">A<\/th><th scope="col" class="num">N<\/th>/);
+  assert.match(out, /<td>&lt;b&gt;<\/td><td class="num">2<\/td>/);
+  assert.equal(table([{ header: 'A', cell: () => 'x' }], [], 'nothing yet', 'things').text, '<p class="muted" data-empty="things">nothing yet</p>');
+});
+
+const dep: DeploymentView = {
+  id: 'dep_1',
+  state: 'active',
+  offer: 'small',
+  name: 'web',
+  node: 'n1',
+  myceliumIp: '4ab::1',
+  ssh: 'ssh root@4ab::1',
+  pricePerHour: '0.050000',
+  unit: 'SPORE',
+  createdAt: '2026-01-01T00:00:00.000Z',
+  upSeconds: 10,
+  charged: '0.000000',
+  arrears: '0.000000',
+  paused: false,
+};
+
+test('cancel and key replacement are two steps: the confirmation posts confirm=yes', () => {
+  const cancel = renderCancelConfirm(dep).text;
+  assert.match(cancel, /action="\/page\/deployments\/dep_1\/cancel"/);
+  assert.match(cancel, /name="confirm" value="yes"/);
+  const keys = renderKeysConfirm(dep, ['ssh-ed25519 AAAAC3Nza"<x> me']).text;
+  assert.match(keys, /name="sshKeys" value="ssh-ed25519 AAAAC3Nza&quot;&lt;x&gt; me"/, 'the keys are carried escaped');
+  assert.match(keys, /name="confirm" value="yes"/);
+});
+
+test('an unlinked caller sees the link command; the script is allowed by its hash and nothing else', () => {
+  const home = renderHome({ gateway: { url: 'http://[4ab::1]:8480', agent: 'uhCAkG' }, caller: { address: '4cd::1', subnet: '4cd::/64' } }).text;
+  assert.match(home, /\.\/bin\/hypha\.js link --gateway http:\/\/\[4ab::1\]:8480 --key YOUR\.key/);
+  assert.doesNotMatch(home, /buy-form/);
+  const hash = createHash('sha256').update(PAGE_SCRIPT.text, 'utf8').digest('base64');
+  assert.match(CUSTOMER_PAGE_CSP, new RegExp(`script-src 'sha256-${hash.replace(/[+/]/g, '\\$&')}';`));
+  assert.doesNotMatch(CUSTOMER_PAGE_CSP, /unsafe/);
+  assert.ok(renderPage('x', renderHome({ gateway: { url: 'u', agent: 'a' }, caller: { address: 'b', subnet: 'c' } }), true).includes(`<script>${PAGE_SCRIPT.text}</script>`));
+});
