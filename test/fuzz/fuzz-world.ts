@@ -93,6 +93,9 @@ export async function startWorld(): Promise<FuzzWorld> {
       orders: { checkIntervalSeconds: 3600 },
       probes: { enabled: false },
       provisioner: { kind: 'agent', commandTimeoutSeconds: 5 },
+      // The fixture callers send thousands of requests and upgrades in seconds, on purpose: their buckets are
+      // lifted so the fuzz reaches the handlers; unlinked callers keep the default bucket (its 429s are fuzzed too).
+      http: { linkedRequestsPerMinute: 10_000_000, agentUpgradesPerMinute: 10_000_000 },
     },
     dir,
   );
