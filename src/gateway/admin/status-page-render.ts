@@ -1,4 +1,5 @@
 // Renders the admin status page's HTML from the admin views' data: pure functions, no I/O, every value escaped by `html`.
+import type { DeploymentView } from '../deployments/deployment-service.js';
 import { createHash } from 'node:crypto';
 import { parseAmount } from '../../protocol/money.js';
 import { adminPath, html, type SafeHtml } from './html.js';
@@ -57,24 +58,8 @@ export interface OverviewView {
   };
 }
 
-/** A deployment as `deploymentView` gives it (plus what the admin views add). */
-export interface DeploymentSummary {
-  readonly id: string;
-  readonly state: string;
-  readonly offer: string;
-  readonly name: string;
-  readonly node: string;
-  readonly myceliumIp: string;
-  readonly pricePerHour: string;
-  readonly unit: string;
-  readonly createdAt: string;
-  readonly upSeconds: number;
-  readonly charged: string;
-  readonly arrears: string;
-  readonly paused: boolean;
-  readonly graceUntil?: string;
-  readonly endedAt?: string;
-  readonly endReason?: string;
+/** A deployment as `deploymentView` gives it (declared once, in deployment-service.ts), plus whether its VM answers now. */
+export interface DeploymentSummary extends DeploymentView {
   readonly vmUp: boolean;
 }
 
