@@ -103,7 +103,9 @@ async function ledgerAgrees(lab: TestLab, info: LabConductorInfo, accounts: Acco
 }
 
 test('billing on Unyt in the lab: parked funds are charged by RAVEs, funds run out, grace, top-up', { skip: LAB_SKIP }, async (t) => {
-  const lab = await startLab(t, { hour: 1, extra: ['--ledger', 'unyt', '--deposit-hours', '2', '--grace-hours', '10'] });
+  // Grace is long (120 lab hours = 2 min) because this test never waits it out: at 10 lab hours the grace
+  // step's own checks on a loaded machine outlasted it, and the VM was gone before bob could top up.
+  const lab = await startLab(t, { hour: 1, extra: ['--ledger', 'unyt', '--deposit-hours', '2', '--grace-hours', '120'] });
   const { dir, remove } = scratchDir();
   t.after(remove);
   for (const a of ['admin', 'alice', 'bob']) await link(lab, a);
@@ -188,8 +190,9 @@ test('billing on Unyt in the lab: parked funds are charged by RAVEs, funds run o
     bob.fundedMicros += parseAmount('top-up', topUp);
     const back = await waitFor('bob\'s deployment to be active again', async () => {
       const d = await deploymentOf(lab, 'bob', bob.deployment);
+      assert.equal(d.state === 'active' || d.state === 'grace', true, `bob's deployment left grace as ${d.state}`);
       return d.state === 'active' ? d : undefined;
-    });
+    }, 60_000);
     assert.equal(back.arrears, '0.000000');
     const r = await waitFor('ssh to work again', async () => {
       const x = await ssh(lab, 'bob', bobKey.path, bob.ip, 'echo resumed', 2);
