@@ -6,7 +6,8 @@ import { PublicError, errors } from '../http/public-error.js';
 import { requireAdmin } from '../http/guards.js';
 import { balanceOf } from '../http/admin-routes.js';
 import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from './admin-views.js';
-import { adminPath, type SafeHtml } from './html.js';
+import type { SafeHtml } from '../render/html.js';
+import { adminPath } from './admin-path.js';
 import {
   CONTENT_SECURITY_POLICY,
   FRAGMENT_HEADER,
