@@ -3,19 +3,12 @@ import type { DeploymentView } from '../deployments/deployment-service.js';
 import { parseAmount } from '../../protocol/money.js';
 import { html, type SafeHtml } from '../render/html.js';
 import { adminPath } from './admin-path.js';
+import type { EventRow } from './admin-views.js';
 import { cspHash } from '../render/csp-hash.js';
 import { STATUS_PAGE_STYLE as STYLE } from './status-page-style.js';
 import { REFRESH_SCRIPT } from './status-page-script.js';
 
-/** A timeline row, as `eventView` and the views' timelines give it. */
-export interface EventRow {
-  readonly at: string | null;
-  readonly event: string;
-  readonly detail: string;
-  readonly deployment?: string;
-  readonly customer?: string;
-  readonly agent?: string;
-}
+export type { EventRow };
 
 /** One billed period's totals, as `overview().revenue.periods` gives them. */
 export interface PeriodRow {
@@ -56,6 +49,7 @@ export interface OverviewView {
     readonly chainGap: number;
     readonly chainHeadMismatch: number;
     readonly probe: number;
+    readonly uptimeDisputed: number;
     readonly countersignRefused: number;
     readonly recent: readonly EventRow[];
   };
@@ -91,6 +85,8 @@ export interface ReceiptSummary {
   readonly paidOut: boolean;
   readonly countersigned: boolean;
   readonly countersignRefused?: string;
+  /** Both sides' up-seconds when the farmer disputed the period's uptime. */
+  readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
   readonly final?: boolean;
 }
 
@@ -99,6 +95,8 @@ export interface DeploymentDetailView {
   readonly deployment: DeploymentSummary & { readonly customer: string; readonly farmer: string; readonly order: string; readonly destroyed: boolean };
   readonly order: OrderSummary | null;
   readonly receipts: readonly ReceiptSummary[];
+  /** How many receipts the deployment has (the list shows the newest only). */
+  readonly receiptsTotal: number;
   readonly timeline: readonly EventRow[];
 }
 
