@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isPageForm, parseFormBody } from '../../src/gateway/http/form-body.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
-import { table } from '../../src/gateway/page/table.js';
+import { table } from '../../src/gateway/render/table.js';
 import { CUSTOMER_PAGE_CSP, renderCancelConfirm, renderHome, renderKeysConfirm, renderPage } from '../../src/gateway/page/customer-page-render.js';
 import type { DeploymentView } from '../../src/gateway/deployments/deployment-service.js';
 import { PAGE_SCRIPT } from '../../src/gateway/page/page-script.js';

@@ -6,9 +6,10 @@ import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import { Router } from '../../src/gateway/http/router.js';
 import { pino } from 'pino';
-import { adminPath, escapeHtml, html } from '../../src/gateway/admin/html.js';
+import { escapeHtml, html } from '../../src/gateway/render/html.js';
+import { adminPath } from '../../src/gateway/admin/admin-path.js';
 import { customerDetail, deploymentDetail, overview, type AdminSources } from '../../src/gateway/admin/admin-views.js';
-import { CONTENT_SECURITY_POLICY, renderCustomer, renderDeployment, renderDocument, renderOverview, revenueChart, type CustomerDetailView, type DeploymentDetailView, type OverviewView } from '../../src/gateway/admin/status-page-render.js';
+import { CONTENT_SECURITY_POLICY, renderCustomer, renderDeployment, renderDocument, renderOverview, revenueChart } from '../../src/gateway/admin/status-page-render.js';
 import { PAGE_HEADERS, registerAdminPageRoutes, searchTarget } from '../../src/gateway/admin/status-page.js';
 import { errorMiddleware } from '../../src/gateway/http/error-middleware.js';
 import type { Principal } from '../../src/gateway/http/principal.js';
@@ -167,7 +168,7 @@ function fakeSources(): AdminSources {
 
 test('the overview renders the overview() numbers, escapes hostile values, and shows grace and out-of-funds', () => {
   const s = fakeSources();
-  const v = overview(s) as unknown as OverviewView;
+  const v = overview(s);
   const out = renderOverview(v, { deployments: [], recentEvents: [] }).text;
   const stat = (key: string): string | undefined => new RegExp(`data-stat="${key.replace('.', '\\.')}">([^<]*)<`).exec(out)?.[1];
   assert.equal(stat('nodes.up'), '1');
@@ -193,7 +194,7 @@ test('the overview renders the overview() numbers, escapes hostile values, and s
 test('the deployment page answers "why was it deprovisioned?" and lists payment, receipts and timeline', () => {
   const s = fakeSources();
   const d = s.deployments().find((x) => x.id === 'dep_gone') as DeploymentRecord;
-  const out = renderDeployment(deploymentDetail(s, d) as unknown as DeploymentDetailView).text;
+  const out = renderDeployment(deploymentDetail(s, d)).text;
   const outcome = /<div class="answer bad" id="outcome">([\s\S]*?)<\/div>/.exec(out)?.[1] ?? '';
   assert.match(outcome, /Deprovisioned/);
   assert.match(outcome, /out_of_funds/);
@@ -209,12 +210,12 @@ test('the deployment page answers "why was it deprovisioned?" and lists payment,
 
 test('the customer page answers "did the funds run out, and when?" and never shows link evidence', () => {
   const s = fakeSources();
-  const bob = renderCustomer(customerDetail(s, BOB, { available: '0.000000' }) as unknown as CustomerDetailView).text;
+  const bob = renderCustomer(customerDetail(s, BOB, { available: '0.000000' })).text;
   assert.match(bob, /Funds ran out<\/strong> 2 times: first at <time datetime="2026-01-01T02:00:00.000Z">/);
   assert.match(bob, /dep_grace<\/a> is in grace until <time datetime="2026-01-04T05:00:00.000Z">/);
   assert.match(bob, /dep_gone<\/a> was deprovisioned for lack of funds/);
   assert.match(bob, /data-field="arrears">0\.100000 SPORE/);
-  const alice = renderCustomer(customerDetail(s, ALICE, { error: 'the ledger cannot be reached: timeout' }) as unknown as CustomerDetailView).text;
+  const alice = renderCustomer(customerDetail(s, ALICE, { error: 'the ledger cannot be reached: timeout' })).text;
   assert.match(alice, /Funds have not run out/);
   assert.match(alice, /unknown: the ledger cannot be reached: timeout/);
   for (const page of [bob, alice]) assert.doesNotMatch(page, /SECRET/, 'no link nonce, statement or signature');
@@ -319,10 +320,10 @@ test('the overview counts orders by the state their deployment is in, and does n
     links: () => [...s.links(), { subnet: '6ab:12::/64', agent: ADMIN, address: '6ab:12::1', linkedAtMs: T0, nonce: 'n', statement: 's', signature: 'x' }],
     isAdmin: (agent) => agent === ADMIN,
   };
-  const v = overview(withAdmin) as unknown as OverviewView;
+  const v = overview(withAdmin);
   assert.equal(v.customers.total, 2, 'alice and bob; the linked admin is not a customer');
   assert.deepEqual(v.orders, { deprovisioned: 1, grace: 1, active: 1, awaiting_payment: 1 });
-  const adminOrdered = overview({ ...withAdmin, orders: () => [...s.orders(), { ...(s.orders()[0] as OrderRecord), id: 'ord_admin', customer: ADMIN, state: 'expired' as const }] }) as unknown as OverviewView;
+  const adminOrdered = overview({ ...withAdmin, orders: () => [...s.orders(), { ...(s.orders()[0] as OrderRecord), id: 'ord_admin', customer: ADMIN, state: 'expired' as const }] });
   assert.equal(adminOrdered.customers.total, 3, 'an admin who orders is a customer too');
   const chart = revenueChart(v.revenue.periods, 'SPORE').text;
   assert.match(chart, /class="axis-label"[^>]*>2026-01-01 00:00Z</, 'the axis shows the date');

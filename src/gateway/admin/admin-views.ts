@@ -2,6 +2,7 @@
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
 import type { TimelineEvent } from '../events/event-log.js';
+import type { CustomerDetailView, DeploymentDetailView, OrderSummary, OverviewView, ReceiptSummary } from './status-page-render.js';
 import type { PeriodTotals, ReceiptEntry } from '../billing/receipt-log.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import { deploymentView } from '../deployments/deployment-service.js';
@@ -37,7 +38,7 @@ export interface AdminSources {
 const iso = (ms: number | null | undefined): string | null => (ms === null || ms === undefined ? null : new Date(ms).toISOString());
 
 /** GET /admin/api/overview. */
-export function overview(s: AdminSources): Record<string, unknown> {
+export function overview(s: AdminSources): OverviewView {
   const now = s.nowMs();
   const nodes = s.nodes();
   const deployments = s.deployments();
@@ -114,7 +115,7 @@ export function overview(s: AdminSources): Record<string, unknown> {
 }
 
 /** GET /admin/api/deployments/{id}: the deployment, its order, receipts and timeline. */
-export function deploymentDetail(s: AdminSources, d: DeploymentRecord): Record<string, unknown> {
+export function deploymentDetail(s: AdminSources, d: DeploymentRecord): DeploymentDetailView {
   const order = s.orders().find((o) => o.id === d.order);
   const receipts = s.receipts(d.id);
   const timeline = mergeTimeline([...s.eventsAbout('deployment', d.id), ...(order ? s.eventsAbout('order', order.id) : [])], receipts);
@@ -128,7 +129,7 @@ export function deploymentDetail(s: AdminSources, d: DeploymentRecord): Record<s
 }
 
 /** GET /admin/api/customers/{agent}: balance (when the ledger answers), links, deployments and timeline. */
-export function customerDetail(s: AdminSources, agent: string, balance: { available: string } | { error: string }): Record<string, unknown> {
+export function customerDetail(s: AdminSources, agent: string, balance: { available: string } | { error: string }): CustomerDetailView {
   const deployments = s.deployments().filter((d) => d.customer === agent);
   return {
     customer: {
@@ -157,14 +158,24 @@ function newest<T>(list: readonly T[], n: number): T[] {
   return list.length <= n ? [...list] : list.slice(list.length - n);
 }
 
+/** A timeline row, as `eventView` and the views' timelines give it (the API and the status page). */
+export interface EventRow {
+  readonly at: string | null;
+  readonly event: string;
+  readonly detail: string;
+  readonly deployment?: string;
+  readonly customer?: string;
+  readonly agent?: string;
+}
+
 /** An event as the API shows it. */
-export function eventView(e: TimelineEvent): Record<string, unknown> {
+export function eventView(e: TimelineEvent): EventRow {
   return { at: iso(e.atMs), event: e.event, detail: e.detail, ...(e.deployment ? { deployment: e.deployment } : {}), ...(e.customer ? { customer: e.customer } : {}), ...(e.agent ? { agent: e.agent } : {}) };
 }
 
-function mergeTimeline(events: TimelineEvent[], receipts: readonly ReceiptEntry[]): Record<string, unknown>[] {
+function mergeTimeline(events: TimelineEvent[], receipts: readonly ReceiptEntry[]): EventRow[] {
   const seen = new Set<TimelineEvent>();
-  const rows: Array<{ atMs: number; row: Record<string, unknown> }> = [];
+  const rows: Array<{ atMs: number; row: EventRow }> = [];
   for (const e of events) {
     if (seen.has(e)) continue;
     seen.add(e);
@@ -186,7 +197,7 @@ function mergeTimeline(events: TimelineEvent[], receipts: readonly ReceiptEntry[
   return rows.sort((a, b) => a.atMs - b.atMs).map((r) => r.row);
 }
 
-function orderSummary(o: OrderRecord, deployment?: DeploymentRecord): Record<string, unknown> {
+function orderSummary(o: OrderRecord, deployment?: DeploymentRecord): OrderSummary {
   return {
     id: o.id,
     state: orderStateOf(o, deployment),
@@ -200,7 +211,7 @@ function orderSummary(o: OrderRecord, deployment?: DeploymentRecord): Record<str
   };
 }
 
-function receiptSummary(r: ReceiptEntry): Record<string, unknown> {
+function receiptSummary(r: ReceiptEntry): ReceiptSummary {
   return {
     id: r.receipt.id,
     periodStart: r.receipt.periodStart,

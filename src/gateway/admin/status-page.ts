@@ -6,7 +6,8 @@ import { PublicError, errors } from '../http/public-error.js';
 import { requireAdmin } from '../http/guards.js';
 import { balanceOf } from '../http/admin-routes.js';
 import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from './admin-views.js';
-import { adminPath, type SafeHtml } from './html.js';
+import type { SafeHtml } from '../render/html.js';
+import { adminPath } from './admin-path.js';
 import {
   CONTENT_SECURITY_POLICY,
   FRAGMENT_HEADER,
@@ -16,11 +17,8 @@ import {
   renderMessage,
   renderNode,
   renderOverview,
-  type CustomerDetailView,
-  type DeploymentDetailView,
   type DeploymentListRow,
   type EventRow,
-  type OverviewView,
 } from './status-page-render.js';
 
 /** What the status page routes need (the same as the admin JSON views). */
@@ -63,7 +61,7 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
     '/admin',
     page(deps, async () => {
       await s.refreshFunds?.();
-      return { title: 'Status', refresh: true, main: renderOverview(overview(s) as unknown as OverviewView, { deployments: directory(s), recentEvents: recentEvents(s) }) };
+      return { title: 'Status', refresh: true, main: renderOverview(overview(s), { deployments: directory(s), recentEvents: recentEvents(s) }) };
     }),
   );
 
@@ -90,7 +88,7 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
       const id = ctx.params.id ?? '';
       const d = s.deployments().find((x) => x.id === id);
       if (!d) throw errors.notFound(`deployment ${id}`);
-      return { title: `Deployment ${id}`, refresh: true, main: renderDeployment(deploymentDetail(s, d) as unknown as DeploymentDetailView) };
+      return { title: `Deployment ${id}`, refresh: true, main: renderDeployment(deploymentDetail(s, d)) };
     }),
   );
 
@@ -99,7 +97,7 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
     page(deps, async (ctx) => {
       const agent = ctx.params.agent ?? '';
       if (!isCustomer(s, agent)) throw errors.notFound(`customer ${agent}`);
-      const view = customerDetail(s, agent, await balanceOf(deps.ledger, agent)) as unknown as CustomerDetailView;
+      const view = customerDetail(s, agent, await balanceOf(deps.ledger, agent));
       return { title: `Customer ${agent}`, refresh: true, main: renderCustomer(view) };
     }),
   );
@@ -108,13 +106,13 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
     '/admin/nodes/:id',
     page(deps, (ctx) => {
       const id = ctx.params.id ?? '';
-      const o = overview(s) as unknown as OverviewView;
+      const o = overview(s);
       const placed = directory(s, Infinity).filter((d) => d.node === id);
       const node = o.nodes.list.find((n) => n.id === id) ?? (placed.length > 0 ? { id, farmer: s.deployments().find((d) => d.node === id)?.farmer ?? '', up: false, connected: false } : undefined);
       if (!node) throw errors.notFound(`node ${id}`);
       const agent = o.agents.list.find((a) => a.nodes.includes(id)) ?? null;
       const events = [...s.eventsAbout('node', id), ...(node.farmer ? s.eventsAbout('agent', node.farmer) : [])];
-      const timeline = [...new Set(events)].sort((a, b) => a.atMs - b.atMs).map(eventView) as unknown as EventRow[];
+      const timeline = [...new Set(events)].sort((a, b) => a.atMs - b.atMs).map(eventView);
       return { title: `Node ${id}`, refresh: true, main: renderNode({ node, agent, deployments: placed, timeline }) };
     }),
   );
@@ -155,7 +153,7 @@ function recentEvents(s: AdminSources): EventRow[] {
     .recentEvents('', RECENT_EVENTS * 10)
     .filter((e) => !ROUTINE_EVENTS.has(e.event))
     .slice(0, RECENT_EVENTS)
-    .map(eventView) as unknown as EventRow[];
+    .map(eventView);
 }
 
 function directory(s: AdminSources, limit = DIRECTORY_SIZE): DeploymentListRow[] {

@@ -1,13 +1,13 @@
 // Renders the customer page from the same typed view models the JSON API answers with: pure functions, every value escaped by `html`.
-import { createHash } from 'node:crypto';
-import { html, type SafeHtml } from '../admin/html.js';
+import { html, type SafeHtml } from '../render/html.js';
 import type { OfferView } from '../offers.js';
 import type { DeploymentView } from '../deployments/deployment-service.js';
 import type { BalanceView, OrderView } from '../http/customer-views.js';
 import type { AnyReceipt } from '../../protocol/receipt.js';
 import { PAGE_STYLE } from './page-style.js';
 import { PAGE_SCRIPT } from './page-script.js';
-import { table } from './table.js';
+import { table } from '../render/table.js';
+import { cspHash } from '../render/csp-hash.js';
 
 /** What the gateway knows of the caller. */
 export interface CallerView {
@@ -42,13 +42,11 @@ export interface CustomerPageView {
   readonly notice?: string;
 }
 
-const sha256 = (text: string): string => `'sha256-${createHash('sha256').update(text, 'utf8').digest('base64')}'`;
-
 /** The page's Content-Security-Policy: its own style sheet and script by hash, same-origin fetches and forms, nothing else. */
 export const CUSTOMER_PAGE_CSP = [
   "default-src 'none'",
-  `script-src ${sha256(PAGE_SCRIPT.text)}`,
-  `style-src ${sha256(PAGE_STYLE.text)}`,
+  `script-src ${cspHash(PAGE_SCRIPT)}`,
+  `style-src ${cspHash(PAGE_STYLE)}`,
   "connect-src 'self'",
   "img-src 'self' data:",
   "form-action 'self'",

@@ -14,7 +14,7 @@ import { requireCustomer } from '../http/guards.js';
 import { PublicError, fromValidation } from '../http/public-error.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from '../provision/provisioner.js';
-import type { SafeHtml } from '../admin/html.js';
+import type { SafeHtml } from '../render/html.js';
 import { LIVE_HEADER } from './page-script.js';
 import {
   CUSTOMER_PAGE_CSP,

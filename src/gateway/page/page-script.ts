@@ -1,5 +1,5 @@
 // The customer page's refresh script: swaps the live part of the page in place; served inline and allowed by its hash.
-import { html } from '../admin/html.js';
+import { html } from '../render/html.js';
 
 /** Seconds between refreshes of the live part (balance, orders, deployments). */
 export const LIVE_REFRESH_SECONDS = 3;

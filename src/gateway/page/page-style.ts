@@ -1,5 +1,5 @@
 // The customer page's style sheet: served inline and allowed by its hash in the page's Content-Security-Policy.
-import { html } from '../admin/html.js';
+import { html } from '../render/html.js';
 
 /** The CSS text (no external fonts or images: the page loads nothing from anywhere). */
 export const PAGE_STYLE = html`

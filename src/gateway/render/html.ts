@@ -1,4 +1,4 @@
-// HTML escaping for the status page: one escape helper, and a template tag that applies it to every interpolated value.
+// HTML escaping for the server-rendered pages (admin and customer): one escape helper, and a template tag that applies it to every interpolated value.
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -43,9 +43,4 @@ function render(value: unknown): string {
   if (typeof value === 'object' && value !== null) throw new TypeError('html: cannot interpolate an object; pass a string, a number or html``');
   if (typeof value === 'function' || typeof value === 'symbol') throw new TypeError(`html: cannot interpolate a ${typeof value}`);
   return escapeHtml(value as Printable);
-}
-
-/** A path under /admin with each segment URL-encoded (ids come from callers and the store, never trusted as markup or path). */
-export function adminPath(...segments: string[]): string {
-  return ['/admin', ...segments.map((s) => encodeURIComponent(s))].join('/');
 }

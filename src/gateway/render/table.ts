@@ -1,5 +1,5 @@
 // The one table helper of the server-rendered pages: columns with a header and a cell renderer, rows, and what to say when there are none.
-import { html, type SafeHtml } from '../admin/html.js';
+import { html, type SafeHtml } from './html.js';
 
 /** One column: its header, how a row fills it, and whether it holds a number (right-aligned). */
 export interface Column<T> {
