@@ -3,7 +3,6 @@ import { RateLimiter } from './limits/rate-limiter.js';
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
@@ -30,7 +29,7 @@ import { GatewayMetrics, registerMetricsRoute } from './metrics.js';
 import { ProbeService } from './uptime/probe-service.js';
 import { probeTcp } from '../protocol/probe.js';
 import { LinkService } from './link/link-service.js';
-import { LowdbStore } from './store/lowdb-store.js';
+import { openStorage } from './store/open-storage.js';
 import type { Store } from './store/store.js';
 import type { AgentApproval, DeploymentRecord } from './store/records.js';
 import type { GatewayConfig } from './config.js';
@@ -49,7 +48,6 @@ import { createProvisioner } from './provision/create-provisioner.js';
 import { CapacityIndex, storeWithCapacityIndex } from './provision/capacity-index.js';
 import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
-import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 
 /** What `status()` reports. */
@@ -117,22 +115,10 @@ export class Gateway {
       const identity = loadOrCreateKey(config.keyFile, log);
       const url = `http://[${address}]:${config.port}`;
 
-      const rawStore = await LowdbStore.open(config.dataDir);
-      closers.add(() => rawStore.close());
+      const storage = await openStorage(config, log);
+      closers.add(() => storage.close());
+      const { store: rawStore, events, receipts, archive } = storage;
       await syncConfiguredAgents(rawStore, config, clock);
-      const opened = EventLog.open(join(config.dataDir, 'events.log'), config.events.keepInMemory);
-      const events = opened.events;
-      closers.add(() => events.close());
-      const money = ReceiptLog.open(join(config.dataDir, 'receipts.log'));
-      const receipts = money.receipts;
-      closers.add(() => receipts.close());
-      const history = OrderArchive.open(join(config.dataDir, 'orders-archive.log'), config.orders.historyPerCustomer);
-      const archive = history.archive;
-      closers.add(() => archive.close());
-      for (const [file, torn] of [['events.log', opened.tornBytes], ['receipts.log', money.tornBytes], ['orders-archive.log', history.tornBytes]] as const) {
-        if (torn > 0) log.warn({ file, tornBytes: torn }, '%s ended with an unfinished line (a crash mid-write, never acknowledged); it was moved aside', file);
-      }
-      if (money.uncommitted > 0) log.warn({ receipts: money.uncommitted }, 'receipts.log: a period close was cut short before its tree head; its %d receipt(s) are not counted and the period is closed again', money.uncommitted);
 
       const offers: Offer[] = loadOffers(config.offersFile, config.prices);
       const offerById = new Map(offers.map((o) => [o.id, o]));
