@@ -1,8 +1,6 @@
 // Browser-borne requests in the lab: real curl with Origin, Sec-Fetch-Site and Host headers, and a real Chromium page from another origin attacking through the admin proxy.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
@@ -10,6 +8,7 @@ import { hypha, runCommand } from '../helpers/run.js';
 import { LAB_SKIP, errorCode, startLab, waitFor, type CurlResult, type TestLab } from '../helpers/lab.js';
 import { agentOf, link, order, sshKey } from '../helpers/scenario.js';
 import { startAdminProxy } from '../../src/lab/admin-proxy.js';
+import { serveAttack } from '../helpers/attacker-page.js';
 
 const FIXTURE = join(REPO_ROOT, 'dist', 'test', 'agent', 'ws-agent-fixture.js');
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -137,26 +136,15 @@ test('cross-site and rebound requests are refused; curl and same-origin pages st
     const proxy = await startAdminProxy({ dir: lab.dir });
     t.after(() => proxy.close());
     const origin = `http://127.0.0.1:${proxy.port}`;
-    const attack = `<!doctype html><title>cat pictures</title><iframe name="sink"></iframe>
-<form id="f" method="POST" target="sink" action="${origin}/admin/api/agents/${bob}/approve"></form>
-<script>
-(async () => {
-  const send = (path, body, type) => fetch(${JSON.stringify(origin)} + path, { method: 'POST', mode: 'no-cors', headers: { 'content-type': type }, body }).then(() => 'sent', (e) => String(e));
-  const out = [];
-  out.push(await send('/admin/api/ledger/fund', ${JSON.stringify(JSON.stringify({ agent: admin, amount: '1000' }))}, 'application/x-www-form-urlencoded'));
-  out.push(await send('/admin/api/agents/${bob}/approve', ${JSON.stringify(JSON.stringify({ nodes: ['node-bob'], subnets: [lab.actor('bob').subnet] }))}, 'application/x-www-form-urlencoded'));
-  out.push(await send('/admin/api/agents/${bob}/approve', '', 'application/x-www-form-urlencoded'));
-  document.querySelector('iframe').addEventListener('load', () => { document.title = 'done ' + out.join(','); });
-  document.getElementById('f').submit();
-})();
-</script>`;
-    const evil = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(attack);
+    const evilUrl = await serveAttack(t, {
+      origin,
+      posts: [
+        { path: '/admin/api/ledger/fund', body: JSON.stringify({ agent: admin, amount: '1000' }) },
+        { path: `/admin/api/agents/${bob}/approve`, body: JSON.stringify({ nodes: ['node-bob'], subnets: [lab.actor('bob').subnet] }) },
+        { path: `/admin/api/agents/${bob}/approve`, body: '' },
+      ],
+      form: { action: `/admin/api/agents/${bob}/approve` },
     });
-    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise<void>((resolve) => evil.close(() => resolve())));
-    const evilUrl = `http://127.0.0.1:${(evil.address() as AddressInfo).port}/`;
 
     const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
     t.after(() => browser.close());

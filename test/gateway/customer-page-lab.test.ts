@@ -3,14 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { HYPHA_BIN, REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
 import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { agentOf, fund, link, ssh, sshKey } from '../helpers/scenario.js';
+import { serveAttack } from '../helpers/attacker-page.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -159,28 +158,18 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
   await t.test('a cross-site page in the same browser cannot buy, cancel or change keys', async () => {
     const origin = aliceUrl.replace(/\/$/, '');
     const before = await orderCount(lab, 'alice');
-    const attack = `<!doctype html><title>cat pictures</title><iframe name="sink"></iframe>
-<form id="f" method="POST" target="sink" action="${origin}/page/deployments/${aliceDeployment}/cancel"><input name="confirm" value="yes"></form>
-<script>
-(async () => {
-  const send = (path, body) => fetch(${JSON.stringify(origin)} + path, { method: 'POST', mode: 'no-cors', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body }).then(() => 'sent', (e) => String(e));
-  const out = [];
-  out.push(await send('/page/orders', 'offer=small&sshKey=' + encodeURIComponent(${JSON.stringify(bobKey.pub)})));
-  out.push(await send('/page/deployments/${aliceDeployment}/keys', 'confirm=yes&sshKeys=' + encodeURIComponent(${JSON.stringify(bobKey.pub)})));
-  document.querySelector('iframe').addEventListener('load', () => { document.title = 'done ' + out.join(','); });
-  document.getElementById('f').submit();
-})();
-</script>`;
-    const evil = createServer((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(attack);
+    const evilUrl = await serveAttack(t, {
+      origin,
+      posts: [
+        { path: '/page/orders', body: `offer=small&sshKey=${encodeURIComponent(bobKey.pub)}` },
+        { path: `/page/deployments/${aliceDeployment}/keys`, body: `confirm=yes&sshKeys=${encodeURIComponent(bobKey.pub)}` },
+      ],
+      form: { action: `/page/deployments/${aliceDeployment}/cancel`, fields: { confirm: 'yes' } },
     });
-    await new Promise<void>((resolve) => evil.listen(0, '127.0.0.1', resolve));
-    t.after(() => new Promise<void>((resolve) => evil.close(() => resolve())));
     const attacker = await browser.newPage();
     const seen: Array<{ url: string; status: number }> = [];
     attacker.on('response', (r) => void seen.push({ url: r.url(), status: r.status() }));
-    await attacker.goto(`http://127.0.0.1:${(evil.address() as AddressInfo).port}/`);
+    await attacker.goto(evilUrl);
     await attacker.waitForFunction("document.title.startsWith('done')", undefined, { timeout: 20_000 });
     assert.equal(await attacker.title(), 'done sent,sent', 'the browser sent every request');
     assert.equal(seen.find((s) => s.url.endsWith('/cancel'))?.status, 403, `the cancel form was refused: ${JSON.stringify(seen)}`);
