@@ -3,21 +3,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Receipt } from '../../src/protocol/receipt.js';
+import type { ReceiptV2 as Receipt } from '../../src/protocol/receipt.js';
 import { scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
+import { startLab, waitFor, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, buyVm, link, sshKey } from '../helpers/scenario.js';
-
-async function receiptsOf(lab: TestLab, actor: string, deployment: string): Promise<Receipt[]> {
-  return ((await lab.curl(actor, 'GET', `/v1/receipts?deployment=${deployment}`)).json as { receipts: Receipt[] }).receipts;
-}
-
-async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<string, unknown>>> {
-  const r = await hypha(['ledger', 'entries', '--dir', join(lab.dir, 'ledger', 'data'), '--type', type]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+import { ledgerEntries, receiptsOf } from '../helpers/billing-scenario.js';
 
 test('crash safety and ledger outages in the lab', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t, { hour: 1 });

@@ -7,32 +7,9 @@ import type { ReceiptV2 as Receipt } from '../../src/protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
 import { scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
-import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
+import { startLab, waitFor, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, link, ssh, sshKey } from '../helpers/scenario.js';
-
-/** A deployment's receipts, as its customer gets them. */
-async function receiptsOf(lab: TestLab, actor: string, deployment: string): Promise<Receipt[]> {
-  return ((await lab.curl(actor, 'GET', `/v1/receipts?deployment=${deployment}`)).json as { receipts: Receipt[] }).receipts;
-}
-
-interface DeploymentView {
-  state: string;
-  graceUntil?: string;
-  arrears: string;
-  endReason?: string;
-  ssh?: string;
-  toPay?: { pay: string; arrears: string; by?: string; advice: string; keepUp: { hours: number; amount: string } };
-}
-async function deployment(lab: TestLab, actor: string, id: string): Promise<DeploymentView> {
-  return ((await lab.curl(actor, 'GET', `/v1/deployments/${id}`)).json as { deployment: DeploymentView }).deployment;
-}
-
-/** The embedded ledger's entries of one type, read from its journal. */
-async function ledgerEntries(lab: TestLab, type: string): Promise<Array<Record<string, unknown>>> {
-  const r = await hypha(['ledger', 'entries', '--dir', join(lab.dir, 'ledger', 'data'), '--type', type]);
-  assert.equal(r.code, 0, r.stderr);
-  return r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
+import { deploymentOf, fullPeriodsBilled, ledgerEntries, receiptsOf } from '../helpers/billing-scenario.js';
 
 test('billing in the lab: charges, downtime, grace, resume and deprovisioning', { skip: LAB_SKIP }, async (t) => {
   const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', '10'] });
@@ -44,15 +21,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
   const a = await buyVm(lab, 'alice', [aliceKey.pub], '20');
 
   await t.test('a funded customer is charged every period, and the receipts verify offline', async () => {
-    const receipts = await waitFor('three full periods billed', async () => {
-      const r = await receiptsOf(lab, 'alice', a.deployment.id);
-      return r.filter((x) => x.upSeconds === 3600).length >= 3 ? r : undefined;
-    });
-    for (const r of receipts.filter((x) => x.upSeconds === 3600)) {
-      assert.equal(r.amount, '0.050000');
-      assert.equal(r.farmerShare, '0.045000');
-      assert.equal(r.fee, '0.005000');
-    }
+    const receipts = await fullPeriodsBilled(lab, 'alice', a.deployment.id, 3);
     const file = join(dir, 'alice-receipts.json');
     writeFileSync(file, JSON.stringify(receipts));
     const verified = await hypha(['receipt', 'verify', file, '--gateway', lab.state().gateway.agent]);
@@ -109,7 +78,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     b = await buyVm(lab, 'bob', [bobKey.pub], '0.1');
     assert.equal((await ssh(lab, 'bob', bobKey.path, b.deployment.myceliumIp, 'echo up')).stdout.trim(), 'up');
     const inGrace = await waitFor('bob\'s deployment to enter grace', async () => {
-      const d = await deployment(lab, 'bob', b.deployment.id);
+      const d = await deploymentOf(lab, 'bob', b.deployment.id);
       return d.state === 'grace' ? d : undefined;
     });
     assert.ok(inGrace.graceUntil, 'graceUntil is shown');
@@ -135,7 +104,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
 
   await t.test('funds arrive: the arrears are paid first, the deployment is active again and ssh works', async () => {
     const bob = await agentOf(lab, 'bob');
-    const arrears = (await deployment(lab, 'bob', b.deployment.id)).arrears;
+    const arrears = (await deploymentOf(lab, 'bob', b.deployment.id)).arrears;
     const answer = await lab.curl('admin', 'POST', '/admin/api/ledger/fund', { agent: bob, amount: (Number(arrears) + 0.06).toFixed(6) });
     assert.equal(answer.status, 200, answer.text);
     const funded = answer.json as { paidArrears: string; resumed: string[]; stillInGrace: string[]; ended: string[]; summary: string; toPay?: { pay: string } };
@@ -148,7 +117,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     }
     assert.ok(funded.toPay, 'and that 0.06 does not keep it up for the deposit period');
     const back = await waitFor('bob\'s deployment to be active again', async () => {
-      const d = await deployment(lab, 'bob', b.deployment.id);
+      const d = await deploymentOf(lab, 'bob', b.deployment.id);
       return d.state === 'active' ? d : undefined;
     });
     assert.equal(back.arrears, '0.000000');
@@ -163,7 +132,7 @@ test('billing in the lab: charges, downtime, grace, resume and deprovisioning', 
     const ended = await waitFor(
       'bob\'s deployment to run out again and be deprovisioned',
       async () => {
-        const d = await deployment(lab, 'bob', b.deployment.id);
+        const d = await deploymentOf(lab, 'bob', b.deployment.id);
         return d.state === 'deprovisioned' ? d : undefined;
       },
       60_000,

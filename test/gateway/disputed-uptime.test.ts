@@ -1,4 +1,5 @@
 // The disputed up-time rule (a pure function) and its use by billing: a VM whose probes disagree with its agent is billed the smaller up-time, and the dispute is on the receipt and the timeline.
+import { deploymentRecord } from '../helpers/deployment-record.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -21,6 +22,9 @@ const HOUR = 3_600_000;
 const INTERVAL = 15_000;
 const T0 = Date.UTC(2026, 0, 1);
 
+/** dep_1: an active VM of a fresh customer on a fresh farmer's node. */
+const deployment = (over: Partial<DeploymentRecord> = {}): DeploymentRecord => deploymentRecord('dep_1', { customer: newIdentity().agent, farmer: newIdentity().agent, name: 'vm', order: 'ord_1', ...over }, T0);
+
 test('billableUptime: the agent is billed without a dispute; with one, the smaller of the two sides', async (t) => {
   const table: Array<{ name: string; e: UptimeEvidence; expected: BilledUptime }> = [
     { name: 'no dispute: the agent, even if the probes saw less', e: { agentUpSeconds: 3600, gatewayUpSeconds: 100, disputed: false }, expected: { upSeconds: 3600, dispute: null } },
@@ -33,27 +37,6 @@ test('billableUptime: the agent is billed without a dispute; with one, the small
   for (const c of table) await t.test(c.name, () => assert.deepEqual(billableUptime(c.e), c.expected));
 });
 
-function deployment(over: Partial<DeploymentRecord> = {}): DeploymentRecord {
-  return {
-    id: 'dep_1',
-    order: 'ord_1',
-    customer: newIdentity().agent,
-    offer: 'small',
-    name: 'vm',
-    pricePerHour: '0.050000',
-    unit: 'SPORE',
-    sshKeys: [],
-    provisioner: 'agent',
-    node: 'node-1',
-    farmer: newIdentity().agent,
-    myceliumIp: '4a1::ff0f:1',
-    vmRef: {},
-    state: 'active',
-    createdAtMs: T0,
-    activatedAtMs: T0,
-    ...over,
-  };
-}
 
 const inputs = (over: Partial<ReceiptInputs>): ReceiptInputs => ({ upSeconds: () => 3600, prev: null, agentHead: null, gateway: 'uhCAkgw', issuedAt: new Date(T0 + HOUR).toISOString(), farmerShareBps: 9000, ...over });
 

@@ -1,4 +1,5 @@
 // The pure rules behind what a customer whose funds ran out is told: the runway, what is due and by when, the order's state, the fund answer.
+import { deploymentRecord } from '../helpers/deployment-record.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runwayOf, positionOf } from '../../src/gateway/billing/funds.js';
@@ -13,27 +14,9 @@ const HOUR = 3_600_000;
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');
 const ALICE = 'uhCAkAlice';
 
-function deployment(id: string, extra: Partial<DeploymentRecord> = {}): DeploymentRecord {
-  return {
-    id,
-    order: `ord_${id}`,
-    customer: ALICE,
-    offer: 'small',
-    name: 'vm',
-    pricePerHour: '0.050000',
-    unit: 'SPORE',
-    sshKeys: [],
-    provisioner: 'agent',
-    node: 'node-1',
-    farmer: 'uhCAkFarmer',
-    myceliumIp: '4ab:1::ff0f:1',
-    vmRef: {},
-    state: 'active',
-    createdAtMs: T0,
-    activatedAtMs: T0,
-    ...extra,
-  };
-}
+
+/** An active VM of alice's. */
+const deployment = (id: string, extra: Partial<DeploymentRecord> = {}): DeploymentRecord => deploymentRecord(id, { customer: ALICE, farmer: 'uhCAkFarmer', myceliumIp: '4ab:1::ff0f:1', name: 'vm', ...extra }, T0);
 
 test('runway: hours at the current burn; none while charges are unpaid (the VMs are in grace)', () => {
   const low = 24 * HOUR;

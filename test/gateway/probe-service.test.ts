@@ -1,4 +1,5 @@
 // ProbeService with a FakeClock and a fake probe: probes are the evidence for VMs no agent reports; for the others a disagreement counts only once the agent's next report still disagrees.
+import { deploymentRecord } from '../helpers/deployment-record.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
@@ -11,27 +12,6 @@ import { FakeEventSink } from '../helpers/fake-event-sink.js';
 const INTERVAL = 15_000;
 const HOUR = 3_600_000;
 
-function deployment(id: string, over: Partial<DeploymentRecord> = {}): DeploymentRecord {
-  return {
-    id,
-    order: `o-${id}`,
-    customer: 'uhCAkcustomer',
-    offer: 'small',
-    name: id,
-    pricePerHour: '0.050000',
-    unit: 'SPORE',
-    sshKeys: [],
-    provisioner: 'agent',
-    node: 'node-1',
-    farmer: 'uhCAkfarmer',
-    myceliumIp: `4a1::ff0f:${id.length}`,
-    vmRef: {},
-    state: 'active',
-    createdAtMs: 0,
-    activatedAtMs: 0,
-    ...over,
-  };
-}
 
 interface Rig {
   clock: FakeClock;
@@ -70,6 +50,8 @@ function rig(deployments: DeploymentRecord[], withAgent: boolean): Rig {
   });
   return { clock, uptime, events, counted, reachable, probed, prober };
 }
+
+const deployment = (id: string, over: Partial<DeploymentRecord> = {}): DeploymentRecord => deploymentRecord(id, { order: `o-${id}`, myceliumIp: `4a1::ff0f:${id.length}`, ...over });
 
 test('ProbeService: without an agent, the probes are the up-time evidence', async () => {
   const d = deployment('vm-a');

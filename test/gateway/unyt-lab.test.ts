@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Receipt } from '../../src/protocol/receipt.js';
 import { formatAmount, parseAmount } from '../../src/protocol/money.js';
 import { labConductorInfoPath, labLedgerSnapshotPath, type LabConductorInfo } from '../../src/lab/unyt-conductor/lab-conductor-info.js';
 import type { LedgerSnapshot } from '../../src/lab/unyt-conductor/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
 import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { adminGet, agentOf, buyVm, labFund, link, ssh, sshKey } from '../helpers/scenario.js';
+import { deploymentOf, fullPeriodsBilled } from '../helpers/billing-scenario.js';
 import { errorMessage } from '../../src/identity/index.js';
 
 /** The unit index the lab conductor bills SPORE under. */
@@ -26,14 +26,6 @@ interface ReceiptRow {
 interface Detail {
   deployment: { node: string; state: string; arrears: string };
   receipts: ReceiptRow[];
-}
-
-async function receiptsOf(lab: TestLab, actor: string, deployment: string): Promise<Receipt[]> {
-  return ((await lab.curl(actor, 'GET', `/v1/receipts?deployment=${deployment}`)).json as { receipts: Receipt[] }).receipts;
-}
-
-async function deploymentOf(lab: TestLab, actor: string, id: string): Promise<{ state: string; arrears: string; graceUntil?: string }> {
-  return ((await lab.curl(actor, 'GET', `/v1/deployments/${id}`)).json as { deployment: { state: string; arrears: string; graceUntil?: string } }).deployment;
 }
 
 function sum(values: string[]): bigint {
@@ -134,15 +126,7 @@ test('billing on Unyt in the lab: parked funds are charged by RAVEs, funds run o
     const a = await buyVm(lab, 'alice', [aliceKey.pub], '20', 'small', 'lab-fund');
     accounts.push({ actor: 'alice', deployment: a.deployment.id, ip: a.deployment.myceliumIp, fundedMicros: parseAmount('amount', '20') });
     assert.equal((await ssh(lab, 'alice', aliceKey.path, a.deployment.myceliumIp, 'echo up')).stdout.trim(), 'up');
-    const receipts = await waitFor('three full periods billed', async () => {
-      const r = await receiptsOf(lab, 'alice', a.deployment.id);
-      return r.filter((x) => x.upSeconds === 3600).length >= 3 ? r : undefined;
-    });
-    for (const r of receipts.filter((x) => x.upSeconds === 3600)) {
-      assert.equal(r.amount, '0.050000');
-      assert.equal(r.farmerShare, '0.045000');
-      assert.equal(r.fee, '0.005000');
-    }
+    await fullPeriodsBilled(lab, 'alice', a.deployment.id, 3);
     const { ledger, paid } = await ledgerAgrees(lab, info, accounts);
     assert.ok(paid.filter((r) => r.amount !== '0.000000').length >= 3, 'at least three charges were paid');
     assert.ok(ledger.raves >= 3, 'each paid charge ran the agreement');
