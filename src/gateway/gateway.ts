@@ -169,6 +169,7 @@ export class Gateway {
         log,
         totals: (id) => billing?.totals(id) ?? { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n },
         onPlacementChanged: (nodes) => hub.refreshAssignments(nodes),
+        maxSshKeyBytes: config.orders.maxSshKeyBytes,
       });
       closers.add(() => deployments.close());
       const sign = createSigner(identity.secretKey);

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { errorMessage } from '../../identity/error-message.js';
 import { clockName, type Clock } from '../../protocol/clock.js';
 import { formatAmount } from '../../protocol/money.js';
-import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
+import { parseSshKeysWithin } from '../orders/ssh-key-limit.js';
 import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
 import { PublicError, errors } from '../http/public-error.js';
@@ -29,6 +29,8 @@ export interface DeploymentDeps {
   totals(deploymentId: string): DeploymentTotals;
   /** The set of VMs agents probe changed on these nodes. */
   onPlacementChanged(nodes: readonly string[]): void;
+  /** Bytes of SSH key lines one VM may carry (config orders.maxSshKeyBytes), as for an order. */
+  readonly maxSshKeyBytes: number;
 }
 
 /** The VM handle of a deployment. */
@@ -122,7 +124,7 @@ export class DeploymentService {
     const d = this.get(customer, id);
     const o = expectObject(body, 'body');
     expectOnlyKeys(o, ['sshKeys'], '');
-    const keys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
+    const keys = parseSshKeysWithin(o.sshKeys, this.deps.maxSshKeyBytes);
     if (d.state === 'deprovisioned') throw new PublicError('conflict', `deployment ${id} has ended`, 'order a new VM');
     try {
       await this.deps.provisioner.setSshKeys(handleOf(d), keys);

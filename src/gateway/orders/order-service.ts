@@ -6,7 +6,7 @@ import type { Clock } from '../../protocol/clock.js';
 import { HOUR_MS } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { Offer } from '../../protocol/offer.js';
-import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
+import { parseSshKeysWithin } from './ssh-key-limit.js';
 import { ValidationError, expectObject, expectOnlyKeys, expectString, optionalString } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
@@ -107,11 +107,7 @@ export class OrderService {
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
-    const sshKeys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
-    const keyBytes = sshKeys.reduce((n, k) => n + Buffer.byteLength(k, 'utf8'), 0);
-    if (keyBytes > this.deps.policy.maxSshKeyBytes) {
-      throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
-    }
+    const sshKeys = parseSshKeysWithin(o.sshKeys, this.deps.policy.maxSshKeyBytes);
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
