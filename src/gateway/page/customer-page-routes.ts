@@ -15,7 +15,7 @@ import { PublicError, fromValidation } from '../http/public-error.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from '../provision/provisioner.js';
 import type { SafeHtml } from '../render/html.js';
-import { LIVE_HEADER } from './page-script.js';
+import { FRAGMENT_HEADER } from '../render/refresh-script.js';
 import {
   CUSTOMER_PAGE_CSP,
   renderCancelConfirm,
@@ -52,7 +52,7 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
-  vary: `accept, ${LIVE_HEADER}`,
+  vary: `accept, ${FRAGMENT_HEADER}`,
 };
 
 /** What the page says after a form was done: a fixed catalogue, so a link cannot put words in the page's mouth. */
@@ -75,7 +75,7 @@ export function customerHomeHandler(deps: CustomerPageDeps): Handler {
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     if (p.agent === undefined) return { title: 'Link this address', live: false, main: renderHome({ gateway: deps.gateway, caller, ...(notice ? { notice } : {}) }) };
     const live = await liveView(deps, p.agent);
-    if (ctx.get(LIVE_HEADER) === '1') return { title: '', live: true, main: renderLive(live, deps.gateway.url), fragment: true };
+    if (ctx.get(FRAGMENT_HEADER) === '1') return { title: '', live: true, main: renderLive(live, deps.gateway.url), fragment: true };
     const view: CustomerPageView = {
       gateway: deps.gateway,
       caller,
