@@ -8,6 +8,8 @@ import { PAGE_STYLE } from './page-style.js';
 import { REFRESH_SCRIPT } from '../render/refresh-script.js';
 import { table } from '../render/table.js';
 import { cspHash } from '../render/csp-hash.js';
+import { eventClass } from '../render/event-class.js';
+import type { HistoryRow } from './deployment-history.js';
 
 /** Seconds between refreshes of the live part (balance, orders, deployments). */
 export const LIVE_REFRESH_SECONDS = 3;
@@ -302,8 +304,8 @@ export function renderKeysConfirm(d: DeploymentView, keys: readonly string[]): S
 </form>`;
 }
 
-/** A deployment's receipts: a table, the JSON download and how to verify it. */
-export function renderReceipts(d: DeploymentView, receipts: readonly AnyReceipt[], gateway: { url: string; agent: string }): SafeHtml {
+/** A deployment's receipts (a table, the JSON download and how to verify it) and its history. */
+export function renderReceipts(d: DeploymentView, receipts: readonly AnyReceipt[], gateway: { url: string; agent: string }, history: readonly HistoryRow[]): SafeHtml {
   const file = `receipts-${d.id}.json`;
   return html`
 <h1>Receipts of ${d.name}</h1>
@@ -324,6 +326,19 @@ ${table<AnyReceipt>(
 <p><a href="/page/deployments/${encodeURIComponent(d.id)}/receipts.json" download="${file}" id="receipts-download">Download the receipts as JSON</a></p>
 <p>Check them offline (signatures, chain and arithmetic):</p>
 <pre id="verify-command">./bin/hypha.js receipt verify ${file} --gateway ${gateway.agent}</pre>
+<section aria-labelledby="h-history">
+<h2 id="h-history">What happened</h2>
+${table<HistoryRow>(
+  [
+    { header: 'Time', cell: (e) => html`<time datetime="${e.at}">${e.at}</time>` },
+    { header: 'Event', cell: (e) => e.event, className: (e) => eventClass(e.event) },
+    { header: 'Detail', cell: (e) => e.detail },
+  ],
+  history,
+  'Nothing recorded yet.',
+  { id: 'history', caption: 'newest first', rowData: (e) => ({ event: e.event }) },
+)}
+</section>
 <p><a href="/">Back</a></p>`;
 }
 

@@ -16,6 +16,8 @@ import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from '../provision/provisioner.js';
 import type { SafeHtml } from '../render/html.js';
 import { FRAGMENT_HEADER } from '../render/refresh-script.js';
+import type { TimelineEvent } from '../events/event-log.js';
+import { deploymentHistory } from './deployment-history.js';
 import {
   CUSTOMER_PAGE_CSP,
   renderCancelConfirm,
@@ -41,6 +43,8 @@ export interface CustomerPageDeps {
   availableSlots(): Promise<ReadonlyMap<string, number>>;
   /** The billing deposit an order takes. */
   readonly depositMs: number;
+  /** A deployment's or an order's timeline (the event log's index), for the deployment's history. */
+  eventsAbout(kind: 'deployment' | 'order', id: string): readonly TimelineEvent[];
 }
 
 /** The headers of every page answer: the CSP, no sniffing, no referrer, never cached, never framed. */
@@ -153,7 +157,8 @@ export function registerCustomerPageRoutes(router: Router, deps: CustomerPageDep
     page((ctx) => {
       const me = requireCustomer(ctx, deps.gateway.url);
       const d = deps.deployments.get(me.agent, ctx.params.id ?? '');
-      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), deps.views.receipts(me.agent, d.id), deps.gateway) };
+      const history = deploymentHistory(deps.eventsAbout('deployment', d.id), deps.eventsAbout('order', d.order));
+      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), deps.views.receipts(me.agent, d.id), deps.gateway, history) };
     }),
   );
 
