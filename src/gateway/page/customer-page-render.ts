@@ -9,6 +9,7 @@ import { REFRESH_SCRIPT } from '../render/refresh-script.js';
 import { table } from '../render/table.js';
 import { cspHash } from '../render/csp-hash.js';
 import { eventClass } from '../render/event-class.js';
+import { time } from '../render/time.js';
 import type { HistoryRow } from './deployment-history.js';
 
 /** Seconds between refreshes of the live part (balance, orders, deployments). */
@@ -330,7 +331,7 @@ ${table<AnyReceipt>(
 <h2 id="h-history">What happened</h2>
 ${table<HistoryRow>(
   [
-    { header: 'Time', cell: (e) => html`<time datetime="${e.at}">${e.at}</time>` },
+    { header: 'Time', cell: (e) => time(e.at) },
     { header: 'Event', cell: (e) => e.event, className: (e) => eventClass(e.event) },
     { header: 'Detail', cell: (e) => e.detail },
   ],

@@ -2,11 +2,8 @@
 import { html, type SafeHtml } from '../../render/html.js';
 import { adminPath } from '../admin-path.js';
 
-/** An ISO time as a `<time>` element ("never" when null), to the second, UTC. */
-export function time(iso: string | null): SafeHtml {
-  if (iso === null) return html`<span class="muted">never</span>`;
-  return html`<time datetime="${iso}">${iso.replace('T', ' ').replace(/\.\d+Z$/, 'Z')}</time>`;
-}
+/** Times are printed as on the customer page. */
+export { time } from '../../render/time.js';
 
 /** A deployment's or order's state, coloured by the base style's `state-*` rules. */
 export function stateBadge(state: string): SafeHtml {
