@@ -320,6 +320,7 @@ export class Gateway {
         offers: () => offers,
         availableSlots: () => offerSlots.all(),
         depositMs: config.billing.depositMs,
+        eventsAbout: (kind, id) => events.about(kind, id),
       };
       const app = createApp({
         log,

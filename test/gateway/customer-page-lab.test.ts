@@ -211,6 +211,10 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     const gateway = /--gateway (\S+)/.exec(cmd)?.[1] ?? '';
     const verified = await hypha(['receipt', 'verify', file, '--gateway', gateway]);
     assert.equal(verified.code, 0, verified.stdout + verified.stderr);
+    const handedOver = page.locator('#history tr[data-event="deployment.active"] td.ev-good');
+    assert.equal(await handedOver.count(), 1, 'the history shows the hand-over, green as the catalogue says');
+    assert.ok((await page.locator('#history tr[data-event="order.paid"]').count()) > 0, 'and the payment');
+    assert.equal(await page.locator('#history tr[data-event^="agent."], #history tr[data-event^="receipt."]').count(), 0, 'but nothing of the farmer\'s evidence');
     await shot(page, '5-receipts');
   });
 

@@ -195,7 +195,7 @@ test('the deployment page answers "why was it deprovisioned?" and lists payment,
   const s = fakeSources();
   const d = s.deployments().find((x) => x.id === 'dep_gone') as DeploymentRecord;
   const out = renderDeployment(deploymentDetail(s, d)).text;
-  const outcome = /<div class="answer bad" id="outcome">([\s\S]*?)<\/div>/.exec(out)?.[1] ?? '';
+  const outcome = /<div class="note bad" id="outcome">([\s\S]*?)<\/div>/.exec(out)?.[1] ?? '';
   assert.match(outcome, /Deprovisioned/);
   assert.match(outcome, /out_of_funds/);
   assert.match(outcome, /the grace period ended with 0\.050000 SPORE unpaid/);

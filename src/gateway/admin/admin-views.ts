@@ -2,7 +2,7 @@
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
 import type { TimelineEvent } from '../events/event-log.js';
-import type { CustomerDetailView, DeploymentDetailView, OrderSummary, OverviewView, ReceiptSummary } from './status-page-render.js';
+import type { CustomerDetailView, DeploymentDetailView, EventRow, OrderSummary, OverviewView, ReceiptSummary } from './admin-view-types.js';
 import type { PeriodTotals, ReceiptEntry } from '../billing/receipt-log.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import { deploymentView } from '../deployments/deployment-service.js';
@@ -156,16 +156,6 @@ export const DETAIL_LIST_LIMIT = 1000;
 /** The last `n` of a list kept oldest first. */
 function newest<T>(list: readonly T[], n: number): T[] {
   return list.length <= n ? [...list] : list.slice(list.length - n);
-}
-
-/** A timeline row, as `eventView` and the views' timelines give it (the API and the status page). */
-export interface EventRow {
-  readonly at: string | null;
-  readonly event: string;
-  readonly detail: string;
-  readonly deployment?: string;
-  readonly customer?: string;
-  readonly agent?: string;
 }
 
 /** An event as the API shows it. */

@@ -46,6 +46,7 @@ import {
 } from '../../protocol/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
+import type { EventName } from '../events/event-catalogue.js';
 import type { Store } from '../store/store.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
 import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.js';
@@ -403,7 +404,7 @@ export class AgentHub {
   }
 
   private async admit(ws: WebSocket, hello: HelloMessage, nonce: string, address: string, subnet: string): Promise<void> {
-    const refuse = async (code: number, reason: string, event: string): Promise<void> => {
+    const refuse = async (code: number, reason: string, event: EventName): Promise<void> => {
       await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail: `${reason} (from ${address})`, agent: hello.agent, data: { subnet } });
       ws.close(code, truncate(reason));
     };
@@ -593,7 +594,7 @@ export class AgentHub {
     this.heads.set(conn.agent, byPeriod);
   }
 
-  private disagree(agent: string, event: string, detail: string, data: Record<string, unknown>): void {
+  private disagree(agent: string, event: EventName, detail: string, data: Record<string, unknown>): void {
     this.deps.log.warn({ agent, event, ...data }, detail);
     this.note({ atMs: this.deps.clock.nowMs(), event, detail, agent, data });
   }

@@ -9,6 +9,7 @@ import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { RECEIPT_V2_PURPOSE, receiptId, receiptLeafHash, type AnyReceipt, type Receipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { signatureHolds, signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { EventSink } from '../events/event-log.js';
+import type { EventName } from '../events/event-catalogue.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import type { Table } from '../store/store.js';
@@ -539,7 +540,7 @@ export class BillingService implements PeriodWork {
     await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.error', detail: `the ledger could not be reached (${err.message}); receipts are kept and billing retries; nobody enters grace for this` });
   }
 
-  private event(d: DeploymentRecord, event: string, detail: string): Promise<void> {
+  private event(d: DeploymentRecord, event: EventName, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, customer: d.customer, order: d.order, node: d.node });
   }
 }

@@ -6,6 +6,7 @@ import { formatAmount } from '../../protocol/money.js';
 import { parseSshKeysWithin } from '../orders/ssh-key-limit.js';
 import { expectObject, expectOnlyKeys } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
+import type { EventName } from '../events/event-catalogue.js';
 import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner, type VmHandle } from '../provision/provisioner.js';
 import type { Table } from '../store/store.js';
@@ -205,7 +206,7 @@ export class DeploymentService {
     return this.reaping;
   }
 
-  private event(d: DeploymentRecord, event: string, detail: string): Promise<void> {
+  private event(d: DeploymentRecord, event: EventName, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, order: d.order, customer: d.customer, node: d.node, ...(d.farmer ? { agent: d.farmer } : {}) });
   }
 }

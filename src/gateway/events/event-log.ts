@@ -1,11 +1,12 @@
 // The timeline: every event with a reason (order paid, VM deployed, grace started, …), append-only and indexed for the admin views.
 import { AppendLog } from '../store/append-log.js';
+import type { EventName } from './event-catalogue.js';
 
 /** One thing that happened, and why. Times are clock ms. */
 export interface TimelineEvent {
   readonly atMs: number;
-  /** A stable event name, e.g. "order.paid", "deployment.grace", "agent.chain_mismatch". */
-  readonly event: string;
+  /** A stable event name from the catalogue (event-catalogue.ts), e.g. "order.paid", "deployment.grace". */
+  readonly event: EventName;
   /** What a person reads: the reason, in words. */
   readonly detail: string;
   readonly deployment?: string;

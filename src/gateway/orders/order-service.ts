@@ -9,6 +9,7 @@ import type { Offer } from '../../protocol/offer.js';
 import { parseSshKeysWithin } from './ssh-key-limit.js';
 import { ValidationError, expectObject, expectOnlyKeys, expectString, optionalString } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
+import type { EventName } from '../events/event-catalogue.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
@@ -337,7 +338,7 @@ export class OrderService {
     await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
   }
 
-  private async update(order: OrderRecord, change: Partial<OrderRecord>, event: string, detail: string): Promise<OrderRecord> {
+  private async update(order: OrderRecord, change: Partial<OrderRecord>, event: EventName, detail: string): Promise<OrderRecord> {
     const next = { ...order, ...change };
     await this.deps.store.orders.put(order.id, next);
     await this.event(next, event, detail);
@@ -354,7 +355,7 @@ export class OrderService {
     await this.deps.store.orders.delete(order.id);
   }
 
-  private event(order: OrderRecord, event: string, detail: string): Promise<void> {
+  private event(order: OrderRecord, event: EventName, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, order: order.id, customer: order.customer, ...(order.deployment ? { deployment: order.deployment } : {}) });
   }
 }

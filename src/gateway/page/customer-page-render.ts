@@ -5,9 +5,15 @@ import type { DeploymentView } from '../deployments/deployment-service.js';
 import type { BalanceView, OrderView } from '../http/customer-views.js';
 import type { AnyReceipt } from '../../protocol/receipt.js';
 import { PAGE_STYLE } from './page-style.js';
-import { PAGE_SCRIPT } from './page-script.js';
+import { REFRESH_SCRIPT } from '../render/refresh-script.js';
 import { table } from '../render/table.js';
 import { cspHash } from '../render/csp-hash.js';
+import { eventClass } from '../render/event-class.js';
+import { time } from '../render/time.js';
+import type { HistoryRow } from './deployment-history.js';
+
+/** Seconds between refreshes of the live part (balance, orders, deployments). */
+export const LIVE_REFRESH_SECONDS = 3;
 
 /** What the gateway knows of the caller. */
 export interface CallerView {
@@ -45,7 +51,7 @@ export interface CustomerPageView {
 /** The page's Content-Security-Policy: its own style sheet and script by hash, same-origin fetches and forms, nothing else. */
 export const CUSTOMER_PAGE_CSP = [
   "default-src 'none'",
-  `script-src ${cspHash(PAGE_SCRIPT)}`,
+  `script-src ${cspHash(REFRESH_SCRIPT)}`,
   `style-src ${cspHash(PAGE_STYLE)}`,
   "connect-src 'self'",
   "img-src 'self' data:",
@@ -74,7 +80,7 @@ export function renderPage(title: string, main: SafeHtml, live: boolean): string
 <main id="main">
 ${main}
 </main>
-${live ? html`<script>${PAGE_SCRIPT}</script>` : ''}
+${live ? html`<script>${REFRESH_SCRIPT}</script>` : ''}
 </body>
 </html>
 `.text;
@@ -115,7 +121,7 @@ Linking proves you hold the key: the gateway sends a challenge bound to this /64
 
 function renderLinked(v: NonNullable<CustomerPageView['linked']>, gatewayUrl: string): SafeHtml {
   return html`
-<div id="live" aria-live="polite">
+<div id="live" aria-live="polite" data-refresh-seconds="${LIVE_REFRESH_SECONDS}">
 ${renderLive(v, gatewayUrl)}
 </div>
 <section aria-labelledby="h-offers">
@@ -146,7 +152,7 @@ ${table<OrderView>(
   ],
   v.orders,
   'No orders yet: buy a VM below.',
-  'orders',
+  { label: 'orders' },
 )}
 </section>
 <section aria-labelledby="h-deployments" id="deployments">
@@ -162,7 +168,7 @@ ${table<DeploymentView>(
   ],
   v.deployments,
   'No deployments yet.',
-  'deployments',
+  { label: 'deployments' },
 )}
 </section>
 `;
@@ -198,7 +204,7 @@ function offersTable(offers: readonly OfferRow[]): SafeHtml {
     ],
     offers,
     'This gateway offers nothing right now.',
-    'offers',
+    { label: 'offers' },
   );
 }
 
@@ -299,8 +305,8 @@ export function renderKeysConfirm(d: DeploymentView, keys: readonly string[]): S
 </form>`;
 }
 
-/** A deployment's receipts: a table, the JSON download and how to verify it. */
-export function renderReceipts(d: DeploymentView, receipts: readonly AnyReceipt[], gateway: { url: string; agent: string }): SafeHtml {
+/** A deployment's receipts (a table, the JSON download and how to verify it) and its history. */
+export function renderReceipts(d: DeploymentView, receipts: readonly AnyReceipt[], gateway: { url: string; agent: string }, history: readonly HistoryRow[]): SafeHtml {
   const file = `receipts-${d.id}.json`;
   return html`
 <h1>Receipts of ${d.name}</h1>
@@ -312,15 +318,28 @@ ${table<AnyReceipt>(
     { header: 'Up', cell: (r) => durationText(r.upSeconds), num: true },
     { header: 'Amount', cell: (r) => `${r.amount} ${r.unit}`, num: true },
     { header: 'Farmer signed', cell: (r) => (('countersign' in r ? r.countersign : r.v === 1 ? r.signatures.farmer : undefined) !== undefined ? 'yes' : 'not yet') },
-    { header: 'AnyReceipt', cell: (r) => html`<code>${r.id}</code>${r.final ? ' (final)' : ''}` },
+    { header: 'Receipt', cell: (r) => html`<code>${r.id}</code>${r.final ? ' (final)' : ''}` },
   ],
   receipts,
   'No receipts yet: the first comes when the first billing period closes.',
-  'receipts',
+  { label: 'receipts' },
 )}
 <p><a href="/page/deployments/${encodeURIComponent(d.id)}/receipts.json" download="${file}" id="receipts-download">Download the receipts as JSON</a></p>
 <p>Check them offline (signatures, chain and arithmetic):</p>
 <pre id="verify-command">./bin/hypha.js receipt verify ${file} --gateway ${gateway.agent}</pre>
+<section aria-labelledby="h-history">
+<h2 id="h-history">What happened</h2>
+${table<HistoryRow>(
+  [
+    { header: 'Time', cell: (e) => time(e.at) },
+    { header: 'Event', cell: (e) => e.event, className: (e) => eventClass(e.event) },
+    { header: 'Detail', cell: (e) => e.detail },
+  ],
+  history,
+  'Nothing recorded yet.',
+  { id: 'history', caption: 'newest first', rowData: (e) => ({ event: e.event }) },
+)}
+</section>
 <p><a href="/">Back</a></p>`;
 }
 

@@ -15,7 +15,9 @@ import { PublicError, fromValidation } from '../http/public-error.js';
 import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from '../provision/provisioner.js';
 import type { SafeHtml } from '../render/html.js';
-import { LIVE_HEADER } from './page-script.js';
+import { FRAGMENT_HEADER } from '../render/refresh-script.js';
+import type { TimelineEvent } from '../events/event-log.js';
+import { deploymentHistory } from './deployment-history.js';
 import {
   CUSTOMER_PAGE_CSP,
   renderCancelConfirm,
@@ -41,6 +43,8 @@ export interface CustomerPageDeps {
   availableSlots(): Promise<ReadonlyMap<string, number>>;
   /** The billing deposit an order takes. */
   readonly depositMs: number;
+  /** A deployment's or an order's timeline (the event log's index), for the deployment's history. */
+  eventsAbout(kind: 'deployment' | 'order', id: string): readonly TimelineEvent[];
 }
 
 /** The headers of every page answer: the CSP, no sniffing, no referrer, never cached, never framed. */
@@ -52,7 +56,7 @@ const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'referrer-policy': 'same-origin',
   'cache-control': 'no-store',
   'x-frame-options': 'DENY',
-  vary: `accept, ${LIVE_HEADER}`,
+  vary: `accept, ${FRAGMENT_HEADER}`,
 };
 
 /** What the page says after a form was done: a fixed catalogue, so a link cannot put words in the page's mouth. */
@@ -75,7 +79,7 @@ export function customerHomeHandler(deps: CustomerPageDeps): Handler {
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     if (p.agent === undefined) return { title: 'Link this address', live: false, main: renderHome({ gateway: deps.gateway, caller, ...(notice ? { notice } : {}) }) };
     const live = await liveView(deps, p.agent);
-    if (ctx.get(LIVE_HEADER) === '1') return { title: '', live: true, main: renderLive(live, deps.gateway.url), fragment: true };
+    if (ctx.get(FRAGMENT_HEADER) === '1') return { title: '', live: true, main: renderLive(live, deps.gateway.url), fragment: true };
     const view: CustomerPageView = {
       gateway: deps.gateway,
       caller,
@@ -153,7 +157,8 @@ export function registerCustomerPageRoutes(router: Router, deps: CustomerPageDep
     page((ctx) => {
       const me = requireCustomer(ctx, deps.gateway.url);
       const d = deps.deployments.get(me.agent, ctx.params.id ?? '');
-      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), deps.views.receipts(me.agent, d.id), deps.gateway) };
+      const history = deploymentHistory(deps.eventsAbout('deployment', d.id), deps.eventsAbout('order', d.order));
+      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), deps.views.receipts(me.agent, d.id), deps.gateway, history) };
     }),
   );
 
