@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { canonicalJsonBytes, toHex } from '../../src/identity/index.js';
+import { blake2bChained, canonicalJsonBytes, toHex } from '../../src/identity/index.js';
 import { HEARTBEAT_LIMITS, readHeartbeatChecked } from '../../src/protocol/agent-messages.js';
 import { readHeartbeatFast } from '../../src/protocol/heartbeat-fast-parse.js';
 import { chainNext, GENESIS_HEAD, heartbeatBodyBytes, type Heartbeat } from '../../src/protocol/heartbeat.js';
@@ -96,4 +96,19 @@ test('chainNext: a known head (the chain over canonical JSON is unchanged)', () 
   const hb: Heartbeat = { seq: 1, atMs: 1_700_000_000_000, nodes: [{ id: 'node-1', up: true }], vms: [{ id: 'dep_1', reachable: true, rttMicros: 420 }] };
   // blake2b-256(32 zero bytes || '{"atMs":1700000000000,"nodes":[{"id":"node-1","up":true}],"seq":1,"vms":[{"id":"dep_1","reachable":true,"rttMicros":420}]}'), from CPython's hashlib.
   assert.equal(chainNext(GENESIS_HEAD, hb), 'b148d7060a2027acc20ac90fb81a28bcdd51e0216264fe8a3fe1be0a37986241');
+});
+
+test('chainNext: the one-buffer path hashes what the multi-part path hashes; a bad previous head is refused as before', () => {
+  fc.assert(
+    fc.property(heartbeat, fc.uint8Array({ minLength: 32, maxLength: 32 }), (hb, prevBytes) => {
+      const prev = toHex(prevBytes);
+      const expected = toHex(blake2bChained(prevBytes, canonicalJsonBytes({ seq: hb.seq, atMs: hb.atMs, nodes: hb.nodes, vms: hb.vms }), 32));
+      assert.equal(chainNext(prev, hb), expected);
+      assert.equal(chainNext(prev.toUpperCase(), hb), expected);
+    }),
+    { numRuns: 1000 },
+  );
+  const hb: Heartbeat = { seq: 1, atMs: 2, nodes: [], vms: [] };
+  assert.throws(() => chainNext('ab'.repeat(31), hb), RangeError);
+  assert.throws(() => chainNext('zz'.repeat(32), hb), RangeError);
 });
