@@ -5,9 +5,6 @@ import type { AdminSources } from './admin/admin-views.js';
 import { requireAdmin } from './http/guards.js';
 
 /** Counters the gateway's parts bump; gauges read live state when scraped. */
-/** Most request series whose labelled children are kept (see requestSeries). */
-const MAX_CACHED_SERIES = 4096;
-
 export class GatewayMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<'route' | 'method' | 'status'>;
@@ -18,12 +15,6 @@ export class GatewayMetrics {
   readonly billingRuns: Counter<'outcome'>;
   readonly billingRunSeconds: Histogram;
   readonly ledgerErrors: Counter;
-  /**
-   * Each request series' labelled children, so a request does not hash its labels twice
-   * (prom-client sorts and joins them per call; bench/auth). Bounded: routes are patterns,
-   * methods the few Node's HTTP parser accepts, statuses three digits; past the bound, no caching.
-   */
-  private readonly requestSeries = new Map<string, { count: { inc(): void }; seconds: { observe(v: number): void } }>();
 
   constructor(sources: AdminSources) {
     const r = this.registry;
@@ -75,14 +66,8 @@ export class GatewayMetrics {
 
   /** Records one HTTP request (route is the matched pattern, never the raw path). */
   observeRequest(route: string, method: string, status: number, durationMs: number): void {
-    const key = `${route} ${method} ${status}`;
-    let series = this.requestSeries.get(key);
-    if (series === undefined) {
-      series = { count: this.requests.labels(route, method, String(status)), seconds: this.requestSeconds.labels(route, method) };
-      if (this.requestSeries.size < MAX_CACHED_SERIES) this.requestSeries.set(key, series);
-    }
-    series.count.inc();
-    series.seconds.observe(durationMs / 1000);
+    this.requests.inc({ route, method, status: String(status) });
+    this.requestSeconds.observe({ route, method }, durationMs / 1000);
   }
 
   /** Records one billing settle run. */

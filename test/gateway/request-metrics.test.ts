@@ -1,4 +1,4 @@
-// GatewayMetrics.observeRequest counts each request under its own route, method and status, with the labelled children it keeps.
+// GatewayMetrics.observeRequest counts each request under its own route, method and status, and times it per route and method.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
