@@ -5,7 +5,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { createSigner, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, type Identity } from '../src/identity/index.js';
+import { createSigner, loadLibsodium, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, type Identity } from '../src/identity/index.js';
 import { BillingService } from '../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
 import type { Ledger } from '../src/gateway/ledger/ledger.js';
@@ -18,6 +18,9 @@ import { FakeEventSink } from '../test/helpers/fake-event-sink.js';
 import { FakeTable } from '../test/helpers/fake-table.js';
 
 /** Deployments billed per period (BENCH_DEPLOYMENTS to try fewer). */
+// The gateway's primitives (Gateway.start loads libsodium): the close hashes every receipt.
+await loadLibsodium();
+
 const DEPLOYMENTS = Number(process.env.BENCH_DEPLOYMENTS ?? 100_000);
 /** Seconds between up-time samples of each VM: production's heartbeat interval (docs/architecture.md "Agents and up-time"). */
 const SAMPLE_SECONDS = Number(process.env.BENCH_SAMPLE_SECONDS ?? 15);

@@ -8,8 +8,11 @@ import type { DeploymentRecord } from '../src/gateway/store/records.js';
 import { MerkleTree } from '../src/protocol/merkle.js';
 import { receiptLeafHash, receiptSigningBytes } from '../src/protocol/receipt.js';
 import { signTreeHead, TREE_HEAD_PURPOSE, treeHeadHash } from '../src/protocol/tree-head.js';
-import { blake2b, randomBytes, toBase64, toHex } from '../src/identity/index.js';
+import { blake2b, loadLibsodium, randomBytes, toBase64, toHex } from '../src/identity/index.js';
 import { median } from './measure.js';
+
+// The gateway's primitives (Gateway.start loads libsodium): opening the log hashes every line.
+await loadLibsodium();
 
 /** Receipts in the log (BENCH_RECEIPTS), as deployments x hourly periods. */
 const RECEIPTS = Number(process.env.BENCH_RECEIPTS ?? 200_000);

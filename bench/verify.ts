@@ -3,10 +3,12 @@ import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:cryp
 import sodium from 'libsodium-wrappers';
 import * as noble from '@noble/ed25519';
 import { sha512 } from '@noble/hashes/sha2.js';
-import { generateSigningKeyPair, sign, verify } from '../src/identity/index.js';
+import { generateSigningKeyPair, loadLibsodium, sign, verify } from '../src/identity/index.js';
 import { measureOpsPerSecond, ratioTable } from './measure.js';
 
 await sodium.ready;
+// hypha's verify on libsodium, as the gateway runs it (Gateway.start loads it).
+await loadLibsodium();
 noble.hashes.sha512 = sha512;
 
 const KEYS = 64;

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
+import { createSigner, loadKeyFile, loadLibsodium, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
 import type { Offer } from '../protocol/offer.js';
 import type { VmAssignment } from '../protocol/agent-messages.js';
@@ -105,6 +105,8 @@ export class Gateway {
   /** Starts every part; on any failure closes what it had opened and rethrows. */
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const closers = new Closers();
+    // The gateway verifies many keys and hashes every receipt and log line: libsodium is faster there (bench/verify, bench/billing).
+    await loadLibsodium();
     try {
       const { address, source } = await resolveListenAddress({ ...(config.listen !== undefined ? { explicit: config.listen } : {}), myceliumApiUrl: config.myceliumApiUrl });
       // Refuse an address this host does not have before writing anything: no key, no data folder.

@@ -1,9 +1,8 @@
-// ed25519 keys, signatures and their X25519 forms, on libsodium (the fast path).
-import sodium from 'libsodium-wrappers';
-import { createPrivateKey, randomFillSync, sign as cryptoSign } from 'node:crypto';
+// ed25519 keys and signatures, and X25519 key pairs, on the process's primitives (portable, or libsodium once loaded).
+import { createPrivateKey, createPublicKey, randomFillSync, sign as cryptoSign } from 'node:crypto';
 import { ensureBytes } from './bytes.js';
-
-await sodium.ready;
+import { ed25519PrivateKeyObject } from './portable-primitives.js';
+import { cryptoPrimitives } from './primitives.js';
 
 /** Sizes in bytes (RFC 8032 section 5.1). */
 export const SEED_BYTES = 32;
@@ -25,8 +24,7 @@ export function generateSigningKeyPair(): SigningKeyPair {
 /** The key pair of a 32-byte seed (RFC 8032 "secret key"). */
 export function signingKeyPairFromSeed(seed: Uint8Array): SigningKeyPair {
   ensureBytes('seed', seed, SEED_BYTES);
-  const kp = sodium.crypto_sign_seed_keypair(seed);
-  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+  return cryptoPrimitives().seedKeyPair(seed);
 }
 
 /** The 32-byte seed inside a 64-byte secret key. */
@@ -39,7 +37,7 @@ export function seedOf(secretKey: Uint8Array): Uint8Array {
 export function sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
   ensureBytes('secretKey', secretKey, SECRET_KEY_BYTES);
   ensureBytes('message', message);
-  return sodium.crypto_sign_detached(message, secretKey);
+  return cryptoPrimitives().signDetached(message, secretKey);
 }
 
 /**
@@ -51,38 +49,29 @@ export function verify(signature: Uint8Array, message: Uint8Array, publicKey: Ui
   ensureBytes('message', message);
   ensureBytes('publicKey', publicKey, PUBLIC_KEY_BYTES);
   try {
-    return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+    return cryptoPrimitives().verifyDetached(signature, message, publicKey);
   } catch {
     return false;
   }
 }
 
-/** The X25519 public key of an ed25519 public key (birational map, RFC 7748 section 4.1). */
-export function ed25519PublicKeyToX25519(publicKey: Uint8Array): Uint8Array {
-  ensureBytes('publicKey', publicKey, PUBLIC_KEY_BYTES);
-  try {
-    return sodium.crypto_sign_ed25519_pk_to_curve25519(publicKey);
-  } catch {
-    throw new RangeError('publicKey is not a valid ed25519 point');
-  }
-}
-
-/** The X25519 secret key of an ed25519 secret key. */
-export function ed25519SecretKeyToX25519(secretKey: Uint8Array): Uint8Array {
-  ensureBytes('secretKey', secretKey, SECRET_KEY_BYTES);
-  return sodium.crypto_sign_ed25519_sk_to_curve25519(secretKey);
-}
-
 /** A new random X25519 key pair (a Mycelium node key has this shape). */
 export function generateX25519KeyPair(): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  const kp = sodium.crypto_box_keypair();
-  return { publicKey: kp.publicKey, secretKey: kp.privateKey };
+  const secretKey = randomBytes(32);
+  return { publicKey: x25519PublicKey(secretKey), secretKey };
 }
 
-/** The X25519 public key of a 32-byte X25519 secret key. */
+/** PKCS#8 DER header of an X25519 private key (RFC 8410 section 7), followed by the 32-byte scalar. */
+const PKCS8_X25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20);
+
+/** The X25519 public key of a 32-byte X25519 secret key (RFC 7748 section 6.1, on node:crypto). */
 export function x25519PublicKey(secretKey: Uint8Array): Uint8Array {
   ensureBytes('secretKey', secretKey, 32);
-  return sodium.crypto_scalarmult_base(secretKey);
+  const der = Buffer.alloc(PKCS8_X25519_PREFIX.length + 32);
+  der.set(PKCS8_X25519_PREFIX);
+  der.set(secretKey, PKCS8_X25519_PREFIX.length);
+  const spki = createPublicKey(createPrivateKey({ key: der, format: 'der', type: 'pkcs8' })).export({ format: 'der', type: 'spki' });
+  return new Uint8Array(spki.subarray(spki.length - 32));
 }
 
 /**
@@ -95,9 +84,6 @@ export function randomBytes(n: number): Uint8Array {
   return randomFillSync(new Uint8Array(n));
 }
 
-/** PKCS#8 DER header of an ed25519 private key (RFC 8410 section 7), followed by the 32-byte seed. */
-const PKCS8_ED25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20);
-
 /**
  * A signing function bound to one key, for a key that signs many messages (the gateway signing
  * every receipt of a period). It uses node:crypto with the key parsed once, which signs faster
@@ -106,10 +92,7 @@ const PKCS8_ED25519_PREFIX = Uint8Array.of(0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0
  */
 export function createSigner(secretKey: Uint8Array): (message: Uint8Array) => Uint8Array {
   ensureBytes('secretKey', secretKey, SECRET_KEY_BYTES);
-  const der = new Uint8Array(PKCS8_ED25519_PREFIX.length + SEED_BYTES);
-  der.set(PKCS8_ED25519_PREFIX);
-  der.set(secretKey.subarray(0, SEED_BYTES), PKCS8_ED25519_PREFIX.length);
-  const key = createPrivateKey({ key: Buffer.from(der), format: 'der', type: 'pkcs8' });
+  const key = ed25519PrivateKeyObject(secretKey.subarray(0, SEED_BYTES));
   return (message: Uint8Array): Uint8Array => {
     ensureBytes('message', message);
     return new Uint8Array(cryptoSign(null, message, key));

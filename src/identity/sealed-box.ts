@@ -1,10 +1,8 @@
-// Sealed boxes (libsodium crypto_box_seal) addressed to an AgentPubKey through its X25519 form.
-import sodium from 'libsodium-wrappers';
+// Sealed boxes (libsodium crypto_box_seal) addressed to an AgentPubKey through its X25519 form; importing this module loads libsodium.
 import { decodeAgentPubKey } from './agent-pub-key.js';
 import { ensureBytes } from './bytes.js';
-import { ed25519PublicKeyToX25519, ed25519SecretKeyToX25519 } from './ed25519.js';
-
-await sodium.ready;
+import { ed25519PublicKeyToX25519, ed25519SecretKeyToX25519 } from './ed25519-x25519.js';
+import { sodium } from './libsodium.js';
 
 /** Bytes a sealed box adds to its message: an ephemeral X25519 key and a MAC. */
 export const SEAL_OVERHEAD_BYTES = 48;

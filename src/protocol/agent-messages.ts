@@ -2,6 +2,7 @@
 import { errorMessage } from '../identity/error-message.js';
 import type { Capacity } from './offer.js';
 import type { Heartbeat, NodeReport, VmReport } from './heartbeat.js';
+import { readHeartbeatFast, type HeartbeatLimits } from './heartbeat-fast-parse.js';
 import {
   ValidationError,
   expectArray,
@@ -179,9 +180,15 @@ export interface BatchCountersignRefusedMessage {
 export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage;
 
 const HEX64 = /^[0-9a-f]{64}$/;
+/** Longest round trip a VM report may carry (10 minutes). */
+const MAX_RTT_MICROS = 600_000_000;
+/** Latest `atMs` a message may carry (the largest Date, year 275,760). */
+const MAX_AT_MS = 8.64e15;
+/** The full reader's heartbeat checks, for its fast path (heartbeat-fast-parse.ts). */
+export const HEARTBEAT_LIMITS: HeartbeatLimits = { idPattern: ID_PATTERN, headPattern: HEX64, maxNodes: MAX_NODES_PER_AGENT, maxVms: MAX_VMS_PER_HEARTBEAT, maxRttMicros: MAX_RTT_MICROS, maxAtMs: MAX_AT_MS };
 const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64, pattern: ID_PATTERN, patternName: 'an id of letters, digits and ._:-' });
 const seq = (v: unknown, f: string): number => expectInteger(v, f, 0, Number.MAX_SAFE_INTEGER);
-const ms = (v: unknown, f: string): number => expectInteger(v, f, 0, 8.64e15);
+const ms = (v: unknown, f: string): number => expectInteger(v, f, 0, MAX_AT_MS);
 
 /**
  * A VM address a farmer's agent reports: a 400::/7 address in its normal text form, or "" for
@@ -209,6 +216,28 @@ function messageObject(text: string): Record<string, unknown> {
   return expectObject(raw, 'message');
 }
 
+/**
+ * The full reader of a heartbeat message, which names the first bad field. parseAgentMessage
+ * tries readHeartbeatFast first; exported so a test can check both accept the same messages.
+ */
+export function readHeartbeatChecked(m: Record<string, unknown>): HeartbeatMessage {
+  return {
+    type: 'heartbeat',
+    seq: seq(m.seq, 'seq'),
+    atMs: ms(m.atMs, 'atMs'),
+    prev: expectString(m.prev, 'prev', { pattern: HEX64, patternName: '64 hex digits' }),
+    nodes: expectArray(m.nodes, 'nodes', 0, MAX_NODES_PER_AGENT, (n, f): NodeReport => {
+      const o = expectObject(n, f);
+      return { id: id(o.id, `${f}.id`), up: expectBoolean(o.up, `${f}.up`) };
+    }),
+    vms: expectArray(m.vms, 'vms', 0, MAX_VMS_PER_HEARTBEAT, (n, f): VmReport => {
+      const o = expectObject(n, f);
+      const report: VmReport = { id: id(o.id, `${f}.id`), reachable: expectBoolean(o.reachable, `${f}.reachable`) };
+      return o.rttMicros === undefined ? report : { ...report, rttMicros: expectInteger(o.rttMicros, `${f}.rttMicros`, 0, MAX_RTT_MICROS) };
+    }),
+  };
+}
+
 /** Parses an agent's message text; ValidationError names the bad field. */
 export function parseAgentMessage(text: string): AgentMessage {
   const m = messageObject(text);
@@ -232,21 +261,7 @@ export function parseAgentMessage(text: string): AgentMessage {
         signature: expectString(m.signature, 'signature', { maxLength: 100 }),
       };
     case 'heartbeat':
-      return {
-        type: 'heartbeat',
-        seq: seq(m.seq, 'seq'),
-        atMs: ms(m.atMs, 'atMs'),
-        prev: expectString(m.prev, 'prev', { pattern: HEX64, patternName: '64 hex digits' }),
-        nodes: expectArray(m.nodes, 'nodes', 0, MAX_NODES_PER_AGENT, (n, f): NodeReport => {
-          const o = expectObject(n, f);
-          return { id: id(o.id, `${f}.id`), up: expectBoolean(o.up, `${f}.up`) };
-        }),
-        vms: expectArray(m.vms, 'vms', 0, MAX_VMS_PER_HEARTBEAT, (n, f): VmReport => {
-          const o = expectObject(n, f);
-          const report: VmReport = { id: id(o.id, `${f}.id`), reachable: expectBoolean(o.reachable, `${f}.reachable`) };
-          return o.rttMicros === undefined ? report : { ...report, rttMicros: expectInteger(o.rttMicros, `${f}.rttMicros`, 0, 600_000_000) };
-        }),
-      };
+      return readHeartbeatFast(m, HEARTBEAT_LIMITS) ?? readHeartbeatChecked(m);
     case 'chain-head':
       return {
         type: 'chain-head',

@@ -2,8 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as ed from '@noble/ed25519';
+import { ed25519PublicKeyToX25519 } from '../../src/identity/ed25519-x25519.js';
 import {
-  ed25519PublicKeyToX25519,
   fromHex,
   randomBytes,
   generateSigningKeyPair,

@@ -1,7 +1,8 @@
 // Sealed boxes to an AgentPubKey: seal then open, wrong recipient, and tampering.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SealedBoxError, newIdentity, openSealed, seal, SEAL_OVERHEAD_BYTES } from '../../src/identity/index.js';
+import { newIdentity } from '../../src/identity/index.js';
+import { SealedBoxError, openSealed, seal, SEAL_OVERHEAD_BYTES } from '../../src/identity/sealed-box.js';
 
 test('seal to an AgentPubKey, open with its key pair', () => {
   const alice = newIdentity();

@@ -80,7 +80,9 @@ export class OriginPolicy {
     if (req.host === undefined || req.host === '') {
       return new PublicError('bad_request', 'the request has no Host header', `send HTTP/1.1 with "Host: ${this.primary}", e.g. curl ${url}`, { field: 'host' });
     }
-    const host = normaliseHost(req.host);
+    // Most requests send the Host exactly in its normal form: a set lookup then, not a URL parse
+    // per request (bench/auth). normaliseHost returns a normal form unchanged, so this accepts the same.
+    const host = this.hosts.has(req.host) ? req.host : normaliseHost(req.host);
     if (host === undefined || !this.hosts.has(host)) {
       return new PublicError('wrong_host', `this server does not answer to the Host ${JSON.stringify(req.host.slice(0, 100))}`, `use its own address: ${url} (a browser page reaching it under another name is refused, to stop DNS rebinding)`, { field: 'host' });
     }
@@ -126,7 +128,9 @@ export function originGuard(policy: OriginPolicy) {
  */
 export async function frameDenial(ctx: Context, next: Next): Promise<void> {
   await next();
-  if (!ctx.response.is('html')) return;
+  // The media type without parameters, compared as type-is's is('html') would (only text/html), but
+  // without parsing the Content-Type header of every JSON answer (bench/auth).
+  if (ctx.response.type.toLowerCase() !== 'text/html') return;
   ctx.set('x-frame-options', 'DENY');
   const csp = ctx.response.get('content-security-policy');
   if (csp === '') ctx.set('content-security-policy', "frame-ancestors 'none'");

@@ -1,0 +1,107 @@
+// Both implementations of the primitives (portable: node:crypto and @noble/hashes; libsodium) give the known answers and the same bytes as each other.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { sodiumPrimitives } from '../../src/identity/libsodium.js';
+import { portablePrimitives } from '../../src/identity/portable-primitives.js';
+import { cryptoPrimitives, fromHex, randomBytes, toHex, usePrimitives, verify, type CryptoPrimitives } from '../../src/identity/index.js';
+import { readVectors } from '../helpers/paths.js';
+
+interface Ed25519Vector {
+  name: string;
+  secretKeyHex: string;
+  publicKeyHex: string;
+  messageHex: string;
+  signatureHex: string;
+}
+interface Blake2bVector {
+  prefixHex?: string;
+  messageHex: string;
+  outputBytes: number;
+  digestHex: string;
+}
+const ed25519 = readVectors<{ vectors: Ed25519Vector[] }>('ed25519-rfc8032.json').vectors;
+const blake = readVectors<{ oneShot: Blake2bVector[]; chained: Blake2bVector[] }>('blake2b.json');
+const implementations: readonly CryptoPrimitives[] = [portablePrimitives, sodiumPrimitives];
+
+for (const p of implementations) {
+  test(`${p.name}: RFC 8032 TEST 1-3 (key pair from seed, signature, verification)`, () => {
+    for (const v of ed25519) {
+      const pair = p.seedKeyPair(fromHex('seed', v.secretKeyHex, 32));
+      assert.equal(toHex(pair.publicKey), v.publicKeyHex, v.name);
+      assert.equal(toHex(pair.secretKey), v.secretKeyHex + v.publicKeyHex, `${v.name}: secret key is seed || public key`);
+      const message = fromHex('message', v.messageHex);
+      assert.equal(toHex(p.signDetached(message, pair.secretKey)), v.signatureHex, v.name);
+      assert.equal(p.verifyDetached(fromHex('sig', v.signatureHex, 64), message, pair.publicKey), true, v.name);
+      const bad = fromHex('sig', v.signatureHex, 64);
+      bad[0] = (bad[0] as number) ^ 1;
+      assert.equal(p.verifyDetached(bad, message, pair.publicKey), false, `${v.name}: one changed bit`);
+    }
+  });
+
+  test(`${p.name}: BLAKE2b known answers (RFC 7693 appendix A, CPython hashlib), one-shot and chained`, () => {
+    for (const v of blake.oneShot) assert.equal(toHex(p.blake2b(fromHex('m', v.messageHex), v.outputBytes)), v.digestHex, `${v.messageHex.length / 2} bytes -> ${v.outputBytes}`);
+    for (const v of blake.chained) {
+      assert.equal(toHex(p.blake2bChained(fromHex('prefix', v.prefixHex ?? ''), fromHex('m', v.messageHex), v.outputBytes)), v.digestHex);
+    }
+  });
+}
+
+test('portable and libsodium agree on random seeds, messages and output lengths', () => {
+  for (let i = 0; i < 64; i++) {
+    const seed = randomBytes(32);
+    const message = randomBytes(i * 37);
+    const a = portablePrimitives.seedKeyPair(seed);
+    const b = sodiumPrimitives.seedKeyPair(seed);
+    assert.equal(toHex(a.secretKey), toHex(b.secretKey));
+    const sigA = portablePrimitives.signDetached(message, a.secretKey);
+    assert.equal(toHex(sigA), toHex(sodiumPrimitives.signDetached(message, b.secretKey)));
+    assert.equal(sodiumPrimitives.verifyDetached(sigA, message, a.publicKey), true);
+    const out = 16 + (i % 49);
+    assert.equal(toHex(portablePrimitives.blake2b(message, out)), toHex(sodiumPrimitives.blake2b(message, out)));
+    assert.equal(toHex(portablePrimitives.blake2bChained(seed, message, out)), toHex(sodiumPrimitives.blake2bChained(seed, message, out)));
+  }
+});
+
+test('identity verify returns false, never throws, for a public key that is not a curve point, on either implementation', () => {
+  const v = ed25519[0] as Ed25519Vector;
+  // y = 2 decodes to no point of edwards25519 (no x solves the curve equation; @noble/ed25519's Point.fromBytes refuses it too).
+  const notAPoint = new Uint8Array(32);
+  notAPoint[0] = 2;
+  const before = cryptoPrimitives();
+  try {
+    for (const p of implementations) {
+      usePrimitives(p);
+      assert.equal(verify(fromHex('sig', v.signatureHex, 64), fromHex('m', v.messageHex), notAPoint), false, p.name);
+    }
+  } finally {
+    usePrimitives(before);
+  }
+});
+
+/**
+ * A module-resolution hook (node:module register, Node >= 20.6) that refuses to resolve
+ * libsodium-wrappers, so a child process fails if anything it imports loads libsodium.
+ */
+const REFUSE_LIBSODIUM_HOOKS = `export async function resolve(specifier, context, next) {
+  if (specifier.startsWith('libsodium')) throw new Error('libsodium was imported');
+  return next(specifier, context);
+}`;
+
+function runRefusingLibsodium(moduleUrl: string): SpawnSyncReturns<string> {
+  const register = `import { register } from 'node:module'; register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(REFUSE_LIBSODIUM_HOOKS)}));`;
+  const main = `const m = await import(${JSON.stringify(moduleUrl)}); const id = await import(${JSON.stringify(new URL('../../src/identity/index.js', import.meta.url).href)}); process.stdout.write(id.cryptoPrimitives().name + ' ' + Object.keys(m).length);`;
+  return spawnSync(process.execPath, ['--import', 'data:text/javascript,' + encodeURIComponent(register), '--input-type=module', '-e', main], { encoding: 'utf8' });
+}
+
+test('the farmer agent never loads libsodium: it imports, and runs on the portable primitives, with libsodium refused', () => {
+  const r = runRefusingLibsodium(new URL('../../src/agent/index.js', import.meta.url).href);
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^portable [1-9]/);
+});
+
+test('the refusing hook works: sealed boxes do load libsodium', () => {
+  const r = runRefusingLibsodium(new URL('../../src/identity/sealed-box.js', import.meta.url).href);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /libsodium was imported/);
+});
