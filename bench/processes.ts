@@ -68,3 +68,11 @@ export function cpuSeconds(pid: number, ticksPerSecond: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
 }
+
+/** How many lines of a pino log have a message (`msg`) starting with `prefix`. */
+export function logMessagesStartingWith(logFile: string, prefix: string): number {
+  const needle = `"msg":${JSON.stringify(prefix).slice(0, -1)}`;
+  return readFileSync(logFile, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(needle)).length;
+}

@@ -21,10 +21,12 @@ export interface AttackPlan {
   readonly floods: readonly ('offers' | 'hello' | 'challenge')[];
 }
 
-/** Outcomes by flood: HTTP statuses, or WebSocket close codes, with counts. */
+/** Outcomes by flood: HTTP statuses, WebSocket close codes, or `http NNN` for a refused upgrade, with counts. */
 export interface AttackSummary {
   readonly t: 'attack';
   readonly seconds: number;
+  /** CPU (user + system) the attacker process used, so a reader sees how much of the shared cores the flood itself took. */
+  readonly cpuSeconds: number;
   readonly outcomes: Record<string, Record<string, number>>;
 }
 
@@ -77,11 +79,21 @@ function helloOnce(from: string): Promise<string> {
       const signature = plan.hello === 'signed' ? toBase64(signJsonStatement(me.secretKey, AGENT_AUTH_PURPOSE, { agent: me.agent, gateway: m.gateway, nonce: m.nonce, nodes })) : 'AAAA';
       ws.send(JSON.stringify({ type: 'hello', agent: me.agent, nodes: nodes.map((id) => ({ id, capacity: { cpu: 1, memoryGb: 1, diskGb: 1 } })), signature }));
     });
-    ws.on('error', () => undefined);
-    ws.on('close', (code) => {
+    let settled = false;
+    const settle = (outcome: string): void => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      resolve(String(code));
+      resolve(outcome);
+    };
+    // An upgrade the gateway refuses (429 from http.agentUpgradesPerMinute) is counted by its status, not as an abnormal close (1006).
+    ws.on('unexpected-response', (req, res) => {
+      settle(`http ${res.statusCode ?? '?'}`);
+      res.resume();
+      req.destroy();
     });
+    ws.on('error', () => undefined);
+    ws.on('close', (code) => settle(String(code)));
   });
 }
 
@@ -93,5 +105,6 @@ const floodOf = { offers: offersFlood, hello: helloFlood, challenge: challengeFl
 const floods = plan.floods.map((f) => floodOf[f]);
 const started = Date.now();
 await Promise.all(Array.from({ length: plan.concurrency }, (_, i) => (floods[i % floods.length] as (from: string) => Promise<void>)(plan.addresses[i % plan.addresses.length] as string)));
-const summary: AttackSummary = { t: 'attack', seconds: (Date.now() - started) / 1000, outcomes };
+const used = process.cpuUsage();
+const summary: AttackSummary = { t: 'attack', seconds: (Date.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, outcomes };
 process.stdout.write(JSON.stringify(summary) + '\n');

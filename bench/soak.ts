@@ -1,6 +1,6 @@
 // bench/soak: a bounded load run, quiet then under attack: simulated agents heartbeat and customers link, order and read receipts while an attacker floods offers, hellos and link challenges; legit latency and losses, compared.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -14,7 +14,8 @@ import { jsonRequest, type JsonAnswer, type Target } from '../test/helpers/sourc
 import { runCommand } from '../test/helpers/run.js';
 import { SimAgent } from '../test/helpers/sim-agent.js';
 import { percentile } from './measure.js';
-import { cpuSeconds, firstWarnings, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
+import { cpuSeconds, firstWarnings, logMessagesStartingWith, stopProcess, waitForLine, warningsIn, type Started } from './processes.js';
+import { summaryLine } from './soak-summary.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 import type { AttackPlan, AttackSummary } from './soak-attacker.js';
 
@@ -24,9 +25,9 @@ const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const ATTACKER = join(ROOT, 'dist', 'bench', 'soak-attacker.js');
 
 const USAGE =
-  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)] [--floods offers,hello,challenge (all three)]';
+  'usage: node dist/bench/soak.js [--seconds S per phase (20)] [--agents N (50)] [--customers M per phase (10)] [--attack C concurrent attack loops (24)] [--hour S real seconds per billed hour (4)] [--hello signed|garbage (signed)] [--floods offers,hello,challenge (all three)] [--keep-log FILE (copy the gateway\'s log there)] [--profile DIR (the gateway\'s --cpu-prof there)]';
 const { values: options } = parseArgs({
-  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' }, floods: { type: 'string' } },
+  options: { seconds: { type: 'string' }, agents: { type: 'string' }, customers: { type: 'string' }, attack: { type: 'string' }, hour: { type: 'string' }, hello: { type: 'string' }, floods: { type: 'string' }, 'keep-log': { type: 'string' }, profile: { type: 'string' } },
 });
 const int = (name: string, text: string | undefined, fallback: number): number => positiveIntegerOption('bench/soak', USAGE, name, text, fallback);
 const SECONDS = int('seconds', options.seconds, 20);
@@ -50,6 +51,12 @@ const BEAT_MS = 1000;
 /** A customer's pause between reads. */
 const THINK_MS = 100;
 const ATTACK_ADDRESSES = 6;
+/**
+ * Agents per farm /64: under the gateway's default `http.agentUpgradesPerMinute` burst (60) and
+ * `http.maxConnectionsPerSubnet` (64), so the soak runs with the default HTTP limits and the
+ * attacker's /64s meet the same upgrade bucket a real flooder would.
+ */
+const AGENTS_PER_FARM = 50;
 const say = (line: string): void => void process.stderr.write(`bench/soak: ${line}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -154,10 +161,13 @@ function format(n: number, digits = 1): string {
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'hypha-soak-'));
   teardown.add(() => rmSync(dir, { recursive: true, force: true }));
-  const [gw, farm, admin, ...rest] = await addLoopbackAddresses(3 + 2 * CUSTOMERS + ATTACK_ADDRESSES);
-  const quietCustomers = rest.slice(0, CUSTOMERS);
-  const attackCustomers = rest.slice(CUSTOMERS, 2 * CUSTOMERS);
-  const attackers = rest.slice(2 * CUSTOMERS);
+  const farmCount = Math.ceil(AGENTS / AGENTS_PER_FARM);
+  const [gw, admin, ...rest] = await addLoopbackAddresses(2 + farmCount + 2 * CUSTOMERS + ATTACK_ADDRESSES);
+  const farms = rest.slice(0, farmCount);
+  const quietCustomers = rest.slice(farmCount, farmCount + CUSTOMERS);
+  const attackCustomers = rest.slice(farmCount + CUSTOMERS, farmCount + 2 * CUSTOMERS);
+  const attackers = rest.slice(farmCount + 2 * CUSTOMERS);
+  const farmOf = (i: number): string => farms[Math.floor(i / AGENTS_PER_FARM)] as string;
   const agents = Array.from({ length: AGENTS }, () => newIdentity());
   const epochMs = Date.now();
   const clock = new ScaledClock(epochMs, HOUR_SECONDS);
@@ -167,24 +177,25 @@ async function main(): Promise<void> {
     port: PORT,
     dataDir: join(dir, 'data'),
     admins: [subnet64(admin as string)],
-    agents: agents.map((a, i) => ({ agent: a.agent, subnets: [subnet64(farm as string)], nodes: [`n${i}`] })),
+    agents: agents.map((a, i) => ({ agent: a.agent, subnets: [subnet64(farmOf(i))], nodes: [`n${i}`] })),
     heartbeatIntervalSeconds: (BEAT_MS / 1000) * (3600 / HOUR_SECONDS),
     billing: { startupWaitSeconds: 1, tickSeconds: 0.5 },
     orders: { checkIntervalSeconds: 1 },
     probes: { enabled: false },
-    // Every simulated agent connects from the farm's one /64: the per-/64 connection cap is lifted for them (as bench/agents does).
-    http: { maxConnections: AGENTS + 1000, maxConnectionsPerSubnet: AGENTS + 100, agentUpgradesPerMinute: AGENTS + 100 },
+    // The HTTP limits are the defaults except the total connection cap (4,096), lifted for runs with thousands of agents.
+    http: { maxConnections: Math.max(4096, AGENTS + 1000) },
     lab: { hourSeconds: HOUR_SECONDS, epochMs },
   };
   const configFile = join(dir, 'gateway.json');
   writeFileSync(configFile, JSON.stringify(config));
   const logFile = join(dir, 'gateway.log');
-  const gateway = startProcess('gateway', [process.execPath, HYPHA_BIN, 'gateway', '--config', configFile], { ...process.env, HYPHA_LAB: '1', HYPHA_LOG_LEVEL: 'info' });
+  const profile = options.profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profile];
+  const gateway = startProcess('gateway', [process.execPath, ...profile, HYPHA_BIN, 'gateway', '--config', configFile], { ...process.env, HYPHA_LAB: '1', HYPHA_LOG_LEVEL: 'info' });
   await waitForLine(gateway, 'gateway listening', 60_000, logFile);
   const target: Target = { host: gw as string, port: PORT };
   const wsUrl = `ws://[${gw as string}]:${PORT}/v1/agent`;
 
-  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farm, vmAddress: () => randomAddressIn(subnet64(farm as string)) }));
+  const sims = agents.map((identity, i) => new SimAgent({ identity, nodes: [`n${i}`], capacity: { cpu: 16, memoryGb: 64, diskGb: 1000 }, localAddress: farmOf(i), vmAddress: () => randomAddressIn(subnet64(farmOf(i))) }));
   let lost = 0;
   for (const s of sims) s.onLost = () => void lost++;
   for (let i = 0; i < sims.length; i += 16) {
@@ -212,17 +223,31 @@ async function main(): Promise<void> {
     return Promise.all(addresses.map((a) => customer(rec, phase, target, a, admin as string, newIdentity(), until)));
   };
   const ticks = Number((await runCommand('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
-  const cpu: Record<string, { cpuSeconds: number; seconds: number }> = {};
+  const cpu: Record<string, { cpuSeconds: number; benchCpuSeconds: number; seconds: number }> = {};
+  const ownCpuSeconds = (): number => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
   const measured = async <T>(phase: string, run: () => Promise<T>): Promise<T> => {
-    const [c0, t0] = [cpuSeconds(gateway.pid, ticks), Date.now()];
+    const [c0, b0, t0] = [cpuSeconds(gateway.pid, ticks), ownCpuSeconds(), Date.now()];
     const out = await run();
-    cpu[phase] = { cpuSeconds: cpuSeconds(gateway.pid, ticks) - c0, seconds: (Date.now() - t0) / 1000 };
+    cpu[phase] = { cpuSeconds: cpuSeconds(gateway.pid, ticks) - c0, benchCpuSeconds: ownCpuSeconds() - b0, seconds: (Date.now() - t0) / 1000 };
     return out;
   };
+  // The gateway's event-loop delay per phase (prom-client resets its histogram at each scrape): with its CPU share, it tells a busy gateway from one the machine did not schedule.
+  const loopDelay = async (): Promise<{ p99: number; max: number }> => {
+    const text = (await jsonRequest(target, admin as string, 'GET', '/metrics')).text;
+    const gauge = (name: string): number => 1000 * Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+    return { p99: gauge('hypha_nodejs_eventloop_lag_p99_seconds'), max: gauge('hypha_nodejs_eventloop_lag_max_seconds') };
+  };
+  const delays: Record<string, { p99: number; max: number }> = {};
+  await loopDelay();
   const quiet = await measured('quiet', () => visit('quiet', quietCustomers));
+  delays.quiet = await loopDelay();
   say('quiet phase done; the attack begins');
   const attackPlan: AttackPlan = { host: gw as string, port: PORT, addresses: attackers, seconds: SECONDS + 2, concurrency: ATTACK, hello: HELLO as 'signed' | 'garbage', floods: FLOODS };
   const [attack, attacked] = await measured('attack', () => Promise.all([runAttacker(dir, attackPlan), sleep(1000).then(() => visit('attack', attackCustomers))]));
+  delays.attack = await loopDelay();
   say('attack phase done; waiting for the last heartbeats to be acknowledged');
 
   clearInterval(beater);
@@ -242,6 +267,7 @@ async function main(): Promise<void> {
   const heartbeats = sims.reduce((n, s) => n + s.sent, 0);
   for (const s of sims) s.close();
   await stopProcess(gateway);
+  if (options['keep-log'] !== undefined) copyFileSync(logFile, options['keep-log']);
 
   // The report.
   const kinds = [...new Set([...rec.ms.keys(), ...rec.failures.keys()].map((k) => k.split('\t')[1] as string))];
@@ -265,8 +291,9 @@ async function main(): Promise<void> {
   const ok = (list: { ordered: boolean; active: boolean }[]): string => `${list.filter((c) => c.ordered).length}/${list.length} ordered, ${list.filter((c) => c.active).length} active`;
   const checks = [
     `orders: quiet ${ok(quiet)}; attack ${ok(attacked)}`,
-    `heartbeats: ${heartbeats} sent by ${AGENTS} agents; agents whose last seq the gateway has not: ${notIngested}; not acknowledged within ${3 * HOUR_SECONDS + 10} s: ${unacked}; disconnected: ${disconnected}; connections lost: ${lost}`,
-    `gateway CPU (% of one core): quiet ${format((100 * (cpu.quiet?.cpuSeconds ?? NaN)) / (cpu.quiet?.seconds ?? NaN), 0)}, attack ${format((100 * (cpu.attack?.cpuSeconds ?? NaN)) / (cpu.attack?.seconds ?? NaN), 0)}; legit requests/s: quiet ${format(allQ.length / (cpu.quiet?.seconds ?? NaN))}, attack ${format(allA.length / (cpu.attack?.seconds ?? NaN))}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `heartbeats: ${heartbeats} sent by ${AGENTS} agents from ${farmCount} farm /64s; agents whose last seq the gateway has not: ${notIngested}; not acknowledged within ${3 * HOUR_SECONDS + 10} s: ${unacked}; disconnected: ${disconnected}; connections lost: ${lost}`,
+    `gateway CPU (% of one core): quiet ${format((100 * (cpu.quiet?.cpuSeconds ?? NaN)) / (cpu.quiet?.seconds ?? NaN), 0)}, attack ${format((100 * (cpu.attack?.cpuSeconds ?? NaN)) / (cpu.attack?.seconds ?? NaN), 0)}; this process (agents and customers): quiet ${format((100 * (cpu.quiet?.benchCpuSeconds ?? NaN)) / (cpu.quiet?.seconds ?? NaN), 0)}, attack ${format((100 * (cpu.attack?.benchCpuSeconds ?? NaN)) / (cpu.attack?.seconds ?? NaN), 0)}; attacker process ${format((100 * attack.cpuSeconds) / attack.seconds, 0)}; legit requests/s: quiet ${format(allQ.length / (cpu.quiet?.seconds ?? NaN))}, attack ${format(allA.length / (cpu.attack?.seconds ?? NaN))}; load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    `gateway event-loop delay p99 / max (ms): quiet ${format(delays.quiet?.p99 ?? NaN, 0)} / ${format(delays.quiet?.max ?? NaN, 0)}, attack ${format(delays.attack?.p99 ?? NaN, 0)} / ${format(delays.attack?.max ?? NaN, 0)}`,
     `gateway warnings/errors logged: ${warningsIn(logFile)}`,
     ...firstWarnings(logFile, 5).map((w) => `  ${w}`),
   ];
@@ -284,6 +311,23 @@ async function main(): Promise<void> {
       '',
     ].join('\n'),
   );
+  const legitFailures = [...rec.failures.values()].flat();
+  const summary = summaryLine({
+    quietMs: allQ,
+    attackMs: allA,
+    quietSeconds: cpu.quiet?.seconds ?? NaN,
+    attackSeconds: cpu.attack?.seconds ?? NaN,
+    legitFailed: legitFailures.length,
+    legitRateLimited: legitFailures.filter((f) => f.startsWith('429 ')).length,
+    active: [...quiet, ...attacked].filter((c) => c.active).length,
+    customers: quiet.length + attacked.length,
+    notIngested,
+    unacked,
+    lost: lost + disconnected,
+    attack,
+    refusedJoinWarnings: logMessagesStartingWith(logFile, 'agent request refused'),
+  });
+  process.stdout.write(`${summary}\n`);
   const clean = quiet.every((c) => c.active) && attacked.every((c) => c.active) && notIngested === 0 && unacked === 0 && disconnected === 0 && lost === 0 && failures.length === 0;
   process.exitCode = clean ? 0 : 1;
 }

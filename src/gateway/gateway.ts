@@ -332,6 +332,7 @@ export class Gateway {
           unlinkedPerMinute: config.http.unlinkedRequestsPerMinute,
           linked: new RateLimiter(config.http.linkedRequestsPerMinute, Math.max(20, Math.ceil(config.http.linkedRequestsPerMinute / 4)), wallMs),
           linkedPerMinute: config.http.linkedRequestsPerMinute,
+          hold: (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000)),
         },
         observe: (route, method, status, ms) => gatewayMetrics.observeRequest(route, method, status, ms),
         principals: {

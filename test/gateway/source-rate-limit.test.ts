@@ -1,9 +1,9 @@
-// Per-/64 request buckets: a flooding /64 gets 429 rate_limited with Retry-After and the limit's name, while other /64s, linked callers' own bucket and admins go on.
+// Per-/64 request buckets: a flooding /64 gets 429 rate_limited with Retry-After and the limit's name (after a short hold), while other /64s, linked callers' own bucket and admins go on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Context } from 'koa';
 import { RateLimiter } from '../../src/gateway/limits/rate-limiter.js';
-import { sourceRateLimit } from '../../src/gateway/http/source-rate-limit.js';
+import { MAX_HOLD_SECONDS, sourceRateLimit } from '../../src/gateway/http/source-rate-limit.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
 import type { Principal, Role } from '../../src/gateway/http/principal.js';
 
@@ -80,4 +80,39 @@ test('a linked /64 draws on the larger linked bucket; an admin is never limited'
   assert.equal(refused.extra.limit, 'http.linkedRequestsPerMinute');
   const admin = contextOf('5a1:8:8:8::/64', { linked: true, roles: ['customer', 'admin'] });
   for (let i = 0; i < 500; i++) assert.equal(await pass(mw, admin.ctx), 'next');
+});
+
+test('a refusal is held before it is answered (at most MAX_HOLD_SECONDS), so a caller that retries at once is paced; requests within the bucket are not held', async () => {
+  const clock = fakeClock();
+  const holds: { seconds: number; release: () => void }[] = [];
+  // A fake of the gateway's timer (src/gateway/gateway.ts: setTimeout for `seconds`): it resolves only when the test releases it.
+  const hold = (seconds: number): Promise<void> => new Promise((resolve) => void holds.push({ seconds, release: resolve }));
+  const mw = sourceRateLimit({ ...limits(clock), hold });
+  const flooder = contextOf('5a1:7:7:7::/64');
+  for (let i = 0; i < 5; i++) assert.equal(await pass(mw, flooder.ctx), 'next', `request ${i + 1} of the burst`);
+  assert.equal(holds.length, 0, 'requests within the bucket are not held');
+  let settled = false;
+  const refused = pass(mw, flooder.ctx).finally(() => void (settled = true));
+  // Let every queued callback run: an answer not held would have settled by now.
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(settled, false, 'the refusal waits for the hold');
+  assert.equal(holds.length, 1);
+  assert.equal(holds[0]?.seconds, Math.min(1, MAX_HOLD_SECONDS));
+  holds[0]?.release();
+  const answer = await refused;
+  assert.ok(answer instanceof PublicError);
+  assert.equal(answer.code, 'rate_limited');
+  assert.equal(flooder.headers.get('retry-after'), '1');
+  // A slow bucket (6 a minute: Retry-After 10 s) is still held for at most MAX_HOLD_SECONDS.
+  const slow = sourceRateLimit({ unlinked: new RateLimiter(6, 1, clock.nowMs), unlinkedPerMinute: 6, linked: new RateLimiter(600, 50, clock.nowMs), linkedPerMinute: 600, hold });
+  const other = contextOf('5a1:6:6:6::/64');
+  assert.equal(await pass(slow, other.ctx), 'next');
+  const second = pass(slow, other.ctx);
+  for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(holds.length, 2);
+  assert.equal(holds[1]?.seconds, MAX_HOLD_SECONDS);
+  holds[1]?.release();
+  const slowAnswer = await second;
+  assert.ok(slowAnswer instanceof PublicError);
+  assert.equal(slowAnswer.extra.retryAfterSeconds, 10);
 });

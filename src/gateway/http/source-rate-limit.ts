@@ -12,11 +12,21 @@ export interface SourceRateLimits {
   /** Requests per minute from a linked /64 (config `http.linkedRequestsPerMinute`). */
   readonly linked: RateLimiter;
   readonly linkedPerMinute: number;
+  /**
+   * Waits before a refusal is answered (a timer in the gateway). Absent: refusals are answered at
+   * once. bench/soak showed why it is there: flooders that ignore Retry-After and ask again at once
+   * on a kept-alive connection got ~300 refusals a second, each costing the gateway about what a
+   * customer's request does, so the refusals themselves took the gateway from customers.
+   */
+  readonly hold?: (seconds: number) => Promise<void>;
 }
+
+/** A refusal waits at most this long: it paces a caller that retries at once, and a held socket is bounded by the connection caps. */
+export const MAX_HOLD_SECONDS = 1;
 
 /**
  * Koa middleware, after the principal is known: takes one token from the caller's /64 and
- * answers 429 `rate_limited` (with Retry-After) when the bucket is empty. bench/soak showed why:
+ * answers 429 `rate_limited` (with Retry-After) when the bucket is empty, after `hold`. bench/soak showed why:
  * without it, six /64s flooding `GET /v1/offers`, link challenges and agent hellos raised
  * linked customers' p99 twelvefold while nothing refused them.
  */
@@ -27,6 +37,8 @@ export function sourceRateLimit(limits: SourceRateLimits) {
       const linked = p.link !== undefined;
       const wait = (linked ? limits.linked : limits.unlinked).take(p.subnet);
       if (wait > 0) {
+        // Held before it is answered: a connection that retries at once then costs at most one refusal per hold.
+        if (limits.hold) await limits.hold(Math.min(wait, MAX_HOLD_SECONDS));
         const perMinute = linked ? limits.linkedPerMinute : limits.unlinkedPerMinute;
         ctx.set('retry-after', String(wait));
         throw new PublicError(
