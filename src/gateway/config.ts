@@ -106,6 +106,8 @@ export interface GatewayConfig {
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
   readonly http: HttpConfig;
+  /** Access escrow: charges are held until the customer's access is verified or this window after handover passes (0: off). */
+  readonly escrow: { readonly windowMs: number };
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
@@ -120,6 +122,8 @@ export const DEFAULTS = {
   periodHours: 1,
   farmerSharePercent: 90,
   depositHours: 24,
+  /** Access escrow window after handover (issue 16: "default 1 h"). */
+  escrowWindowHours: 1,
   graceHours: 72,
   lowFundsRunwayHours: 24,
   orderExpireHours: 2,
@@ -172,7 +176,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab', 'escrow', 'trust'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -259,8 +263,15 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
     http: httpConfig(c.http),
+    escrow: escrowConfig(c.escrow, hours),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
+}
+
+function escrowConfig(v: unknown, hours: (o: Record<string, unknown>, key: string, f: string, fallback: number) => number): GatewayConfig['escrow'] {
+  const o = expectObject(v ?? {}, 'config.escrow');
+  expectOnlyKeys(o, ['windowHours'], 'config.escrow');
+  return { windowMs: hours(o, 'windowHours', 'config.escrow', DEFAULTS.escrowWindowHours) };
 }
 
 function adminEntry(v: unknown, f: string): string {

@@ -51,6 +51,7 @@ import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
 import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import { EscrowService } from './escrow/escrow-service.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -147,6 +148,7 @@ export class Gateway {
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
+      let escrow: EscrowService | null = null;
       const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
       const wallMs = (): number => Date.now();
       const hub = new AgentHub({
@@ -165,6 +167,7 @@ export class Gateway {
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
         onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
+        onVmLogin: (agent, id, fingerprint) => void escrow?.onLogin(agent, id, fingerprint).catch((err: unknown) => log.error({ err }, 'escrow.onLogin failed')),
         onHeartbeat: () => metrics?.heartbeats.inc(),
       });
       closers.add(() => hub.close());
@@ -186,6 +189,18 @@ export class Gateway {
       });
       closers.add(() => deployments.close());
       const sign = createSigner(identity.secretKey);
+      const escrowRef = new EscrowService({
+        clock,
+        deployments: store.deployments,
+        receipts,
+        uptime,
+        probe: async (d) => (config.probes.enabled && d.myceliumIp !== '' ? (await probeTcp(d.myceliumIp, config.probes.port, 3000)).reachable : null),
+        lifecycle: deployments,
+        events,
+        log,
+        onSettled: () => void billing?.settle().catch((err: unknown) => log.error({ err }, 'billing.settle failed')),
+      });
+      escrow = escrowRef;
       billing = new BillingService({
         clock,
         gateway: { agent: identity.agent, sign },
@@ -195,6 +210,7 @@ export class Gateway {
         ...(config.probes.enabled ? { disputes: { disputed: (id: string, fromMs: number, toMs: number) => prober?.disputed(id, fromMs, toMs) ?? false } } : {}),
         ledger,
         lifecycle: deployments,
+        escrow: escrowRef,
         agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature, requestBatchCountersign: (f, h, r) => hub.requestBatchCountersign(f, h, r) },
         events,
         log,
@@ -218,6 +234,7 @@ export class Gateway {
           maxPerWindow: config.orders.maxPerWindow,
           windowMs: config.orders.windowMs,
           maxSshKeyBytes: config.orders.maxSshKeyBytes,
+          accessWindowMs: config.escrow.windowMs,
         },
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
@@ -319,6 +336,7 @@ export class Gateway {
         ledger,
         orders,
         deployments,
+        escrow: escrowRef,
         funds: fundsSources,
         receiptsOf: (id) => receipts.of(id),
         receiptView: (e) => receipts.present(e),

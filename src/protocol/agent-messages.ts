@@ -176,7 +176,17 @@ export interface BatchCountersignRefusedMessage {
   readonly reason: string;
 }
 
-export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage;
+/** The agent saw a key authenticate on one of its VMs (access escrow: the customer got in). */
+export interface VmLoginMessage {
+  readonly type: 'vm-login';
+  /** The deployment id of the VM. */
+  readonly vm: string;
+  /** The OpenSSH SHA256 fingerprint of the key that logged in ("SHA256:…"). */
+  readonly keyFingerprint: string;
+  readonly atMs: number;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage | VmLoginMessage;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 const id = (v: unknown, f: string): string => expectString(v, f, { maxLength: 64, pattern: ID_PATTERN, patternName: 'an id of letters, digits and ._:-' });
@@ -285,6 +295,8 @@ export function parseAgentMessage(text: string): AgentMessage {
       };
     case 'batch-countersign-refused':
       return { type: 'batch-countersign-refused', treeHead: expectString(m.treeHead, 'treeHead', { pattern: HEX64, patternName: '64 hex digits' }), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
+    case 'vm-login':
+      return { type: 'vm-login', vm: id(m.vm, 'vm'), keyFingerprint: expectString(m.keyFingerprint, 'keyFingerprint', { pattern: /^SHA256:[A-Za-z0-9+/]{43}$/, patternName: 'an OpenSSH SHA256 fingerprint' }), atMs: ms(m.atMs, 'atMs') };
     default:
       throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }

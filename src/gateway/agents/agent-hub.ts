@@ -72,6 +72,8 @@ export interface AgentHubDeps {
   /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
   onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
   /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  /** The agent saw a key log in to a VM (access escrow checks the agent is that VM's farmer and the key the customer's). */
+  onVmLogin?(agent: string, deploymentId: string, keyFingerprint: string): void;
   onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
@@ -510,6 +512,9 @@ export class AgentHub {
         return;
       case 'batch-countersign-refused':
         this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
+        return;
+      case 'vm-login':
+        this.deps.onVmLogin?.(conn.agent, m.vm, m.keyFingerprint);
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');

@@ -13,7 +13,8 @@ import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
-import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
+import { newAccessRecord } from '../escrow/access-decision.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
 
@@ -30,6 +31,8 @@ export interface OrderPolicy {
   readonly windowMs: number;
   /** Bytes of SSH key lines one order may carry (config orders.maxSshKeyBytes). */
   readonly maxSshKeyBytes: number;
+  /** Access escrow window after handover (config escrow.windowHours); 0 or absent: escrow off. */
+  readonly accessWindowMs?: number;
 }
 
 /** What the order service needs. */
@@ -318,6 +321,7 @@ export class OrderService {
           state: 'active',
           createdAtMs: now,
           activatedAtMs: now,
+          ...withAccess(newAccessRecord(now, this.deps.policy.accessWindowMs ?? 0)),
         };
         await this.deps.store.deployments.put(deploymentId, deployment);
         await this.update(order, { state: 'active' }, 'order.active', `VM ${deploymentId} is running on ${node} at ${vm.myceliumIp}`);
@@ -361,6 +365,11 @@ export class OrderService {
   private event(order: OrderRecord, event: string, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, order: order.id, customer: order.customer, ...(order.deployment ? { deployment: order.deployment } : {}) });
   }
+}
+
+/** The access escrow field of a new deployment, when escrow is on. */
+function withAccess(access: AccessRecord | undefined): { access?: AccessRecord } {
+  return access === undefined ? {} : { access };
 }
 
 /** "24 h", "90 min": a window for a message. */

@@ -58,7 +58,30 @@ export interface OrderRecord {
 export type DeploymentState = 'provisioning' | 'active' | 'grace' | 'deprovisioned';
 
 /** Why a deployment ended. */
-export type EndReason = 'cancelled' | 'out_of_funds' | 'failed' | 'admin';
+export type EndReason = 'cancelled' | 'out_of_funds' | 'failed' | 'admin' | 'no_access';
+
+/**
+ * Whether the customer got into the VM (access escrow, gateway/escrow/): `pending` from handover
+ * until a login, a confirmation or the window; `failed` when a complaint ended it. Absent on
+ * deployments handed over before escrow existed or with escrow off: they count as verified.
+ */
+export type AccessState = 'pending' | 'verified' | 'failed';
+
+/** How access was settled: a login the agent saw, the customer's word, the window passing, or a complaint. */
+export type AccessHow = 'login' | 'customer' | 'window' | 'complaint';
+
+/** A deployment's access escrow: its state and the evidence that settled it. */
+export interface AccessRecord {
+  readonly state: AccessState;
+  /** When the window ends (clock ms): silence with the VM up then releases the held charges. */
+  readonly windowEndsAtMs: number;
+  readonly settledAtMs?: number;
+  readonly how?: AccessHow;
+  /** The SHA256 fingerprint of the key the agent saw log in (OpenSSH form). */
+  readonly loginKey?: string;
+  /** The customer's own words when they reported no access (at most 500 characters). */
+  readonly complaint?: string;
+}
 
 /** A VM sold to a customer, from provisioning to its end. */
 export interface DeploymentRecord {
@@ -87,6 +110,8 @@ export interface DeploymentRecord {
   readonly endReason?: EndReason;
   /** The VM was destroyed (after endedAtMs the provisioner confirmed it). */
   readonly destroyed?: boolean;
+  /** Access escrow (absent: verified, see AccessState). */
+  readonly access?: AccessRecord;
 }
 
 /** An agent's heartbeat chain at its last durable point. */
