@@ -87,6 +87,8 @@ export interface ReceiptSummary {
   readonly countersignRefused?: string;
   /** Both sides' up-seconds when the farmer disputed the period's uptime. */
   readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
+  /** A charge held by access escrow: held, released (billed) or returned (never billed). */
+  readonly escrow?: 'held' | 'released' | 'returned';
   readonly final?: boolean;
 }
 
@@ -340,6 +342,7 @@ ${outcome(d, graceStarted, ended)}
 ${d.graceUntil !== undefined ? html`<dt>grace until</dt><dd data-field="graceUntil">${time(d.graceUntil)}</dd>` : ''}
 ${d.endedAt !== undefined ? html`<dt>ended</dt><dd data-field="endedAt">${time(d.endedAt)}</dd>` : ''}
 ${d.endReason !== undefined ? html`<dt>end reason</dt><dd data-field="endReason">${d.endReason}</dd>` : ''}
+${d.access !== undefined ? html`<dt>access</dt><dd data-field="access">${d.access.state}${d.access.how !== undefined ? ` (${d.access.how})` : ''}; held ${d.access.held}, returned ${d.access.returned}</dd>` : ''}
 <dt>VM destroyed</dt><dd>${yesNo(d.destroyed)}</dd>
 </dl>
 </section>
@@ -383,7 +386,7 @@ ${
     ? html`<p class="muted">No receipts yet.</p>`
     : html`<table id="receipts"><thead><tr><th>receipt</th><th>period</th><th class="num">up-seconds</th><th class="num">amount</th><th class="num">farmer share</th><th>state</th><th>countersigned</th><th>farmer paid</th></tr></thead><tbody>
 ${v.receipts.map(
-  (r) => html`<tr data-receipt-state="${r.state}"><td class="id">${r.id}${r.final ? html` <span class="muted">(final)</span>` : ''}</td><td>${time(r.periodStart)} – ${time(r.periodEnd)}</td><td class="num">${r.upSeconds}</td><td class="num">${r.amount}</td><td class="num">${r.farmerShare}</td><td class="${receiptStateClass(r.state)}">${receiptState(r.state)}</td><td>${r.countersigned ? 'yes' : r.countersignRefused ? html`<span class="ev-bad">refused: ${r.countersignRefused}</span>` : 'no'}</td><td>${yesNo(r.paidOut)}</td></tr>`,
+  (r) => html`<tr data-receipt-state="${r.state}"><td class="id">${r.id}${r.final ? html` <span class="muted">(final)</span>` : ''}</td><td>${time(r.periodStart)} – ${time(r.periodEnd)}</td><td class="num">${r.upSeconds}</td><td class="num">${r.amount}</td><td class="num">${r.farmerShare}</td><td class="${receiptStateClass(r.state)}">${receiptState(r.escrow === 'held' ? 'held (access escrow)' : r.state)}</td><td>${r.countersigned ? 'yes' : r.countersignRefused ? html`<span class="ev-bad">refused: ${r.countersignRefused}</span>` : 'no'}</td><td>${yesNo(r.paidOut)}</td></tr>`,
 )}
 </tbody></table>`
 }
