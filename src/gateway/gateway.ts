@@ -52,6 +52,9 @@ import { OrderService } from './orders/order-service.js';
 import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
 import { EscrowService } from './escrow/escrow-service.js';
+import { TrustService } from './trust/trust-service.js';
+import { tierOf } from './trust/trust-tier.js';
+import { registerTrustAdminRoute } from './http/trust-routes.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -218,6 +221,7 @@ export class Gateway {
         onRun: (run) => metrics?.observeBillingRun(run),
       });
       const billingRef = billing;
+      const trust = new TrustService({ clock, tiers: config.trust.tiers.map(tierOf), deployments: store.deployments, orders: store.orders, receipts, meta: store.meta, events });
       const orders = new OrderService({
         clock,
         store,
@@ -239,6 +243,7 @@ export class Gateway {
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
         arrearsOf: (c) => billingRef.arrearsOf(c),
+        trust,
         onActive: (d) => hub.refreshAssignments([d.node]),
       });
       closers.add(() => orders.close());
@@ -337,6 +342,7 @@ export class Gateway {
         orders,
         deployments,
         escrow: escrowRef,
+        trust,
         funds: fundsSources,
         receiptsOf: (id) => receipts.of(id),
         receiptView: (e) => receipts.present(e),
@@ -397,6 +403,7 @@ export class Gateway {
               eventsAbout: (kind, id) => events.about(kind, id),
             }),
           (r) => registerAdminViewRoutes(r, { gatewayUrl: url, sources, ledger }),
+          (r) => registerTrustAdminRoute(r, { gatewayUrl: url, trust, isCustomer: (agent) => store.links.values().some((l) => l.agent === agent) || store.orders.values().some((o) => o.customer === agent) }),
           (r) => registerMetricsRoute(r, { gatewayUrl: url, metrics: gatewayMetrics }),
           (r) => registerAdminPageRoutes(r, { gatewayUrl: url, sources, ledger }),
           (r) =>

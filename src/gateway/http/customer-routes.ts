@@ -5,6 +5,7 @@ import type { FundsSources } from '../billing/funds.js';
 import type { FundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
 import type { EscrowService } from '../escrow/escrow-service.js';
+import type { TrustService } from '../trust/trust-service.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
@@ -24,6 +25,8 @@ export interface CustomerDeps {
   readonly deployments: DeploymentService;
   /** Access escrow: the customer's word on whether they got in. */
   readonly escrow: Pick<EscrowService, 'report'>;
+  /** Trust tiers: the customer's tier on GET /v1/balance. */
+  readonly trust?: Pick<TrustService, 'view'>;
   /** Balances, arrears and the funds rule (runway, what is due). */
   readonly funds: FundsSources;
   /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */

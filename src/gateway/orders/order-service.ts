@@ -50,6 +50,8 @@ export interface OrderDeps {
   offerIds(): string[];
   /** Unpaid charges of a customer (they must be settled before a new VM is handed over). */
   arrearsOf(customer: string): bigint;
+  /** Trust limits (gateway/trust/): refuses a VM beyond the customer's tier, and sets the deposit. */
+  readonly trust?: { admit(customer: string): void; depositMsFor(customer: string): number };
   /** A VM was handed over (agents must start probing it). */
   onActive(deployment: DeploymentRecord): void;
 }
@@ -116,6 +118,7 @@ export class OrderService {
       throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
     }
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
+    this.deps.trust?.admit(customer);
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
     if (open >= this.deps.policy.maxOpenOrders) {
@@ -142,7 +145,7 @@ export class OrderService {
       name: name ?? `vm-${id.slice(4, 12)}`,
       sshKeys,
       pricePerHour: formatAmount(offer.pricePerHourMicros),
-      deposit: formatAmount(depositOf(offer, this.deps.policy.depositMs)),
+      deposit: formatAmount(depositOf(offer, this.depositMsFor(customer))),
       unit: offer.unit,
       state: 'awaiting_payment',
       createdAtMs: now,
@@ -259,24 +262,31 @@ export class OrderService {
    * Counting paid orders is what stops one deposit from paying for many VMs ordered at once.
    */
   private requiredFor(order: OrderRecord): bigint {
-    let total = this.depositMicros(order) + this.deps.arrearsOf(order.customer);
+    // One tier lookup per check: it scans the customer's receipts.
+    const depositMs = this.depositMsFor(order.customer);
+    let total = this.depositMicros(order, depositMs) + this.deps.arrearsOf(order.customer);
     const counted = new Set<string>();
     for (const d of this.deps.store.deployments.values()) {
       if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
       counted.add(d.order);
       const offer = this.deps.offer(d.offer);
-      if (offer) total += depositOf(offer, this.deps.policy.depositMs);
+      if (offer) total += depositOf(offer, depositMs);
     }
     for (const o of this.deps.store.orders.values()) {
       if (o.customer !== order.customer || o.id === order.id || counted.has(o.id)) continue;
-      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o);
+      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o, depositMs);
     }
     return total;
   }
 
-  private depositMicros(order: OrderRecord): bigint {
+  private depositMicros(order: OrderRecord, depositMs = this.depositMsFor(order.customer)): bigint {
     const offer = this.deps.offer(order.offer);
-    return offer ? depositOf(offer, this.deps.policy.depositMs) : 0n;
+    return offer ? depositOf(offer, depositMs) : 0n;
+  }
+
+  /** The customer's deposit duration: their trust tier's, else the billing deposit. */
+  private depositMsFor(customer: string): number {
+    return this.deps.trust?.depositMsFor(customer) ?? this.deps.policy.depositMs;
   }
 
   private async provision(start: OrderRecord): Promise<void> {
