@@ -55,6 +55,7 @@ import { EscrowService } from './escrow/escrow-service.js';
 import { TrustService } from './trust/trust-service.js';
 import { tierOf } from './trust/trust-tier.js';
 import { registerTrustAdminRoute } from './http/trust-routes.js';
+import { registerNodeRoutes } from './http/node-routes.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -387,6 +388,7 @@ export class Gateway {
               },
             }),
           (r) => registerLinkRoutes(r, links),
+          (r) => registerNodeRoutes(r, { nodes: () => hub.nodes() }),
           (r) => registerCustomerRoutes(r, customerDeps, customerViews),
           (r) => registerCustomerPageRoutes(r, customerPage),
           (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
