@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { errorMessage } from '../identity/error-message.js';
-import { loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
+import { fromBase64, loadKeyFile, openSealed, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
+import type { SealedSecret } from '../protocol/sealed-secret.js';
 import {
   AGENT_AUTH_PURPOSE,
   CHAIN_HEAD_PURPOSE,
@@ -35,7 +36,7 @@ import { BatchCountersigner } from './batch-countersigner.js';
 import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
 import { assertInsideLab } from './lab-vm/lab-only.js';
-import type { VmDriver } from './vm-driver.js';
+import type { VmDriver, VmSecretFile } from './vm-driver.js';
 
 /** What `status()` reports. */
 export interface AgentStatus {
@@ -61,6 +62,22 @@ interface SavedState {
  * (no reset ever arrives, and the agent sends nothing before the welcome) was waited on forever.
  */
 const WELCOME_TIMEOUT_MS = 15_000;
+
+/**
+ * Opens the secrets sealed to this agent's key (their X25519 form); the reason, naming the
+ * secret but never its content, when one cannot be opened.
+ */
+function openSecrets(identity: Identity, secrets: readonly SealedSecret[]): VmSecretFile[] | string {
+  const out: VmSecretFile[] = [];
+  for (const s of secrets) {
+    try {
+      out.push({ name: s.name, data: openSealed(identity, fromBase64('box', s.box)) });
+    } catch {
+      return `secret ${s.name} was not sealed to this node's key (${identity.agent}), or was changed`;
+    }
+  }
+  return out;
+}
 
 /** Logins kept for the next connection while the gateway is unreachable (the latest per VM). */
 const MAX_PENDING_LOGINS = 1000;
@@ -343,7 +360,9 @@ export class Agent {
     try {
       switch (m.op) {
         case 'deploy': {
-          const vm = await this.driver.deploy({ id: m.vm.id, sshKeys: m.vm.sshKeys ?? [], ...(m.vm.seedHex ? { seedHex: m.vm.seedHex } : {}) });
+          const secrets = m.vm.secrets === undefined ? undefined : openSecrets(this.identity, m.vm.secrets);
+          if (typeof secrets === 'string') return fail(secrets);
+          const vm = await this.driver.deploy({ id: m.vm.id, sshKeys: m.vm.sshKeys ?? [], ...(m.vm.seedHex ? { seedHex: m.vm.seedHex } : {}), ...(secrets ? { secrets } : {}) });
           return { type: 'result', id: m.id, ok: true, vm: { id: vm.id, myceliumIp: vm.myceliumIp, state: vm.state } };
         }
         case 'pause':

@@ -13,6 +13,7 @@ import {
   optionalString,
 } from './validate.js';
 import type { Receipt, ReceiptBodyV2 } from './receipt.js';
+import { MAX_SEALED_BASE64, MAX_SECRETS, SECRET_NAME, type SealedSecret } from './sealed-secret.js';
 import type { SignedTreeHead } from './tree-head.js';
 import { parseMyceliumAddress } from '../identity/index.js';
 
@@ -92,7 +93,7 @@ export interface CommandMessage {
   readonly type: 'command';
   readonly id: string;
   readonly op: CommandOp;
-  readonly vm: { readonly id: string; readonly node: string; readonly sshKeys?: readonly string[]; readonly seedHex?: string };
+  readonly vm: { readonly id: string; readonly node: string; readonly sshKeys?: readonly string[]; readonly seedHex?: string; readonly secrets?: readonly SealedSecret[] };
 }
 
 export interface CountersignMessage {
@@ -345,6 +346,14 @@ export function parseGatewayMessage(text: string): GatewayMessage {
           node: id(vm.node, 'vm.node'),
           ...(vm.sshKeys === undefined ? {} : { sshKeys: expectArray(vm.sshKeys, 'vm.sshKeys', 0, 64, (k, f) => expectString(k, f, { maxLength: 8192 })) }),
           ...(optionalString(vm.seedHex, 'vm.seedHex', { pattern: /^[0-9a-f]{12}$/ }) === undefined ? {} : { seedHex: vm.seedHex as string }),
+          ...(vm.secrets === undefined
+            ? {}
+            : {
+                secrets: expectArray(vm.secrets, 'vm.secrets', 0, MAX_SECRETS, (s, f) => {
+                  const o = expectObject(s, f);
+                  return { name: expectString(o.name, `${f}.name`, { pattern: SECRET_NAME, patternName: 'a file name' }), box: expectString(o.box, `${f}.box`, { maxLength: MAX_SEALED_BASE64 }) };
+                }),
+              }),
         },
       };
     }

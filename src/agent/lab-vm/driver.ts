@@ -11,6 +11,7 @@ import { VmSshEndpoint } from './ssh-endpoint.js';
 import { freeSlot, loadVmState, saveVmState } from './state-file.js';
 import { checkId, checkSeedHex, invalid, type VmRecord } from './vm-record.js';
 import { killUserProcesses, prepareHome, vmUser, type VmUser } from './vm-user.js';
+import { installSecrets } from './vm-secrets.js';
 
 const HOST_KEY_FILE = 'ssh_host_ed25519_key';
 /**
@@ -145,6 +146,7 @@ export class LabVmDriver implements VmDriver {
       try {
         this.saveState();
         await this.bringUp(vm);
+        if (request.secrets !== undefined && request.secrets.length > 0) await installSecrets(join(dir, 'home'), vm.user, request.secrets);
       } catch (err) {
         await this.takeDown(vm).catch(() => undefined);
         this.vms.delete(id);

@@ -52,6 +52,7 @@ import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.j
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
+import type { SealedSecret } from '../../protocol/sealed-secret.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -235,7 +236,7 @@ export class AgentHub {
   }
 
   /** Sends a command for a VM on `node` to its agent and waits for the result. */
-  async command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[]; seedHex?: string }, timeoutMs: number): Promise<ResultMessage> {
+  async command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[]; seedHex?: string; secrets?: readonly SealedSecret[] }, timeoutMs: number): Promise<ResultMessage> {
     const farmer = this.farmerOf(node);
     const conn = farmer ? this.connections.get(farmer) : undefined;
     if (!conn || !conn.nodes.some((n) => n.id === node)) throw new AgentCommandError(`the agent of node ${node} is not connected`, true);

@@ -15,6 +15,7 @@ import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
 import { newAccessRecord } from '../escrow/access-decision.js';
+import { parseOrderSecrets, secretNodes, secretsFor } from './order-secrets.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
 
@@ -108,7 +109,7 @@ export class OrderService {
    */
   async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
-    expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
+    expectOnlyKeys(o, ['offer', 'sshKeys', 'name', 'secrets'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
@@ -118,6 +119,7 @@ export class OrderService {
       throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
     }
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
+    const secrets = o.secrets === undefined ? undefined : parseOrderSecrets(o.secrets, this.deps.provisioner.kind);
     this.deps.trust?.admit(customer);
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
@@ -152,9 +154,10 @@ export class OrderService {
       expiresAtMs: now + this.deps.policy.expireAfterMs,
       ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
+      ...(secrets === undefined ? {} : { secrets }),
     };
     await this.deps.store.orders.put(id, order);
-    await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s); deposit ${order.deposit}`);
+    await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s)${secrets ? ` and ${secrets.length} sealed secret(s) for ${secretNodes(secrets).join(', ')}` : ''}; deposit ${order.deposit}`);
     return order;
   }
 
@@ -302,7 +305,9 @@ export class OrderService {
       let node = order.state === 'provisioning' ? order.node : undefined;
       let farmer: string | undefined;
       if (node === undefined || tried.has(node)) {
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node));
+        // An order with secrets runs only where they can be opened: on a node each is sealed to.
+        const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)));
         const pick = candidates[0];
         if (!pick) break;
         node = pick.node;
@@ -312,7 +317,7 @@ export class OrderService {
       }
       order = await this.update(order, { state: 'provisioning', node, ...(farmer ? { farmer } : {}) }, 'order.provisioning', `deploying ${offer.id} on node ${node}`);
       try {
-        const vm = await this.deps.provisioner.deploy({ deploymentId, name: order.name, offer, sshKeys: order.sshKeys, node });
+        const vm = await this.deps.provisioner.deploy({ deploymentId, name: order.name, offer, sshKeys: order.sshKeys, node, ...(order.secrets ? { secrets: secretsFor(order.secrets, node) } : {}) });
         const now = this.deps.clock.nowMs();
         const deployment: DeploymentRecord = {
           id: deploymentId,
@@ -350,7 +355,9 @@ export class OrderService {
     const last = order.attempts[order.attempts.length - 1];
     const failure =
       order.attempts.length === 0
-        ? `no node has room for ${offer.id} right now; nothing was charged`
+        ? order.secrets
+          ? `none of the nodes your secrets are sealed to (${secretNodes(order.secrets).join(', ')}) has room for ${offer.id} right now; nothing was charged`
+          : `no node has room for ${offer.id} right now; nothing was charged`
         : `could not deploy after ${order.attempts.length} attempt(s) (last: ${last?.error ?? 'unknown'}); nothing was charged`;
     await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
   }

@@ -29,6 +29,13 @@ export interface AgentApproval {
 /** Order states (docs/api.md). */
 export type OrderState = 'awaiting_payment' | 'paid' | 'provisioning' | 'active' | 'failed' | 'expired';
 
+/** One sealed secret of an order: its name, and a box sealed to each node that may run the order (gateway/orders/order-secrets.ts). */
+export interface OrderSecret {
+  readonly name: string;
+  /** Node id → base64 crypto_box_seal box sealed to that node's farmer agent (GET /v1/nodes/{id} sealTo); the gateway cannot open it. */
+  readonly sealed: Readonly<Record<string, string>>;
+}
+
 /** A customer's order for a VM. */
 export interface OrderRecord {
   readonly id: string;
@@ -52,6 +59,8 @@ export interface OrderRecord {
   readonly farmer?: string;
   readonly failure?: string;
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
+  /** Sealed secrets for the VM; the order runs only on a node every one is sealed to. */
+  readonly secrets?: readonly OrderSecret[];
 }
 
 /** Deployment states (docs/api.md). */
