@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import { errorMessage } from '../identity/error-message.js';
-import { loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
+import { fromBase64, loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
+import type { SealedSecret } from '../protocol/sealed-secret.js';
 import {
   AGENT_AUTH_PURPOSE,
   CHAIN_HEAD_PURPOSE,
@@ -27,6 +28,7 @@ import {
   type Sample,
   type VmAssignment,
   type VmReport,
+  type VmLoginMessage,
   type WelcomeMessage,
 } from '../protocol/index.js';
 import type { AgentConfig, AgentNode } from './config.js';
@@ -34,7 +36,7 @@ import { BatchCountersigner } from './batch-countersigner.js';
 import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
 import { assertInsideLab } from './lab-vm/lab-only.js';
-import type { VmDriver } from './vm-driver.js';
+import type { VmDriver, VmSecretFile } from './vm-driver.js';
 
 /** What `status()` reports. */
 export interface AgentStatus {
@@ -61,6 +63,27 @@ interface SavedState {
  */
 const WELCOME_TIMEOUT_MS = 15_000;
 
+/**
+ * Opens the secrets sealed to this agent's key (their X25519 form); the reason, naming the
+ * secret but never its content, when one cannot be opened. Sealed boxes need libsodium, which
+ * is loaded here, on the first order with secrets, so an agent that never gets one stays small.
+ */
+async function openSecrets(identity: Identity, secrets: readonly SealedSecret[]): Promise<VmSecretFile[] | string> {
+  const { openSealed } = await import('../identity/sealed-box.js');
+  const out: VmSecretFile[] = [];
+  for (const s of secrets) {
+    try {
+      out.push({ name: s.name, data: openSealed(identity, fromBase64('box', s.box)) });
+    } catch {
+      return `secret ${s.name} was not sealed to this node's key (${identity.agent}), or was changed`;
+    }
+  }
+  return out;
+}
+
+/** Logins kept for the next connection while the gateway is unreachable (the latest per VM). */
+const MAX_PENDING_LOGINS = 1000;
+
 /** Samples kept per VM for countersigning, in periods. */
 const KEEP_PERIODS = 8;
 
@@ -72,6 +95,8 @@ const KEEP_PERIODS = 8;
 export class Agent {
   private ws: WebSocket | null = null;
   private ready = false;
+  /** Logins seen while not connected, by VM, sent after the next welcome. */
+  private readonly logins = new Map<string, VmLoginMessage>();
   private closed = false;
   private attempt = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
@@ -112,16 +137,18 @@ export class Agent {
     const statePath = join(config.stateDir, 'agent-state.json');
     const state = existsSync(statePath) ? (JSON.parse(readFileSync(statePath, 'utf8')) as SavedState) : { assignments: [] };
     let driver: VmDriver | null = null;
+    let agentRef: Agent | null = null;
     if (config.vmDriver && vmNode) {
       // VM users pass through the state folder to their homes under vms/; they list nothing, and its files are 0600.
       mkdirSync(config.stateDir, { recursive: true, mode: 0o711 });
       chmodSync(config.stateDir, 0o711);
       // Loaded only when this agent runs VMs itself: the lab driver pulls in ssh2 (about 5 MiB of RSS a production agent does not need).
       const { LabVmDriver } = await import('./lab-vm/driver.js');
-      driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: vmNode.subnet as string, interfaceName: config.vmDriver.interfaceName });
+      driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: vmNode.subnet as string, interfaceName: config.vmDriver.interfaceName, onLogin: (id, fp) => agentRef?.reportLogin(id, fp) });
       await driver.start();
     }
     const agent = new Agent(config, identity, clock, buffer, driver, state, log);
+    agentRef = agent;
     const lastHeartbeat = buffer.replay(0).filter((m) => m.type === 'heartbeat').pop();
     if (lastHeartbeat?.type === 'heartbeat') agent.lastHeartbeatAtMs = lastHeartbeat.atMs;
     agent.scheduleHeartbeat(0);
@@ -190,6 +217,21 @@ export class Agent {
     this.lastHeartbeatAtMs = atMs;
     this.remember(message);
     if (this.ready) this.send(message);
+  }
+
+  /**
+   * Tells the gateway a key logged in to a VM (access escrow). Sent now when connected; else the
+   * latest login per VM waits for the next connection, at most MAX_PENDING_LOGINS of them.
+   */
+  reportLogin(vmId: string, keyFingerprint: string): void {
+    const message: VmLoginMessage = { type: 'vm-login', vm: vmId, keyFingerprint, atMs: this.clock.nowMs() };
+    if (this.ready) {
+      this.send(message);
+      return;
+    }
+    this.logins.delete(vmId);
+    if (this.logins.size >= MAX_PENDING_LOGINS) this.logins.delete(this.logins.keys().next().value as string);
+    this.logins.set(vmId, message);
   }
 
   private signChainHead(periodStartMs: number, periodEndMs: number): void {
@@ -307,6 +349,8 @@ export class Agent {
     this.buffer.ack(m.ackedSeq);
     const replay = this.buffer.replay(m.resumeFromSeq);
     for (const message of replay) this.send(message, ws);
+    for (const message of this.logins.values()) this.send(message, ws);
+    this.logins.clear();
     this.ready = true;
     this.attempt = 0;
     this.log.info({ resumeFromSeq: m.resumeFromSeq, replayed: replay.length, assignments: m.vms.length }, 'connected to the gateway');
@@ -318,7 +362,9 @@ export class Agent {
     try {
       switch (m.op) {
         case 'deploy': {
-          const vm = await this.driver.deploy({ id: m.vm.id, sshKeys: m.vm.sshKeys ?? [], ...(m.vm.seedHex ? { seedHex: m.vm.seedHex } : {}) });
+          const secrets = m.vm.secrets === undefined ? undefined : await openSecrets(this.identity, m.vm.secrets);
+          if (typeof secrets === 'string') return fail(secrets);
+          const vm = await this.driver.deploy({ id: m.vm.id, sshKeys: m.vm.sshKeys ?? [], ...(m.vm.seedHex ? { seedHex: m.vm.seedHex } : {}), ...(secrets ? { secrets } : {}) });
           return { type: 'result', id: m.id, ok: true, vm: { id: vm.id, myceliumIp: vm.myceliumIp, state: vm.state } };
         }
         case 'pause':

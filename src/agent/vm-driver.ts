@@ -25,6 +25,14 @@ export interface VmDeployRequest {
   readonly sshKeys: readonly string[];
   /** 12 hex digits (6 bytes) fixing the address; random when absent (grid `myceliumSeed`). */
   readonly seedHex?: string;
+  /** The order's secrets, opened by the agent: installed as files only the VM's user can read. */
+  readonly secrets?: readonly VmSecretFile[];
+}
+
+/** One opened secret: its file name (protocol/sealed-secret.ts SECRET_NAME) and its bytes. */
+export interface VmSecretFile {
+  readonly name: string;
+  readonly data: Uint8Array;
 }
 
 /** Why a driver operation failed, for the agent to map onto its answer without reading messages. */

@@ -12,7 +12,7 @@ import { errorMessage } from '../identity/index.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt] [--gateway-config JSON]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
       elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
@@ -21,6 +21,8 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       grace period (72), to watch funds run out and grace end within a minute. --ledger unyt: the
       ledger actor is a stand-in for a Holochain conductor with the Unyt hApp (src/lab/unyt-conductor)
       and the gateway bills on it (ledger.kind "unyt"); default: hypha's embedded ledger.
+      --gateway-config: a JSON object whose top-level keys replace the lab gateway's config keys
+      (e.g. '{"escrow": {"windowHours": 10}}'), to try a policy in the lab.
   hypha lab fund CUSTOMER AMOUNT [--dir DIR]   pay AMOUNT SPORE into CUSTOMER's agreement: with the
       embedded ledger the admin (linked) posts /admin/api/ledger/fund; with --ledger unyt the
       customer's wallet parks a spend on their agreement (create_parked_spend), seen at the next settle
@@ -148,7 +150,7 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
 }
 
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' } }, false);
+  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' }, 'gateway-config': { type: 'string' } }, false);
   const ledger = optional(p, 'ledger') ?? 'embedded';
   if (ledger !== 'embedded' && ledger !== 'unyt') throw new UsageError(`--ledger must be "embedded" or "unyt", got ${JSON.stringify(ledger)}`);
   const dir = labDir(optional(p, 'dir'));
@@ -171,6 +173,7 @@ async function up(argv: string[], out: (s: string) => void): Promise<number> {
     ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
     ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
     ...(optional(p, 'grace-hours') !== undefined ? { graceHours: positiveNumber(p, 'grace-hours', 72) } : {}),
+    ...(optional(p, 'gateway-config') !== undefined ? { gatewayConfig: jsonObject(optional(p, 'gateway-config') as string) } : {}),
   });
   out(describe(state));
   if (p.values.detach) return 0;
@@ -321,4 +324,16 @@ async function unytConductor(argv: string[], out: (s: string) => void): Promise<
   out(`unyt conductor stand-in: ledger listening on ${conductor.url} (admin ${conductor.adminUrl}); ${customers.length} customer agreement(s)`);
   await untilStopped(() => conductor.stopAll());
   return 0;
+}
+
+/** `--gateway-config`: a JSON object (its keys are checked by the gateway when it loads the config). */
+function jsonObject(text: string): Record<string, unknown> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`--gateway-config is not JSON: ${errorMessage(err)}`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new UsageError('--gateway-config must be a JSON object, e.g. \'{"escrow": {"windowHours": 10}}\'');
+  return v as Record<string, unknown>;
 }

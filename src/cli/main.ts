@@ -8,6 +8,7 @@ const HELP = `hypha — buy and run compute over Mycelium
   hypha id …         keys, signatures, AgentPubKeys, Mycelium addresses
   hypha link …       link this machine's Mycelium /64 to your Unyt identity
   hypha receipt …    verify usage receipts offline
+  hypha seal …       seal a secret so only the node that runs your VM can read it
   hypha gateway …    run the marketplace gateway
   hypha agent …      run a farmer's uptime agent
   hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
@@ -34,6 +35,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   id: () => Promise.resolve(idCommand),
   link: () => lazy('./link-command.js', 'linkCommand'),
   receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
+  seal: () => lazy('./seal-command.js', 'sealCommand'),
   gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
   agent: () => lazy('./agent-command.js', 'agentCommand'),
   ledger: () => lazy('./ledger-command.js', 'ledgerCommand'),

@@ -3,13 +3,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { errorMessage } from '../identity/error-message.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectBoolean, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
-import { parseAmount } from '../protocol/money.js';
+import { formatAmount, parseAmount } from '../protocol/money.js';
 import { HOUR_MS } from '../protocol/clock.js';
 import { DEFAULT_OFFERS_FILE } from './offers.js';
 import { normaliseHost } from './http/origin-guard.js';
 import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-config.js';
 import type { GridProvisionerConfig } from './provision/grid-config.js';
 import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
+import type { TrustTierConfig } from './trust/trust-tier.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -106,6 +107,10 @@ export interface GatewayConfig {
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
   readonly http: HttpConfig;
+  /** Access escrow: charges are held until the customer's access is verified or this window after handover passes (0: off). */
+  readonly escrow: { readonly windowMs: number };
+  /** Trust tiers, lowest first: what a customer's history here allows (most VMs at once, deposit). */
+  readonly trust: { readonly tiers: readonly TrustTierConfig[] };
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
@@ -120,6 +125,10 @@ export const DEFAULTS = {
   periodHours: 1,
   farmerSharePercent: 90,
   depositHours: 24,
+  /** Access escrow window after handover (issue 16: "default 1 h"). */
+  escrowWindowHours: 1,
+  /** With no trust tiers configured: the order caps (orders.maxUnpaid, maxPerWindow) are the only bound. */
+  maxVmsWithoutTiers: 100_000,
   graceHours: 72,
   lowFundsRunwayHours: 24,
   orderExpireHours: 2,
@@ -172,7 +181,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab', 'escrow', 'trust'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -259,8 +268,52 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
     http: httpConfig(c.http),
+    escrow: escrowConfig(c.escrow, hours),
+    trust: trustConfig(c.trust, hours(billing, 'depositHours', 'config.billing', DEFAULTS.depositHours)),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
+}
+
+function escrowConfig(v: unknown, hours: (o: Record<string, unknown>, key: string, f: string, fallback: number) => number): GatewayConfig['escrow'] {
+  const o = expectObject(v ?? {}, 'config.escrow');
+  expectOnlyKeys(o, ['windowHours'], 'config.escrow');
+  return { windowMs: hours(o, 'windowHours', 'config.escrow', DEFAULTS.escrowWindowHours) };
+}
+
+/**
+ * `trust.tiers`: each {name, maxVms, depositHours, minPaidHours?, minPaid?, minAgeHours?}, the first
+ * needing nothing, each later one needing at least what the one before needs. Without it one tier
+ * ("default") allows as many VMs as the order caps do, at the billing deposit: no trust limits.
+ */
+function trustConfig(v: unknown, depositMs: number): GatewayConfig['trust'] {
+  const o = expectObject(v ?? {}, 'config.trust');
+  expectOnlyKeys(o, ['tiers'], 'config.trust');
+  if (o.tiers === undefined) return { tiers: [{ name: 'default', minPaidHours: 0, minPaid: '0.000000', minAgeMs: 0, maxVms: DEFAULTS.maxVmsWithoutTiers, depositMs }] };
+  const tiers = expectArray(o.tiers, 'config.trust.tiers', 1, 32, (t, f): TrustTierConfig => {
+    const x = expectObject(t, f);
+    expectOnlyKeys(x, ['name', 'maxVms', 'depositHours', 'minPaidHours', 'minPaid', 'minAgeHours'], f);
+    const num = (key: string, max: number): number => (x[key] === undefined ? 0 : expectNumber(x[key], `${f}.${key}`, 0, max));
+    if (x.depositHours === undefined) throw new ValidationError(`${f}.depositHours`, 'is required');
+    const tierDepositMs = Math.round(num('depositHours', 24 * 365) * HOUR_MS);
+    if (tierDepositMs <= 0) throw new ValidationError(`${f}.depositHours`, 'must be more than 0');
+    return {
+      name: expectString(x.name, `${f}.name`, { maxLength: 64, pattern: /^[a-z0-9][a-z0-9_-]*$/, patternName: 'lower-case letters, digits, _ and -' }),
+      maxVms: expectInteger(x.maxVms, `${f}.maxVms`, 1, 100_000),
+      depositMs: tierDepositMs,
+      minPaidHours: Math.floor(num('minPaidHours', 1e9)),
+      minPaid: formatAmount(x.minPaid === undefined ? 0n : parseAmount(`${f}.minPaid`, x.minPaid)),
+      minAgeMs: Math.round(num('minAgeHours', 24 * 365 * 100) * HOUR_MS),
+    };
+  });
+  const names = new Set<string>();
+  tiers.forEach((t, i) => {
+    if (names.has(t.name)) throw new ValidationError(`config.trust.tiers[${i}].name`, `${t.name} is used twice`);
+    names.add(t.name);
+    const before = tiers[i - 1];
+    if (i === 0 && (t.minPaidHours > 0 || parseAmount('minPaid', t.minPaid) > 0n || t.minAgeMs > 0)) throw new ValidationError('config.trust.tiers[0]', 'the first tier is every new customer\'s: it must need nothing (no minPaidHours, minPaid or minAgeHours)');
+    if (before && (t.minPaidHours < before.minPaidHours || parseAmount('minPaid', t.minPaid) < parseAmount('minPaid', before.minPaid) || t.minAgeMs < before.minAgeMs)) throw new ValidationError(`config.trust.tiers[${i}]`, 'each tier must need at least what the tier before it needs');
+  });
+  return { tiers };
 }
 
 function adminEntry(v: unknown, f: string): string {

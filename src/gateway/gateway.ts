@@ -49,6 +49,11 @@ import { CapacityIndex, storeWithCapacityIndex } from './provision/capacity-inde
 import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import { EscrowService } from './escrow/escrow-service.js';
+import { TrustService } from './trust/trust-service.js';
+import { tierOf } from './trust/trust-tier.js';
+import { registerTrustAdminRoute } from './http/trust-routes.js';
+import { registerNodeRoutes } from './http/node-routes.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -135,6 +140,7 @@ export class Gateway {
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
+      let escrow: EscrowService | null = null;
       const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
       const wallMs = (): number => Date.now();
       const hub = new AgentHub({
@@ -153,6 +159,7 @@ export class Gateway {
         assignmentsFor: (nodes) => assignments(store.deployments.values(), nodes, config.probes.port),
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
         onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
+        onVmLogin: (agent, id, fingerprint) => void escrow?.onLogin(agent, id, fingerprint).catch((err: unknown) => log.error({ err }, 'escrow.onLogin failed')),
         onHeartbeat: () => metrics?.heartbeats.inc(),
       });
       closers.add(() => hub.close());
@@ -175,6 +182,18 @@ export class Gateway {
       });
       closers.add(() => deployments.close());
       const sign = createSigner(identity.secretKey);
+      const escrowRef = new EscrowService({
+        clock,
+        deployments: store.deployments,
+        receipts,
+        uptime,
+        probe: async (d) => (config.probes.enabled && d.myceliumIp !== '' ? (await probeTcp(d.myceliumIp, config.probes.port, 3000)).reachable : null),
+        lifecycle: deployments,
+        events,
+        log,
+        onSettled: () => void billing?.settle().catch((err: unknown) => log.error({ err }, 'billing.settle failed')),
+      });
+      escrow = escrowRef;
       billing = new BillingService({
         clock,
         gateway: { agent: identity.agent, sign },
@@ -184,6 +203,7 @@ export class Gateway {
         ...(config.probes.enabled ? { disputes: { disputed: (id: string, fromMs: number, toMs: number) => prober?.disputed(id, fromMs, toMs) ?? false } } : {}),
         ledger,
         lifecycle: deployments,
+        escrow: escrowRef,
         agents: { agentHead: (a, p) => hub.agentHead(a, p), requestCountersign: (r) => hub.requestCountersign(r), verifyCountersignature, requestBatchCountersign: (f, h, r) => hub.requestBatchCountersign(f, h, r) },
         events,
         log,
@@ -191,6 +211,7 @@ export class Gateway {
         onRun: (run) => metrics?.observeBillingRun(run),
       });
       const billingRef = billing;
+      const trust = new TrustService({ clock, tiers: config.trust.tiers.map(tierOf), deployments: store.deployments, orders: store.orders, receipts, meta: store.meta, events });
       const orders = new OrderService({
         clock,
         store,
@@ -207,10 +228,12 @@ export class Gateway {
           maxPerWindow: config.orders.maxPerWindow,
           windowMs: config.orders.windowMs,
           maxSshKeyBytes: config.orders.maxSshKeyBytes,
+          accessWindowMs: config.escrow.windowMs,
         },
         offer: (id) => offerById.get(id),
         offerIds: () => offers.map((o) => o.id),
         arrearsOf: (c) => billingRef.arrearsOf(c),
+        trust,
         onActive: (d) => hub.refreshAssignments([d.node]),
       });
       closers.add(() => orders.close());
@@ -308,6 +331,8 @@ export class Gateway {
         ledger,
         orders,
         deployments,
+        escrow: escrowRef,
+        trust,
         funds: fundsSources,
         receiptsOf: (id) => receipts.of(id),
         receiptView: (e) => receipts.present(e),
@@ -354,6 +379,7 @@ export class Gateway {
               },
             }),
           (r) => registerLinkRoutes(r, links),
+          (r) => registerNodeRoutes(r, { nodes: () => hub.nodes() }),
           (r) => registerCustomerRoutes(r, customerDeps, customerViews),
           (r) => registerCustomerPageRoutes(r, customerPage),
           (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
@@ -370,6 +396,7 @@ export class Gateway {
               eventsAbout: (kind, id) => events.about(kind, id),
             }),
           (r) => registerAdminViewRoutes(r, { gatewayUrl: url, sources, ledger }),
+          (r) => registerTrustAdminRoute(r, { gatewayUrl: url, trust, isCustomer: (agent) => store.links.values().some((l) => l.agent === agent) || store.orders.values().some((o) => o.customer === agent) }),
           (r) => registerMetricsRoute(r, { gatewayUrl: url, metrics: gatewayMetrics }),
           (r) => registerAdminPageRoutes(r, { gatewayUrl: url, sources, ledger }),
           (r) =>

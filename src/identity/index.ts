@@ -12,6 +12,7 @@ export * from './secure-file.js';
 export * from './key-file.js';
 export * from './primitives.js';
 export * from './load-libsodium.js';
+export * from './sealed-box-size.js';
 // Not re-exported here, because importing them loads libsodium (~14 MiB resident) into every process
 // that imports this index, the farmer agent included: sealed boxes and the ed25519 -> X25519 maps.
 // Import them from './sealed-box.js' and './ed25519-x25519.js' where they are needed.

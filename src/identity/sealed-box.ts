@@ -3,9 +3,9 @@ import { decodeAgentPubKey } from './agent-pub-key.js';
 import { ensureBytes } from './bytes.js';
 import { ed25519PublicKeyToX25519, ed25519SecretKeyToX25519 } from './ed25519-x25519.js';
 import { sodium } from './libsodium.js';
+import { SEAL_OVERHEAD_BYTES } from './sealed-box-size.js';
 
-/** Bytes a sealed box adds to its message: an ephemeral X25519 key and a MAC. */
-export const SEAL_OVERHEAD_BYTES = 48;
+export { SEAL_OVERHEAD_BYTES };
 
 /** A sealed box that could not be opened: wrong recipient, or a changed byte. */
 export class SealedBoxError extends Error {

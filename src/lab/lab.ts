@@ -20,6 +20,8 @@ export interface LabUpOptions {
   /** Billing policy overrides, in (lab) hours, to watch funds run out and grace end quickly. */
   readonly depositHours?: number;
   readonly graceHours?: number;
+  /** Top-level gateway config keys that replace the lab's (`--gateway-config`), to try a policy. */
+  readonly gatewayConfig?: Readonly<Record<string, unknown>>;
   /** Reuse the last lab's keys and Mycelium addresses (in DIR/keys) instead of making new ones. */
   readonly keep?: boolean;
   /** The foreground `hypha lab up` process waiting for Ctrl-C, recorded so `lab down` can stop it. */
@@ -415,6 +417,7 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     ledger,
     provisioner: { kind: 'agent', commandTimeoutSeconds: 10 },
     lab: { hourSeconds: options.hourSeconds, epochMs },
+    ...options.gatewayConfig,
   };
   const path = join(dir, 'config.json');
   writeSecureFile(path, JSON.stringify(config, null, 2) + '\n');

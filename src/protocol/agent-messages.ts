@@ -14,6 +14,7 @@ import {
   optionalString,
 } from './validate.js';
 import type { Receipt, ReceiptBodyV2 } from './receipt.js';
+import { MAX_SEALED_BASE64, MAX_SECRETS, SECRET_NAME, type SealedSecret } from './sealed-secret.js';
 import type { SignedTreeHead } from './tree-head.js';
 import { parseMyceliumAddress } from '../identity/index.js';
 
@@ -93,7 +94,7 @@ export interface CommandMessage {
   readonly type: 'command';
   readonly id: string;
   readonly op: CommandOp;
-  readonly vm: { readonly id: string; readonly node: string; readonly sshKeys?: readonly string[]; readonly seedHex?: string };
+  readonly vm: { readonly id: string; readonly node: string; readonly sshKeys?: readonly string[]; readonly seedHex?: string; readonly secrets?: readonly SealedSecret[] };
 }
 
 export interface CountersignMessage {
@@ -177,7 +178,17 @@ export interface BatchCountersignRefusedMessage {
   readonly reason: string;
 }
 
-export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage;
+/** The agent saw a key authenticate on one of its VMs (access escrow: the customer got in). */
+export interface VmLoginMessage {
+  readonly type: 'vm-login';
+  /** The deployment id of the VM. */
+  readonly vm: string;
+  /** The OpenSSH SHA256 fingerprint of the key that logged in ("SHA256:…"). */
+  readonly keyFingerprint: string;
+  readonly atMs: number;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage | VmLoginMessage;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** Longest round trip a VM report may carry (10 minutes). */
@@ -300,6 +311,8 @@ export function parseAgentMessage(text: string): AgentMessage {
       };
     case 'batch-countersign-refused':
       return { type: 'batch-countersign-refused', treeHead: expectString(m.treeHead, 'treeHead', { pattern: HEX64, patternName: '64 hex digits' }), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
+    case 'vm-login':
+      return { type: 'vm-login', vm: id(m.vm, 'vm'), keyFingerprint: expectString(m.keyFingerprint, 'keyFingerprint', { pattern: /^SHA256:[A-Za-z0-9+/]{43}$/, patternName: 'an OpenSSH SHA256 fingerprint' }), atMs: ms(m.atMs, 'atMs') };
     default:
       throw new ValidationError('type', `unknown message type ${JSON.stringify(m.type)}`);
   }
@@ -348,6 +361,14 @@ export function parseGatewayMessage(text: string): GatewayMessage {
           node: id(vm.node, 'vm.node'),
           ...(vm.sshKeys === undefined ? {} : { sshKeys: expectArray(vm.sshKeys, 'vm.sshKeys', 0, 64, (k, f) => expectString(k, f, { maxLength: 8192 })) }),
           ...(optionalString(vm.seedHex, 'vm.seedHex', { pattern: /^[0-9a-f]{12}$/ }) === undefined ? {} : { seedHex: vm.seedHex as string }),
+          ...(vm.secrets === undefined
+            ? {}
+            : {
+                secrets: expectArray(vm.secrets, 'vm.secrets', 0, MAX_SECRETS, (s, f) => {
+                  const o = expectObject(s, f);
+                  return { name: expectString(o.name, `${f}.name`, { pattern: SECRET_NAME, patternName: 'a file name' }), box: expectString(o.box, `${f}.box`, { maxLength: MAX_SEALED_BASE64 }) };
+                }),
+              }),
         },
       };
     }

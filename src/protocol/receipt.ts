@@ -62,6 +62,12 @@ export interface ReceiptFields {
    * both sides' up-seconds. `upSeconds` is then the smaller of the two (gateway/uptime/disputed-uptime.ts).
    */
   readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
+  /**
+   * Present (true) when the charge was issued while the customer's access was not yet verified:
+   * it is held, not billed, until access is verified (released) or a complaint ends the
+   * deployment (returned). How it ended is served beside the body as `escrow`.
+   */
+  readonly held?: true;
 }
 
 /** A v1 usage receipt without signatures: exactly what is signed (as canonical JSON). */
@@ -91,6 +97,17 @@ export interface ReceiptV2 extends ReceiptBodyV2 {
   readonly index: number;
   readonly proof: readonly string[];
   readonly countersign?: ReceiptCountersign;
+  /** For a held charge: where its escrow stands now (not hashed: it changes after the receipt is issued). */
+  readonly escrow?: ReceiptEscrow;
+}
+
+/** What became of a held charge: still held, released to be billed, or returned (never billed). */
+export interface ReceiptEscrow {
+  readonly state: 'held' | 'released' | 'returned';
+  /** When it was released or returned. */
+  readonly at?: string;
+  /** Why: a login the agent saw, the customer's confirmation, the window passing, or a complaint. */
+  readonly how?: string;
 }
 
 /** A receipt body of either version: what `prev` hashes chain. */
@@ -105,7 +122,7 @@ export function receiptId(deployment: string, periodStartMs: number): string {
 
 /** The body of a receipt: everything but its signatures, tree head, proofs and countersignature. */
 export function receiptBody<B extends AnyReceiptBody>(receipt: B | AnyReceipt): B {
-  const { signatures: _s, treeHead: _t, index: _i, proof: _p, countersign: _c, ...body } = receipt as unknown as Record<string, unknown>;
+  const { signatures: _s, treeHead: _t, index: _i, proof: _p, countersign: _c, escrow: _e, ...body } = receipt as unknown as Record<string, unknown>;
   return body as unknown as B;
 }
 

@@ -1,4 +1,5 @@
 // OpenSSH public key lines: checked by type, base64, and the key blob's own structure (RFC 4253 section 6.6).
+import { createHash } from 'node:crypto';
 import { ValidationError } from './validate.js';
 
 /** Key types a VM accepts, with the blob check for each. */
@@ -133,4 +134,9 @@ class BlobReader {
   done(): boolean {
     return this.at === this.blob.length;
   }
+}
+
+/** A key's OpenSSH SHA256 fingerprint ("SHA256:" + unpadded base64 of SHA-256 over the blob), as `ssh-keygen -l` prints it. */
+export function sshKeyFingerprint(blob: Uint8Array): string {
+  return 'SHA256:' + createHash('sha256').update(blob).digest('base64').replace(/=+$/, '');
 }

@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { errorMessage } from '../../identity/error-message.js';
 import { fromHex, parseSubnet64, randomBytes, readSecureFile, subnet64Of, toHex, vmAddress, writeSecureFile } from '../../identity/index.js';
 import { VmDriverError, type VmDeployRequest, type VmDriver, type VmInfo, type VmState } from '../vm-driver.js';
+import { sshKeyFingerprint } from '../../protocol/ssh-key.js';
 import { hostPublicKeySshOf, newHostKeyPem, parseAuthorizedKeys, type AuthorizedKey } from './authorized-keys.js';
 import { addInterfaceAddress, removeInterfaceAddress } from './interface-address.js';
 import { VmSshEndpoint } from './ssh-endpoint.js';
 import { freeSlot, loadVmState, saveVmState } from './state-file.js';
 import { checkId, checkSeedHex, invalid, type VmRecord } from './vm-record.js';
 import { killUserProcesses, prepareHome, vmUser, type VmUser } from './vm-user.js';
+import { installSecrets } from './vm-secrets.js';
 
 const HOST_KEY_FILE = 'ssh_host_ed25519_key';
 /**
@@ -27,6 +29,8 @@ export interface LabVmDriverOptions {
   /** The interface VM addresses are added to: Mycelium's TUN (default name `mycelium`). */
   readonly interfaceName?: string;
   readonly sshPort?: number;
+  /** Told the VM id and the key's OpenSSH SHA256 fingerprint each time a customer's key logs in. */
+  readonly onLogin?: (vmId: string, keyFingerprint: string) => void;
 }
 
 interface LabVm {
@@ -50,6 +54,7 @@ export class LabVmDriver implements VmDriver {
   private readonly nodeSubnet: string;
   private readonly prefix: Uint8Array;
   private readonly interfaceName: string;
+  private readonly onLogin: LabVmDriverOptions['onLogin'];
   private readonly sshPort: number;
   private readonly vms = new Map<string, LabVm>();
   private started = false;
@@ -73,6 +78,7 @@ export class LabVmDriver implements VmDriver {
       throw new VmDriverError('invalid_request', 'labvm: sshPort must be an integer from 1 to 65535');
     }
     this.stateDir = options.stateDir;
+    this.onLogin = options.onLogin;
     const subnetBytes = new Uint8Array(16);
     subnetBytes.set(this.prefix);
     this.nodeSubnet = subnet64Of(subnetBytes);
@@ -140,6 +146,7 @@ export class LabVmDriver implements VmDriver {
       try {
         this.saveState();
         await this.bringUp(vm);
+        if (request.secrets !== undefined && request.secrets.length > 0) await installSecrets(join(dir, 'home'), vm.user, request.secrets);
       } catch (err) {
         await this.takeDown(vm).catch(() => undefined);
         this.vms.delete(id);
@@ -307,6 +314,7 @@ export class LabVmDriver implements VmDriver {
       authorized: () => vm.authorized,
       home,
       user: vm.user,
+      onLogin: (blob) => this.onLogin?.(vm.record.id, sshKeyFingerprint(blob)),
     });
   }
 

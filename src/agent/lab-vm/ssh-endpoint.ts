@@ -27,6 +27,8 @@ export interface VmEndpointOptions {
   readonly authorized: () => readonly AuthorizedKey[];
   readonly home: string;
   readonly user: VmUser;
+  /** Called with the key's blob each time a key logs in with a verified signature (access escrow). */
+  readonly onLogin?: (keyBlob: Buffer) => void;
 }
 
 /** One client TCP connection and what runs on its behalf. */
@@ -125,7 +127,10 @@ export class VmSshEndpoint {
         ctx.reject(['publickey']);
         return;
       }
-      if (ctx.method === 'publickey' && ctx.signature !== undefined) live.keyBlob = key.blob;
+      if (ctx.method === 'publickey' && ctx.signature !== undefined) {
+        live.keyBlob = key.blob;
+        this.options.onLogin?.(key.blob);
+      }
       ctx.accept();
     });
     conn.on('ready', () => {

@@ -89,6 +89,8 @@ export interface ReceiptSummary {
   readonly countersignRefused?: string;
   /** Both sides' up-seconds when the farmer disputed the period's uptime. */
   readonly dispute?: { readonly agentUpSeconds: number; readonly gatewayUpSeconds: number };
+  /** A charge held by access escrow: held, released (billed) or returned (never billed). */
+  readonly escrow?: 'held' | 'released' | 'returned';
   readonly final?: boolean;
 }
 

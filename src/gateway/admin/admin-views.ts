@@ -214,6 +214,7 @@ function receiptSummary(r: ReceiptEntry): ReceiptSummary {
     countersigned: r.farmerSignature !== undefined || r.farmerBatchIndex !== undefined,
     ...(r.countersignRefused ? { countersignRefused: r.countersignRefused } : {}),
     ...(r.receipt.dispute ? { dispute: r.receipt.dispute } : {}),
+    ...(r.escrow ? { escrow: r.escrow.state } : {}),
     final: r.receipt.final,
   };
 }

@@ -53,6 +53,7 @@ import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.j
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
+import type { SealedSecret } from '../../protocol/sealed-secret.js';
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -73,6 +74,8 @@ export interface AgentHubDeps {
   /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
   onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
   /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  /** The agent saw a key log in to a VM (access escrow checks the agent is that VM's farmer and the key the customer's). */
+  onVmLogin?(agent: string, deploymentId: string, keyFingerprint: string): void;
   onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
@@ -238,7 +241,7 @@ export class AgentHub {
   }
 
   /** Sends a command for a VM on `node` to its agent and waits for the result. */
-  async command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[]; seedHex?: string }, timeoutMs: number): Promise<ResultMessage> {
+  async command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[]; seedHex?: string; secrets?: readonly SealedSecret[] }, timeoutMs: number): Promise<ResultMessage> {
     const farmer = this.farmerOf(node);
     const conn = farmer ? this.connections.get(farmer) : undefined;
     if (!conn || !conn.nodes.some((n) => n.id === node)) throw new AgentCommandError(`the agent of node ${node} is not connected`, true);
@@ -519,6 +522,9 @@ export class AgentHub {
         return;
       case 'batch-countersign-refused':
         this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
+        return;
+      case 'vm-login':
+        this.deps.onVmLogin?.(conn.agent, m.vm, m.keyFingerprint);
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');

@@ -58,6 +58,8 @@ export interface BillingDeps {
   readonly events: EventSink;
   readonly log: Logger;
   readonly policy: BillingPolicy;
+  /** Access escrow: releases or returns held charges whose deployment's access is settled, before anything is posted. */
+  readonly escrow?: { settleHeld(): Promise<void> };
   /** Called after each settle with its outcome, for metrics. */
   onRun?(run: { durationMs: number; receipts: number; error: string | null }): void;
 }
@@ -120,6 +122,8 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
     agentHead: inputs.agentHead,
     ...(billed.dispute ? { dispute: billed.dispute } : {}),
+    // Access not verified yet (gateway/escrow/): the charge is held, billed only once released.
+    ...(d.access !== undefined && d.access.state !== 'verified' ? { held: true as const } : {}),
   };
 }
 
@@ -376,12 +380,16 @@ export class BillingService implements PeriodWork {
     let upSeconds = 0;
     let chargedMicros = 0n;
     let arrearsMicros = 0n;
+    let heldMicros = 0n;
+    let returnedMicros = 0n;
     for (const e of this.deps.receipts.of(deploymentId)) {
       upSeconds += e.receipt.upSeconds;
       if (e.state === 'paid') chargedMicros += e.amountMicros;
       if (e.state === 'arrears') arrearsMicros += e.amountMicros;
+      if (e.state === 'returned') returnedMicros += e.amountMicros;
+      else if (e.escrow?.state === 'held') heldMicros += e.amountMicros;
     }
-    return { upSeconds, chargedMicros, arrearsMicros };
+    return { upSeconds, chargedMicros, arrearsMicros, heldMicros, returnedMicros };
   }
 
   arrearsOf(customer: string): bigint {
@@ -409,6 +417,7 @@ export class BillingService implements PeriodWork {
     let posted = 0;
     try {
       await this.retryArrears();
+      await this.deps.escrow?.settleHeld();
       posted = await this.postIssued();
       await this.payFarmers();
       this.markLedgerUp();
@@ -428,6 +437,7 @@ export class BillingService implements PeriodWork {
     let posted = 0;
     try {
       for (const e of this.deps.receipts.inState('issued')) {
+        if (e.escrow?.state === 'held') continue;
         pending.push(await this.post(e));
         posted++;
         if (pending.length >= BATCH) await this.deps.receipts.append(pending.splice(0));

@@ -21,10 +21,16 @@ export type MoneyRecord =
   | { readonly t: 'countersign_refused'; readonly id: string; readonly reason: string; readonly atMs: number }
   | { readonly t: 'paid'; readonly id: string; readonly entryId: string | null; readonly atMs: number }
   | { readonly t: 'arrears'; readonly id: string; readonly availableMicros: string; readonly atMs: number }
-  | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number };
+  | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number }
+  | EscrowRecord;
+
+/** Access escrow (gateway/escrow/): a held charge released to be billed, or returned and never billed. */
+export type EscrowRecord =
+  | { readonly t: 'escrow_release'; readonly id: string; readonly how: string; readonly atMs: number }
+  | { readonly t: 'escrow_return'; readonly id: string; readonly how: string; readonly atMs: number };
 
 /** Where a receipt stands. */
-export type ReceiptState = 'issued' | 'arrears' | 'paid';
+export type ReceiptState = 'issued' | 'arrears' | 'paid' | 'returned';
 
 /** A receipt with its standing. */
 export interface ReceiptEntry {
@@ -46,6 +52,8 @@ export interface ReceiptEntry {
   /** The v2 receipt's index among the receipts its farmer countersigned in its period. */
   farmerBatchIndex?: number;
   countersignRefused?: string;
+  /** A held charge's escrow (receipt body `held`): held until released (then billed as usual) or returned (never billed). */
+  escrow?: { state: 'held' | 'released' | 'returned'; atMs?: number; how?: string };
 }
 
 /** A period's committed tree: its signed head and its receipts in leaf order. */
@@ -68,6 +76,8 @@ export interface PeriodTotals {
   farmerSharesMicros: bigint;
   paidOutMicros: bigint;
   arrearsMicros: bigint;
+  /** Held charges returned to customers (never billed). */
+  returnedMicros?: bigint;
   receipts: number;
 }
 
@@ -83,7 +93,7 @@ export class ReceiptLog {
   private readonly customerArrears = new Map<string, bigint>();
   private readonly deploymentArrears = new Map<string, bigint>();
   /** Receipts by state, in the order they were issued, and paid ones whose share is still owed: settle reads these instead of scanning every receipt ever issued. */
-  private readonly byState: Record<ReceiptState, Set<ReceiptEntry>> = { issued: new Set(), arrears: new Set(), paid: new Set() };
+  private readonly byState: Record<ReceiptState, Set<ReceiptEntry>> = { issued: new Set(), arrears: new Set(), paid: new Set(), returned: new Set() };
   private readonly owedPayout = new Set<ReceiptEntry>();
   private readonly trees = new Map<number, PeriodTree>();
   private readonly byHeadHash = new Map<string, PeriodTree>();
@@ -142,6 +152,11 @@ export class ReceiptLog {
   /** Every receipt in a state, oldest first. */
   inState(state: ReceiptState): ReceiptEntry[] {
     return [...this.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
+  }
+
+  /** Held charges not yet released or returned, oldest first. */
+  held(): ReceiptEntry[] {
+    return this.inState('issued').filter((e) => e.escrow?.state === 'held');
   }
 
   /** Paid receipts whose farmer share has not been paid out. */
@@ -220,13 +235,14 @@ export class ReceiptLog {
   present(e: ReceiptEntry): AnyReceipt {
     const r = e.receipt;
     if (r.v === 1) return e.farmerSignature === undefined ? r : { ...r, signatures: { ...r.signatures, farmer: e.farmerSignature } };
+    const escrow = e.escrow === undefined ? {} : { escrow: { state: e.escrow.state, ...(e.escrow.atMs !== undefined ? { at: new Date(e.escrow.atMs).toISOString() } : {}), ...(e.escrow.how !== undefined ? { how: e.escrow.how } : {}) } };
     const tree = this.trees.get(e.periodStartMs) as PeriodTree;
     const index = e.index as number;
     const proof = this.builtTree(`${e.periodStartMs}`, tree.entries).inclusionProof(index).map(toHex);
     const batch = tree.batches.get(r.farmer);
-    if (batch === undefined || e.farmerBatchIndex === undefined) return { ...r, treeHead: tree.head, index, proof };
+    if (batch === undefined || e.farmerBatchIndex === undefined) return { ...r, treeHead: tree.head, index, proof, ...escrow };
     const farmerProof = this.builtTree(`${e.periodStartMs}:${r.farmer}`, batch.entries).inclusionProof(e.farmerBatchIndex).map(toHex);
-    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: e.farmerBatchIndex, proof: farmerProof, signature: batch.signature } };
+    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: e.farmerBatchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
   }
 
   /** A (sub-)tree over entries' leaves, built once and kept among the last few used. */
@@ -249,7 +265,7 @@ export class ReceiptLog {
   private period(ms: number): PeriodTotals {
     let p = this.periods.get(ms);
     if (!p) {
-      p = { chargedMicros: 0n, farmerSharesMicros: 0n, paidOutMicros: 0n, arrearsMicros: 0n, receipts: 0 };
+      p = { chargedMicros: 0n, farmerSharesMicros: 0n, paidOutMicros: 0n, arrearsMicros: 0n, returnedMicros: 0n, receipts: 0 };
       this.periods.set(ms, p);
     }
     return p;
@@ -333,6 +349,7 @@ export class ReceiptLog {
       farmerShareMicros: parseAmount('farmerShare', r.receipt.farmerShare),
       state: 'issued',
       paidOut: false,
+      ...(r.receipt.held === true ? { escrow: { state: 'held' as const } } : {}),
     };
     this.byId.set(r.receipt.id, entry);
     this.byState.issued.add(entry);
@@ -358,7 +375,7 @@ export class ReceiptLog {
     else this.deploymentArrears.set(d, next);
   }
 
-  private applyMoney(r: MoneyRecord & { t: 'countersign' | 'countersign_refused' | 'paid' | 'arrears' | 'payout' }): void {
+  private applyMoney(r: MoneyRecord & { t: 'countersign' | 'countersign_refused' | 'paid' | 'arrears' | 'payout' | EscrowRecord['t'] }): void {
     const e = this.byId.get(r.id);
     if (!e) throw new Error(`receipts.log: a ${r.t} record names unknown receipt ${r.id}`);
     const customer = e.receipt.customer;
@@ -388,6 +405,17 @@ export class ReceiptLog {
         this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) + e.amountMicros);
         this.addDeploymentArrears(e, e.amountMicros);
         this.period(e.periodStartMs).arrearsMicros += e.amountMicros;
+        return;
+      case 'escrow_release':
+      case 'escrow_return':
+        // Only a held charge not yet settled moves: a second record for it (a re-run after a crash) changes nothing.
+        if (e.escrow?.state !== 'held' || e.state !== 'issued') return;
+        e.escrow = { state: r.t === 'escrow_release' ? 'released' : 'returned', atMs: r.atMs, how: r.how };
+        if (r.t === 'escrow_return') {
+          this.moveTo(e, 'returned');
+          const p = this.period(e.periodStartMs);
+          p.returnedMicros = (p.returnedMicros ?? 0n) + e.amountMicros;
+        }
         return;
       case 'payout':
         if (e.paidOut) return;

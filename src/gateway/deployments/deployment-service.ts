@@ -10,7 +10,7 @@ import type { EventName } from '../events/event-catalogue.js';
 import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner, type VmHandle } from '../provision/provisioner.js';
 import type { Table } from '../store/store.js';
-import type { DeploymentRecord, EndReason } from '../store/records.js';
+import type { AccessHow, AccessState, DeploymentRecord, EndReason } from '../store/records.js';
 import type { FundsDueView } from '../billing/grace-due.js';
 
 /** Billing totals of a deployment (from the receipts). */
@@ -18,6 +18,10 @@ export interface DeploymentTotals {
   readonly upSeconds: number;
   readonly chargedMicros: bigint;
   readonly arrearsMicros: bigint;
+  /** Charges held by access escrow, not billed yet (absent: none). */
+  readonly heldMicros?: bigint;
+  /** Held charges returned after a complaint (absent: none). */
+  readonly returnedMicros?: bigint;
 }
 
 /** What the deployment service needs. */
@@ -61,8 +65,36 @@ export interface DeploymentView {
   readonly endedAt?: string;
   readonly endReason?: EndReason;
   readonly toPay?: FundsDueView;
+  /** Access escrow: pending until a login, a confirmation or the window; what is held and returned. */
+  readonly access?: AccessView;
   /** The clock the times are on (`system` or the lab's scaled clock). */
   readonly clock?: string;
+}
+
+/** A deployment's access escrow as the API shows it. */
+export interface AccessView {
+  readonly state: AccessState;
+  readonly windowEndsAt: string;
+  readonly settledAt?: string;
+  readonly how?: AccessHow;
+  readonly loginKey?: string;
+  readonly held: string;
+  readonly returned: string;
+}
+
+/** The access view of a deployment, or undefined when it has no escrow. */
+export function accessView(d: DeploymentRecord, totals: DeploymentTotals): AccessView | undefined {
+  const a = d.access;
+  if (a === undefined) return undefined;
+  return {
+    state: a.state,
+    windowEndsAt: new Date(a.windowEndsAtMs).toISOString(),
+    ...(a.settledAtMs !== undefined ? { settledAt: new Date(a.settledAtMs).toISOString() } : {}),
+    ...(a.how !== undefined ? { how: a.how } : {}),
+    ...(a.loginKey !== undefined ? { loginKey: a.loginKey } : {}),
+    held: formatAmount(totals.heldMicros ?? 0n),
+    returned: formatAmount(totals.returnedMicros ?? 0n),
+  };
 }
 
 /**
@@ -89,6 +121,7 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, to
     ...(d.endedAtMs !== undefined ? { endedAt: new Date(d.endedAtMs).toISOString() } : {}),
     ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
     ...(d.state === 'grace' && toPay !== undefined ? { toPay } : {}),
+    ...(d.access !== undefined ? { access: accessView(d, totals) } : {}),
   };
 }
 

@@ -71,6 +71,12 @@ export const EVENT_CATALOGUE = {
   'receipt.countersign_invalid': { severity: 'bad', when: "the farmer's countersignature does not verify" },
   'customer.low_funds': { severity: 'warn', when: "a customer's runway fell under the low-funds threshold", customer: true },
   'ledger.funded': { severity: 'info', when: "an admin funded a customer's agreement (embedded ledger)" },
+  // Access escrow and trust tiers (src/gateway/escrow, src/gateway/trust).
+  'deployment.access_verified': { severity: 'good', when: 'access was verified (a login the agent saw, the customer\'s word, or the window with the VM up)', customer: true },
+  'deployment.access_failed': { severity: 'bad', when: 'the customer reported no access inside the window and no login was seen: the deployment ends (no_access)', customer: true },
+  'billing.escrow_released': { severity: 'good', when: 'charges held by access escrow were released: billed, and the farmer paid as usual', customer: true },
+  'billing.escrow_returned': { severity: 'warn', when: 'charges held by access escrow were returned: never billed, nothing to the farmer', customer: true },
+  'customer.trust_tier_set': { severity: 'info', when: "an admin set (or cleared) a customer's trust tier by hand, with a reason" },
 } as const satisfies Readonly<Record<string, EventEntry>>;
 
 /** A name the gateway records: only these compile as `TimelineEvent.event`. */

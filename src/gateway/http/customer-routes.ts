@@ -4,6 +4,8 @@ import { clockName, type Clock } from '../../protocol/clock.js';
 import type { FundsSources } from '../billing/funds.js';
 import type { FundsDueView } from '../billing/grace-due.js';
 import type { DeploymentService } from '../deployments/deployment-service.js';
+import type { EscrowService } from '../escrow/escrow-service.js';
+import type { TrustService } from '../trust/trust-service.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
@@ -21,6 +23,10 @@ export interface CustomerDeps {
   readonly ledger: Ledger;
   readonly orders: OrderService;
   readonly deployments: DeploymentService;
+  /** Access escrow: the customer's word on whether they got in. */
+  readonly escrow: Pick<EscrowService, 'report'>;
+  /** Trust tiers: the customer's tier on GET /v1/balance. */
+  readonly trust?: Pick<TrustService, 'view'>;
   /** Balances, arrears and the funds rule (runway, what is due). */
   readonly funds: FundsSources;
   /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
@@ -97,6 +103,12 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps, views
   router.put('/v1/deployments/:id/ssh-keys', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
     const d = await deps.deployments.setSshKeys(me.agent, ctx.params.id as string, ctx.state.body);
+    ctx.body = { deployment: deps.deployments.view(d) };
+  });
+
+  router.post('/v1/deployments/:id/access', async (ctx) => {
+    const me = requireCustomer(ctx, deps.gatewayUrl);
+    const d = await deps.escrow.report(me.agent, ctx.params.id as string, ctx.state.body);
     ctx.body = { deployment: deps.deployments.view(d) };
   });
 

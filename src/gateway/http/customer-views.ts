@@ -8,6 +8,7 @@ import type { DeploymentView } from '../deployments/deployment-service.js';
 import { LedgerUnavailableError } from '../ledger/ledger.js';
 import { orderStateOf, type OrderViewState } from '../orders/order-service.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import type { TrustView } from '../trust/trust-service.js';
 import type { CustomerDeps } from './customer-routes.js';
 import { customerFailure } from './customer-routes.js';
 
@@ -50,6 +51,8 @@ export interface BalanceView {
   readonly inGrace: number;
   /** What to pay and by when, whenever charges are unpaid or a VM is in grace. */
   readonly toPay?: FundsDueView;
+  /** The customer's trust tier: most VMs at once, deposit, and what raises it. */
+  readonly trust?: TrustView;
 }
 
 /** GET /v1/receipts?deployment=. */
@@ -86,6 +89,7 @@ export class CustomerViews {
       inGrace: due.inGrace.length,
       // A runway alone does not say what to pay and by when.
       ...(due.arrearsMicros > 0n || due.inGrace.length > 0 ? { toPay: fundsDueView(due, UNIT) } : {}),
+      ...(this.deps.trust ? { trust: this.deps.trust.view(agent) } : {}),
     };
   }
 

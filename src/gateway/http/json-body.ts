@@ -3,9 +3,21 @@ import type { Context, Next } from 'koa';
 import { errorMessage } from '../../identity/error-message.js';
 import { PublicError } from './public-error.js';
 import { isPageForm, parseFormBody } from './form-body.js';
+import { MAX_SEALED_BYTES_PER_ORDER } from '../../protocol/sealed-secret.js';
 
 /** The largest request body accepted (docs/api.md "Errors"). */
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * The largest order body: an order may carry sealed secrets (protocol/sealed-secret.ts), up to
+ * MAX_SEALED_BYTES_PER_ORDER of boxes in base64, plus the 64 KiB of everything else.
+ */
+export const MAX_ORDER_BODY_BYTES = MAX_BODY_BYTES + Math.ceil(MAX_SEALED_BYTES_PER_ORDER / 3) * 4 + 4096;
+
+/** The body limit of a request: orders may carry sealed secrets, everything else 64 KiB. */
+function limitOf(ctx: Context): number {
+  return ctx.method === 'POST' && ctx.path === '/v1/orders' ? MAX_ORDER_BODY_BYTES : MAX_BODY_BYTES;
+}
 
 /**
  * Content types read as JSON: application/json, any +json type, and curl's default for -d
@@ -24,9 +36,10 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
     await next();
     return;
   }
+  const limit = limitOf(ctx);
   const declared = Number(ctx.get('content-length') || '0');
-  if (declared > MAX_BODY_BYTES) throw tooLarge();
-  const raw = await readLimited(ctx);
+  if (declared > limit) throw tooLarge(limit);
+  const raw = await readLimited(ctx, limit);
   if (raw.length === 0) {
     ctx.state.body = undefined;
     await next();
@@ -49,11 +62,11 @@ export async function jsonBody(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-function tooLarge(): PublicError {
-  return new PublicError('payload_too_large', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
+function tooLarge(limit: number): PublicError {
+  return new PublicError('payload_too_large', `request bodies are limited to ${limit} bytes`);
 }
 
-function readLimited(ctx: Context): Promise<Buffer> {
+function readLimited(ctx: Context, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -72,7 +85,7 @@ function readLimited(ctx: Context): Promise<Buffer> {
     };
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_BODY_BYTES) finish(tooLarge());
+      if (size > limit) finish(tooLarge(limit));
       else chunks.push(chunk);
     });
     req.on('end', () => finish(null, Buffer.concat(chunks)));

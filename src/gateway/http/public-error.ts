@@ -12,6 +12,7 @@ export const ERROR_STATUS = {
   insufficient_funds: 402,
   forbidden: 403,
   cross_site: 403,
+  trust_limit: 403,
   not_found: 404,
   method_not_allowed: 405,
   wrong_host: 421,

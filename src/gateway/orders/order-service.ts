@@ -14,7 +14,9 @@ import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import { PublicError, errors } from '../http/public-error.js';
 import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
-import type { DeploymentRecord, OrderRecord } from '../store/records.js';
+import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
+import { newAccessRecord } from '../escrow/access-decision.js';
+import { parseOrderSecrets, secretNodes, secretsFor } from './order-secrets.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
 
@@ -31,6 +33,8 @@ export interface OrderPolicy {
   readonly windowMs: number;
   /** Bytes of SSH key lines one order may carry (config orders.maxSshKeyBytes). */
   readonly maxSshKeyBytes: number;
+  /** Access escrow window after handover (config escrow.windowHours); 0 or absent: escrow off. */
+  readonly accessWindowMs?: number;
 }
 
 /** What the order service needs. */
@@ -48,6 +52,8 @@ export interface OrderDeps {
   offerIds(): string[];
   /** Unpaid charges of a customer (they must be settled before a new VM is handed over). */
   arrearsOf(customer: string): bigint;
+  /** Trust limits (gateway/trust/): refuses a VM beyond the customer's tier, and sets the deposit. */
+  readonly trust?: { admit(customer: string): void; depositMsFor(customer: string): number };
   /** A VM was handed over (agents must start probing it). */
   onActive(deployment: DeploymentRecord): void;
 }
@@ -104,12 +110,14 @@ export class OrderService {
    */
   async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
-    expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
+    expectOnlyKeys(o, ['offer', 'sshKeys', 'name', 'secrets'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
     const sshKeys = parseSshKeysWithin(o.sshKeys, this.deps.policy.maxSshKeyBytes);
     const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
+    const secrets = o.secrets === undefined ? undefined : parseOrderSecrets(o.secrets, this.deps.provisioner.kind);
+    this.deps.trust?.admit(customer);
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
     if (open >= this.deps.policy.maxOpenOrders) {
@@ -136,16 +144,17 @@ export class OrderService {
       name: name ?? `vm-${id.slice(4, 12)}`,
       sshKeys,
       pricePerHour: formatAmount(offer.pricePerHourMicros),
-      deposit: formatAmount(depositOf(offer, this.deps.policy.depositMs)),
+      deposit: formatAmount(depositOf(offer, this.depositMsFor(customer))),
       unit: offer.unit,
       state: 'awaiting_payment',
       createdAtMs: now,
       expiresAtMs: now + this.deps.policy.expireAfterMs,
       ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
+      ...(secrets === undefined ? {} : { secrets }),
     };
     await this.deps.store.orders.put(id, order);
-    await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s); deposit ${order.deposit}`);
+    await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s)${secrets ? ` and ${secrets.length} sealed secret(s) for ${secretNodes(secrets).join(', ')}` : ''}; deposit ${order.deposit}`);
     return order;
   }
 
@@ -253,24 +262,31 @@ export class OrderService {
    * Counting paid orders is what stops one deposit from paying for many VMs ordered at once.
    */
   private requiredFor(order: OrderRecord): bigint {
-    let total = this.depositMicros(order) + this.deps.arrearsOf(order.customer);
+    // One tier lookup per check: it scans the customer's receipts.
+    const depositMs = this.depositMsFor(order.customer);
+    let total = this.depositMicros(order, depositMs) + this.deps.arrearsOf(order.customer);
     const counted = new Set<string>();
     for (const d of this.deps.store.deployments.values()) {
       if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
       counted.add(d.order);
       const offer = this.deps.offer(d.offer);
-      if (offer) total += depositOf(offer, this.deps.policy.depositMs);
+      if (offer) total += depositOf(offer, depositMs);
     }
     for (const o of this.deps.store.orders.values()) {
       if (o.customer !== order.customer || o.id === order.id || counted.has(o.id)) continue;
-      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o);
+      if (o.state === 'paid' || o.state === 'provisioning') total += this.depositMicros(o, depositMs);
     }
     return total;
   }
 
-  private depositMicros(order: OrderRecord): bigint {
+  private depositMicros(order: OrderRecord, depositMs = this.depositMsFor(order.customer)): bigint {
     const offer = this.deps.offer(order.offer);
-    return offer ? depositOf(offer, this.deps.policy.depositMs) : 0n;
+    return offer ? depositOf(offer, depositMs) : 0n;
+  }
+
+  /** The customer's deposit duration: their trust tier's, else the billing deposit. */
+  private depositMsFor(customer: string): number {
+    return this.deps.trust?.depositMsFor(customer) ?? this.deps.policy.depositMs;
   }
 
   private async provision(start: OrderRecord): Promise<void> {
@@ -286,7 +302,9 @@ export class OrderService {
       let node = order.state === 'provisioning' ? order.node : undefined;
       let farmer: string | undefined;
       if (node === undefined || tried.has(node)) {
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node));
+        // An order with secrets runs only where they can be opened: on a node each is sealed to.
+        const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)));
         const pick = candidates[0];
         if (!pick) break;
         node = pick.node;
@@ -296,7 +314,7 @@ export class OrderService {
       }
       order = await this.update(order, { state: 'provisioning', node, ...(farmer ? { farmer } : {}) }, 'order.provisioning', `deploying ${offer.id} on node ${node}`);
       try {
-        const vm = await this.deps.provisioner.deploy({ deploymentId, name: order.name, offer, sshKeys: order.sshKeys, node });
+        const vm = await this.deps.provisioner.deploy({ deploymentId, name: order.name, offer, sshKeys: order.sshKeys, node, ...(order.secrets ? { secrets: secretsFor(order.secrets, node) } : {}) });
         const now = this.deps.clock.nowMs();
         const deployment: DeploymentRecord = {
           id: deploymentId,
@@ -315,6 +333,7 @@ export class OrderService {
           state: 'active',
           createdAtMs: now,
           activatedAtMs: now,
+          ...withAccess(newAccessRecord(now, this.deps.policy.accessWindowMs ?? 0)),
         };
         await this.deps.store.deployments.put(deploymentId, deployment);
         await this.update(order, { state: 'active' }, 'order.active', `VM ${deploymentId} is running on ${node} at ${vm.myceliumIp}`);
@@ -333,7 +352,9 @@ export class OrderService {
     const last = order.attempts[order.attempts.length - 1];
     const failure =
       order.attempts.length === 0
-        ? `no node has room for ${offer.id} right now; nothing was charged`
+        ? order.secrets
+          ? `none of the nodes your secrets are sealed to (${secretNodes(order.secrets).join(', ')}) has room for ${offer.id} right now; nothing was charged`
+          : `no node has room for ${offer.id} right now; nothing was charged`
         : `could not deploy after ${order.attempts.length} attempt(s) (last: ${last?.error ?? 'unknown'}); nothing was charged`;
     await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
   }
@@ -358,6 +379,11 @@ export class OrderService {
   private event(order: OrderRecord, event: EventName, detail: string): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, order: order.id, customer: order.customer, ...(order.deployment ? { deployment: order.deployment } : {}) });
   }
+}
+
+/** The access escrow field of a new deployment, when escrow is on. */
+function withAccess(access: AccessRecord | undefined): { access?: AccessRecord } {
+  return access === undefined ? {} : { access };
 }
 
 /** "24 h", "90 min": a window for a message. */

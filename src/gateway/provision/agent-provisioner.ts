@@ -3,6 +3,7 @@ import { slotsFor, type Capacity, type Offer } from '../../protocol/offer.js';
 import type { CommandOp, ResultMessage } from '../../protocol/agent-messages.js';
 import { AgentCommandError, type NodeView } from '../agents/agent-hub.js';
 import { ProvisionError, type NodeCandidate, type Provisioner, type VmHandle, type VmSpec, type VmStatus } from './provisioner.js';
+import type { SealedSecret } from '../../protocol/sealed-secret.js';
 
 /** What the agent provisioner needs of the gateway. */
 export interface AgentProvisionerDeps {
@@ -10,7 +11,7 @@ export interface AgentProvisionerDeps {
   nodes(): NodeView[];
   /** Capacity already taken on a node (VMs placed or being placed there). */
   usedOn(node: string): Capacity;
-  command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[] }, timeoutMs: number): Promise<ResultMessage>;
+  command(node: string, op: CommandOp, vm: { id: string; sshKeys?: readonly string[]; secrets?: readonly SealedSecret[] }, timeoutMs: number): Promise<ResultMessage>;
   readonly commandTimeoutMs: number;
 }
 
@@ -33,7 +34,7 @@ export class AgentProvisioner implements Provisioner {
   }
 
   async deploy(spec: VmSpec): Promise<VmHandle> {
-    const r = await this.run('deploy', spec.node, { id: spec.deploymentId, sshKeys: spec.sshKeys });
+    const r = await this.run('deploy', spec.node, { id: spec.deploymentId, sshKeys: spec.sshKeys, ...(spec.secrets ? { secrets: spec.secrets } : {}) });
     if (!r.vm || r.vm.myceliumIp === '') throw new ProvisionError('deploy', `the agent of ${spec.node} did not say where the VM is`, true);
     return { deploymentId: spec.deploymentId, node: spec.node, myceliumIp: r.vm.myceliumIp, ref: {} };
   }
@@ -64,7 +65,7 @@ export class AgentProvisioner implements Provisioner {
     await this.run('set-ssh-keys', vm.node, { id: vm.deploymentId, sshKeys });
   }
 
-  private async run(op: CommandOp, node: string, vm: { id: string; sshKeys?: readonly string[] }): Promise<ResultMessage> {
+  private async run(op: CommandOp, node: string, vm: { id: string; sshKeys?: readonly string[]; secrets?: readonly SealedSecret[] }): Promise<ResultMessage> {
     try {
       return await this.deps.command(node, op, vm, this.deps.commandTimeoutMs);
     } catch (err) {

@@ -1,5 +1,6 @@
 // The Provisioner port: deploys and controls VMs, on the ThreeFold grid or on farmers' agents.
 import type { Offer } from '../../protocol/offer.js';
+import type { SealedSecret } from '../../protocol/sealed-secret.js';
 
 /** What to deploy. */
 export interface VmSpec {
@@ -11,6 +12,8 @@ export interface VmSpec {
   readonly sshKeys: readonly string[];
   /** The node chosen from candidateNodes. */
   readonly node: string;
+  /** Secrets sealed to the node's farmer agent, which opens and installs them (agent provisioner only). */
+  readonly secrets?: readonly SealedSecret[];
 }
 
 /** A deployed VM, as the gateway stores it. `ref` holds provisioner-specific ids (contract ids, …). */

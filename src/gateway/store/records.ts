@@ -29,6 +29,13 @@ export interface AgentApproval {
 /** Order states (docs/api.md). */
 export type OrderState = 'awaiting_payment' | 'paid' | 'provisioning' | 'active' | 'failed' | 'expired';
 
+/** One sealed secret of an order: its name, and a box sealed to each node that may run the order (gateway/orders/order-secrets.ts). */
+export interface OrderSecret {
+  readonly name: string;
+  /** Node id → base64 crypto_box_seal box sealed to that node's farmer agent (GET /v1/nodes/{id} sealTo); the gateway cannot open it. */
+  readonly sealed: Readonly<Record<string, string>>;
+}
+
 /** A customer's order for a VM. */
 export interface OrderRecord {
   readonly id: string;
@@ -52,13 +59,38 @@ export interface OrderRecord {
   readonly farmer?: string;
   readonly failure?: string;
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
+  /** Sealed secrets for the VM; the order runs only on a node every one is sealed to. */
+  readonly secrets?: readonly OrderSecret[];
 }
 
 /** Deployment states (docs/api.md). */
 export type DeploymentState = 'provisioning' | 'active' | 'grace' | 'deprovisioned';
 
 /** Why a deployment ended. */
-export type EndReason = 'cancelled' | 'out_of_funds' | 'failed' | 'admin';
+export type EndReason = 'cancelled' | 'out_of_funds' | 'failed' | 'admin' | 'no_access';
+
+/**
+ * Whether the customer got into the VM (access escrow, gateway/escrow/): `pending` from handover
+ * until a login, a confirmation or the window; `failed` when a complaint ended it. Absent on
+ * deployments handed over before escrow existed or with escrow off: they count as verified.
+ */
+export type AccessState = 'pending' | 'verified' | 'failed';
+
+/** How access was settled: a login the agent saw, the customer's word, the window passing, or a complaint. */
+export type AccessHow = 'login' | 'customer' | 'window' | 'complaint';
+
+/** A deployment's access escrow: its state and the evidence that settled it. */
+export interface AccessRecord {
+  readonly state: AccessState;
+  /** When the window ends (clock ms): silence with the VM up then releases the held charges. */
+  readonly windowEndsAtMs: number;
+  readonly settledAtMs?: number;
+  readonly how?: AccessHow;
+  /** The SHA256 fingerprint of the key the agent saw log in (OpenSSH form). */
+  readonly loginKey?: string;
+  /** The customer's own words when they reported no access (at most 500 characters). */
+  readonly complaint?: string;
+}
 
 /** A VM sold to a customer, from provisioning to its end. */
 export interface DeploymentRecord {
@@ -87,6 +119,8 @@ export interface DeploymentRecord {
   readonly endReason?: EndReason;
   /** The VM was destroyed (after endedAtMs the provisioner confirmed it). */
   readonly destroyed?: boolean;
+  /** Access escrow (absent: verified, see AccessState). */
+  readonly access?: AccessRecord;
 }
 
 /** An agent's heartbeat chain at its last durable point. */

@@ -35,6 +35,7 @@ ${outcome(d, last('deployment.grace'), last('deployment.deprovisioned'))}
 ${d.graceUntil !== undefined ? html`<dt>grace until</dt><dd data-field="graceUntil">${time(d.graceUntil)}</dd>` : ''}
 ${d.endedAt !== undefined ? html`<dt>ended</dt><dd data-field="endedAt">${time(d.endedAt)}</dd>` : ''}
 ${d.endReason !== undefined ? html`<dt>end reason</dt><dd data-field="endReason">${d.endReason}</dd>` : ''}
+${d.access !== undefined ? html`<dt>access</dt><dd data-field="access">${d.access.state}${d.access.how !== undefined ? ` (${d.access.how})` : ''}; held ${d.access.held}, returned ${d.access.returned}</dd>` : ''}
 <dt>VM destroyed</dt><dd>${yesNo(d.destroyed)}</dd>
 </dl>
 </section>
@@ -58,7 +59,7 @@ ${table<ReceiptSummary>(
     { header: 'up-seconds', cell: (r) => r.upSeconds, num: true },
     { header: 'amount', cell: (r) => r.amount, num: true },
     { header: 'farmer share', cell: (r) => r.farmerShare, num: true },
-    { header: 'state', cell: (r) => (r.state === 'arrears' ? 'unpaid (arrears)' : r.state), className: (r) => (r.state === 'arrears' ? 'ev-bad' : r.state === 'paid' ? 'ev-good' : '') },
+    { header: 'state', cell: (r) => (r.escrow === 'held' ? 'held (access escrow)' : r.state === 'arrears' ? 'unpaid (arrears)' : r.state), className: (r) => (r.state === 'arrears' ? 'ev-bad' : r.state === 'paid' ? 'ev-good' : '') },
     { header: 'countersigned', cell: (r) => (r.countersigned ? 'yes' : r.countersignRefused ? html`<span class="ev-bad">refused: ${r.countersignRefused}</span>` : 'no') },
     { header: 'farmer paid', cell: (r) => yesNo(r.paidOut) },
   ],
