@@ -51,6 +51,11 @@ import { OFFER_SLOTS_TTL_MS, OfferSlots } from './provision/offer-slots.js';
 import { OrderService } from './orders/order-service.js';
 import { OrderArchive } from './orders/order-archive.js';
 import { DeploymentService } from './deployments/deployment-service.js';
+import { MarketService } from './market/market-service.js';
+import { farmerRecordOf } from './market/farmer-record.js';
+import { recordOffer } from './market/record-offer.js';
+import { registerMarketRoutes } from './http/market-routes.js';
+import { RedeployService } from './redeploy/redeploy-service.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -147,6 +152,7 @@ export class Gateway {
       let closer: PeriodCloser | null = null;
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
+      let market: MarketService | null = null;
       const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
       const wallMs = (): number => Date.now();
       const hub = new AgentHub({
@@ -166,6 +172,7 @@ export class Gateway {
         onCountersign: (id, agent, result) => void billing?.onCountersign(id, agent, result),
         onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
         onHeartbeat: () => metrics?.heartbeats.inc(),
+        onBid: (agent, nodes, bid) => void market?.onBid(agent, nodes, bid).catch((err: unknown) => log.error({ err }, 'market.onBid failed')),
       });
       closers.add(() => hub.close());
 
@@ -244,6 +251,33 @@ export class Gateway {
         }
       };
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
+      const marketRef = new MarketService({
+        clock,
+        gateway: identity.agent,
+        unit: UNIT,
+        events,
+        log,
+        policy: {
+          maxOpen: config.orders.maxUnpaid,
+          maxPerWindow: config.orders.maxPerWindow,
+          windowMs: config.orders.windowMs,
+          maxHeld: config.market.maxRequests,
+          maxExpiresInMinutes: config.market.maxExpiresInMinutes,
+          maxSshKeyBytes: config.orders.maxSshKeyBytes,
+        },
+        nodes: () => hub.nodes(),
+        usedOn: (node) => capacity.usedOn(node),
+        send: (farmer, request) => hub.sendCapacityRequest(farmer, request),
+        recordOf: (farmer) =>
+          farmerRecordOf(
+            store.agents.get(farmer)?.nodes ?? [],
+            nodeUptime.history(),
+            events.about('agent', farmer).filter((e) => e.event === 'agent.probe_disagreement').map((e) => e.atMs),
+            clock.nowMs(),
+          ),
+        placeOrder: (customer, offer, terms, subnet) => orders.place(customer, offer, terms, subnet),
+      });
+      market = marketRef;
       closer = new PeriodCloser({
         clock,
         periodMs: config.billing.periodMs,
@@ -306,6 +340,20 @@ export class Gateway {
       });
       prober = probes;
       closers.add(() => probes.close());
+      const redeploys = new RedeployService({
+        clock,
+        deployments: store.deployments,
+        provisioner,
+        events,
+        log,
+        policy: { afterMs: config.redeploy.afterMs, maxPerDay: config.redeploy.maxPerDay },
+        probesEnabled: config.probes.enabled,
+        uptime,
+        hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
+        offerOf: (d) => recordOffer(d, (id) => offerById.get(id)),
+        onPlacementChanged: (nodes) => hub.refreshAssignments(nodes),
+      });
+      closers.add(() => redeploys.close());
 
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
       const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => {
@@ -364,6 +412,7 @@ export class Gateway {
             }),
           (r) => registerLinkRoutes(r, links),
           (r) => registerCustomerRoutes(r, customerDeps, customerViews),
+          (r) => registerMarketRoutes(r, { gatewayUrl: url, market: marketRef, orderView: (o) => customerViews.order(o) }),
           (r) => registerCustomerPageRoutes(r, customerPage),
           (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
           (r) =>
@@ -423,6 +472,7 @@ export class Gateway {
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
       if (config.probes.enabled) probes.start();
+      redeploys.start(Math.max(100, clock.toRealMs(config.heartbeatIntervalMs)));
       billing.requestMissingCountersigns();
       const settleTimer = setInterval(
         () =>

@@ -31,9 +31,9 @@ export interface DeploymentDeps {
   onPlacementChanged(nodes: readonly string[]): void;
 }
 
-/** The VM handle of a deployment. */
+/** The VM handle of a deployment (its current VM: after a redeploy the provisioner knows it by `vmId`). */
 export function handleOf(d: DeploymentRecord): VmHandle {
-  return { deploymentId: d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
+  return { deploymentId: d.vmId ?? d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
 }
 
 /** A deployment as the API (GET /v1/deployments) and the customer page show it. */
@@ -60,6 +60,10 @@ export interface DeploymentView {
   readonly toPay?: FundsDueView;
   /** The clock the times are on (`system` or the lab's scaled clock). */
   readonly clock?: string;
+  /** Redeploy is on: how often the VM moved, and until when it waits once the day's attempts are used up. */
+  readonly redeploy?: { readonly moves: number; readonly waitingUntil?: string };
+  /** The farmer's bid the deployment is billed at (absent for a catalog offer). */
+  readonly bid?: { readonly request: string; readonly node: string; readonly farmer: string; readonly pricePerHour: string };
 }
 
 /**
@@ -86,6 +90,8 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, to
     ...(d.endedAtMs !== undefined ? { endedAt: new Date(d.endedAtMs).toISOString() } : {}),
     ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
     ...(d.state === 'grace' && toPay !== undefined ? { toPay } : {}),
+    ...(d.redeploy ? { redeploy: { moves: d.previousVms?.length ?? 0, ...(d.redeployBlockedUntilMs !== undefined ? { waitingUntil: new Date(d.redeployBlockedUntilMs).toISOString() } : {}) } } : {}),
+    ...(d.bid ? { bid: { request: d.bid.request, node: d.bid.node, farmer: d.bid.farmer, pricePerHour: d.bid.pricePerHour } } : {}),
   };
 }
 

@@ -6,8 +6,7 @@ import type { Clock } from '../../protocol/clock.js';
 import { HOUR_MS } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { Offer } from '../../protocol/offer.js';
-import { parseSshPublicKeys } from '../../protocol/ssh-key.js';
-import { ValidationError, expectObject, expectOnlyKeys, expectString, optionalString } from '../../protocol/validate.js';
+import { ValidationError, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
 import { PublicError, errors } from '../http/public-error.js';
@@ -16,6 +15,8 @@ import type { Store } from '../store/store.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
+import { parseOrderTerms, type OrderTerms } from './order-terms.js';
+import { recordOffer } from '../market/record-offer.js';
 
 /** Order policy. */
 export interface OrderPolicy {
@@ -78,8 +79,6 @@ export function orderStateOf(order: OrderRecord, deployment: DeploymentRecord | 
   return deployment.state === 'grace' || deployment.state === 'deprovisioned' ? deployment.state : order.state;
 }
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
-
 /**
  * Runs the order state machine. Payment is re-checked on every GET of the order and by a
  * background loop; provisioning of one order runs once at a time; after a crash an order
@@ -103,16 +102,19 @@ export class OrderService {
    */
   async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
-    expectOnlyKeys(o, ['offer', 'sshKeys', 'name'], '');
+    expectOnlyKeys(o, ['offer', 'sshKeys', 'name', 'redeploy'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
-    const sshKeys = parseSshPublicKeys(o.sshKeys, 'sshKeys').map((k) => k.line);
-    const keyBytes = sshKeys.reduce((n, k) => n + Buffer.byteLength(k, 'utf8'), 0);
-    if (keyBytes > this.deps.policy.maxSshKeyBytes) {
-      throw new PublicError('payload_too_large', `sshKeys: ${keyBytes} bytes of keys, more than the ${this.deps.policy.maxSshKeyBytes} one order may carry (orders.maxSshKeyBytes)`, 'send fewer keys, or ed25519 keys (about 100 bytes each)', { field: 'sshKeys', limit: 'orders.maxSshKeyBytes' });
-    }
-    const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
+    return this.place(customer, offer, parseOrderTerms(o, this.deps.policy.maxSshKeyBytes), subnet);
+  }
+
+  /**
+   * Stores a new order for `offer` on `terms`, under the same caps as every order (an accepted
+   * bid comes here with its bid's offer: the price and the node are the bid's).
+   */
+  async place(customer: string, offer: Offer, terms: OrderTerms, subnet?: string): Promise<OrderRecord> {
+    const { sshKeys, name } = terms;
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
     if (open >= this.deps.policy.maxOpenOrders) {
@@ -146,6 +148,8 @@ export class OrderService {
       expiresAtMs: now + this.deps.policy.expireAfterMs,
       ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
+      ...(terms.bid ? { bid: terms.bid } : {}),
+      ...(terms.redeploy ? { redeploy: true } : {}),
     };
     await this.deps.store.orders.put(id, order);
     await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s); deposit ${order.deposit}`);
@@ -261,7 +265,7 @@ export class OrderService {
     for (const d of this.deps.store.deployments.values()) {
       if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
       counted.add(d.order);
-      const offer = this.deps.offer(d.offer);
+      const offer = recordOffer(d, (id) => this.deps.offer(id));
       if (offer) total += depositOf(offer, this.deps.policy.depositMs);
     }
     for (const o of this.deps.store.orders.values()) {
@@ -272,13 +276,13 @@ export class OrderService {
   }
 
   private depositMicros(order: OrderRecord): bigint {
-    const offer = this.deps.offer(order.offer);
+    const offer = recordOffer(order, (id) => this.deps.offer(id));
     return offer ? depositOf(offer, this.deps.policy.depositMs) : 0n;
   }
 
   private async provision(start: OrderRecord): Promise<void> {
     let order = start;
-    const offer = this.deps.offer(order.offer);
+    const offer = recordOffer(order, (id) => this.deps.offer(id));
     const deploymentId = order.deployment as string;
     if (!offer) {
       await this.update(order, { state: 'failed', failure: `the offer ${order.offer} is no longer sold` }, 'order.failed', `offer ${order.offer} was removed from the catalog`);
@@ -289,7 +293,8 @@ export class OrderService {
       let node = order.state === 'provisioning' ? order.node : undefined;
       let farmer: string | undefined;
       if (node === undefined || tried.has(node)) {
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node));
+        // An order from a bid goes on the bid's node or nowhere: another farmer never signed that price.
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (order.bid === undefined || c.node === order.bid.node));
         const pick = candidates[0];
         if (!pick) break;
         node = pick.node;
@@ -318,6 +323,8 @@ export class OrderService {
           state: 'active',
           createdAtMs: now,
           activatedAtMs: now,
+          ...(order.bid ? { bid: order.bid } : {}),
+          ...(order.redeploy ? { redeploy: true } : {}),
         };
         await this.deps.store.deployments.put(deploymentId, deployment);
         await this.update(order, { state: 'active' }, 'order.active', `VM ${deploymentId} is running on ${node} at ${vm.myceliumIp}`);
