@@ -320,6 +320,7 @@ export class Gateway {
         recentEvents: (prefix, n) => events.recent(prefix, n),
         countEvents: (prefix) => events.count(prefix),
         isVmUp: (id) => uptime.isUp(`vm:${id}`, clock.nowMs()),
+        requests: () => marketRef.all().slice(-50).reverse().map((r) => ({ customer: r.customer, ...marketRef.listing(r) })),
       };
 
       const gatewayMetrics = new GatewayMetrics(sources);
@@ -381,6 +382,7 @@ export class Gateway {
         offers: () => offers,
         availableSlots: () => offerSlots.all(),
         depositMs: config.billing.depositMs,
+        requestsOf: (customer) => marketRef.list(customer).slice(-20).reverse().map((r) => marketRef.listing(r)),
       };
       const app = createApp({
         log,

@@ -148,6 +148,21 @@ test('capacity requests and bids in the lab', { skip: LAB_SKIP }, async (t) => {
     assert.equal(other.status, 401);
   });
 
+  await t.test('the customer page and the admin status page show the requests and their bids', async () => {
+    const open = await lab.curl('alice', 'POST', '/v1/requests', { cpu: 2, memoryGb: 4, diskGb: 40, maxPricePerHour: '1', expiresInMinutes: 1440 });
+    assert.equal(open.status, 201, open.text);
+    const id = (open.json as RequestAnswer).request.id;
+    await waitFor('two bids', async () => (((await lab.curl('alice', 'GET', `/v1/requests/${id}`)).json as RequestAnswer).bids.length === 2 ? true : undefined));
+    const page = await lab.curl('alice', 'GET', '/', undefined, { accept: 'text/html' });
+    assert.equal(page.status, 200);
+    assert.match(page.text, new RegExp(`${id}[\\s\\S]*data-bid-node="node-farmer1"[\\s\\S]*data-bid-node="node-farmer2"`), 'the open request lists both bids, cheapest first');
+    assert.match(page.text, /0\.017600 SPORE\/h<\/strong> on node-farmer1/, 'the accepted request shows its bid');
+    const admin = await lab.curl('admin', 'GET', '/admin', undefined, { accept: 'text/html' });
+    assert.equal(admin.status, 200);
+    assert.match(admin.text, new RegExp(`${id}[\\s\\S]*${alice}`));
+    assert.match(admin.text, /no connected node could fit this request; it expired with no bids/);
+  });
+
   await t.test('the admin lists every request with its bids', async () => {
     const r = await lab.curl('admin', 'GET', '/admin/api/requests');
     assert.equal(r.status, 200, r.text);

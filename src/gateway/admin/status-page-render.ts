@@ -1,5 +1,6 @@
 // Renders the admin status page's HTML from the admin views' data: pure functions, no I/O, every value escaped by `html`.
 import type { DeploymentView } from '../deployments/deployment-service.js';
+import { requestsTable, type RequestRow } from '../market/requests-table.js';
 import { parseAmount } from '../../protocol/money.js';
 import { html, type SafeHtml } from '../render/html.js';
 import { adminPath } from './admin-path.js';
@@ -199,7 +200,7 @@ ${o.refresh ? html`<script>${REFRESH_SCRIPT}</script>` : ''}
 }
 
 /** GET /admin: the global view. */
-export function renderOverview(v: OverviewView, extra: { readonly deployments: readonly DeploymentListRow[]; readonly recentEvents: readonly EventRow[] }): SafeHtml {
+export function renderOverview(v: OverviewView, extra: { readonly deployments: readonly DeploymentListRow[]; readonly recentEvents: readonly EventRow[]; readonly requests?: readonly RequestRow[] }): SafeHtml {
   const stat = (key: string, label: string, value: number | string): SafeHtml => html`<dt>${label}</dt><dd data-stat="${key}">${value}</dd>`;
   return html`
 <h1>Status</h1>
@@ -302,6 +303,11 @@ ${
 ${extra.deployments.map((d) => html`<tr><td class="id">${deploymentLink(d.id)}</td><td>${stateBadge(d.state)}</td><td class="id">${customerLink(d.customer)}</td><td>${nodeLink(d.node)}</td><td>${time(d.createdAt)}</td></tr>`)}
 </tbody></table>`
 }
+</section>
+
+<section aria-labelledby="h-requests">
+<h2 id="h-requests">Capacity requests (newest first)</h2>
+${requestsTable(extra.requests ?? [], 'requests', true)}
 </section>
 
 <section aria-labelledby="h-events">

@@ -1,6 +1,6 @@
 // Capacity request routes: customers post requests, list the bids and accept one; admins list every request.
 import type { Router } from './router.js';
-import type { MarketService, RequestRecord } from '../market/market-service.js';
+import type { MarketService, RequestListing, RequestRecord } from '../market/market-service.js';
 import type { OrderRecord } from '../store/records.js';
 import type { OrderView } from './customer-views.js';
 import { requireAdmin, requireCustomer } from './guards.js';
@@ -15,7 +15,7 @@ export interface MarketRouteDeps {
 
 /** POST/GET /v1/requests, GET /v1/requests/{id}, POST /v1/requests/{id}/accept, GET /admin/api/requests. */
 export function registerMarketRoutes(router: Router, deps: MarketRouteDeps): void {
-  const full = (r: RequestRecord) => ({ request: deps.market.view(r), bids: deps.market.bidsOf(r).map((b) => deps.market.bidView(b)) });
+  const full = (r: RequestRecord): RequestListing => deps.market.listing(r);
 
   router.post('/v1/requests', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);

@@ -86,6 +86,12 @@ export interface BidView extends SignedBid {
   readonly farmerRecord: { readonly upPercent: string | null; readonly periods: number; readonly disputes: number };
 }
 
+/** A request with the bids that can be accepted now, as the API answers and both pages list it. */
+export interface RequestListing {
+  readonly request: RequestView;
+  readonly bids: readonly BidView[];
+}
+
 /** A request as the customer sees it. */
 export interface RequestView {
   readonly id: string;
@@ -282,6 +288,11 @@ export class MarketService {
       ...(r.order !== undefined ? { order: r.order } : {}),
       ...(note !== undefined ? { note } : {}),
     };
+  }
+
+  /** The request and its acceptable bids, cheapest first. */
+  listing(r: RequestRecord): RequestListing {
+    return { request: this.view(r), bids: this.bidsOf(r).map((b) => this.bidView(b)) };
   }
 
   /** A held bid as the API shows it. */

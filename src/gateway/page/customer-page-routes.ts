@@ -16,6 +16,7 @@ import { ValidationError } from '../../protocol/validate.js';
 import { ProvisionError } from '../provision/provisioner.js';
 import type { SafeHtml } from '../render/html.js';
 import { LIVE_HEADER } from './page-script.js';
+import type { RequestRow } from '../market/requests-table.js';
 import {
   CUSTOMER_PAGE_CSP,
   renderCancelConfirm,
@@ -41,6 +42,8 @@ export interface CustomerPageDeps {
   availableSlots(): Promise<ReadonlyMap<string, number>>;
   /** The billing deposit an order takes. */
   readonly depositMs: number;
+  /** The customer's capacity requests with their bids, newest first. */
+  requestsOf?(customer: string): readonly RequestRow[];
 }
 
 /** The headers of every page answer: the CSP, no sniffing, no referrer, never cached, never framed. */
@@ -79,7 +82,7 @@ export function customerHomeHandler(deps: CustomerPageDeps): Handler {
     const view: CustomerPageView = {
       gateway: deps.gateway,
       caller,
-      linked: { ...live, offers: await offerRows(deps), earlierKeys: earlierKeys(deps, p.agent) },
+      linked: { ...live, offers: await offerRows(deps), earlierKeys: earlierKeys(deps, p.agent), requests: deps.requestsOf?.(p.agent) ?? [] },
       ...(notice ? { notice } : {}),
     };
     return { title: 'Your VMs', live: true, main: renderHome(view) };
