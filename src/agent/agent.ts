@@ -37,6 +37,7 @@ import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
 import { assertInsideLab } from './lab-vm/lab-only.js';
 import type { VmDriver, VmSecretFile } from './vm-driver.js';
+import { Bidder } from './bidding/bidder.js';
 
 /** What `status()` reports. */
 export interface AgentStatus {
@@ -105,6 +106,7 @@ export class Agent {
   private readonly samples = new Map<string, Sample[]>();
   private ticking: Promise<void> = Promise.resolve();
   private readonly batches: BatchCountersigner;
+  private readonly bidder: Bidder | null;
   /** When this process started (clock ms): the samples in memory cover nothing before it. */
   private readonly startedAtMs: number;
 
@@ -124,6 +126,7 @@ export class Agent {
       disagreement: (r) => this.disagreement(r),
     });
     this.startedAtMs = clock.nowMs();
+    this.bidder = config.bidding ? new Bidder(config.bidding, { farmer: identity.agent, secretKey: identity.secretKey }, log) : null;
   }
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
@@ -330,6 +333,13 @@ export class Agent {
       case 'countersign':
         this.send(this.countersign(m.receipt), ws);
         return;
+      case 'capacity-request': {
+        const gateway = this.config.gatewayAgent ?? this.state.gatewayAgent;
+        if (!this.bidder || gateway === undefined) return;
+        const bids = await this.bidder.bids(m.request, this.config.nodes.map((n) => n.id), gateway, this.clock.nowMs());
+        for (const bid of bids) this.send({ type: 'bid', bid }, ws);
+        return;
+      }
       case 'countersign-batch': {
         const answer = this.batches.receive(m);
         if (answer?.type === 'batch-countersign-refused') this.log.warn({ treeHead: answer.treeHead, reason: answer.reason }, 'refused to countersign a batch');

@@ -6,6 +6,7 @@ import { parseIpv6 } from '../identity/index.js';
 import { ValidationError, expectAgentPubKey, expectArray, expectSubnet64, expectInteger, expectNumber, expectObject, expectOnlyKeys, expectString } from '../protocol/validate.js';
 import { ID_PATTERN } from '../protocol/agent-messages.js';
 import type { Capacity } from '../protocol/offer.js';
+import { parseBiddingConfig, type BiddingConfig } from './bidding/bidding-config.js';
 
 /** How the agent decides a node is up. */
 export type NodeCheck = { readonly kind: 'self' } | { readonly kind: 'tcp'; readonly address: string; readonly port: number };
@@ -39,6 +40,8 @@ export interface AgentConfig {
   /** How far (seconds) a receipt's up-time may be from the agent's own before it refuses to countersign. */
   readonly countersignToleranceSeconds?: number;
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
+  /** How the agent bids on capacity requests (absent: it does not bid). */
+  readonly bidding?: BiddingConfig;
 }
 
 /** Reads and checks an agent config file; relative paths are relative to its folder. */
@@ -57,7 +60,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['gateway', 'gatewayAgent', 'sourceAddress', 'keyFile', 'stateDir', 'nodes', 'vmDriver', 'heartbeatIntervalSeconds', 'bufferMaxHeartbeats', 'reconnect', 'countersignToleranceSeconds', 'lab'],
+    ['gateway', 'gatewayAgent', 'sourceAddress', 'keyFile', 'stateDir', 'nodes', 'vmDriver', 'heartbeatIntervalSeconds', 'bufferMaxHeartbeats', 'reconnect', 'countersignToleranceSeconds', 'lab', 'bidding'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -109,6 +112,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
     if (process.env.HYPHA_LAB !== '1') throw new ValidationError('config.lab', 'scaled time is for the lab only');
     lab = { hourSeconds: expectNumber(l.hourSeconds, 'config.lab.hourSeconds', 0.01, 3600), epochMs: expectInteger(l.epochMs, 'config.lab.epochMs', 0, 8.64e15) };
   }
+  const bidding = parseBiddingConfig(c.bidding);
   return {
     gateway,
     ...(gatewayAgent ? { gatewayAgent } : {}),
@@ -123,6 +127,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
     reconnectMaxMs: 1000 * (reconnect.maxSeconds === undefined ? 60 : expectNumber(reconnect.maxSeconds, 'config.reconnect.maxSeconds', 0.01, 3600)),
     ...(c.countersignToleranceSeconds === undefined ? {} : { countersignToleranceSeconds: expectNumber(c.countersignToleranceSeconds, 'config.countersignToleranceSeconds', 0, 86_400) }),
     ...(lab ? { lab } : {}),
+    ...(bidding ? { bidding } : {}),
   };
 }
 

@@ -106,6 +106,10 @@ export interface GatewayConfig {
   readonly ledger: LedgerConfig;
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
+  /** Capacity requests and bids (docs/operator.md "Capacity requests"). */
+  readonly market: MarketConfig;
+  /** Redeploying VMs of dead nodes (docs/operator.md "Redeploy"). */
+  readonly redeploy: RedeployConfig;
   readonly http: HttpConfig;
   /** Access escrow: charges are held until the customer's access is verified or this window after handover passes (0: off). */
   readonly escrow: { readonly windowMs: number };
@@ -113,6 +117,22 @@ export interface GatewayConfig {
   readonly trust: { readonly tiers: readonly TrustTierConfig[] };
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
+}
+
+/** Config `market`. */
+export interface MarketConfig {
+  /** Requests held in all, open and finished within orders.windowHours (default 10,000). */
+  readonly maxRequests: number;
+  /** The longest a request may take bids (default 1,440: a day). */
+  readonly maxExpiresInMinutes: number;
+}
+
+/** Config `redeploy`. */
+export interface RedeployConfig {
+  /** How long a VM must be down, by the agent's silence and the probes, before it moves (default 30 min). */
+  readonly afterMs: number;
+  /** Attempts per deployment within any 24 h (default 3). */
+  readonly maxPerDay: number;
 }
 
 /** Defaults (docs/architecture.md "Agents and up-time" and "Billing"). */
@@ -181,7 +201,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab', 'escrow', 'trust'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'market', 'redeploy', 'http', 'lab', 'escrow', 'trust'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -267,6 +287,8 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     ledger: ledgerConfig(c.ledger, path, dataDir),
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
+    market: marketConfig(c.market),
+    redeploy: redeployConfig(c.redeploy),
     http: httpConfig(c.http),
     escrow: escrowConfig(c.escrow, hours),
     trust: trustConfig(c.trust, hours(billing, 'depositHours', 'config.billing', DEFAULTS.depositHours)),
@@ -373,6 +395,24 @@ function provisionerConfig(v: unknown, path: (v: unknown, f: string, fallback: s
     default:
       throw new ValidationError('config.provisioner.kind', 'must be "agent" or "grid"');
   }
+}
+
+function marketConfig(v: unknown): MarketConfig {
+  const o = expectObject(v ?? {}, 'config.market');
+  expectOnlyKeys(o, ['maxRequests', 'maxExpiresInMinutes'], 'config.market');
+  return {
+    maxRequests: o.maxRequests === undefined ? 10_000 : expectInteger(o.maxRequests, 'config.market.maxRequests', 1, 1_000_000),
+    maxExpiresInMinutes: o.maxExpiresInMinutes === undefined ? 1440 : expectInteger(o.maxExpiresInMinutes, 'config.market.maxExpiresInMinutes', 1, 7 * 1440),
+  };
+}
+
+function redeployConfig(v: unknown): RedeployConfig {
+  const o = expectObject(v ?? {}, 'config.redeploy');
+  expectOnlyKeys(o, ['afterMinutes', 'maxPerDay'], 'config.redeploy');
+  return {
+    afterMs: 60_000 * (o.afterMinutes === undefined ? 30 : expectNumber(o.afterMinutes, 'config.redeploy.afterMinutes', 1, 7 * 1440)),
+    maxPerDay: o.maxPerDay === undefined ? 3 : expectInteger(o.maxPerDay, 'config.redeploy.maxPerDay', 0, 100),
+  };
 }
 
 function probesConfig(v: unknown): GatewayConfig['probes'] {

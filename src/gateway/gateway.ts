@@ -54,6 +54,11 @@ import { TrustService } from './trust/trust-service.js';
 import { tierOf } from './trust/trust-tier.js';
 import { registerTrustAdminRoute } from './http/trust-routes.js';
 import { registerNodeRoutes } from './http/node-routes.js';
+import { MarketService } from './market/market-service.js';
+import { farmerRecordOf } from './market/farmer-record.js';
+import { recordOffer } from './market/record-offer.js';
+import { registerMarketRoutes } from './http/market-routes.js';
+import { RedeployService } from './redeploy/redeploy-service.js';
 
 /** What `status()` reports. */
 export interface GatewayStatus {
@@ -141,6 +146,7 @@ export class Gateway {
       let metrics: GatewayMetrics | null = null;
       let prober: ProbeService | null = null;
       let escrow: EscrowService | null = null;
+      let market: MarketService | null = null;
       const originPolicy = new OriginPolicy([`[${address}]:${config.port}`, ...config.http.allowedHosts]);
       const wallMs = (): number => Date.now();
       const hub = new AgentHub({
@@ -161,6 +167,7 @@ export class Gateway {
         onBatchCountersign: (head, agent, result) => void billing?.onBatchCountersign(head, agent, result),
         onVmLogin: (agent, id, fingerprint) => void escrow?.onLogin(agent, id, fingerprint).catch((err: unknown) => log.error({ err }, 'escrow.onLogin failed')),
         onHeartbeat: () => metrics?.heartbeats.inc(),
+        onBid: (agent, nodes, bid) => void market?.onBid(agent, nodes, bid).catch((err: unknown) => log.error({ err }, 'market.onBid failed')),
       });
       closers.add(() => hub.close());
 
@@ -256,6 +263,34 @@ export class Gateway {
         }
       };
       const nodeUptime = new NodeUptimeRecorder(uptime, store.meta, () => hub.nodes().map((n) => n.id));
+      const marketRef = new MarketService({
+        clock,
+        gateway: identity.agent,
+        unit: UNIT,
+        events,
+        log,
+        policy: {
+          maxOpen: config.orders.maxUnpaid,
+          maxPerWindow: config.orders.maxPerWindow,
+          windowMs: config.orders.windowMs,
+          maxHeld: config.market.maxRequests,
+          maxExpiresInMinutes: config.market.maxExpiresInMinutes,
+          maxSshKeyBytes: config.orders.maxSshKeyBytes,
+          provisioner: provisioner.kind,
+        },
+        nodes: () => hub.nodes(),
+        usedOn: (node) => capacity.usedOn(node),
+        send: (farmer, request) => hub.sendCapacityRequest(farmer, request),
+        recordOf: (farmer) =>
+          farmerRecordOf(
+            store.agents.get(farmer)?.nodes ?? [],
+            nodeUptime.history(),
+            events.about('agent', farmer).filter((e) => e.event === 'agent.probe_disagreement').map((e) => e.atMs),
+            clock.nowMs(),
+          ),
+        placeOrder: (customer, offer, terms, subnet) => orders.place(customer, offer, terms, subnet),
+      });
+      market = marketRef;
       closer = new PeriodCloser({
         clock,
         periodMs: config.billing.periodMs,
@@ -298,6 +333,7 @@ export class Gateway {
         recentEvents: (prefix, n) => events.recent(prefix, n),
         countEvents: (prefix) => events.count(prefix),
         isVmUp: (id) => uptime.isUp(`vm:${id}`, clock.nowMs()),
+        requests: () => marketRef.all().slice(-50).reverse().map((r) => ({ customer: r.customer, ...marketRef.listing(r) })),
       };
 
       const gatewayMetrics = new GatewayMetrics(sources);
@@ -318,6 +354,20 @@ export class Gateway {
       });
       prober = probes;
       closers.add(() => probes.close());
+      const redeploys = new RedeployService({
+        clock,
+        deployments: store.deployments,
+        provisioner,
+        events,
+        log,
+        policy: { afterMs: config.redeploy.afterMs, maxPerDay: config.redeploy.maxPerDay },
+        probesEnabled: config.probes.enabled,
+        uptime,
+        hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
+        offerOf: (d) => recordOffer(d, (id) => offerById.get(id)),
+        onPlacementChanged: (nodes) => hub.refreshAssignments(nodes),
+      });
+      closers.add(() => redeploys.close());
 
       // Link challenges expire in real seconds: a security timeout, not an hour-stated policy the lab scales.
       const links = new LinkService(store.links, new SystemClock(), { agent: identity.agent, address }, config.link, (outcome, detail) => {
@@ -348,6 +398,7 @@ export class Gateway {
         availableSlots: () => offerSlots.all(),
         depositMs: config.billing.depositMs,
         eventsAbout: (kind, id) => events.about(kind, id),
+        requestsOf: (customer) => marketRef.list(customer).slice(-20).reverse().map((r) => marketRef.listing(r)),
       };
       const app = createApp({
         log,
@@ -381,6 +432,7 @@ export class Gateway {
           (r) => registerLinkRoutes(r, links),
           (r) => registerNodeRoutes(r, { nodes: () => hub.nodes() }),
           (r) => registerCustomerRoutes(r, customerDeps, customerViews),
+          (r) => registerMarketRoutes(r, { gatewayUrl: url, market: marketRef, orderView: (o) => customerViews.order(o) }),
           (r) => registerCustomerPageRoutes(r, customerPage),
           (r) => registerTreeHeadRoutes(r, { gatewayUrl: url, treeHead: (ms) => billingRef.treeHead(ms) }),
           (r) =>
@@ -441,6 +493,7 @@ export class Gateway {
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
       if (config.probes.enabled) probes.start();
+      redeploys.start(Math.max(100, clock.toRealMs(config.heartbeatIntervalMs)));
       billing.requestMissingCountersigns();
       const settleTimer = setInterval(
         () =>

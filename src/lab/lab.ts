@@ -335,6 +335,15 @@ export function nodeId(farmer: string): string {
 /** Capacity of each lab node: room for a handful of VMs of every size. */
 export const LAB_NODE_CAPACITY = { cpu: 16, memoryGb: 64, diskGb: 800 };
 
+/**
+ * Each lab farmer's bid pricing policy: the same resource prices, and a margin that grows with
+ * the farmer's number (farmer1 10 %, farmer2 25 %), so the two bid differently on one request.
+ */
+export function labBidding(farmer: string): Record<string, unknown> {
+  const n = Number(/\d+$/.exec(farmer)?.[0] ?? '1');
+  return { perCpuHour: '0.010000', perGbRamHour: '0.002000', perGbDiskHour: '0.000100', floorPerHour: '0.005000', marginPercent: n === 1 ? 10 : 10 + 15 * (n - 1) };
+}
+
 function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl: string, gatewayAgent: string, epochMs: number): string {
   const dir = join(options.dir, farmer.name);
   // 0711: the farmer's lab VM users pass through to their homes; its files are 0600.
@@ -350,6 +359,7 @@ function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl
     heartbeatIntervalSeconds: (LAB_HEARTBEAT_REAL_MS / 1000) * speed,
     reconnect: { minSeconds: 0.1, maxSeconds: 1 },
     lab: { hourSeconds: options.hourSeconds, epochMs },
+    bidding: labBidding(farmer.name),
   };
   const path = join(dir, 'agent.json');
   writeSecureFile(path, JSON.stringify(config, null, 2) + '\n');

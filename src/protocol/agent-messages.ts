@@ -17,6 +17,7 @@ import type { Receipt, ReceiptBodyV2 } from './receipt.js';
 import { MAX_SEALED_BASE64, MAX_SECRETS, SECRET_NAME, type SealedSecret } from './sealed-secret.js';
 import type { SignedTreeHead } from './tree-head.js';
 import { parseMyceliumAddress } from '../identity/index.js';
+import { parseCapacityRequest, parseSignedBid, type CapacityRequest, type SignedBid } from './bid.js';
 
 /** Identifiers of nodes, VMs, commands and receipts. */
 export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/;
@@ -114,7 +115,13 @@ export interface CountersignBatchMessage {
   readonly receipts: readonly ReceiptBodyV2[];
 }
 
-export type GatewayMessage = ChallengeMessage | WelcomeMessage | AckMessage | VmsMessage | CommandMessage | CountersignMessage | CountersignBatchMessage;
+/** A customer's capacity request, sent to an agent whose nodes can fit it: the agent may answer with a bid per node. */
+export interface CapacityRequestMessage {
+  readonly type: 'capacity-request';
+  readonly request: CapacityRequest;
+}
+
+export type GatewayMessage = ChallengeMessage | WelcomeMessage | AckMessage | VmsMessage | CommandMessage | CountersignMessage | CountersignBatchMessage | CapacityRequestMessage;
 
 // ---- agent -> gateway ----
 
@@ -188,7 +195,13 @@ export interface VmLoginMessage {
   readonly atMs: number;
 }
 
-export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage | VmLoginMessage;
+/** A farmer's signed bid for a capacity request. */
+export interface BidMessage {
+  readonly type: 'bid';
+  readonly bid: SignedBid;
+}
+
+export type AgentMessage = HelloMessage | HeartbeatMessage | ChainHeadMessage | ResultMessage | CountersignedMessage | CountersignRefusedMessage | BatchCountersignedMessage | BatchCountersignRefusedMessage | VmLoginMessage | BidMessage;
 
 const HEX64 = /^[0-9a-f]{64}$/;
 /** Longest round trip a VM report may carry (10 minutes). */
@@ -309,6 +322,8 @@ export function parseAgentMessage(text: string): AgentMessage {
           return { receiptId: id(o.receiptId, `${f}.receiptId`), reason: expectString(o.reason, `${f}.reason`, { maxLength: 200 }) };
         }),
       };
+    case 'bid':
+      return { type: 'bid', bid: parseSignedBid(m.bid, 'bid') };
     case 'batch-countersign-refused':
       return { type: 'batch-countersign-refused', treeHead: expectString(m.treeHead, 'treeHead', { pattern: HEX64, patternName: '64 hex digits' }), reason: expectString(m.reason, 'reason', { maxLength: 500 }) };
     case 'vm-login':
@@ -372,6 +387,8 @@ export function parseGatewayMessage(text: string): GatewayMessage {
         },
       };
     }
+    case 'capacity-request':
+      return { type: 'capacity-request', request: parseCapacityRequest(m.request, 'request') };
     case 'countersign':
       return { type: 'countersign', receipt: expectObject(m.receipt, 'receipt') as unknown as Receipt };
     case 'countersign-batch': {

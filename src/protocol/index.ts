@@ -16,3 +16,4 @@ export * from './link-statement.js';
 export * from './merkle.js';
 export * from './tree-head.js';
 export * from './farmer-batch.js';
+export * from './bid.js';

@@ -151,8 +151,11 @@ test('farmer agents in the lab', { skip: LAB_SKIP }, async (t) => {
       for (const p of n.periods.filter(inside)) assert.ok(p.upSeconds >= 3400, `${n.id} ${p.periodStart}: ${p.upSeconds} s up while the gateway was down`);
     }
     for (const farmer of ['farmer1', 'farmer2']) {
-      const lines = readFileSync(lab.actor(farmer).log as string, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; replayed?: number; time: string });
-      const reconnect = lines.filter((l) => l.msg === 'connected to the gateway' && Date.parse(l.time) >= restartedAt).pop();
+      // The agent's log is written asynchronously (pino's sonic-boom): its reconnect line may land a moment after the gateway counted the replay.
+      const reconnectOf = (): { msg: string; replayed?: number; time: string } | undefined =>
+        readFileSync(lab.actor(farmer).log as string, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; replayed?: number; time: string })
+          .filter((l) => l.msg === 'connected to the gateway' && Date.parse(l.time) >= restartedAt).pop();
+      const reconnect = await waitFor(`${farmer}'s reconnect in its log`, () => reconnectOf(), 10_000).catch(() => undefined);
       assert.ok(reconnect && (reconnect.replayed ?? 0) > 10, `${farmer} replayed its buffered heartbeats (${JSON.stringify(reconnect)})`);
     }
   });

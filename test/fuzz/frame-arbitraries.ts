@@ -25,7 +25,7 @@ export interface AfterFrame {
   readonly phase: 'after';
   readonly heartbeat?: HeartbeatRecipe;
   readonly chainHead?: { readonly signature: 'valid' | 'random' | 'garbage'; readonly head: 'current' | 'random'; readonly period: 'sane' | 'misaligned' | 'inverted' | 'huge'; readonly periodOffset: number };
-  readonly other?: 'result' | 'result-bad' | 'countersigned' | 'countersign-refused' | 'hello-again' | 'unknown-type';
+  readonly other?: 'result' | 'result-bad' | 'countersigned' | 'countersign-refused' | 'hello-again' | 'bid' | 'bid-bad' | 'unknown-type';
   readonly raw?: RawFrame;
 }
 
@@ -120,7 +120,7 @@ export const afterFrame: fc.Arbitrary<AfterFrame> = fc.oneof(
       }),
     }),
   },
-  { weight: 2, arbitrary: fc.record({ phase: fc.constant('after' as const), other: fc.constantFrom('result' as const, 'result-bad' as const, 'countersigned' as const, 'countersign-refused' as const, 'hello-again' as const, 'unknown-type' as const) }) },
+  { weight: 2, arbitrary: fc.record({ phase: fc.constant('after' as const), other: fc.constantFrom('result' as const, 'result-bad' as const, 'countersigned' as const, 'countersign-refused' as const, 'hello-again' as const, 'bid' as const, 'bid-bad' as const, 'unknown-type' as const) }) },
   { weight: 1, arbitrary: fc.record({ phase: fc.constant('after' as const), raw: rawFrame }) },
 );
 
@@ -211,6 +211,11 @@ export function afterFrameData(f: AfterFrame, s: FrameState, chainNext: (prev: s
       return JSON.stringify({ type: 'countersign-refused', receiptId: 'rcp_unknown', reason: 'x'.repeat(500) });
     case 'hello-again':
       return JSON.stringify({ type: 'hello', agent: s.fuzzFarmer.agent, nodes: [{ id: s.ownNode }], signature: randomBase64(64) });
+    case 'bid':
+      // A well-formed bid for a request that does not exist: refused, nothing held.
+      return JSON.stringify({ type: 'bid', bid: { request: 'req_unknown', gateway: s.gateway, farmer: s.fuzzFarmer.agent, node: s.ownNode, cpu: 1, memoryGb: 2, diskGb: 20, pricePerHour: '0.01', unit: 'SPORE', validUntilMs: now + 3_600_000, signature: randomBase64(64) } });
+    case 'bid-bad':
+      return JSON.stringify({ type: 'bid', bid: { request: '../x', pricePerHour: 0.01, cpu: -1, signature: 7 } });
     default:
       return JSON.stringify({ type: 'welcome', agent: s.fuzzFarmer.agent });
   }

@@ -26,7 +26,7 @@ export interface FuzzRequest {
 }
 
 type Param = 'order' | 'deployment' | 'agent' | 'node';
-type BodyShape = 'challenge' | 'link' | 'order' | 'sshKeys' | 'approve' | 'fund' | 'none';
+type BodyShape = 'challenge' | 'link' | 'order' | 'sshKeys' | 'approve' | 'fund' | 'request' | 'none';
 type QueryShape = 'receipts' | 'events' | 'search' | 'none';
 
 interface Route {
@@ -55,6 +55,9 @@ export const ROUTES: readonly Route[] = [
   r('PUT', '/v1/deployments/:deployment/ssh-keys', 'sshKeys'),
   r('DELETE', '/v1/deployments/:deployment'),
   r('GET', '/v1/receipts', 'none', 'receipts'),
+  r('POST', '/v1/requests', 'request'),
+  r('GET', '/v1/requests'),
+  r('GET', '/admin/api/requests'),
   r('GET', '/admin/api/agents'),
   r('GET', '/admin/api/nodes'),
   r('POST', '/admin/api/agents/:agent/approve', 'approve'),
@@ -130,6 +133,10 @@ function bodyOf(shape: BodyShape, ctx: HttpFuzzContext): fc.Arbitrary<string> {
       return objectText({ nodes: field(fc.array(fc.oneof(fc.constantFrom(...ctx.nodes), nasty), { maxLength: 70 })), subnets: field(fc.array(fc.oneof(fc.constantFrom(...ctx.subnets), nasty, fc.constant('::/0'), fc.constant('400::/7')), { maxLength: 70 })) });
     case 'fund':
       return objectText({ agent: field(agent), amount: field(amount), key: field(fc.oneof(fc.string({ maxLength: 20 }), fc.constant('k'.repeat(201)))) });
+    case 'request': {
+      const size = fc.oneof(fc.integer({ min: -2, max: 2000 }), fc.constant(1_000_001));
+      return objectText({ cpu: field(size), memoryGb: field(size), diskGb: field(size), maxPricePerHour: field(amount), expiresInMinutes: field(fc.integer({ min: -1, max: 20_000 })), nodes: field(fc.array(fc.oneof(fc.constantFrom(...ctx.nodes), nasty), { maxLength: 70 })) });
+    }
     case 'none':
       return fc.constant('');
   }

@@ -1,5 +1,6 @@
 // The numbers and timelines admins see (JSON for /admin/api, and the data the status page renders).
 import { formatAmount, UNIT } from '../../protocol/money.js';
+import type { RequestRow } from '../market/requests-table.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import type { CustomerDetailView, DeploymentDetailView, EventRow, OrderSummary, OverviewView, ReceiptSummary } from './admin-view-types.js';
@@ -12,6 +13,8 @@ import type { AgentApproval, DeploymentRecord, LinkRecord, OrderRecord } from '.
 /** Everything the admin views read; each piece is a narrow, read-only view of a service. */
 export interface AdminSources {
   nowMs(): number;
+  /** The newest capacity requests with their bids (the market), newest first. */
+  requests?(): readonly RequestRow[];
   nodes(): NodeView[];
   agents(): AgentView[];
   approvals(): AgentApproval[];

@@ -61,7 +61,7 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
     '/admin',
     page(deps, async () => {
       await s.refreshFunds?.();
-      return { title: 'Status', refresh: true, main: renderOverview(overview(s), { deployments: directory(s), recentEvents: recentEvents(s) }) };
+      return { title: 'Status', refresh: true, main: renderOverview(overview(s), { deployments: directory(s), recentEvents: recentEvents(s), requests: s.requests?.() ?? [] }) };
     }),
   );
 

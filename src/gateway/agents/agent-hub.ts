@@ -43,6 +43,8 @@ import {
   type SignedTreeHead,
   type ResultMessage,
   type VmAssignment,
+  type CapacityRequest,
+  type SignedBid,
 } from '../../protocol/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
@@ -79,6 +81,8 @@ export interface AgentHubDeps {
   onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
   /** A heartbeat was ingested (for metrics). */
   onHeartbeat?(agent: string): void;
+  /** A connected agent sent a bid (`nodes`: the nodes its connection speaks for); the market checks it. */
+  onBid?(agent: string, nodes: readonly string[], bid: SignedBid): void;
   /**
    * The browser guard of the HTTP routes (http/origin-guard.ts). Browsers open cross-site
    * WebSockets without asking, so an upgrade is held to the rules of a state-changing request:
@@ -262,6 +266,14 @@ export class AgentHub {
       throw new AgentCommandError(why, true);
     }
     return result;
+  }
+
+  /** Sends a capacity request to a farmer's agent, for it to bid on; false when the agent is not connected. */
+  sendCapacityRequest(farmer: string, request: CapacityRequest): boolean {
+    const conn = this.connections.get(farmer);
+    if (!conn || conn.ws.readyState !== conn.ws.OPEN) return false;
+    this.send(conn.ws, { type: 'capacity-request', request });
+    return true;
   }
 
   /** Tells the agents of these nodes which VMs to probe (after a deploy or destroy). */
@@ -525,6 +537,9 @@ export class AgentHub {
         return;
       case 'vm-login':
         this.deps.onVmLogin?.(conn.agent, m.vm, m.keyFingerprint);
+        return;
+      case 'bid':
+        this.deps.onBid?.(conn.agent, conn.nodes.map((n) => n.id), m.bid);
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');

@@ -38,9 +38,9 @@ export interface DeploymentDeps {
   readonly maxSshKeyBytes: number;
 }
 
-/** The VM handle of a deployment. */
+/** The VM handle of a deployment (its current VM: after a redeploy the provisioner knows it by `vmId`). */
 export function handleOf(d: DeploymentRecord): VmHandle {
-  return { deploymentId: d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
+  return { deploymentId: d.vmId ?? d.id, node: d.node, myceliumIp: d.myceliumIp, ref: d.vmRef };
 }
 
 /** A deployment as the API (GET /v1/deployments) and the customer page show it. */
@@ -69,6 +69,10 @@ export interface DeploymentView {
   readonly access?: AccessView;
   /** The clock the times are on (`system` or the lab's scaled clock). */
   readonly clock?: string;
+  /** Redeploy is on: how often the VM moved, and until when it waits once the day's attempts are used up. */
+  readonly redeploy?: { readonly moves: number; readonly waitingUntil?: string };
+  /** The farmer's bid the deployment is billed at (absent for a catalog offer). */
+  readonly bid?: { readonly request: string; readonly node: string; readonly farmer: string; readonly pricePerHour: string };
 }
 
 /** A deployment's access escrow as the API shows it. */
@@ -122,6 +126,8 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, to
     ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
     ...(d.state === 'grace' && toPay !== undefined ? { toPay } : {}),
     ...(d.access !== undefined ? { access: accessView(d, totals) } : {}),
+    ...(d.redeploy ? { redeploy: { moves: d.previousVms?.length ?? 0, ...(d.redeployBlockedUntilMs !== undefined ? { waitingUntil: new Date(d.redeployBlockedUntilMs).toISOString() } : {}) } } : {}),
+    ...(d.bid ? { bid: { request: d.bid.request, node: d.bid.node, farmer: d.bid.farmer, pricePerHour: d.bid.pricePerHour } } : {}),
   };
 }
 

@@ -77,6 +77,16 @@ export const EVENT_CATALOGUE = {
   'billing.escrow_released': { severity: 'good', when: 'charges held by access escrow were released: billed, and the farmer paid as usual', customer: true },
   'billing.escrow_returned': { severity: 'warn', when: 'charges held by access escrow were returned: never billed, nothing to the farmer', customer: true },
   'customer.trust_tier_set': { severity: 'info', when: "an admin set (or cleared) a customer's trust tier by hand, with a reason" },
+  // Capacity requests, bids and redeploys (src/gateway/market, src/gateway/redeploy).
+  'market.request_created': { severity: 'info', when: 'a customer posted a capacity request; it went to the agents whose nodes can fit it', customer: true },
+  'market.request_expired': { severity: 'warn', when: 'a capacity request expired without an accepted bid', customer: true },
+  'market.bid_received': { severity: 'info', when: "a farmer's signed bid was taken for a request", customer: true },
+  'market.bid_refused': { severity: 'warn', when: "a bid was refused (bad signature, wrong node, over the request's price, expired)" },
+  'market.bid_accepted': { severity: 'good', when: "the customer accepted a bid: an order at the bid's price on the bid's node", customer: true },
+  'deployment.redeployed': { severity: 'warn', when: "the VM's node was down past the threshold: the VM was deployed again on another node (new address, the disk is new)", customer: true },
+  'deployment.redeploy_failed': { severity: 'bad', when: 'deploying the VM again on another node failed', customer: true },
+  'deployment.redeploy_exhausted': { severity: 'bad', when: "the day's redeploy attempts are used up: the deployment waits", customer: true },
+  'deployment.previous_vm_destroyed': { severity: 'info', when: 'the VM left on a node that died was destroyed once the node answered again' },
 } as const satisfies Readonly<Record<string, EventEntry>>;
 
 /** A name the gateway records: only these compile as `TimelineEvent.event`. */

@@ -6,8 +6,7 @@ import type { Clock } from '../../protocol/clock.js';
 import { HOUR_MS } from '../../protocol/clock.js';
 import { formatAmount, UNIT } from '../../protocol/money.js';
 import type { Offer } from '../../protocol/offer.js';
-import { parseSshKeysWithin } from './ssh-key-limit.js';
-import { ValidationError, expectObject, expectOnlyKeys, expectString, optionalString } from '../../protocol/validate.js';
+import { ValidationError, expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
 import type { EventSink } from '../events/event-log.js';
 import type { EventName } from '../events/event-catalogue.js';
 import { LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
@@ -16,9 +15,11 @@ import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
 import { newAccessRecord } from '../escrow/access-decision.js';
-import { parseOrderSecrets, secretNodes, secretsFor } from './order-secrets.js';
+import { secretNodes, secretsFor } from './order-secrets.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
+import { parseOrderTerms, type OrderTerms } from './order-terms.js';
+import { recordOffer } from '../market/record-offer.js';
 
 /** Order policy. */
 export interface OrderPolicy {
@@ -85,8 +86,6 @@ export function orderStateOf(order: OrderRecord, deployment: DeploymentRecord | 
   return deployment.state === 'grace' || deployment.state === 'deprovisioned' ? deployment.state : order.state;
 }
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,31}$/;
-
 /**
  * Runs the order state machine. Payment is re-checked on every GET of the order and by a
  * background loop; provisioning of one order runs once at a time; after a crash an order
@@ -110,13 +109,20 @@ export class OrderService {
    */
   async create(customer: string, body: unknown, subnet?: string): Promise<OrderRecord> {
     const o = expectObject(body, 'body');
-    expectOnlyKeys(o, ['offer', 'sshKeys', 'name', 'secrets'], '');
+    expectOnlyKeys(o, ['offer', 'sshKeys', 'name', 'redeploy', 'secrets'], '');
     const offerId = expectString(o.offer, 'offer', { maxLength: 32 });
     const offer = this.deps.offer(offerId);
     if (!offer) throw new ValidationError('offer', `unknown offer ${JSON.stringify(offerId)}`, `offers: ${this.deps.offerIds().join(', ')} (GET /v1/offers)`);
-    const sshKeys = parseSshKeysWithin(o.sshKeys, this.deps.policy.maxSshKeyBytes);
-    const name = optionalString(o.name, 'name', { pattern: NAME, patternName: '1-32 lower-case letters, digits and -' });
-    const secrets = o.secrets === undefined ? undefined : parseOrderSecrets(o.secrets, this.deps.provisioner.kind);
+    return this.place(customer, offer, parseOrderTerms(o, this.deps.policy.maxSshKeyBytes, this.deps.provisioner.kind), subnet);
+  }
+
+  /**
+   * Stores a new order for `offer` on `terms`, under the same caps as every order (an accepted
+   * bid comes here with its bid's offer: the price and the node are the bid's), the trust tier's
+   * included.
+   */
+  async place(customer: string, offer: Offer, terms: OrderTerms, subnet?: string): Promise<OrderRecord> {
+    const { sshKeys, name, secrets } = terms;
     this.deps.trust?.admit(customer);
     const mine = this.deps.store.orders.values().filter((x) => x.customer === customer || (subnet !== undefined && x.subnet === subnet));
     const open = mine.filter((x) => x.state === 'awaiting_payment').length;
@@ -152,6 +158,8 @@ export class OrderService {
       ...(subnet === undefined ? {} : { subnet }),
       attempts: [],
       ...(secrets === undefined ? {} : { secrets }),
+      ...(terms.bid ? { bid: terms.bid } : {}),
+      ...(terms.redeploy ? { redeploy: true } : {}),
     };
     await this.deps.store.orders.put(id, order);
     await this.event(order, 'order.created', `ordered ${offer.id} at ${order.pricePerHour} ${offer.unit}/h with ${sshKeys.length} SSH key(s)${secrets ? ` and ${secrets.length} sealed secret(s) for ${secretNodes(secrets).join(', ')}` : ''}; deposit ${order.deposit}`);
@@ -269,7 +277,7 @@ export class OrderService {
     for (const d of this.deps.store.deployments.values()) {
       if (d.customer !== order.customer || (d.state !== 'provisioning' && d.state !== 'active' && d.state !== 'grace')) continue;
       counted.add(d.order);
-      const offer = this.deps.offer(d.offer);
+      const offer = recordOffer(d, (id) => this.deps.offer(id));
       if (offer) total += depositOf(offer, depositMs);
     }
     for (const o of this.deps.store.orders.values()) {
@@ -280,7 +288,7 @@ export class OrderService {
   }
 
   private depositMicros(order: OrderRecord, depositMs = this.depositMsFor(order.customer)): bigint {
-    const offer = this.deps.offer(order.offer);
+    const offer = recordOffer(order, (id) => this.deps.offer(id));
     return offer ? depositOf(offer, depositMs) : 0n;
   }
 
@@ -291,7 +299,7 @@ export class OrderService {
 
   private async provision(start: OrderRecord): Promise<void> {
     let order = start;
-    const offer = this.deps.offer(order.offer);
+    const offer = recordOffer(order, (id) => this.deps.offer(id));
     const deploymentId = order.deployment as string;
     if (!offer) {
       await this.update(order, { state: 'failed', failure: `the offer ${order.offer} is no longer sold` }, 'order.failed', `offer ${order.offer} was removed from the catalog`);
@@ -302,9 +310,10 @@ export class OrderService {
       let node = order.state === 'provisioning' ? order.node : undefined;
       let farmer: string | undefined;
       if (node === undefined || tried.has(node)) {
-        // An order with secrets runs only where they can be opened: on a node each is sealed to.
+        // An order with secrets runs only where they can be opened: on a node each is sealed to; an
+        // order from a bid goes on the bid's node or nowhere (another farmer never signed that price).
         const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)));
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)) && (order.bid === undefined || c.node === order.bid.node));
         const pick = candidates[0];
         if (!pick) break;
         node = pick.node;
@@ -334,6 +343,8 @@ export class OrderService {
           createdAtMs: now,
           activatedAtMs: now,
           ...withAccess(newAccessRecord(now, this.deps.policy.accessWindowMs ?? 0)),
+          ...(order.bid ? { bid: order.bid } : {}),
+          ...(order.redeploy ? { redeploy: true } : {}),
         };
         await this.deps.store.deployments.put(deploymentId, deployment);
         await this.update(order, { state: 'active' }, 'order.active', `VM ${deploymentId} is running on ${node} at ${vm.myceliumIp}`);

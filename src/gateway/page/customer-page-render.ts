@@ -7,6 +7,7 @@ import type { AnyReceipt } from '../../protocol/receipt.js';
 import { PAGE_STYLE } from './page-style.js';
 import { REFRESH_SCRIPT } from '../render/refresh-script.js';
 import { table } from '../render/table.js';
+import { requestsTable, type RequestRow } from '../market/requests-table.js';
 import { cspHash } from '../render/csp-hash.js';
 import { eventClass } from '../render/event-class.js';
 import { time } from '../render/time.js';
@@ -43,6 +44,8 @@ export interface CustomerPageView {
     readonly offers: readonly OfferRow[] | null;
     /** SSH keys of the customer's earlier orders, newest first, to pick instead of pasting. */
     readonly earlierKeys: readonly string[];
+    /** The customer's capacity requests with their bids, newest first. */
+    readonly requests?: readonly RequestRow[];
   };
   /** A confirmation after a form was done (from the fixed catalogue in the routes). */
   readonly notice?: string;
@@ -129,6 +132,11 @@ ${renderLive(v, gatewayUrl)}
 ${v.offers === null ? html`<p class="note warn">The nodes' free capacity cannot be read right now; try again in a minute.</p>` : offersTable(v.offers)}
 </section>
 ${v.offers === null ? '' : buyForm(v.offers, v.earlierKeys)}
+<section aria-labelledby="h-requests" id="requests">
+<h2 id="h-requests">Capacity requests</h2>
+<p>Ask farmers to bid for a size at your price: <code>POST ${gatewayUrl}/v1/requests</code>, then accept a bid with <code>POST ${gatewayUrl}/v1/requests/ID/accept</code> (docs/api.md, "Capacity requests").</p>
+${requestsTable(v.requests ?? [], 'requests', false)}
+</section>
 `;
 }
 

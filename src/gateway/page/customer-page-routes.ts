@@ -18,6 +18,7 @@ import type { SafeHtml } from '../render/html.js';
 import { FRAGMENT_HEADER } from '../render/refresh-script.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import { deploymentHistory } from './deployment-history.js';
+import type { RequestRow } from '../market/requests-table.js';
 import {
   CUSTOMER_PAGE_CSP,
   renderCancelConfirm,
@@ -45,6 +46,8 @@ export interface CustomerPageDeps {
   readonly depositMs: number;
   /** A deployment's or an order's timeline (the event log's index), for the deployment's history. */
   eventsAbout(kind: 'deployment' | 'order', id: string): readonly TimelineEvent[];
+  /** The customer's capacity requests with their bids, newest first. */
+  requestsOf?(customer: string): readonly RequestRow[];
 }
 
 /** The headers of every page answer: the CSP, no sniffing, no referrer, never cached, never framed. */
@@ -83,7 +86,7 @@ export function customerHomeHandler(deps: CustomerPageDeps): Handler {
     const view: CustomerPageView = {
       gateway: deps.gateway,
       caller,
-      linked: { ...live, offers: await offerRows(deps), earlierKeys: earlierKeys(deps, p.agent) },
+      linked: { ...live, offers: await offerRows(deps), earlierKeys: earlierKeys(deps, p.agent), requests: deps.requestsOf?.(p.agent) ?? [] },
       ...(notice ? { notice } : {}),
     };
     return { title: 'Your VMs', live: true, main: renderHome(view) };

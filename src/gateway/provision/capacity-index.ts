@@ -2,11 +2,13 @@
 import type { Capacity, Offer } from '../../protocol/offer.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
 import type { Store, Table } from '../store/store.js';
+import { recordOffer } from '../market/record-offer.js';
 
-/** What one record takes, and where. */
+/** What one record takes, and where: a catalog offer's size, or a bid's. */
 interface Taking {
   readonly node: string;
   readonly offer: string;
+  readonly bid?: DeploymentRecord['bid'];
 }
 
 /**
@@ -14,12 +16,12 @@ interface Taking {
  * whose destroy has not succeeded yet still holds it).
  */
 export function deploymentTaking(d: DeploymentRecord): Taking | null {
-  return d.state === 'deprovisioned' && d.destroyed !== false ? null : { node: d.node, offer: d.offer };
+  return d.state === 'deprovisioned' && d.destroyed !== false ? null : { node: d.node, offer: d.offer, ...(d.bid ? { bid: d.bid } : {}) };
 }
 
 /** An order takes room on the node it is being deployed to, while it is provisioning. */
 export function orderTaking(o: OrderRecord): Taking | null {
-  return o.state === 'provisioning' && o.node !== undefined ? { node: o.node, offer: o.offer } : null;
+  return o.state === 'provisioning' && o.node !== undefined ? { node: o.node, offer: o.offer, ...(o.bid ? { bid: o.bid } : {}) } : null;
 }
 
 /**
@@ -60,7 +62,7 @@ export class CapacityIndex {
 
   private add(taking: Taking | null, sign: 1 | -1): void {
     if (!taking) return;
-    const offer = this.offers.get(taking.offer);
+    const offer = recordOffer(taking, (id) => this.offers.get(id));
     if (!offer) return;
     const u = this.used.get(taking.node) ?? { cpu: 0, memoryGb: 0, diskGb: 0 };
     u.cpu += sign * offer.cpu;

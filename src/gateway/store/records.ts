@@ -1,4 +1,5 @@
 // The records the gateway stores: plain JSON (times in ms, amounts as decimal strings, never floats).
+import type { SignedBid } from '../../protocol/bid.js';
 
 /** A /64 linked to a Unyt identity, with the signed statement kept as evidence. */
 export interface LinkRecord {
@@ -61,6 +62,11 @@ export interface OrderRecord {
   readonly attempts: readonly { readonly node: string; readonly atMs: number; readonly error: string }[];
   /** Sealed secrets for the VM; the order runs only on a node every one is sealed to. */
   readonly secrets?: readonly OrderSecret[];
+  // ---- market and redeploy (issue 17) ----
+  /** The farmer's signed bid the order was placed at: its price, size and node (absent for a catalog order). */
+  readonly bid?: SignedBid;
+  /** Deploy the VM again on another node if its node dies (opt-in: the disk is lost). */
+  readonly redeploy?: boolean;
 }
 
 /** Deployment states (docs/api.md). */
@@ -121,6 +127,35 @@ export interface DeploymentRecord {
   readonly destroyed?: boolean;
   /** Access escrow (absent: verified, see AccessState). */
   readonly access?: AccessRecord;
+  // ---- market and redeploy (issue 17) ----
+  /** The farmer's signed bid the deployment is billed at (absent for a catalog offer). */
+  readonly bid?: SignedBid;
+  /** Deploy the VM again on another node if its node dies. */
+  readonly redeploy?: boolean;
+  /** The provisioner's id of the current VM when it is not the deployment id (after a redeploy). */
+  readonly vmId?: string;
+  /** When the current VM was placed (handover, or the last redeploy). */
+  readonly placedAtMs?: number;
+  /** VMs this deployment left on nodes that died, destroyed when the node answers again; newest last, at most MAX_PREVIOUS_VMS. */
+  readonly previousVms?: readonly PreviousVm[];
+  /** Times of redeploy attempts within the last day (older ones are dropped). */
+  readonly redeployAttemptsMs?: readonly number[];
+  /** Set while the day's redeploy attempts are used up: the deployment waits, with the time of the next attempt. */
+  readonly redeployBlockedUntilMs?: number;
+}
+
+/** Most earlier VMs a deployment keeps (the attempts per day bound how fast they come). */
+export const MAX_PREVIOUS_VMS = 16;
+
+/** A VM a deployment left behind on a node that died. */
+export interface PreviousVm {
+  readonly vmId: string;
+  readonly node: string;
+  readonly farmer: string;
+  readonly myceliumIp: string;
+  readonly vmRef: Readonly<Record<string, string>>;
+  readonly movedAtMs: number;
+  readonly destroyed: boolean;
 }
 
 /** An agent's heartbeat chain at its last durable point. */

@@ -1,4 +1,5 @@
 // The admin overview (GET /admin): at a glance, billing, grace, out of funds, revenue, nodes and agents, evidence problems, deployments and recent events.
+import { requestsTable, type RequestRow } from '../../market/requests-table.js';
 import { html, type SafeHtml } from '../../render/html.js';
 import { table } from '../../render/table.js';
 import type { DeploymentListRow, EventRow, OverviewView } from '../admin-view-types.js';
@@ -10,6 +11,8 @@ import { timelineTable } from './timeline-table.js';
 export interface OverviewExtra {
   readonly deployments: readonly DeploymentListRow[];
   readonly recentEvents: readonly EventRow[];
+  /** The newest capacity requests with their bids (the market). */
+  readonly requests?: readonly RequestRow[];
 }
 
 type Grace = OverviewView['grace'][number];
@@ -131,6 +134,11 @@ ${table<DeploymentListRow>(
   'None yet.',
   { id: 'deployments' },
 )}
+</section>
+
+<section aria-labelledby="h-requests">
+<h2 id="h-requests">Capacity requests (newest first)</h2>
+${requestsTable(extra.requests ?? [], 'requests', true)}
 </section>
 
 <section aria-labelledby="h-events">
