@@ -311,7 +311,7 @@ try {
 
   // Bare signing of as many receipt bodies as one close issues: what v1 spent on one signature per receipt.
   const last = periods[periods.length - 1] as readonly [number, number];
-  const served = receipts.of(w.deployments.values()[0]?.id as string).map((e) => receipts.present(e));
+  const served = await Promise.all((await receipts.of(w.deployments.values()[0]?.id as string)).map((e) => receipts.present(e)));
   const v2 = served[served.length - 1] as AnyReceipt;
   const v1 = signReceipt({ ...receiptBody<ReceiptBodyV2>(v2), v: 1, purpose: RECEIPT_PURPOSE } as unknown as Parameters<typeof signReceipt>[0], w.gateway.secretKey);
   if (!verifyReceipt(v2, w.gateway.agent).ok || !verifyReceipt(v1, w.gateway.agent).ok) throw new Error('bench: a receipt does not verify');
@@ -325,7 +325,7 @@ try {
   const [v1Micros, v2Micros] = microsEach([() => verifyReceipt(v1, w.gateway.agent), () => verifyReceipt(v2, w.gateway.agent)], VERIFY_ROUNDS) as [number, number];
 
   // One record appended with every receipt of the run stored, against this disk's write + fdatasync floor.
-  const oneId = (receipts.of(w.deployments.values()[1]?.id as string).at(-1) as { receipt: { id: string } }).receipt.id;
+  const oneId = ((await receipts.of(w.deployments.values()[1]?.id as string)).at(-1) as { receipt: { id: string } }).receipt.id;
   const floorFd = openSync(join(dir, 'floor.log'), 'a', 0o600);
   const appendMs: number[] = [];
   const floorMs: number[] = [];

@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { errorMessage } from '../identity/error-message.js';
 import { createSigner, loadKeyFile, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
 import type { Offer } from '../protocol/offer.js';
@@ -423,7 +424,8 @@ export class Gateway {
       orders.start(config.orders.checkIntervalRealMs);
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
       if (config.probes.enabled) probes.start();
-      billing.requestMissingCountersigns();
+      // Reads the farmers' receipts back from receipts.log; a failure is logged, and they are asked again on the next start.
+      billing.requestMissingCountersigns().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'billing: could not re-ask farmers for countersignatures'));
       const settleTimer = setInterval(
         () =>
           void billingRef

@@ -237,7 +237,7 @@ export class BillingService implements PeriodWork {
         upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
         gatewayUpSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`probe:${d.id}`, fromMs, toMs),
         disputed: (fromMs, toMs) => this.deps.disputes?.disputed(d.id, fromMs, toMs) ?? false,
-        prev: this.deps.receipts.last(d.id)?.hash ?? null,
+        prev: this.deps.receipts.lastHash(d.id),
         agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
         gateway: this.deps.gateway.agent,
         issuedAt,
@@ -314,11 +314,12 @@ export class BillingService implements PeriodWork {
    * signature check out against what the gateway issued.
    */
   async onBatchCountersign(headHash: string, agent: string, result: BatchCountersignResult): Promise<void> {
-    const tree = this.deps.receipts.treeByHeadHash(headHash);
+    const receipts = this.deps.receipts;
+    const tree = receipts.treeByHeadHash(headHash);
     if (!tree || tree.batches.has(agent) || tree.refusedBy.has(agent)) return;
-    const mine = tree.entries.filter((e) => e.receipt.farmer === agent);
+    const mine = receipts.farmerLeaves(tree, agent);
     if (mine.length === 0) return;
-    const periodStartMs = mine[0]?.periodStartMs as number;
+    const periodStartMs = tree.periodStartMs;
     const now = this.deps.clock.nowMs();
     const period = tree.head.periodStart;
     if ('reason' in result) {
@@ -327,18 +328,19 @@ export class BillingService implements PeriodWork {
       return;
     }
     const refused = new Map(result.refused.map((r) => [r.receiptId, r.reason]));
-    const agreed = mine.filter((e) => !refused.has(e.receipt.id));
-    const root = agreed.length === 0 ? '' : toHex(MerkleTree.fromLeafHashes(agreed.map((e) => receiptLeafHash(e.hash))).root());
+    // Receipt ids are worked out only when the farmer refused some (each is a hash).
+    const idOf = (i: number): string => receipts.leafReceiptId(tree, i);
+    const agreed = refused.size === 0 ? [...mine] : [...mine].filter((i) => !refused.has(idOf(i)));
+    const root = agreed.length === 0 ? '' : toHex(MerkleTree.fromLeafHashes(agreed.map((i) => receiptLeafHash(receipts.leafHash(tree, i)))).root());
     const statement = { farmer: agent, treeHead: headHash, size: agreed.length, root };
     if (agreed.length === 0 || result.size !== agreed.length || result.root !== root || !signatureHolds(result.signature, farmerBatchBytes(statement), agent)) {
       await this.deps.events.record({ atMs: now, event: 'receipt.countersign_invalid', detail: `the farmer's batch countersignature for the period starting ${period} does not match its receipts or does not verify`, agent });
       return;
     }
-    await this.deps.receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: mine.filter((e) => refused.has(e.receipt.id)).map((e) => e.receipt.id), atMs: now }]);
-    for (const [id, reason] of [...refused].slice(0, 20)) {
-      const e = this.deps.receipts.get(id);
-      if (e?.receipt.farmer !== agent) continue;
-      await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${id}: ${reason}`, deployment: e.receipt.deployment, customer: e.receipt.customer, agent });
+    const refusedLeaves = refused.size === 0 ? [] : [...mine].filter((i) => refused.has(idOf(i)));
+    await receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: refusedLeaves.map(idOf), atMs: now }]);
+    for (const r of await receipts.leafBodies(tree, refusedLeaves.slice(0, 20))) {
+      await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${r.id}: ${String(refused.get(r.id))}`, deployment: r.deployment, customer: r.customer, agent });
     }
   }
 
@@ -359,28 +361,19 @@ export class BillingService implements PeriodWork {
     await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${receiptId}: ${result.reason}`, deployment: e.receipt.deployment, customer: e.receipt.customer, agent });
   }
 
-  /** Re-asks farmers for countersignatures still missing from the last few periods (after a restart). */
-  requestMissingCountersigns(): void {
+  /** Re-asks farmers for countersignatures still missing from the last few periods (after a restart); their receipts are read back from the log. */
+  async requestMissingCountersigns(): Promise<void> {
+    const receipts = this.deps.receipts;
     const since = this.deps.clock.nowMs() - 8 * this.deps.policy.periodMs;
-    for (const e of this.deps.receipts.awaitingCountersign(since)) if (e.receipt.v === 1) this.deps.agents.requestCountersign(e.receipt);
-    for (const { tree, farmers } of this.deps.receipts.awaitingBatchCountersign(since)) {
-      const wanted = new Set(farmers);
-      const bodies = tree.entries.filter((e) => wanted.has(e.receipt.farmer)).map((e) => e.receipt as ReceiptBodyV2);
-      this.requestBatchCountersigns(tree.head, bodies);
+    for (const e of receipts.awaitingCountersign(since)) if (e.receipt.v === 1) this.deps.agents.requestCountersign(e.receipt);
+    for (const { tree, farmers } of receipts.awaitingBatchCountersign(since)) {
+      for (const farmer of farmers) this.deps.agents.requestBatchCountersign(farmer, tree.head, await receipts.leafBodies(tree, receipts.farmerLeaves(tree, farmer)));
     }
   }
 
-  /** A deployment's totals from its receipts. */
+  /** A deployment's totals from its receipts (running totals: no receipt is read). */
   totals(deploymentId: string): DeploymentTotals {
-    let upSeconds = 0;
-    let chargedMicros = 0n;
-    let arrearsMicros = 0n;
-    for (const e of this.deps.receipts.of(deploymentId)) {
-      upSeconds += e.receipt.upSeconds;
-      if (e.state === 'paid') chargedMicros += e.amountMicros;
-      if (e.state === 'arrears') arrearsMicros += e.amountMicros;
-    }
-    return { upSeconds, chargedMicros, arrearsMicros };
+    return this.deps.receipts.totalsOf(deploymentId);
   }
 
   arrearsOf(customer: string): bigint {
@@ -388,8 +381,11 @@ export class BillingService implements PeriodWork {
   }
 
   /** A deployment's receipts as customers get them (with proofs and countersignatures), oldest first. */
-  receiptsOf(deploymentId: string): AnyReceipt[] {
-    return this.deps.receipts.of(deploymentId).map((e) => this.deps.receipts.present(e));
+  async receiptsOf(deploymentId: string): Promise<AnyReceipt[]> {
+    const entries = await this.deps.receipts.of(deploymentId);
+    const out: AnyReceipt[] = [];
+    for (const e of entries) out.push(await this.deps.receipts.present(e));
+    return out;
   }
 
   /** The signed tree head of the period starting at `periodStartMs`, if that period was closed with v2 receipts. */
@@ -457,8 +453,8 @@ export class BillingService implements PeriodWork {
 
   /** The period's evidence for the ledger: the hash of the signed tree head the receipt is a leaf of. */
   private treeHeadOf(e: ReceiptEntry): { treeHead?: string } {
-    const tree = e.receipt.v === 2 ? this.deps.receipts.tree(e.periodStartMs) : undefined;
-    return tree ? { treeHead: tree.headHash } : {};
+    const headHash = e.receipt.v === 2 ? this.deps.receipts.treeHeadHash(e.periodStartMs) : undefined;
+    return headHash === undefined ? {} : { treeHead: headHash };
   }
 
   /** Arrears, oldest first per customer, posted again while the agreement now covers them. */
