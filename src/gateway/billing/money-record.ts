@@ -17,4 +17,11 @@ export type MoneyRecord =
   | { readonly t: 'countersign_refused'; readonly id: string; readonly reason: string; readonly atMs: number }
   | { readonly t: 'paid'; readonly id: string; readonly entryId: string | null; readonly atMs: number }
   | { readonly t: 'arrears'; readonly id: string; readonly availableMicros: string; readonly atMs: number }
-  | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number };
+  | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number }
+  /** From here on, receipts paid are paid out in batches per farmer (those paid before may have been posted under their own key by an older gateway). */
+  | { readonly t: 'payout_mode'; readonly mode: 'batched'; readonly atMs: number }
+  /** Written before a batch payout is posted: after a crash it is posted again with the same key and receipts, never under another. */
+  | { readonly t: 'payout_begin'; readonly key: string; readonly farmer: string; readonly unit: string; readonly amountMicros: string; readonly ids: readonly string[]; readonly atMs: number }
+  | { readonly t: 'payout_done'; readonly key: string; readonly entryId: string | null; readonly atMs: number }
+  /** The ledger refused the batch as invalid (nothing was paid under its key): its receipts are paid out one by one, never batched again. */
+  | { readonly t: 'payout_refused'; readonly key: string; readonly reason: string; readonly atMs: number };

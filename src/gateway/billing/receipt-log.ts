@@ -27,6 +27,10 @@ export interface ReceiptEntry {
   readonly farmerShareMicros: bigint;
   state: ReceiptState;
   paidOut: boolean;
+  /** Paid out under its own key (`payout:<id>`), not in a batch: paid before batches began, or its batch was refused. */
+  payoutSingly?: boolean;
+  /** The key of the begun payout batch it is in. */
+  payoutKey?: string;
   /** A v1 receipt's countersignature. */
   farmerSignature?: string;
   /** The v2 receipt's index among the receipts its farmer countersigned in its period (filled when read). */
@@ -107,6 +111,15 @@ export interface ReceiptTotals {
   readonly arrearsMicros: bigint;
 }
 
+/** A payout batch begun (its `payout_begin` written) and not yet done or refused. */
+export interface OpenPayoutBatch {
+  readonly key: string;
+  readonly farmer: string;
+  readonly unit: string;
+  readonly amountMicros: bigint;
+  readonly ids: readonly string[];
+}
+
 /** What ReceiptLog holds in memory now (for tests and the bench): it must not grow with history. */
 export interface ReceiptLogFootprint {
   /** Receipts kept whole: not yet paid, in arrears, paid but not paid out, or v1 receipts. */
@@ -153,6 +166,8 @@ export class ReceiptLog {
   private readonly uncommitted = new Map<number, Array<{ record: MoneyRecord & { t: 'receipt' }; position: number }>>();
   private lastHeadHash: string | null = null;
   private receiptCount = 0;
+  private payoutBatched = false;
+  private readonly openPayouts = new Map<string, OpenPayoutBatch>();
 
   private constructor() {}
 
@@ -214,9 +229,21 @@ export class ReceiptLog {
     return [...this.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
   }
 
-  /** Paid receipts whose farmer share has not been paid out. */
+  /** Paid receipts whose farmer share has not been paid out, and that are in no begun batch. */
   unpaidOut(): ReceiptEntry[] {
-    return [...this.owedPayout];
+    const out: ReceiptEntry[] = [];
+    for (const e of this.owedPayout) if (e.payoutKey === undefined) out.push(e);
+    return out;
+  }
+
+  /** Payout batches begun and not yet recorded done or refused (a crash between): to be posted again as they are. */
+  openPayoutBatches(): OpenPayoutBatch[] {
+    return [...this.openPayouts.values()];
+  }
+
+  /** Whether the `payout_mode` marker is in the log: receipts paid from then on are paid out in batches. */
+  payoutsBatched(): boolean {
+    return this.payoutBatched;
   }
 
   /** A deployment's unpaid charges. */
@@ -486,6 +513,12 @@ export class ReceiptLog {
       case 'batch_countersign_refused':
         this.applyBatch(r, position);
         return;
+      case 'payout_mode':
+      case 'payout_begin':
+      case 'payout_done':
+      case 'payout_refused':
+        this.applyPayoutBatch(r);
+        return;
       default:
         this.applyMoney(r);
     }
@@ -587,6 +620,41 @@ export class ReceiptLog {
     else this.deploymentArrears.set(d, next);
   }
 
+  private applyPayoutBatch(r: MoneyRecord & { t: 'payout_mode' | 'payout_begin' | 'payout_done' | 'payout_refused' }): void {
+    switch (r.t) {
+      case 'payout_mode':
+        this.payoutBatched = true;
+        return;
+      case 'payout_begin':
+        if (this.openPayouts.has(r.key)) throw new Error(`receipts.log: payout batch ${r.key} begun twice`);
+        for (const id of r.ids) {
+          const e = this.live.get(id);
+          if (!e || !this.owedPayout.has(e) || e.payoutKey !== undefined) throw new Error(`receipts.log: payout batch ${r.key} names ${id}, which is not owed a payout outside a batch`);
+          e.payoutKey = r.key;
+        }
+        this.openPayouts.set(r.key, { key: r.key, farmer: r.farmer, unit: r.unit, amountMicros: BigInt(r.amountMicros), ids: r.ids });
+        return;
+      case 'payout_done':
+      case 'payout_refused': {
+        const batch = this.openPayouts.get(r.key);
+        if (!batch) throw new Error(`receipts.log: a ${r.t} record names payout batch ${r.key}, which was not begun or is already closed`);
+        this.openPayouts.delete(r.key);
+        for (const id of batch.ids) {
+          const e = this.live.get(id) as ReceiptEntry;
+          delete e.payoutKey;
+          if (r.t === 'payout_refused') {
+            e.payoutSingly = true;
+            continue;
+          }
+          e.paidOut = true;
+          this.owedPayout.delete(e);
+          this.period(e.periodStartMs).paidOutMicros += e.farmerShareMicros;
+          this.settleIfDone(e);
+        }
+      }
+    }
+  }
+
   /**
    * A record naming a receipt that is no longer live names a settled one: every such record
    * (paid, arrears, payout again) is a no-op on a settled receipt, as it was before it left memory.
@@ -610,6 +678,7 @@ export class ReceiptLog {
           this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
         }
         this.moveTo(e, 'paid');
+        if (!this.payoutBatched) e.payoutSingly = true;
         if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
         this.period(e.periodStartMs).chargedMicros += e.amountMicros;
         this.period(e.periodStartMs).farmerSharesMicros += e.farmerShareMicros;
@@ -626,7 +695,7 @@ export class ReceiptLog {
         this.period(e.periodStartMs).arrearsMicros += e.amountMicros;
         return;
       case 'payout':
-        if (e.paidOut) return;
+        if (e.paidOut || e.payoutKey !== undefined) return;
         e.paidOut = true;
         this.owedPayout.delete(e);
         this.period(e.periodStartMs).paidOutMicros += BigInt(r.amountMicros);
