@@ -1,6 +1,6 @@
 // The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
 import type { Logger } from 'pino';
-import { blake2b, canonicalJsonBytes, toHex, utf8 } from '../../identity/index.js';
+import { blake2b, toHex, utf8 } from '../../identity/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import { computeCharge } from '../../protocol/charge.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
@@ -17,6 +17,7 @@ import type { UptimeBook } from '../uptime/uptime-book.js';
 import { billableUptime } from '../uptime/disputed-uptime.js';
 import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
+import { ReceiptBodyText } from './receipt-body-text.js';
 import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
@@ -183,6 +184,7 @@ export class BillingService implements PeriodWork {
   private again = false;
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
+  private readonly bodyText = new ReceiptBodyText();
 
   constructor(private readonly deps: BillingDeps) {}
 
@@ -266,8 +268,8 @@ export class BillingService implements PeriodWork {
         farmerShareBps: this.deps.policy.farmerShareBps,
       });
       if (!body) continue;
-      // canonicalJsonBytes of the body itself: it is a bare body, so receiptSigningBytes' stripping copy is not needed.
-      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(canonicalJsonBytes(body), 32)) });
+      // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment.
+      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(utf8(this.bodyText.text(d, body)), 32)) });
     }
     return out;
   }
