@@ -9,6 +9,7 @@ import { MerkleTree } from '../../src/protocol/merkle.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, receiptLeafHash, verifyReceipt, verifyReceiptChain, type AnyReceipt, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
+import { FakeMoneyStore } from '../helpers/fake-money-store.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
 
@@ -199,4 +200,24 @@ test('memory does not grow with history: settled receipts leave memory, only the
     assert.deepEqual(reopened.totalsOf(d), { upSeconds: 3540 * periods, chargedMicros: 49_166n * BigInt(periods), arrearsMicros: 0n });
   }
   assert.ok(reopened.footprint().trees <= TREES_KEPT + 2, 'old trees read back for proofs are kept only a few at a time');
+});
+
+test('ReceiptLog works over any MoneyStore: settled receipts are read back through the port, and reopening replays it', async () => {
+  const store = new FakeMoneyStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', farmer: stranger })];
+  await log.append(closeRecords(bodies, T0, headOver(bodies, T0, null)));
+  await log.append(bodies.flatMap((b): MoneyRecord[] => [
+    { t: 'paid', id: b.id, entryId: `e:${b.id}`, atMs: T0 + HOUR },
+    { t: 'payout', id: b.id, farmer: b.farmer, amountMicros: parseAmount('farmerShare', b.farmerShare).toString(), entryId: `p:${b.id}`, atMs: T0 + HOUR },
+  ]));
+  assert.equal(log.footprint().receipts, 0);
+  const before = store.reads;
+  const [a] = await log.of('dep_a');
+  assert.equal(store.reads, before + 1, 'the settled receipt came from the store');
+  assert.deepEqual(verifyReceipt(await log.present(a as ReceiptEntry), actors.gateway.agent), { ok: true });
+  const { receipts: again, uncommitted } = await ReceiptLog.over(store.opener());
+  assert.equal(uncommitted, 0);
+  assert.equal(again.count(), 2);
+  assert.equal(again.lastHash('dep_b'), receiptHash(bodies[1] as ReceiptBodyV2));
 });

@@ -175,11 +175,26 @@ export class ReceiptLog {
   static open(path: string): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
     const receipts = new ReceiptLog();
     const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position));
-    receipts.store = store;
+    return { receipts, tornBytes, uncommitted: receipts.attach(store) };
+  }
+
+  /**
+   * Opens the log over any MoneyStore (a database table, say): `openStore` hands every record,
+   * oldest first, with its position to `replay`, then answers the store.
+   */
+  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void) => Promise<MoneyStore>): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
+    const receipts = new ReceiptLog();
+    const store = await openStore((record, position) => receipts.apply(record, position));
+    return { receipts, uncommitted: receipts.attach(store) };
+  }
+
+  /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
+  private attach(store: MoneyStore): number {
+    this.store = store;
     let uncommitted = 0;
-    for (const list of receipts.uncommitted.values()) uncommitted += list.length;
-    receipts.uncommitted.clear();
-    return { receipts, tornBytes, uncommitted };
+    for (const list of this.uncommitted.values()) uncommitted += list.length;
+    this.uncommitted.clear();
+    return uncommitted;
   }
 
   /** Appends records (one fsync for the batch) and applies them. */
