@@ -196,11 +196,17 @@ interface CloseTiming {
   peakKib: number;
   issued: number;
   countersignRequests: number;
+  /** V8 heap in use after the close and a full GC (only with --expose-gc; else -1): what stays. */
+  heapAfterKib: number;
+  /** Receipts ReceiptLog holds whole after the close (its working set). */
+  heldReceipts: number;
+  /** Ledger calls (billing events + payouts) in the close. */
+  ledgerCalls: number;
 }
 
 /** The service over a real ReceiptLog, UptimeBook and signer, with fakes for the rest; returns a probe for each close. */
 function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger, events: FakeEventSink): { service: BillingService; close: (s: number, e: number, peak: PeakRss) => Promise<CloseTiming> } {
-  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0 });
+  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0 });
   const t = zero();
   let inSettle = false;
   const service = new BillingService({
@@ -265,6 +271,7 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     t.rssBeforeKib = peak.reset();
     const from = performance.now();
     const cpu = process.cpuUsage();
+    const calls = ledger.posts + ledger.payouts;
     const start = process.hrtime.bigint();
     await service.closePeriod(s, e);
     t.wallMs = msSince(start);
@@ -272,6 +279,13 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     t.cpuMs = (used.user + used.system) / 1000;
     t.peakKib = peak.peak();
     t.gcMs = await gcMsWithin(from, performance.now());
+    t.ledgerCalls = ledger.posts + ledger.payouts - calls;
+    t.heldReceipts = receipts.footprint().receipts;
+    const gc = (globalThis as { gc?: () => void }).gc;
+    if (gc) {
+      gc();
+      t.heapAfterKib = process.memoryUsage().heapUsed / 1024;
+    }
     if (t.issued !== DEPLOYMENTS) throw new Error(`bench: ${t.issued} receipts issued, expected ${DEPLOYMENTS}`);
     return { ...t };
   };
@@ -314,7 +328,7 @@ try {
 
   // Bare signing of as many receipt bodies as one close issues: what v1 spent on one signature per receipt.
   const last = periods[periods.length - 1] as readonly [number, number];
-  const served = receipts.of(w.deployments.values()[0]?.id as string).map((e) => receipts.present(e));
+  const served = await Promise.all((await receipts.of(w.deployments.values()[0]?.id as string)).map((e) => receipts.present(e)));
   const v2 = served[served.length - 1] as AnyReceipt;
   const v1 = signReceipt({ ...receiptBody<ReceiptBodyV2>(v2), v: 1, purpose: RECEIPT_PURPOSE } as unknown as Parameters<typeof signReceipt>[0], w.gateway.secretKey);
   if (!verifyReceipt(v2, w.gateway.agent).ok || !verifyReceipt(v1, w.gateway.agent).ok) throw new Error('bench: a receipt does not verify');
@@ -328,7 +342,7 @@ try {
   const [v1Micros, v2Micros] = microsEach([() => verifyReceipt(v1, w.gateway.agent), () => verifyReceipt(v2, w.gateway.agent)], VERIFY_ROUNDS) as [number, number];
 
   // One record appended with every receipt of the run stored, against this disk's write + fdatasync floor.
-  const oneId = (receipts.of(w.deployments.values()[1]?.id as string).at(-1) as { receipt: { id: string } }).receipt.id;
+  const oneId = ((await receipts.of(w.deployments.values()[1]?.id as string)).at(-1) as { receipt: { id: string } }).receipt.id;
   const floorFd = openSync(join(dir, 'floor.log'), 'a', 0o600);
   const appendMs: number[] = [];
   const floorMs: number[] = [];
@@ -351,12 +365,12 @@ try {
   out('Real: BillingService, ReceiptLog (fdatasync on this disk), UptimeBook, createSigner (node:crypto ed25519), MerkleTree. Fakes: the deployments Table (a Map), a ledger that answers "paid" at once, an event sink and agents that only count.');
   out('Timed: `closePeriod` = issue (up-time, charge, canonical JSON, hash) + the Merkle tree and one signed tree head + the close appended (receipts in fsynced batches, the head last) + one countersign request per farmer + settle (billing events and payouts through the fake ledger, their records appended and fsynced in batches, the grace scan).');
   out();
-  out(`| close | receipts | whole close (ms) | aim ≤ 5 s | CPU (ms) | issue (ms) | tree + head (ms) | ed25519 signatures | store (ms) | settle (ms) | GC pauses (ms) | RSS before (MiB) | peak RSS in close (MiB) | aim ≤ 1 GiB |`);
-  out('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  out(`| close | receipts | whole close (ms) | aim ≤ 5 s | CPU (ms) | issue (ms) | tree + head (ms) | ed25519 signatures | store (ms) | settle (ms) | ledger calls | GC pauses (ms) | RSS before (MiB) | peak RSS in close (MiB) | aim ≤ 1 GiB | heap after close + full GC (MiB) | receipts held whole after |`);
+  out('|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|');
   closes.forEach((c, k) => {
     const treeMs = c.wallMs - c.issueMs - c.storeMs - c.settleMs;
     const name = k === 0 ? 'period 1 (first receipts, log empty)' : `period ${k + 1} (chained; ${(k * DEPLOYMENTS).toLocaleString('en-US')} receipts stored)`;
-    out(`| ${name} | ${fmt(c.issued)} | ${fmt(c.wallMs)} | ${c.wallMs <= 5000 ? 'met' : 'missed'} | ${fmt(c.cpuMs)} | ${fmt(c.issueMs)} | ${fmt(treeMs)} | ${c.signatures} | ${fmt(c.storeMs)} | ${fmt(c.settleMs)} | ${fmt(c.gcMs)} | ${mib(c.rssBeforeKib)} | ${mib(c.peakKib)} | ${c.peakKib <= 1024 * 1024 ? 'met' : 'missed'} |`);
+    out(`| ${name} | ${fmt(c.issued)} | ${fmt(c.wallMs)} | ${c.wallMs <= 5000 ? 'met' : 'missed'} | ${fmt(c.cpuMs)} | ${fmt(c.issueMs)} | ${fmt(treeMs)} | ${c.signatures} | ${fmt(c.storeMs)} | ${fmt(c.settleMs)} | ${fmt(c.ledgerCalls)} | ${fmt(c.gcMs)} | ${mib(c.rssBeforeKib)} | ${mib(c.peakKib)} | ${c.peakKib <= 1024 * 1024 ? 'met' : 'missed'} | ${c.heapAfterKib < 0 ? '— (run with --expose-gc)' : mib(c.heapAfterKib)} | ${fmt(c.heldReceipts)} |`);
   });
   out();
   out(`tree + head = the rest of the close: the Merkle tree over the leaves, the one signature, the countersign requests (${closes[0]?.countersignRequests ?? 0} farmers) and the event. Peak RSS: ${peak.scope}.`);

@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { existsSync, mkdirSync } from 'node:fs';
 import type { Logger } from 'pino';
+import { errorMessage } from '../identity/error-message.js';
 import { createSigner, loadKeyFile, loadLibsodium, newIdentity, saveKeyFile, type Identity } from '../identity/index.js';
 import { ScaledClock, SystemClock, type Clock } from '../protocol/clock.js';
 import type { Offer } from '../protocol/offer.js';
@@ -494,7 +495,8 @@ export class Gateway {
       deployments.start(Math.max(1000, config.billing.tickRealMs * 10));
       if (config.probes.enabled) probes.start();
       redeploys.start(Math.max(100, clock.toRealMs(config.heartbeatIntervalMs)));
-      billing.requestMissingCountersigns();
+      // Reads the farmers' receipts back from receipts.log; a failure is logged, and they are asked again on the next start.
+      billing.requestMissingCountersigns().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'billing: could not re-ask farmers for countersignatures'));
       const settleTimer = setInterval(
         () =>
           void billingRef

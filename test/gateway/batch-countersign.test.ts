@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { sign, toHex } from '../../src/identity/index.js';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
-import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import type { DeploymentRecord } from '../../src/gateway/store/records.js';
 import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
@@ -60,10 +60,10 @@ test("a farmer's batch countersignature is kept only if it covers exactly the re
   // Agrees with dep_a, refuses dep_b: kept, served with dep_a, and dep_b is marked refused.
   await billing.onBatchCountersign(headHash, farmer.agent, { ...overOne, signature: signFarmerBatch(overOne, farmer.secretKey), refused: [{ receiptId: b.id, reason: 'up-time differs' }] });
   assert.equal(receipts.tree(T0)?.batches.get(farmer.agent)?.size, 1);
-  const servedA = receipts.present(receipts.of('dep_a')[0] as NonNullable<ReturnType<typeof receipts.get>>);
+  const servedA = await receipts.present((await receipts.of('dep_a'))[0] as ReceiptEntry);
   assert.ok('countersign' in servedA && servedA.countersign);
   assert.deepEqual(verifyReceipt(servedA, gateway.agent), { ok: true });
-  assert.equal(receipts.of('dep_b')[0]?.countersignRefused, 'refused in its batch');
+  assert.equal((await receipts.of('dep_b'))[0]?.countersignRefused, 'refused in its batch');
   assert.ok(events.events.some((e) => e.event === 'receipt.countersign_refused' && e.detail.includes(b.id)));
   // A second answer for the same head changes nothing; an unknown head is ignored.
   await billing.onBatchCountersign(headHash, farmer.agent, { reason: 'changed my mind' });
@@ -71,5 +71,5 @@ test("a farmer's batch countersignature is kept only if it covers exactly the re
   await billing.onBatchCountersign('ab'.repeat(32), farmer.agent, { reason: 'no such head' });
   // The other farmer refuses its whole batch.
   await billing.onBatchCountersign(headHash, stranger.agent, { reason: 'the tree head does not verify' });
-  assert.equal(receipts.of('dep_x')[0]?.countersignRefused, 'the tree head does not verify');
+  assert.equal((await receipts.of('dep_x'))[0]?.countersignRefused, 'the tree head does not verify');
 });

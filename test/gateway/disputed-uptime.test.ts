@@ -118,8 +118,8 @@ test('BillingService with the real ProbeService: an agent reporting a dead VM up
   assert.equal(prober.disputed(other.id, T0, T0 + HOUR), false);
   clock.set(T0 + HOUR + 60_000);
   await billing.closePeriod(T0, T0 + HOUR);
-  const [r1] = billing.receiptsOf(d.id);
-  const [r2] = billing.receiptsOf(other.id);
+  const [r1] = await billing.receiptsOf(d.id);
+  const [r2] = await billing.receiptsOf(other.id);
   assert.ok(r1 && r2);
   assert.equal(r2.upSeconds, 3600, 'an undisputed VM is billed its agent\'s evidence');
   assert.equal(r2.dispute, undefined);

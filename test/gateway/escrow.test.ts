@@ -173,7 +173,7 @@ async function run(plans: readonly Plan[], periods: number, shareBps: number): P
       const plan = plans[i] as Plan;
       let mineShares = 0n;
       let minePaid = 0n;
-      for (const e of receipts.of(d.id)) {
+      for (const e of await receipts.of(d.id)) {
         issued += e.amountMicros;
         if (e.state === 'paid') {
           paid += e.amountMicros;
@@ -185,7 +185,7 @@ async function run(plans: readonly Plan[], periods: number, shareBps: number): P
           assert.equal(e.escrow?.state, 'held', `${e.receipt.id} is neither paid nor returned, so it must still be held`);
           held += e.amountMicros;
         }
-        const served = receipts.present(e) as ReceiptV2;
+        const served = (await receipts.present(e)) as ReceiptV2;
         assert.deepEqual(verifyReceipt(served, gateway.agent), { ok: true }, 'a receipt with its escrow state verifies (escrow is outside the hashed body)');
         assert.equal(receiptBody(served).held === true, served.escrow !== undefined);
       }
@@ -200,8 +200,8 @@ async function run(plans: readonly Plan[], periods: number, shareBps: number): P
       }
       if (plan.outcome.kind === 'login') {
         assert.equal(deployments.get(d.id)?.access?.state, 'verified');
-        assert.ok(receipts.of(d.id).every((e) => e.state === 'paid'), `${d.id}: after the login every held charge was released and billed`);
-        assert.ok(receipts.of(d.id).some((e) => e.escrow?.state === 'released') || plan.outcome.period === 0, 'charges issued before the login were held, then released');
+        assert.ok((await receipts.of(d.id)).every((e) => e.state === 'paid'), `${d.id}: after the login every held charge was released and billed`);
+        assert.ok((await receipts.of(d.id)).some((e) => e.escrow?.state === 'released') || plan.outcome.period === 0, 'charges issued before the login were held, then released');
       }
     }
     const summary = ledger.summary();

@@ -3,11 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { toHex } from '../../src/identity/index.js';
-import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { ReceiptLog, TREES_KEPT, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
 import { MerkleTree } from '../../src/protocol/merkle.js';
-import { receiptHash, receiptLeafHash, verifyReceipt, verifyReceiptChain, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { parseAmount } from '../../src/protocol/money.js';
+import { receiptHash, receiptLeafHash, verifyReceipt, verifyReceiptChain, type AnyReceipt, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
+import { FakeMoneyStore } from '../helpers/fake-money-store.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
 
@@ -39,7 +41,7 @@ test('a closed period reopens with its tree head, and every receipt served from 
   assert.deepEqual(receipts.treeHead(T0), head);
   assert.equal(receipts.lastTreeHeadHash(), treeHeadHash(head));
   for (const d of ['dep_a', 'dep_b', 'dep_c']) {
-    const served = receipts.of(d).map((e) => receipts.present(e));
+    const served = await Promise.all((await receipts.of(d)).map((e) => receipts.present(e)));
     assert.equal(served.length, 1);
     assert.deepEqual(verifyReceipt(served[0], actors.gateway.agent), { ok: true }, d);
   }
@@ -70,7 +72,7 @@ test('receipts of a close whose tree head never reached the log are left out, th
 
   const final = ReceiptLog.open(path).receipts;
   t.after(() => final.close());
-  const chain = final.of('dep_a').map((e) => final.present(e));
+  const chain = await Promise.all((await final.of('dep_a')).map((e) => final.present(e)));
   assert.deepEqual(chain.map((x) => x.upSeconds), [3540, 3600]);
   assert.deepEqual(verifyReceiptChain(chain), { ok: true });
 });
@@ -88,14 +90,14 @@ test("a farmer's batch countersignature is served with each receipt's proof into
   const root = toHex(MerkleTree.fromLeafHashes(agreed.map((b) => receiptLeafHash(receiptHash(b)))).root());
   const signature = signFarmerBatch({ farmer: farmer.agent, treeHead: treeHeadHash(head), size: 2, root }, farmer.secretKey);
   await log.append([{ t: 'batch_countersign', periodStartMs: T0, farmer: farmer.agent, size: 2, root, signature, refused: [(bodies[2] as ReceiptBodyV2).id], atMs: T0 + HOUR }]);
-  const served = (d: string): ReturnType<typeof log.present> => log.present(log.of(d)[0] as NonNullable<ReturnType<typeof log.get>>);
+  const served = async (d: string): Promise<AnyReceipt> => log.present((await log.of(d))[0] as ReceiptEntry);
   for (const d of ['dep_a', 'dep_d']) {
-    const r = served(d);
+    const r = await served(d);
     assert.ok('countersign' in r && r.countersign, `${d} is countersigned`);
     assert.deepEqual(verifyReceipt(r), { ok: true });
   }
-  assert.equal('countersign' in served('dep_c'), false, 'the refused one is not');
-  assert.equal(log.of('dep_c')[0]?.countersignRefused, 'refused in its batch');
+  assert.equal('countersign' in (await served('dep_c')), false, 'the refused one is not');
+  assert.equal((await log.of('dep_c'))[0]?.countersignRefused, 'refused in its batch');
   assert.deepEqual(log.awaitingBatchCountersign(T0).map((x) => x.farmers), [[stranger.agent]], 'the other farmer has not answered yet');
 });
 
@@ -141,9 +143,81 @@ test('settle reads receipts by state, owed payouts and a deployment\'s arrears f
   assert.equal(log.arrearsOfDeployment('dep_b'), 0n);
   assert.deepEqual(ids(log.unpaidOut()), [b]);
   log.close();
-  // The same indexes come back from the file.
+  // The same indexes come back from the file; a and c are settled (paid, and paid out or owed nothing), so only b stays in memory.
   const again = ReceiptLog.open(path).receipts;
   t.after(() => again.close());
-  assert.deepEqual(ids(again.inState('paid')), [a, b, c].sort());
+  assert.deepEqual(ids(again.inState('paid')), [b]);
   assert.deepEqual(ids(again.unpaidOut()), [b]);
+  assert.deepEqual(again.footprint().receipts, 1);
+  const [readA] = await again.of('dep_a');
+  assert.deepEqual([readA?.state, readA?.paidOut, readA?.receipt.id], ['paid', true, a], 'a settled receipt read back from the file');
+  assert.deepEqual(again.totalsOf('dep_a'), { upSeconds: 3540, chargedMicros: 49_166n, arrearsMicros: 0n, heldMicros: 0n, returnedMicros: 0n });
+});
+
+test('memory does not grow with history: settled receipts leave memory, only the last periods keep their trees, and old receipts are read back with proofs that verify', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const deployments = ['dep_a', 'dep_b', 'dep_c'];
+  const periods = TREES_KEPT + 4;
+  const log = ReceiptLog.open(path).receipts;
+  const prev = new Map<string, string | null>();
+  let headPrev: string | null = null;
+  for (let p = 0; p < periods; p++) {
+    const startMs = T0 + p * HOUR;
+    const bodies = deployments.map((d, i) => v2Body({ deployment: d, startMs, prev: prev.get(d) ?? null, farmer: i === 1 ? stranger : farmer }));
+    const head = headOver(bodies, startMs, headPrev);
+    await log.append(closeRecords(bodies, startMs, head));
+    // The farmer countersigns its two receipts of every period.
+    const mine = [bodies[0], bodies[2]] as ReceiptBodyV2[];
+    const root = toHex(MerkleTree.fromLeafHashes(mine.map((b) => receiptLeafHash(receiptHash(b)))).root());
+    const signature = signFarmerBatch({ farmer: farmer.agent, treeHead: treeHeadHash(head), size: 2, root }, farmer.secretKey);
+    await log.append([{ t: 'batch_countersign', periodStartMs: startMs, farmer: farmer.agent, size: 2, root, signature, refused: [], atMs: startMs + HOUR }]);
+    // Every receipt is paid and paid out.
+    await log.append(bodies.flatMap((b): MoneyRecord[] => [
+      { t: 'paid', id: b.id, entryId: `e:${b.id}`, atMs: startMs + HOUR },
+      { t: 'payout', id: b.id, farmer: b.farmer, amountMicros: parseAmount('farmerShare', b.farmerShare).toString(), entryId: `p:${b.id}`, atMs: startMs + HOUR },
+    ]));
+    for (const b of bodies) prev.set(b.deployment, receiptHash(b));
+    headPrev = treeHeadHash(head);
+  }
+  assert.deepEqual(log.footprint(), { receipts: 0, trees: TREES_KEPT }, 'nothing settled is held whole, and only the last periods keep their trees');
+  assert.equal(log.count(), periods * deployments.length);
+  log.close();
+
+  const reopened = ReceiptLog.open(path).receipts;
+  t.after(() => reopened.close());
+  assert.deepEqual(reopened.footprint(), { receipts: 0, trees: TREES_KEPT }, 'the same after reading the file again');
+  assert.equal(reopened.tree(T0), undefined, 'the first period is no longer kept');
+  for (const d of deployments) {
+    const entries = await reopened.of(d);
+    assert.equal(entries.length, periods, `${d}: every period read back`);
+    const served = [];
+    for (const e of entries) served.push(await reopened.present(e));
+    for (const [i, r] of served.entries()) assert.deepEqual(verifyReceipt(r, actors.gateway.agent), { ok: true }, `${d} period ${i}`);
+    assert.deepEqual(verifyReceiptChain(served), { ok: true });
+    assert.equal('countersign' in (served[0] as AnyReceipt), d !== 'dep_b', `${d}: the oldest period's batch countersignature is read back too`);
+    assert.deepEqual(reopened.totalsOf(d), { upSeconds: 3540 * periods, chargedMicros: 49_166n * BigInt(periods), arrearsMicros: 0n, heldMicros: 0n, returnedMicros: 0n });
+  }
+  assert.ok(reopened.footprint().trees <= TREES_KEPT + 2, 'old trees read back for proofs are kept only a few at a time');
+});
+
+test('ReceiptLog works over any MoneyStore: settled receipts are read back through the port, and reopening replays it', async () => {
+  const store = new FakeMoneyStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const bodies = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', farmer: stranger })];
+  await log.append(closeRecords(bodies, T0, headOver(bodies, T0, null)));
+  await log.append(bodies.flatMap((b): MoneyRecord[] => [
+    { t: 'paid', id: b.id, entryId: `e:${b.id}`, atMs: T0 + HOUR },
+    { t: 'payout', id: b.id, farmer: b.farmer, amountMicros: parseAmount('farmerShare', b.farmerShare).toString(), entryId: `p:${b.id}`, atMs: T0 + HOUR },
+  ]));
+  assert.equal(log.footprint().receipts, 0);
+  const before = store.reads;
+  const [a] = await log.of('dep_a');
+  assert.equal(store.reads, before + 1, 'the settled receipt came from the store');
+  assert.deepEqual(verifyReceipt(await log.present(a as ReceiptEntry), actors.gateway.agent), { ok: true });
+  const { receipts: again, uncommitted } = await ReceiptLog.over(store.opener());
+  assert.equal(uncommitted, 0);
+  assert.equal(again.count(), 2);
+  assert.equal(again.lastHash('dep_b'), receiptHash(bodies[1] as ReceiptBodyV2));
 });

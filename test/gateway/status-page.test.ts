@@ -154,7 +154,7 @@ function fakeSources(): AdminSources {
     orders: () => orders,
     links: () => links,
     totals: (id) => (id === 'dep_gone' ? { upSeconds: 7200, chargedMicros: 100_000n, arrearsMicros: 50_000n } : { upSeconds: 3600, chargedMicros: 50_000n, arrearsMicros: id === 'dep_grace' ? 50_000n : 0n }),
-    receipts: (id) => receipts[id] ?? [],
+    receipts: (id) => Promise.resolve(receipts[id] ?? []),
     periodTotals: () => [[T0, { chargedMicros: 150_000n, farmerSharesMicros: 135_000n, paidOutMicros: 90_000n, arrearsMicros: 50_000n, receipts: 3 }]],
     arrearsOf: (c) => (c === BOB ? 100_000n : 0n),
     lowFunds: () => new Set([BOB]),
@@ -191,10 +191,10 @@ test('the overview renders the overview() numbers, escapes hostile values, and s
   assert.ok(out.includes(encodeURIComponent(`node-${EVIL}`)), 'and its link is URL-encoded');
 });
 
-test('the deployment page answers "why was it deprovisioned?" and lists payment, receipts and timeline', () => {
+test('the deployment page answers "why was it deprovisioned?" and lists payment, receipts and timeline', async () => {
   const s = fakeSources();
   const d = s.deployments().find((x) => x.id === 'dep_gone') as DeploymentRecord;
-  const out = renderDeployment(deploymentDetail(s, d)).text;
+  const out = renderDeployment(await deploymentDetail(s, d)).text;
   const outcome = /<div class="note bad" id="outcome">([\s\S]*?)<\/div>/.exec(out)?.[1] ?? '';
   assert.match(outcome, /Deprovisioned/);
   assert.match(outcome, /out_of_funds/);
@@ -208,14 +208,14 @@ test('the deployment page answers "why was it deprovisioned?" and lists payment,
   assert.ok(out.includes(escapeHtml(EVIL)));
 });
 
-test('the customer page answers "did the funds run out, and when?" and never shows link evidence', () => {
+test('the customer page answers "did the funds run out, and when?" and never shows link evidence', async () => {
   const s = fakeSources();
-  const bob = renderCustomer(customerDetail(s, BOB, { available: '0.000000' })).text;
+  const bob = renderCustomer(await customerDetail(s, BOB, { available: '0.000000' })).text;
   assert.match(bob, /Funds ran out<\/strong> 2 times: first at <time datetime="2026-01-01T02:00:00.000Z">/);
   assert.match(bob, /dep_grace<\/a> is in grace until <time datetime="2026-01-04T05:00:00.000Z">/);
   assert.match(bob, /dep_gone<\/a> was deprovisioned for lack of funds/);
   assert.match(bob, /data-field="arrears">0\.100000 SPORE/);
-  const alice = renderCustomer(customerDetail(s, ALICE, { error: 'the ledger cannot be reached: timeout' })).text;
+  const alice = renderCustomer(await customerDetail(s, ALICE, { error: 'the ledger cannot be reached: timeout' })).text;
   assert.match(alice, /Funds have not run out/);
   assert.match(alice, /unknown: the ledger cannot be reached: timeout/);
   for (const page of [bob, alice]) assert.doesNotMatch(page, /SECRET/, 'no link nonce, statement or signature');

@@ -163,3 +163,26 @@ test('AppendLog: a changed, dropped or reordered line anywhere stops the open', 
 function reorderKeys(o: Record<string, unknown>): Record<string, unknown> {
   return Object.fromEntries(Object.entries(o).reverse());
 }
+
+test('AppendLog: each appended line\'s offset reads that record back, and a range is read in chunks across line and chunk boundaries', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'offsets.log');
+  const { log } = AppendLog.open<{ i: number; pad: string }>(path);
+  // ~3 MiB of lines (over the 1 MiB read chunk), one of them longer than the first read of a line (4 KiB), with non-ASCII text.
+  const records = Array.from({ length: 3000 }, (_, i) => ({ i, pad: (i === 1500 ? 'é'.repeat(9000) : 'x'.repeat(900 + (i % 97))) }));
+  const offsets = [...(await log.append(...records.slice(0, 1000))), ...(await log.append(...records.slice(1000)))];
+  assert.deepEqual(log.readAt([offsets[2999] as number, offsets[0] as number, offsets[1500] as number]), [records[2999], records[0], records[1500]]);
+  const seen: Array<{ i: number; offset: number }> = [];
+  log.readRange(offsets[10] as number, offsets[2990] as number, (r, offset) => seen.push({ i: r.i, offset }));
+  assert.deepEqual(seen.map((x) => x.i), Array.from({ length: 2981 }, (_, k) => k + 10));
+  assert.deepEqual(seen.map((x) => x.offset), offsets.slice(10, 2991));
+  assert.throws(() => log.readAt([(offsets[5] as number) + 3]), /not in the form this log writes/, 'an offset inside a line is refused');
+  log.close();
+  // The visitor at open gets the same offsets.
+  const visited: number[] = [];
+  const reopened = AppendLog.open<{ i: number; pad: string }>(path, { visit: (_r, offset) => visited.push(offset) });
+  reopened.log.close();
+  assert.deepEqual(visited, offsets);
+  assert.deepEqual(reopened.records, [], 'a visitor keeps nothing');
+});

@@ -22,7 +22,8 @@ export interface AdminSources {
   orders(): OrderRecord[];
   links(): LinkRecord[];
   totals(deploymentId: string): DeploymentTotals;
-  receipts(deploymentId: string): readonly ReceiptEntry[];
+  /** A deployment's receipts, oldest first (read back from receipts.log). */
+  receipts(deploymentId: string): Promise<readonly ReceiptEntry[]>;
   periodTotals(): Array<[number, PeriodTotals]>;
   arrearsOf(customer: string): bigint;
   /** Customers whose last known runway is under the low-funds threshold (or who are in arrears): the rule of /v1/balance. */
@@ -118,9 +119,9 @@ export function overview(s: AdminSources): OverviewView {
 }
 
 /** GET /admin/api/deployments/{id}: the deployment, its order, receipts and timeline. */
-export function deploymentDetail(s: AdminSources, d: DeploymentRecord): DeploymentDetailView {
+export async function deploymentDetail(s: AdminSources, d: DeploymentRecord): Promise<DeploymentDetailView> {
   const order = s.orders().find((o) => o.id === d.order);
-  const receipts = s.receipts(d.id);
+  const receipts = await s.receipts(d.id);
   const timeline = mergeTimeline([...s.eventsAbout('deployment', d.id), ...(order ? s.eventsAbout('order', order.id) : [])], receipts);
   return {
     deployment: { ...deploymentView(d, s.totals(d.id)), customer: d.customer, farmer: d.farmer, order: d.order, vmUp: s.isVmUp(d.id), destroyed: d.destroyed ?? false },
@@ -132,8 +133,10 @@ export function deploymentDetail(s: AdminSources, d: DeploymentRecord): Deployme
 }
 
 /** GET /admin/api/customers/{agent}: balance (when the ledger answers), links, deployments and timeline. */
-export function customerDetail(s: AdminSources, agent: string, balance: { available: string } | { error: string }): CustomerDetailView {
+export async function customerDetail(s: AdminSources, agent: string, balance: { available: string } | { error: string }): Promise<CustomerDetailView> {
   const deployments = s.deployments().filter((d) => d.customer === agent);
+  const receipts: ReceiptEntry[] = [];
+  for (const d of deployments) receipts.push(...(await s.receipts(d.id)));
   return {
     customer: {
       agent,
@@ -145,7 +148,7 @@ export function customerDetail(s: AdminSources, agent: string, balance: { availa
     },
     deployments: newest(deployments, DETAIL_LIST_LIMIT).map((d) => ({ ...deploymentView(d, s.totals(d.id)), vmUp: s.isVmUp(d.id) })),
     orders: newest(s.orders().filter((o) => o.customer === agent), DETAIL_LIST_LIMIT).map((o) => orderSummary(o, deployments.find((d) => d.id === o.deployment))),
-    timeline: newest(mergeTimeline(s.eventsAbout('customer', agent), deployments.flatMap((d) => [...s.receipts(d.id)])), DETAIL_LIST_LIMIT),
+    timeline: newest(mergeTimeline(s.eventsAbout('customer', agent), receipts), DETAIL_LIST_LIMIT),
   };
 }
 

@@ -84,11 +84,11 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
 
   router.get(
     '/admin/deployments/:id',
-    page(deps, (ctx) => {
+    page(deps, async (ctx) => {
       const id = ctx.params.id ?? '';
       const d = s.deployments().find((x) => x.id === id);
       if (!d) throw errors.notFound(`deployment ${id}`);
-      return { title: `Deployment ${id}`, refresh: true, main: renderDeployment(deploymentDetail(s, d)) };
+      return { title: `Deployment ${id}`, refresh: true, main: renderDeployment(await deploymentDetail(s, d)) };
     }),
   );
 
@@ -97,7 +97,7 @@ export function registerAdminPageRoutes(router: Router, deps: AdminPageDeps): vo
     page(deps, async (ctx) => {
       const agent = ctx.params.agent ?? '';
       if (!isCustomer(s, agent)) throw errors.notFound(`customer ${agent}`);
-      const view = customerDetail(s, agent, await balanceOf(deps.ledger, agent));
+      const view = await customerDetail(s, agent, await balanceOf(deps.ledger, agent));
       return { title: `Customer ${agent}`, refresh: true, main: renderCustomer(view) };
     }),
   );

@@ -1,6 +1,6 @@
 // The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
 import type { Logger } from 'pino';
-import { blake2b, canonicalJsonBytes, toHex } from '../../identity/index.js';
+import { blake2b, toHex, utf8 } from '../../identity/index.js';
 import type { Clock } from '../../protocol/clock.js';
 import { computeCharge } from '../../protocol/charge.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
@@ -18,7 +18,8 @@ import type { UptimeBook } from '../uptime/uptime-book.js';
 import { billableUptime } from '../uptime/disputed-uptime.js';
 import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
-import type { MoneyRecord, ReceiptEntry, ReceiptLog } from './receipt-log.js';
+import { ReceiptBodyText } from './receipt-body-text.js';
+import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
 export type BatchCountersignResult =
@@ -146,6 +147,28 @@ export interface FundedOutcome {
 const BATCH = 8192;
 /** Receipt records appended per fsync while closing (the tree head, appended last, commits them all). */
 const CLOSE_BATCH = 16_384;
+/**
+ * Receipts paid out to one farmer in one ledger call. Bounded because the call names every
+ * receipt (the embedded ledger journals the ids; Unyt's payFarmer looks up each one's bill).
+ */
+export const PAYOUT_BATCH = 1000;
+
+/**
+ * A payout batch for receipts of one farmer and unit. Its key is derived from the receipt ids,
+ * and a receipt is put in one batch only (ReceiptLog refuses a second), so a key names one payout.
+ */
+export function payoutBatchOf(entries: readonly ReceiptEntry[]): OpenPayoutBatch {
+  const first = entries[0];
+  if (!first) throw new RangeError('payoutBatchOf: a batch needs at least one receipt');
+  const ids = entries.map((e) => e.receipt.id);
+  return {
+    key: `payout:b:${toHex(blake2b(utf8(ids.join('\n')), 16))}`,
+    farmer: first.receipt.farmer,
+    unit: first.receipt.unit,
+    amountMicros: entries.reduce((sum, e) => sum + e.farmerShareMicros, 0n),
+    ids,
+  };
+}
 
 /** A receipt issued in a close: its body, ledger key and hash, not yet stored. */
 export interface IssuedReceipt {
@@ -166,6 +189,7 @@ export class BillingService implements PeriodWork {
   private again = false;
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
+  private readonly bodyText = new ReceiptBodyText();
 
   constructor(private readonly deps: BillingDeps) {}
 
@@ -242,15 +266,15 @@ export class BillingService implements PeriodWork {
         upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
         gatewayUpSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`probe:${d.id}`, fromMs, toMs),
         disputed: (fromMs, toMs) => this.deps.disputes?.disputed(d.id, fromMs, toMs) ?? false,
-        prev: this.deps.receipts.last(d.id)?.hash ?? null,
+        prev: this.deps.receipts.lastHash(d.id),
         agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
         gateway: this.deps.gateway.agent,
         issuedAt,
         farmerShareBps: this.deps.policy.farmerShareBps,
       });
       if (!body) continue;
-      // canonicalJsonBytes of the body itself: it is a bare body, so receiptSigningBytes' stripping copy is not needed.
-      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(canonicalJsonBytes(body), 32)) });
+      // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment.
+      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(utf8(this.bodyText.text(d, body)), 32)) });
     }
     return out;
   }
@@ -319,11 +343,12 @@ export class BillingService implements PeriodWork {
    * signature check out against what the gateway issued.
    */
   async onBatchCountersign(headHash: string, agent: string, result: BatchCountersignResult): Promise<void> {
-    const tree = this.deps.receipts.treeByHeadHash(headHash);
+    const receipts = this.deps.receipts;
+    const tree = receipts.treeByHeadHash(headHash);
     if (!tree || tree.batches.has(agent) || tree.refusedBy.has(agent)) return;
-    const mine = tree.entries.filter((e) => e.receipt.farmer === agent);
+    const mine = receipts.farmerLeaves(tree, agent);
     if (mine.length === 0) return;
-    const periodStartMs = mine[0]?.periodStartMs as number;
+    const periodStartMs = tree.periodStartMs;
     const now = this.deps.clock.nowMs();
     const period = tree.head.periodStart;
     if ('reason' in result) {
@@ -332,18 +357,19 @@ export class BillingService implements PeriodWork {
       return;
     }
     const refused = new Map(result.refused.map((r) => [r.receiptId, r.reason]));
-    const agreed = mine.filter((e) => !refused.has(e.receipt.id));
-    const root = agreed.length === 0 ? '' : toHex(MerkleTree.fromLeafHashes(agreed.map((e) => receiptLeafHash(e.hash))).root());
+    // Receipt ids are worked out only when the farmer refused some (each is a hash).
+    const idOf = (i: number): string => receipts.leafReceiptId(tree, i);
+    const agreed = refused.size === 0 ? [...mine] : [...mine].filter((i) => !refused.has(idOf(i)));
+    const root = agreed.length === 0 ? '' : toHex(MerkleTree.fromLeafHashes(agreed.map((i) => receiptLeafHash(receipts.leafHash(tree, i)))).root());
     const statement = { farmer: agent, treeHead: headHash, size: agreed.length, root };
     if (agreed.length === 0 || result.size !== agreed.length || result.root !== root || !signatureHolds(result.signature, farmerBatchBytes(statement), agent)) {
       await this.deps.events.record({ atMs: now, event: 'receipt.countersign_invalid', detail: `the farmer's batch countersignature for the period starting ${period} does not match its receipts or does not verify`, agent });
       return;
     }
-    await this.deps.receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: mine.filter((e) => refused.has(e.receipt.id)).map((e) => e.receipt.id), atMs: now }]);
-    for (const [id, reason] of [...refused].slice(0, 20)) {
-      const e = this.deps.receipts.get(id);
-      if (e?.receipt.farmer !== agent) continue;
-      await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${id}: ${reason}`, deployment: e.receipt.deployment, customer: e.receipt.customer, agent });
+    const refusedLeaves = refused.size === 0 ? [] : [...mine].filter((i) => refused.has(idOf(i)));
+    await receipts.append([{ t: 'batch_countersign', periodStartMs, farmer: agent, size: agreed.length, root, signature: result.signature, refused: refusedLeaves.map(idOf), atMs: now }]);
+    for (const r of await receipts.leafBodies(tree, refusedLeaves.slice(0, 20))) {
+      await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${r.id}: ${String(refused.get(r.id))}`, deployment: r.deployment, customer: r.customer, agent });
     }
   }
 
@@ -364,32 +390,19 @@ export class BillingService implements PeriodWork {
     await this.deps.events.record({ atMs: now, event: 'receipt.countersign_refused', detail: `the farmer refused to countersign ${receiptId}: ${result.reason}`, deployment: e.receipt.deployment, customer: e.receipt.customer, agent });
   }
 
-  /** Re-asks farmers for countersignatures still missing from the last few periods (after a restart). */
-  requestMissingCountersigns(): void {
+  /** Re-asks farmers for countersignatures still missing from the last few periods (after a restart); their receipts are read back from the log. */
+  async requestMissingCountersigns(): Promise<void> {
+    const receipts = this.deps.receipts;
     const since = this.deps.clock.nowMs() - 8 * this.deps.policy.periodMs;
-    for (const e of this.deps.receipts.awaitingCountersign(since)) if (e.receipt.v === 1) this.deps.agents.requestCountersign(e.receipt);
-    for (const { tree, farmers } of this.deps.receipts.awaitingBatchCountersign(since)) {
-      const wanted = new Set(farmers);
-      const bodies = tree.entries.filter((e) => wanted.has(e.receipt.farmer)).map((e) => e.receipt as ReceiptBodyV2);
-      this.requestBatchCountersigns(tree.head, bodies);
+    for (const e of receipts.awaitingCountersign(since)) if (e.receipt.v === 1) this.deps.agents.requestCountersign(e.receipt);
+    for (const { tree, farmers } of receipts.awaitingBatchCountersign(since)) {
+      for (const farmer of farmers) this.deps.agents.requestBatchCountersign(farmer, tree.head, await receipts.leafBodies(tree, receipts.farmerLeaves(tree, farmer)));
     }
   }
 
-  /** A deployment's totals from its receipts. */
+  /** A deployment's totals from its receipts (running totals: no receipt is read). */
   totals(deploymentId: string): DeploymentTotals {
-    let upSeconds = 0;
-    let chargedMicros = 0n;
-    let arrearsMicros = 0n;
-    let heldMicros = 0n;
-    let returnedMicros = 0n;
-    for (const e of this.deps.receipts.of(deploymentId)) {
-      upSeconds += e.receipt.upSeconds;
-      if (e.state === 'paid') chargedMicros += e.amountMicros;
-      if (e.state === 'arrears') arrearsMicros += e.amountMicros;
-      if (e.state === 'returned') returnedMicros += e.amountMicros;
-      else if (e.escrow?.state === 'held') heldMicros += e.amountMicros;
-    }
-    return { upSeconds, chargedMicros, arrearsMicros, heldMicros, returnedMicros };
+    return this.deps.receipts.totalsOf(deploymentId);
   }
 
   arrearsOf(customer: string): bigint {
@@ -397,8 +410,11 @@ export class BillingService implements PeriodWork {
   }
 
   /** A deployment's receipts as customers get them (with proofs and countersignatures), oldest first. */
-  receiptsOf(deploymentId: string): AnyReceipt[] {
-    return this.deps.receipts.of(deploymentId).map((e) => this.deps.receipts.present(e));
+  async receiptsOf(deploymentId: string): Promise<AnyReceipt[]> {
+    const entries = await this.deps.receipts.of(deploymentId);
+    const out: AnyReceipt[] = [];
+    for (const e of entries) out.push(await this.deps.receipts.present(e));
+    return out;
   }
 
   /** The signed tree head of the period starting at `periodStartMs`, if that period was closed with v2 receipts. */
@@ -416,6 +432,8 @@ export class BillingService implements PeriodWork {
     let error: string | null = null;
     let posted = 0;
     try {
+      // Before this gateway writes its first `paid` record: receipts paid from here on are paid out in batches.
+      if (!this.deps.receipts.payoutsBatched()) await this.deps.receipts.append([{ t: 'payout_mode', mode: 'batched', atMs: this.deps.clock.nowMs() }]);
       await this.retryArrears();
       await this.deps.escrow?.settleHeld();
       posted = await this.postIssued();
@@ -468,8 +486,8 @@ export class BillingService implements PeriodWork {
 
   /** The period's evidence for the ledger: the hash of the signed tree head the receipt is a leaf of. */
   private treeHeadOf(e: ReceiptEntry): { treeHead?: string } {
-    const tree = e.receipt.v === 2 ? this.deps.receipts.tree(e.periodStartMs) : undefined;
-    return tree ? { treeHead: tree.headHash } : {};
+    const headHash = e.receipt.v === 2 ? this.deps.receipts.treeHeadHash(e.periodStartMs) : undefined;
+    return headHash === undefined ? {} : { treeHead: headHash };
   }
 
   /** Arrears, oldest first per customer, posted again while the agreement now covers them. */
@@ -498,11 +516,58 @@ export class BillingService implements PeriodWork {
     }
   }
 
-  /** Pays each paid receipt's farmer share (idempotent per receipt). */
+  /**
+   * Pays farmers their shares of paid receipts: batches begun before a crash first (same key,
+   * same receipts), then one payout per farmer (and unit) for up to PAYOUT_BATCH receipts, each
+   * written ahead as `payout_begin` before it is posted. Receipts paid before batching began, or
+   * whose batch the ledger refused, are paid one by one under their own key, as they always were.
+   */
   private async payFarmers(): Promise<void> {
+    const receipts = this.deps.receipts;
+    for (const batch of receipts.openPayoutBatches()) await this.postPayoutBatch(batch);
+    const singly: ReceiptEntry[] = [];
+    const byFarmer = new Map<string, ReceiptEntry[]>();
+    for (const e of receipts.unpaidOut()) {
+      if (e.payoutSingly) {
+        singly.push(e);
+        continue;
+      }
+      const group = `${e.receipt.farmer}\n${e.receipt.unit}`;
+      const list = byFarmer.get(group);
+      if (list) list.push(e);
+      else byFarmer.set(group, [e]);
+    }
+    await this.payOneByOne(singly);
+    const begun: OpenPayoutBatch[] = [];
+    for (const list of byFarmer.values()) {
+      for (let from = 0; from < list.length; from += PAYOUT_BATCH) begun.push(payoutBatchOf(list.slice(from, from + PAYOUT_BATCH)));
+    }
+    if (begun.length === 0) return;
+    const atMs = this.deps.clock.nowMs();
+    await receipts.append(begun.map((b): MoneyRecord => ({ t: 'payout_begin', key: b.key, farmer: b.farmer, unit: b.unit, amountMicros: b.amountMicros.toString(), ids: b.ids, atMs })));
+    for (const b of begun) await this.postPayoutBatch(b);
+  }
+
+  /** Posts one begun batch and records its outcome; a refusal (nothing paid under its key) sends its receipts to be paid one by one. */
+  private async postPayoutBatch(b: OpenPayoutBatch): Promise<void> {
+    let entryId: string;
+    try {
+      entryId = (await this.deps.ledger.payFarmer({ key: b.key, farmer: b.farmer, amountMicros: b.amountMicros, unit: b.unit, receiptIds: b.ids })).entryId;
+    } catch (err) {
+      if (!(err instanceof LedgerRejectedError)) throw err;
+      const atMs = this.deps.clock.nowMs();
+      await this.deps.receipts.append([{ t: 'payout_refused', key: b.key, reason: err.message, atMs }]);
+      await this.deps.events.record({ atMs, event: 'billing.payout_batch_refused', detail: `the ledger refused a payout of ${b.ids.length} receipt(s) to ${b.farmer} as one batch (${err.message}); they are paid one by one`, agent: b.farmer });
+      return;
+    }
+    await this.deps.receipts.append([{ t: 'payout_done', key: b.key, entryId, atMs: this.deps.clock.nowMs() }]);
+  }
+
+  /** Pays each receipt's farmer share under its own key `payout:<receipt id>` (idempotent per receipt). */
+  private async payOneByOne(entries: readonly ReceiptEntry[]): Promise<void> {
     const records: MoneyRecord[] = [];
     try {
-      for (const e of this.deps.receipts.unpaidOut()) {
+      for (const e of entries) {
         const r = e.receipt;
         const result = await this.deps.ledger.payFarmer({ key: `payout:${r.id}`, farmer: r.farmer, amountMicros: e.farmerShareMicros, unit: r.unit, receiptIds: [r.id] });
         records.push({ t: 'payout', id: r.id, farmer: r.farmer, amountMicros: e.farmerShareMicros.toString(), entryId: result.entryId, atMs: this.deps.clock.nowMs() });

@@ -1,33 +1,13 @@
-// The money log: every receipt and what became of it (countersigned, paid, arrears, paid out), append-only and fsynced.
-import { AppendLog } from '../store/append-log.js';
+// The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
 import { toHex } from '../../identity/index.js';
-import { MerkleTree } from '../../protocol/merkle.js';
+import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
 import { parseAmount } from '../../protocol/money.js';
-import { receiptHash, receiptLeafHash, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
+import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
+import type { EscrowRecord, MoneyRecord } from './money-record.js';
+import { FileMoneyStore, type MoneyStore } from './money-store.js';
 
-/**
- * One line of the money log. A v2 close is `close_begin`, its receipts (with their leaf
- * index), then `tree_head`: the head commits them, so receipts of a close whose head never
- * reached the disk (a crash mid-close) are left out when the log is read, and issued again.
- */
-export type MoneyRecord =
-  | { readonly t: 'receipt'; readonly receipt: Receipt | ReceiptBodyV2; readonly periodStartMs: number; readonly key: string; readonly hash?: string; readonly index?: number }
-  | { readonly t: 'close_begin'; readonly periodStartMs: number }
-  | { readonly t: 'tree_head'; readonly periodStartMs: number; readonly head: SignedTreeHead }
-  | { readonly t: 'batch_countersign'; readonly periodStartMs: number; readonly farmer: string; readonly size: number; readonly root: string; readonly signature: string; readonly refused: readonly string[]; readonly atMs: number }
-  | { readonly t: 'batch_countersign_refused'; readonly periodStartMs: number; readonly farmer: string; readonly reason: string; readonly atMs: number }
-  | { readonly t: 'countersign'; readonly id: string; readonly signature: string; readonly atMs: number }
-  | { readonly t: 'countersign_refused'; readonly id: string; readonly reason: string; readonly atMs: number }
-  | { readonly t: 'paid'; readonly id: string; readonly entryId: string | null; readonly atMs: number }
-  | { readonly t: 'arrears'; readonly id: string; readonly availableMicros: string; readonly atMs: number }
-  | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number }
-  | EscrowRecord;
-
-/** Access escrow (gateway/escrow/): a held charge released to be billed, or returned and never billed. */
-export type EscrowRecord =
-  | { readonly t: 'escrow_release'; readonly id: string; readonly how: string; readonly atMs: number }
-  | { readonly t: 'escrow_return'; readonly id: string; readonly how: string; readonly atMs: number };
+export type { EscrowRecord, MoneyRecord } from './money-record.js';
 
 /** Where a receipt stands. */
 export type ReceiptState = 'issued' | 'arrears' | 'paid' | 'returned';
@@ -46,29 +26,83 @@ export interface ReceiptEntry {
   readonly amountMicros: bigint;
   readonly farmerShareMicros: bigint;
   state: ReceiptState;
-  paidAtMs?: number;
   paidOut: boolean;
+  /** Paid out under its own key (`payout:<id>`), not in a batch: paid before batches began, or its batch was refused. */
+  payoutSingly?: boolean;
+  /** The key of the begun payout batch it is in. */
+  payoutKey?: string;
+  /** A v1 receipt's countersignature. */
   farmerSignature?: string;
-  /** The v2 receipt's index among the receipts its farmer countersigned in its period. */
+  /** The v2 receipt's index among the receipts its farmer countersigned in its period (filled when read). */
   farmerBatchIndex?: number;
   countersignRefused?: string;
-  /** A held charge's escrow (receipt body `held`): held until released (then billed as usual) or returned (never billed). */
+  /**
+   * A held charge's escrow (receipt body `held`): held until released (then billed as usual) or
+   * returned (never billed). Returned receipts stay in memory (they are few: deployments that
+   * ended with no access); a released one read back from the store shows `released` without when.
+   */
   escrow?: { state: 'held' | 'released' | 'returned'; atMs?: number; how?: string };
 }
 
-/** A period's committed tree: its signed head and its receipts in leaf order. */
-export interface PeriodTree {
-  readonly head: SignedTreeHead;
-  readonly headHash: string;
-  readonly entries: readonly ReceiptEntry[];
-  /** Farmers' batch countersignatures, by farmer. */
-  readonly batches: Map<string, { readonly size: number; readonly root: string; readonly signature: string; readonly entries: readonly ReceiptEntry[] }>;
-  /** Farmers who refused the whole batch. */
-  readonly refusedBy: Set<string>;
+/** A farmer's one countersignature over the receipts it agreed with in a period. */
+export interface FarmerBatch {
+  readonly size: number;
+  readonly root: string;
+  readonly signature: string;
+  /** Leaf indices of the agreed receipts, in tree order. */
+  readonly leaves: Uint32Array;
 }
 
-/** Trees (and farmers' sub-trees) kept built for proofs; older ones are built again on demand. */
-const TREE_CACHE = 8;
+/**
+ * A committed period's tree, compact: per leaf the receipt's hash, farmer, deployment and the
+ * position of its record in the store (~50 bytes a leaf, not the receipt), plus the farmers'
+ * batch countersignatures. Receipt bodies are read back from the store when asked for.
+ */
+export interface PeriodTree {
+  readonly periodStartMs: number;
+  readonly head: SignedTreeHead;
+  readonly headHash: string;
+  readonly size: number;
+  /** Receipt hashes (what `prev` names), 32 bytes each, in leaf order. */
+  readonly hashes: Uint8Array;
+  /** Codes of each leaf's farmer and deployment (ReceiptLog.nameOf). */
+  readonly farmers: Uint32Array;
+  readonly deployments: Uint32Array;
+  /** Where each leaf's receipt record lies in the store. */
+  readonly positions: Float64Array;
+  /** Farmers' batch countersignatures, by farmer. */
+  readonly batches: Map<string, FarmerBatch>;
+  /** Farmers who refused the whole batch, with their reason. */
+  readonly refusedBy: Map<string, string>;
+  /** Single receipts a farmer refused inside its batch. */
+  readonly refusedLeaves: Map<number, string>;
+  /** Each farmer's leaves in tree order, built on first use. */
+  byFarmer?: Map<number, Uint32Array>;
+}
+
+/** Every committed period, kept for all time (a few hundred bytes each): its head and where its records lie. */
+interface PeriodHead {
+  readonly head: SignedTreeHead;
+  readonly headHash: string;
+  /** Positions of the first and last receipt record of the close. */
+  readonly firstPosition: number;
+  readonly lastPosition: number;
+  /** Positions of the farmers' batch records for this period. */
+  readonly batchPositions: number[];
+}
+
+/** A deployment's chain end, where its receipts lie, and its running totals. */
+interface DeploymentHistory {
+  lastHash: string;
+  /** Period starts and store positions of its committed receipts, oldest first (8 bytes each). */
+  readonly periodStartsMs: number[];
+  readonly positions: number[];
+  upSeconds: number;
+  chargedMicros: bigint;
+  /** Charges held by access escrow and not yet released or returned; and those returned. */
+  heldMicros: bigint;
+  returnedMicros: bigint;
+}
 
 /** Totals of one period (by period start), for revenue charts. */
 export interface PeriodTotals {
@@ -81,87 +115,174 @@ export interface PeriodTotals {
   receipts: number;
 }
 
+/** A deployment's totals from its receipts. */
+export interface ReceiptTotals {
+  readonly upSeconds: number;
+  readonly chargedMicros: bigint;
+  readonly arrearsMicros: bigint;
+  /** Charges held by access escrow now, and those returned (never billed). */
+  readonly heldMicros: bigint;
+  readonly returnedMicros: bigint;
+}
+
+/** What a customer has paid here, all deployments together (the trust tiers read it). */
+export interface PaidHistory {
+  readonly paidUpSeconds: number;
+  readonly paidMicros: bigint;
+  /** When the first paid charge's period started, or null before any. */
+  readonly firstPaidAtMs: number | null;
+}
+
+/** A payout batch begun (its `payout_begin` written) and not yet done or refused. */
+export interface OpenPayoutBatch {
+  readonly key: string;
+  readonly farmer: string;
+  readonly unit: string;
+  readonly amountMicros: bigint;
+  readonly ids: readonly string[];
+}
+
+/** What ReceiptLog holds in memory now (for tests and the bench): it must not grow with history. */
+export interface ReceiptLogFootprint {
+  /** Receipts kept whole: not yet paid, in arrears, paid but not paid out, or v1 receipts. */
+  readonly receipts: number;
+  /** Period trees kept with their leaves (the last TREES_KEPT, plus a few read back for old proofs). */
+  readonly trees: number;
+}
+
+/** Committed trees kept in memory for proofs and batch countersigning: the last 8 periods (farmers are re-asked for these after a restart). */
+export const TREES_KEPT = 8;
+/** Older trees read back from the store for a proof, kept among the last few used. */
+const TREES_READ_BACK = 2;
+/** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
+const BUILT_CACHE = 8;
+const HASH_BYTES = 32;
+
 /**
- * `receipts.log`: appending a receipt is O(1) (one line, fsynced with its batch), never a
- * rewrite of the database. Indexes are rebuilt from it on start, so it alone decides what was
- * issued, billed and paid out: a crash at any point loses no money record.
+ * `receipts.log` through a MoneyStore: appending is O(1) (one line, fsynced with its batch).
+ * The store alone decides what was issued, billed and paid out; on open every record is replayed
+ * into the indexes. Only the working set stays whole in memory: a v2 receipt that is paid and
+ * paid out leaves it, and is read back from the store (by its position) when someone asks for it.
  */
 export class ReceiptLog {
-  private readonly byId = new Map<string, ReceiptEntry>();
-  private readonly byDeployment = new Map<string, ReceiptEntry[]>();
-  private readonly periods = new Map<number, PeriodTotals>();
-  private readonly customerArrears = new Map<string, bigint>();
-  private readonly deploymentArrears = new Map<string, bigint>();
-  /** Receipts by state, in the order they were issued, and paid ones whose share is still owed: settle reads these instead of scanning every receipt ever issued. */
+  private store: MoneyStore | null = null;
+  /** The working set, by receipt id. */
+  private readonly live = new Map<string, ReceiptEntry>();
+  /** Live receipts by state, in the order they were committed, and paid ones whose share is still owed. */
   private readonly byState: Record<ReceiptState, Set<ReceiptEntry>> = { issued: new Set(), arrears: new Set(), paid: new Set(), returned: new Set() };
   private readonly owedPayout = new Set<ReceiptEntry>();
-  private readonly trees = new Map<number, PeriodTree>();
-  private readonly byHeadHash = new Map<string, PeriodTree>();
-  /** v2 receipts read since their close began, waiting for its tree head. */
-  private readonly uncommitted = new Map<number, Array<MoneyRecord & { t: 'receipt' }>>();
-  private lastHead: PeriodTree | null = null;
+  private readonly deployments = new Map<string, DeploymentHistory>();
+  private readonly periods = new Map<number, PeriodTotals>();
+  private readonly customerArrears = new Map<string, bigint>();
+  /** Running totals of what each customer paid (one small record a customer, not a receipt list). */
+  private readonly customerPaid = new Map<string, { paidUpSeconds: number; paidMicros: bigint; firstPaidAtMs: number | null }>();
+  private readonly deploymentArrears = new Map<string, bigint>();
+  private readonly heads = new Map<number, PeriodHead>();
+  private readonly byHeadHash = new Map<string, number>();
+  /** The last TREES_KEPT committed trees, oldest first. */
+  private readonly recent = new Map<number, PeriodTree>();
+  private readonly readBack = new Map<number, PeriodTree>();
   private readonly built = new Map<string, MerkleTree>();
+  /** Farmer and deployment names by code, and back: a tree stores codes. */
+  private readonly codes = new Map<string, number>();
+  private readonly names: string[] = [];
+  /** v2 receipts read since their close began, waiting for its tree head. */
+  private readonly uncommitted = new Map<number, Array<{ record: MoneyRecord & { t: 'receipt' }; position: number }>>();
+  private lastHeadHash: string | null = null;
+  private receiptCount = 0;
+  private payoutBatched = false;
+  private readonly openPayouts = new Map<string, OpenPayoutBatch>();
 
-  private constructor(private readonly log: AppendLog<MoneyRecord>) {}
+  private constructor() {}
 
-  /** Opens the log; `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again). */
+  /** Opens the log file; `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again). */
   static open(path: string): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
-    const { log, records, tornBytes } = AppendLog.open<MoneyRecord>(path);
-    const receipts = new ReceiptLog(log);
-    for (const r of records) receipts.apply(r);
+    const receipts = new ReceiptLog();
+    const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position));
+    return { receipts, tornBytes, uncommitted: receipts.attach(store) };
+  }
+
+  /**
+   * Opens the log over any MoneyStore (a database table, say): `openStore` hands every record,
+   * oldest first, with its position to `replay`, then answers the store.
+   */
+  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void) => Promise<MoneyStore>): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
+    const receipts = new ReceiptLog();
+    const store = await openStore((record, position) => receipts.apply(record, position));
+    return { receipts, uncommitted: receipts.attach(store) };
+  }
+
+  /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
+  private attach(store: MoneyStore): number {
+    this.store = store;
     let uncommitted = 0;
-    for (const list of receipts.uncommitted.values()) uncommitted += list.length;
-    receipts.uncommitted.clear();
-    return { receipts, tornBytes, uncommitted };
+    for (const list of this.uncommitted.values()) uncommitted += list.length;
+    this.uncommitted.clear();
+    return uncommitted;
   }
 
   /** Appends records (one fsync for the batch) and applies them. */
   async append(records: MoneyRecord[]): Promise<void> {
     if (records.length === 0) return;
-    await this.log.append(...records);
-    for (const r of records) this.apply(r);
+    const positions = await this.opened().append(records);
+    records.forEach((r, i) => this.apply(r, positions[i] as number));
   }
 
+  /** A receipt of the working set (not yet paid, in arrears, owed a payout, or v1). */
   get(id: string): ReceiptEntry | undefined {
-    return this.byId.get(id);
+    return this.live.get(id);
   }
 
-  /** A deployment's receipts, oldest first. */
-  of(deployment: string): readonly ReceiptEntry[] {
-    return this.byDeployment.get(deployment) ?? [];
+  /** A deployment's receipts, oldest first, read back from the store where they left memory. */
+  async of(deployment: string): Promise<ReceiptEntry[]> {
+    const h = this.deployments.get(deployment);
+    if (!h) return [];
+    const records = await this.opened().read(h.positions);
+    const out: ReceiptEntry[] = [];
+    for (const r of records) {
+      if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
+      out.push(await this.withCountersign(this.live.get(r.receipt.id) ?? settledEntry(r)));
+    }
+    return out;
   }
 
-  /** The last receipt of a deployment. */
-  last(deployment: string): ReceiptEntry | undefined {
-    const list = this.byDeployment.get(deployment);
-    return list?.[list.length - 1];
+  /** The hash of a deployment's last receipt (what its next receipt's `prev` names), or null. */
+  lastHash(deployment: string): string | null {
+    return this.deployments.get(deployment)?.lastHash ?? null;
   }
 
   /** Whether the deployment has a receipt for the period starting at `periodStartMs`. */
   has(deployment: string, periodStartMs: number): boolean {
-    const list = this.byDeployment.get(deployment);
-    if (!list) return false;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const e = list[i] as ReceiptEntry;
-      if (e.periodStartMs === periodStartMs) return true;
-      if (e.periodStartMs < periodStartMs) return false;
+    const starts = this.deployments.get(deployment)?.periodStartsMs;
+    if (!starts) return false;
+    for (let i = starts.length - 1; i >= 0; i--) {
+      const s = starts[i] as number;
+      if (s === periodStartMs) return true;
+      if (s < periodStartMs) return false;
     }
     return false;
   }
 
-  /** Every receipt in a state, oldest first. */
+  /** Every live receipt in a state, oldest first. */
   inState(state: ReceiptState): ReceiptEntry[] {
     return [...this.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
   }
 
-  /** Held charges not yet released or returned, oldest first. */
-  held(): ReceiptEntry[] {
-    return this.inState('issued').filter((e) => e.escrow?.state === 'held');
+  /** Paid receipts whose farmer share has not been paid out, and that are in no begun batch. */
+  unpaidOut(): ReceiptEntry[] {
+    const out: ReceiptEntry[] = [];
+    for (const e of this.owedPayout) if (e.payoutKey === undefined) out.push(e);
+    return out;
   }
 
-  /** Paid receipts whose farmer share has not been paid out. */
-  unpaidOut(): ReceiptEntry[] {
-    return [...this.owedPayout];
+  /** Payout batches begun and not yet recorded done or refused (a crash between): to be posted again as they are. */
+  openPayoutBatches(): OpenPayoutBatch[] {
+    return [...this.openPayouts.values()];
+  }
+
+  /** Whether the `payout_mode` marker is in the log: receipts paid from then on are paid out in batches. */
+  payoutsBatched(): boolean {
+    return this.payoutBatched;
   }
 
   /** A deployment's unpaid charges. */
@@ -169,11 +290,27 @@ export class ReceiptLog {
     return this.deploymentArrears.get(deployment) ?? 0n;
   }
 
-  /** Receipts still waiting for the farmer's countersignature or refusal. */
+  /** A deployment's up-seconds billed, charges paid and charges in arrears, over all its receipts. */
+  totalsOf(deployment: string): ReceiptTotals {
+    const h = this.deployments.get(deployment);
+    return { upSeconds: h?.upSeconds ?? 0, chargedMicros: h?.chargedMicros ?? 0n, arrearsMicros: this.arrearsOfDeployment(deployment), heldMicros: h?.heldMicros ?? 0n, returnedMicros: h?.returnedMicros ?? 0n };
+  }
+
+  /** Held charges not yet released or returned, oldest first. */
+  held(): ReceiptEntry[] {
+    return this.inState('issued').filter((e) => e.escrow?.state === 'held');
+  }
+
+  /** v1 receipts still waiting for the farmer's countersignature or refusal. */
   awaitingCountersign(sincePeriodMs: number): ReceiptEntry[] {
     const out: ReceiptEntry[] = [];
-    for (const e of this.byId.values()) if (e.farmerSignature === undefined && e.countersignRefused === undefined && e.periodStartMs >= sincePeriodMs) out.push(e);
+    for (const e of this.live.values()) if (e.receipt.v === 1 && e.farmerSignature === undefined && e.countersignRefused === undefined && e.periodStartMs >= sincePeriodMs) out.push(e);
     return out;
+  }
+
+  /** What the customer paid here, from running totals (no receipt is read). */
+  paidHistoryOf(customer: string): PaidHistory {
+    return this.customerPaid.get(customer) ?? { paidUpSeconds: 0, paidMicros: 0n, firstPaidAtMs: null };
   }
 
   arrearsOf(customer: string): bigint {
@@ -190,76 +327,212 @@ export class ReceiptLog {
     return [...this.periods].sort((a, b) => a[0] - b[0]);
   }
 
-  /** All receipts (for the admin page: counts). */
+  /** All committed receipts ever (for the admin page: counts). */
   count(): number {
-    return this.byId.size;
+    return this.receiptCount;
+  }
+
+  /** What is held in memory now. */
+  footprint(): ReceiptLogFootprint {
+    return { receipts: this.live.size, trees: this.recent.size + this.readBack.size };
   }
 
   /** The signed tree head of the period starting at `periodStartMs`, if it was closed with v2 receipts. */
   treeHead(periodStartMs: number): SignedTreeHead | undefined {
-    return this.trees.get(periodStartMs)?.head;
+    return this.heads.get(periodStartMs)?.head;
   }
 
-  /** The committed tree of a period. */
+  /** The hash of a period's signed tree head (the period's evidence for the ledger). */
+  treeHeadHash(periodStartMs: number): string | undefined {
+    return this.heads.get(periodStartMs)?.headHash;
+  }
+
+  /** One of the last TREES_KEPT committed trees (older ones: treeOf). */
   tree(periodStartMs: number): PeriodTree | undefined {
-    return this.trees.get(periodStartMs);
+    return this.recent.get(periodStartMs);
   }
 
-  /** The committed tree whose head has this hash. */
+  /** One of the last TREES_KEPT committed trees, by its head's hash (farmers countersign only these). */
   treeByHeadHash(headHash: string): PeriodTree | undefined {
-    return this.byHeadHash.get(headHash);
+    const ms = this.byHeadHash.get(headHash);
+    return ms === undefined ? undefined : this.recent.get(ms);
   }
 
   /** The hash of the last tree head, which the next head names as `prev`. */
   lastTreeHeadHash(): string | null {
-    return this.lastHead?.headHash ?? null;
+    return this.lastHeadHash;
   }
 
-  /** Tree heads of periods from `sincePeriodMs` on, oldest first, with the farmers who neither countersigned nor refused. */
+  /** A name (farmer or deployment) a tree stores as a code. */
+  nameOf(code: number): string {
+    return this.names[code] as string;
+  }
+
+  /** A farmer's leaf indices in a tree, in tree order. */
+  farmerLeaves(tree: PeriodTree, farmer: string): Uint32Array {
+    const code = this.codes.get(farmer);
+    if (code === undefined) return new Uint32Array(0);
+    if (!tree.byFarmer) {
+      const lists = new Map<number, number[]>();
+      for (let i = 0; i < tree.size; i++) {
+        const f = tree.farmers[i] as number;
+        const list = lists.get(f);
+        if (list) list.push(i);
+        else lists.set(f, [i]);
+      }
+      tree.byFarmer = new Map([...lists].map(([f, list]) => [f, Uint32Array.from(list)]));
+    }
+    return tree.byFarmer.get(code) ?? new Uint32Array(0);
+  }
+
+  /** A leaf's receipt hash (hex). */
+  leafHash(tree: PeriodTree, index: number): string {
+    return toHex(tree.hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES));
+  }
+
+  /** A leaf's receipt id: v2 ids are derived from (deployment, period start) (protocol receiptId). */
+  leafReceiptId(tree: PeriodTree, index: number): string {
+    return receiptId(this.nameOf(tree.deployments[index] as number), tree.periodStartMs);
+  }
+
+  /** The receipt bodies at some leaves of a tree, read back from the store, in the order asked. */
+  async leafBodies(tree: PeriodTree, leaves: ArrayLike<number>): Promise<ReceiptBodyV2[]> {
+    const positions = Array.from(leaves, (i) => tree.positions[i] as number);
+    const records = await this.opened().read(positions);
+    return records.map((r) => {
+      if (r.t !== 'receipt' || r.receipt.v !== 2) throw new Error(`receipts.log: a leaf of the period starting ${tree.head.periodStart} does not point at a v2 receipt`);
+      return r.receipt;
+    });
+  }
+
+  /** Trees of the last TREES_KEPT periods from `sincePeriodMs` on, oldest first, with the farmers who neither countersigned nor refused. */
   awaitingBatchCountersign(sincePeriodMs: number): Array<{ tree: PeriodTree; farmers: string[] }> {
     const out: Array<{ tree: PeriodTree; farmers: string[] }> = [];
-    for (const [ms, tree] of this.trees) {
+    for (const [ms, tree] of this.recent) {
       if (ms < sincePeriodMs) continue;
       const farmers = new Set<string>();
-      for (const e of tree.entries) if (!tree.batches.has(e.receipt.farmer) && !tree.refusedBy.has(e.receipt.farmer)) farmers.add(e.receipt.farmer);
+      for (const code of new Set(tree.farmers)) {
+        const farmer = this.nameOf(code);
+        if (!tree.batches.has(farmer) && !tree.refusedBy.has(farmer)) farmers.add(farmer);
+      }
       if (farmers.size > 0) out.push({ tree, farmers: [...farmers] });
     }
-    return out.sort((a, b) => Date.parse(a.tree.head.periodStart) - Date.parse(b.tree.head.periodStart));
+    return out.sort((a, b) => a.tree.periodStartMs - b.tree.periodStartMs);
   }
 
   /**
    * The receipt as shown to people: a v1 receipt with the farmer's countersignature when there
    * is one; a v2 receipt with its tree head, inclusion proof and, once given, the farmer's batch
-   * countersignature with the receipt's proof in the farmer's sub-tree.
+   * countersignature with the receipt's proof in the farmer's sub-tree. A proof of a period older
+   * than the last TREES_KEPT reads that period's leaves back from the store.
    */
-  present(e: ReceiptEntry): AnyReceipt {
+  async present(e: ReceiptEntry): Promise<AnyReceipt> {
     const r = e.receipt;
     if (r.v === 1) return e.farmerSignature === undefined ? r : { ...r, signatures: { ...r.signatures, farmer: e.farmerSignature } };
     const escrow = e.escrow === undefined ? {} : { escrow: { state: e.escrow.state, ...(e.escrow.atMs !== undefined ? { at: new Date(e.escrow.atMs).toISOString() } : {}), ...(e.escrow.how !== undefined ? { how: e.escrow.how } : {}) } };
-    const tree = this.trees.get(e.periodStartMs) as PeriodTree;
+    const tree = await this.treeOf(e.periodStartMs);
+    if (!tree) throw new Error(`receipts.log: receipt ${r.id} has no tree head for its period`);
     const index = e.index as number;
-    const proof = this.builtTree(`${e.periodStartMs}`, tree.entries).inclusionProof(index).map(toHex);
+    const proof = this.builtTree(`${e.periodStartMs}`, tree, null).inclusionProof(index).map(toHex);
     const batch = tree.batches.get(r.farmer);
-    if (batch === undefined || e.farmerBatchIndex === undefined) return { ...r, treeHead: tree.head, index, proof, ...escrow };
-    const farmerProof = this.builtTree(`${e.periodStartMs}:${r.farmer}`, batch.entries).inclusionProof(e.farmerBatchIndex).map(toHex);
-    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: e.farmerBatchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
-  }
-
-  /** A (sub-)tree over entries' leaves, built once and kept among the last few used. */
-  private builtTree(key: string, entries: readonly ReceiptEntry[]): MerkleTree {
-    let tree = this.built.get(key);
-    if (tree) {
-      this.built.delete(key);
-    } else {
-      tree = MerkleTree.fromLeafHashes(entries.map((x) => receiptLeafHash(x.hash)));
-      if (this.built.size >= TREE_CACHE) this.built.delete(this.built.keys().next().value as string);
-    }
-    this.built.set(key, tree);
-    return tree;
+    const batchIndex = batch ? indexIn(batch.leaves, index) : -1;
+    if (batch === undefined || batchIndex < 0) return { ...r, treeHead: tree.head, index, proof, ...escrow };
+    const farmerProof = this.builtTree(`${e.periodStartMs}:${r.farmer}`, tree, batch.leaves).inclusionProof(batchIndex).map(toHex);
+    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: batchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
   }
 
   close(): void {
-    this.log.close();
+    this.store?.close();
+  }
+
+  private opened(): MoneyStore {
+    if (!this.store) throw new Error('receipts.log: not open');
+    return this.store;
+  }
+
+  /** A committed tree: kept, read back before, or read back now from its records in the store. */
+  private async treeOf(periodStartMs: number): Promise<PeriodTree | undefined> {
+    const kept = this.recent.get(periodStartMs) ?? this.readBack.get(periodStartMs);
+    if (kept) return kept;
+    const ph = this.heads.get(periodStartMs);
+    if (!ph) return undefined;
+    const store = this.opened();
+    const rows = (await store.readRange(ph.firstPosition, ph.lastPosition)).filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
+    const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
+    for (const { record, position } of rows) {
+      const r = record as MoneyRecord & { t: 'receipt' };
+      this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
+    }
+    for (const r of await store.read(ph.batchPositions)) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
+    if (this.readBack.size >= TREES_READ_BACK) this.readBack.delete(this.readBack.keys().next().value as number);
+    this.readBack.set(periodStartMs, tree);
+    return tree;
+  }
+
+  /** A v2 entry with its farmer's batch standing filled in from its tree. */
+  private async withCountersign(e: ReceiptEntry): Promise<ReceiptEntry> {
+    if (e.receipt.v !== 2 || e.index === undefined) return e;
+    const tree = await this.treeOf(e.periodStartMs);
+    if (!tree) return e;
+    const farmer = e.receipt.farmer;
+    const batch = tree.batches.get(farmer);
+    const batchIndex = batch ? indexIn(batch.leaves, e.index) : -1;
+    const refused = tree.refusedBy.get(farmer) ?? tree.refusedLeaves.get(e.index);
+    return { ...e, ...(batchIndex >= 0 ? { farmerBatchIndex: batchIndex } : {}), ...(refused === undefined ? {} : { countersignRefused: refused }) };
+  }
+
+  /** A (sub-)tree over a tree's leaves (all, or some), built once and kept among the last few used. */
+  private builtTree(key: string, tree: PeriodTree, leaves: Uint32Array | null): MerkleTree {
+    let built = this.built.get(key);
+    if (built && built.size === (leaves ? leaves.length : tree.size)) {
+      this.built.delete(key);
+    } else {
+      const count = leaves ? leaves.length : tree.size;
+      const leafHashes: Uint8Array[] = new Array<Uint8Array>(count);
+      for (let k = 0; k < count; k++) {
+        const i = leaves ? (leaves[k] as number) : k;
+        leafHashes[k] = blake2bMerkleHasher.leaf(tree.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
+      }
+      built = MerkleTree.fromLeafHashes(leafHashes);
+      if (this.built.size >= BUILT_CACHE) this.built.delete(this.built.keys().next().value as string);
+    }
+    this.built.set(key, built);
+    return built;
+  }
+
+  private code(name: string): number {
+    let c = this.codes.get(name);
+    if (c === undefined) {
+      c = this.names.length;
+      this.names.push(name);
+      this.codes.set(name, c);
+    }
+    return c;
+  }
+
+  private newTree(periodStartMs: number, head: SignedTreeHead, headHash: string, size: number): PeriodTree {
+    return {
+      periodStartMs,
+      head,
+      headHash,
+      size,
+      hashes: new Uint8Array(size * HASH_BYTES),
+      farmers: new Uint32Array(size),
+      deployments: new Uint32Array(size),
+      positions: new Float64Array(size),
+      batches: new Map(),
+      refusedBy: new Map(),
+      refusedLeaves: new Map(),
+    };
+  }
+
+  private setLeaf(tree: PeriodTree, index: number, hash: string, receipt: Receipt | ReceiptBodyV2, position: number): void {
+    // Decoded straight into the tree's buffer (bench/billing: fromHex's pattern check was a third of committing a leaf); a short write is a bad hash.
+    const into = Buffer.from(tree.hashes.buffer, tree.hashes.byteOffset, tree.hashes.byteLength);
+    if (hash.length !== 2 * HASH_BYTES || into.write(hash, index * HASH_BYTES, HASH_BYTES, 'hex') !== HASH_BYTES) throw new Error(`receipts.log: receipt ${receipt.id} has a hash that is not ${HASH_BYTES} bytes of hex`);
+    tree.farmers[index] = this.code(receipt.farmer);
+    tree.deployments[index] = this.code(receipt.deployment);
+    tree.positions[index] = position;
   }
 
   private period(ms: number): PeriodTotals {
@@ -271,7 +544,7 @@ export class ReceiptLog {
     return p;
   }
 
-  private apply(r: MoneyRecord): void {
+  private apply(r: MoneyRecord, position: number): void {
     switch (r.t) {
       case 'close_begin':
         this.uncommitted.set(r.periodStartMs, []);
@@ -279,66 +552,77 @@ export class ReceiptLog {
       case 'receipt':
         if (r.receipt.v === 2) {
           const list = this.uncommitted.get(r.periodStartMs) ?? [];
-          list.push(r);
+          list.push({ record: r, position });
           this.uncommitted.set(r.periodStartMs, list);
           return;
         }
-        this.commit(r);
+        this.commit(r, position);
         return;
       case 'tree_head':
-        this.applyTreeHead(r);
+        this.applyTreeHead(r, position);
         return;
       case 'batch_countersign':
       case 'batch_countersign_refused':
-        this.applyBatch(r);
+        this.applyBatch(r, position);
+        return;
+      case 'payout_mode':
+      case 'payout_begin':
+      case 'payout_done':
+      case 'payout_refused':
+        this.applyPayoutBatch(r);
         return;
       default:
         this.applyMoney(r);
     }
   }
 
-  private applyTreeHead(r: MoneyRecord & { t: 'tree_head' }): void {
+  private applyTreeHead(r: MoneyRecord & { t: 'tree_head' }, position: number): void {
     const list = this.uncommitted.get(r.periodStartMs) ?? [];
     this.uncommitted.delete(r.periodStartMs);
-    if (this.trees.has(r.periodStartMs)) throw new Error(`receipts.log: a second tree head for the period starting ${new Date(r.periodStartMs).toISOString()}`);
+    if (this.heads.has(r.periodStartMs)) throw new Error(`receipts.log: a second tree head for the period starting ${new Date(r.periodStartMs).toISOString()}`);
     if (list.length !== r.head.size) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} has size ${r.head.size} but ${list.length} receipt(s) precede it`);
     const headHash = treeHeadHash(r.head);
-    if (r.head.prev !== (this.lastHead?.headHash ?? null)) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} does not chain to the previous head`);
-    const entries = list.map((x, i) => {
-      if (x.index !== i) throw new Error(`receipts.log: receipt ${x.receipt.id} has leaf index ${String(x.index)}, expected ${i}`);
-      return this.commit(x);
+    if (r.head.prev !== this.lastHeadHash) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} does not chain to the previous head`);
+    const tree = this.newTree(r.periodStartMs, r.head, headHash, list.length);
+    list.forEach((x, i) => {
+      if (x.record.index !== i) throw new Error(`receipts.log: receipt ${x.record.receipt.id} has leaf index ${String(x.record.index)}, expected ${i}`);
+      const entry = this.commit(x.record, x.position);
+      this.setLeaf(tree, i, entry.hash, entry.receipt, x.position);
     });
-    const tree: PeriodTree = { head: r.head, headHash, entries, batches: new Map(), refusedBy: new Set() };
-    this.trees.set(r.periodStartMs, tree);
-    this.byHeadHash.set(headHash, tree);
-    this.lastHead = tree;
+    const first = list[0]?.position ?? position;
+    this.heads.set(r.periodStartMs, { head: r.head, headHash, firstPosition: first, lastPosition: list[list.length - 1]?.position ?? first, batchPositions: [] });
+    this.byHeadHash.set(headHash, r.periodStartMs);
+    this.recent.set(r.periodStartMs, tree);
+    if (this.recent.size > TREES_KEPT) this.recent.delete(this.recent.keys().next().value as number);
+    this.lastHeadHash = headHash;
   }
 
-  private applyBatch(r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }): void {
-    const tree = this.trees.get(r.periodStartMs);
-    if (!tree) throw new Error(`receipts.log: a ${r.t} record names a period without a tree head`);
+  private applyBatch(r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }, position: number): void {
+    const ph = this.heads.get(r.periodStartMs);
+    if (!ph) throw new Error(`receipts.log: a ${r.t} record names a period without a tree head`);
+    ph.batchPositions.push(position);
+    const tree = this.recent.get(r.periodStartMs) ?? this.readBack.get(r.periodStartMs);
+    if (tree) this.applyBatchTo(tree, r);
+  }
+
+  private applyBatchTo(tree: PeriodTree, r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }): void {
     if (tree.batches.has(r.farmer) || tree.refusedBy.has(r.farmer)) return;
     if (r.t === 'batch_countersign_refused') {
-      tree.refusedBy.add(r.farmer);
-      for (const e of tree.entries) if (e.receipt.farmer === r.farmer) e.countersignRefused = r.reason;
+      tree.refusedBy.set(r.farmer, r.reason);
       return;
     }
     const refused = new Set(r.refused);
-    const agreed: ReceiptEntry[] = [];
-    for (const e of tree.entries) {
-      if (e.receipt.farmer !== r.farmer) continue;
-      if (refused.has(e.receipt.id)) {
-        e.countersignRefused = 'refused in its batch';
-        continue;
-      }
-      e.farmerBatchIndex = agreed.length;
-      agreed.push(e);
+    const agreed: number[] = [];
+    for (const i of this.farmerLeaves(tree, r.farmer)) {
+      if (refused.size > 0 && refused.has(this.leafReceiptId(tree, i))) tree.refusedLeaves.set(i, 'refused in its batch');
+      else agreed.push(i);
     }
-    tree.batches.set(r.farmer, { size: r.size, root: r.root, signature: r.signature, entries: agreed });
+    this.built.delete(`${tree.periodStartMs}:${r.farmer}`);
+    tree.batches.set(r.farmer, { size: r.size, root: r.root, signature: r.signature, leaves: Uint32Array.from(agreed) });
   }
 
-  /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read). */
-  private commit(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
+  /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled. */
+  private commit(r: MoneyRecord & { t: 'receipt' }, position: number): ReceiptEntry {
     const entry: ReceiptEntry = {
       receipt: r.receipt,
       ...(r.index === undefined ? {} : { index: r.index }),
@@ -351,14 +635,22 @@ export class ReceiptLog {
       paidOut: false,
       ...(r.receipt.held === true ? { escrow: { state: 'held' as const } } : {}),
     };
-    this.byId.set(r.receipt.id, entry);
+    const d = r.receipt.deployment;
+    let h = this.deployments.get(d);
+    if (h && r.receipt.prev !== h.lastHash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to the previous receipt of ${d}`);
+    if (!h) {
+      h = { lastHash: entry.hash, periodStartsMs: [], positions: [], upSeconds: 0, chargedMicros: 0n, heldMicros: 0n, returnedMicros: 0n };
+      this.deployments.set(d, h);
+    }
+    h.lastHash = entry.hash;
+    h.periodStartsMs.push(r.periodStartMs);
+    h.positions.push(position);
+    h.upSeconds += r.receipt.upSeconds;
+    if (entry.escrow) h.heldMicros += entry.amountMicros;
+    this.live.set(r.receipt.id, entry);
     this.byState.issued.add(entry);
-    const list = this.byDeployment.get(r.receipt.deployment) ?? [];
-    const last = list[list.length - 1];
-    if (last && r.receipt.prev !== last.hash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to ${last.receipt.id}`);
-    list.push(entry);
-    this.byDeployment.set(r.receipt.deployment, list);
     this.period(r.periodStartMs).receipts++;
+    this.receiptCount++;
     return entry;
   }
 
@@ -368,6 +660,25 @@ export class ReceiptLog {
     this.byState[state].add(e);
   }
 
+  /** A v2 receipt paid and paid out (or owed nothing) is settled for good: it leaves memory (its record stays in the store). */
+  private settleIfDone(e: ReceiptEntry): void {
+    if (e.receipt.v !== 2 || e.state !== 'paid' || this.owedPayout.has(e)) return;
+    this.live.delete(e.receipt.id);
+    this.byState.paid.delete(e);
+  }
+
+  private addPaid(customer: string, e: ReceiptEntry): void {
+    const at = Date.parse(e.receipt.periodStart);
+    const p = this.customerPaid.get(customer);
+    if (!p) {
+      this.customerPaid.set(customer, { paidUpSeconds: e.receipt.upSeconds, paidMicros: e.amountMicros, firstPaidAtMs: at });
+      return;
+    }
+    p.paidUpSeconds += e.receipt.upSeconds;
+    p.paidMicros += e.amountMicros;
+    if (p.firstPaidAtMs === null || at < p.firstPaidAtMs) p.firstPaidAtMs = at;
+  }
+
   private addDeploymentArrears(e: ReceiptEntry, micros: bigint): void {
     const d = e.receipt.deployment;
     const next = (this.deploymentArrears.get(d) ?? 0n) + micros;
@@ -375,9 +686,48 @@ export class ReceiptLog {
     else this.deploymentArrears.set(d, next);
   }
 
+  private applyPayoutBatch(r: MoneyRecord & { t: 'payout_mode' | 'payout_begin' | 'payout_done' | 'payout_refused' }): void {
+    switch (r.t) {
+      case 'payout_mode':
+        this.payoutBatched = true;
+        return;
+      case 'payout_begin':
+        if (this.openPayouts.has(r.key)) throw new Error(`receipts.log: payout batch ${r.key} begun twice`);
+        for (const id of r.ids) {
+          const e = this.live.get(id);
+          if (!e || !this.owedPayout.has(e) || e.payoutKey !== undefined) throw new Error(`receipts.log: payout batch ${r.key} names ${id}, which is not owed a payout outside a batch`);
+          e.payoutKey = r.key;
+        }
+        this.openPayouts.set(r.key, { key: r.key, farmer: r.farmer, unit: r.unit, amountMicros: BigInt(r.amountMicros), ids: r.ids });
+        return;
+      case 'payout_done':
+      case 'payout_refused': {
+        const batch = this.openPayouts.get(r.key);
+        if (!batch) throw new Error(`receipts.log: a ${r.t} record names payout batch ${r.key}, which was not begun or is already closed`);
+        this.openPayouts.delete(r.key);
+        for (const id of batch.ids) {
+          const e = this.live.get(id) as ReceiptEntry;
+          delete e.payoutKey;
+          if (r.t === 'payout_refused') {
+            e.payoutSingly = true;
+            continue;
+          }
+          e.paidOut = true;
+          this.owedPayout.delete(e);
+          this.period(e.periodStartMs).paidOutMicros += e.farmerShareMicros;
+          this.settleIfDone(e);
+        }
+      }
+    }
+  }
+
+  /**
+   * A record naming a receipt that is no longer live names a settled one: every such record
+   * (paid, arrears, payout again) is a no-op on a settled receipt, as it was before it left memory.
+   */
   private applyMoney(r: MoneyRecord & { t: 'countersign' | 'countersign_refused' | 'paid' | 'arrears' | 'payout' | EscrowRecord['t'] }): void {
-    const e = this.byId.get(r.id);
-    if (!e) throw new Error(`receipts.log: a ${r.t} record names unknown receipt ${r.id}`);
+    const e = this.live.get(r.id);
+    if (!e) return;
     const customer = e.receipt.customer;
     switch (r.t) {
       case 'countersign':
@@ -386,7 +736,7 @@ export class ReceiptLog {
       case 'countersign_refused':
         e.countersignRefused = r.reason;
         return;
-      case 'paid':
+      case 'paid': {
         if (e.state === 'paid') return;
         if (e.state === 'arrears') {
           this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
@@ -394,11 +744,16 @@ export class ReceiptLog {
           this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
         }
         this.moveTo(e, 'paid');
+        this.addPaid(customer, e);
+        if (!this.payoutBatched) e.payoutSingly = true;
         if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
-        e.paidAtMs = r.atMs;
         this.period(e.periodStartMs).chargedMicros += e.amountMicros;
         this.period(e.periodStartMs).farmerSharesMicros += e.farmerShareMicros;
+        const h = this.deployments.get(e.receipt.deployment);
+        if (h) h.chargedMicros += e.amountMicros;
+        this.settleIfDone(e);
         return;
+      }
       case 'arrears':
         if (e.state !== 'issued') return;
         this.moveTo(e, 'arrears');
@@ -407,21 +762,58 @@ export class ReceiptLog {
         this.period(e.periodStartMs).arrearsMicros += e.amountMicros;
         return;
       case 'escrow_release':
-      case 'escrow_return':
+      case 'escrow_return': {
         // Only a held charge not yet settled moves: a second record for it (a re-run after a crash) changes nothing.
         if (e.escrow?.state !== 'held' || e.state !== 'issued') return;
         e.escrow = { state: r.t === 'escrow_release' ? 'released' : 'returned', atMs: r.atMs, how: r.how };
+        const h = this.deployments.get(e.receipt.deployment);
+        if (h) h.heldMicros -= e.amountMicros;
         if (r.t === 'escrow_return') {
           this.moveTo(e, 'returned');
+          if (h) h.returnedMicros += e.amountMicros;
           const p = this.period(e.periodStartMs);
           p.returnedMicros = (p.returnedMicros ?? 0n) + e.amountMicros;
         }
         return;
+      }
       case 'payout':
-        if (e.paidOut) return;
+        if (e.paidOut || e.payoutKey !== undefined) return;
         e.paidOut = true;
         this.owedPayout.delete(e);
         this.period(e.periodStartMs).paidOutMicros += BigInt(r.amountMicros);
+        this.settleIfDone(e);
     }
   }
+}
+
+/** A receipt read back from the store that is no longer live: paid, and paid out when it had a farmer share. */
+function settledEntry(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
+  const farmerShareMicros = parseAmount('farmerShare', r.receipt.farmerShare);
+  return {
+    receipt: r.receipt,
+    ...(r.index === undefined ? {} : { index: r.index }),
+    hash: r.hash ?? receiptHash(r.receipt),
+    periodStartMs: r.periodStartMs,
+    key: r.key,
+    amountMicros: parseAmount('amount', r.receipt.amount),
+    farmerShareMicros,
+    state: 'paid',
+    paidOut: farmerShareMicros > 0n,
+    // Returned receipts never leave memory, so a settled one that was held was released.
+    ...(r.receipt.held === true ? { escrow: { state: 'released' as const } } : {}),
+  };
+}
+
+/** Where `value` lies in an ascending list, or -1. */
+function indexIn(sorted: Uint32Array, value: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid] as number;
+    if (v === value) return mid;
+    if (v < value) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return -1;
 }

@@ -65,6 +65,7 @@ export const EVENT_CATALOGUE = {
   'billing.uptime_disputed': { severity: 'warn', when: "the agent's and the probes' up-seconds differ; the smaller was billed" },
   'billing.arrears_settled': { severity: 'good', when: 'receipts in arrears were paid after funds arrived', customer: true },
   'billing.error': { severity: 'bad', when: 'closing a period failed or the ledger could not be reached' },
+  'billing.payout_batch_refused': { severity: 'bad', when: "the ledger refused a farmer's batch payout: its receipts are paid out one by one" },
   'billing.ledger_back': { severity: 'good', when: 'the ledger answers again after an outage' },
   'receipt.issued': { severity: 'info', when: "a receipt was issued (shown on timelines from the receipt log, not recorded)" },
   'receipt.countersign_refused': { severity: 'bad', when: 'the farmer refused to countersign receipts' },

@@ -51,9 +51,9 @@ export class EventLog implements EventSink {
     return { events, tornBytes };
   }
 
-  record(event: TimelineEvent): Promise<void> {
+  async record(event: TimelineEvent): Promise<void> {
     this.remember(event);
-    return this.log.append(event);
+    await this.log.append(event);
   }
 
   /** Events about a deployment (or order, customer, agent, node), oldest first. */

@@ -205,11 +205,11 @@ export function registerAdminViewRoutes(router: Router, deps: AdminViewDeps): vo
     ctx.body = overview(deps.sources);
   });
 
-  router.get('/admin/api/deployments/:id', (ctx) => {
+  router.get('/admin/api/deployments/:id', async (ctx) => {
     requireAdmin(ctx, deps.gatewayUrl);
     const d = deps.sources.deployments().find((x) => x.id === ctx.params.id);
     if (!d) throw errors.notFound(`deployment ${ctx.params.id as string}`);
-    ctx.body = deploymentDetail(deps.sources, d);
+    ctx.body = await deploymentDetail(deps.sources, d);
   });
 
   router.get('/admin/api/customers/:agent', async (ctx) => {
@@ -217,7 +217,7 @@ export function registerAdminViewRoutes(router: Router, deps: AdminViewDeps): vo
     const agent = ctx.params.agent as string;
     const known = deps.sources.links().some((l) => l.agent === agent) || deps.sources.orders().some((o) => o.customer === agent);
     if (!known) throw errors.notFound(`customer ${agent}`);
-    ctx.body = customerDetail(deps.sources, agent, await balanceOf(deps.ledger, agent));
+    ctx.body = await customerDetail(deps.sources, agent, await balanceOf(deps.ledger, agent));
   });
 
   router.get('/admin/api/events', (ctx) => {

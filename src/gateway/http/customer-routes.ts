@@ -29,10 +29,10 @@ export interface CustomerDeps {
   readonly trust?: Pick<TrustService, 'view'>;
   /** Balances, arrears and the funds rule (runway, what is due). */
   readonly funds: FundsSources;
-  /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor). */
-  receiptsOf(deploymentId: string): readonly ReceiptEntry[];
-  /** A stored receipt as the customer gets it (with the farmer's countersignature). */
-  receiptView(entry: ReceiptEntry): AnyReceipt;
+  /** Receipts of a deployment as stored, oldest first (the receipt's id is the page cursor); older ones are read back from receipts.log. */
+  receiptsOf(deploymentId: string): Promise<readonly ReceiptEntry[]>;
+  /** A stored receipt as the customer gets it (with its proof and the farmer's countersignature). */
+  receiptView(entry: ReceiptEntry): Promise<AnyReceipt>;
 }
 
 /** What a customer is told about a failed deploy attempt: the provisioner's own message stays in the log and the admin's timeline. */
@@ -119,13 +119,15 @@ export function registerCustomerRoutes(router: Router, deps: CustomerDeps, views
     ctx.body = { deployment: deps.deployments.view(d) };
   });
 
-  router.get('/v1/receipts', (ctx) => {
+  router.get('/v1/receipts', async (ctx) => {
     const me = requireCustomer(ctx, deps.gatewayUrl);
     const id = ctx.query.deployment;
     if (typeof id !== 'string' || id === '') throw new PublicError('bad_request', 'deployment is required', 'GET /v1/receipts?deployment=dep_…', { field: 'deployment' });
     const request = pageRequest(ctx, `/v1/receipts?deployment=${id}`);
     deps.deployments.get(me.agent, id);
-    const page = paginate(deps.receiptsOf(id), (e) => e.receipt.id, request);
-    ctx.body = { clock: clockName(deps.clock), receipts: page.items.map((e) => deps.receiptView(e)), next: page.next };
+    const page = paginate(await deps.receiptsOf(id), (e) => e.receipt.id, request);
+    const receipts: AnyReceipt[] = [];
+    for (const e of page.items) receipts.push(await deps.receiptView(e));
+    ctx.body = { clock: clockName(deps.clock), receipts, next: page.next };
   });
 }

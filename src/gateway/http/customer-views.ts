@@ -146,8 +146,10 @@ export class CustomerViews {
   }
 
   /** The receipts of the customer's deployment `id`, oldest first (404 when it is not theirs). */
-  receipts(customer: string, id: string): AnyReceipt[] {
+  async receipts(customer: string, id: string): Promise<AnyReceipt[]> {
     this.deps.deployments.get(customer, id);
-    return this.deps.receiptsOf(id).map((e) => this.deps.receiptView(e));
+    const out: AnyReceipt[] = [];
+    for (const e of await this.deps.receiptsOf(id)) out.push(await this.deps.receiptView(e));
+    return out;
   }
 }

@@ -157,20 +157,20 @@ export function registerCustomerPageRoutes(router: Router, deps: CustomerPageDep
 
   router.get(
     '/page/deployments/:id/receipts',
-    page((ctx) => {
+    page(async (ctx) => {
       const me = requireCustomer(ctx, deps.gateway.url);
       const d = deps.deployments.get(me.agent, ctx.params.id ?? '');
       const history = deploymentHistory(deps.eventsAbout('deployment', d.id), deps.eventsAbout('order', d.order));
-      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), deps.views.receipts(me.agent, d.id), deps.gateway, history) };
+      return { title: `Receipts of ${d.name}`, live: false, main: renderReceipts(deps.views.deployment(d), await deps.views.receipts(me.agent, d.id), deps.gateway, history) };
     }),
   );
 
-  router.get('/page/deployments/:id/receipts.json', (ctx) => {
+  router.get('/page/deployments/:id/receipts.json', async (ctx) => {
     const me = requireCustomer(ctx, deps.gateway.url);
     const d = deps.deployments.get(me.agent, ctx.params.id ?? '');
     ctx.set('content-disposition', `attachment; filename="receipts-${d.id.replace(/[^A-Za-z0-9_-]/g, '')}.json"`);
     ctx.set('cache-control', 'no-store');
-    ctx.body = { receipts: deps.views.receipts(me.agent, d.id) };
+    ctx.body = { receipts: await deps.views.receipts(me.agent, d.id) };
   });
 }
 

@@ -1,5 +1,5 @@
 // An append-only, hash-chained, fsynced log of JSON records: receipts, billing outcomes, events, ledger entries.
-import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
+import { closeSync, constants, fdatasyncSync, fstatSync, openSync, readFileSync, readSync, writeFileSync, writeSync, ftruncateSync, existsSync } from 'node:fs';
 import { errorMessage } from '../../identity/error-message.js';
 import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
@@ -24,7 +24,7 @@ const GENESIS = '0'.repeat(32);
  * share one fsync (group commit).
  */
 export class AppendLog<T> {
-  private queue: { text: string; resolve: () => void; reject: (e: Error) => void }[] = [];
+  private queue: { text: string; resolve: (offset: number) => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
 
   private constructor(
@@ -40,8 +40,9 @@ export class AppendLog<T> {
    * bytes after the last newline, which a crash can leave and which were never acknowledged —
    * is moved to a side file and reported, not dropped silently. Damage anywhere else throws.
    */
-  static open<T>(path: string, options: { durable?: boolean; keepLast?: number } = {}): OpenedLog<T> {
+  static open<T>(path: string, options: { durable?: boolean; keepLast?: number; visit?: (record: T, offset: number) => void } = {}): OpenedLog<T> {
     const keepLast = options.keepLast ?? Infinity;
+    const visit = options.visit;
     const existed = existsSync(path);
     const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o600);
     try {
@@ -65,6 +66,8 @@ export class AppendLog<T> {
         const nl = raw.indexOf(0x0a, lineStart);
         n++;
         head = checkLine(raw, lineStart, nl, n, head, `${path} line ${n}`, records);
+        // A visitor takes each record with its line's offset; nothing is kept for it here.
+        if (visit) visit(records.pop() as T, lineStart);
         lineStart = nl + 1;
         // Every line is still checked against the chain; only the newest keepLast are kept parsed.
         if (records.length >= 2 * keepLast) records.splice(0, records.length - keepLast);
@@ -104,13 +107,26 @@ export class AppendLog<T> {
     return this.n + this.queue.length;
   }
 
-  /** Appends records; resolves once they are on disk (fsynced when the log is durable). */
-  append(...records: T[]): Promise<void> {
+  /**
+   * Appends records; resolves once they are on disk (fsynced when the log is durable), with the
+   * byte offset of each record's line (what readAt takes).
+   */
+  append(...records: T[]): Promise<number[]> {
     if (this.fd < 0) return Promise.reject(new StoreError('io', `${this.path}: the log is closed`));
     const texts = records.map((r) => JSON.stringify(r));
-    return new Promise<void>((resolve, reject) => {
-      texts.forEach((text, i) => this.queue.push({ text, resolve: i === texts.length - 1 ? resolve : noop, reject }));
-      if (texts.length === 0) resolve();
+    return new Promise<number[]>((resolve, reject) => {
+      const offsets: number[] = new Array<number>(texts.length);
+      texts.forEach((text, i) =>
+        this.queue.push({
+          text,
+          resolve: (offset) => {
+            offsets[i] = offset;
+            if (i === texts.length - 1) resolve(offsets);
+          },
+          reject,
+        }),
+      );
+      if (texts.length === 0) resolve(offsets);
       if (!this.scheduled) {
         this.scheduled = true;
         setImmediate(() => this.flushQueue());
@@ -122,6 +138,55 @@ export class AppendLog<T> {
   appendSync(...records: T[]): void {
     this.flushQueue();
     this.writeLines(records.map((r) => JSON.stringify(r)));
+  }
+
+  /**
+   * Reads the records whose lines start at `offsets` (as append or open's visitor gave them).
+   * The chain was checked when the log was opened; a line read here must still be one this
+   * log wrote, or it throws as corrupt.
+   */
+  readAt(offsets: readonly number[]): T[] {
+    this.flushQueue();
+    return offsets.map((offset) => parseLine<T>(this.lineAt(offset), `${this.path} at byte ${offset}`));
+  }
+
+  /**
+   * Visits the records whose lines start within [fromOffset, toOffset], in order, reading the
+   * file in chunks (never the whole log at once).
+   */
+  readRange(fromOffset: number, toOffset: number, visit: (record: T, offset: number) => void): void {
+    this.flushQueue();
+    const chunk = 1 << 20;
+    let offset = fromOffset;
+    let carry = Buffer.alloc(0);
+    let carryAt = fromOffset;
+    while (carryAt <= toOffset) {
+      const buf = Buffer.allocUnsafe(chunk);
+      const got = readSync(this.fd, buf, 0, chunk, offset);
+      if (got === 0) break;
+      offset += got;
+      const data = carry.length === 0 ? buf.subarray(0, got) : Buffer.concat([carry, buf.subarray(0, got)]);
+      let start = 0;
+      for (let nl = data.indexOf(0x0a, start); nl >= 0 && carryAt + start <= toOffset; nl = data.indexOf(0x0a, start)) {
+        visit(parseLine<T>(data.toString('utf8', start, nl), `${this.path} at byte ${carryAt + start}`), carryAt + start);
+        start = nl + 1;
+      }
+      carry = Buffer.from(data.subarray(start));
+      carryAt += start;
+    }
+  }
+
+  /** The line (without its newline) that starts at `offset`. */
+  private lineAt(offset: number): string {
+    let size = 4096;
+    for (;;) {
+      const buf = Buffer.allocUnsafe(size);
+      const got = readSync(this.fd, buf, 0, size, offset);
+      const nl = buf.subarray(0, got).indexOf(0x0a);
+      if (nl >= 0) return buf.toString('utf8', 0, nl);
+      if (got < size) throw corrupt(`${this.path} at byte ${offset}`, 'is not a whole line');
+      size *= 4;
+    }
   }
 
   close(): void {
@@ -136,15 +201,16 @@ export class AppendLog<T> {
     this.queue = [];
     if (batch.length === 0) return;
     try {
-      this.writeLines(batch.map((b) => b.text));
-      for (const b of batch) b.resolve();
+      const offsets = this.writeLines(batch.map((b) => b.text));
+      batch.forEach((b, i) => b.resolve(offsets[i] as number));
     } catch (err) {
       const e = err instanceof StoreError ? err : new StoreError('io', `${this.path}: ${errorMessage(err)}`);
       for (const b of batch) b.reject(e);
     }
   }
 
-  private writeLines(texts: string[]): void {
+  /** Writes lines (one fsync) and answers the byte offset each one starts at. */
+  private writeLines(texts: string[]): number[] {
     const lines: string[] = [];
     let n = this.n;
     let head = this.head;
@@ -155,6 +221,12 @@ export class AppendLog<T> {
     }
     const bytes = Buffer.from(lines.join(''), 'utf8');
     const sizeBefore = fstatSync(this.fd).size;
+    const offsets: number[] = [];
+    let at = sizeBefore;
+    for (const line of lines) {
+      offsets.push(at);
+      at += Buffer.byteLength(line, 'utf8');
+    }
     try {
       let written = 0;
       while (written < bytes.length) written += writeSync(this.fd, bytes, written, bytes.length - written);
@@ -166,6 +238,7 @@ export class AppendLog<T> {
     }
     this.n = n;
     this.head = head;
+    return offsets;
   }
 }
 
@@ -202,6 +275,17 @@ function checkLine<T>(raw: Buffer, start: number, end: number, n: number, head: 
   throw corrupt(at, 'is not in the form this log writes: it was edited');
 }
 
+/** The record of one line read out of order: its form is checked, its place in the chain was checked at open. */
+function parseLine<T>(line: string, at: string): T {
+  const recordStart = line.indexOf('","r":');
+  if (!line.startsWith('{"n":') || recordStart < 0 || !line.endsWith('}')) throw corrupt(at, 'is not in the form this log writes');
+  try {
+    return JSON.parse(line.slice(recordStart + 6, -1)) as T;
+  } catch {
+    throw corrupt(at, 'is not JSON');
+  }
+}
+
 function chain(prevHead: string, record: string | Uint8Array): string {
   return toHex(blake2bChained(fromHex('head', prevHead, 16), typeof record === 'string' ? utf8(record) : record, 16));
 }
@@ -210,4 +294,3 @@ function corrupt(at: string, what: string): StoreError {
   return new StoreError('corrupt', `${at} ${what}. hypha never resets money records: restore the file from a backup (or a replica) before starting.`);
 }
 
-function noop(): void {}

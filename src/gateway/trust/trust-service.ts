@@ -1,7 +1,7 @@
 // Trust limits: a customer's standing from their history here (or an admin's choice, audited), the VM cap and deposit it sets, and the refusal beyond it.
 import { HOUR_MS, type Clock } from '../../protocol/clock.js';
 import { expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
-import type { ReceiptEntry } from '../billing/receipt-log.js';
+import type { PaidHistory } from '../billing/receipt-log.js';
 import { ESCROW_EVENTS } from '../escrow/escrow-events.js';
 import type { EventSink } from '../events/event-log.js';
 import { PublicError } from '../http/public-error.js';
@@ -16,7 +16,7 @@ export interface TrustDeps {
   readonly tiers: readonly TrustTier[];
   readonly deployments: Pick<Table<DeploymentRecord>, 'values'>;
   readonly orders: Pick<Table<OrderRecord>, 'values'>;
-  readonly receipts: { of(deployment: string): readonly ReceiptEntry[]; arrearsOf(customer: string): bigint };
+  readonly receipts: { paidHistoryOf(customer: string): PaidHistory; arrearsOf(customer: string): bigint };
   /** Where admins' overrides are kept (key `trust:AGENT`). */
   readonly meta: Table<unknown>;
   readonly events: EventSink;
@@ -41,29 +41,15 @@ const overrideKey = (agent: string): string => `trust:${agent}`;
 export const MAX_TRUST_REASON_CHARS = 500;
 
 /**
- * Reads a customer's history from their deployments' receipts on each call (a scan of that
- * customer's receipts; orders already scan every order per create), so nothing extra is stored
- * and a restart changes nothing.
+ * Reads a customer's history from the money log's running totals of what they paid (kept as the
+ * log is read and written, so a restart changes nothing and no receipt is read per order).
  */
 export class TrustService {
   constructor(private readonly deps: TrustDeps) {}
 
   /** The customer's history: paid up-time and amount, since when, and arrears. */
   history(customer: string): TrustHistory {
-    let paidUpSeconds = 0;
-    let paidMicros = 0n;
-    let firstPaidAtMs: number | null = null;
-    for (const d of this.deps.deployments.values()) {
-      if (d.customer !== customer) continue;
-      for (const e of this.deps.receipts.of(d.id)) {
-        if (e.state !== 'paid') continue;
-        paidUpSeconds += e.receipt.upSeconds;
-        paidMicros += e.amountMicros;
-        const at = Date.parse(e.receipt.periodStart);
-        if (firstPaidAtMs === null || at < firstPaidAtMs) firstPaidAtMs = at;
-      }
-    }
-    return { paidUpSeconds, paidMicros, firstPaidAtMs, arrearsMicros: this.deps.receipts.arrearsOf(customer) };
+    return { ...this.deps.receipts.paidHistoryOf(customer), arrearsMicros: this.deps.receipts.arrearsOf(customer) };
   }
 
   standing(customer: string): TrustStanding {

@@ -1,0 +1,211 @@
+// Farmer payouts batched per farmer with write-ahead records: a crash (a throw) between any two steps, then a restart from receipts.log and the ledger's journal, never pays a receipt twice or under two keys.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { newIdentity, sign } from '../../src/identity/index.js';
+import { BillingService, PAYOUT_BATCH } from '../../src/gateway/billing/billing-service.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { EmbeddedLedger, type LedgerEntry } from '../../src/gateway/ledger/embedded-ledger.js';
+import { LedgerRejectedError, type BillingEvent, type Ledger, type Payout } from '../../src/gateway/ledger/ledger.js';
+import type { DeploymentRecord } from '../../src/gateway/store/records.js';
+import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
+import { parseAmount } from '../../src/protocol/money.js';
+import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeEventSink } from '../helpers/fake-event-sink.js';
+import { FakeTable } from '../helpers/fake-table.js';
+import { scratchDir } from '../helpers/paths.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+
+const CUSTOMER = 'uhCAkcustomer';
+const farmers = [actors.farmer, actors.stranger, newIdentity()];
+/** Seven receipts over three farmers: three payout batches. */
+const bodies: ReceiptBodyV2[] = Array.from({ length: 7 }, (_, i) => v2Body({ deployment: `dep_${i}`, farmer: farmers[i % 3], upSeconds: 3000 + i }));
+/** dep_0's next period (farmer 0 again): closed between a crash and the restart, so a batch formed again would differ from the one begun. */
+const later = v2Body({ deployment: 'dep_0', farmer: farmers[0], startMs: T0 + HOUR, prev: receiptHash(bodies[0] as ReceiptBodyV2), upSeconds: 3333 });
+const shareOf = new Map([...bodies, later].map((b) => [b.id, parseAmount('farmerShare', b.farmerShare)]));
+
+/** Where a crash strikes: before or after the n-th call (1-based) of a ledger operation. */
+interface CrashAt {
+  readonly op: 'postBillingEvent' | 'payFarmer';
+  readonly call: number;
+  readonly when: 'before' | 'after';
+}
+
+/** The gateway process dying at one point: every later step of the run is lost (the throw ends the settle). */
+class Crash extends Error {}
+
+/** A real EmbeddedLedger whose caller "dies" at one call; `reject` makes it refuse batched payouts as invalid. */
+function ledgerOf(inner: EmbeddedLedger, crash: CrashAt | null, reject = false): Ledger {
+  const calls = { postBillingEvent: 0, payFarmer: 0 };
+  const around = async <T>(op: CrashAt['op'], run: () => Promise<T>): Promise<T> => {
+    const n = ++calls[op];
+    if (crash?.op === op && crash.call === n && crash.when === 'before') throw new Crash(`crash before ${op} #${n}`);
+    const result = await run();
+    if (crash?.op === op && crash.call === n && crash.when === 'after') throw new Crash(`crash after ${op} #${n}`);
+    return result;
+  };
+  return {
+    kind: 'embedded',
+    balance: (c) => inner.balance(c),
+    postBillingEvent: (e: BillingEvent) => around('postBillingEvent', () => inner.postBillingEvent(e)),
+    payFarmer: (p: Payout) =>
+      around('payFarmer', () => (reject && p.receiptIds.length > 1 ? Promise.reject(new LedgerRejectedError('payFarmer', 'no batches here')) : inner.payFarmer(p))),
+    close: () => Promise.resolve(),
+  };
+}
+
+function billingOver(receipts: ReceiptLog, ledger: Ledger, events = new FakeEventSink()): BillingService {
+  return new BillingService({
+    clock: new FakeClock(T0 + HOUR + 60_000),
+    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
+    receipts,
+    deployments: new FakeTable<DeploymentRecord>(),
+    uptime: new UptimeBook(15_000, HOUR),
+    ledger,
+    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
+    events,
+    log: pino({ level: 'silent' }),
+    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
+  });
+}
+
+/** A scratch gateway: receipts.log with one closed period, and a funded embedded ledger. */
+async function world(t: { after(fn: () => void): void }, extra: MoneyRecord[] = []): Promise<{ logPath: string; ledgerDir: string }> {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const logPath = join(dir, 'receipts.log');
+  const ledgerDir = join(dir, 'ledger');
+  const log = ReceiptLog.open(logPath).receipts;
+  await log.append([
+    { t: 'close_begin', periodStartMs: T0 },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `hypha:${b.deployment}:${new Date(T0).toISOString()}`, hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
+    ...extra,
+  ]);
+  log.close();
+  const ledger = EmbeddedLedger.open(ledgerDir);
+  await ledger.fund(CUSTOMER, 100_000_000n, 'fund-1');
+  await ledger.close();
+  return { logPath, ledgerDir };
+}
+
+/** One gateway run: open the log and the ledger, settle (maybe dying), close both. */
+async function run(paths: { logPath: string; ledgerDir: string }, crash: CrashAt | null, reject = false): Promise<'crashed' | 'settled'> {
+  const receipts = ReceiptLog.open(paths.logPath).receipts;
+  const inner = EmbeddedLedger.open(paths.ledgerDir);
+  try {
+    await billingOver(receipts, ledgerOf(inner, crash, reject)).settle();
+    return 'settled';
+  } catch (err) {
+    if (err instanceof Crash) return 'crashed';
+    throw err;
+  } finally {
+    receipts.close();
+    await inner.close();
+  }
+}
+
+/** Every payout the ledger journaled. */
+function payouts(ledgerDir: string): Array<LedgerEntry & { type: 'payout' }> {
+  return EmbeddedLedger.readEntries(ledgerDir).filter((e): e is LedgerEntry & { type: 'payout' } => e.type === 'payout');
+}
+
+/** Each receipt's share paid exactly once, in a payout whose amount is the sum of its receipts' shares; nothing left owed or open. */
+function assertPaidOutOnce(paths: { logPath: string; ledgerDir: string }, all: readonly ReceiptBodyV2[] = bodies): void {
+  const seen = new Map<string, string>();
+  for (const p of payouts(paths.ledgerDir)) {
+    for (const id of p.receiptIds) {
+      assert.equal(seen.has(id), false, `${id} is paid out under ${p.key} and again under ${String(seen.get(id))}`);
+      seen.set(id, p.key);
+    }
+    assert.equal(BigInt(p.amountMicros), p.receiptIds.reduce((s, id) => s + (shareOf.get(id) as bigint), 0n), `${p.key} pays exactly its receipts' shares`);
+  }
+  assert.deepEqual([...seen.keys()].sort(), all.map((b) => b.id).sort(), 'every receipt is paid out');
+  const charges = EmbeddedLedger.readEntries(paths.ledgerDir).filter((e) => e.type === 'charge');
+  assert.equal(charges.length, all.length, 'each receipt charged once');
+  const log = ReceiptLog.open(paths.logPath).receipts;
+  try {
+    assert.deepEqual(log.unpaidOut(), []);
+    assert.deepEqual(log.openPayoutBatches(), []);
+    assert.equal(log.footprint().receipts, 0, 'every receipt is settled');
+  } finally {
+    log.close();
+  }
+}
+
+test('farmers are paid once per farmer per settle: one ledger call and one key for all their receipts', async (t) => {
+  const paths = await world(t);
+  assert.equal(await run(paths, null), 'settled');
+  const list = payouts(paths.ledgerDir);
+  assert.equal(list.length, farmers.length, 'one payout per farmer, not one per receipt');
+  assert.ok(list.every((p) => p.key.startsWith('payout:b:')));
+  assertPaidOutOnce(paths);
+  assert.ok(PAYOUT_BATCH >= bodies.length);
+});
+
+const crashes: CrashAt[] = [
+  { op: 'postBillingEvent', call: 3, when: 'before' },
+  { op: 'postBillingEvent', call: 3, when: 'after' },
+  // payout_begin records are on disk, nothing posted yet.
+  { op: 'payFarmer', call: 1, when: 'before' },
+  // The ledger paid the first batch; its payout_done never reached the log.
+  { op: 'payFarmer', call: 1, when: 'after' },
+  { op: 'payFarmer', call: 2, when: 'after' },
+  { op: 'payFarmer', call: 3, when: 'after' },
+];
+
+for (const crash of crashes) {
+  test(`a crash ${crash.when} ${crash.op} #${crash.call}, then a restart, pays every receipt once under one key`, async (t) => {
+    const paths = await world(t);
+    assert.equal(await run(paths, crash), 'crashed');
+    // The next period closes before the restart: farmer 0 is owed one more receipt.
+    const log = ReceiptLog.open(paths.logPath).receipts;
+    await log.append([
+      { t: 'close_begin', periodStartMs: T0 + HOUR },
+      { t: 'receipt', receipt: later, periodStartMs: T0 + HOUR, key: `hypha:dep_0:${new Date(T0 + HOUR).toISOString()}`, hash: receiptHash(later), index: 0 },
+      { t: 'tree_head', periodStartMs: T0 + HOUR, head: headOver([later], T0 + HOUR, log.lastTreeHeadHash()) },
+    ]);
+    log.close();
+    // After the restart the begun batches are posted again as they were; a second crash at the first re-post is survived too.
+    if (crash.op === 'payFarmer') assert.equal(await run(paths, { op: 'payFarmer', call: 1, when: 'after' }), 'crashed');
+    assert.equal(await run(paths, null), 'settled');
+    assertPaidOutOnce(paths, [...bodies, later]);
+    const keys = new Set(payouts(paths.ledgerDir).map((p) => p.key));
+    assert.ok(keys.size <= farmers.length + 1, 'a begun batch was posted again under its key, not formed anew');
+  });
+}
+
+test('a batch the ledger refuses as invalid is paid one receipt at a time under the receipts\' own keys, and never batched again', async (t) => {
+  const paths = await world(t);
+  const events = new FakeEventSink();
+  const receipts = ReceiptLog.open(paths.logPath).receipts;
+  const inner = EmbeddedLedger.open(paths.ledgerDir);
+  await billingOver(receipts, ledgerOf(inner, null, true), events).settle();
+  assert.equal(events.events.filter((e) => e.event === 'billing.payout_batch_refused').length, farmers.length);
+  // The refused receipts are paid on the next settle, one by one.
+  await billingOver(receipts, ledgerOf(inner, null, true), events).settle();
+  receipts.close();
+  await inner.close();
+  const list = payouts(paths.ledgerDir);
+  assert.deepEqual(list.map((p) => p.key).sort(), bodies.map((b) => `payout:${b.id}`).sort());
+  assertPaidOutOnce(paths);
+});
+
+test('receipts paid before batching began are paid out one by one (an older gateway may have posted them under their own key)', async (t) => {
+  const paid = bodies.slice(0, 2).map((b): MoneyRecord => ({ t: 'paid', id: b.id, entryId: `old:${b.id}`, atMs: T0 + HOUR }));
+  const paths = await world(t, paid);
+  // An older gateway paid these two and posted the first one's payout, then died before recording it.
+  const inner = EmbeddedLedger.open(paths.ledgerDir);
+  for (const b of bodies.slice(0, 2)) await inner.postBillingEvent({ key: `hypha:${b.deployment}:${new Date(T0).toISOString()}`, customer: CUSTOMER, farmer: b.farmer, amountMicros: parseAmount('amount', b.amount), unit: b.unit, receiptIds: [b.id], invoice: {} });
+  const first = bodies[0] as ReceiptBodyV2;
+  await inner.payFarmer({ key: `payout:${first.id}`, farmer: first.farmer, amountMicros: shareOf.get(first.id) as bigint, unit: first.unit, receiptIds: [first.id] });
+  await inner.close();
+  assert.equal(await run(paths, null), 'settled');
+  const keys = payouts(paths.ledgerDir).map((p) => p.key);
+  assert.equal(keys.filter((k) => k === `payout:${first.id}`).length, 1, 'the old key is reused, not paid again');
+  assert.ok(keys.includes(`payout:${(bodies[1] as ReceiptBodyV2).id}`));
+  assertPaidOutOnce(paths);
+});

@@ -1,0 +1,67 @@
+// ReceiptBodyText: the receipt body's canonical JSON from cached pieces is byte-identical to canonicalJson, for any body, on a cache hit, and after a field changes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { CanonicalJsonError, canonicalJson } from '../../src/identity/index.js';
+import { ReceiptBodyText } from '../../src/gateway/billing/receipt-body-text.js';
+import type { ReceiptAgentHead, ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { v2Body } from '../helpers/receipts-v2.js';
+
+/** Any text, including characters JSON escapes (quotes, backslashes, controls) and astral ones. */
+const text = fc.string({ unit: 'binary', maxLength: 24 });
+const head: fc.Arbitrary<ReceiptAgentHead | null> = fc.option(
+  fc.record({ periodStartMs: fc.nat(), periodEndMs: fc.nat(), seq: fc.nat(), head: text, signature: text }),
+  { nil: null },
+);
+const body: fc.Arbitrary<ReceiptBodyV2> = fc
+  .record({
+    id: text, deployment: text, customer: text, farmer: text, node: text, offer: text, periodStart: text, periodEnd: text,
+    upSeconds: fc.nat(), pricePerHour: text, amount: text, farmerShare: text, fee: text, unit: text,
+    prev: fc.option(text, { nil: null }), gateway: text, issuedAt: text, final: fc.boolean(), agentHead: head,
+  })
+  .map((f) => ({ ...v2Body(), ...f }));
+
+/** canonicalJson's answer, or the error class it throws. */
+function expected(b: ReceiptBodyV2): string | typeof CanonicalJsonError {
+  try {
+    return canonicalJson(b);
+  } catch (err) {
+    assert.ok(err instanceof CanonicalJsonError);
+    return CanonicalJsonError;
+  }
+}
+
+function actual(writer: ReceiptBodyText, owner: object, b: ReceiptBodyV2): string | typeof CanonicalJsonError {
+  try {
+    return writer.text(owner, b);
+  } catch (err) {
+    assert.ok(err instanceof CanonicalJsonError, String(err));
+    return CanonicalJsonError;
+  }
+}
+
+test('property: the same bytes as canonicalJson for any body, the first time and from the cache', () => {
+  const writer = new ReceiptBodyText();
+  fc.assert(
+    fc.property(body, body, (first, second) => {
+      const owner = {};
+      assert.equal(actual(writer, owner, first), expected(first));
+      assert.equal(actual(writer, owner, first), expected(first), 'again, from cached pieces');
+      // The same record object with another body (fields changed): never the stale pieces.
+      assert.equal(actual(writer, owner, second), expected(second));
+    }),
+    { numRuns: 500 },
+  );
+});
+
+test('a later period of the same deployment reuses its pieces and still matches; a disputed body and a lone surrogate are handled as canonicalJson does', () => {
+  const writer = new ReceiptBodyText();
+  const owner = {};
+  const p1 = v2Body({ deployment: 'dep_a' });
+  const p2 = v2Body({ deployment: 'dep_a', startMs: Date.parse(p1.periodEnd), prev: 'ab'.repeat(32), upSeconds: 12 });
+  assert.equal(writer.text(owner, p1), canonicalJson(p1));
+  assert.equal(writer.text(owner, p2), canonicalJson(p2));
+  const disputed: ReceiptBodyV2 = { ...p2, dispute: { agentUpSeconds: 3600, gatewayUpSeconds: 12 } };
+  assert.equal(writer.text(owner, disputed), canonicalJson(disputed));
+  assert.throws(() => writer.text({}, { ...p1, node: 'n\ud800' }), CanonicalJsonError);
+});
