@@ -45,6 +45,7 @@ import {
   type VmAssignment,
 } from '../../protocol/index.js';
 import type { Clock } from '../../protocol/clock.js';
+import type { Emits } from '../../protocol/typed-emitter.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
 import type { Store } from '../store/store.js';
 import type { UptimeBook } from '../uptime/uptime-book.js';
@@ -52,6 +53,16 @@ import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.j
 import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
+
+/** What the hub announces: billing listens for countersignatures, metrics for heartbeats. */
+export type HubEvents = {
+  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
+  readonly countersign: [receiptId: string, agent: string, result: { signature: string } | { reason: string }];
+  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  readonly batchCountersign: [treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }];
+  /** A heartbeat was ingested. */
+  readonly heartbeat: [agent: string];
+};
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -69,12 +80,8 @@ export interface AgentHubDeps {
   closedThroughMs(): number;
   /** VMs placed on these nodes, for the agent to probe. */
   assignmentsFor(nodes: readonly string[]): VmAssignment[];
-  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
-  onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
-  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
-  onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
-  /** A heartbeat was ingested (for metrics). */
-  onHeartbeat?(agent: string): void;
+  /** Where the hub announces what agents sent: countersignatures (for billing) and heartbeats (for metrics). */
+  readonly signals: Emits<HubEvents>;
   /**
    * The browser guard of the HTTP routes (http/origin-guard.ts). Browsers open cross-site
    * WebSockets without asking, so an upgrade is held to the rules of a state-changing request:
@@ -500,16 +507,16 @@ export class AgentHub {
         return;
       }
       case 'countersigned':
-        this.deps.onCountersign(m.receiptId, conn.agent, { signature: m.signature });
+        this.deps.signals.emit('countersign', m.receiptId, conn.agent, { signature: m.signature });
         return;
       case 'countersign-refused':
-        this.deps.onCountersign(m.receiptId, conn.agent, { reason: m.reason });
+        this.deps.signals.emit('countersign', m.receiptId, conn.agent, { reason: m.reason });
         return;
       case 'batch-countersigned':
-        this.deps.onBatchCountersign(m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
+        this.deps.signals.emit('batchCountersign', m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
         return;
       case 'batch-countersign-refused':
-        this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
+        this.deps.signals.emit('batchCountersign', m.treeHead, conn.agent, { reason: m.reason });
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');
@@ -529,7 +536,7 @@ export class AgentHub {
       this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} names a previous head that is not the gateway's: the chain was forged or reordered`, { seq: hb.seq });
     }
     conn.lastHeartbeatAtMs = now;
-    this.deps.onHeartbeat?.(conn.agent);
+    this.deps.signals.emit('heartbeat', conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
       this.disagree(conn.agent, 'agent.clock_skew', `heartbeat ${hb.seq} is stamped ${Math.round((hb.atMs - now) / 1000)} s in the future; not counted`, { seq: hb.seq });
       return;
