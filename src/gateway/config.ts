@@ -1,4 +1,5 @@
 // The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
+import { parseHaConfig, type HaConfig } from './ha/ha-config.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { errorMessage } from '../identity/error-message.js';
@@ -106,6 +107,8 @@ export interface GatewayConfig {
   readonly provisioner: ProvisionerConfig;
   readonly probes: { readonly enabled: boolean; readonly port: number };
   readonly http: HttpConfig;
+  /** Active/standby gateways (docs/operator.md "Active and standby gateways"). */
+  readonly ha: HaConfig;
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
@@ -172,7 +175,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'lab'],
+    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'ha', 'lab'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
@@ -259,6 +262,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
     http: httpConfig(c.http),
+    ha: parseHaConfig(c.ha),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
 }

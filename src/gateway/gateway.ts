@@ -16,7 +16,11 @@ import type { OrderService } from './orders/order-service.js';
 import { openStorage } from './store/open-storage.js';
 import type { Store } from './store/store.js';
 import type { GatewayConfig } from './config.js';
-import { prepareHost } from './wiring/host.js';
+import { prepareHost, type HostParts } from './wiring/host.js';
+import { createLease, type GatewayLease } from './ha/create-lease.js';
+import type { GatewayRole } from './ha/lease.js';
+import { runRoleHook } from './ha/role-hooks.js';
+import { startStandbyServer } from './ha/standby-server.js';
 import { buildAgentParts, prepareState, type AgentParts, type GatewayEvents } from './wiring/agents-part.js';
 import { buildBillingParts, type BillingParts } from './wiring/billing-part.js';
 import { buildHttpParts } from './wiring/http-part.js';
@@ -28,6 +32,10 @@ export interface GatewayStatus {
   readonly port: number;
   readonly url: string;
   readonly pid: number;
+  /** Whether this gateway holds the active lease (the embedded store's is always active). */
+  readonly role: GatewayRole;
+  /** The active gateway's URL as the lease names it. */
+  readonly activeUrl?: string;
 }
 
 /** The running gateway's parts, for tests and the admin views. */
@@ -43,55 +51,154 @@ export interface GatewayParts {
   readonly closer: PeriodCloser;
 }
 
-/** The running gateway. */
+/**
+ * The running gateway: a standby (a small server answering 503 with the active URL) or active
+ * (every part). Role changes follow the lease one at a time. On losing the lease every active part
+ * is closed at once, in-process (the same undo list a clean stop runs), then the standby server
+ * starts: nothing of the old term survives to act, and the next term reloads all state from the
+ * database when it opens storage again. (Exiting for a supervisor to restart would do the same with
+ * a slower, supervisor-dependent takeover back; the lease and the fence make either safe.)
+ */
 export class Gateway {
+  private active: { readonly parts: GatewayParts; readonly closers: Closers } | undefined;
+  private standbyClose: (() => Promise<void>) | undefined;
+  private switching: Promise<void> = Promise.resolve();
+  private closed = false;
+
   private constructor(
     readonly config: GatewayConfig,
-    readonly identity: Identity,
-    readonly address: string,
-    readonly clock: Clock,
-    readonly parts: GatewayParts,
-    private readonly closers: Closers,
+    private readonly host: HostParts,
+    private readonly lease: GatewayLease['lease'],
     private readonly log: Logger,
   ) {}
 
-  /** Starts every part; on any failure closes what it had opened and rethrows. */
+  get identity(): Identity {
+    return this.host.identity;
+  }
+
+  get address(): string {
+    return this.host.address;
+  }
+
+  get clock(): Clock {
+    return this.host.clock;
+  }
+
+  /** The active term's parts; a standby has none. */
+  get parts(): GatewayParts {
+    if (this.active === undefined) throw new Error('gateway.parts: this gateway is a standby');
+    return this.active.parts;
+  }
+
+  /**
+   * Resolves the host, takes part in the lease, and starts in the role the first round gave (active,
+   * or standby); a failure of that first start closes what it opened and rethrows.
+   */
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
-    const closers = new Closers();
+    const host = await prepareHost(config, log);
+    const { lease } = createLease(config.ha, host.url, log);
+    const gateway = new Gateway(config, host, lease, log);
+    // Changes during the first start are caught up after it (follow reads the lease's role, so one call covers many).
+    let started = false;
+    lease.signals.on('active', () => void (started && gateway.follow()));
+    lease.signals.on('standby', () => void (started && gateway.follow()));
+    lease.signals.on('outage', (message) => log.error({ outage: message }, 'ha: the lease database is unreachable'));
     try {
-      const host = await prepareHost(config, log);
-      const storage = await openStorage(config, log);
-      closers.add(() => storage.close());
-      const state = await prepareState(config, storage, host.clock);
-      const ledger = await createLedger(config, host.clock);
-      closers.add(() => ledger.close());
-      const signals = new TypedEmitter<GatewayEvents>((name, err) => log.error({ err, event: name }, 'gateway: a listener failed'));
-      // Deployments show billing's totals, and billing is built after the deployments it bills.
-      const built: { billing?: BillingService } = {};
-      const agents = await buildAgentParts({ config, host, storage, state, signals, log, closers, totals: (id) => built.billing?.totals(id) ?? { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n } });
-      const money = buildBillingParts({ config, host, storage, state, agents, ledger, signals, log, closers });
-      built.billing = money.billing;
-      await buildHttpParts({ config, host, storage, state, agents, money, ledger, signals, log, closers });
-      startActiveWork(config, agents, money, closers);
-      log.info({ address: host.address, source: host.source, port: config.port, agent: host.identity.agent, dataDir: config.dataDir, ledger: ledger.kind, provisioner: agents.provisioner.kind }, 'gateway listening on %s', host.url);
-      const parts: GatewayParts = { store: state.store, events: storage.events, receipts: storage.receipts, ledger, hub: agents.hub, billing: money.billing, orders: money.orders, deployments: agents.deployments, closer: money.closer };
-      return new Gateway(config, host.identity, host.address, host.clock, parts, closers, log);
+      await lease.start();
+      await gateway.follow(true);
+      started = true;
+      void gateway.follow();
     } catch (err) {
-      await closers.run((e) => log.warn({ err: e }, 'gateway.close: a step failed'));
+      gateway.closed = true;
+      await lease.close();
       throw err;
     }
+    return gateway;
   }
 
   status(): GatewayStatus {
-    return { agent: this.identity.agent, address: this.address, port: this.config.port, url: `http://[${this.address}]:${this.config.port}`, pid: process.pid };
+    const activeUrl = this.lease.activeUrl();
+    return { agent: this.identity.agent, address: this.address, port: this.config.port, url: this.host.url, pid: process.pid, role: this.active ? 'active' : 'standby', ...(activeUrl !== undefined ? { activeUrl } : {}) };
   }
 
-  /** Stops accepting, finishes in-flight work, and closes every part in reverse order. */
+  /** Stops accepting, finishes in-flight work, closes every part in reverse order, then gives the lease up. */
   async close(): Promise<void> {
     this.log.info('gateway shutting down');
-    await this.closers.run((err) => this.log.warn({ err }, 'gateway.close: a step failed'));
+    this.closed = true;
+    await this.switching;
+    await this.stopActive();
+    await this.standbyClose?.();
+    this.standbyClose = undefined;
+    await this.lease.close();
     this.log.info('gateway stopped');
   }
+
+  /** Moves to the lease's current role (queued: one change at a time); `rethrow` for the first start. */
+  private follow(rethrow = false): Promise<void> {
+    const step = this.switching.then(async () => {
+      if (this.closed) return;
+      if (this.lease.role() === 'active') await this.becomeActive();
+      else await this.becomeStandby();
+    });
+    this.switching = step.catch((err: unknown) => {
+      this.log.error({ err }, 'gateway: taking over failed; giving the lease up');
+      return this.becomeStandby()
+        .then(() => this.lease.resign?.('the active parts failed to start'))
+        .catch((e: unknown) => this.log.error({ err: e }, 'gateway: the standby server failed to start'));
+    });
+    return rethrow ? step : this.switching;
+  }
+
+  private async becomeActive(): Promise<void> {
+    if (this.active !== undefined) return;
+    await this.standbyClose?.();
+    this.standbyClose = undefined;
+    const closers = new Closers();
+    try {
+      const parts = await startActiveParts(this.config, this.host, closers, this.log);
+      this.active = { parts, closers };
+    } catch (err) {
+      await closers.run((e) => this.log.warn({ err: e }, 'gateway.close: a step failed'));
+      throw err;
+    }
+    if (this.lease.kind !== 'embedded') this.log.warn({ url: this.host.url }, 'ha: ACTIVE: this gateway holds the lease, state reloaded from the database');
+    void runRoleHook(this.config.ha.onActiveCommand, 'active', this.host.url, this.log);
+  }
+
+  private async becomeStandby(): Promise<void> {
+    const wasActive = this.active !== undefined;
+    await this.stopActive();
+    if (wasActive) this.log.warn('ha: lost the lease: every active part stopped');
+    if (this.standbyClose === undefined && !this.closed) {
+      this.standbyClose = await startStandbyServer(this.host.address, this.config.port, this.lease, this.log);
+      void runRoleHook(this.config.ha.onStandbyCommand, 'standby', this.lease.activeUrl(), this.log);
+    }
+  }
+
+  private async stopActive(): Promise<void> {
+    const active = this.active;
+    this.active = undefined;
+    await active?.closers.run((err) => this.log.warn({ err }, 'gateway.close: a step failed'));
+  }
+}
+
+/** One active term: opens storage (reloading all state), builds every part, listens, and starts the loops. */
+async function startActiveParts(config: GatewayConfig, host: HostParts, closers: Closers, log: Logger): Promise<GatewayParts> {
+  const storage = await openStorage(config, log);
+  closers.add(() => storage.close());
+  const state = await prepareState(config, storage, host.clock);
+  const ledger = await createLedger(config, host.clock);
+  closers.add(() => ledger.close());
+  const signals = new TypedEmitter<GatewayEvents>((name, err) => log.error({ err, event: name }, 'gateway: a listener failed'));
+  // Deployments show billing's totals, and billing is built after the deployments it bills.
+  const built: { billing?: BillingService } = {};
+  const agents = await buildAgentParts({ config, host, storage, state, signals, log, closers, totals: (id) => built.billing?.totals(id) ?? { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n } });
+  const money = buildBillingParts({ config, host, storage, state, agents, ledger, signals, log, closers });
+  built.billing = money.billing;
+  await buildHttpParts({ config, host, storage, state, agents, money, ledger, signals, log, closers });
+  startActiveWork(config, agents, money, closers);
+  log.info({ address: host.address, source: host.source, port: config.port, agent: host.identity.agent, dataDir: config.dataDir, ledger: ledger.kind, provisioner: agents.provisioner.kind }, 'gateway listening on %s', host.url);
+  return { store: state.store, events: storage.events, receipts: storage.receipts, ledger, hub: agents.hub, billing: money.billing, orders: money.orders, deployments: agents.deployments, closer: money.closer };
 }
 
 /**

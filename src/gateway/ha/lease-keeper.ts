@@ -45,6 +45,8 @@ export class LeaseKeeper implements Lease {
   private closed = false;
   /** Whether a role was announced yet (a standby's first round says so once). */
   private announced = false;
+  /** After a resignation, no round until this time (this host's clock). */
+  private cooldownUntilMs = 0;
 
   constructor(private readonly deps: LeaseKeeperDeps) {}
 
@@ -77,6 +79,18 @@ export class LeaseKeeper implements Lease {
     if (this.current === 'active' && this.deps.clock.nowMs() >= this.validUntilMs) this.stepDown('the lease was not renewed in time (database unreachable?)', undefined);
   }
 
+  /**
+   * Gives the lease up because this gateway could not act on it (its active parts failed to start):
+   * releases the row and sits out one ttl of rounds, so another gateway takes over instead.
+   */
+  async resign(reason: string): Promise<void> {
+    if (this.current !== 'active') return;
+    const token = this.token;
+    this.cooldownUntilMs = this.deps.clock.nowMs() + this.deps.ttlMs;
+    this.stepDown(reason, undefined);
+    await this.deps.store.release(this.deps.claim, token).catch((err: unknown) => this.deps.onLog?.(`lease.release: ${errorMessage(err)}`));
+  }
+
   /** The fence found this gateway's token superseded: step down now. */
   fenced(): void {
     if (this.current === 'active') this.stepDown('a write was fenced: another gateway holds the lease', undefined);
@@ -105,6 +119,7 @@ export class LeaseKeeper implements Lease {
   }
 
   private async roundOnce(): Promise<void> {
+    if (this.deps.clock.nowMs() < this.cooldownUntilMs) return;
     const askedAtMs = this.deps.clock.nowMs();
     let outcome: LeaseOutcome;
     try {
