@@ -69,6 +69,7 @@ export class Gateway {
     readonly config: GatewayConfig,
     private readonly host: HostParts,
     private readonly lease: GatewayLease['lease'],
+    private readonly fence: GatewayLease['fence'],
     private readonly log: Logger,
   ) {}
 
@@ -96,8 +97,8 @@ export class Gateway {
    */
   static async start(config: GatewayConfig, log: Logger): Promise<Gateway> {
     const host = await prepareHost(config, log);
-    const { lease } = createLease(config.ha, host.url, log);
-    const gateway = new Gateway(config, host, lease, log);
+    const { lease, fence } = createLease(config.ha, host.url, log);
+    const gateway = new Gateway(config, host, lease, fence, log);
     // Changes during the first start are caught up after it (follow reads the lease's role, so one call covers many).
     let started = false;
     lease.signals.on('active', () => void (started && gateway.follow()));
@@ -155,7 +156,7 @@ export class Gateway {
     this.standbyClose = undefined;
     const closers = new Closers();
     try {
-      const parts = await startActiveParts(this.config, this.host, closers, this.log);
+      const parts = await startActiveParts(this.config, this.host, this.fence, closers, this.log);
       this.active = { parts, closers };
     } catch (err) {
       await closers.run((e) => this.log.warn({ err: e }, 'gateway.close: a step failed'));
@@ -183,8 +184,8 @@ export class Gateway {
 }
 
 /** One active term: opens storage (reloading all state), builds every part, listens, and starts the loops. */
-async function startActiveParts(config: GatewayConfig, host: HostParts, closers: Closers, log: Logger): Promise<GatewayParts> {
-  const storage = await openStorage(config, log);
+async function startActiveParts(config: GatewayConfig, host: HostParts, fence: GatewayLease['fence'], closers: Closers, log: Logger): Promise<GatewayParts> {
+  const storage = await openStorage(config, log, fence !== undefined ? { fence } : {});
   closers.add(() => storage.close());
   const state = await prepareState(config, storage, host.clock);
   const ledger = await createLedger(config, host.clock);

@@ -7,6 +7,8 @@ import { ReceiptLog } from '../billing/receipt-log.js';
 import { OrderArchive } from '../orders/order-archive.js';
 import { LowdbStore } from './lowdb-store.js';
 import type { Store } from './store.js';
+import type { WriteFence } from './write-fence.js';
+import type { FenceQueryable } from '../ha/lease-fence.js';
 
 /** The gateway's durable parts, opened together and closed together (in reverse). */
 export interface Storage {
@@ -18,11 +20,21 @@ export interface Storage {
   close(): Promise<void>;
 }
 
+/** What the gateway hands the backend it opens. */
+export interface OpenStorageOptions {
+  /**
+   * The active lease's fence (src/gateway/ha/lease-fence.ts), for a shared backend to check inside
+   * every write transaction; absent with the embedded store's always-active lease. The embedded
+   * backend ignores it: one process owns its files.
+   */
+  readonly fence?: WriteFence<FenceQueryable>;
+}
+
 /**
  * Opens the embedded backend: `db.json` (lowdb) and the append-only logs beside it. Torn last lines
  * (a crash mid-write, never acknowledged) and an unfinished period close are reported, not hidden.
  */
-export async function openStorage(config: GatewayConfig, log: Logger): Promise<Storage> {
+export async function openStorage(config: GatewayConfig, log: Logger, _options: OpenStorageOptions = {}): Promise<Storage> {
   const opened: { close(): Promise<void> | void }[] = [];
   const close = async (): Promise<void> => {
     while (opened.length > 0) {
