@@ -125,7 +125,7 @@ export class Gateway {
       // Every write to deployments and orders goes through the capacity index (one scan, here, at start).
       const capacity = new CapacityIndex(offerById, rawStore.deployments.values(), rawStore.orders.values());
       const store = storeWithCapacityIndex(rawStore, capacity);
-      const ledger = await createLedger(config, clock);
+      const ledger = await createLedger(config, clock, storage.ledgerJournal);
       closers.add(() => ledger.close());
       const uptime = new UptimeBook(config.heartbeatIntervalMs, config.billing.periodMs);
 
