@@ -20,7 +20,7 @@ interface Backend {
   readonly name: string;
   readonly skip: string | false;
   /** A new empty place; `open` opens a store on it, `remove` cleans up after the test. */
-  create(): Promise<{ open(): Promise<{ store: Store; close(): Promise<void> }>; remove(): void }>;
+  create: () => Promise<{ open: () => Promise<{ store: Store; close: () => Promise<void> }>; remove: () => void }>;
 }
 
 const BACKENDS: Backend[] = [

@@ -31,15 +31,10 @@ export function parseStoreConfig(v: unknown, envUrl: string | undefined): StoreC
   }
 }
 
-/** A `postgres://` or `postgresql://` URL; the message says what is wrong without repeating it. */
+/** A `postgres://` or `postgresql://` URL (libpq's form: an empty host names a Unix socket via `?host=`). */
 function databaseUrl(v: unknown, field: string): string {
   const s = expectString(v, field, { maxLength: 4096 });
-  let parsed: URL;
-  try {
-    parsed = new URL(s);
-  } catch {
-    throw new ValidationError(field, 'must be a URL like postgres://user:password@host:5432/database (it does not parse)');
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') throw new ValidationError(field, `must start with postgres:// or postgresql://, not ${parsed.protocol}//`);
+  if (!/^postgres(ql)?:\/\//.test(s)) throw new ValidationError(field, 'must start with postgres:// or postgresql:// (e.g. postgres://user:password@host:5432/database)');
+  if (/\s/.test(s)) throw new ValidationError(field, 'must not contain white space (percent-encode it: %20)');
   return s;
 }

@@ -101,6 +101,9 @@ export class PgDatabase {
       throw new StoreError('io', `${what}: the database (${this.where}) is unreachable: ${errorMessage(err)}`);
     }
     let broken = false;
+    // A connection that breaks while checked out emits 'error' besides failing its query: unhandled, it would end the process.
+    const onError = (): void => void (broken = true);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       if (this.fence) await this.fence.check(client);
@@ -116,7 +119,8 @@ export class PgDatabase {
       if (err instanceof FencedError || err instanceof StoreError) throw err;
       throw new StoreError('io', `${what}: ${errorMessage(err)}`);
     } finally {
-      // A connection whose rollback failed is discarded, not handed to the next write.
+      // A connection that broke, or whose rollback failed, is discarded, not handed to the next write.
+      client.off('error', onError);
       client.release(broken);
     }
   }

@@ -2,16 +2,9 @@
 
 /**
  * `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a `password=` query parameter is
- * masked too. Text that does not parse as a URL is replaced whole (it might be a password typed wrongly).
+ * masked too. Written with patterns, not `new URL`, because libpq URLs such as
+ * `postgresql://user@/db?host=/run/sock` (an empty host: a Unix socket) are not WHATWG URLs.
  */
 export function redactDatabaseUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    return '(an unparsable database URL)';
-  }
-  if (parsed.password !== '') parsed.password = '***';
-  if (parsed.searchParams.has('password')) parsed.searchParams.set('password', '***');
-  return parsed.toString();
+  return url.replace(/^([a-z]+:\/\/[^:@/?#]*:)[^@/?#]*@/i, '$1***@').replace(/([?&]password=)[^&#]*/gi, '$1***');
 }
