@@ -12,7 +12,7 @@ export interface PgLogTable<T> {
   /** SQL expressions over the record `r` (jsonb), one per column. */
   readonly expressions: readonly string[];
   /** Runs in the same transaction before the insert (e.g. to retire rows the new ones replace). */
-  readonly before?: (client: pg.PoolClient, records: readonly T[]) => Promise<void>;
+  readonly before?: (client: pg.ClientBase, records: readonly T[]) => Promise<void>;
 }
 
 /**
@@ -77,13 +77,16 @@ export class PgAppendLog<T> implements RecordLog<T> {
   }
 
   private insert(records: T[]): Promise<void> {
-    const { table, columns, expressions, before } = this.spec;
-    const text = `INSERT INTO ${table} (${[...columns, 'record'].join(', ')}) SELECT ${[...expressions, 'r'].join(', ')} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, i) ORDER BY i`;
-    return this.db.write(`${table}.append`, async (client) => {
-      if (before) await before(client, records);
-      await client.query(text, [JSON.stringify(records)]);
-    });
+    return this.db.write(`${this.spec.table}.append`, (client) => insertRecords(client, this.spec, records));
   }
+}
+
+/** Inserts records into a log table in array order, on a connection inside a transaction (the spec's `before` first). */
+export async function insertRecords<T>(client: pg.ClientBase, spec: PgLogTable<T>, records: readonly T[]): Promise<void> {
+  const { table, columns, expressions, before } = spec;
+  if (before) await before(client, records);
+  const text = `INSERT INTO ${table} (${[...columns, 'record'].join(', ')}) SELECT ${[...expressions, 'r'].join(', ')} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, i) ORDER BY i`;
+  await client.query(text, [JSON.stringify(records)]);
 }
 
 function noop(): void {}

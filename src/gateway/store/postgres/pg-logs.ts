@@ -20,7 +20,7 @@ export const MONEY_LOG: PgLogTable<MoneyRecord> = {
   table: 'money_log',
   columns: ['kind', 'deployment', 'period_start_ms'],
   expressions: ["r->>'t'", "r->'receipt'->>'deployment'", "(r->>'periodStartMs')::bigint"],
-  before: async (client: pg.PoolClient, records: readonly MoneyRecord[]) => {
+  before: async (client: pg.ClientBase, records: readonly MoneyRecord[]) => {
     const periods = records.filter((r) => r.t === 'close_begin').map((r) => String(r.periodStartMs));
     if (periods.length === 0) return;
     await client.query(
