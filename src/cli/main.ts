@@ -9,6 +9,7 @@ const HELP = `hypha — buy and run compute over Mycelium
   hypha link …       link this machine's Mycelium /64 to your Unyt identity
   hypha receipt …    verify usage receipts offline
   hypha gateway …    run the marketplace gateway
+  hypha store …      move the gateway's state to PostgreSQL
   hypha agent …      run a farmer's uptime agent
   hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
   hypha lab …        a whole Mycelium-like network on this machine
@@ -35,6 +36,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   link: () => lazy('./link-command.js', 'linkCommand'),
   receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
   gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
+  store: () => lazy('./store-command.js', 'storeCommand'),
   agent: () => lazy('./agent-command.js', 'agentCommand'),
   ledger: () => lazy('./ledger-command.js', 'ledgerCommand'),
   lab: () => lazy('./lab-command.js', 'labCommand'),

@@ -11,6 +11,7 @@ import { normaliseHost } from './http/origin-guard.js';
 import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-config.js';
 import type { GridProvisionerConfig } from './provision/grid-config.js';
 import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
+import { DATABASE_URL_ENV, parseStoreConfig, type StoreConfig } from './store/store-config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -51,6 +52,8 @@ export interface GatewayConfig {
   readonly listen?: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Where the state tables and logs are: files in dataDir (embedded) or a PostgreSQL database. */
+  readonly store: StoreConfig;
   readonly keyFile: string;
   readonly myceliumApiUrl: string;
   /** Admin AgentPubKeys and /64s. */
@@ -166,18 +169,19 @@ export function loadGatewayConfig(path: string | undefined, overrides: { listen?
       throw new ValidationError('config', `${path} is not valid JSON: ${errorMessage(err)}`);
     }
   }
-  const config = parseGatewayConfig(raw, base);
+  const config = parseGatewayConfig(raw, base, process.env[DATABASE_URL_ENV]);
   return overrides.listen !== undefined ? { ...config, listen: overrides.listen } : config;
 }
 
-/** Checks a parsed config object; `base` resolves relative paths. */
-export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
+/** Checks a parsed config object; `base` resolves relative paths; `databaseUrl` is HYPHA_DATABASE_URL. */
+export function parseGatewayConfig(raw: unknown, base: string, databaseUrl?: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'ha', 'lab'],
+    ['listen', 'port', 'dataDir', 'store', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'http', 'ha', 'lab'],
     'config',
   );
+  const store = parseStoreConfig(c.store, databaseUrl);
   const path = (v: unknown, f: string, fallback: string): string => {
     const p = v === undefined ? fallback : expectString(v, f, { maxLength: 4096 });
     return isAbsolute(p) ? p : resolve(base, p);
@@ -218,6 +222,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     ...(c.listen === undefined ? {} : { listen: expectString(c.listen, 'config.listen', { maxLength: 64 }) }),
     port: c.port === undefined ? DEFAULTS.port : expectInteger(c.port, 'config.port', 1, 65535),
     dataDir,
+    store,
     keyFile: path(c.keyFile, 'config.keyFile', resolve(dataDir, 'gateway.key')),
     myceliumApiUrl: c.myceliumApiUrl === undefined ? 'http://127.0.0.1:8989' : expectString(c.myceliumApiUrl, 'config.myceliumApiUrl', { pattern: /^https?:\/\//, patternName: 'an http:// URL' }),
     admins: expectArray(c.admins ?? [], 'config.admins', 0, 1000, (v, f) => adminEntry(v, f)),
@@ -262,7 +267,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     provisioner: provisionerConfig(c.provisioner, path),
     probes: probesConfig(c.probes),
     http: httpConfig(c.http),
-    ha: parseHaConfig(c.ha),
+    ha: parseHaConfig(c.ha, store),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
 }

@@ -188,7 +188,7 @@ async function startActiveParts(config: GatewayConfig, host: HostParts, fence: G
   const storage = await openStorage(config, log, fence !== undefined ? { fence } : {});
   closers.add(() => storage.close());
   const state = await prepareState(config, storage, host.clock);
-  const ledger = await createLedger(config, host.clock);
+  const ledger = await createLedger(config, host.clock, storage.ledgerJournal);
   closers.add(() => ledger.close());
   const signals = new TypedEmitter<GatewayEvents>((name, err) => log.error({ err, event: name }, 'gateway: a listener failed'));
   // Deployments show billing's totals, and billing is built after the deployments it bills.

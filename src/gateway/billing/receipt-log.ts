@@ -1,5 +1,6 @@
 // The money log: every receipt and what became of it (countersigned, paid, arrears, paid out), append-only and fsynced.
 import { AppendLog } from '../store/append-log.js';
+import type { LoadedLog, RecordLog } from '../store/record-log.js';
 import { toHex } from '../../identity/index.js';
 import { MerkleTree } from '../../protocol/merkle.js';
 import { parseAmount } from '../../protocol/money.js';
@@ -92,17 +93,22 @@ export class ReceiptLog {
   private lastHead: PeriodTree | null = null;
   private readonly built = new Map<string, MerkleTree>();
 
-  private constructor(private readonly log: AppendLog<MoneyRecord>) {}
+  private constructor(private readonly log: RecordLog<MoneyRecord>) {}
 
   /** Opens the log; `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again). */
   static open(path: string): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
     const { log, records, tornBytes } = AppendLog.open<MoneyRecord>(path);
-    const receipts = new ReceiptLog(log);
-    for (const r of records) receipts.apply(r);
+    return { ...ReceiptLog.load({ log, records }), tornBytes };
+  }
+
+  /** Rebuilds the indexes from a log's records (a file or a database table); `uncommitted` as for `open`. */
+  static load(loaded: LoadedLog<MoneyRecord>): { receipts: ReceiptLog; uncommitted: number } {
+    const receipts = new ReceiptLog(loaded.log);
+    for (const r of loaded.records) receipts.apply(r);
     let uncommitted = 0;
     for (const list of receipts.uncommitted.values()) uncommitted += list.length;
     receipts.uncommitted.clear();
-    return { receipts, tornBytes, uncommitted };
+    return { receipts, uncommitted };
   }
 
   /** Appends records (one fsync for the batch) and applies them. */

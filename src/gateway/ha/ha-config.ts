@@ -1,4 +1,5 @@
 // The `ha` section of the gateway config: the takeover bound, the lease's database, and the commands run on each role change.
+import type { StoreConfig } from '../store/store-config.js';
 import { expectArray, expectInteger, expectObject, expectOnlyKeys, expectString, ValidationError } from '../../protocol/validate.js';
 
 /** Active/standby settings. */
@@ -7,7 +8,7 @@ export interface HaConfig {
   readonly takeoverMs: number;
   /**
    * The database holding the lease (`postgres://…`), or undefined for the embedded store's always-active
-   * lease. Defaults to the PostgreSQL store's URL, or `HYPHA_DATABASE_URL`; never logged.
+   * lease. Defaults to the PostgreSQL store's URL (config `store.url` or `HYPHA_DATABASE_URL`); never logged.
    */
   readonly databaseUrl?: string;
   /** Run (argv, no shell) when this gateway becomes active, e.g. to start Mycelium with the shared key. */
@@ -19,14 +20,17 @@ export interface HaConfig {
 /** Default takeover bound (issue 13: "say ≤ 15 s, a config value"). */
 export const DEFAULT_TAKEOVER_SECONDS = 15;
 
-/** Parses `config.ha`; `env` supplies `HYPHA_DATABASE_URL` when the section names no database. */
-export function parseHaConfig(v: unknown, env: NodeJS.ProcessEnv = process.env): HaConfig {
+/**
+ * Parses `config.ha`. The lease lives in the PostgreSQL store's database unless `ha.databaseUrl`
+ * names another; with the embedded store and no `databaseUrl` the gateway is always active.
+ */
+export function parseHaConfig(v: unknown, store: StoreConfig): HaConfig {
   const o = expectObject(v ?? {}, 'config.ha');
   expectOnlyKeys(o, ['takeoverSeconds', 'databaseUrl', 'onActiveCommand', 'onStandbyCommand'], 'config.ha');
   const takeoverSeconds = o.takeoverSeconds === undefined ? DEFAULT_TAKEOVER_SECONDS : expectInteger(o.takeoverSeconds, 'config.ha.takeoverSeconds', 2, 600);
   const command = (value: unknown, field: string): readonly string[] | undefined =>
     value === undefined ? undefined : expectArray(value, field, 1, 64, (a, f) => expectString(a, f, { maxLength: 4096 }));
-  const rawUrl = o.databaseUrl ?? env.HYPHA_DATABASE_URL;
+  const rawUrl = o.databaseUrl ?? (store.kind === 'postgres' ? store.url : undefined);
   let databaseUrl: string | undefined;
   if (rawUrl !== undefined && rawUrl !== '') {
     databaseUrl = expectString(rawUrl, 'config.ha.databaseUrl', { maxLength: 4096 });
