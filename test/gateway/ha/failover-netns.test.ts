@@ -33,9 +33,12 @@ if (privateNamespace() === undefined) {
           listen: address,
           port: 8480,
           dataDir: join(dir, name),
+          // One database for both: the PostgreSQL store, and the lease in it. One gateway key for both (agents pin it).
+          store: { kind: 'postgres', url: server.url },
+          keyFile: join(dir, 'gateway.key'),
           probes: { enabled: false },
           provisioner: { kind: 'agent', commandTimeoutSeconds: 5 },
-          ha: { takeoverSeconds: 3, databaseUrl: server.url, onActiveCommand: ['/bin/sh', '-c', `echo "$HYPHA_ROLE $HYPHA_ACTIVE_URL" >> ${join(dir, `${name}-hooks.txt`)}`] },
+          ha: { takeoverSeconds: 3, onActiveCommand: ['/bin/sh', '-c', `echo "$HYPHA_ROLE $HYPHA_ACTIVE_URL" >> ${join(dir, `${name}-hooks.txt`)}`] },
         },
         dir,
       );
@@ -66,12 +69,19 @@ if (privateNamespace() === undefined) {
     // The active one serves.
     assert.equal((await jsonRequest({ host: addrA, port: 8480 }, customer, 'GET', '/v1/offers')).status, 200);
 
-    // The active one stops (it gives the lease up on the way out): the standby takes over and serves.
+    // State written by the active one, through its fenced store.
+    const approval = { agent: a.identity.agent, state: 'approved' as const, source: 'config' as const, subnets: [], nodes: ['node-ha'], decidedAtMs: 1 };
+    await a.parts.store.agents.put('farmer-ha', approval);
+    assert.throws(() => b.parts, /standby/, 'a standby has no parts to write with');
+
+    // The active one stops (it gives the lease up on the way out): the standby takes over, reloads the state, and serves.
     await a.close();
     aClosed = true;
     await waitFor('b to become active', () => (b.status().role === 'active' ? true : undefined), 15_000);
     await waitFor('b to serve offers', async () => ((await jsonRequest(atB, customer, 'GET', '/v1/offers')).status === 200 ? true : undefined), 15_000);
     assert.equal(b.status().activeUrl, `http://[${addrB}]:8480`);
+    assert.deepEqual(b.parts.store.agents.get('farmer-ha'), approval, 'the new active gateway reloaded what the old one wrote');
+    assert.equal(b.identity.agent, a.identity.agent, 'one gateway key');
     const { readFileSync } = await import('node:fs');
     await waitFor('the onActive hook of b', () => (readFileSync(join(dir, 'b-hooks.txt'), 'utf8').includes(`active http://[${addrB}]:8480`) ? true : undefined), 10_000);
   });
