@@ -141,7 +141,9 @@ export class Gateway {
       if (this.lease.role() === 'active') await this.becomeActive();
       else await this.becomeStandby();
     });
+    // The first start's failure is the caller's (start closes everything); a later one falls back to standby.
     this.switching = step.catch((err: unknown) => {
+      if (rethrow) return;
       this.log.error({ err }, 'gateway: taking over failed; giving the lease up');
       return this.becomeStandby()
         .then(() => this.lease.resign?.('the active parts failed to start'))
