@@ -8,6 +8,7 @@ import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, newIdentity, toBase64, writeSecureFile } from '../src/identity/index.js';
 import { HYPHA_BIN, readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { median } from './measure.js';
+import { Teardown } from './teardown.js';
 import { runCommand } from '../test/helpers/run.js';
 
 /** Seconds each window samples when heartbeats come every 100 ms (BENCH_WINDOW_SECONDS). */
@@ -248,11 +249,7 @@ const cleanUp = async (): Promise<void> => {
   bareChild?.kill('SIGKILL');
   for (const lab of [...labs]) await lab.down().catch((err: unknown) => process.stderr.write(`lab down in ${lab.dir} failed: ${errorMessage(err)}\n`));
 };
-for (const sig of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(sig, () => {
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const teardown = new Teardown('bench/agent-footprint', cleanUp);
 
 try {
   if (process.getuid?.() !== 0) throw new Error('bench/agent-footprint brings up a lab, which needs root (ip netns)');
@@ -291,5 +288,5 @@ try {
     out(`| ${r.lab} | ${r.process} | ${r.heartbeat} | ${r.vms} | ${r.seconds} | ${r.f.rssMedianMib.toFixed(1)} | ${r.f.rssMaxMib.toFixed(1)} | ${r.f.cpuPercent.toFixed(2)} | ${(r.f.rssMedianMib / r.base.rssMedianMib).toFixed(2)} | ${points(r.f.cpuPercent - r.base.cpuPercent)} |`);
   }
 } finally {
-  await cleanUp();
+  await teardown.run();
 }

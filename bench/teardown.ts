@@ -1,15 +1,17 @@
 // Bench lab clean-up: set-up steps undone once, in reverse, at the end of the run or on SIGINT/SIGTERM; and the benches' whole-number options.
 import { errorMessage } from '../src/identity/error-message.js';
+import { Closers, type CloseStep } from '../src/protocol/closers.js';
 
 /** A step that undoes one piece of set-up. */
-export type TeardownStep = () => Promise<void> | void;
+export type TeardownStep = CloseStep;
 
 /**
- * Undo steps of one bench run. `run()` undoes them once, newest first, whoever asks first (the
- * end of main, or a signal); a step that fails is reported and the rest still run.
+ * Undo steps of one bench run (the gateway's own `Closers`, plus signals): `run()` undoes them once,
+ * newest first, whoever asks first (the end of main, or SIGINT/SIGTERM); a step that fails is
+ * reported and the rest still run.
  */
 export class Teardown {
-  private readonly steps: TeardownStep[] = [];
+  private readonly closers = new Closers();
   private running: Promise<void> | undefined;
 
   /** `bench` names the bench in messages; `first` runs before the steps (stopping processes). */
@@ -28,20 +30,13 @@ export class Teardown {
   }
 
   add(step: TeardownStep): void {
-    this.steps.push(step);
+    this.closers.add(step);
   }
 
   run(): Promise<void> {
     this.running ??= (async () => {
       await this.first();
-      while (this.steps.length > 0) {
-        const step = this.steps.pop() as TeardownStep;
-        try {
-          await step();
-        } catch (err) {
-          process.stderr.write(`${this.bench}: teardown: ${errorMessage(err)}\n`);
-        }
-      }
+      await this.closers.run((err) => process.stderr.write(`${this.bench}: teardown: ${errorMessage(err)}\n`));
     })();
     return this.running;
   }

@@ -102,6 +102,10 @@ export class Agent {
   private attempt = 0;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  /** Which of `config.gateways` the next connection tries. */
+  private gatewayIndex = 0;
+  /** Whether this connection's failure already chose the next gateway (a standby's 503 named it). */
+  private redirected = false;
   private lastHeartbeatAtMs: number | undefined;
   private readonly samples = new Map<string, Sample[]>();
   private ticking: Promise<void> = Promise.resolve();
@@ -265,7 +269,8 @@ export class Agent {
 
   private connect(): void {
     if (this.closed) return;
-    const url = `${this.config.gateway.replace(/^http/, 'ws')}/v1/agent`;
+    const target = this.config.gateways[this.gatewayIndex % this.config.gateways.length] as string;
+    const url = `${target.replace(/^http/, 'ws')}/v1/agent`;
     const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
     this.ws = ws;
     const admission = setTimeout(() => {
@@ -274,6 +279,21 @@ export class Agent {
       ws.terminate();
     }, WELCOME_TIMEOUT_MS);
     admission.unref();
+    // A standby gateway refuses the upgrade with 503 and names the active one: try that one next.
+    ws.on('unexpected-response', (req, res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (b: Buffer) => {
+        size += b.length;
+        if (size <= 4096) chunks.push(b);
+      });
+      res.on('end', () => {
+        this.nextGateway(res.statusCode === 503 ? activeOf(Buffer.concat(chunks).toString('utf8')) : undefined);
+        this.log.warn({ gateway: target, status: res.statusCode }, 'agent.connect: %s refused the connection (%s); trying %s', target, res.statusCode, this.currentGateway());
+        req.destroy();
+        ws.terminate();
+      });
+    });
     ws.on('message', (data) => {
       void this.onMessage(ws, messageText(data)).catch((err: unknown) => this.log.error({ err }, 'agent.message failed'));
     });
@@ -285,9 +305,25 @@ export class Agent {
       const text = reason.toString();
       if (code === CLOSE.notApproved || code === CLOSE.authFailed) this.log.error({ code, reason: text }, 'the gateway refused this agent: %s', text);
       else if (wasReady) this.log.warn({ code, reason: text }, 'disconnected from the gateway');
+      // A gateway that went away (or never answered) may have handed over to another one: try the next.
+      if (!wasReady && !this.redirected) this.nextGateway(undefined);
+      this.redirected = false;
       this.scheduleReconnect();
     });
     ws.on('error', (err) => this.log.debug({ err: err.message }, 'agent.connect: %s', err.message));
+  }
+
+  /** The gateway the next connection goes to. */
+  private currentGateway(): string {
+    return this.config.gateways[this.gatewayIndex % this.config.gateways.length] as string;
+  }
+
+  /** Moves to the named active gateway when it is one of ours (never to a URL outside the config), else to the next in the list. */
+  private nextGateway(active: string | undefined): void {
+    if (this.redirected) return;
+    const named = active === undefined ? -1 : this.config.gateways.indexOf(active.replace(/\/$/, ''));
+    this.gatewayIndex = named >= 0 ? named : (this.gatewayIndex + 1) % this.config.gateways.length;
+    this.redirected = true;
   }
 
   private scheduleReconnect(): void {
@@ -440,5 +476,17 @@ export class Agent {
   private saveState(state: SavedState): void {
     this.state = state;
     writeSecureFile(join(this.config.stateDir, 'agent-state.json'), JSON.stringify(state));
+  }
+}
+
+/** The active gateway's URL from a standby's 503 body (`{"error":"standby","active":"http://…"}`), if it names one. */
+function activeOf(body: string): string | undefined {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed !== 'object' || parsed === null) return undefined;
+    const active = (parsed as { active?: unknown }).active;
+    return typeof active === 'string' ? active : undefined;
+  } catch {
+    return undefined;
   }
 }

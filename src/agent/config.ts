@@ -22,8 +22,14 @@ export interface AgentNode {
 
 /** The agent's whole configuration. Durations in clock ms. */
 export interface AgentConfig {
-  /** The gateway's base URL, http://[mycelium address]:port. */
+  /** The first gateway's base URL, http://[mycelium address]:port (`gateways[0]`). */
   readonly gateway: string;
+  /**
+   * Every gateway of an active/standby pair (or more), tried in turn: a standby refuses the
+   * connection with 503 and names the active one, which the agent tries next. One entry when the
+   * config has the single `gateway`.
+   */
+  readonly gateways: readonly string[];
   /** The gateway's AgentPubKey, pinned; when absent it is learned on first contact and kept. */
   readonly gatewayAgent?: string;
   /** A source address to connect from (the host's Mycelium address); default: the kernel's choice. */
@@ -60,14 +66,18 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['gateway', 'gatewayAgent', 'sourceAddress', 'keyFile', 'stateDir', 'nodes', 'vmDriver', 'heartbeatIntervalSeconds', 'bufferMaxHeartbeats', 'reconnect', 'countersignToleranceSeconds', 'lab', 'bidding'],
+    ['gateway', 'gateways', 'gatewayAgent', 'sourceAddress', 'keyFile', 'stateDir', 'nodes', 'vmDriver', 'heartbeatIntervalSeconds', 'bufferMaxHeartbeats', 'reconnect', 'countersignToleranceSeconds', 'lab', 'bidding'],
     'config',
   );
   const path = (v: unknown, f: string, fallback: string): string => {
     const p = v === undefined ? fallback : expectString(v, f, { maxLength: 4096 });
     return isAbsolute(p) ? p : resolve(base, p);
   };
-  const gateway = expectString(c.gateway, 'config.gateway', { pattern: /^http:\/\/\[[0-9a-fA-F:]+\]:\d+\/?$/, patternName: 'http://[MYCELIUM ADDRESS]:PORT' }).replace(/\/$/, '');
+  const gatewayUrl = (v: unknown, f: string): string => expectString(v, f, { pattern: /^http:\/\/\[[0-9a-fA-F:]+\]:\d+\/?$/, patternName: 'http://[MYCELIUM ADDRESS]:PORT' }).replace(/\/$/, '');
+  if (c.gateway !== undefined && c.gateways !== undefined) throw new ValidationError('config.gateways', 'give either "gateway" (one URL) or "gateways" (a list), not both');
+  if (c.gateway === undefined && c.gateways === undefined) throw new ValidationError('config.gateway', 'required: the gateway URL, http://[MYCELIUM ADDRESS]:PORT (or "gateways": [...] for an active/standby pair)');
+  const gateways = c.gateways !== undefined ? [...new Set(expectArray(c.gateways, 'config.gateways', 1, 8, gatewayUrl))] : [gatewayUrl(c.gateway, 'config.gateway')];
+  const gateway = gateways[0] as string;
   const nodes = expectArray(c.nodes, 'config.nodes', 1, 64, (v, f): AgentNode => {
     const o = expectObject(v, f);
     expectOnlyKeys(o, ['id', 'subnet', 'capacity', 'check'], f);
@@ -115,6 +125,7 @@ export function parseAgentConfig(raw: unknown, base: string): AgentConfig {
   const bidding = parseBiddingConfig(c.bidding);
   return {
     gateway,
+    gateways,
     ...(gatewayAgent ? { gatewayAgent } : {}),
     ...(c.sourceAddress === undefined ? {} : { sourceAddress: ipv6(c.sourceAddress, 'config.sourceAddress') }),
     keyFile: path(c.keyFile, 'config.keyFile', 'agent.key'),

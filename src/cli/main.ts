@@ -10,6 +10,7 @@ const HELP = `hypha — buy and run compute over Mycelium
   hypha receipt …    verify usage receipts offline
   hypha seal …       seal a secret so only the node that runs your VM can read it
   hypha gateway …    run the marketplace gateway
+  hypha store …      move the gateway's state to PostgreSQL
   hypha agent …      run a farmer's uptime agent
   hypha ledger …     run or inspect the embedded ledger (the lab's stand-in for Unyt)
   hypha lab …        a whole Mycelium-like network on this machine
@@ -37,6 +38,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   receipt: () => lazy('./receipt-command.js', 'receiptCommand'),
   seal: () => lazy('./seal-command.js', 'sealCommand'),
   gateway: () => lazy('./gateway-command.js', 'gatewayCommand'),
+  store: () => lazy('./store-command.js', 'storeCommand'),
   agent: () => lazy('./agent-command.js', 'agentCommand'),
   ledger: () => lazy('./ledger-command.js', 'ledgerCommand'),
   lab: () => lazy('./lab-command.js', 'labCommand'),

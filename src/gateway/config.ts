@@ -1,4 +1,5 @@
 // The gateway's configuration: a JSON file, checked field by field, with defaults a real deployment can start from.
+import { parseHaConfig, type HaConfig } from './ha/ha-config.js';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { errorMessage } from '../identity/error-message.js';
@@ -11,6 +12,7 @@ import { parseGridProvisionerConfig, readGridMnemonic } from './provision/grid-c
 import type { GridProvisionerConfig } from './provision/grid-config.js';
 import { parseUnytLedgerConfig, type UnytLedgerConfig } from './ledger/unyt/config.js';
 import type { TrustTierConfig } from './trust/trust-tier.js';
+import { DATABASE_URL_ENV, parseStoreConfig, type StoreConfig } from './store/store-config.js';
 
 /** Farmer agents approved in the config file: the nodes each may speak for, and from which /64s. */
 export interface ConfiguredAgent {
@@ -51,6 +53,8 @@ export interface GatewayConfig {
   readonly listen?: string;
   readonly port: number;
   readonly dataDir: string;
+  /** Where the state tables and logs are: files in dataDir (embedded) or a PostgreSQL database. */
+  readonly store: StoreConfig;
   readonly keyFile: string;
   readonly myceliumApiUrl: string;
   /** Admin AgentPubKeys and /64s. */
@@ -115,6 +119,8 @@ export interface GatewayConfig {
   readonly escrow: { readonly windowMs: number };
   /** Trust tiers, lowest first: what a customer's history here allows (most VMs at once, deposit). */
   readonly trust: { readonly tiers: readonly TrustTierConfig[] };
+  /** Active/standby gateways (docs/operator.md "Active and standby gateways"). */
+  readonly ha: HaConfig;
   /** Lab only: one billed hour lasts hourSeconds real seconds, from epochMs. */
   readonly lab?: { readonly hourSeconds: number; readonly epochMs: number };
 }
@@ -192,18 +198,19 @@ export function loadGatewayConfig(path: string | undefined, overrides: { listen?
       throw new ValidationError('config', `${path} is not valid JSON: ${errorMessage(err)}`);
     }
   }
-  const config = parseGatewayConfig(raw, base);
+  const config = parseGatewayConfig(raw, base, process.env[DATABASE_URL_ENV]);
   return overrides.listen !== undefined ? { ...config, listen: overrides.listen } : config;
 }
 
-/** Checks a parsed config object; `base` resolves relative paths. */
-export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
+/** Checks a parsed config object; `base` resolves relative paths; `databaseUrl` is HYPHA_DATABASE_URL. */
+export function parseGatewayConfig(raw: unknown, base: string, databaseUrl?: string): GatewayConfig {
   const c = expectObject(raw, 'config');
   expectOnlyKeys(
     c,
-    ['listen', 'port', 'dataDir', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'market', 'redeploy', 'http', 'lab', 'escrow', 'trust'],
+    ['listen', 'port', 'dataDir', 'store', 'keyFile', 'myceliumApiUrl', 'admins', 'link', 'offersFile', 'prices', 'agents', 'agentRequests', 'events', 'heartbeatIntervalSeconds', 'billing', 'orders', 'ledger', 'provisioner', 'probes', 'market', 'redeploy', 'http', 'ha', 'lab', 'escrow', 'trust'],
     'config',
   );
+  const store = parseStoreConfig(c.store, databaseUrl);
   const path = (v: unknown, f: string, fallback: string): string => {
     const p = v === undefined ? fallback : expectString(v, f, { maxLength: 4096 });
     return isAbsolute(p) ? p : resolve(base, p);
@@ -244,6 +251,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     ...(c.listen === undefined ? {} : { listen: expectString(c.listen, 'config.listen', { maxLength: 64 }) }),
     port: c.port === undefined ? DEFAULTS.port : expectInteger(c.port, 'config.port', 1, 65535),
     dataDir,
+    store,
     keyFile: path(c.keyFile, 'config.keyFile', resolve(dataDir, 'gateway.key')),
     myceliumApiUrl: c.myceliumApiUrl === undefined ? 'http://127.0.0.1:8989' : expectString(c.myceliumApiUrl, 'config.myceliumApiUrl', { pattern: /^https?:\/\//, patternName: 'an http:// URL' }),
     admins: expectArray(c.admins ?? [], 'config.admins', 0, 1000, (v, f) => adminEntry(v, f)),
@@ -292,6 +300,7 @@ export function parseGatewayConfig(raw: unknown, base: string): GatewayConfig {
     http: httpConfig(c.http),
     escrow: escrowConfig(c.escrow, hours),
     trust: trustConfig(c.trust, hours(billing, 'depositHours', 'config.billing', DEFAULTS.depositHours)),
+    ha: parseHaConfig(c.ha, store),
     ...(c.lab === undefined ? {} : { lab: labConfig(c.lab) }),
   };
 }

@@ -8,6 +8,7 @@ import { checkListenAddress, ListenAddressError } from '../../src/gateway/listen
 import { ValidationError } from '../../src/protocol/validate.js';
 import { newIdentity, writeSecureFile } from '../../src/identity/index.js';
 import { scratchDir } from '../helpers/paths.js';
+import { redactDatabaseUrl } from '../../src/gateway/store/postgres/redact-url.js';
 
 test('defaults: port 8480, 1-hour periods, 90% farmer share, 24 h deposit, 72 h grace, paths under the config folder', () => {
   const c = parseGatewayConfig({}, '/etc/hypha');
@@ -115,4 +116,36 @@ test('a grid provisioner is checked when the config loads: typed fields, paths r
   } finally {
     scratch.remove();
   }
+});
+
+test('store: embedded by default; postgres from config.store or HYPHA_DATABASE_URL; bad values name the field and never repeat the URL', () => {
+  assert.deepEqual(parseGatewayConfig({}, '/').store, { kind: 'embedded' });
+  assert.deepEqual(parseGatewayConfig({ store: { kind: 'embedded' } }, '/', 'postgres://u:p@h/db').store, { kind: 'embedded' }, 'an explicit embedded store wins over the environment');
+  assert.deepEqual(parseGatewayConfig({}, '/', 'postgres://u:p@h/db').store, { kind: 'postgres', url: 'postgres://u:p@h/db' });
+  assert.deepEqual(parseGatewayConfig({ store: { kind: 'postgres' } }, '/', 'postgresql://u@/db?host=/run/pg').store, { kind: 'postgres', url: 'postgresql://u@/db?host=/run/pg' });
+  assert.deepEqual(parseGatewayConfig({ store: { kind: 'postgres', url: 'postgres://a@h/x' } }, '/', 'postgres://b@h/y').store, { kind: 'postgres', url: 'postgres://a@h/x' });
+  const cases: Array<[unknown, string | undefined, string]> = [
+    [{ kind: 'postgres' }, undefined, 'config.store.url'],
+    [{ kind: 'postgres', url: 'mysql://u:hunter2@h/db' }, undefined, 'config.store.url'],
+    [{ kind: 'postgres', url: 'postgres://u:hunter2@h/my db' }, undefined, 'config.store.url'],
+    [{ kind: 'postgres', url: 42 }, undefined, 'config.store.url'],
+    [{ kind: 'sqlite' }, undefined, 'config.store.kind'],
+    [{ kind: 'embedded', url: 'postgres://h/db' }, undefined, 'config.store.url'],
+    ['postgres', undefined, 'config.store'],
+    [undefined, 'http://u:hunter2@h/db', 'HYPHA_DATABASE_URL'],
+  ];
+  for (const [store, env, field] of cases) {
+    assert.throws(
+      () => parseGatewayConfig(store === undefined ? {} : { store }, '/', env),
+      (e: unknown) => e instanceof ValidationError && e.field === field && !e.message.includes('hunter2'),
+      `${JSON.stringify(store)} / ${String(env)}`,
+    );
+  }
+});
+
+test('redactDatabaseUrl: the password is masked in the userinfo and in a password= parameter; a URL without one is unchanged', () => {
+  assert.equal(redactDatabaseUrl('postgres://hypha:s3cr%40t@db.example:5432/hypha'), 'postgres://hypha:***@db.example:5432/hypha');
+  assert.equal(redactDatabaseUrl('postgresql://hypha@/hypha?host=/run/pg&password=s3cret&port=5433'), 'postgresql://hypha@/hypha?host=/run/pg&password=***&port=5433');
+  assert.equal(redactDatabaseUrl('postgresql://hypha@/hypha?host=%2Ftmp%2Fsock&port=5432'), 'postgresql://hypha@/hypha?host=%2Ftmp%2Fsock&port=5432');
+  assert.equal(redactDatabaseUrl('postgres://:only-password@h/db'), 'postgres://:***@h/db');
 });

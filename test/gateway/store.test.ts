@@ -1,65 +1,138 @@
-// The embedded store and the append-only log: durability, mode 0600, and loud refusal of damaged files.
+// The Store port on both backends (lowdb files, PostgreSQL) and the append-only log: durability, mode 0600, and loud refusal of damaged files.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { appendFileSync, chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LowdbStore } from '../../src/gateway/store/lowdb-store.js';
 import { AppendLog } from '../../src/gateway/store/append-log.js';
-import { StoreError } from '../../src/gateway/store/store.js';
+import { StoreError, type Store } from '../../src/gateway/store/store.js';
+import { PgDatabase } from '../../src/gateway/store/postgres/pg-database.js';
+import { PgStore } from '../../src/gateway/store/postgres/pg-store.js';
+import { PG_SKIP } from '../helpers/postgres.js';
+import { freshDatabase } from '../helpers/pg-databases.js';
 import type { LinkRecord } from '../../src/gateway/store/records.js';
 import { scratchDir } from '../helpers/paths.js';
 
 const link = (subnet: string): LinkRecord => ({ subnet, agent: 'uhCAkX', address: subnet.replace('::/64', '::1'), linkedAtMs: 1, nonce: 'n', statement: 's', signature: 'sig' });
 
-test('LowdbStore: writes are durable, mode 0600, and survive a reopen', async (t) => {
+/** A place a store lives, opened (and reopened) fresh for each test. */
+interface Backend {
+  readonly name: string;
+  readonly skip: string | false;
+  /** A new empty place; `open` opens a store on it, `remove` cleans up after the test. */
+  create: () => Promise<{ open: () => Promise<{ store: Store; close: () => Promise<void> }>; remove: () => void }>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: 'LowdbStore',
+    skip: false,
+    create: () => {
+      const { dir, remove } = scratchDir();
+      return Promise.resolve({
+        open: async () => {
+          const store = await LowdbStore.open(dir);
+          return { store, close: () => store.close() };
+        },
+        remove,
+      });
+    },
+  },
+  {
+    name: 'PgStore',
+    skip: PG_SKIP,
+    create: async () => {
+      const url = await freshDatabase();
+      return {
+        open: async () => {
+          const db = await PgDatabase.open({ url });
+          const store = await PgStore.open(db);
+          return { store, close: async () => (await store.close(), await db.close()) };
+        },
+        remove: () => undefined,
+      };
+    },
+  },
+];
+
+for (const backend of BACKENDS) {
+  test(`${backend.name}: writes are durable and survive a reopen; deletes say whether there was a row`, { skip: backend.skip }, async (t) => {
+    const place = await backend.create();
+    t.after(place.remove);
+    const { store, close } = await place.open();
+    await store.links.put('4a1::/64', link('4a1::/64'));
+    await Promise.all([store.links.put('4a2::/64', link('4a2::/64')), store.meta.put('x', 1), store.meta.put('money', { amountMicros: '18446744073709551617' })]);
+    await close();
+    const again = await place.open();
+    t.after(again.close);
+    assert.deepEqual(again.store.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a2::/64']);
+    assert.equal(again.store.meta.get('x'), 1);
+    assert.deepEqual(again.store.meta.get('money'), { amountMicros: '18446744073709551617' }, 'a bigint amount stays an exact decimal string');
+    assert.equal(await again.store.links.delete('4a1::/64'), true);
+    assert.equal(await again.store.links.delete('4a1::/64'), false);
+    await again.store.flush();
+  });
+
+  test(`${backend.name}: a stored record is a copy, not an alias of the caller's object`, { skip: backend.skip }, async (t) => {
+    const place = await backend.create();
+    t.after(place.remove);
+    const { store, close } = await place.open();
+    t.after(close);
+    const rec = { ...link('4a1::/64') } as { agent: string };
+    await store.links.put('4a1::/64', rec as LinkRecord);
+    rec.agent = 'changed';
+    assert.equal(store.links.get('4a1::/64')?.agent, 'uhCAkX');
+  });
+
+  test(`${backend.name}: "__proto__", "constructor" and "toString" are ordinary keys; the table keeps working, across a reopen`, { skip: backend.skip }, async (t) => {
+    const place = await backend.create();
+    t.after(place.remove);
+    const { store, close } = await place.open();
+    assert.equal(store.links.get('constructor'), undefined, 'a key never stored reads as absent, even one Object.prototype has');
+    assert.equal(store.links.get('toString'), undefined);
+    assert.equal(await store.links.delete('toString'), false);
+    await store.links.put('__proto__', link('4a9::/64'));
+    await store.links.put('4a1::/64', link('4a1::/64'));
+    await store.links.put('constructor', link('4a8::/64'));
+    assert.equal(store.links.get('__proto__')?.subnet, '4a9::/64');
+    assert.equal(store.links.get('constructor')?.subnet, '4a8::/64');
+    assert.equal(store.links.size(), 3);
+    assert.deepEqual(store.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a8::/64', '4a9::/64']);
+    assert.equal(store.links.get('subnet'), undefined, "the stored record did not become the table's prototype");
+    await close();
+    const again = await place.open();
+    t.after(again.close);
+    assert.equal(again.store.links.get('__proto__')?.subnet, '4a9::/64');
+    assert.equal(again.store.links.size(), 3);
+    assert.equal(again.store.links.get('subnet'), undefined);
+    assert.equal(await again.store.links.delete('__proto__'), true);
+    assert.equal(again.store.links.get('__proto__'), undefined);
+    assert.equal(again.store.links.size(), 2);
+  });
+
+  test(`${backend.name}: the last write to a key in a tick wins, and a delete then a put keeps the put`, { skip: backend.skip }, async (t) => {
+    const place = await backend.create();
+    t.after(place.remove);
+    const { store, close } = await place.open();
+    await store.meta.put('k', 'first');
+    const writes = [store.meta.put('k', 'second'), store.meta.delete('k'), store.meta.put('k', 'third'), store.meta.put('gone', 1), store.meta.delete('gone')];
+    await Promise.all(writes);
+    await close();
+    const again = await place.open();
+    t.after(again.close);
+    assert.equal(again.store.meta.get('k'), 'third');
+    assert.equal(again.store.meta.get('gone'), undefined);
+  });
+}
+
+test('LowdbStore: no temporary files are left beside db.json', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
   const store = await LowdbStore.open(dir);
-  await store.links.put('4a1::/64', link('4a1::/64'));
   await Promise.all([store.links.put('4a2::/64', link('4a2::/64')), store.meta.put('x', 1)]);
   assert.equal(statSync(join(dir, 'db.json')).mode & 0o777, 0o600);
   await store.close();
-  const again = await LowdbStore.open(dir);
-  assert.deepEqual(again.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a2::/64']);
-  assert.equal(again.meta.get('x'), 1);
-  assert.equal(await again.links.delete('4a1::/64'), true);
-  assert.equal(await again.links.delete('4a1::/64'), false);
   assert.deepEqual(readdirSync(dir), ['db.json'], 'no temporary files left');
-});
-
-test('LowdbStore: a stored record is a copy, not an alias of the caller\'s object', async (t) => {
-  const { dir, remove } = scratchDir();
-  t.after(remove);
-  const store = await LowdbStore.open(dir);
-  const rec = { ...link('4a1::/64') } as { agent: string };
-  await store.links.put('4a1::/64', rec as LinkRecord);
-  rec.agent = 'changed';
-  assert.equal(store.links.get('4a1::/64')?.agent, 'uhCAkX');
-});
-
-test('LowdbStore: "__proto__", "constructor" and "toString" are ordinary keys; the table keeps working, across a reopen', async (t) => {
-  const { dir, remove } = scratchDir();
-  t.after(remove);
-  const store = await LowdbStore.open(dir);
-  assert.equal(store.links.get('constructor'), undefined, 'a key never stored reads as absent, even one Object.prototype has');
-  assert.equal(store.links.get('toString'), undefined);
-  assert.equal(await store.links.delete('toString'), false);
-  await store.links.put('__proto__', link('4a9::/64'));
-  await store.links.put('4a1::/64', link('4a1::/64'));
-  await store.links.put('constructor', link('4a8::/64'));
-  assert.equal(store.links.get('__proto__')?.subnet, '4a9::/64');
-  assert.equal(store.links.get('constructor')?.subnet, '4a8::/64');
-  assert.equal(store.links.size(), 3);
-  assert.deepEqual(store.links.values().map((l) => l.subnet).sort(), ['4a1::/64', '4a8::/64', '4a9::/64']);
-  assert.equal(store.links.get('subnet'), undefined, "the stored record did not become the table's prototype");
-  await store.close();
-  const again = await LowdbStore.open(dir);
-  assert.equal(again.links.get('__proto__')?.subnet, '4a9::/64');
-  assert.equal(again.links.size(), 3);
-  assert.equal(again.links.get('subnet'), undefined);
-  assert.equal(await again.links.delete('__proto__'), true);
-  assert.equal(again.links.get('__proto__'), undefined);
-  assert.equal(again.links.size(), 2);
 });
 
 test('LowdbStore: a truncated, empty, non-JSON, wrong-version or world-readable file stops the open; it is never reset', async (t) => {

@@ -47,6 +47,7 @@ import {
   type SignedBid,
 } from '../../protocol/index.js';
 import type { Clock } from '../../protocol/clock.js';
+import type { Emits } from '../../protocol/typed-emitter.js';
 import type { EventSink, TimelineEvent } from '../events/event-log.js';
 import type { EventName } from '../events/event-catalogue.js';
 import type { Store } from '../store/store.js';
@@ -56,6 +57,20 @@ import { AgentRequests, type AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
 import type { SealedSecret } from '../../protocol/sealed-secret.js';
+
+/** What the hub announces: billing listens for countersignatures, metrics for heartbeats. */
+export type HubEvents = {
+  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
+  readonly countersign: [receiptId: string, agent: string, result: { signature: string } | { reason: string }];
+  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
+  readonly batchCountersign: [treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }];
+  /** A heartbeat was ingested. */
+  readonly heartbeat: [agent: string];
+  /** The agent saw a key log in to a VM (access escrow checks the agent is that VM's farmer and the key the customer's). */
+  readonly vmLogin: [agent: string, deploymentId: string, keyFingerprint: string];
+  /** A connected agent sent a bid (`nodes`: the nodes its connection speaks for); the market checks it. */
+  readonly bid: [agent: string, nodes: readonly string[], bid: SignedBid];
+};
 
 /** What the hub needs from the rest of the gateway. */
 export interface AgentHubDeps {
@@ -73,16 +88,8 @@ export interface AgentHubDeps {
   closedThroughMs(): number;
   /** VMs placed on these nodes, for the agent to probe. */
   assignmentsFor(nodes: readonly string[]): VmAssignment[];
-  /** A farmer countersigned (signature) or refused (reason) a v1 receipt. */
-  onCountersign(receiptId: string, agent: string, result: { signature: string } | { reason: string }): void;
-  /** A farmer countersigned (the root of the receipts it agrees with) or refused its batch under a tree head. */
-  /** The agent saw a key log in to a VM (access escrow checks the agent is that VM's farmer and the key the customer's). */
-  onVmLogin?(agent: string, deploymentId: string, keyFingerprint: string): void;
-  onBatchCountersign(treeHeadHash: string, agent: string, result: { size: number; root: string; signature: string; refused: ReadonlyArray<{ receiptId: string; reason: string }> } | { reason: string }): void;
-  /** A heartbeat was ingested (for metrics). */
-  onHeartbeat?(agent: string): void;
-  /** A connected agent sent a bid (`nodes`: the nodes its connection speaks for); the market checks it. */
-  onBid?(agent: string, nodes: readonly string[], bid: SignedBid): void;
+  /** Where the hub announces what agents sent: countersignatures (for billing) and heartbeats (for metrics). */
+  readonly signals: Emits<HubEvents>;
   /**
    * The browser guard of the HTTP routes (http/origin-guard.ts). Browsers open cross-site
    * WebSockets without asking, so an upgrade is held to the rules of a state-changing request:
@@ -524,22 +531,22 @@ export class AgentHub {
         return;
       }
       case 'countersigned':
-        this.deps.onCountersign(m.receiptId, conn.agent, { signature: m.signature });
+        this.deps.signals.emit('countersign', m.receiptId, conn.agent, { signature: m.signature });
         return;
       case 'countersign-refused':
-        this.deps.onCountersign(m.receiptId, conn.agent, { reason: m.reason });
+        this.deps.signals.emit('countersign', m.receiptId, conn.agent, { reason: m.reason });
         return;
       case 'batch-countersigned':
-        this.deps.onBatchCountersign(m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
+        this.deps.signals.emit('batchCountersign', m.treeHead, conn.agent, { size: m.size, root: m.root, signature: m.signature, refused: m.refused });
         return;
       case 'batch-countersign-refused':
-        this.deps.onBatchCountersign(m.treeHead, conn.agent, { reason: m.reason });
+        this.deps.signals.emit('batchCountersign', m.treeHead, conn.agent, { reason: m.reason });
         return;
       case 'vm-login':
-        this.deps.onVmLogin?.(conn.agent, m.vm, m.keyFingerprint);
+        this.deps.signals.emit('vmLogin', conn.agent, m.vm, m.keyFingerprint);
         return;
       case 'bid':
-        this.deps.onBid?.(conn.agent, conn.nodes.map((n) => n.id), m.bid);
+        this.deps.signals.emit('bid', conn.agent, conn.nodes.map((n) => n.id), m.bid);
         return;
       case 'hello':
         conn.ws.close(CLOSE.badMessage, 'hello was already received');
@@ -559,7 +566,7 @@ export class AgentHub {
       this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} names a previous head that is not the gateway's: the chain was forged or reordered`, { seq: hb.seq });
     }
     conn.lastHeartbeatAtMs = now;
-    this.deps.onHeartbeat?.(conn.agent);
+    this.deps.signals.emit('heartbeat', conn.agent);
     if (hb.atMs > now + 2 * this.deps.heartbeatIntervalMs) {
       this.disagree(conn.agent, 'agent.clock_skew', `heartbeat ${hb.seq} is stamped ${Math.round((hb.atMs - now) / 1000)} s in the future; not counted`, { seq: hb.seq });
       return;

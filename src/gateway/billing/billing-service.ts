@@ -190,8 +190,31 @@ export class BillingService implements PeriodWork {
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
   private readonly bodyText = new ReceiptBodyText();
+  private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: BillingDeps) {}
+
+  /**
+   * Starts the settle loop: every `tickRealMs` (at least 100 ms) posts what is unposted, then runs
+   * `afterSettle` (the funds watch's refresh). A failed round is logged and the next one retries.
+   */
+  start(tickRealMs: number, afterSettle: () => Promise<void> | void = () => undefined): void {
+    if (this.settleTimer !== undefined) return;
+    this.settleTimer = setInterval(
+      () =>
+        void this.settle()
+          .then(afterSettle)
+          .catch((err: unknown) => this.deps.log.error({ err }, 'billing.settle failed')),
+      Math.max(tickRealMs, 100),
+    );
+  }
+
+  /** Stops the settle loop; a round in flight finishes (it is awaited). */
+  async close(): Promise<void> {
+    clearInterval(this.settleTimer);
+    this.settleTimer = undefined;
+    await this.settling?.catch(() => undefined);
+  }
 
   /**
    * Issues the period's receipts as one Merkle tree whose head the gateway signs once, stores

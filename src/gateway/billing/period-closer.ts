@@ -52,6 +52,12 @@ export function periodStartOf(ms: number, periodMs: number): number {
   return Math.floor(ms / periodMs) * periodMs;
 }
 
+/** Every period ending at or before this time (clock ms) is closed; 0 before the first closer ran. */
+export function closedThroughOf(meta: Pick<Table<unknown>, 'get'>): number {
+  const ms = meta.get('closedThroughMs');
+  return typeof ms === 'number' ? ms : 0;
+}
+
 /**
  * A period [s, s+P) is closed once the clock passes s+P plus a settle time (so late
  * heartbeats still count), in order, never twice: `closedThroughMs` in the store moves only
@@ -77,7 +83,7 @@ export class PeriodCloser {
 
   /** Every period ending at or before this time is closed. */
   closedThroughMs(): number {
-    return this.deps.meta.get('closedThroughMs') as number;
+    return closedThroughOf(this.deps.meta);
   }
 
   /** The last run's time and error, for the admin page. */

@@ -1,6 +1,7 @@
 // The timeline: every event with a reason (order paid, VM deployed, grace started, …), append-only and indexed for the admin views.
 import { AppendLog } from '../store/append-log.js';
 import type { EventName } from './event-catalogue.js';
+import type { LoadedLog, RecordLog } from '../store/record-log.js';
 
 /** One thing that happened, and why. Times are clock ms. */
 export interface TimelineEvent {
@@ -38,7 +39,7 @@ export class EventLog implements EventSink {
   private readonly index = new Map<string, TimelineEvent[]>();
   private readonly counts = new Map<string, number>();
 
-  private constructor(private readonly log: AppendLog<TimelineEvent>, private readonly keepInMemory: number) {}
+  private constructor(private readonly log: RecordLog<TimelineEvent>, private readonly keepInMemory: number) {}
 
   /** Opens the log and indexes its newest `keepInMemory` events. */
   static open(path: string, keepInMemory: number = DEFAULT_EVENTS_IN_MEMORY): { events: EventLog; tornBytes: number } {
@@ -46,9 +47,14 @@ export class EventLog implements EventSink {
     // journal and db.json, all fsynced), so its lines are written at once but not fsynced: an fsync
     // per batch blocked the event loop for every agent connecting (bench/agents).
     const { log, records, tornBytes } = AppendLog.open<TimelineEvent>(path, { durable: false, keepLast: keepInMemory });
-    const events = new EventLog(log, keepInMemory);
-    for (const e of records) events.remember(e);
-    return { events, tornBytes };
+    return { events: EventLog.load({ log, records }, keepInMemory), tornBytes };
+  }
+
+  /** Indexes a log's newest events (the caller reads at most `keepInMemory` of them, oldest first). */
+  static load(loaded: LoadedLog<TimelineEvent>, keepInMemory: number = DEFAULT_EVENTS_IN_MEMORY): EventLog {
+    const events = new EventLog(loaded.log, keepInMemory);
+    for (const e of loaded.records) events.remember(e);
+    return events;
   }
 
   async record(event: TimelineEvent): Promise<void> {

@@ -5,6 +5,7 @@ import { blake2b } from '@noble/hashes/blake2.js';
 import { toHex, utf8 } from '../../identity/index.js';
 import { UNIT } from '../../protocol/money.js';
 import { AppendLog } from '../store/append-log.js';
+import type { LoadedLog, RecordLog } from '../store/record-log.js';
 import { LedgerRejectedError, LedgerUnavailableError, type Balance, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
 
 /** One journal entry. Amounts are micro-unit integers written as strings (never floats). */
@@ -56,14 +57,19 @@ export class EmbeddedLedger implements Ledger {
   /** Set when the journal could not be written: memory may be ahead of disk, so stop. */
   private broken: Error | null = null;
 
-  private constructor(private readonly journal: AppendLog<LedgerEntry>, private readonly nowMs: () => number) {}
+  private constructor(private readonly journal: RecordLog<LedgerEntry>, private readonly nowMs: () => number) {}
 
   /** Opens (or creates) the journal in `dir`. */
   static open(dir: string, nowMs: () => number = Date.now): EmbeddedLedger {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const { log, records } = AppendLog.open<LedgerEntry>(join(dir, 'journal.log'));
-    const ledger = new EmbeddedLedger(log, nowMs);
-    for (const e of records) ledger.apply(e);
+    return EmbeddedLedger.load({ log, records }, nowMs);
+  }
+
+  /** Rebuilds balances from a journal's entries (a file or a database table), oldest first. */
+  static load(loaded: LoadedLog<LedgerEntry>, nowMs: () => number = Date.now): EmbeddedLedger {
+    const ledger = new EmbeddedLedger(loaded.log, nowMs);
+    for (const e of loaded.records) ledger.apply(e);
     return ledger;
   }
 

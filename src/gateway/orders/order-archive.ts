@@ -1,5 +1,6 @@
 // OrderArchive: expired and failed orders, moved out of db.json into an append-only log, still readable as each customer's order history.
 import { AppendLog } from '../store/append-log.js';
+import type { LoadedLog, RecordLog } from '../store/record-log.js';
 import type { OrderRecord } from '../store/records.js';
 
 /** What the order service needs of the archive (a narrow port; OrderArchive implements it). */
@@ -25,14 +26,19 @@ export class OrderArchive implements OrderHistory {
   private readonly bySubnet = new Map<string, OrderRecord[]>();
   private readonly byId = new Map<string, OrderRecord>();
 
-  private constructor(private readonly log: AppendLog<OrderRecord>, private readonly keepPerCustomer: number) {}
+  private constructor(private readonly log: RecordLog<OrderRecord>, private readonly keepPerCustomer: number) {}
 
   /** Opens (or creates) the archive at `path`; a damaged file stops the open (StoreError). */
   static open(path: string, keepPerCustomer: number): { archive: OrderArchive; tornBytes: number } {
     const { log, records, tornBytes } = AppendLog.open<OrderRecord>(path);
-    const archive = new OrderArchive(log, keepPerCustomer);
-    for (const o of records) archive.remember(o);
-    return { archive, tornBytes };
+    return { archive: OrderArchive.load({ log, records }, keepPerCustomer), tornBytes };
+  }
+
+  /** Indexes a log's orders, oldest first (a database reads only each customer's and /64's newest). */
+  static load(loaded: LoadedLog<OrderRecord>, keepPerCustomer: number): OrderArchive {
+    const archive = new OrderArchive(loaded.log, keepPerCustomer);
+    for (const o of loaded.records) archive.remember(o);
+    return archive;
   }
 
   async add(order: OrderRecord): Promise<void> {

@@ -4,6 +4,7 @@ import { errorMessage } from '../../identity/error-message.js';
 import { blake2bChained, fromHex, fsyncDir, toHex, utf8 } from '../../identity/index.js';
 import { dirname } from 'node:path';
 import { StoreError } from './store.js';
+import type { RecordLog } from './record-log.js';
 
 /** How a log was found on open. */
 export interface OpenedLog<T> {
@@ -23,7 +24,7 @@ const GENESIS = '0'.repeat(32);
  * fdatasync per batch, never a rewrite of what is stored. Records appended in the same tick
  * share one fsync (group commit).
  */
-export class AppendLog<T> {
+export class AppendLog<T> implements RecordLog<T> {
   private queue: { text: string; resolve: (offset: number) => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
 

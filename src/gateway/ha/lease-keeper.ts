@@ -1,0 +1,171 @@
+// Keeps (or waits for) the active lease: a round every ttl/3 on its own connection, stepping down on its own clock when renewals stop answering.
+import type { Clock } from '../../protocol/clock.js';
+import { errorMessage } from '../../identity/error-message.js';
+import { TypedEmitter } from '../../protocol/typed-emitter.js';
+import type { GatewayRole, Lease, LeaseEvents } from './lease.js';
+import { leaseRoundMs, type LeaseClaim, type LeaseOutcome } from './lease-rules.js';
+
+/** Where the lease row lives: one atomic read-decide-write per round (`decideLease` inside a transaction). */
+export interface LeaseStore {
+  round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome>;
+  /** Ends the lease now if `me` still holds it under `token` (a clean stop hands over at once). */
+  release(me: LeaseClaim, token: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** What a keeper needs. */
+export interface LeaseKeeperDeps {
+  readonly store: LeaseStore;
+  readonly claim: LeaseClaim;
+  readonly ttlMs: number;
+  /** This host's real time (never the lab's scaled clock): a lease is real seconds. */
+  readonly clock: Clock;
+  /** Told when a round fails or the role changes. */
+  readonly onLog?: (message: string) => void;
+}
+
+/**
+ * The active/standby state of one gateway. Active from a round that acquired the lease until a round
+ * sees another holder, or until `ttl` after the start of its last successful round passes on this
+ * host's clock without a renewal (the database cannot be reached): the holder steps down before its
+ * lease can have lapsed in the database, so two gateways never both act. The write fence is the
+ * backstop for a holder paused past that point.
+ */
+export class LeaseKeeper implements Lease {
+  readonly kind = 'postgres';
+  readonly signals = new TypedEmitter<LeaseEvents>();
+  private current: GatewayRole = 'standby';
+  private token = 0;
+  private url: string | undefined;
+  private validUntilMs = 0;
+  private lastOutage: string | null = null;
+  private timer: NodeJS.Timeout | undefined;
+  private watchdog: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private closed = false;
+  /** Whether a role was announced yet (a standby's first round says so once). */
+  private announced = false;
+  /** After a resignation, no round until this time (this host's clock). */
+  private cooldownUntilMs = 0;
+
+  constructor(private readonly deps: LeaseKeeperDeps) {}
+
+  role(): GatewayRole {
+    return this.current;
+  }
+
+  activeUrl(): string | undefined {
+    return this.current === 'active' ? this.deps.claim.url : this.url;
+  }
+
+  outage(): string | null {
+    return this.lastOutage;
+  }
+
+  /** The fencing token and holder this gateway writes under, or undefined when it is not (or no longer surely) active. */
+  writeToken(): { holder: string; token: number } | undefined {
+    this.expire();
+    return this.current === 'active' ? { holder: this.deps.claim.holder, token: this.token } : undefined;
+  }
+
+  /** One round now (rounds never overlap): acquire, renew, wait, or note an outage. */
+  round(): Promise<void> {
+    this.running ??= this.roundOnce().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  /** Steps down when the last renewal is older than the ttl on this host's clock; the watchdog calls it. */
+  expire(): void {
+    if (this.current === 'active' && this.deps.clock.nowMs() >= this.validUntilMs) this.stepDown('the lease was not renewed in time (database unreachable?)', undefined);
+  }
+
+  /**
+   * Gives the lease up because this gateway could not act on it (its active parts failed to start):
+   * releases the row and sits out one ttl of rounds, so another gateway takes over instead.
+   */
+  async resign(reason: string): Promise<void> {
+    if (this.current !== 'active') return;
+    const token = this.token;
+    this.cooldownUntilMs = this.deps.clock.nowMs() + this.deps.ttlMs;
+    this.stepDown(reason, undefined);
+    await this.deps.store.release(this.deps.claim, token).catch((err: unknown) => this.deps.onLog?.(`lease.release: ${errorMessage(err)}`));
+  }
+
+  /** The fence found this gateway's token superseded: step down now. */
+  fenced(): void {
+    if (this.current === 'active') this.stepDown('a write was fenced: another gateway holds the lease', undefined);
+  }
+
+  async start(): Promise<void> {
+    await this.round();
+    const every = leaseRoundMs(this.deps.ttlMs);
+    const loop = (): void => {
+      this.timer = setTimeout(() => void this.round().finally(() => !this.closed && loop()), every);
+    };
+    if (!this.closed) loop();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    clearTimeout(this.watchdog);
+    await this.running?.catch(() => undefined);
+    if (this.current === 'active') {
+      const token = this.token;
+      this.stepDown('the gateway is stopping', undefined);
+      await this.deps.store.release(this.deps.claim, token).catch((err: unknown) => this.deps.onLog?.(`lease.release: ${errorMessage(err)}`));
+    }
+    await this.deps.store.close();
+  }
+
+  private async roundOnce(): Promise<void> {
+    if (this.deps.clock.nowMs() < this.cooldownUntilMs) return;
+    const askedAtMs = this.deps.clock.nowMs();
+    let outcome: LeaseOutcome;
+    try {
+      outcome = await this.deps.store.round(this.deps.claim, this.deps.ttlMs);
+    } catch (err) {
+      const message = `lease: the database did not answer: ${errorMessage(err)}`;
+      if (this.lastOutage === null) this.deps.onLog?.(message);
+      this.lastOutage = message;
+      this.signals.emit('outage', message);
+      this.expire();
+      return;
+    }
+    if (this.closed) return;
+    this.lastOutage = null;
+    if (outcome.kind === 'waited') {
+      this.url = outcome.row.url;
+      if (this.current === 'active') this.stepDown('another gateway holds the lease', outcome.row.url);
+      else if (!this.announced) this.signals.emit('standby', 'another gateway holds the lease', outcome.row.url);
+      this.announced = true;
+      return;
+    }
+    // Valid from when we asked, not when the answer came: the database's expiry is at least that late.
+    this.validUntilMs = askedAtMs + this.deps.ttlMs;
+    this.armWatchdog();
+    const takeover = outcome.kind === 'acquired' || this.current !== 'active' || outcome.row.token !== this.token;
+    this.token = outcome.row.token;
+    this.url = outcome.row.url;
+    this.announced = true;
+    if (takeover) {
+      this.current = 'active';
+      this.deps.onLog?.(`lease: active under token ${this.token}`);
+      this.signals.emit('active', this.token);
+    }
+  }
+
+  private armWatchdog(): void {
+    clearTimeout(this.watchdog);
+    const waitMs = Math.max(0, this.validUntilMs - this.deps.clock.nowMs());
+    this.watchdog = setTimeout(() => this.expire(), this.deps.clock.toRealMs(waitMs));
+    this.watchdog.unref();
+  }
+
+  private stepDown(reason: string, activeUrl: string | undefined): void {
+    this.current = 'standby';
+    clearTimeout(this.watchdog);
+    this.deps.onLog?.(`lease: standby (${reason})`);
+    this.signals.emit('standby', reason, activeUrl);
+  }
+}

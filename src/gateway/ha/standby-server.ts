@@ -1,0 +1,71 @@
+// What a standby gateway answers on its own address: 503 with the active gateway's URL for customers and agents, a status line for admins.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import { listen } from '../wiring/host.js';
+
+/** What the standby shows. */
+export interface StandbyView {
+  /** The active gateway's URL, when the lease names one. */
+  activeUrl(): string | undefined;
+  /** The lease database's outage, or null. */
+  outage(): string | null;
+}
+
+/** Seconds a client should wait before trying again (a takeover is bounded by `ha.takeoverSeconds`). */
+const RETRY_AFTER_SECONDS = 5;
+
+/** The body every refused customer or agent gets (API: error "standby"). */
+export function standbyBody(activeUrl: string | undefined): string {
+  return JSON.stringify({ error: 'standby', ...(activeUrl !== undefined ? { active: activeUrl } : {}), message: activeUrl !== undefined ? `this gateway is a standby; the active gateway is ${activeUrl}` : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly' });
+}
+
+/** One line for an admin: role, where the active one is, and the database's state. */
+export function standbyStatusLine(view: StandbyView): string {
+  const db = view.outage();
+  return `standby: active gateway ${view.activeUrl() ?? 'unknown (none holds the lease)'}; lease database ${db === null ? 'reachable' : `UNREACHABLE (${db})`}\n`;
+}
+
+/**
+ * Answers every request with 503: `/admin…` with the status line (text), everything else with the
+ * JSON body and a `Location` header pointing at the same path on the active gateway; an agent's
+ * WebSocket upgrade gets the same 503 (the agent then tries the active URL). Nothing is read
+ * from the request but its path, and nothing is written anywhere.
+ */
+export function standbyHandler(view: StandbyView): { request(req: IncomingMessage, res: ServerResponse): void; upgrade(req: IncomingMessage, socket: Duplex): void } {
+  return {
+    request(req, res) {
+      const active = view.activeUrl();
+      const path = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : '/';
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      res.setHeader('Cache-Control', 'no-store');
+      if (path === '/admin' || path.startsWith('/admin/')) {
+        res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end(standbyStatusLine(view));
+        return;
+      }
+      if (active !== undefined) res.setHeader('Location', `${active}${path}`);
+      res.writeHead(503, { 'Content-Type': 'application/json' }).end(standbyBody(active));
+    },
+    upgrade(_req, socket) {
+      const body = standbyBody(view.activeUrl());
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${RETRY_AFTER_SECONDS}\r\nConnection: close\r\n\r\n${body}`);
+    },
+  };
+}
+
+/** Starts the standby's server on the gateway's address; resolves to its closer. */
+export async function startStandbyServer(address: string, port: number, view: StandbyView, log: Logger): Promise<() => Promise<void>> {
+  const handler = standbyHandler(view);
+  const server: Server = createServer((req, res) => handler.request(req, res));
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 10_000;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex) => handler.upgrade(req, socket));
+  server.on('clientError', (_err, socket) => socket.destroy());
+  await listen(server, address, port);
+  log.info({ address, port }, 'standby: answering 503 with the active gateway\'s URL on [%s]:%d', address, port);
+  return () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+}

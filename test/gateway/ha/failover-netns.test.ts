@@ -1,0 +1,88 @@
+// Two real gateways sharing a lease on a real PostgreSQL server, at two Mycelium addresses in a private namespace: one active, the standby answers 503 with the active URL, and takes over.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Gateway } from '../../../src/gateway/gateway.js';
+import { parseGatewayConfig } from '../../../src/gateway/config.js';
+import { LAB_SKIP, waitFor } from '../../helpers/lab.js';
+import { scratchDir } from '../../helpers/paths.js';
+import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
+import { startTestPostgres } from '../../helpers/postgres.js';
+import { jsonRequest, rawRequest } from '../../helpers/source-http.js';
+
+const NAME = 'active and standby gateways on a real lease';
+
+if (privateNamespace() === undefined) {
+  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
+    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 240_000 });
+    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
+    assert.match(run.output, /ℹ pass 1\b/, 'the test ran inside the namespace');
+  });
+} else {
+  test(NAME, async (t) => {
+    const server = await startTestPostgres(t);
+    const [addrA, addrB, customer] = (await addLoopbackAddresses(3)) as [string, string, string];
+    const { dir, remove } = scratchDir('hypha-ha-');
+    t.after(() => remove());
+    const log = pino({ level: 'warn' }, pino.destination({ dest: join(dir, 'gateways.log'), sync: true }));
+    const configOf = (name: string, address: string) =>
+      parseGatewayConfig(
+        {
+          listen: address,
+          port: 8480,
+          dataDir: join(dir, name),
+          // One database for both: the PostgreSQL store, and the lease in it. One gateway key for both (agents pin it).
+          store: { kind: 'postgres', url: server.url },
+          keyFile: join(dir, 'gateway.key'),
+          probes: { enabled: false },
+          provisioner: { kind: 'agent', commandTimeoutSeconds: 5 },
+          ha: { takeoverSeconds: 3, onActiveCommand: ['/bin/sh', '-c', `echo "$HYPHA_ROLE $HYPHA_ACTIVE_URL" >> ${join(dir, `${name}-hooks.txt`)}`] },
+        },
+        dir,
+      );
+    const a = await Gateway.start(configOf('a', addrA), log);
+    let aClosed = false;
+    t.after(() => (aClosed ? undefined : a.close()));
+    const b = await Gateway.start(configOf('b', addrB), log);
+    t.after(() => b.close());
+    const urlA = `http://[${addrA}]:8480`;
+    assert.equal(a.status().role, 'active');
+    assert.equal(b.status().role, 'standby');
+    assert.equal(b.status().activeUrl, urlA);
+
+    // A customer at the standby: 503, the error and the active URL in the body, and a Location to the same path there.
+    const atB = { host: addrB, port: 8480 };
+    const offers = await jsonRequest(atB, customer, 'GET', '/v1/offers');
+    assert.equal(offers.status, 503);
+    assert.deepEqual({ ...(offers.json as object), message: undefined }, { error: 'standby', active: urlA, message: undefined });
+    const raw = await rawRequest(atB, customer, Buffer.from(`GET /v1/offers HTTP/1.1\r\nHost: [${addrB}]:8480\r\nConnection: close\r\n\r\n`));
+    assert.match(raw.head, new RegExp(`\\r\\nlocation: ${urlA.replace(/[[\]]/g, '\\$&')}/v1/offers\\r\\n`, 'i'));
+    const admin = await jsonRequest(atB, customer, 'GET', '/admin');
+    assert.equal(admin.status, 503);
+    assert.match(admin.text, new RegExp(`^standby: active gateway ${urlA.replace(/[[\]]/g, '\\$&')}; lease database reachable`));
+    // An agent's upgrade at the standby: refused with 503 and the active URL, which the agent tries next.
+    const upgrade = await rawRequest(atB, customer, Buffer.from(`GET /v1/agent HTTP/1.1\r\nHost: [${addrB}]:8480\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`));
+    assert.equal(upgrade.status, 503);
+    assert.ok(upgrade.head.includes(`"active":"${urlA}"`), upgrade.head);
+    // The active one serves.
+    assert.equal((await jsonRequest({ host: addrA, port: 8480 }, customer, 'GET', '/v1/offers')).status, 200);
+
+    // State written by the active one, through its fenced store.
+    const approval = { agent: a.identity.agent, state: 'approved' as const, source: 'config' as const, subnets: [], nodes: ['node-ha'], decidedAtMs: 1 };
+    await a.parts.store.agents.put('farmer-ha', approval);
+    assert.throws(() => b.parts, /standby/, 'a standby has no parts to write with');
+
+    // The active one stops (it gives the lease up on the way out): the standby takes over, reloads the state, and serves.
+    await a.close();
+    aClosed = true;
+    await waitFor('b to become active', () => (b.status().role === 'active' ? true : undefined), 15_000);
+    await waitFor('b to serve offers', async () => ((await jsonRequest(atB, customer, 'GET', '/v1/offers')).status === 200 ? true : undefined), 15_000);
+    assert.equal(b.status().activeUrl, `http://[${addrB}]:8480`);
+    assert.deepEqual(b.parts.store.agents.get('farmer-ha'), approval, 'the new active gateway reloaded what the old one wrote');
+    assert.equal(b.identity.agent, a.identity.agent, 'one gateway key');
+    const { readFileSync } = await import('node:fs');
+    await waitFor('the onActive hook of b', () => (readFileSync(join(dir, 'b-hooks.txt'), 'utf8').includes(`active http://[${addrB}]:8480`) ? true : undefined), 10_000);
+  });
+}

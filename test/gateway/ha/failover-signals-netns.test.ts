@@ -1,0 +1,143 @@
+// Two `hypha gateway` processes on one real PostgreSQL store, at two Mycelium addresses in a private namespace: SIGSTOP/SIGCONT fences the paused one, kill -9 of the active one hands over, rounds of it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import pg from 'pg';
+import { HYPHA_BIN } from '../../../src/lab/lab-state.js';
+import { LAB_SKIP, waitFor } from '../../helpers/lab.js';
+import { scratchDir } from '../../helpers/paths.js';
+import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
+import { startTestPostgres } from '../../helpers/postgres.js';
+import { jsonRequest } from '../../helpers/source-http.js';
+
+const NAME = 'gateway processes: a paused active one is fenced when it wakes; kill -9 of the active one hands over, three rounds';
+/** The configured takeover bound (seconds); waits below allow it plus a start-up on a loaded machine. */
+const TAKEOVER_SECONDS = 3;
+const WAIT_MS = (TAKEOVER_SECONDS + 20) * 1000;
+
+if (privateNamespace() === undefined) {
+  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
+    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 400_000 });
+    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
+    assert.match(run.output, /ℹ pass 2\b/, 'both tests ran inside the namespace');
+  });
+} else {
+  test(NAME, async (t) => {
+    const server = await startTestPostgres(t);
+    const [addrA, addrB, customer] = (await addLoopbackAddresses(3)) as [string, string, string];
+    const { dir, remove } = scratchDir('hypha-ha-sig-');
+    t.after(() => remove());
+    const addresses = { a: addrA, b: addrB } as const;
+    type Name = keyof typeof addresses;
+    const urlOf = (n: Name): string => `http://[${addresses[n]}]:8480`;
+    const procs: Partial<Record<Name, ChildProcess>> = {};
+    const logOf = (n: Name): string => join(dir, `${n}.log`);
+    for (const n of ['a', 'b'] as const) {
+      writeFileSync(
+        join(dir, `${n}.json`),
+        JSON.stringify({ listen: addresses[n], port: 8480, dataDir: join(dir, n), keyFile: join(dir, 'gateway.key'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }),
+      );
+    }
+    const start = (n: Name): void => {
+      const out = openSync(logOf(n), 'a');
+      procs[n] = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, `${n}.json`)], { stdio: ['ignore', out, out] });
+    };
+    t.after(() => {
+      for (const p of Object.values(procs)) if (p.exitCode === null) p.kill('SIGKILL');
+    });
+    const ask = async (n: Name): Promise<{ status: number; active?: string }> => {
+      try {
+        const r = await jsonRequest({ host: addresses[n], port: 8480 }, customer, 'GET', '/v1/offers', undefined, 3000);
+        return { status: r.status, ...(r.status === 503 ? { active: (r.json as { active?: string }).active } : {}) };
+      } catch {
+        return { status: 0 };
+      }
+    };
+    const serving = (n: Name): Promise<true> => waitFor(`${n} to serve as the active gateway`, async () => ((await ask(n)).status === 200 ? true : undefined), WAIT_MS, 200);
+    const standbyNaming = (n: Name, active: Name): Promise<true> =>
+      waitFor(`${n} to answer as a standby naming ${active}`, async () => {
+        const r = await ask(n);
+        return r.status === 503 && r.active === urlOf(active) ? true : undefined;
+      }, WAIT_MS, 200);
+    const db = new pg.Client({ connectionString: server.url });
+    // The server stops when the test ends (its after hook): this connection is then cut, which is expected.
+    db.on('error', () => undefined);
+    await db.connect();
+    t.after(() => db.end().catch(() => undefined));
+    const lease = async (): Promise<{ url: string; token: number }> => {
+      const { rows } = await db.query<{ url: string; token: string }>("SELECT url, token FROM hypha_lease WHERE name = 'active'");
+      return { url: rows[0]?.url ?? '', token: Number(rows[0]?.token ?? 0) };
+    };
+
+    start('a');
+    await serving('a');
+    start('b');
+    await standbyNaming('b', 'a');
+    const first = await lease();
+    assert.equal(first.url, urlOf('a'));
+
+    // SIGSTOP the active one: the standby takes the lease (a higher token) and serves.
+    procs.a?.kill('SIGSTOP');
+    await serving('b');
+    const second = await lease();
+    assert.deepEqual(second, { url: urlOf('b'), token: first.token + 1 });
+    // SIGCONT: the woken one finds its lease gone, stops every active part, and answers as a standby naming b.
+    procs.a?.kill('SIGCONT');
+    await standbyNaming('a', 'b');
+    assert.equal(procs.a?.exitCode, null, 'it stayed up, as a standby');
+    assert.match(readFileSync(logOf('a'), 'utf8'), /lost the lease: every active part stopped/);
+    assert.deepEqual(await lease(), second, 'the woken one did not take the lease back');
+
+    // Rounds of kill -9 of whichever is active; the other takes over and the killed one comes back as a standby.
+    let active: Name = 'b';
+    for (let round = 0; round < 3; round++) {
+      const other: Name = active === 'a' ? 'b' : 'a';
+      const before = await lease();
+      // A random moment within a lease round, so the kill lands at different points of the renew cycle.
+      await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 700)));
+      procs[active]?.kill('SIGKILL');
+      await serving(other);
+      const after = await lease();
+      assert.deepEqual(after, { url: urlOf(other), token: before.token + 1 }, `round ${round}: ${other} took over under the next token`);
+      start(active);
+      await standbyNaming(active, other);
+      active = other;
+    }
+  });
+
+  test('a PostgreSQL outage longer than the lease: the gateway reports it, stands by (refusing every write with 503), and recovers by itself', async (t) => {
+    const server = await startTestPostgres(t);
+    const [addr, customer] = (await addLoopbackAddresses(2)) as [string, string];
+    const { dir, remove } = scratchDir('hypha-ha-pgdown-');
+    t.after(() => remove());
+    writeFileSync(join(dir, 'g.json'), JSON.stringify({ listen: addr, port: 8480, dataDir: join(dir, 'g'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }));
+    const out = openSync(join(dir, 'g.log'), 'a');
+    const gateway = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, 'g.json')], { stdio: ['ignore', out, out] });
+    t.after(() => {
+      if (gateway.exitCode === null) gateway.kill('SIGKILL');
+    });
+    const get = async (path: string): Promise<{ status: number; text: string }> => {
+      try {
+        return await jsonRequest({ host: addr, port: 8480 }, customer, 'GET', path, undefined, 3000);
+      } catch {
+        return { status: 0, text: '' };
+      }
+    };
+    await waitFor('the gateway to serve', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    await server.stop();
+    // Within the lease's ttl it steps down on its own clock: customers get 503 standby, admins the outage line.
+    await waitFor('the outage to be reported to admins', async () => (/lease database UNREACHABLE/.test((await get('/admin')).text) ? true : undefined), WAIT_MS, 200);
+    const refused = await get('/v1/offers');
+    assert.equal(refused.status, 503);
+    assert.match(refused.text, /"error":"standby"/);
+    assert.match(readFileSync(join(dir, 'g.log'), 'utf8'), /the lease database is unreachable/);
+    const { startPostgres } = await import('../../../src/lab/postgres-server.js');
+    const again = await startPostgres({ dir: join(server.dataDir, '..') });
+    t.after(() => again.stop());
+    await waitFor('the gateway to be active again by itself', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    assert.equal(gateway.exitCode, null, 'the same process, never restarted');
+  });
+}

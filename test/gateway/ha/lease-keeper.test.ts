@@ -1,0 +1,103 @@
+// The lease keeper on a fake clock and a fake lease store: becomes active, renews, steps down on its own clock in an outage, and on seeing another holder.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LeaseKeeper, type LeaseStore } from '../../../src/gateway/ha/lease-keeper.js';
+import { decideLease, type LeaseClaim, type LeaseOutcome, type LeaseRow } from '../../../src/gateway/ha/lease-rules.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+
+/** A fake of the LeaseStore port, shaped from src/gateway/ha/pg-lease-store.ts: one row, the same rule, the (fake) database clock; `down` makes rounds fail like a lost connection. */
+class FakeLeaseStore implements LeaseStore {
+  row: LeaseRow | undefined;
+  down = false;
+  constructor(private readonly dbClock: FakeClock) {}
+  round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome> {
+    if (this.down) return Promise.reject(new Error('connect ECONNREFUSED'));
+    const out = decideLease(this.row, me, this.dbClock.nowMs(), ttlMs);
+    this.row = out.row;
+    return Promise.resolve(out);
+  }
+  release(me: LeaseClaim, token: number): Promise<void> {
+    if (this.row?.holder === me.holder && this.row.token === token) this.row = { ...this.row, expiresAtMs: this.dbClock.nowMs() };
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+const TTL = 9_000;
+
+function keeper(store: FakeLeaseStore, clock: FakeClock, name: string): { k: LeaseKeeper; seen: string[] } {
+  const k = new LeaseKeeper({ store, claim: { holder: `${name}#1`, url: `http://${name}` }, ttlMs: TTL, clock });
+  const seen: string[] = [];
+  k.signals.on('active', (token) => seen.push(`active:${token}`));
+  k.signals.on('standby', (_why, url) => seen.push(`standby:${url ?? '?'}`));
+  k.signals.on('outage', () => seen.push('outage'));
+  return { k, seen };
+}
+
+test('two keepers: the first is active, the second a standby that knows where the active one is; a takeover after the holder stops renewing', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  const b = keeper(store, clock, 'b');
+  await a.k.round();
+  await b.k.round();
+  assert.equal(a.k.role(), 'active');
+  assert.equal(b.k.role(), 'standby');
+  assert.equal(b.k.activeUrl(), 'http://a');
+  assert.deepEqual(b.seen, ['standby:http://a'], 'the standby says so once');
+  clock.advance(3_000);
+  await a.k.round();
+  await b.k.round();
+  assert.deepEqual(a.seen, ['active:1'], 'a renewal is no new takeover');
+  assert.equal(a.k.writeToken()?.token, 1);
+
+  // a stops (paused); b takes over once the row expires, with the next token.
+  clock.advance(TTL);
+  await b.k.round();
+  assert.equal(b.k.role(), 'active');
+  assert.deepEqual(b.seen, ['standby:http://a', 'active:2']);
+  // a's own clock also says its lease ran out: no token to write under, even before a round.
+  assert.equal(a.k.writeToken(), undefined);
+  assert.equal(a.k.role(), 'standby');
+  await a.k.round();
+  assert.equal(a.k.activeUrl(), 'http://b');
+});
+
+test('an outage: the holder keeps its role while the ttl lasts, then steps down on its own clock; it comes back under a new token', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  await a.k.round();
+  store.down = true;
+  clock.advance(3_000);
+  await a.k.round();
+  assert.equal(a.k.role(), 'active', 'one failed round is not a loss');
+  assert.match(a.k.outage() ?? '', /did not answer/);
+  clock.advance(TTL - 3_000);
+  await a.k.round();
+  assert.equal(a.k.role(), 'standby', 'stepped down when its last renewal was ttl old');
+  store.down = false;
+  await a.k.round();
+  assert.equal(a.k.outage(), null);
+  assert.equal(a.k.role(), 'active');
+  assert.deepEqual(a.seen, ['active:1', 'outage', 'outage', 'standby:?', 'active:2']);
+});
+
+test('a fenced write steps the holder down at once; close releases the lease so a standby takes it without waiting', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  const b = keeper(store, clock, 'b');
+  await a.k.round();
+  a.k.fenced();
+  assert.equal(a.k.role(), 'standby');
+  clock.advance(1);
+  await a.k.round();
+  assert.equal(a.k.role(), 'active', 'its row was still live: it renews and is active again under the same token');
+  await a.k.close();
+  await b.k.round();
+  assert.equal(b.k.role(), 'active');
+  assert.equal(b.k.writeToken()?.token, 2);
+});

@@ -1,0 +1,99 @@
+// Two gateways' leases competing on a real PostgreSQL server: one active, a takeover after the holder stops, and the paused holder's fence refusing its write.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pg from 'pg';
+import { LeaseKeeper } from '../../../src/gateway/ha/lease-keeper.js';
+import { LeaseFence } from '../../../src/gateway/ha/lease-fence.js';
+import { PgLeaseStore } from '../../../src/gateway/ha/pg-lease-store.js';
+import { FencedError } from '../../../src/gateway/store/write-fence.js';
+import { SystemClock } from '../../../src/protocol/clock.js';
+import { FakeClock } from '../../helpers/fake-clock.js';
+import { PG_SKIP, startTestPostgres } from '../../helpers/postgres.js';
+import { waitFor } from '../../helpers/lab.js';
+
+const TTL_MS = 900;
+
+/** One fenced write, the way the PostgreSQL store makes each: check the fence, write, commit (or roll back). */
+async function fencedInsert(pool: pg.Pool, fence: LeaseFence, value: string): Promise<void> {
+  const c = await pool.connect();
+  try {
+    await c.query('BEGIN');
+    await fence.check(c);
+    await c.query('INSERT INTO writes (v) VALUES ($1)', [value]);
+    await c.query('COMMIT');
+  } catch (err) {
+    await c.query('ROLLBACK');
+    throw err;
+  } finally {
+    c.release();
+  }
+}
+
+test('real PostgreSQL: one active lease; the standby takes over when the holder pauses; the paused holder is fenced when it wakes', { skip: PG_SKIP }, async (t) => {
+  const server = await startTestPostgres(t);
+  const pool = new pg.Pool({ connectionString: server.url, max: 4 });
+  // The server stops when the test ends (its after hook): idle pooled connections are then cut, which is expected.
+  pool.on('error', () => undefined);
+  await pool.query('CREATE TABLE writes (v text PRIMARY KEY)');
+
+  // a's clock is frozen: a paused process (SIGSTOP) whose own view of time did not move while the database's did.
+  const frozen = new FakeClock(Date.now());
+  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'a#1', url: 'http://[400::a]:8080' }, ttlMs: TTL_MS, clock: frozen });
+  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'b#1', url: 'http://[400::b]:8080' }, ttlMs: TTL_MS, clock: new SystemClock() });
+  t.after(() => Promise.all([a.close(), b.close(), pool.end()]));
+  const fenceA = new LeaseFence(a);
+  const fenceB = new LeaseFence(b);
+
+  await a.round();
+  await b.start();
+  assert.equal(a.role(), 'active');
+  assert.equal(b.role(), 'standby');
+  assert.equal(b.activeUrl(), 'http://[400::a]:8080', 'the standby knows the active URL from the lease row');
+  await fencedInsert(pool, fenceA, 'a-before');
+  await assert.rejects(fencedInsert(pool, fenceB, 'b-as-standby'), FencedError, 'a standby writes nothing');
+
+  // a stops renewing; b's own rounds take the lease over once the row expires on the database's clock.
+  await waitFor('b to take over', () => (b.role() === 'active' ? true : undefined), 10_000);
+  assert.equal(b.writeToken()?.token, 2, 'the takeover raised the token');
+  assert.equal(a.role(), 'active', 'a, paused, still believes it is active');
+  await assert.rejects(fencedInsert(pool, fenceA, 'a-after-wake'), FencedError, 'the woken holder is fenced by the database');
+  assert.equal(a.role(), 'standby', 'and the fence stepped it down');
+  await fencedInsert(pool, fenceB, 'b-active');
+  const { rows } = await pool.query<{ v: string }>('SELECT v FROM writes ORDER BY v');
+  assert.deepEqual(rows.map((r) => r.v), ['a-before', 'b-active']);
+
+  const { rows: lease } = await pool.query<{ holder: string; token: string }>("SELECT holder, token FROM hypha_lease WHERE name = 'active'");
+  assert.deepEqual(lease, [{ holder: 'b#1', token: '2' }]);
+});
+
+test('real PostgreSQL: a clean close hands the lease over at once; a server stopped mid-run is an outage the holder steps down from, and recovers after', { skip: PG_SKIP }, async (t) => {
+  const server = await startTestPostgres(t);
+  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'a#1', url: 'http://a' }, ttlMs: 60_000, clock: new SystemClock() });
+  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'b#1', url: 'http://b' }, ttlMs: TTL_MS, clock: new SystemClock() });
+  t.after(() => b.close());
+  await a.round();
+  await b.round();
+  assert.equal(b.role(), 'standby');
+  await a.close();
+  await b.round();
+  assert.equal(b.role(), 'active', 'released: no wait for the 60 s ttl');
+
+  const outages: string[] = [];
+  b.signals.on('outage', (m) => outages.push(m));
+  await server.stop();
+  await b.round();
+  assert.ok(outages.length >= 1 && /did not answer/.test(outages[0] ?? ''), 'the outage is reported');
+  await waitFor('b to step down on its own clock', async () => {
+    await b.round();
+    return b.role() === 'standby' ? true : undefined;
+  }, 10_000);
+  const { startPostgres } = await import('../../../src/lab/postgres-server.js');
+  const again = await startPostgres({ dir: `${server.dataDir}/..` });
+  t.after(() => again.stop());
+  await waitFor('b to be active again', async () => {
+    await b.round();
+    return b.role() === 'active' ? true : undefined;
+  }, 10_000);
+  assert.equal(b.outage(), null);
+  assert.equal(b.writeToken()?.token, 3, 'back under a new token: the lapse may have let someone else write');
+});
