@@ -623,18 +623,8 @@ export class ReceiptLog {
 
   /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled. */
   private commit(r: MoneyRecord & { t: 'receipt' }, position: number): ReceiptEntry {
-    const entry: ReceiptEntry = {
-      receipt: r.receipt,
-      ...(r.index === undefined ? {} : { index: r.index }),
-      hash: r.hash ?? receiptHash(r.receipt),
-      periodStartMs: r.periodStartMs,
-      key: r.key,
-      amountMicros: parseAmount('amount', r.receipt.amount),
-      farmerShareMicros: parseAmount('farmerShare', r.receipt.farmerShare),
-      state: 'issued',
-      paidOut: false,
-      ...(r.receipt.held === true ? { escrow: { state: 'held' as const } } : {}),
-    };
+    const entry = entryOf(r, 'issued', false);
+    if (r.receipt.held === true) entry.escrow = { state: 'held' };
     const d = r.receipt.deployment;
     let h = this.deployments.get(d);
     if (h && r.receipt.prev !== h.lastHash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to the previous receipt of ${d}`);
@@ -786,9 +776,8 @@ export class ReceiptLog {
   }
 }
 
-/** A receipt read back from the store that is no longer live: paid, and paid out when it had a farmer share. */
-function settledEntry(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
-  const farmerShareMicros = parseAmount('farmerShare', r.receipt.farmerShare);
+/** A receipt record as an entry in `state`. */
+function entryOf(r: MoneyRecord & { t: 'receipt' }, state: ReceiptState, paidOut: boolean): ReceiptEntry {
   return {
     receipt: r.receipt,
     ...(r.index === undefined ? {} : { index: r.index }),
@@ -796,12 +785,19 @@ function settledEntry(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
     periodStartMs: r.periodStartMs,
     key: r.key,
     amountMicros: parseAmount('amount', r.receipt.amount),
-    farmerShareMicros,
-    state: 'paid',
-    paidOut: farmerShareMicros > 0n,
-    // Returned receipts never leave memory, so a settled one that was held was released.
-    ...(r.receipt.held === true ? { escrow: { state: 'released' as const } } : {}),
+    farmerShareMicros: parseAmount('farmerShare', r.receipt.farmerShare),
+    state,
+    paidOut,
   };
+}
+
+/** A receipt read back from the store that is no longer live: paid, and paid out when it had a farmer share. */
+function settledEntry(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
+  const entry = entryOf(r, 'paid', false);
+  entry.paidOut = entry.farmerShareMicros > 0n;
+  // Returned receipts never leave memory, so a settled one that was held was released.
+  if (r.receipt.held === true) entry.escrow = { state: 'released' };
+  return entry;
 }
 
 /** Where `value` lies in an ascending list, or -1. */

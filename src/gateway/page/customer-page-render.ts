@@ -1,4 +1,5 @@
 // Renders the customer page from the same typed view models the JSON API answers with: pure functions, every value escaped by `html`.
+import { pageCsp } from '../render/page-csp.js';
 import { html, type SafeHtml } from '../render/html.js';
 import type { OfferView } from '../offers.js';
 import type { DeploymentView } from '../deployments/deployment-service.js';
@@ -8,7 +9,6 @@ import { PAGE_STYLE } from './page-style.js';
 import { REFRESH_SCRIPT } from '../render/refresh-script.js';
 import { table } from '../render/table.js';
 import { requestsTable, type RequestRow } from '../market/requests-table.js';
-import { cspHash } from '../render/csp-hash.js';
 import { eventClass } from '../render/event-class.js';
 import { time } from '../render/time.js';
 import type { HistoryRow } from './deployment-history.js';
@@ -52,16 +52,7 @@ export interface CustomerPageView {
 }
 
 /** The page's Content-Security-Policy: its own style sheet and script by hash, same-origin fetches and forms, nothing else. */
-export const CUSTOMER_PAGE_CSP = [
-  "default-src 'none'",
-  `script-src ${cspHash(REFRESH_SCRIPT)}`,
-  `style-src ${cspHash(PAGE_STYLE)}`,
-  "connect-src 'self'",
-  "img-src 'self' data:",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const CUSTOMER_PAGE_CSP = pageCsp(PAGE_STYLE);
 
 /** A whole document around `main`; `live` adds the refresh script. */
 export function renderPage(title: string, main: SafeHtml, live: boolean): string {

@@ -1,6 +1,6 @@
 // The admin page's document around each view's `<main>`: head, header with search, the shared refresh script, and the CSP that allows exactly its inline style and script.
+import { pageCsp } from '../../render/page-csp.js';
 import { html, type SafeHtml } from '../../render/html.js';
-import { cspHash } from '../../render/csp-hash.js';
 import { REFRESH_SCRIPT } from '../../render/refresh-script.js';
 import { STATUS_PAGE_STYLE as STYLE } from '../status-page-style.js';
 
@@ -13,17 +13,7 @@ export const NOSCRIPT_REFRESH_SECONDS = 10;
  * The Content-Security-Policy of every page: nothing but same-origin fetches, the search form,
  * and the one inline style sheet and script, allowed by their hashes.
  */
-export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'",
-  `script-src ${cspHash(REFRESH_SCRIPT)}`,
-  `style-src ${cspHash(STYLE)}`,
-  "connect-src 'self'",
-  // data: only for the empty favicon, which keeps browsers from asking the gateway for /favicon.ico.
-  "img-src 'self' data:",
-  "form-action 'self'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+export const CONTENT_SECURITY_POLICY = pageCsp(STYLE);
 
 /** How a page is wrapped. */
 export interface PageOptions {
