@@ -76,7 +76,7 @@ test('hypha store migrate copies everything, verifies the chains read back, and 
   assert.deepEqual(store.meta.get('billing.cursor'), { periodStartMs: T0 + HOUR });
   const { receipts, uncommitted } = await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay));
   assert.equal(uncommitted, 0);
-  assert.deepEqual((await receipts.of('dep_a')).map((e) => e.state), ['paid']);
+  assert.equal((await receipts.of('dep_a'))[0]?.state, 'paid');
   const chain = await Promise.all((await receipts.of('dep_b')).map((e) => receipts.present(e)));
   assert.deepEqual(chain.map((r) => r.upSeconds), [3540, 3600], 'the re-issued close is the one that counts');
   assert.deepEqual(verifyReceiptChain(chain), { ok: true });

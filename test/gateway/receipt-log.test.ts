@@ -221,3 +221,25 @@ test('ReceiptLog works over any MoneyStore: settled receipts are read back throu
   assert.equal(again.count(), 2);
   assert.equal(again.lastHash('dep_b'), receiptHash(bodies[1] as ReceiptBodyV2));
 });
+
+test('a held charge released, paid and paid out leaves memory, and read back it still says when and how it was released', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const log = ReceiptLog.open(path).receipts;
+  const body: ReceiptBodyV2 = { ...v2Body({ deployment: 'dep_h', startMs: T0 }), held: true };
+  await log.append(closeRecords([body], T0, headOver([body], T0, null)));
+  assert.deepEqual(log.held().map((e) => e.receipt.id), [body.id]);
+  assert.equal(log.totalsOf('dep_h').heldMicros, parseAmount('amount', body.amount));
+  const releasedAt = T0 + HOUR + 5;
+  await log.append([{ t: 'escrow_release', id: body.id, how: 'login', atMs: releasedAt }]);
+  await log.append([{ t: 'paid', id: body.id, entryId: 'e1', atMs: releasedAt }, { t: 'payout', id: body.id, farmer: farmer.agent, amountMicros: parseAmount('farmerShare', body.farmerShare).toString(), entryId: 'p1', atMs: releasedAt }]);
+  assert.equal(log.footprint().receipts, 0, 'settled: it left memory');
+  assert.equal(log.totalsOf('dep_h').heldMicros, 0n);
+  const expected = { state: 'released', atMs: releasedAt, how: 'login' };
+  assert.deepEqual((await log.of('dep_h'))[0]?.escrow, expected, 'read back from the same log');
+  log.close();
+  const reopened = ReceiptLog.open(path).receipts;
+  t.after(() => reopened.close());
+  assert.deepEqual((await reopened.of('dep_h'))[0]?.escrow, expected, 'and after a restart');
+});

@@ -174,6 +174,11 @@ export class ReceiptLog {
   private readonly deployments = new Map<string, DeploymentHistory>();
   private readonly periods = new Map<number, PeriodTotals>();
   private readonly customerArrears = new Map<string, bigint>();
+  /**
+   * When and how each released held charge was released, by receipt id, for receipts read back
+   * after they left memory: a deployment has about one held charge per hour of the escrow window.
+   */
+  private readonly released = new Map<string, { readonly atMs: number; readonly how: string }>();
   /** Running totals of what each customer paid (one small record a customer, not a receipt list). */
   private readonly customerPaid = new Map<string, { paidUpSeconds: number; paidMicros: bigint; firstPaidAtMs: number | null }>();
   private readonly deploymentArrears = new Map<string, bigint>();
@@ -241,7 +246,7 @@ export class ReceiptLog {
     const out: ReceiptEntry[] = [];
     for (const r of records) {
       if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
-      out.push(await this.withCountersign(this.live.get(r.receipt.id) ?? settledEntry(r)));
+      out.push(await this.withCountersign(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id))));
     }
     return out;
   }
@@ -756,6 +761,7 @@ export class ReceiptLog {
         // Only a held charge not yet settled moves: a second record for it (a re-run after a crash) changes nothing.
         if (e.escrow?.state !== 'held' || e.state !== 'issued') return;
         e.escrow = { state: r.t === 'escrow_release' ? 'released' : 'returned', atMs: r.atMs, how: r.how };
+        if (r.t === 'escrow_release') this.released.set(e.receipt.id, { atMs: r.atMs, how: r.how });
         const h = this.deployments.get(e.receipt.deployment);
         if (h) h.heldMicros -= e.amountMicros;
         if (r.t === 'escrow_return') {
@@ -792,11 +798,11 @@ function entryOf(r: MoneyRecord & { t: 'receipt' }, state: ReceiptState, paidOut
 }
 
 /** A receipt read back from the store that is no longer live: paid, and paid out when it had a farmer share. */
-function settledEntry(r: MoneyRecord & { t: 'receipt' }): ReceiptEntry {
+function settledEntry(r: MoneyRecord & { t: 'receipt' }, release: { readonly atMs: number; readonly how: string } | undefined): ReceiptEntry {
   const entry = entryOf(r, 'paid', false);
   entry.paidOut = entry.farmerShareMicros > 0n;
   // Returned receipts never leave memory, so a settled one that was held was released.
-  if (r.receipt.held === true) entry.escrow = { state: 'released' };
+  if (r.receipt.held === true) entry.escrow = { state: 'released', ...release };
   return entry;
 }
 
