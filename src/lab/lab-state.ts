@@ -4,6 +4,9 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
+/** Where the lab's gateway keeps its state (docs/cli.md `hypha lab up --store`). */
+export type LabStoreKind = 'embedded' | 'postgres';
+
 /** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
@@ -41,6 +44,10 @@ export interface LabState {
   readonly actors: readonly LabActor[];
   /** "unyt" when the ledger actor is the Unyt conductor stand-in; absent for the embedded ledger. */
   readonly ledger?: LabLedgerKind;
+  /** "postgres" when the gateways keep their state in the lab's PostgreSQL server (DIR/postgres); absent for the embedded store. */
+  readonly store?: LabStoreKind;
+  /** The gateway actors' names when the lab runs more than one (`gateway` first); absent with one gateway. */
+  readonly gateways?: readonly string[];
   /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
   readonly supervisorPid?: number;
   /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */

@@ -96,3 +96,10 @@ export async function startPostgres(options: PostgresServerOptions): Promise<Pos
   const url = `postgresql://hypha@/${database}?host=${encodeURIComponent(socketDir)}&port=${port}`;
   return { url, dataDir, socketDir, port, stop };
 }
+
+/** Stops the server `startPostgres({ dir })` started (fast shutdown), e.g. from another process (`hypha lab down`). */
+export async function stopPostgres(dir: string): Promise<void> {
+  const dataDir = join(dir, 'data');
+  if (!existsSync(join(dataDir, 'PG_VERSION'))) return;
+  await runAsServer(join(findPostgresBin(), 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']).catch(() => undefined);
+}
