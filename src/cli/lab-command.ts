@@ -306,7 +306,7 @@ function describe(state: LabState, gateways?: readonly LabGateway[]): string {
   const gw = state.gateway.url;
   const hypha = hyphaCommand();
   const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
-  const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
+  const rows = state.actors.map((a) => `  ${a.name.padEnd(9)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
     `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'})`,
     `gateway ${gw}  (${state.gateway.agent})`,
