@@ -63,7 +63,9 @@ test('two gateways in the lab: kill -9 the active one three times while alice is
       async () => {
         const s = await status(lab);
         const now = s.gateways.find((g) => g.role === 'active');
-        return now ? { s, now } : undefined;
+        // Thrown, so a time-out names the roles last seen.
+        if (!now) throw new Error(`no active gateway yet: ${s.gateways.map((g) => `${g.name} ${g.role}`).join(', ')}`);
+        return { s, now };
       },
       TAKEOVER_SECONDS * 1000 + 25_000,
       200,
