@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { LabError, actorOf, labDown, labLink, labStart, labStop, labUp, registerProxy, unregisterProxy } from '../lab/lab.js';
 import { hyphaCommand, labDir, readLabState, type LabState } from '../lab/lab-state.js';
 import { describeCaller, startAdminProxy } from '../lab/admin-proxy.js';
+import { labGateways, refreshActiveGateway, type LabGateway } from '../lab/lab-gateways.js';
 import { parseAmount } from '../protocol/money.js';
 import { optional, parse, positiveNumber, required } from './args.js';
 import { UsageError } from './cli-error.js';
@@ -12,8 +13,7 @@ import { errorMessage } from '../identity/index.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt]
-                [--store embedded|postgres] [--gateway-config JSON]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt] [--gateway-config JSON] [--store embedded|postgres] [--gateways 1|2]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
       elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
@@ -22,11 +22,13 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       grace period (72), to watch funds run out and grace end within a minute. --ledger unyt: the
       ledger actor is a stand-in for a Holochain conductor with the Unyt hApp (src/lab/unyt-conductor)
       and the gateway bills on it (ledger.kind "unyt"); default: hypha's embedded ledger.
-      --store postgres: a real PostgreSQL server (Debian's postgresql; initdb into DIR/postgres, run
-      as the postgres account on a Unix socket there) keeps the gateway's state (store.kind
-      "postgres"); \`lab down\` stops it. Default: the embedded files in the gateway's data folder.
       --gateway-config: a JSON object whose top-level keys replace the lab gateway's config keys
       (e.g. '{"escrow": {"windowHours": 10}}'), to try a policy in the lab.
+      --store postgres: the gateway keeps its state in a PostgreSQL server the lab runs in DIR/postgres.
+      --gateways 2 (needs --store postgres): two gateway processes, \`gateway\` and \`gateway-2\`, on two
+      addresses with one key and one store; one holds the lease and serves, the other answers 503
+      naming it and takes over when it dies. The agents list both; \`lab status\` shows each one's role
+      and points \`gateway\` (and $HYPHA_GATEWAY in \`lab exec\`) at the active one.
   hypha lab fund CUSTOMER AMOUNT [--dir DIR]   pay AMOUNT SPORE into CUSTOMER's agreement: with the
       embedded ledger the admin (linked) posts /admin/api/ledger/fund; with --ledger unyt the
       customer's wallet parks a spend on their agreement (create_parked_spend), seen at the next settle
@@ -34,6 +36,7 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
   hypha lab exec ACTOR [--dir DIR] -- CMD…   run CMD with ACTOR's Mycelium address as its source
   hypha lab link ACTOR [--dir DIR]          link ACTOR's /64 to its Unyt key (runs hypha link in ACTOR's namespace)
   hypha lab stop|start|restart ACTOR [--signal KILL]   stop (SIGTERM, or kill -9), start, restart its process
+      (a gateway by its name: \`lab stop gateway-2 --signal KILL\`)
   hypha lab demo [--dir DIR]   play a customer's whole story against the running lab, step by step:
       link, order, pay, ssh, billing, low funds, grace, top-up, cancel, verify the receipts.
       Prints each command a person would type and what it showed; files go to DIR/demo.
@@ -54,13 +57,16 @@ Exit status: 0 OK, 2 bad input or a lab that is not up (one line on stderr says 
 export async function labCommand(argv: string[], out: (s: string) => void): Promise<number> {
   const [sub, ...rest] = argv;
   try {
+    // With two gateways, the commands that talk to "the gateway" talk to the one active now.
+    if (sub !== undefined && FOLLOW_ACTIVE.has(sub)) await refreshActiveGateway(labDir(dirOption(rest)));
     switch (sub) {
       case 'up':
         return await up(rest, out);
       case 'status': {
         const p = parse(rest, { json: { type: 'boolean' }, dir: { type: 'string' } }, false);
         const state = requireLab(labDir(optional(p, 'dir')));
-        out(p.values.json ? JSON.stringify(statusJson(state), null, 2) : describe(state));
+        const gateways = state.gateways ? await labGateways(state) : undefined;
+        out(p.values.json ? JSON.stringify({ ...statusJson(state), ...(gateways ? { gateways } : {}) }, null, 2) : describe(state, gateways));
         return 0;
       }
       case 'exec':
@@ -153,12 +159,27 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
   }
 }
 
+/** The subcommands that reach the gateway through the state's `gateway`, refreshed to the active one first. */
+const FOLLOW_ACTIVE = new Set(['status', 'exec', 'link', 'demo', 'proxy', 'admin-proxy', 'fund']);
+
+/** `--dir DIR` (or `--dir=DIR`) among a subcommand's options, before any `--` (exec's command may have its own). */
+function dirOption(argv: readonly string[]): string | undefined {
+  const end = argv.indexOf('--');
+  const own = end < 0 ? argv : argv.slice(0, end);
+  const at = own.indexOf('--dir');
+  if (at >= 0) return own[at + 1];
+  return own.find((a) => a.startsWith('--dir='))?.slice('--dir='.length);
+}
+
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' }, store: { type: 'string' }, 'gateway-config': { type: 'string' } }, false);
+  const p = parse(argv, { store: { type: 'string' }, gateways: { type: 'string' }, detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' }, 'gateway-config': { type: 'string' } }, false);
   const ledger = optional(p, 'ledger') ?? 'embedded';
   if (ledger !== 'embedded' && ledger !== 'unyt') throw new UsageError(`--ledger must be "embedded" or "unyt", got ${JSON.stringify(ledger)}`);
   const store = optional(p, 'store') ?? 'embedded';
   if (store !== 'embedded' && store !== 'postgres') throw new UsageError(`--store must be "embedded" or "postgres", got ${JSON.stringify(store)}`);
+  const gatewaysText = optional(p, 'gateways') ?? '1';
+  if (gatewaysText !== '1' && gatewaysText !== '2') throw new UsageError(`--gateways must be 1 or 2, got ${JSON.stringify(gatewaysText)}`);
+  if (gatewaysText === '2' && store !== 'postgres') throw new UsageError('--gateways 2 needs --store postgres: the two gateways share one PostgreSQL store and its lease');
   const dir = labDir(optional(p, 'dir'));
   const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
   const hourSeconds = positiveNumber(p, 'hour', 2);
@@ -176,6 +197,7 @@ async function up(argv: string[], out: (s: string) => void): Promise<number> {
     keep,
     ...(ledger === 'unyt' ? { ledger } : {}),
     ...(store === 'postgres' ? { store } : {}),
+    ...(gatewaysText === '2' ? { gateways: 2 } : {}),
     ...(p.values.detach ? {} : { supervisorPid: process.pid }),
     ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
     ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
@@ -280,14 +302,15 @@ function dirFlag(dir: string): string {
   return dir === labDir(undefined) ? '' : ` --dir ${dir}`;
 }
 
-function describe(state: LabState): string {
+function describe(state: LabState, gateways?: readonly LabGateway[]): string {
   const gw = state.gateway.url;
   const hypha = hyphaCommand();
   const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
-  const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
+  const rows = state.actors.map((a) => `  ${a.name.padEnd(9)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
-    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'}; store: ${state.store === 'postgres' ? 'PostgreSQL in DIR/postgres' : 'embedded'})`,
+    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'})`,
     `gateway ${gw}  (${state.gateway.agent})`,
+    ...(gateways ?? []).map((g) => `  ${g.name.padEnd(10)} ${g.role.padEnd(8)} ${g.url}`),
     '',
     ...rows,
     '',

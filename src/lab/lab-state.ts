@@ -4,14 +4,14 @@ import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeSecureFile } from '../identity/index.js';
 
+/** Where the lab's gateway keeps its state (docs/cli.md `hypha lab up --store`). */
+export type LabStoreKind = 'embedded' | 'postgres';
+
 /** An actor's role (docs/cli.md `hypha lab status`). */
 export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 
 /** Which ledger the lab's ledger actor runs (docs/cli.md `hypha lab up --ledger`). */
 export type LabLedgerKind = 'embedded' | 'unyt';
-
-/** Where the lab's gateway keeps its state (docs/cli.md `hypha lab up --store`). */
-export type LabStoreKind = 'embedded' | 'postgres';
 
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
 export interface LabActor {
@@ -44,8 +44,10 @@ export interface LabState {
   readonly actors: readonly LabActor[];
   /** "unyt" when the ledger actor is the Unyt conductor stand-in; absent for the embedded ledger. */
   readonly ledger?: LabLedgerKind;
-  /** "postgres" when the gateway's state is on the lab's PostgreSQL server (DIR/postgres); absent for the embedded store. */
+  /** "postgres" when the gateways keep their state in the lab's PostgreSQL server (DIR/postgres); absent for the embedded store. */
   readonly store?: LabStoreKind;
+  /** The gateway actors' names when the lab runs more than one (`gateway` first); absent with one gateway. */
+  readonly gateways?: readonly string[];
   /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
   readonly supervisorPid?: number;
   /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */

@@ -29,8 +29,10 @@ export interface LabUpOptions {
   readonly supervisorPid?: number;
   /** The ledger actor: hypha's embedded ledger (default) or the Unyt conductor stand-in (src/lab/unyt-conductor). */
   readonly ledger?: LabLedgerKind;
-  /** Where the gateway keeps its state: files in its data folder (default) or a real PostgreSQL server in DIR/postgres. */
+  /** Where the gateway keeps its state: its data folder (default) or a PostgreSQL server the lab runs in DIR/postgres. */
   readonly store?: LabStoreKind;
+  /** How many gateway processes (1 or 2); two share the key and the PostgreSQL store, one active, one standby. */
+  readonly gateways?: number;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -50,7 +52,7 @@ interface PlannedHost {
 }
 
 /** What a lab writes in its folder (and a new lab removes). */
-const LAB_ENTRIES = /^(keys|logs|gateway|ledger|postgres|farmer\d+|alice|bob|admin|lab\.json)$/;
+const LAB_ENTRIES = /^(keys|logs|gateway|gateway-2|postgres|ledger|farmer\d+|alice|bob|admin|lab\.json)$/;
 
 /** Real milliseconds between heartbeats in the lab (then scaled into lab time). */
 const LAB_HEARTBEAT_REAL_MS = 100;
@@ -65,9 +67,13 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   const existing = readLabState(options.dir);
   if (existing) throw new LabError(`a lab is already up in ${options.dir} (name ${existing.name}); run \`${hyphaCommand()} lab down --dir ${options.dir}\` first`);
   if (!/^[a-z0-9]{1,8}$/.test(options.name)) throw new LabError('the lab name must be 1-8 lower-case letters or digits');
+  const gatewayCount = options.gateways ?? 1;
+  if (gatewayCount !== 1 && gatewayCount !== 2) throw new LabError(`--gateways must be 1 or 2, got ${gatewayCount}`);
+  if (gatewayCount === 2 && options.store !== 'postgres') throw new LabError('--gateways 2 needs --store postgres: two gateways share one PostgreSQL store and its lease (the embedded store lives in one gateway\'s folder)');
+  const roles = labRoles(gatewayCount);
   // A new lab starts clean: what the last one left (kept by `lab down` for inspection) goes.
   // With --keep the keys (and the addresses beside them) stay, and are read back below.
-  const kept = options.keep === true ? readKeptHosts(options.dir) : undefined;
+  const kept = options.keep === true ? readKeptHosts(options.dir, roles) : undefined;
   for (const entry of existsSync(options.dir) ? readdirSync(options.dir) : []) {
     if (LAB_ENTRIES.test(entry) && !(kept && entry === 'keys')) rmSync(join(options.dir, entry), { recursive: true, force: true });
   }
@@ -76,33 +82,38 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
   // nothing; keys/ and logs/ stay 0700, and every key, config and state file is 0600).
   chmodSync(options.dir, (statSync(options.dir).mode & 0o7777) | 0o001);
   mkdirSync(join(options.dir, 'logs'), { recursive: true, mode: 0o700 });
-  const plan = kept ?? planHosts(options.dir);
+  const plan = kept ?? planHosts(options.dir, roles);
   const epochMs = Date.now();
   try {
     await removeLab(options.name);
     await createBridge(options.name);
     let index = 1;
     for (const host of plan) await addHost(options.name, host.name, index++, host.address);
-    const gw = plan.find((h) => h.role === 'gateway') as PlannedHost;
+    const gateways = plan.filter((h) => h.role === 'gateway');
+    const gw = gateways[0] as PlannedHost;
     const ledgerHost = plan.find((h) => h.role === 'ledger') as PlannedHost;
     const port = options.port ?? 8480;
     const processes = new Map<string, { pid: number; log: string; command: string[] }>();
     const unyt = options.ledger === 'unyt';
-    const ledgerCommand = unyt ? unytConductorCommand(options.dir, ledgerHost, plan) : ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), '--allow', gw.subnet];
+    const ledgerCommand = unyt ? unytConductorCommand(options.dir, ledgerHost, plan) : ['ledger', 'serve', '--dir', join(options.dir, 'ledger', 'data'), '--listen', ledgerHost.address, '--port', String(LEDGER_PORT), ...gateways.flatMap((g) => ['--allow', g.subnet])];
     const ledgerLog = join(options.dir, 'logs', 'ledger.log');
     const ledgerNs = namespaceName(options.name, ledgerHost.name);
     const ledgerPid = startProcess(options.dir, ledgerNs, ledgerCommand, ledgerLog);
     processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
     await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
     const ledgerConfig = unyt ? await unytLedgerConfig(options.dir, ledgerNs) : { kind: 'embedded-remote', url: `http://[${ledgerHost.address}]:${LEDGER_PORT}`, timeoutSeconds: 2 };
-    // The server runs in the root namespace on a Unix socket under the lab folder; the gateway reaches it through the file system.
-    const database = options.store === 'postgres' ? await startPostgres({ dir: labPostgresDir(options.dir) }) : undefined;
-    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, ledgerConfig, database ? { kind: 'postgres', url: database.url } : undefined);
-    const gatewayLog = join(options.dir, 'logs', 'gateway.log');
-    const gatewayCommand = ['gateway', '--config', configPath];
-    const pid = startProcess(options.dir, namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
-    processes.set(gw.name, { pid, log: gatewayLog, command: gatewayCommand });
-    const gatewayUrl = `http://[${gw.address}]:${port}`;
+    const storeConfig = options.store === 'postgres' ? { kind: 'postgres', url: (await startPostgres({ dir: join(options.dir, 'postgres') })).url } : undefined;
+    // The first gateway starts alone, so it takes the lease; a second one then finds it held and stands by.
+    const startGateway = async (host: PlannedHost): Promise<number> => {
+      const gatewayLog = join(options.dir, 'logs', `${host.name}.log`);
+      const gatewayCommand = ['gateway', '--config', writeGatewayConfig(options, host, gw.identity, plan, epochMs, port, ledgerConfig, storeConfig)];
+      const started = startProcess(options.dir, namespaceName(options.name, host.name), gatewayCommand, gatewayLog);
+      processes.set(host.name, { pid: started, log: gatewayLog, command: gatewayCommand });
+      await waitForLog(gatewayLog, GATEWAY_READY, started, 20_000);
+      return started;
+    };
+    const gatewayUrls = gateways.map((g) => `http://[${g.address}]:${port}`);
+    const gatewayUrl = gatewayUrls[0] as string;
     const actors = (): LabActor[] =>
       plan.map((h) => ({
         name: h.name,
@@ -114,22 +125,29 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
         ...(h.role === 'farmer' ? { node: nodeId(h.name) } : {}),
         ...(processes.get(h.name) ?? {}),
       }));
-    const state: LabState = {
+    let state: LabState = {
       v: 1,
       name: options.name,
       dir: options.dir,
       hourSeconds: options.hourSeconds,
       epochMs,
-      gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
+      gateway: { address: gw.address, port, url: gatewayUrl, pid: 0, agent: gw.identity.agent },
       actors: actors(),
+      ...(options.store === 'postgres' ? { store: 'postgres' as const } : {}),
+      ...(gateways.length > 1 ? { gateways: gateways.map((g) => g.name) } : {}),
       ...(unyt ? { ledger: 'unyt' as const } : {}),
-      ...(database ? { store: 'postgres' as const } : {}),
       ...(options.supervisorPid !== undefined ? { supervisorPid: options.supervisorPid } : {}),
     };
     writeLabState(state);
-    await waitForLog(gatewayLog, READY_TEXT.gateway as string, pid, 20_000);
+    const pid = await startGateway(gw);
+    state = { ...state, gateway: { ...state.gateway, pid }, actors: actors() };
+    writeLabState(state);
+    for (const other of gateways.slice(1)) {
+      await startGateway(other);
+      writeLabState({ ...state, actors: actors() });
+    }
     for (const farmer of plan.filter((h) => h.role === 'farmer')) {
-      const command = ['agent', '--config', writeAgentConfig(options, farmer, gatewayUrl, gw.identity.agent, epochMs)];
+      const command = ['agent', '--config', writeAgentConfig(options, farmer, gatewayUrls, gw.identity.agent, epochMs)];
       const log = join(options.dir, 'logs', `${farmer.name}.log`);
       processes.set(farmer.name, { pid: startProcess(options.dir, namespaceName(options.name, farmer.name), command, log), log, command });
       writeLabState({ ...state, actors: actors() });
@@ -167,8 +185,8 @@ export async function labDown(dir: string, nameIfNoState?: string): Promise<void
     await stopAll(inside, 2000);
     await removeLab(name);
   }
-  // After the gateway: it is stopped before its database, so its last writes commit.
-  await stopPostgres(labPostgresDir(dir));
+  // After the gateways: they hold connections to it. Also when lab up failed after starting it (no state's store yet).
+  if (existsSync(join(dir, 'postgres', 'data', 'postmaster.pid'))) await stopPostgres(join(dir, 'postgres'));
   rmSync(join(dir, 'lab.json'), { force: true });
   // Last, so the foreground `lab up` finds the lab gone and only says so (it also notices lab.json going).
   const supervisor = state?.supervisorPid;
@@ -240,8 +258,8 @@ export async function labStart(dir: string, name: string): Promise<LabActor> {
   const pid = startProcess(dir, actor.ns, [...actor.command], actor.log);
   const updated: LabActor = { ...actor, pid };
   const actors = state.actors.map((a) => (a.name === name ? updated : a));
-  writeLabState({ ...state, actors, ...(actor.role === 'gateway' ? { gateway: { ...state.gateway, pid } } : {}) });
-  await waitForLog(actor.log, READY_TEXT[actor.role] ?? 'ready', pid, 20_000, offset);
+  writeLabState({ ...state, actors, ...(actor.role === 'gateway' && actor.address === state.gateway.address ? { gateway: { ...state.gateway, pid } } : {}) });
+  await waitForLog(actor.log, actor.role === 'gateway' ? GATEWAY_READY : (READY_TEXT[actor.role] ?? 'ready'), pid, 20_000, offset);
   return updated;
 }
 
@@ -251,7 +269,9 @@ function refuseUnytLedgerRestart(state: LabState, actor: LabActor): void {
 }
 
 /** What each kind of process logs once it is ready. */
-const READY_TEXT: Partial<Record<ActorRole, string>> = { gateway: 'gateway listening', farmer: 'agent running', ledger: 'ledger listening' };
+const READY_TEXT: Partial<Record<ActorRole, string>> = { farmer: 'agent running', ledger: 'ledger listening' };
+/** A gateway is ready when it serves as the active one or answers 503 as the standby (src/gateway/ha/standby-server.ts). */
+const GATEWAY_READY = ['gateway listening', 'standby: answering 503'];
 
 function requireState(dir: string): LabState {
   const state = readLabState(dir);
@@ -284,7 +304,11 @@ export function actorOf(state: LabState, name: string): LabActor {
   return actor;
 }
 
-/** The lab's actors and their roles. */
+/** The lab's actors and their roles, with `gateway-2` after `gateway` when the lab runs two gateways. */
+function labRoles(gateways: number): ReadonlyArray<readonly [string, ActorRole]> {
+  return gateways === 2 ? [LAB_ROLES[0] as readonly [string, ActorRole], ['gateway-2', 'gateway'], ...LAB_ROLES.slice(1)] : LAB_ROLES;
+}
+
 const LAB_ROLES: ReadonlyArray<readonly [string, ActorRole]> = [
   ['gateway', 'gateway'],
   ['alice', 'customer'],
@@ -295,9 +319,9 @@ const LAB_ROLES: ReadonlyArray<readonly [string, ActorRole]> = [
   ['ledger', 'ledger'],
 ];
 
-function planHosts(dir: string): PlannedHost[] {
+function planHosts(dir: string, roles: ReadonlyArray<readonly [string, ActorRole]>): PlannedHost[] {
   const subnets = new Set<string>();
-  const hosts = LAB_ROLES.map(([name, role]) => {
+  const hosts = roles.map(([name, role]) => {
     let address: string;
     do address = myceliumAddressOfKey(generateX25519KeyPair().publicKey);
     while (subnets.has(subnet64(address)));
@@ -311,14 +335,14 @@ function planHosts(dir: string): PlannedHost[] {
 }
 
 /** The last lab's actors with their keys and addresses (for `lab up --keep`), or LabError saying why not. */
-function readKeptHosts(dir: string): PlannedHost[] {
+function readKeptHosts(dir: string, roles: ReadonlyArray<readonly [string, ActorRole]>): PlannedHost[] {
   let addresses: Record<string, unknown>;
   try {
     addresses = JSON.parse(readFileSync(addressesPath(dir), 'utf8')) as Record<string, unknown>;
   } catch {
     throw new LabError(`--keep: no earlier lab's keys and addresses in ${join(dir, 'keys')}; run \`hypha lab up\` without --keep once`);
   }
-  return LAB_ROLES.map(([name, role]) => {
+  return roles.map(([name, role]) => {
     const address = addresses[name];
     if (typeof address !== 'string') throw new LabError(`--keep: ${addressesPath(dir)} has no address for ${name}; run \`hypha lab up\` without --keep`);
     let identity: Identity;
@@ -352,13 +376,14 @@ export function labBidding(farmer: string): Record<string, unknown> {
   return { perCpuHour: '0.010000', perGbRamHour: '0.002000', perGbDiskHour: '0.000100', floorPerHour: '0.005000', marginPercent: n === 1 ? 10 : 10 + 15 * (n - 1) };
 }
 
-function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrl: string, gatewayAgent: string, epochMs: number): string {
+function writeAgentConfig(options: LabUpOptions, farmer: PlannedHost, gatewayUrls: readonly string[], gatewayAgent: string, epochMs: number): string {
   const dir = join(options.dir, farmer.name);
   // 0711: the farmer's lab VM users pass through to their homes; its files are 0600.
   mkdirSync(dir, { recursive: true, mode: 0o711 });
   const speed = 3600 / options.hourSeconds;
   const config = {
-    gateway: gatewayUrl,
+    // Every gateway's URL: the agent follows a standby's 503 to the active one, and moves on when one dies.
+    ...(gatewayUrls.length === 1 ? { gateway: gatewayUrls[0] } : { gateways: gatewayUrls }),
     gatewayAgent,
     keyFile: keyPath(options.dir, farmer.name),
     stateDir: join(dir, 'state'),
@@ -407,22 +432,20 @@ async function unytLedgerConfig(dir: string, ledgerNs: string): Promise<Record<s
   return { kind: 'unyt', appUrl: info.appUrl, installedAppId: info.gatewayAppId, appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile, agreements: info.agreements, callTimeoutSeconds: 10 };
 }
 
-/** The lab's PostgreSQL cluster folder (`lab up --store postgres`). */
-export function labPostgresDir(dir: string): string {
-  return join(dir, 'postgres');
-}
-
-function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>, store?: Record<string, unknown>): string {
-  const dir = join(options.dir, 'gateway');
+/**
+ * Writes gateway `gw`'s config in DIR/NAME. Every gateway of the lab has `identity` (the first one's key:
+ * active and standby are one gateway to customers and agents) and listens on its own address.
+ */
+function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, identity: Identity, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>, store: Record<string, unknown> | undefined): string {
+  const dir = join(options.dir, gw.name);
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  saveKeyFile(join(dir, 'gateway.key'), gw.identity, true);
+  saveKeyFile(join(dir, 'gateway.key'), identity, true);
   const speed = 3600 / options.hourSeconds;
   const admin = plan.find((h) => h.role === 'admin') as PlannedHost;
   const config = {
     listen: gw.address,
     port,
     dataDir: join(dir, 'data'),
-    ...(store ? { store } : {}),
     keyFile: join(dir, 'gateway.key'),
     admins: [admin.identity.agent],
     agents: plan.filter((h) => h.role === 'farmer').map((h) => ({ agent: h.identity.agent, subnets: [h.subnet], nodes: [nodeId(h.name)] })),
@@ -441,6 +464,7 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     ledger,
     provisioner: { kind: 'agent', commandTimeoutSeconds: 10 },
     lab: { hourSeconds: options.hourSeconds, epochMs },
+    ...(store !== undefined ? { store } : {}),
     ...options.gatewayConfig,
   };
   const path = join(dir, 'config.json');
@@ -466,15 +490,16 @@ function startProcess(labDir: string, ns: string, args: string[], logPath: strin
   }
 }
 
-async function waitForLog(path: string, text: string, pid: number, timeoutMs: number, fromByte = 0): Promise<void> {
+async function waitForLog(path: string, text: string | readonly string[], pid: number, timeoutMs: number, fromByte = 0): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  const texts = typeof text === 'string' ? [text] : text;
   while (Date.now() < deadline) {
     const log = existsSync(path) ? readFileSync(path).subarray(fromByte).toString('utf8') : '';
-    if (log.includes(text)) return;
+    if (texts.some((t) => log.includes(t))) return;
     if (!alive(pid)) throw new LabError(`the process exited before it was ready; its log (${path}) says:\n${log.split('\n').slice(-10).join('\n')}`);
     await sleep(50);
   }
-  throw new LabError(`timed out waiting for "${text}" in ${path}`);
+  throw new LabError(`timed out waiting for "${texts.join('" or "')}" in ${path}`);
 }
 
 function alive(pid: number): boolean {

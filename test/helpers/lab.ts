@@ -19,7 +19,7 @@ export interface TestLab {
   readonly dir: string;
   state(): LabState;
   actor(name: string): LabActor;
-  /** The gateway's base URL. */
+  /** The gateway's base URL: the state's `gateway`, which `hypha lab` commands point at the active one in a two-gateway lab. */
   readonly gw: string;
   /** Runs a command in an actor's namespace (its Mycelium address is the source). */
   exec(actor: string, cmd: string, args: string[], input?: string): Promise<RunResult>;
@@ -73,18 +73,19 @@ export async function startLab(t: TestContext, options: { hour?: number; linkTtl
     if (!a) throw new Error(`no actor ${n}`);
     return a;
   };
-  const gw = state().gateway.url;
   const exec = (a: string, cmd: string, cmdArgs: string[], input?: string): Promise<RunResult> =>
     runCommand('ip', ['netns', 'exec', actor(a).ns, cmd, ...cmdArgs], input === undefined ? {} : { input });
   return {
     dir,
-    gw,
+    get gw() {
+      return state().gateway.url;
+    },
     state,
     actor,
     exec,
     lab: (sub: string, ...a: string[]) => hypha(['lab', sub, '--dir', dir, ...a], { timeoutMs: 60_000 }),
     async curl(a, method, path, body, headers = {}) {
-      const curlArgs = ['-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}', `${gw}${path}`];
+      const curlArgs = ['-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}', `${state().gateway.url}${path}`];
       for (const [k, v] of Object.entries(headers)) curlArgs.push('-H', `${k}: ${v}`);
       let input: string | undefined;
       if (body !== undefined) {

@@ -1,0 +1,74 @@
+// A lab with two gateways: which one is active, asked of each gateway itself, and the state's `gateway` kept pointing at it.
+import { nsExec } from './netns.js';
+import { readLabState, writeLabState, type LabActor, type LabState } from './lab-state.js';
+
+/** What a gateway process is doing now, as its own HTTP answer says. */
+export type LabGatewayRole = 'active' | 'standby' | 'down';
+
+/** One gateway of the lab, for `hypha lab status --json` `gateways`. */
+export interface LabGateway {
+  readonly name: string;
+  readonly address: string;
+  readonly port: number;
+  readonly url: string;
+  readonly pid?: number;
+  readonly role: LabGatewayRole;
+}
+
+/**
+ * Asks gateway `actor` what it is: curl from its own namespace to its own URL. A standby answers every
+ * path 503 `{"error":"standby"}` (src/gateway/ha/standby-server.ts); any other HTTP answer comes from the
+ * active one; no answer (or no process) is down.
+ */
+async function probe(actor: LabActor, url: string): Promise<LabGatewayRole> {
+  if (actor.pid === undefined || !alive(actor.pid)) return 'down';
+  let out: string;
+  try {
+    out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '3', '-w', '\n%{http_code}', `${url}/`);
+  } catch {
+    return 'down';
+  }
+  const cut = out.lastIndexOf('\n');
+  const status = Number(out.slice(cut + 1));
+  if (status === 503 && out.slice(0, cut).includes('"standby"')) return 'standby';
+  return status >= 200 && status < 500 ? 'active' : 'down';
+}
+
+/** Every gateway of the lab with its role now (one gateway: just it). */
+export async function labGateways(state: LabState): Promise<LabGateway[]> {
+  const names = state.gateways ?? ['gateway'];
+  const port = state.gateway.port;
+  return Promise.all(
+    names.map(async (name) => {
+      const actor = state.actors.find((a) => a.name === name);
+      if (!actor) throw new Error(`lab state names gateway ${name} but has no such actor`);
+      const url = `http://[${actor.address}]:${port}`;
+      return { name, address: actor.address, port, url, ...(actor.pid !== undefined ? { pid: actor.pid } : {}), role: await probe(actor, url) };
+    }),
+  );
+}
+
+/**
+ * Reads the lab's state and, when it runs two gateways, points its `gateway` (the URL `lab exec`'s
+ * $HYPHA_GATEWAY, `lab link`, `lab fund` and the proxies use) at the active one, writing the change
+ * back. With no active gateway (during a takeover) the state stays as it was. Null when no lab is up.
+ */
+export async function refreshActiveGateway(dir: string): Promise<{ state: LabState; gateways: LabGateway[] } | null> {
+  const state = readLabState(dir);
+  if (!state) return null;
+  const gateways = await labGateways(state);
+  const active = gateways.find((g) => g.role === 'active');
+  if (!active || active.url === state.gateway.url) return { state, gateways };
+  const next: LabState = { ...state, gateway: { ...state.gateway, address: active.address, url: active.url, pid: active.pid ?? 0 } };
+  writeLabState(next);
+  return { state: next, gateways };
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
