@@ -12,7 +12,8 @@ import { errorMessage } from '../identity/index.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt] [--gateway-config JSON]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt]
+                [--store embedded|postgres] [--gateway-config JSON]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
       elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
@@ -21,6 +22,9 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       grace period (72), to watch funds run out and grace end within a minute. --ledger unyt: the
       ledger actor is a stand-in for a Holochain conductor with the Unyt hApp (src/lab/unyt-conductor)
       and the gateway bills on it (ledger.kind "unyt"); default: hypha's embedded ledger.
+      --store postgres: a real PostgreSQL server (Debian's postgresql; initdb into DIR/postgres, run
+      as the postgres account on a Unix socket there) keeps the gateway's state (store.kind
+      "postgres"); \`lab down\` stops it. Default: the embedded files in the gateway's data folder.
       --gateway-config: a JSON object whose top-level keys replace the lab gateway's config keys
       (e.g. '{"escrow": {"windowHours": 10}}'), to try a policy in the lab.
   hypha lab fund CUSTOMER AMOUNT [--dir DIR]   pay AMOUNT SPORE into CUSTOMER's agreement: with the
@@ -150,9 +154,11 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
 }
 
 async function up(argv: string[], out: (s: string) => void): Promise<number> {
-  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' }, 'gateway-config': { type: 'string' } }, false);
+  const p = parse(argv, { detach: { type: 'boolean' }, keep: { type: 'boolean' }, hour: { type: 'string' }, dir: { type: 'string' }, name: { type: 'string' }, 'link-ttl': { type: 'string' }, 'deposit-hours': { type: 'string' }, 'grace-hours': { type: 'string' }, ledger: { type: 'string' }, store: { type: 'string' }, 'gateway-config': { type: 'string' } }, false);
   const ledger = optional(p, 'ledger') ?? 'embedded';
   if (ledger !== 'embedded' && ledger !== 'unyt') throw new UsageError(`--ledger must be "embedded" or "unyt", got ${JSON.stringify(ledger)}`);
+  const store = optional(p, 'store') ?? 'embedded';
+  if (store !== 'embedded' && store !== 'postgres') throw new UsageError(`--store must be "embedded" or "postgres", got ${JSON.stringify(store)}`);
   const dir = labDir(optional(p, 'dir'));
   const name = optional(p, 'name') ?? (process.env.HYPHA_LAB_DIR || optional(p, 'dir') ? `l${randomBytes(3).toString('hex')}` : 'lab');
   const hourSeconds = positiveNumber(p, 'hour', 2);
@@ -169,6 +175,7 @@ async function up(argv: string[], out: (s: string) => void): Promise<number> {
     hourSeconds,
     keep,
     ...(ledger === 'unyt' ? { ledger } : {}),
+    ...(store === 'postgres' ? { store } : {}),
     ...(p.values.detach ? {} : { supervisorPid: process.pid }),
     ...(linkTtl !== undefined ? { linkTtlSeconds: positiveNumber(p, 'link-ttl', 300) } : {}),
     ...(optional(p, 'deposit-hours') !== undefined ? { depositHours: positiveNumber(p, 'deposit-hours', 24) } : {}),
@@ -253,6 +260,7 @@ function statusJson(state: LabState): Record<string, unknown> {
     dir: state.dir,
     hourSeconds: state.hourSeconds,
     ledger: state.ledger ?? 'embedded',
+    store: state.store ?? 'embedded',
     gateway: { address: state.gateway.address, port: state.gateway.port, url: state.gateway.url, pid: state.gateway.pid, agent: state.gateway.agent },
     actors: state.actors.map((a) => ({
       name: a.name,
@@ -278,7 +286,7 @@ function describe(state: LabState): string {
   const lab = (sub: string): string => `${hypha} lab ${sub}${dirFlag(state.dir)}`;
   const rows = state.actors.map((a) => `  ${a.name.padEnd(8)} ${a.role.padEnd(9)} ${a.address.padEnd(40)} key ${a.key}${a.pid ? `  pid ${a.pid}` : ''}`);
   return [
-    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'})`,
+    `lab "${state.name}" in ${state.dir} (one billed hour = ${state.hourSeconds} s; ledger: ${state.ledger === 'unyt' ? 'Unyt conductor stand-in, pay with `lab fund CUSTOMER AMOUNT`' : 'embedded'}; store: ${state.store === 'postgres' ? 'PostgreSQL in DIR/postgres' : 'embedded'})`,
     `gateway ${gw}  (${state.gateway.agent})`,
     '',
     ...rows,

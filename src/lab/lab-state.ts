@@ -10,6 +10,9 @@ export type ActorRole = 'gateway' | 'customer' | 'admin' | 'farmer' | 'ledger';
 /** Which ledger the lab's ledger actor runs (docs/cli.md `hypha lab up --ledger`). */
 export type LabLedgerKind = 'embedded' | 'unyt';
 
+/** Where the lab's gateway keeps its state (docs/cli.md `hypha lab up --store`). */
+export type LabStoreKind = 'embedded' | 'postgres';
+
 /** One actor of the lab: a host with its own namespace, Mycelium address and /64. */
 export interface LabActor {
   readonly name: string;
@@ -41,6 +44,8 @@ export interface LabState {
   readonly actors: readonly LabActor[];
   /** "unyt" when the ledger actor is the Unyt conductor stand-in; absent for the embedded ledger. */
   readonly ledger?: LabLedgerKind;
+  /** "postgres" when the gateway's state is on the lab's PostgreSQL server (DIR/postgres); absent for the embedded store. */
+  readonly store?: LabStoreKind;
   /** The foreground `hypha lab up` that waits for Ctrl-C, if the lab was not started with --detach. */
   readonly supervisorPid?: number;
   /** Running `hypha lab admin-proxy` processes (in the root namespace), so `lab down` stops them too. */

@@ -5,7 +5,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errorMessage } from '../identity/error-message.js';
 import { generateX25519KeyPair, loadKeyFile, myceliumAddressOfKey, newIdentity, saveKeyFile, subnet64, writeSecureFile, type Identity } from '../identity/index.js';
 import { addHost, createBridge, ip, listNamespaces, namespaceName, NetnsError, nsExec, removeLab, spawnInNamespace } from './netns.js';
-import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabLedgerKind, type LabState } from './lab-state.js';
+import { addressesPath, HYPHA_BIN, hyphaCommand, readLabState, statePath, updateLabState, writeLabState, type ActorRole, type LabActor, type LabLedgerKind, type LabState, type LabStoreKind } from './lab-state.js';
+import { startPostgres, stopPostgres } from './postgres-server.js';
 import { labConductorInfoPath, type LabConductorInfo } from './unyt-conductor/lab-conductor-info.js';
 
 /** Options of `hypha lab up`. */
@@ -28,6 +29,8 @@ export interface LabUpOptions {
   readonly supervisorPid?: number;
   /** The ledger actor: hypha's embedded ledger (default) or the Unyt conductor stand-in (src/lab/unyt-conductor). */
   readonly ledger?: LabLedgerKind;
+  /** Where the gateway keeps its state: files in its data folder (default) or a real PostgreSQL server in DIR/postgres. */
+  readonly store?: LabStoreKind;
 }
 
 /** A lab failure with a message for the person running it. */
@@ -47,7 +50,7 @@ interface PlannedHost {
 }
 
 /** What a lab writes in its folder (and a new lab removes). */
-const LAB_ENTRIES = /^(keys|logs|gateway|ledger|farmer\d+|alice|bob|admin|lab\.json)$/;
+const LAB_ENTRIES = /^(keys|logs|gateway|ledger|postgres|farmer\d+|alice|bob|admin|lab\.json)$/;
 
 /** Real milliseconds between heartbeats in the lab (then scaled into lab time). */
 const LAB_HEARTBEAT_REAL_MS = 100;
@@ -92,7 +95,9 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
     processes.set(ledgerHost.name, { pid: ledgerPid, log: ledgerLog, command: ledgerCommand });
     await waitForLog(ledgerLog, READY_TEXT.ledger as string, ledgerPid, 20_000);
     const ledgerConfig = unyt ? await unytLedgerConfig(options.dir, ledgerNs) : { kind: 'embedded-remote', url: `http://[${ledgerHost.address}]:${LEDGER_PORT}`, timeoutSeconds: 2 };
-    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, ledgerConfig);
+    // The server runs in the root namespace on a Unix socket under the lab folder; the gateway reaches it through the file system.
+    const database = options.store === 'postgres' ? await startPostgres({ dir: labPostgresDir(options.dir) }) : undefined;
+    const configPath = writeGatewayConfig(options, gw, plan, epochMs, port, ledgerConfig, database ? { kind: 'postgres', url: database.url } : undefined);
     const gatewayLog = join(options.dir, 'logs', 'gateway.log');
     const gatewayCommand = ['gateway', '--config', configPath];
     const pid = startProcess(options.dir, namespaceName(options.name, gw.name), gatewayCommand, gatewayLog);
@@ -118,6 +123,7 @@ export async function labUp(options: LabUpOptions): Promise<LabState> {
       gateway: { address: gw.address, port, url: gatewayUrl, pid, agent: gw.identity.agent },
       actors: actors(),
       ...(unyt ? { ledger: 'unyt' as const } : {}),
+      ...(database ? { store: 'postgres' as const } : {}),
       ...(options.supervisorPid !== undefined ? { supervisorPid: options.supervisorPid } : {}),
     };
     writeLabState(state);
@@ -161,6 +167,8 @@ export async function labDown(dir: string, nameIfNoState?: string): Promise<void
     await stopAll(inside, 2000);
     await removeLab(name);
   }
+  // After the gateway: it is stopped before its database, so its last writes commit.
+  await stopPostgres(labPostgresDir(dir));
   rmSync(join(dir, 'lab.json'), { force: true });
   // Last, so the foreground `lab up` finds the lab gone and only says so (it also notices lab.json going).
   const supervisor = state?.supervisorPid;
@@ -399,7 +407,12 @@ async function unytLedgerConfig(dir: string, ledgerNs: string): Promise<Record<s
   return { kind: 'unyt', appUrl: info.appUrl, installedAppId: info.gatewayAppId, appTokenFile: issued.tokenFile, signingCredentialsFile: issued.signingCredentialsFile, agreements: info.agreements, callTimeoutSeconds: 10 };
 }
 
-function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>): string {
+/** The lab's PostgreSQL cluster folder (`lab up --store postgres`). */
+export function labPostgresDir(dir: string): string {
+  return join(dir, 'postgres');
+}
+
+function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: PlannedHost[], epochMs: number, port: number, ledger: Record<string, unknown>, store?: Record<string, unknown>): string {
   const dir = join(options.dir, 'gateway');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   saveKeyFile(join(dir, 'gateway.key'), gw.identity, true);
@@ -409,6 +422,7 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, plan: Planne
     listen: gw.address,
     port,
     dataDir: join(dir, 'data'),
+    ...(store ? { store } : {}),
     keyFile: join(dir, 'gateway.key'),
     admins: [admin.identity.agent],
     agents: plan.filter((h) => h.role === 'farmer').map((h) => ({ agent: h.identity.agent, subnets: [h.subnet], nodes: [nodeId(h.name)] })),

@@ -96,3 +96,13 @@ export async function startPostgres(options: PostgresServerOptions): Promise<Pos
   const url = `postgresql://hypha@/${database}?host=${encodeURIComponent(socketDir)}&port=${port}`;
   return { url, dataDir, socketDir, port, stop };
 }
+
+/**
+ * Stops the server whose cluster is in `dir` (the folder given to `startPostgres`), if one runs there;
+ * for `lab down`, which no longer holds the `stop` of the process that started it.
+ */
+export async function stopPostgres(dir: string): Promise<void> {
+  const dataDir = join(dir, 'data');
+  if (!existsSync(join(dataDir, 'postmaster.pid'))) return;
+  await runAsServer(join(findPostgresBin(), 'pg_ctl'), ['-D', dataDir, '-m', 'fast', '-w', '-t', '60', 'stop']).catch(() => undefined);
+}

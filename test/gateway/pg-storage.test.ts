@@ -91,23 +91,26 @@ test('the fence: a fence that refuses means nothing is written, the put and the 
   for (const table of ['meta', 'money_log', 'events']) assert.deepEqual(await sql(url, `SELECT * FROM ${table}`), [], `${table} is empty`);
 });
 
-test('the fence is checked once per transaction, on the connection that writes', { skip: PG_SKIP }, async () => {
+test('the fence is checked once per transaction, inside that transaction: what it does rolls back with a refused write', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
-  const seen: number[] = [];
+  let calls = 0;
   const fence: WriteFence<pg.PoolClient> = {
     async check(client) {
-      // The transaction is open on this connection: its backend pid is the one the write runs on.
-      const { rows } = await client.query<{ pid: number; inTx: boolean }>("SELECT pg_backend_pid() AS pid, now() <> statement_timestamp() OR true AS \"inTx\"");
-      seen.push((rows[0] as { pid: number }).pid);
+      calls++;
+      // A marker written by the fence on the connection it is given: it commits or rolls back with the write.
+      await client.query("INSERT INTO events (record) VALUES (jsonb_build_object('fence', $1::int))", [calls]);
+      if (calls === 2) throw new FencedError('fence: lease lost');
     },
   };
   const db = await PgDatabase.open({ url, fence });
   const store = await PgStore.open(db);
   await Promise.all([store.meta.put('a', 1), store.meta.put('b', 2), store.links.delete('none'), store.agents.put('x', { agent: 'x', state: 'pending', source: 'request', subnets: [], nodes: [] })]);
-  assert.equal(seen.length, 1, 'writes of one tick share one transaction and one fence check');
+  assert.equal(calls, 1, 'writes of one tick share one transaction and one fence check');
+  await assert.rejects(store.meta.put('c', 3), FencedError);
   await store.close();
   await db.close();
-  assert.equal((await sql(url, 'SELECT * FROM meta')).length, 2);
+  assert.deepEqual((await sql<{ key: string }>(url, 'SELECT key FROM meta ORDER BY key')).map((r) => r.key), ['a', 'b']);
+  assert.deepEqual((await sql<{ n: number }>(url, "SELECT (record->>'fence')::int AS n FROM events")).map((r) => r.n), [1], "the refusing check's own marker rolled back with the write");
 });
 
 test('logs: records come back in order; a batch that fails leaves nothing (no torn record); money receipts are unique per (deployment, period)', { skip: PG_SKIP }, async () => {

@@ -45,6 +45,9 @@ function labSkipReason(): string | false {
   return 'needs root for network namespaces: run `npm test` as root, or `npm run test:unit` for the root-free part';
 }
 
+/** The store every lab of the suite uses: HYPHA_TEST_STORE, "embedded" (default) or "postgres". */
+export const TEST_STORE: 'embedded' | 'postgres' = process.env.HYPHA_TEST_STORE === 'postgres' ? 'postgres' : 'embedded';
+
 /** Brings up a lab in a scratch folder (unique name) and registers its teardown on `t`. */
 export async function startLab(t: TestContext, options: { hour?: number; linkTtl?: number; extra?: string[] } = {}): Promise<TestLab> {
   if (LAB_SKIP !== false) throw new Error(`startLab: ${LAB_SKIP} (declare the test with { skip: LAB_SKIP })`);
@@ -52,6 +55,8 @@ export async function startLab(t: TestContext, options: { hour?: number; linkTtl
   const name = `t${randomBytes(3).toString('hex')}`;
   const args = ['lab', 'up', '--detach', '--dir', dir, '--name', name, '--hour', String(options.hour ?? 2)];
   if (options.linkTtl !== undefined) args.push('--link-ttl', String(options.linkTtl));
+  // HYPHA_TEST_STORE=postgres runs the lab suite with the gateway's state on a real PostgreSQL server.
+  if (TEST_STORE === 'postgres' && !(options.extra ?? []).includes('--store')) args.push('--store', 'postgres');
   const up = await hypha([...args, ...(options.extra ?? [])], { timeoutMs: 120_000 });
   t.after(async () => {
     await hypha(['lab', 'down', '--dir', dir]);

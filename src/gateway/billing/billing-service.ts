@@ -628,7 +628,8 @@ export class BillingService implements PeriodWork {
   private markLedgerUp(): void {
     if (this.ledgerDown === null) return;
     this.ledgerDown = null;
-    void this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.ledger_back', detail: 'the ledger answers again; billing caught up' });
+    // Not awaited; a database outage at this moment must not become an unhandled rejection that ends the gateway.
+    this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.ledger_back', detail: 'the ledger answers again; billing caught up' }).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'events: billing.ledger_back not stored'));
   }
 
   private async markLedgerDown(err: Error): Promise<void> {

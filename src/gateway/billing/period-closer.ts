@@ -77,7 +77,8 @@ export class PeriodCloser {
 
   constructor(private readonly deps: PeriodCloserDeps) {
     if (typeof deps.meta.get('closedThroughMs') !== 'number') {
-      void deps.meta.put('closedThroughMs', periodStartOf(deps.clock.nowMs(), deps.periodMs));
+      // Not awaited (a constructor); a failed write is logged, and the store carries the key with its next write.
+      deps.meta.put('closedThroughMs', periodStartOf(deps.clock.nowMs(), deps.periodMs)).catch((err: Error) => deps.log.warn({ err: err.message }, 'billing: the close cursor could not be stored yet'));
     }
   }
 
