@@ -14,6 +14,8 @@ import { UptimeBook } from '../src/gateway/uptime/uptime-book.js';
 import type { Clock } from '../src/protocol/clock.js';
 import { chainHeadBytes, RECEIPT_PURPOSE, receiptBody, signReceipt, verifyReceipt, type AnyReceipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../src/protocol/receipt.js';
 import { median } from './measure.js';
+import { PgDatabase } from '../src/gateway/store/postgres/pg-database.js';
+import { PgMoneyStore } from '../src/gateway/store/postgres/pg-money-store.js';
 import { FakeEventSink } from '../test/helpers/fake-event-sink.js';
 import { FakeTable } from '../test/helpers/fake-table.js';
 
@@ -30,6 +32,10 @@ const CLOSES = Number(process.env.BENCH_CLOSES ?? 3);
 const VERIFY_ROUNDS = Number(process.env.BENCH_VERIFY_ROUNDS ?? 2000);
 /** Single appends timed against the full log. */
 const APPENDS = Number(process.env.BENCH_APPENDS ?? 100);
+/** The money log in this PostgreSQL database instead of receipts.log (BENCH_DATABASE_URL; bench/store sets it). */
+const DATABASE_URL = process.env.BENCH_DATABASE_URL;
+/** Also print each close's numbers as one JSON line (`bench/billing json: …`) for bench/store. */
+const JSON_OUT = process.env.BENCH_JSON === '1';
 const PERIOD_MS = 3_600_000;
 const SAMPLE_MS = SAMPLE_SECONDS * 1000;
 const FARMERS = 100;
@@ -311,7 +317,8 @@ try {
   const periods = Array.from({ length: CLOSES }, (_, k) => [t0 + k * PERIOD_MS, t0 + (k + 1) * PERIOD_MS] as const);
   const setupStart = process.hrtime.bigint();
   const w = buildWorld(t0);
-  const { receipts } = ReceiptLog.open(join(dir, 'receipts.log'));
+  const db = DATABASE_URL ? await PgDatabase.open({ url: DATABASE_URL }) : undefined;
+  const receipts = db ? (await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay))).receipts : ReceiptLog.open(join(dir, 'receipts.log')).receipts;
   const ledger = new FakeInstantLedger();
   const events = new FakeEventSink();
   const { close } = buildService(w, receipts, ledger, events);
@@ -357,11 +364,13 @@ try {
   }
   closeSync(floorFd);
   receipts.close();
+  await db?.close();
+  if (JSON_OUT) out(`bench/billing json: ${JSON.stringify({ store: db ? 'postgres' : 'embedded', deployments: DEPLOYMENTS, closes, appendMedianMs: median(appendMs) })}`);
 
   const n = DEPLOYMENTS.toLocaleString('en-US');
   out(`## bench/billing: closing a period for ${n} active deployments (receipts v2)`);
   out();
-  out(`Node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} cores; files in a temp dir on ${tmpdir()} (removed after). Up-time: one sample per VM every ${SAMPLE_SECONDS} s, ${fmt(samplesPerPeriod)} samples per period; world built in ${fmt(setupMs)} ms (not timed).`);
+  out(`Money log: ${db ? `PostgreSQL (${db.where})` : 'receipts.log'}. Node ${process.version}, ${process.platform}/${process.arch}, ${availableParallelism()} cores; files in a temp dir on ${tmpdir()} (removed after). Up-time: one sample per VM every ${SAMPLE_SECONDS} s, ${fmt(samplesPerPeriod)} samples per period; world built in ${fmt(setupMs)} ms (not timed).`);
   out('Real: BillingService, ReceiptLog (fdatasync on this disk), UptimeBook, createSigner (node:crypto ed25519), MerkleTree. Fakes: the deployments Table (a Map), a ledger that answers "paid" at once, an event sink and agents that only count.');
   out('Timed: `closePeriod` = issue (up-time, charge, canonical JSON, hash) + the Merkle tree and one signed tree head + the close appended (receipts in fsynced batches, the head last) + one countersign request per farmer + settle (billing events and payouts through the fake ledger, their records appended and fsynced in batches, the grace scan).');
   out();

@@ -119,8 +119,15 @@ test('logs: records come back in order; a batch that fails leaves nothing (no to
   const money = await PgMoneyStore.open(db, () => undefined);
   const r1 = receiptRecord('d1', 0, 'r1', 1);
   const r2 = receiptRecord('d1', 3_600_000, 'r2', 1);
-  await Promise.all([money.append([r1]), money.append([r2, { t: 'paid', id: 'r1', entryId: 'e1', atMs: 5 }])]);
+  const [p1, p23] = await Promise.all([money.append([r1]), money.append([r2, { t: 'paid', id: 'r1', entryId: 'e1', atMs: 5 }])]);
   await assert.rejects(money.append([{ t: 'paid', id: 'r2', entryId: 'e2', atMs: 6 }, receiptRecord('d1', 0, 'r1-again', 1)]), StoreError, 'a second receipt for (d1, period 0) is refused');
+  // Each append answers its records' positions in array order, growing across appends: reading them back gives the records.
+  const positions = [...p1, ...p23];
+  assert.deepEqual(positions, [...positions].sort((a, b) => a - b), 'positions grow in call and array order');
+  assert.equal(new Set(positions).size, 3);
+  const named = (rs: MoneyRecord[]): string[] => rs.map((r) => (r.t === 'receipt' ? r.receipt.id : r.t));
+  assert.deepEqual(named(await money.read([...positions].reverse())), ['paid', 'r2', 'r1'], 'read answers in the order asked');
+  assert.deepEqual(named((await money.readRange(positions[0] as number, positions[2] as number)).map((e) => e.record)), ['r1', 'r2', 'paid']);
   const journal = await loadLedgerJournal(db);
   await journal.log.append({ type: 'fund', key: 'f1', customer: 'c', amountMicros: '18446744073709551617', unit: 'HOT', atMs: 1, entryId: 'e' });
   await db.close();

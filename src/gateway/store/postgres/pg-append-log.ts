@@ -77,16 +77,19 @@ export class PgAppendLog<T> implements RecordLog<T> {
   }
 
   private insert(records: T[]): Promise<void> {
-    return this.db.write(`${this.spec.table}.append`, (client) => insertRecords(client, this.spec, records));
+    return this.db.write(`${this.spec.table}.append`, async (client) => void (await insertRecords(client, this.spec, records)));
   }
 }
 
 /** Inserts records into a log table in array order, on a connection inside a transaction (the spec's `before` first). */
-export async function insertRecords<T>(client: pg.ClientBase, spec: PgLogTable<T>, records: readonly T[]): Promise<void> {
+export async function insertRecords<T>(client: pg.ClientBase, spec: PgLogTable<T>, records: readonly T[]): Promise<number[]> {
   const { table, columns, expressions, before } = spec;
   if (before) await before(client, records);
-  const text = `INSERT INTO ${table} (${[...columns, 'record'].join(', ')}) SELECT ${[...expressions, 'r'].join(', ')} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, i) ORDER BY i`;
-  await client.query(text, [JSON.stringify(records)]);
+  const text = `INSERT INTO ${table} (${[...columns, 'record'].join(', ')}) SELECT ${[...expressions, 'r'].join(', ')} FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS x(r, i) ORDER BY i RETURNING seq`;
+  const rows = (await client.query<{ seq: string }>(text, [JSON.stringify(records)])).rows;
+  // RETURNING's order is not promised, but identity values are handed out as the rows are inserted
+  // (in array order, by the ORDER BY): sorted, the seqs are the records' in array order.
+  return rows.map((r) => Number(r.seq)).sort((a, b) => a - b);
 }
 
 function noop(): void {}

@@ -37,12 +37,10 @@ export class PgMoneyStore implements MoneyStore {
     if (records.length === 0) return Promise.resolve([]);
     const next = this.writing.then(() =>
       this.db.write('money_log.append', async (client) => {
-        const before = Number((await client.query<{ last: string | null }>('SELECT max(seq) AS last FROM money_log')).rows[0]?.last ?? 0);
-        await insertRecords(client, MONEY_LOG, records);
-        // Identity values are handed out in insertion order, and the insert takes the records in array order.
-        const rows = (await client.query<{ seq: string }>('SELECT seq FROM money_log WHERE seq > $1 ORDER BY seq', [before])).rows;
-        if (rows.length !== records.length) throw new StoreError('io', `money_log.append: wrote ${records.length} record(s) but found ${rows.length} new row(s)`);
-        return rows.map((r) => Number(r.seq));
+        // One statement answers the positions (the insert's RETURNING), not a max(seq) before and a select after.
+        const positions = await insertRecords(client, MONEY_LOG, records);
+        if (positions.length !== records.length) throw new StoreError('io', `money_log.append: wrote ${records.length} record(s) but got ${positions.length} position(s)`);
+        return positions;
       }),
     );
     this.writing = next.catch(() => undefined);

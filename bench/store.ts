@@ -1,0 +1,225 @@
+// bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start) with N receipts in the money log, and a period close of D deployments.
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { pino } from 'pino';
+import { ReceiptLog } from '../src/gateway/billing/receipt-log.js';
+import { parseGatewayConfig } from '../src/gateway/config.js';
+import { openStorage } from '../src/gateway/store/open-storage.js';
+import { PgDatabase } from '../src/gateway/store/postgres/pg-database.js';
+import { PgMoneyStore } from '../src/gateway/store/postgres/pg-money-store.js';
+import { loadLibsodium } from '../src/identity/index.js';
+import { startPostgres, type PostgresServer } from '../src/lab/postgres-server.js';
+import { median } from './measure.js';
+import { writeReceiptHistory } from './receipt-history.js';
+import { Teardown } from './teardown.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = (line = ''): boolean => process.stdout.write(line + '\n');
+const fmt = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const mib = (kib: number): string => fmt(kib / 1024);
+
+/** What one storage open cost, measured inside the child process that opened it. */
+interface OpenSample {
+  readonly wallMs: number;
+  /** CPU of the gateway process (user + system) during the open. */
+  readonly cpuMs: number;
+  /** CPU of the PostgreSQL server's processes during the child's life (0 for embedded). */
+  serverCpuMs: number;
+  /** Peak RSS of the whole child process (maxRSS, KiB): Node itself plus what the open kept. */
+  readonly peakKib: number;
+  readonly receipts: number;
+}
+
+/** Child mode: opens the gateway's storage as Gateway.start does and prints what it cost as JSON. */
+async function openChild(kind: string, where: string): Promise<void> {
+  await loadLibsodium();
+  const raw = kind === 'postgres' ? { dataDir: tmpdir(), store: { kind: 'postgres', url: where } } : { dataDir: where };
+  const config = parseGatewayConfig(raw, tmpdir());
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  const storage = await openStorage(config, pino({ level: 'silent' }));
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const used = process.cpuUsage(cpu);
+  const receipts = storage.receipts.count();
+  await storage.close();
+  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts };
+  out(JSON.stringify(sample));
+}
+
+/** Clock ticks of CPU (user + system) of a process and, with `reaped`, of its waited-for children. */
+function procTicks(pid: number, reaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14.
+    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU milliseconds the whole server has used so far: the postmaster, its exited backends, and its live ones. */
+function serverCpuMs(server: PostgresServer): number {
+  const pid = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '').map(Number);
+  const ticks = procTicks(pid, true) + children.reduce((sum, c) => sum + procTicks(c, false), 0);
+  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux.
+}
+
+/** Runs a child node process, returning its stdout; rejects with its stderr if it fails. */
+function runNode(args: string[], env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${args.join(' ')} exited ${code}: ${stderr.slice(-2000)}`))));
+  });
+}
+
+/** Runs `fn` in a child, adding the server's CPU over the child's life (backends are reaped just after it exits). */
+async function withServerCpu<T extends { serverCpuMs: number }>(server: PostgresServer | undefined, fn: () => Promise<T>): Promise<T> {
+  const before = server ? serverCpuMs(server) : 0;
+  const result = await fn();
+  if (server) {
+    await new Promise((r) => setTimeout(r, 300));
+    result.serverCpuMs = serverCpuMs(server) - before;
+  }
+  return result;
+}
+
+/** Creates (empty) database `name` on the server and answers its URL. */
+async function freshDatabase(server: PostgresServer, name: string): Promise<string> {
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await client.end();
+  }
+  return server.url.replace('/hypha?', `/${name}?`);
+}
+
+/** One close's numbers from bench/billing's JSON line. */
+interface CloseSample {
+  wallMs: number;
+  cpuMs: number;
+  storeMs: number;
+  settleMs: number;
+  peakKib: number;
+  issued: number;
+}
+
+interface CloseRun {
+  closes: CloseSample[];
+  appendMedianMs: number;
+  serverCpuMs: number;
+}
+
+async function main(): Promise<void> {
+  const sizes = (process.env.BENCH_RECEIPTS ?? '10000,40000').split(',').map(Number);
+  const deployments = Number(process.env.BENCH_DEPLOYMENTS ?? 5_000);
+  const closes = Number(process.env.BENCH_CLOSES ?? 2);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const historyDeployments = 1_000;
+  for (const n of [...sizes, deployments, closes, rounds]) if (!Number.isInteger(n) || n <= 0) throw new Error('bench/store: BENCH_RECEIPTS, BENCH_DEPLOYMENTS, BENCH_CLOSES and BENCH_ROUNDS must be positive whole numbers');
+  for (const n of sizes) if (n % historyDeployments !== 0) throw new Error(`bench/store: BENCH_RECEIPTS must be multiples of ${historyDeployments}`);
+
+  const loadStart = loadavg();
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'hypha-bench-store-'));
+  // The server account must be able to enter the scratch folder to reach its data and socket folders.
+  chmodSync(dir, 0o755);
+  const teardown = new Teardown('bench/store');
+  teardown.add(() => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const server = await startPostgres({ dir: join(dir, 'pg'), port: 20_000 + (process.pid % 10_000) });
+    teardown.add(() => server.stop());
+    await loadLibsodium();
+
+    // (a) Storage open with N receipts in the money log.
+    const opens: Array<{ receipts: number; fillMs: { embedded: number; postgres: number }; tableMiB: number; fileMiB: number; embedded: OpenSample[]; postgres: OpenSample[] }> = [];
+    for (const n of sizes) {
+      const dataDir = join(dir, `embedded-${n}`);
+      mkdirSync(dataDir);
+      let t = process.hrtime.bigint();
+      const file = ReceiptLog.open(join(dataDir, 'receipts.log')).receipts;
+      await writeReceiptHistory(file, n, historyDeployments);
+      file.close();
+      const embeddedFillMs = Number(process.hrtime.bigint() - t) / 1e6;
+      const url = await freshDatabase(server, `receipts_${n}`);
+      t = process.hrtime.bigint();
+      const db = await PgDatabase.open({ url });
+      const table = (await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay))).receipts;
+      await writeReceiptHistory(table, n, historyDeployments);
+      table.close();
+      const postgresFillMs = Number(process.hrtime.bigint() - t) / 1e6;
+      const size = await db.query<{ bytes: string }>('bench.size', "SELECT pg_total_relation_size('money_log') AS bytes");
+      await db.close();
+      const row = { receipts: n, fillMs: { embedded: embeddedFillMs, postgres: postgresFillMs }, tableMiB: Number(size[0]?.bytes ?? 0) / 1048576, fileMiB: statSync(join(dataDir, 'receipts.log')).size / 1048576, embedded: [] as OpenSample[], postgres: [] as OpenSample[] };
+      for (let r = 0; r < rounds; r++) {
+        row.embedded.push(JSON.parse(await runNode([join(here, 'store.js'), 'open', 'embedded', dataDir])) as OpenSample);
+        row.postgres.push(await withServerCpu(server, async () => JSON.parse(await runNode([join(here, 'store.js'), 'open', 'postgres', url])) as OpenSample));
+      }
+      for (const s of [...row.embedded, ...row.postgres]) if (s.receipts !== n) throw new Error(`bench/store: opened ${s.receipts} receipts, expected ${n}`);
+      opens.push(row);
+      process.stderr.write(`bench/store: open with ${n} receipts measured\n`);
+    }
+
+    // (b) Period closes of D deployments: bench/billing once per backend.
+    const closeEnv = { BENCH_DEPLOYMENTS: String(deployments), BENCH_CLOSES: String(closes), BENCH_VERIFY_ROUNDS: '20', BENCH_APPENDS: '20', BENCH_JSON: '1', BENCH_DIR: dir };
+    const runBilling = async (url?: string): Promise<CloseRun> => {
+      const text = await runNode(['--expose-gc', join(here, 'billing.js')], url ? { ...closeEnv, BENCH_DATABASE_URL: url } : closeEnv);
+      const line = text.split('\n').find((l) => l.startsWith('bench/billing json: '));
+      if (!line) throw new Error('bench/store: bench/billing printed no JSON line');
+      const parsed = JSON.parse(line.slice('bench/billing json: '.length)) as { closes: CloseSample[]; appendMedianMs: number };
+      return { ...parsed, serverCpuMs: 0 };
+    };
+    const closeEmbedded = await runBilling();
+    process.stderr.write('bench/store: embedded closes measured\n');
+    const closeUrl = await freshDatabase(server, 'closes');
+    const closePostgres = await withServerCpu(server, () => runBilling(closeUrl));
+    process.stderr.write('bench/store: PostgreSQL closes measured\n');
+
+    const loadEnd = loadavg();
+    out(`## bench/store: embedded store against PostgreSQL, same run (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`);
+    out();
+    out(`Node ${process.version}, ${availableParallelism()} cores, load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(1)).join(' ')} at end. PostgreSQL: ${server.dataDir} (Unix socket, fsync on, synchronous_commit on, default settings).`);
+    out();
+    out(`### Storage open (the gateway's start) with N receipts in the money log (median of ${rounds} rounds, each a fresh process)`);
+    out();
+    out('| receipts | money log size (file / table, MiB) | embedded: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | wall PG / embedded | CPU (gateway + server) PG / embedded |');
+    out('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const o of opens) {
+      const m = (xs: OpenSample[], f: (s: OpenSample) => number): number => median(xs.map(f));
+      const ew = m(o.embedded, (s) => s.wallMs);
+      const ec = m(o.embedded, (s) => s.cpuMs);
+      const pw = m(o.postgres, (s) => s.wallMs);
+      const pc = m(o.postgres, (s) => s.cpuMs);
+      const ps = m(o.postgres, (s) => s.serverCpuMs);
+      out(`| ${fmt(o.receipts)} | ${fmt(o.fileMiB)} / ${fmt(o.tableMiB)} | ${fmt(ew)} | ${fmt(ec)} | ${mib(m(o.embedded, (s) => s.peakKib))} | ${fmt(pw)} | ${fmt(pc)} | ${fmt(ps)} | ${mib(m(o.postgres, (s) => s.peakKib))} | ${(pw / ew).toFixed(2)} | ${((pc + ps) / ec).toFixed(2)} |`);
+    }
+    out();
+    out(`Filling the logs (not timed above): ${opens.map((o) => `${fmt(o.receipts)} receipts: file ${fmt(o.fillMs.embedded / 1000, 1)} s, PostgreSQL ${fmt(o.fillMs.postgres / 1000, 1)} s`).join('; ')}. Peak RSS is the whole process (Node alone is ~40 MiB).`);
+    out();
+    out(`### Period closes of ${fmt(deployments)} deployments (bench/billing, money log in receipts.log or in PostgreSQL)`);
+    out();
+    out('| close | embedded: wall (ms) | CPU (ms) | store (ms) | settle (ms) | peak RSS (MiB) | PostgreSQL: wall (ms) | CPU (ms) | store (ms) | settle (ms) | peak RSS (MiB) | wall PG / embedded |');
+    out('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    closeEmbedded.closes.forEach((e, k) => {
+      const p = closePostgres.closes[k] as CloseSample;
+      out(`| period ${k + 1} | ${fmt(e.wallMs)} | ${fmt(e.cpuMs)} | ${fmt(e.storeMs)} | ${fmt(e.settleMs)} | ${mib(e.peakKib)} | ${fmt(p.wallMs)} | ${fmt(p.cpuMs)} | ${fmt(p.storeMs)} | ${fmt(p.settleMs)} | ${mib(p.peakKib)} | ${(p.wallMs / e.wallMs).toFixed(2)} |`);
+    });
+    out();
+    out(`PostgreSQL server CPU over the whole PostgreSQL billing run (world built, ${closes} closes, reads, appends): ${fmt(closePostgres.serverCpuMs)} ms. One money record appended after the closes: embedded ${closeEmbedded.appendMedianMs.toFixed(3)} ms, PostgreSQL ${closePostgres.appendMedianMs.toFixed(3)} ms (median of 20).`);
+  } finally {
+    await teardown.run();
+  }
+}
+
+if (process.argv[2] === 'open') await openChild(process.argv[3] as string, process.argv[4] as string);
+else await main();
