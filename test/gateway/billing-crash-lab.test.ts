@@ -28,6 +28,9 @@ test('crash safety and ledger outages in the lab', { skip: LAB_SKIP }, async (t)
       assert.equal(started.code, 0, started.stderr);
     }
     await new Promise((r) => setTimeout(r, 3500));
+    // On the PostgreSQL store (HYPHA_TEST_STORE=postgres) a restarted gateway is a standby (503) until
+    // the lease its killed self held runs out (ha.takeoverSeconds): wait for it to serve again.
+    await waitFor('the gateway to serve again', async () => ((await lab.curl('alice', 'GET', '/v1/balance')).status === 200 ? true : undefined), 60_000, 250);
     const all: Receipt[] = [];
     for (const [i, vm] of vms.entries()) {
       const receipts = await receiptsOf(lab, owners[i] as string, vm.deployment.id);
