@@ -80,7 +80,8 @@ function labSecrets(lab: TestLab): string[] {
 test('the admin status page: numbers, timelines, search, refresh, no secrets, admins only, in real Chromium', { skip: LAB_SKIP }, async (t) => {
   const started = Date.now();
   // Escrow off: the scenario's timing (who runs out when) counts every charge from handover, as before escrow existed.
-  const lab = await startLab(t, { hour: 1, extra: ['--deposit-hours', '2', '--grace-hours', String(GRACE_HOURS), '--gateway-config', JSON.stringify({ escrow: { windowHours: 0 } })] });
+  // Two seconds an hour: bob's grace (the window the later steps read) lasts 32 s, room for a loaded machine.
+  const lab = await startLab(t, { hour: 2, extra: ['--deposit-hours', '2', '--grace-hours', String(GRACE_HOURS), '--gateway-config', JSON.stringify({ escrow: { windowHours: 0 } })] });
   const { dir, remove } = scratchDir();
   t.after(remove);
   const pages: Array<{ where: string; html: string }> = [];
@@ -132,7 +133,7 @@ test('the admin status page: numbers, timelines, search, refresh, no secrets, ad
       if (o.deployments.grace > 1 || (o.deployments.deprovisioned === 1 && o.deployments.grace === 0)) throw new Error(`the scenario lost its timing: ${JSON.stringify(o.deployments)}`);
       return o.deployments.deprovisioned === 1 && o.deployments.grace === 1 ? o : undefined;
     },
-    60_000,
+    120_000,
     250,
   );
   t.diagnostic(`scenario ready ${Math.round((Date.now() - started) / 1000)} s after the test started`);
