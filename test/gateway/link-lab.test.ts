@@ -1,11 +1,10 @@
 // Issue 3 in the lab: source-address identity, the link flow with real curl and `hypha id sign`, and every refusal.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { HYPHA_BIN } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
 import { errorCode, startLab, type TestLab, LAB_SKIP } from '../helpers/lab.js';
+import { storedLinks } from '../helpers/lab-store.js';
 
 interface Challenge {
   nonce: string;
@@ -29,11 +28,6 @@ async function signWith(lab: TestLab, keyActor: string, ch: Challenge, at = keyA
   const r = await lab.exec(at, process.execPath, [HYPHA_BIN, 'id', 'sign', '--key', lab.actor(keyActor).key, '--field', 'statement'], JSON.stringify(ch));
   assert.equal(r.code, 0, r.stderr);
   return r.stdout.trim();
-}
-
-function storedLinks(lab: TestLab): Record<string, { agent: string; statement: string; signature: string }> {
-  const db = JSON.parse(readFileSync(join(lab.dir, 'gateway', 'data', 'db.json'), 'utf8')) as { links: Record<string, { agent: string; statement: string; signature: string }> };
-  return db.links;
 }
 
 test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async (t) => {
@@ -66,7 +60,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const r = await lab.curl('bob', 'POST', '/v1/link', { agent: alice, nonce: ch.nonce, signature: sig });
     assert.equal(r.status, 401);
     assert.equal(errorCode(r), 'wrong_subnet');
-    assert.deepEqual(storedLinks(lab), {});
+    assert.deepEqual(await storedLinks(lab), {});
     const own = await lab.curl('alice', 'POST', '/v1/link', { agent: alice, nonce: ch.nonce, signature: sig });
     assert.equal(own.status, 201, own.text);
     await lab.curl('alice', 'DELETE', '/v1/link');
@@ -77,7 +71,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const r = await lab.curl('alice', 'POST', '/v1/link', { agent: alice, nonce: ch.nonce, signature: await signWith(lab, 'bob', ch, 'alice') });
     assert.equal(r.status, 401);
     assert.equal(errorCode(r), 'bad_signature');
-    assert.deepEqual(storedLinks(lab), {});
+    assert.deepEqual(await storedLinks(lab), {});
   });
 
   await t.test('a malformed AgentPubKey is a 400 naming the field, and stores nothing', async () => {
@@ -90,7 +84,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const ch = await challenge(lab, 'alice', alice);
     const r = await lab.curl('alice', 'POST', '/v1/link', { agent: 'uhCAkXXXX', nonce: ch.nonce, signature: await signWith(lab, 'alice', ch) });
     assert.equal(r.status, 400);
-    assert.deepEqual(storedLinks(lab), {});
+    assert.deepEqual(await storedLinks(lab), {});
   });
 
   await t.test('an expired nonce is refused and stores nothing', async () => {
@@ -98,7 +92,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const r = await lab.curl('bob', 'POST', '/v1/link', { agent: bob, nonce: expiring.nonce, signature: expiringSignature });
     assert.equal(r.status, 401);
     assert.equal(errorCode(r), 'nonce_expired');
-    assert.deepEqual(storedLinks(lab), {});
+    assert.deepEqual(await storedLinks(lab), {});
   });
 
   await t.test('the full flow with curl and hypha id sign links alice, and whoami shows her agent', async () => {
@@ -113,7 +107,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     assert.deepEqual(Object.keys(r.json as object).sort(), ['agent', 'linkedAt', 'subnet']);
     const who = await lab.curl('alice', 'GET', '/v1/whoami');
     assert.deepEqual(who.json, { address: lab.actor('alice').address, subnet: lab.actor('alice').subnet, linked: true, agent: alice, roles: ['customer'] });
-    const stored = storedLinks(lab)[lab.actor('alice').subnet];
+    const stored = (await storedLinks(lab))[lab.actor('alice').subnet];
     assert.equal(stored?.agent, alice);
     assert.equal(stored?.statement, ch.statement, 'the signed statement is kept as evidence');
     assert.equal((await lab.curl('alice', 'GET', '/v1/deployments')).status, 200);
@@ -127,7 +121,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const replay = await lab.curl('bob', 'POST', '/v1/link', { agent: bob, nonce: ch.nonce, signature: sig });
     assert.equal(replay.status, 401);
     assert.equal(errorCode(replay), 'nonce_invalid');
-    assert.equal(storedLinks(lab)[lab.actor('bob').subnet], undefined);
+    assert.equal((await storedLinks(lab))[lab.actor('bob').subnet], undefined);
   });
 
   await t.test('a /64 already linked to someone else gets 409 and keeps its link', async () => {
@@ -135,11 +129,11 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const r = await lab.curl('alice', 'POST', '/v1/link', { agent: bob, nonce: ch.nonce, signature: await signWith(lab, 'bob', ch, 'alice') });
     assert.equal(r.status, 409);
     assert.equal(errorCode(r), 'conflict');
-    assert.equal(storedLinks(lab)[lab.actor('alice').subnet]?.agent, alice);
+    assert.equal((await storedLinks(lab))[lab.actor('alice').subnet]?.agent, alice);
   });
 
   await t.test('413 for a body over 64 KiB, 400 for malformed JSON, 415 for a non-JSON type; nothing stored', async () => {
-    const before = storedLinks(lab);
+    const before = await storedLinks(lab);
     const big = await lab.curl('bob', 'POST', '/v1/link/challenge', JSON.stringify({ agent: bob, pad: 'x'.repeat(70 * 1024) }));
     assert.equal(big.status, 413);
     assert.equal(errorCode(big), 'payload_too_large');
@@ -151,7 +145,7 @@ test('source-address identity and linking in the lab', { skip: LAB_SKIP }, async
     const unknownField = await lab.curl('bob', 'POST', '/v1/link/challenge', { agnet: bob });
     assert.equal(unknownField.status, 400);
     assert.equal((unknownField.json as { error: { field: string } }).error.field, 'agnet');
-    assert.deepEqual(storedLinks(lab), before);
+    assert.deepEqual(await storedLinks(lab), before);
   });
 
   await t.test('a restart keeps the links', async () => {

@@ -1,5 +1,7 @@
 // A lab for one test file: brought up with the real `hypha lab up`, driven with real curl in the actors' namespaces.
 import { randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { errorMessage } from '../../src/identity/error-message.js';
 import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
@@ -47,6 +49,17 @@ function labSkipReason(): string | false {
 
 /** The store every lab of the suite uses: HYPHA_TEST_STORE, "embedded" (default) or "postgres". */
 export const TEST_STORE: 'embedded' | 'postgres' = process.env.HYPHA_TEST_STORE === 'postgres' ? 'postgres' : 'embedded';
+
+/** The last `lines` lines of each log of a lab (gateways, agents, ledger), to explain a failure in CI's output. */
+export function labLogTails(dir: string, lines = 25): string {
+  const logs = join(dir, 'logs');
+  if (!existsSync(logs)) return '(no logs)';
+  return readdirSync(logs)
+    .filter((f) => f.endsWith('.log'))
+    .sort()
+    .map((f) => `--- ${f} (last ${lines} lines)\n${readFileSync(join(logs, f), 'utf8').trimEnd().split('\n').slice(-lines).join('\n')}`)
+    .join('\n');
+}
 
 /** Brings up a lab in a scratch folder (unique name) and registers its teardown on `t`. */
 export async function startLab(t: TestContext, options: { hour?: number; linkTtl?: number; extra?: string[] } = {}): Promise<TestLab> {

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { runCommand } from '../helpers/run.js';
-import { LAB_SKIP, startLab } from '../helpers/lab.js';
+import { LAB_SKIP, labLogTails, startLab } from '../helpers/lab.js';
 
 /** The code of every fenced block whose info string is `sh walkthrough`, in order. */
 export function walkthroughBlocks(markdown: string): string[] {
@@ -40,7 +40,7 @@ test('the README walkthrough runs from top to bottom in a fresh lab', { skip: LA
   const script = ['set -euo pipefail', `cd ${JSON.stringify(REPO_ROOT)}`, ...blocks.flatMap((b, i) => [`echo "::block ${i} start"`, b, `echo "::block ${i} done"`])].join('\n');
   const r = await runCommand('bash', ['-c', script], { env: { ...process.env, HYPHA_LAB_DIR: lab.dir }, timeoutMs: 540_000 });
   const done = [...r.stdout.matchAll(/^::block (\d+) done$/gm)].length;
-  assert.equal(r.code, 0, `block ${done} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}`);
+  if (r.code !== 0) assert.fail(`block ${done} failed (exit ${r.code}):\n${r.stdout.slice(-3000)}\n${r.stderr.slice(-3000)}\n${labLogTails(lab.dir)}`);
   assert.equal(done, blocks.length);
   for (let i = 0; i < blocks.length; i++) {
     const output = r.stdout.split(`::block ${i} start\n`)[1]?.split(`::block ${i} done`)[0] ?? '';
