@@ -58,7 +58,7 @@ interface SavedState {
 
 /**
  * How long a connection may take from its start to the gateway's welcome: longer than the
- * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-hub.ts), so
+ * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-admission.ts), so
  * normally the gateway closes first. Without it a connection whose peer vanished mid-handshake
  * (no reset ever arrives, and the agent sends nothing before the welcome) was waited on forever.
  */
