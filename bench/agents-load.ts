@@ -174,7 +174,11 @@ function stop(): void {
 createInterface({ input: process.stdin })
   .on('line', (line) => {
     if (line === 'beat') startHeartbeats();
-    else if (line === 'pause') clearInterval(beating);
+    else if (line === 'pause') {
+      // Cleared, so the next "beat" starts again: bench/agents alternates phases of two servers.
+      clearInterval(beating);
+      beating = undefined;
+    }
     else if (line === 'snap') print(snap());
     else if (line === 'stop') stop();
   })

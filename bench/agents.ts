@@ -1,7 +1,7 @@
 // bench/agents: many simulated farmer agents over real WebSockets against the real gateway, and against a bare ws server that only parses the JSON, in the same run.
 import { spawn } from 'node:child_process';
 import { createWriteStream, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -22,10 +22,11 @@ const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-ws-server.js');
 const LOAD = join(ROOT, 'dist', 'bench', 'agents-load.js');
 
 const USAGE =
-  'usage: node dist/bench/agents.js [--agents 500,2000,5000] [--seconds S (20)] [--settle S (5)] [--vms V (3)] [--processes P (1)] [--concurrency C (32)] [--cpu-prof DIR]';
+  'usage: node dist/bench/agents.js [--agents 500,2000,5000] [--rounds R (5)] [--seconds S (10)] [--settle S (3)] [--vms V (3)] [--processes P (1)] [--concurrency C (32)] [--cpu-prof DIR]';
 const { values: options } = parseArgs({
   options: {
     agents: { type: 'string' },
+    rounds: { type: 'string' },
     seconds: { type: 'string' },
     settle: { type: 'string' },
     vms: { type: 'string' },
@@ -35,8 +36,15 @@ const { values: options } = parseArgs({
   },
 });
 const AGENT_COUNTS = (options.agents ?? '500,2000,5000').split(',').map((n) => positiveInteger('agents', n, 0));
-const WINDOW_SECONDS = positiveInteger('seconds', options.seconds, 20);
-const SETTLE_SECONDS = positiveInteger('settle', options.settle, 5);
+/**
+ * Both servers run side by side with their agents connected, and their heartbeat phases take
+ * turns, ROUNDS times each: on a shared machine the load of other processes moves between
+ * minutes, so a gateway phase is compared with the bare phase right before it, not with one
+ * measured minutes earlier; the ratio reported is the median of the rounds' ratios.
+ */
+const ROUNDS = positiveInteger('rounds', options.rounds, 5);
+const WINDOW_SECONDS = positiveInteger('seconds', options.seconds, 10);
+const SETTLE_SECONDS = positiveInteger('settle', options.settle, 3);
 const VMS = positiveInteger('vms', options.vms, 3);
 const PROCESSES = positiveInteger('processes', options.processes, 1);
 const CONCURRENCY = positiveInteger('concurrency', options.concurrency, 32);
@@ -49,16 +57,19 @@ const GATEWAY_PORT = 8480;
 /** The baseline's port: next to the gateway's, on the gateway's own address. */
 const BARE_PORT = 8481;
 const HOUR_MS = 3_600_000;
+const GATEWAY = 'hypha gateway';
+const BARE = 'bare ws + JSON.parse';
+
 /**
- * Both servers run with the inspector on the gateway namespace's loopback (one server at a time),
+ * Both servers run with the inspector on the gateway namespace's loopback (each on its own port),
  * so the bench can force a full GC and read the live heap: RSS alone is too noisy to weigh a few KiB per agent.
  */
-const INSPECTOR_PORT = 9229;
-const INSPECT = `--inspect=127.0.0.1:${INSPECTOR_PORT}`;
+const INSPECTOR_PORTS: Record<string, number> = { [GATEWAY]: 9229, [BARE]: 9230 };
+const inspectFlag = (server: string): string => `--inspect=127.0.0.1:${INSPECTOR_PORTS[server]}`;
 /** Run in the server's namespace: two full GCs over the inspector protocol, then the live heap (bytes) on stdout. */
-const HEAP_AFTER_GC_SCRIPT = `
+const heapAfterGcScript = (port: number): string => `
 import { WebSocket } from 'ws';
-const [target] = await (await fetch('http://127.0.0.1:${INSPECTOR_PORT}/json/list')).json();
+const [target] = await (await fetch('http://127.0.0.1:${port}/json/list')).json();
 const ws = new WebSocket(target.webSocketDebuggerUrl);
 await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
 let id = 0;
@@ -75,9 +86,6 @@ process.stdout.write(String(r.result.value));
 ws.close();
 `;
 
-const GATEWAY = 'hypha gateway';
-const BARE = 'bare ws + JSON.parse';
-
 /** What one server did under one load. */
 interface RunResult {
   readonly server: string;
@@ -89,9 +97,12 @@ interface RunResult {
   readonly cpuMsPerHandshake: number;
   readonly ingestedPerSecond: number;
   readonly sentPerSecond: number;
-  /** Heartbeats sent but never ingested, counted after the agents paused and the server drained: a valid run has none. */
+  /** Heartbeats sent but never ingested, counted after the last phase drained: a valid run has none. */
   readonly lost: number;
+  /** The median over the phases. */
   readonly cpuMsPer1000: number;
+  /** Each phase's, in order. */
+  readonly cpuMsPer1000Phases: readonly number[];
   readonly cpuPercent: number;
   /** Live heap (after a full GC) with every agent connected and none beating yet, minus idle, per agent. */
   readonly heapKibPerAgent: number;
@@ -131,18 +142,18 @@ function rssKib(pid: number): number {
   return Number(m[1]);
 }
 
-/** The server's live JS heap in KiB after a full GC, read through its inspector (see INSPECT). */
-async function heapAfterGcKib(ns: string): Promise<number> {
-  const out = await runIn(ns, process.execPath, ['--input-type=module', '-e', HEAP_AFTER_GC_SCRIPT], 30_000, ROOT);
+/** The server's live JS heap in KiB after a full GC, read through its inspector (see inspectFlag). */
+async function heapAfterGcKib(ns: string, server: string): Promise<number> {
+  const out = await runIn(ns, process.execPath, ['--input-type=module', '-e', heapAfterGcScript(INSPECTOR_PORTS[server] ?? 0)], 30_000, ROOT);
   const bytes = Number(out.trim());
   if (!Number.isFinite(bytes)) throw new Error(`heap after GC: unexpected answer ${JSON.stringify(out.slice(0, 200))}`);
   return bytes / 1024;
 }
 
 /** heapAfterGcKib, or NaN (said on stderr) when the inspector does not answer: a saturated server. */
-async function heapKibOrNaN(ns: string): Promise<number> {
+async function heapKibOrNaN(ns: string, server: string): Promise<number> {
   try {
-    return await heapAfterGcKib(ns);
+    return await heapAfterGcKib(ns, server);
   } catch (err) {
     say(`no heap reading: ${errorMessage(err)}`);
     return NaN;
@@ -251,13 +262,13 @@ async function startGateway(lab: Lab, dir: string, agents: readonly Identity[]):
   writeFileSync(configFile, JSON.stringify(config, null, 1));
   // Node refuses --cpu-prof in NODE_OPTIONS: it goes on the command line; the profile is written when the gateway exits.
   const profile = CPU_PROF_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
-  const p = startIn(`gateway (${agents.length} agents)`, lab.gatewayNs, [process.execPath, INSPECT, ...profile, HYPHA_BIN, 'gateway', '--config', configFile]);
+  const p = startIn(`gateway (${agents.length} agents)`, lab.gatewayNs, [process.execPath, inspectFlag(GATEWAY), ...profile, HYPHA_BIN, 'gateway', '--config', configFile]);
   await waitForLine(p, 'gateway listening', 300_000, join(dir, 'gateway.log'));
   return p;
 }
 
 async function startBare(lab: Lab, dir: string): Promise<Started> {
-  const p = startIn('bare-ws-server', lab.gatewayNs, [process.execPath, INSPECT, BARE_SERVER, lab.gatewayAddress, String(BARE_PORT)]);
+  const p = startIn('bare-ws-server', lab.gatewayNs, [process.execPath, inspectFlag(BARE), BARE_SERVER, lab.gatewayAddress, String(BARE_PORT)]);
   await waitForLine(p, 'bare-ws listening', 30_000, join(dir, 'bare.log'));
   return p;
 }
@@ -324,8 +335,39 @@ async function startLoad(lab: Lab, dir: string, url: string, agents: readonly Id
 
 const sumOf = (snaps: readonly LoadSnap[], pick: (s: LoadSnap) => number): number => snaps.reduce((n, s) => n + pick(s), 0);
 
-/** One server under `agents` simulated agents: start it, connect them, measure a steady window, stop everything. */
-async function measure(lab: Lab, dir: string, server: string, agents: readonly Identity[], ticksPerSecond: number): Promise<RunResult> {
+/** A server with its agents connected and not beating: what the heartbeat phases take turns on. */
+interface Prepared {
+  readonly server: string;
+  readonly target: Started;
+  readonly load: Awaited<ReturnType<typeof startLoad>>;
+  readonly url: string;
+  readonly runDir: string;
+  readonly startupSeconds: number;
+  readonly connectCpuSeconds: number;
+  readonly idleHeap: number;
+  readonly idleRss: number;
+  readonly connectedHeap: number;
+  readonly connectedRss: number;
+  /** The server's count before the first heartbeat: everything after it was sent in a phase. */
+  readonly countAtBeat: Count;
+  /** Heartbeats the load generators had sent then (none: they had not started). */
+  readonly sentAtBeat: number;
+}
+
+/** One heartbeat phase of one server: a settle, a measured window, then a pause and a drain. */
+interface Phase {
+  readonly cpuMsPer1000: number;
+  readonly cpuPercent: number;
+  readonly ingestedPerSecond: number;
+  readonly sentPerSecond: number;
+  readonly lost: number;
+  readonly loadCpuPercent: number;
+  readonly snaps: readonly LoadSnap[];
+  readonly crossedHour: boolean;
+}
+
+/** Starts `server` and connects `agents` agents to it (no heartbeats yet); measures idle and connected memory. */
+async function prepare(lab: Lab, dir: string, server: string, agents: readonly Identity[], ticksPerSecond: number): Promise<Prepared> {
   const runDir = join(dir, `${server === GATEWAY ? 'gateway' : 'bare'}-${agents.length}`);
   mkdirSync(runDir, { recursive: true });
   const startMs = Date.now();
@@ -333,88 +375,139 @@ async function measure(lab: Lab, dir: string, server: string, agents: readonly I
   const startupSeconds = (Date.now() - startMs) / 1000;
   const port = server === GATEWAY ? GATEWAY_PORT : BARE_PORT;
   const url = `http://[${lab.gatewayAddress}]:${port}`;
+  await sleep(2000);
+  const idleHeap = await heapKibOrNaN(lab.gatewayNs, server);
+  const idleRss = rssKib(target.pid);
+  say(`${server}: up in ${startupSeconds.toFixed(1)} s, RSS ${(idleRss / 1024).toFixed(0)} MiB, heap ${(idleHeap / 1024).toFixed(0)} MiB idle; connecting ${agents.length} agents`);
+  const cpuBeforeConnect = cpuSeconds(target.pid, ticksPerSecond);
+  const load = await startLoad(lab, runDir, url, agents);
+  if (load.connected < agents.length) throw new Error(`${server}: only ${load.connected} of ${agents.length} agents connected (${load.reasons.join('; ')})`);
+  const connectCpuSeconds = cpuSeconds(target.pid, ticksPerSecond) - cpuBeforeConnect;
+  await sleep(2000);
+  const connectedHeap = await heapKibOrNaN(lab.gatewayNs, server);
+  const connectedRss = rssKib(target.pid);
+  say(`${server}: ${load.connected} agents connected in ${load.connectSeconds.toFixed(1)} s, RSS +${((connectedRss - idleRss) / 1024).toFixed(0)} MiB, heap +${((connectedHeap - idleHeap) / 1024).toFixed(0)} MiB`);
+  const countAtBeat = await ingested(lab, server, url);
+  const sentAtBeat = sumOf(await Promise.all(load.loads.map((l) => l.snap())), (s) => s.sent);
+  return { server, target, load, url, runDir, startupSeconds, connectCpuSeconds, idleHeap, idleRss, connectedHeap, connectedRss, countAtBeat, sentAtBeat };
+}
+
+/** One heartbeat phase of `p`: its agents beat, settle, are measured for a window, then pause while the server drains. */
+async function phase(lab: Lab, p: Prepared, ticksPerSecond: number): Promise<Phase> {
+  const { server, target, load, url } = p;
+  const before = await ingested(lab, server, url);
+  const sentBefore = sumOf(await Promise.all(load.loads.map((l) => l.snap())), (s) => s.sent);
+  for (const l of load.loads) l.proc.child.stdin?.write('beat\n');
+  await sleep(SETTLE_SECONDS * 1000);
+  // The counts are read through curl (tens of ms): each is timed at its midpoint, and the CPU
+  // window sits inside the count window, so neither scrape is charged to the server.
+  const count0 = await ingested(lab, server, url);
+  const cpu0 = cpuSeconds(target.pid, ticksPerSecond);
+  const t0 = Date.now();
+  const loadCpu0 = load.loads.reduce((n, l) => n + cpuSeconds(l.proc.pid, ticksPerSecond), 0);
+  const snaps0 = await Promise.all(load.loads.map((l) => l.snap()));
+  await sleep(WINDOW_SECONDS * 1000);
+  const snaps1 = await Promise.all(load.loads.map((l) => l.snap()));
+  const loadCpu1 = load.loads.reduce((n, l) => n + cpuSeconds(l.proc.pid, ticksPerSecond), 0);
+  const t1 = Date.now();
+  const cpu1 = cpuSeconds(target.pid, ticksPerSecond);
+  const count1 = await ingested(lab, server, url);
+  // Then the agents stop beating (still connected) and the server drains: every heartbeat sent must have been ingested.
+  for (const l of load.loads) l.proc.child.stdin?.write('pause\n');
+  await sleep(DRAIN_MS);
+  const drained = await ingested(lab, server, url);
+  const snapsDrained = await Promise.all(load.loads.map((l) => l.snap()));
+  const seconds = (t1 - t0) / 1000;
+  const lost = sumOf(snapsDrained, (s) => s.sent) - sentBefore - (drained.count - before.count);
+  // The window's heartbeats, counted by the load generators' snaps taken next to the CPU readings:
+  // exact when none was lost; the server's own count (timed through curl, within about 1%) otherwise.
+  const sentInWindow = sumOf(snaps1, (s) => s.sent) - sumOf(snaps0, (s) => s.sent);
+  const ingestedPerSecond = (count1.count - count0.count) / ((count1.atMs - count0.atMs) / 1000);
+  const heartbeats = lost === 0 ? sentInWindow : ingestedPerSecond * seconds;
+  return {
+    cpuMsPer1000: heartbeats > 0 ? ((cpu1 - cpu0) * 1000 * 1000) / heartbeats : NaN,
+    cpuPercent: ((cpu1 - cpu0) / seconds) * 100,
+    ingestedPerSecond,
+    sentPerSecond: sentInWindow / seconds,
+    lost,
+    loadCpuPercent: ((loadCpu1 - loadCpu0) / seconds) * 100,
+    snaps: snaps1.map((s, k) => ({ ...s, probeFailures: s.probeFailures - (snaps0[k]?.probeFailures ?? 0) })),
+    crossedHour: Math.floor(t0 / HOUR_MS) !== Math.floor(t1 / HOUR_MS),
+  };
+}
+
+/** What a server did over all its phases: medians of the phases, memory from `prepare`, heap kept from the first heartbeat to the end. */
+async function summarise(lab: Lab, p: Prepared, agents: number, phases: readonly Phase[]): Promise<RunResult> {
+  const endHeap = await heapKibOrNaN(lab.gatewayNs, p.server);
+  const end = await ingested(lab, p.server, p.url);
+  const ingestedTotal = end.count - p.countAtBeat.count;
+  const last = phases[phases.length - 1]?.snaps ?? [];
+  // Over the whole run, after the last drain and the heap reading: a phase's stragglers (a
+  // saturated machine can hold some past its drain) are counted in the next phase, not lost.
+  const sentTotal = sumOf(await Promise.all(p.load.loads.map((l) => l.snap())), (s) => s.sent) - p.sentAtBeat;
+  const probes = phases.flatMap((ph) => ph.snaps.flatMap((s) => s.probesMs));
+  const med = (pick: (ph: Phase) => number): number => median(phases.map(pick));
+  return {
+    server: p.server,
+    agents,
+    connected: sumOf(last, (s) => s.connected),
+    startupSeconds: p.startupSeconds,
+    connectSeconds: p.load.connectSeconds,
+    cpuMsPerHandshake: (p.connectCpuSeconds * 1000) / agents,
+    ingestedPerSecond: med((ph) => ph.ingestedPerSecond),
+    sentPerSecond: med((ph) => ph.sentPerSecond),
+    lost: sentTotal - ingestedTotal,
+    cpuMsPer1000: med((ph) => ph.cpuMsPer1000),
+    cpuMsPer1000Phases: phases.map((ph) => ph.cpuMsPer1000),
+    cpuPercent: med((ph) => ph.cpuPercent),
+    heapKibPerAgent: (p.connectedHeap - p.idleHeap) / agents,
+    rssKibPerAgent: (p.connectedRss - p.idleRss) / agents,
+    idleRssMiB: p.idleRss / 1024,
+    retainedBytesPerHeartbeat: ingestedTotal > 0 ? ((endHeap - p.connectedHeap) * 1024) / ingestedTotal : NaN,
+    probeP50Ms: probes.length > 0 ? median(probes) : NaN,
+    probeMaxMs: probes.length > 0 ? Math.max(...probes) : NaN,
+    probeFailures: phases.reduce((n, ph) => n + sumOf(ph.snaps, (s) => s.probeFailures), 0),
+    closes: sumOf(last, (s) => s.closes),
+    errors: sumOf(last, (s) => s.errors),
+    closeReasons: last.flatMap((s) => s.closeReasons),
+    loadCpuPercent: med((ph) => ph.loadCpuPercent),
+    loadMaxLagMs: Math.max(...phases.flatMap((ph) => ph.snaps.map((s) => s.maxLagMs))),
+    backlogBytes: sumOf(last, (s) => s.backlogBytes),
+    crossedHour: phases.some((ph) => ph.crossedHour),
+    warnings: p.server === GATEWAY ? warningsIn(join(p.runDir, 'gateway.log')) : 0,
+  };
+}
+
+/** Stops a prepared server's load generators, then the server. */
+async function finish(p: Prepared): Promise<void> {
+  for (const l of p.load.loads) l.proc.child.stdin?.end('stop\n');
+  await Promise.all(p.load.loads.map((l) => Promise.race([l.proc.exited, sleep(5000).then(() => stopProcess(l.proc))])));
+  await stopProcess(p.target);
+}
+
+/**
+ * Both servers under `agents` agents each, side by side: ROUNDS rounds of a bare phase then a
+ * gateway phase. Returns each server's summary and the per-round ratios of CPU per heartbeat.
+ */
+async function measurePair(lab: Lab, dir: string, agents: readonly Identity[], ticksPerSecond: number): Promise<{ results: RunResult[]; ratios: number[] }> {
+  const prepared: Prepared[] = [];
   try {
-    await sleep(2000);
-    const idleHeap = await heapKibOrNaN(lab.gatewayNs);
-    const idleRss = rssKib(target.pid);
-    say(`${server}: up in ${startupSeconds.toFixed(1)} s, RSS ${(idleRss / 1024).toFixed(0)} MiB, heap ${(idleHeap / 1024).toFixed(0)} MiB idle; connecting ${agents.length} agents`);
-    const cpuBeforeConnect = cpuSeconds(target.pid, ticksPerSecond);
-    const load = await startLoad(lab, runDir, url, agents);
-    try {
-      if (load.connected < agents.length) throw new Error(`${server}: only ${load.connected} of ${agents.length} agents connected (${load.reasons.join('; ')})`);
-      const connectCpu = cpuSeconds(target.pid, ticksPerSecond) - cpuBeforeConnect;
-      await sleep(2000);
-      const connectedHeap = await heapKibOrNaN(lab.gatewayNs);
-      const connectedRss = rssKib(target.pid);
-      say(`${server}: ${load.connected} agents connected in ${load.connectSeconds.toFixed(1)} s, RSS +${((connectedRss - idleRss) / 1024).toFixed(0)} MiB, heap +${((connectedHeap - idleHeap) / 1024).toFixed(0)} MiB; heartbeats start, settling ${SETTLE_SECONDS} s, then measuring ${WINDOW_SECONDS} s`);
-      const countAtBeat = await ingested(lab, server, url);
-      for (const l of load.loads) l.proc.child.stdin?.write('beat\n');
-      await sleep(SETTLE_SECONDS * 1000);
-
-      // The counts are read through curl (tens of ms): each is timed at its midpoint, and the CPU
-      // window sits inside the count window, so neither scrape is charged to the server.
-      const count0 = await ingested(lab, server, url);
-      const cpu0 = cpuSeconds(target.pid, ticksPerSecond);
-      const t0 = Date.now();
-      const loadCpu0 = load.loads.reduce((n, l) => n + cpuSeconds(l.proc.pid, ticksPerSecond), 0);
-      const snaps0 = await Promise.all(load.loads.map((l) => l.snap()));
-      await sleep(WINDOW_SECONDS * 1000);
-      const snaps1 = await Promise.all(load.loads.map((l) => l.snap()));
-      const loadCpu1 = load.loads.reduce((n, l) => n + cpuSeconds(l.proc.pid, ticksPerSecond), 0);
-      const t1 = Date.now();
-      const cpu1 = cpuSeconds(target.pid, ticksPerSecond);
-      const count1 = await ingested(lab, server, url);
-      // Then the agents stop beating (still connected) and the server drains: every heartbeat sent must have been ingested.
-      for (const l of load.loads) l.proc.child.stdin?.write('pause\n');
-      await sleep(DRAIN_MS);
-      const drained = await ingested(lab, server, url);
-      const snapsDrained = await Promise.all(load.loads.map((l) => l.snap()));
-      const endHeap = await heapKibOrNaN(lab.gatewayNs);
-      const warnings = server === GATEWAY ? warningsIn(join(runDir, 'gateway.log')) : 0;
-
-      const seconds = (t1 - t0) / 1000;
-      const ingestedTotal = drained.count - countAtBeat.count;
-      const lost = sumOf(snapsDrained, (s) => s.sent) - ingestedTotal;
-      // The window's heartbeats, counted by the load generators' snaps taken next to the CPU readings:
-      // exact when none was lost; the server's own count (timed through curl, within about 1%) otherwise.
-      const sentInWindow = sumOf(snaps1, (s) => s.sent) - sumOf(snaps0, (s) => s.sent);
-      const ingestedPerSecond = (count1.count - count0.count) / ((count1.atMs - count0.atMs) / 1000);
-      const heartbeats = lost === 0 ? sentInWindow : ingestedPerSecond * seconds;
-      const probes = snaps1.flatMap((s) => s.probesMs);
-      return {
-        server,
-        agents: agents.length,
-        connected: sumOf(snaps1, (s) => s.connected),
-        startupSeconds,
-        connectSeconds: load.connectSeconds,
-        cpuMsPerHandshake: (connectCpu * 1000) / agents.length,
-        ingestedPerSecond,
-        sentPerSecond: sentInWindow / seconds,
-        lost,
-        cpuMsPer1000: heartbeats > 0 ? ((cpu1 - cpu0) * 1000 * 1000) / heartbeats : NaN,
-        cpuPercent: ((cpu1 - cpu0) / seconds) * 100,
-        heapKibPerAgent: (connectedHeap - idleHeap) / agents.length,
-        rssKibPerAgent: (connectedRss - idleRss) / agents.length,
-        idleRssMiB: idleRss / 1024,
-        retainedBytesPerHeartbeat: ingestedTotal > 0 ? ((endHeap - connectedHeap) * 1024) / ingestedTotal : NaN,
-        probeP50Ms: probes.length > 0 ? median(probes) : NaN,
-        probeMaxMs: probes.length > 0 ? Math.max(...probes) : NaN,
-        probeFailures: sumOf(snaps1, (s) => s.probeFailures) - sumOf(snaps0, (s) => s.probeFailures),
-        closes: sumOf(snaps1, (s) => s.closes),
-        errors: sumOf(snaps1, (s) => s.errors),
-        closeReasons: snaps1.flatMap((s) => s.closeReasons),
-        loadCpuPercent: ((loadCpu1 - loadCpu0) / seconds) * 100,
-        loadMaxLagMs: Math.max(...snaps1.map((s) => s.maxLagMs)),
-        backlogBytes: sumOf(snaps1, (s) => s.backlogBytes),
-        crossedHour: Math.floor(t0 / HOUR_MS) !== Math.floor(t1 / HOUR_MS),
-        warnings,
-      };
-    } finally {
-      for (const l of load.loads) l.proc.child.stdin?.end('stop\n');
-      await Promise.all(load.loads.map((l) => Promise.race([l.proc.exited, sleep(5000).then(() => stopProcess(l.proc))])));
+    for (const server of [BARE, GATEWAY]) prepared.push(await prepare(lab, dir, server, agents, ticksPerSecond));
+    const [bare, gateway] = prepared as [Prepared, Prepared];
+    const phases = new Map<Prepared, Phase[]>([[bare, []], [gateway, []]]);
+    const ratios: number[] = [];
+    for (let r = 1; r <= ROUNDS; r++) {
+      const b = await phase(lab, bare, ticksPerSecond);
+      const g = await phase(lab, gateway, ticksPerSecond);
+      phases.get(bare)?.push(b);
+      phases.get(gateway)?.push(g);
+      ratios.push(g.cpuMsPer1000 / b.cpuMsPer1000);
+      say(`round ${r}/${ROUNDS}: CPU ms / 1,000 heartbeats bare ${formatNumber(b.cpuMsPer1000, 1)}, gateway ${formatNumber(g.cpuMsPer1000, 1)}, ratio ${ratio(g.cpuMsPer1000, b.cpuMsPer1000)} (load average ${loadavg()[0]?.toFixed(1)})`);
     }
+    const results = [await summarise(lab, bare, agents.length, phases.get(bare) ?? []), await summarise(lab, gateway, agents.length, phases.get(gateway) ?? [])];
+    return { results, ratios };
   } finally {
-    await stopProcess(target);
+    for (const p of prepared) await finish(p);
   }
 }
 
@@ -438,17 +531,21 @@ function resultTable(results: readonly RunResult[]): string {
   return rows.join('\n');
 }
 
-/** Gateway over baseline, per agent count. */
-function ratioTable(results: readonly RunResult[]): string {
+/** Gateway over baseline, per agent count: CPU per heartbeat as the median of the rounds' ratios (each gateway phase over the bare phase just before it). */
+function ratioTable(results: readonly RunResult[], ratios: ReadonlyMap<number, readonly number[]>): string {
   const rows = [
-    '| agents | heartbeats/s ingested: gateway / bare | CPU per 1,000 heartbeats: gateway / bare | heap per connected agent: gateway / bare | RSS per connected agent: gateway / bare |',
-    '|---:|---:|---:|---:|---:|',
+    '| agents | CPU per 1,000 heartbeats: gateway / bare, median of rounds (range) | rounds\' ratios | bare CPU ms / 1,000 per phase | gateway CPU ms / 1,000 per phase | heartbeats/s ingested: gateway / bare | heap per connected agent: gateway / bare | RSS per connected agent: gateway / bare |',
+    '|---:|---:|---|---|---|---:|---:|---:|',
   ];
+  const list = (xs: readonly number[], digits: number): string => xs.map((x) => formatNumber(x, digits)).join(', ');
   for (const n of new Set(results.map((r) => r.agents))) {
     const g = results.find((r) => r.agents === n && r.server === GATEWAY);
     const b = results.find((r) => r.agents === n && r.server === BARE);
-    if (!g || !b) continue;
-    rows.push(`| ${formatNumber(n)} | ${ratio(g.ingestedPerSecond, b.ingestedPerSecond)} | ${ratio(g.cpuMsPer1000, b.cpuMsPer1000)} | ${ratio(g.heapKibPerAgent, b.heapKibPerAgent)} | ${ratio(g.rssKibPerAgent, b.rssKibPerAgent)} |`);
+    const rs = ratios.get(n) ?? [];
+    if (!g || !b || rs.length === 0) continue;
+    rows.push(
+      `| ${formatNumber(n)} | **${formatNumber(median(rs), 2)}** (${formatNumber(Math.min(...rs), 2)}–${formatNumber(Math.max(...rs), 2)}) | ${list(rs, 2)} | ${list(b.cpuMsPer1000Phases, 1)} | ${list(g.cpuMsPer1000Phases, 1)} | ${ratio(g.ingestedPerSecond, b.ingestedPerSecond)} | ${ratio(g.heapKibPerAgent, b.heapKibPerAgent)} | ${ratio(g.rssKibPerAgent, b.rssKibPerAgent)} |`,
+    );
   }
   return rows.join('\n');
 }
@@ -481,30 +578,31 @@ async function main(): Promise<void> {
   const identities = Array.from({ length: Math.max(...AGENT_COUNTS) }, () => newIdentity());
 
   const results: RunResult[] = [];
+  const ratios = new Map<number, number[]>();
   const failures: string[] = [];
+  const loadAtStart = loadavg()[0] ?? NaN;
   for (const n of AGENT_COUNTS) {
-    for (const server of [BARE, GATEWAY]) {
-      say(`${n} agents against ${server}`);
-      try {
-        const r = await measure(lab, dir, server, identities.slice(0, n), ticksPerSecond);
-        results.push(r);
-        say(`${server}: ${formatNumber(r.ingestedPerSecond)} heartbeats/s, ${formatNumber(r.cpuMsPer1000, 1)} CPU ms / 1,000, ${formatNumber(r.heapKibPerAgent, 1)} heap KiB / agent`);
-      } catch (err) {
-        if (teardown.started) throw err;
-        failures.push(`${n} agents, ${server}: ${errorMessage(err)}`);
-        say(`FAILED: ${errorMessage(err)}`);
-      }
+    say(`${n} agents against each server, ${ROUNDS} rounds`);
+    try {
+      const pair = await measurePair(lab, dir, identities.slice(0, n), ticksPerSecond);
+      results.push(...pair.results);
+      ratios.set(n, pair.ratios);
+      say(`${n} agents: CPU per 1,000 heartbeats gateway / bare, median of ${ROUNDS} rounds: ${formatNumber(median(pair.ratios), 2)}`);
+    } catch (err) {
+      if (teardown.started) throw err;
+      failures.push(`${n} agents: ${errorMessage(err)}`);
+      say(`FAILED: ${errorMessage(err)}`);
     }
   }
 
   const cpu = cpus();
   const lines = [
-    `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}`,
-    `each agent: real handshake (ed25519-signed hello), then 1 hash-chained heartbeat / ${HEARTBEAT_INTERVAL_MS / 1000} s with 1 node and ${VMS} VMs, slots spread over the second; ${PROCESSES} load-generator process(es) in the farm's namespace; ${WINDOW_SECONDS} s window after ${SETTLE_SECONDS} s settling; ingested = the server's own count (gateway: hypha_heartbeats_total); CPU from /proc/PID/stat; per connected agent = (with all connected, before any heartbeat - idle) / agents, heap after a full GC (over the inspector) and RSS; heap kept / heartbeat = live heap growth from then to the end / heartbeats ingested; lost = sent - ingested after the agents pause and the server drains ${DRAIN_MS / 1000} s`,
+    `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}; load average ${loadAtStart.toFixed(1)} at start, ${(loadavg()[0] ?? NaN).toFixed(1)} at end`,
+    `each agent: real handshake (ed25519-signed hello), then 1 hash-chained heartbeat / ${HEARTBEAT_INTERVAL_MS / 1000} s with 1 node and ${VMS} VMs, slots spread over the second; ${PROCESSES} load-generator process(es) per server in the farm's namespace; both servers up side by side, ${ROUNDS} rounds of a bare phase then a gateway phase (only one server's agents beat at a time), each a ${WINDOW_SECONDS} s window after ${SETTLE_SECONDS} s settling, per-server figures the median of its phases; ingested = the server's own count (gateway: hypha_heartbeats_total); CPU from /proc/PID/stat; per connected agent = (with all connected, before any heartbeat - idle) / agents, heap after a full GC (over the inspector) and RSS; heap kept / heartbeat = live heap growth from then to the end / heartbeats ingested; lost = sent - ingested over the whole run, after the last phase paused and the server drained ${DRAIN_MS / 1000} s`,
     '',
     resultTable(results),
     '',
-    ratioTable(results),
+    ratioTable(results, ratios),
     '',
     detailTable(results),
   ];

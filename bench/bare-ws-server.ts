@@ -33,7 +33,7 @@ server.headersTimeout = 20_000;
 server.requestTimeout = 30_000;
 server.keepAliveTimeout = 10_000;
 
-// The gateway's limits (src/gateway/agents/agent-hub.ts), so only what happens per message differs.
+// The gateway's limits (src/gateway/agents/agent-admission.ts), so only what happens per message differs.
 const wss = new WebSocketServer({ server, path: '/v1/agent', maxPayload: 4 * 1024 * 1024 });
 wss.on('connection', (ws) => {
   connections++;

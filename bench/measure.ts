@@ -32,7 +32,7 @@ export function measureOpsPerSecond(variants: Variant[], options: { ms?: number;
 }
 
 /** The median of numbers. */
-export function median(values: number[]): number {
+export function median(values: readonly number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;

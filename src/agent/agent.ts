@@ -1,8 +1,9 @@
 // The farmer's agent: connects to the gateway over Mycelium, reports node and VM up-time, keeps the evidence chain, runs VMs, countersigns receipts.
 import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { WebSocket } from 'ws';
-import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { AgentLog } from './json-lines-logger.js';
 import { errorMessage } from '../identity/error-message.js';
 import { fromBase64, loadKeyFile, signJsonStatement, toBase64, writeSecureFile, type Identity } from '../identity/index.js';
 import type { SealedSecret } from '../protocol/sealed-secret.js';
@@ -37,7 +38,14 @@ import { OutBuffer } from './out-buffer.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
 import { assertInsideLab } from './lab-vm/lab-only.js';
 import type { VmDriver, VmSecretFile } from './vm-driver.js';
-import { Bidder } from './bidding/bidder.js';
+import type { Bidder } from './bidding/bidder.js';
+
+/**
+ * ws is CommonJS: required rather than imported, so that Node does not scan its source for named
+ * exports (cjs-module-lexer, optimised by TurboFan at start), which kept ~3 MiB of the agent's
+ * resident memory (bench/README.md "Agent footprint").
+ */
+const { WebSocket: WebSocketClient } = createRequire(import.meta.url)('ws') as typeof import('ws');
 
 /** What `status()` reports. */
 export interface AgentStatus {
@@ -58,7 +66,7 @@ interface SavedState {
 
 /**
  * How long a connection may take from its start to the gateway's welcome: longer than the
- * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-hub.ts), so
+ * gateway's own 10 s admission timeout (AUTH_TIMEOUT_MS in src/gateway/agents/agent-admission.ts), so
  * normally the gateway closes first. Without it a connection whose peer vanished mid-handshake
  * (no reset ever arrives, and the agent sends nothing before the welcome) was waited on forever.
  */
@@ -121,7 +129,8 @@ export class Agent {
     private readonly buffer: OutBuffer,
     private readonly driver: VmDriver | null,
     private state: SavedState,
-    private readonly log: Logger,
+    private readonly log: AgentLog,
+    bidderClass: typeof Bidder | null,
   ) {
     this.batches = new BatchCountersigner({
       farmer: identity.agent,
@@ -130,11 +139,11 @@ export class Agent {
       disagreement: (r) => this.disagreement(r),
     });
     this.startedAtMs = clock.nowMs();
-    this.bidder = config.bidding ? new Bidder(config.bidding, { farmer: identity.agent, secretKey: identity.secretKey }, log) : null;
+    this.bidder = config.bidding && bidderClass ? new bidderClass(config.bidding, { farmer: identity.agent, secretKey: identity.secretKey }, log) : null;
   }
 
   /** Loads the key and state, restores agent-run VMs, and starts heartbeating and connecting. */
-  static async start(config: AgentConfig, log: Logger): Promise<Agent> {
+  static async start(config: AgentConfig, log: AgentLog): Promise<Agent> {
     const vmNode = config.vmDriver ? (config.nodes.find((n) => n.id === config.vmDriver?.node) as AgentNode) : undefined;
     // Before anything else: the lab driver hands customers a shell on this host.
     if (vmNode) assertInsideLab(vmNode.subnet as string);
@@ -154,7 +163,9 @@ export class Agent {
       driver = new LabVmDriver({ stateDir: join(config.stateDir, 'vms'), nodeSubnet: vmNode.subnet as string, interfaceName: config.vmDriver.interfaceName, onLogin: (id, fp) => agentRef?.reportLogin(id, fp) });
       await driver.start();
     }
-    const agent = new Agent(config, identity, clock, buffer, driver, state, log);
+    // Loaded only when the farmer bids on capacity requests (config `bidding`): most agents never price a request.
+    const bidderClass = config.bidding ? (await import('./bidding/bidder.js')).Bidder : null;
+    const agent = new Agent(config, identity, clock, buffer, driver, state, log, bidderClass);
     agentRef = agent;
     const lastHeartbeat = buffer.replay(0).filter((m) => m.type === 'heartbeat').pop();
     if (lastHeartbeat?.type === 'heartbeat') agent.lastHeartbeatAtMs = lastHeartbeat.atMs;
@@ -271,7 +282,7 @@ export class Agent {
     if (this.closed) return;
     const target = this.config.gateways[this.gatewayIndex % this.config.gateways.length] as string;
     const url = `${target.replace(/^http/, 'ws')}/v1/agent`;
-    const ws = new WebSocket(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
+    const ws = new WebSocketClient(url, { handshakeTimeout: 10_000, maxPayload: 4 * 1024 * 1024, ...(this.config.sourceAddress ? { localAddress: this.config.sourceAddress } : {}) });
     this.ws = ws;
     const admission = setTimeout(() => {
       if (this.ws !== ws || this.ready) return;

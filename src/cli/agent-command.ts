@@ -1,8 +1,7 @@
 // `hypha agent`: runs a farmer's uptime agent until SIGTERM or SIGINT.
 import { KeyFileError } from '../identity/index.js';
 import { ValidationError } from '../protocol/validate.js';
-import { createLogger } from '../protocol/logger.js';
-import { Agent, LabOnlyError, loadAgentConfig } from '../agent/index.js';
+import { Agent, LabOnlyError, createJsonLinesLogger, loadAgentConfig } from '../agent/index.js';
 import { parse, required } from './args.js';
 import { UsageError } from './cli-error.js';
 import { untilStopped } from './until-stopped.js';
@@ -26,7 +25,7 @@ export async function agentCommand(argv: string[], out: (s: string) => void): Pr
     return 0;
   }
   const p = parse(argv, { config: { type: 'string' } }, false);
-  const log = createLogger('agent');
+  const log = createJsonLinesLogger('agent');
   let agent: Agent;
   try {
     agent = await Agent.start(loadAgentConfig(required(p, 'config')), log);

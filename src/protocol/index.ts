@@ -9,7 +9,6 @@ export * from './heartbeat.js';
 export * from './receipt.js';
 export * from './agent-messages.js';
 export * from './clock.js';
-export * from './logger.js';
 export * from './probe.js';
 export * from './mycelium-local.js';
 export * from './link-statement.js';
@@ -17,3 +16,4 @@ export * from './merkle.js';
 export * from './tree-head.js';
 export * from './farmer-batch.js';
 export * from './bid.js';
+// Not logger.js: it loads pino, which the farmer agent (it imports this index) does without; import it from './logger.js'.

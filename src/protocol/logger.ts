@@ -1,5 +1,13 @@
 // Structured logs (pino) for every hypha process, with secrets redacted wherever they might appear.
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Logger } from 'pino';
+
+/**
+ * pino is CommonJS: required rather than imported, so that Node does not scan its source for
+ * named exports at start (cjs-module-lexer); that scan cost every process, the farmer agent
+ * among them, megabytes of resident memory (bench/README.md "Agent footprint").
+ */
+const { pino } = createRequire(import.meta.url)('pino') as typeof import('pino');
 
 /** Paths pino blanks out in every log line, whatever logs them. */
 export const REDACT_PATHS = [

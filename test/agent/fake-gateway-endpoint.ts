@@ -13,8 +13,8 @@ export const FAKE_INTERVAL_MS = 200;
 export const FAKE_PERIOD_MS = 3_600_000;
 
 /**
- * A fake of the gateway's /v1/agent endpoint, named as one. It follows AgentHub.upgrade and
- * AgentHub.admit (src/gateway/agents/agent-hub.ts): a challenge, the agent's hello, a welcome;
+ * A fake of the gateway's /v1/agent endpoint, named as one. It follows AgentAdmission.upgrade and
+ * .admit (src/gateway/agents/agent-admission.ts): a challenge, the agent's hello, a welcome;
  * but it checks nothing, and each attempt ends as its script says ('welcome' once the script
  * runs out). Every attempt and every message the agent sent is recorded.
  */

@@ -1,6 +1,6 @@
 // Answers the gateway's capacity requests: a price per requested node (the policy's, or the farmer's command's), signed by the farmer's key.
 import { spawn } from 'node:child_process';
-import type { Logger } from 'pino';
+import type { AgentLog } from '../json-lines-logger.js';
 import { errorMessage } from '../../identity/error-message.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
 import { signBid, type CapacityRequest, type SignedBid } from '../../protocol/bid.js';
@@ -19,7 +19,7 @@ export interface BidderIdentity {
 
 /** Prices and signs bids for the nodes a request names that are this agent's. */
 export class Bidder {
-  constructor(private readonly config: BiddingConfig, private readonly me: BidderIdentity, private readonly log: Logger) {}
+  constructor(private readonly config: BiddingConfig, private readonly me: BidderIdentity, private readonly log: AgentLog) {}
 
   /** The signed bids for `request` (none for a node the policy or the command will not price). */
   async bids(request: CapacityRequest, ownNodes: readonly string[], gateway: string, nowMs: number): Promise<SignedBid[]> {

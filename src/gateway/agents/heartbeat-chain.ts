@@ -1,5 +1,6 @@
 // One agent's heartbeat hash chain as the gateway keeps it: which heartbeat comes next, replays, gaps, forgeries, and what a period close makes durable.
 import { chainNext, GENESIS_HEAD, type Heartbeat } from '../../protocol/heartbeat.js';
+import { RecentHeads } from './recent-heads.js';
 
 /** Heads kept to check resent heartbeats: an agent replays at most what it buffered since the last acknowledgement. */
 export const RECENT_HEADS = 4096;
@@ -26,7 +27,7 @@ export type ChainStep =
  * signed chain head is checked against). Pure: no sockets, no clock, no store.
  */
 export class HeartbeatChain {
-  private readonly recent = new Map<number, string>();
+  private readonly recent = new RecentHeads(RECENT_HEADS);
   private readonly periodLast = new Map<number, { seq: number; head: string }>();
 
   constructor(
@@ -77,8 +78,7 @@ export class HeartbeatChain {
     const head = chainNext(hb.prev, hb);
     this.seqValue = hb.seq;
     this.headValue = head;
-    this.recent.set(hb.seq, head);
-    if (this.recent.size > RECENT_HEADS) this.recent.delete(this.recent.keys().next().value as number);
+    this.recent.put(hb.seq, head);
     const lastClosed = Math.floor(window.closedThroughMs / this.periodMs) - 1;
     const current = Math.floor(window.nowMs / this.periodMs);
     this.periodLast.set(Math.min(Math.max(Math.floor(hb.atMs / this.periodMs), lastClosed), current), { seq: hb.seq, head });

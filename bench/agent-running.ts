@@ -1,0 +1,74 @@
+// bench/agent-running: resident memory of a real `hypha agent` process, welcomed by a fake gateway endpoint and heartbeating, against a bare Node process, in the same run (no lab needed).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { newIdentity, saveKeyFile } from '../src/identity/index.js';
+import { FakeGatewayEndpoint } from '../test/agent/fake-gateway-endpoint.js';
+import { median } from './measure.js';
+
+/** This checkout's launcher (this file runs as dist/bench/agent-running.js). */
+const THIS_BIN = fileURLToPath(new URL('../../bin/hypha.js', import.meta.url));
+const { values: options } = parseArgs({ options: { base: { type: 'string' }, rounds: { type: 'string' }, settle: { type: 'string' } } });
+const ROUNDS = Number(options.rounds ?? 5);
+const SETTLE_MS = Number(options.settle ?? 10) * 1000;
+
+function rssMib(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+/** RSS of `bin agent` SETTLE_MS after start, against a fake endpoint (test/agent/fake-gateway-endpoint.ts) that welcomes it. */
+async function agentRss(bin: string): Promise<{ rss: number; heartbeats: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'hypha-agent-running-'));
+  const endpoint = new FakeGatewayEndpoint([]);
+  try {
+    const url = await endpoint.listen();
+    saveKeyFile(join(dir, 'agent.key'), newIdentity());
+    writeFileSync(join(dir, 'agent.json'), JSON.stringify({ gateway: url, keyFile: 'agent.key', stateDir: 'state', nodes: [{ id: 'node-1' }] }));
+    const child = spawn(process.execPath, [bin, 'agent', '--config', join(dir, 'agent.json')], { stdio: 'ignore' });
+    await sleep(SETTLE_MS);
+    if (child.exitCode !== null || child.pid === undefined) throw new Error(`${bin} agent exited with ${child.exitCode}`);
+    const rss = rssMib(child.pid);
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    return { rss, heartbeats: endpoint.messages('heartbeat').length };
+  } finally {
+    await endpoint.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function bareRss(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  await sleep(Math.min(SETTLE_MS, 3000));
+  const rss = rssMib(child.pid as number);
+  child.kill();
+  return rss;
+}
+
+const variants: Array<[string, string]> = [];
+if (options.base) variants.push([`agent at ${options.base}`, join(options.base, 'bin', 'hypha.js')]);
+variants.push(['agent (this build)', THIS_BIN]);
+const samples = new Map<string, number[]>([['bare node', []], ...variants.map(([name]): [string, number[]] => [name, []])]);
+const heartbeats = new Map<string, number>();
+const loadStart = loadavg()[0] ?? NaN;
+for (let r = 0; r < ROUNDS; r++) {
+  samples.get('bare node')?.push(await bareRss());
+  for (const [name, bin] of variants) {
+    const s = await agentRss(bin);
+    samples.get(name)?.push(s.rss);
+    heartbeats.set(name, Math.min(heartbeats.get(name) ?? Infinity, s.heartbeats));
+  }
+}
+const bare = median(samples.get('bare node') ?? []);
+process.stdout.write(`${ROUNDS} interleaved rounds, agent RSS ${SETTLE_MS / 1000} s after start (welcomed, heartbeating), node ${process.version}, load average ${loadStart.toFixed(1)} -> ${(loadavg()[0] ?? NaN).toFixed(1)}\n\n`);
+process.stdout.write('| process | RSS MiB (median) | range | over bare node | heartbeats sent (fewest) |\n|---|---:|---:|---:|---:|\n');
+for (const [name, list] of samples) {
+  const m = median(list);
+  process.stdout.write(`| ${name} | ${m.toFixed(1)} | ${Math.min(...list).toFixed(1)}–${Math.max(...list).toFixed(1)} | +${(m - bare).toFixed(1)} | ${heartbeats.get(name) ?? '–'} |\n`);
+}
