@@ -243,3 +243,45 @@ test('a held charge released, paid and paid out leaves memory, and read back it 
   t.after(() => reopened.close());
   assert.deepEqual((await reopened.of('dep_h'))[0]?.escrow, expected, 'and after a restart');
 });
+
+/**
+ * FakeQueryMoneyStore: a store whose read, like PgMoneyStore.read (src/gateway/store/postgres/pg-money-store.ts),
+ * sends the positions asked as a query, waits for the answer, then maps the caller's positions to the rows it got.
+ */
+class FakeQueryMoneyStore extends FakeMoneyStore {
+  private gate: Promise<void> | undefined;
+  release: () => void = () => undefined;
+
+  /** The next read waits until `release()`. */
+  holdNextRead(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  override async read(positions: readonly number[]): Promise<MoneyRecord[]> {
+    const asked = new Set(positions);
+    const gate = this.gate;
+    this.gate = undefined;
+    await gate;
+    return positions.map((p) => {
+      if (!asked.has(p) || this.rows[p] === undefined) throw new Error(`no record at position ${p}`);
+      return JSON.parse(this.rows[p]) as MoneyRecord;
+    });
+  }
+}
+
+test("a deployment's receipts read while a close commits its next receipt: the read answers what was there when it began", async () => {
+  const store = new FakeQueryMoneyStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const p0 = [v2Body({ deployment: 'dep_a' })];
+  const h0 = headOver(p0, T0, null);
+  await log.append(closeRecords(p0, T0, h0));
+  store.holdNextRead();
+  const reading = log.of('dep_a');
+  // The next close commits while the read waits for the store.
+  const p1 = [v2Body({ deployment: 'dep_a', startMs: T0 + HOUR, prev: receiptHash(p0[0] as ReceiptBodyV2), upSeconds: 10 })];
+  await log.append(closeRecords(p1, T0 + HOUR, headOver(p1, T0 + HOUR, treeHeadHash(h0))));
+  store.release();
+  const read = await reading;
+  assert.deepEqual(read.map((e) => e.receipt.id), [(p0[0] as ReceiptBodyV2).id]);
+  assert.deepEqual((await log.of('dep_a')).map((e) => e.receipt.id), [p0, p1].map((p) => (p[0] as ReceiptBodyV2).id));
+});

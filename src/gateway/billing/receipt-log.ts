@@ -242,7 +242,9 @@ export class ReceiptLog {
   async of(deployment: string): Promise<ReceiptEntry[]> {
     const h = this.deployments.get(deployment);
     if (!h) return [];
-    const records = await this.opened().read(h.positions);
+    // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
+    // be answered for the positions it was asked (bench/requests met "no record at position" on PostgreSQL).
+    const records = await this.opened().read(h.positions.slice());
     const out: ReceiptEntry[] = [];
     for (const r of records) {
       if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
