@@ -285,3 +285,35 @@ test("a deployment's receipts read while a close commits its next receipt: the r
   assert.deepEqual(read.map((e) => e.receipt.id), [(p0[0] as ReceiptBodyV2).id]);
   assert.deepEqual((await log.of('dep_a')).map((e) => e.receipt.id), [p0, p1].map((p) => (p[0] as ReceiptBodyV2).id));
 });
+
+/** FakeMoneyStore that also counts range reads (a period's tree read back: ReceiptLog.treeOf). */
+class FakeRangeCountingStore extends FakeMoneyStore {
+  rangeReads = 0;
+
+  override readRange(from: number, to: number): Promise<Array<{ position: number; record: MoneyRecord }>> {
+    this.rangeReads++;
+    return super.readRange(from, to);
+  }
+}
+
+test("a customer's list of a deployment's receipts reads only the receipts, not each old period's tree; presented, they are what `of` gives", async () => {
+  const store = new FakeRangeCountingStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const periods = TREES_KEPT + 4;
+  let prev: string | null = null;
+  let headPrev: string | null = null;
+  for (let p = 0; p < periods; p++) {
+    const startMs = T0 + p * HOUR;
+    const bodies = [v2Body({ deployment: 'dep_a', startMs, prev })];
+    const head = headOver(bodies, startMs, headPrev);
+    await log.append(closeRecords(bodies, startMs, head));
+    prev = receiptHash(bodies[0] as ReceiptBodyV2);
+    headPrev = treeHeadHash(head);
+  }
+  const listed = await log.listed('dep_a');
+  assert.equal(store.rangeReads, 0, "no period's tree was read back for the list");
+  const full = await log.of('dep_a');
+  assert.ok(store.rangeReads >= periods - TREES_KEPT, '`of` reads back the trees of the periods no longer kept (the batch standing)');
+  assert.deepEqual(listed.map((e) => e.receipt.id), full.map((e) => e.receipt.id));
+  for (const [i, e] of listed.entries()) assert.deepEqual(await log.present(e), await log.present(full[i] as ReceiptEntry));
+});

@@ -238,8 +238,20 @@ export class ReceiptLog {
     return this.live.get(id);
   }
 
-  /** A deployment's receipts, oldest first, read back from the store where they left memory. */
+  /** A deployment's receipts, oldest first, read back from the store where they left memory, with their farmers' batch standing. */
   async of(deployment: string): Promise<ReceiptEntry[]> {
+    const out: ReceiptEntry[] = [];
+    for (const e of await this.listed(deployment)) out.push(await this.withCountersign(e));
+    return out;
+  }
+
+  /**
+   * A deployment's receipts as `of` answers them, but without the batch standing (farmerBatchIndex,
+   * countersignRefused), which costs a read of each old period's tree: enough for `present`, which
+   * reads the standing from the tree itself for the receipts it shows (bench/requests: a customer's
+   * receipts page read every old period's tree for every receipt, not only the page's).
+   */
+  async listed(deployment: string): Promise<ReceiptEntry[]> {
     const h = this.deployments.get(deployment);
     if (!h) return [];
     // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
@@ -248,7 +260,7 @@ export class ReceiptLog {
     const out: ReceiptEntry[] = [];
     for (const r of records) {
       if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
-      out.push(await this.withCountersign(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id))));
+      out.push(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id)));
     }
     return out;
   }
