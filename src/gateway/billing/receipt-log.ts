@@ -476,13 +476,15 @@ export class ReceiptLog {
     const ph = this.heads.get(periodStartMs);
     if (!ph) return undefined;
     const store = this.opened();
-    const rows = (await store.readRange(ph.firstPosition, ph.lastPosition)).filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
+    // Both reads at once: on PostgreSQL each is a round trip, and a customer's page of old receipts reads a tree per period.
+    const [range, batches] = await Promise.all([store.readRange(ph.firstPosition, ph.lastPosition), store.read(ph.batchPositions.slice())]);
+    const rows = range.filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
     const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
     for (const { record, position } of rows) {
       const r = record as MoneyRecord & { t: 'receipt' };
       this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
     }
-    for (const r of await store.read(ph.batchPositions)) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
+    for (const r of batches) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
     if (this.readBack.size >= TREES_READ_BACK) this.readBack.delete(this.readBack.keys().next().value as number);
     this.readBack.set(periodStartMs, tree);
     return tree;
