@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { toHex } from '../../src/identity/index.js';
-import { ReceiptLog, TREES_KEPT, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
+import { READ_BACK_LEAVES, ReceiptLog, TREES_KEPT, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
 import { MerkleTree } from '../../src/protocol/merkle.js';
 import { parseAmount } from '../../src/protocol/money.js';
@@ -199,7 +199,7 @@ test('memory does not grow with history: settled receipts leave memory, only the
     assert.equal('countersign' in (served[0] as AnyReceipt), d !== 'dep_b', `${d}: the oldest period's batch countersignature is read back too`);
     assert.deepEqual(reopened.totalsOf(d), { upSeconds: 3540 * periods, chargedMicros: 49_166n * BigInt(periods), arrearsMicros: 0n, heldMicros: 0n, returnedMicros: 0n });
   }
-  assert.ok(reopened.footprint().trees <= TREES_KEPT + 2, 'old trees read back for proofs are kept only a few at a time');
+  assert.equal(reopened.footprint().trees, periods, 'old trees read back for proofs are kept while their leaves fit READ_BACK_LEAVES (here all four)');
 });
 
 test('ReceiptLog works over any MoneyStore: settled receipts are read back through the port, and reopening replays it', async () => {
@@ -316,4 +316,36 @@ test("a customer's list of a deployment's receipts reads only the receipts, not 
   assert.ok(store.rangeReads >= periods - TREES_KEPT, '`of` reads back the trees of the periods no longer kept (the batch standing)');
   assert.deepEqual(listed.map((e) => e.receipt.id), full.map((e) => e.receipt.id));
   for (const [i, e] of listed.entries()) assert.deepEqual(await log.present(e), await log.present(full[i] as ReceiptEntry));
+});
+
+test('old trees read back for proofs stay in memory for the next request, within a bound on their leaves', async () => {
+  const build = async (readBackLeaves?: number): Promise<{ log: ReceiptLog; store: FakeRangeCountingStore }> => {
+    const store = new FakeRangeCountingStore();
+    const { receipts: log } = await ReceiptLog.over(store.opener(), readBackLeaves === undefined ? {} : { readBackLeaves });
+    let prev: string | null = null;
+    let headPrev: string | null = null;
+    for (let p = 0; p < TREES_KEPT + 6; p++) {
+      const startMs = T0 + p * HOUR;
+      const bodies = [v2Body({ deployment: 'dep_a', startMs, prev })];
+      const head = headOver(bodies, startMs, headPrev);
+      await log.append(closeRecords(bodies, startMs, head));
+      prev = receiptHash(bodies[0] as ReceiptBodyV2);
+      headPrev = treeHeadHash(head);
+    }
+    return { log, store };
+  };
+  const page = async (log: ReceiptLog): Promise<AnyReceipt[]> => Promise.all((await log.listed('dep_a')).map((e) => log.present(e)));
+  assert.ok(READ_BACK_LEAVES >= 100_000, 'the default keeps many small trees');
+  const roomy = await build();
+  const first = await page(roomy.log);
+  assert.equal(roomy.store.rangeReads, 6, 'each of the six old periods read back once');
+  assert.deepEqual(await page(roomy.log), first);
+  assert.equal(roomy.store.rangeReads, 6, 'the same page again reads no tree');
+  assert.equal(roomy.log.footprint().trees, TREES_KEPT + 6);
+  // Room for two one-leaf trees: the rest are dropped, oldest used first.
+  const tight = await build(2);
+  assert.deepEqual(await page(tight.log), first);
+  assert.equal(tight.log.footprint().trees, TREES_KEPT + 2);
+  await page(tight.log);
+  assert.ok(tight.store.rangeReads > 6, 'with room for two, the page reads trees again');
 });
