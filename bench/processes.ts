@@ -76,3 +76,22 @@ export function logMessagesStartingWith(logFile: string, prefix: string): number
     .split('\n')
     .filter((line) => line.includes(needle)).length;
 }
+
+/** Ticks of CPU (user + system) of a process and, with `reaped`, of its waited-for children; 0 once it is gone. */
+function procTicks(pid: number, reaped: boolean): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14 (proc(5)).
+    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
+  } catch {
+    return 0;
+  }
+}
+
+/** Seconds of CPU a PostgreSQL server (its data folder) has used so far: the postmaster, its exited backends, and its live ones. */
+export function postgresCpuSeconds(dataDir: string, ticksPerSecond: number): number {
+  const pid = Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
+  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '').map(Number);
+  return (procTicks(pid, true) + children.reduce((sum, c) => sum + procTicks(c, false), 0)) / ticksPerSecond;
+}

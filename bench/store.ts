@@ -1,6 +1,6 @@
 // bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start) with N receipts in the money log, and a period close of D deployments.
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +15,7 @@ import { loadLibsodium } from '../src/identity/index.js';
 import { startPostgres, type PostgresServer } from '../src/lab/postgres-server.js';
 import { median } from './measure.js';
 import { writeReceiptHistory } from './receipt-history.js';
+import { postgresCpuSeconds } from './processes.js';
 import { Teardown } from './teardown.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -50,24 +51,9 @@ async function openChild(kind: string, where: string): Promise<void> {
   out(JSON.stringify(sample));
 }
 
-/** Clock ticks of CPU (user + system) of a process and, with `reaped`, of its waited-for children. */
-function procTicks(pid: number, reaped: boolean): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields after the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14.
-    return Number(f[11]) + Number(f[12]) + (reaped ? Number(f[13]) + Number(f[14]) : 0);
-  } catch {
-    return 0;
-  }
-}
-
-/** CPU milliseconds the whole server has used so far: the postmaster, its exited backends, and its live ones. */
+/** CPU milliseconds the whole server has used so far (processes.ts). */
 function serverCpuMs(server: PostgresServer): number {
-  const pid = Number(readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter((c) => c !== '').map(Number);
-  const ticks = procTicks(pid, true) + children.reduce((sum, c) => sum + procTicks(c, false), 0);
-  return (ticks * 1000) / 100; // USER_HZ is 100 on Linux.
+  return postgresCpuSeconds(server.dataDir, 100) * 1000; // USER_HZ is 100 on Linux.
 }
 
 /** Runs a child node process, returning its stdout; rejects with its stderr if it fails. */

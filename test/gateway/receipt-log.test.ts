@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { toHex } from '../../src/identity/index.js';
-import { ReceiptLog, TREES_KEPT, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
+import { READ_BACK_LEAVES, ReceiptLog, TREES_KEPT, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
 import { MerkleTree } from '../../src/protocol/merkle.js';
 import { parseAmount } from '../../src/protocol/money.js';
@@ -199,7 +199,7 @@ test('memory does not grow with history: settled receipts leave memory, only the
     assert.equal('countersign' in (served[0] as AnyReceipt), d !== 'dep_b', `${d}: the oldest period's batch countersignature is read back too`);
     assert.deepEqual(reopened.totalsOf(d), { upSeconds: 3540 * periods, chargedMicros: 49_166n * BigInt(periods), arrearsMicros: 0n, heldMicros: 0n, returnedMicros: 0n });
   }
-  assert.ok(reopened.footprint().trees <= TREES_KEPT + 2, 'old trees read back for proofs are kept only a few at a time');
+  assert.equal(reopened.footprint().trees, periods, 'old trees read back for proofs are kept while their leaves fit READ_BACK_LEAVES (here all four)');
 });
 
 test('ReceiptLog works over any MoneyStore: settled receipts are read back through the port, and reopening replays it', async () => {
@@ -242,4 +242,110 @@ test('a held charge released, paid and paid out leaves memory, and read back it 
   const reopened = ReceiptLog.open(path).receipts;
   t.after(() => reopened.close());
   assert.deepEqual((await reopened.of('dep_h'))[0]?.escrow, expected, 'and after a restart');
+});
+
+/**
+ * FakeQueryMoneyStore: a store whose read, like PgMoneyStore.read (src/gateway/store/postgres/pg-money-store.ts),
+ * sends the positions asked as a query, waits for the answer, then maps the caller's positions to the rows it got.
+ */
+class FakeQueryMoneyStore extends FakeMoneyStore {
+  private gate: Promise<void> | undefined;
+  release: () => void = () => undefined;
+
+  /** The next read waits until `release()`. */
+  holdNextRead(): void {
+    this.gate = new Promise((resolve) => (this.release = resolve));
+  }
+
+  override async read(positions: readonly number[]): Promise<MoneyRecord[]> {
+    const asked = new Set(positions);
+    const gate = this.gate;
+    this.gate = undefined;
+    await gate;
+    return positions.map((p) => {
+      if (!asked.has(p) || this.rows[p] === undefined) throw new Error(`no record at position ${p}`);
+      return JSON.parse(this.rows[p]) as MoneyRecord;
+    });
+  }
+}
+
+test("a deployment's receipts read while a close commits its next receipt: the read answers what was there when it began", async () => {
+  const store = new FakeQueryMoneyStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const p0 = [v2Body({ deployment: 'dep_a' })];
+  const h0 = headOver(p0, T0, null);
+  await log.append(closeRecords(p0, T0, h0));
+  store.holdNextRead();
+  const reading = log.of('dep_a');
+  // The next close commits while the read waits for the store.
+  const p1 = [v2Body({ deployment: 'dep_a', startMs: T0 + HOUR, prev: receiptHash(p0[0] as ReceiptBodyV2), upSeconds: 10 })];
+  await log.append(closeRecords(p1, T0 + HOUR, headOver(p1, T0 + HOUR, treeHeadHash(h0))));
+  store.release();
+  const read = await reading;
+  assert.deepEqual(read.map((e) => e.receipt.id), [(p0[0] as ReceiptBodyV2).id]);
+  assert.deepEqual((await log.of('dep_a')).map((e) => e.receipt.id), [p0, p1].map((p) => (p[0] as ReceiptBodyV2).id));
+});
+
+/** FakeMoneyStore that also counts range reads (a period's tree read back: ReceiptLog.treeOf). */
+class FakeRangeCountingStore extends FakeMoneyStore {
+  rangeReads = 0;
+
+  override readRange(from: number, to: number): Promise<Array<{ position: number; record: MoneyRecord }>> {
+    this.rangeReads++;
+    return super.readRange(from, to);
+  }
+}
+
+test("a customer's list of a deployment's receipts reads only the receipts, not each old period's tree; presented, they are what `of` gives", async () => {
+  const store = new FakeRangeCountingStore();
+  const { receipts: log } = await ReceiptLog.over(store.opener());
+  const periods = TREES_KEPT + 4;
+  let prev: string | null = null;
+  let headPrev: string | null = null;
+  for (let p = 0; p < periods; p++) {
+    const startMs = T0 + p * HOUR;
+    const bodies = [v2Body({ deployment: 'dep_a', startMs, prev })];
+    const head = headOver(bodies, startMs, headPrev);
+    await log.append(closeRecords(bodies, startMs, head));
+    prev = receiptHash(bodies[0] as ReceiptBodyV2);
+    headPrev = treeHeadHash(head);
+  }
+  const listed = await log.listed('dep_a');
+  assert.equal(store.rangeReads, 0, "no period's tree was read back for the list");
+  const full = await log.of('dep_a');
+  assert.ok(store.rangeReads >= periods - TREES_KEPT, '`of` reads back the trees of the periods no longer kept (the batch standing)');
+  assert.deepEqual(listed.map((e) => e.receipt.id), full.map((e) => e.receipt.id));
+  for (const [i, e] of listed.entries()) assert.deepEqual(await log.present(e), await log.present(full[i] as ReceiptEntry));
+});
+
+test('old trees read back for proofs stay in memory for the next request, within a bound on their leaves', async () => {
+  const build = async (readBackLeaves?: number): Promise<{ log: ReceiptLog; store: FakeRangeCountingStore }> => {
+    const store = new FakeRangeCountingStore();
+    const { receipts: log } = await ReceiptLog.over(store.opener(), readBackLeaves === undefined ? {} : { readBackLeaves });
+    let prev: string | null = null;
+    let headPrev: string | null = null;
+    for (let p = 0; p < TREES_KEPT + 6; p++) {
+      const startMs = T0 + p * HOUR;
+      const bodies = [v2Body({ deployment: 'dep_a', startMs, prev })];
+      const head = headOver(bodies, startMs, headPrev);
+      await log.append(closeRecords(bodies, startMs, head));
+      prev = receiptHash(bodies[0] as ReceiptBodyV2);
+      headPrev = treeHeadHash(head);
+    }
+    return { log, store };
+  };
+  const page = async (log: ReceiptLog): Promise<AnyReceipt[]> => Promise.all((await log.listed('dep_a')).map((e) => log.present(e)));
+  assert.ok(READ_BACK_LEAVES >= 100_000, 'the default keeps many small trees');
+  const roomy = await build();
+  const first = await page(roomy.log);
+  assert.equal(roomy.store.rangeReads, 6, 'each of the six old periods read back once');
+  assert.deepEqual(await page(roomy.log), first);
+  assert.equal(roomy.store.rangeReads, 6, 'the same page again reads no tree');
+  assert.equal(roomy.log.footprint().trees, TREES_KEPT + 6);
+  // Room for two one-leaf trees: the rest are dropped, oldest used first.
+  const tight = await build(2);
+  assert.deepEqual(await page(tight.log), first);
+  assert.equal(tight.log.footprint().trees, TREES_KEPT + 2);
+  await page(tight.log);
+  assert.ok(tight.store.rangeReads > 6, 'with room for two, the page reads trees again');
 });

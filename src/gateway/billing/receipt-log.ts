@@ -152,8 +152,13 @@ export interface ReceiptLogFootprint {
 
 /** Committed trees kept in memory for proofs and batch countersigning: the last 8 periods (farmers are re-asked for these after a restart). */
 export const TREES_KEPT = 8;
-/** Older trees read back from the store for a proof, kept among the last few used. */
-const TREES_READ_BACK = 2;
+/**
+ * Older trees read back from the store for proofs are kept, least recently used out first, while
+ * their leaves add up to at most this (~50 bytes a leaf: ~12 MiB). A customer's receipts page shows
+ * one old period per receipt; with only two trees kept, every request read each of them again
+ * (bench/requests: the receipts page was PostgreSQL's slowest request, two round trips per period).
+ */
+export const READ_BACK_LEAVES = 262_144;
 /** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
 const BUILT_CACHE = 8;
 const HASH_BYTES = 32;
@@ -198,7 +203,10 @@ export class ReceiptLog {
   private payoutBatched = false;
   private readonly openPayouts = new Map<string, OpenPayoutBatch>();
 
-  private constructor() {}
+  /** Leaves of the read-back trees now kept, and their bound. */
+  private readBackLeaves = 0;
+
+  private constructor(private readonly readBackLeavesMax: number = READ_BACK_LEAVES) {}
 
   /** Opens the log file; `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again). */
   static open(path: string): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
@@ -211,8 +219,8 @@ export class ReceiptLog {
    * Opens the log over any MoneyStore (a database table, say): `openStore` hands every record,
    * oldest first, with its position to `replay`, then answers the store.
    */
-  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void) => Promise<MoneyStore>): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
-    const receipts = new ReceiptLog();
+  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void) => Promise<MoneyStore>, options: { readBackLeaves?: number } = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
+    const receipts = new ReceiptLog(options.readBackLeaves);
     const store = await openStore((record, position) => receipts.apply(record, position));
     return { receipts, uncommitted: receipts.attach(store) };
   }
@@ -238,15 +246,29 @@ export class ReceiptLog {
     return this.live.get(id);
   }
 
-  /** A deployment's receipts, oldest first, read back from the store where they left memory. */
+  /** A deployment's receipts, oldest first, read back from the store where they left memory, with their farmers' batch standing. */
   async of(deployment: string): Promise<ReceiptEntry[]> {
+    const out: ReceiptEntry[] = [];
+    for (const e of await this.listed(deployment)) out.push(await this.withCountersign(e));
+    return out;
+  }
+
+  /**
+   * A deployment's receipts as `of` answers them, but without the batch standing (farmerBatchIndex,
+   * countersignRefused), which costs a read of each old period's tree: enough for `present`, which
+   * reads the standing from the tree itself for the receipts it shows (bench/requests: a customer's
+   * receipts page read every old period's tree for every receipt, not only the page's).
+   */
+  async listed(deployment: string): Promise<ReceiptEntry[]> {
     const h = this.deployments.get(deployment);
     if (!h) return [];
-    const records = await this.opened().read(h.positions);
+    // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
+    // be answered for the positions it was asked (bench/requests met "no record at position" on PostgreSQL).
+    const records = await this.opened().read(h.positions.slice());
     const out: ReceiptEntry[] = [];
     for (const r of records) {
       if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
-      out.push(await this.withCountersign(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id))));
+      out.push(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id)));
     }
     return out;
   }
@@ -457,20 +479,36 @@ export class ReceiptLog {
 
   /** A committed tree: kept, read back before, or read back now from its records in the store. */
   private async treeOf(periodStartMs: number): Promise<PeriodTree | undefined> {
-    const kept = this.recent.get(periodStartMs) ?? this.readBack.get(periodStartMs);
-    if (kept) return kept;
+    const recent = this.recent.get(periodStartMs);
+    if (recent) return recent;
+    const readBefore = this.readBack.get(periodStartMs);
+    if (readBefore) {
+      // Used again: last out.
+      this.readBack.delete(periodStartMs);
+      this.readBack.set(periodStartMs, readBefore);
+      return readBefore;
+    }
     const ph = this.heads.get(periodStartMs);
     if (!ph) return undefined;
     const store = this.opened();
-    const rows = (await store.readRange(ph.firstPosition, ph.lastPosition)).filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
+    // Both reads at once: on PostgreSQL each is a round trip, and a customer's page of old receipts reads a tree per period.
+    const [range, batches] = await Promise.all([store.readRange(ph.firstPosition, ph.lastPosition), store.read(ph.batchPositions.slice())]);
+    const rows = range.filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
     const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
     for (const { record, position } of rows) {
       const r = record as MoneyRecord & { t: 'receipt' };
       this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
     }
-    for (const r of await store.read(ph.batchPositions)) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
-    if (this.readBack.size >= TREES_READ_BACK) this.readBack.delete(this.readBack.keys().next().value as number);
+    for (const r of batches) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
+    const again = this.readBack.get(periodStartMs);
+    if (again) return again; // another request read it back meanwhile
     this.readBack.set(periodStartMs, tree);
+    this.readBackLeaves += tree.size;
+    for (const [ms, old] of this.readBack) {
+      if (this.readBackLeaves <= this.readBackLeavesMax || ms === periodStartMs) break;
+      this.readBack.delete(ms);
+      this.readBackLeaves -= old.size;
+    }
     return tree;
   }
 

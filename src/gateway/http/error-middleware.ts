@@ -18,17 +18,27 @@ export function errorMiddleware(log: Logger) {
   return async (ctx: Context, next: Next): Promise<void> => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new PublicError('not_found', `no route for ${ctx.method} ${ctx.path}`, 'GET / lists what this gateway offers');
+      refuseUnanswered(ctx);
     } catch (err) {
-      const pub = toPublic(err);
-      if (pub.status >= 500) log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
-      ctx.status = pub.status;
-      ctx.type = 'application/json';
-      ctx.body = errorBody(pub);
-      const retry = pub.extra.retryAfterSeconds;
-      if (typeof retry === 'number') ctx.set('retry-after', String(retry));
+      answerError(ctx, err, log);
     }
   };
+}
+
+/** Throws 404 `not_found` when nothing answered the request (koa's default status, no body). */
+export function refuseUnanswered(ctx: Context): void {
+  if (ctx.status === 404 && ctx.body === undefined) throw new PublicError('not_found', `no route for ${ctx.method} ${ctx.path}`, 'GET / lists what this gateway offers');
+}
+
+/** Turns anything thrown into the response (errorMiddleware's catch; the gateway's app calls it directly). */
+export function answerError(ctx: Context, err: unknown, log: Logger): void {
+  const pub = toPublic(err);
+  if (pub.status >= 500) log.error({ err, method: ctx.method, path: ctx.path }, 'request failed');
+  ctx.status = pub.status;
+  ctx.type = 'application/json';
+  ctx.body = errorBody(pub);
+  const retry = pub.extra.retryAfterSeconds;
+  if (typeof retry === 'number') ctx.set('retry-after', String(retry));
 }
 
 function toPublic(err: unknown): PublicError {

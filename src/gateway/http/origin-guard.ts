@@ -109,15 +109,23 @@ export function guardedRequest(method: string, headers: Readonly<Record<string, 
   return { method, host: singleHeader(headers.host), origin: singleHeader(headers.origin), secFetchSite: singleHeader(headers['sec-fetch-site']) };
 }
 
-/** Koa middleware: refuses what `policy.check` refuses, before anything else reads the request. */
-export function originGuard(policy: OriginPolicy) {
-  return async (ctx: Context, next: Next): Promise<void> => {
+/** Throws what `policy.check` refuses, marking the connection to close; the request goes on otherwise. */
+export function refuseForeign(policy: OriginPolicy): (ctx: Context) => void {
+  return (ctx) => {
     const refused = policy.check(guardedRequest(ctx.method, ctx.req.headers));
     if (refused) {
       // The body may not have been read; do not let it be taken for the next request.
       ctx.set('connection', 'close');
       throw refused;
     }
+  };
+}
+
+/** Koa middleware: refuses what `policy.check` refuses, before anything else reads the request. */
+export function originGuard(policy: OriginPolicy) {
+  const refuse = refuseForeign(policy);
+  return async (ctx: Context, next: Next): Promise<void> => {
+    refuse(ctx);
     await next();
   };
 }
@@ -128,11 +136,18 @@ export function originGuard(policy: OriginPolicy) {
  */
 export async function frameDenial(ctx: Context, next: Next): Promise<void> {
   await next();
+  denyFraming(ctx);
+}
+
+/** frameDenial's work on a finished response: only an HTML answer gets the headers. */
+export function denyFraming(ctx: Context): void {
   // The media type without parameters, compared as type-is's is('html') would (only text/html), but
   // without parsing the Content-Type header of every JSON answer (bench/auth).
   if (ctx.response.type.toLowerCase() !== 'text/html') return;
   ctx.set('x-frame-options', 'DENY');
-  const csp = ctx.response.get('content-security-policy');
-  if (csp === '') ctx.set('content-security-policy', "frame-ancestors 'none'");
+  // Koa answers undefined for a header not set (its types say string): without this, a page with no
+  // CSP of its own was sent "undefined; frame-ancestors 'none'" (test/gateway/app-pipeline-netns.test.ts).
+  const csp: unknown = ctx.response.get('content-security-policy');
+  if (typeof csp !== 'string' || csp === '') ctx.set('content-security-policy', "frame-ancestors 'none'");
   else if (!/frame-ancestors/i.test(csp)) ctx.set('content-security-policy', `${csp}; frame-ancestors 'none'`);
 }

@@ -67,8 +67,17 @@ function principalAt(peer: Peer, source: PrincipalSource): Principal {
 
 /** Koa middleware: puts the caller in ctx.state.principal. */
 export function principalMiddleware(source: PrincipalSource) {
-  const peers = new WeakMap<Socket, Peer>();
+  const identify = principalResolver(source);
   return async (ctx: Context, next: Next): Promise<void> => {
+    identify(ctx);
+    await next();
+  };
+}
+
+/** Puts the caller in ctx.state.principal (principalMiddleware's work); the peer is parsed once per connection. */
+export function principalResolver(source: PrincipalSource): (ctx: Context) => void {
+  const peers = new WeakMap<Socket, Peer>();
+  return (ctx) => {
     const socket = ctx.req.socket;
     let peer = peers.get(socket);
     if (peer === undefined) {
@@ -76,7 +85,6 @@ export function principalMiddleware(source: PrincipalSource) {
       peers.set(socket, peer);
     }
     ctx.state.principal = principalAt(peer, source);
-    await next();
   };
 }
 

@@ -67,23 +67,30 @@ export class Router {
   /** The middleware that dispatches; unmatched paths fall through (to a 404). */
   routes(): Middleware {
     return async (ctx: Context, next: Next): Promise<void> => {
-      const found = this.match(ctx.path);
-      if (!found) {
-        await next();
-        return;
-      }
-      const method = (ctx.method === 'HEAD' ? 'GET' : ctx.method) as Method;
-      const handler = found.methods.get(method);
-      if (!handler) {
-        const allow = [...found.methods.keys()].join(', ');
-        ctx.set('allow', allow);
-        throw new PublicError('method_not_allowed', `${ctx.method} is not allowed on ${found.pattern}`, `allowed: ${allow}`);
-      }
-      const rc = ctx as RouterContext;
-      rc.params = found.values;
-      rc.routePath = found.pattern;
-      await handler(rc);
+      const handler = this.handlerFor(ctx);
+      if (handler) await handler(ctx as RouterContext);
+      else await next();
     };
+  }
+
+  /**
+   * The handler of the request's route, with `params` and `routePath` set on `ctx`; undefined when
+   * no route has the path; a 405 naming the allowed methods when the path has none for this method.
+   */
+  handlerFor(ctx: Context): Handler | undefined {
+    const found = this.match(ctx.path);
+    if (!found) return undefined;
+    const method = (ctx.method === 'HEAD' ? 'GET' : ctx.method) as Method;
+    const handler = found.methods.get(method);
+    if (!handler) {
+      const allow = [...found.methods.keys()].join(', ');
+      ctx.set('allow', allow);
+      throw new PublicError('method_not_allowed', `${ctx.method} is not allowed on ${found.pattern}`, `allowed: ${allow}`);
+    }
+    const rc = ctx as RouterContext;
+    rc.params = found.values;
+    rc.routePath = found.pattern;
+    return handler;
   }
 
   private match(path: string): { pattern: string; methods: Map<Method, Handler>; values: Record<string, string> } | null {

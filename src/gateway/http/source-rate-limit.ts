@@ -31,24 +31,37 @@ export const MAX_HOLD_SECONDS = 1;
  * linked customers' p99 twelvefold while nothing refused them.
  */
 export function sourceRateLimit(limits: SourceRateLimits) {
+  const check = sourceRateCheck(limits);
   return async (ctx: Context, next: Next): Promise<void> => {
-    const p = ctx.state.principal as Principal;
-    if (!p.roles.includes('admin')) {
-      const linked = p.link !== undefined;
-      const wait = (linked ? limits.linked : limits.unlinked).take(p.subnet);
-      if (wait > 0) {
-        // Held before it is answered: a connection that retries at once then costs at most one refusal per hold.
-        if (limits.hold) await limits.hold(Math.min(wait, MAX_HOLD_SECONDS));
-        const perMinute = linked ? limits.linkedPerMinute : limits.unlinkedPerMinute;
-        ctx.set('retry-after', String(wait));
-        throw new PublicError(
-          'rate_limited',
-          `more than ${perMinute} requests a minute from ${p.subnet}`,
-          linked ? `wait ${wait} s and slow down` : `wait ${wait} s; a linked /64 may send more (hypha link --gateway … --key …)`,
-          { limit: linked ? 'http.linkedRequestsPerMinute' : 'http.unlinkedRequestsPerMinute', retryAfterSeconds: wait },
-        );
-      }
-    }
+    const refusal = check(ctx);
+    if (refusal) await refusal;
     await next();
   };
+}
+
+/**
+ * sourceRateLimit's work: takes the token; undefined when the request may go on, else a promise
+ * that rejects with the 429 once the hold is over. The common case costs no promise (bench/auth).
+ */
+export function sourceRateCheck(limits: SourceRateLimits): (ctx: Context) => Promise<never> | undefined {
+  return (ctx) => {
+    const p = ctx.state.principal as Principal;
+    if (p.roles.includes('admin')) return undefined;
+    const linked = p.link !== undefined;
+    const wait = (linked ? limits.linked : limits.unlinked).take(p.subnet);
+    return wait > 0 ? refuse(ctx, limits, p, linked, wait) : undefined;
+  };
+}
+
+async function refuse(ctx: Context, limits: SourceRateLimits, p: Principal, linked: boolean, wait: number): Promise<never> {
+  // Held before it is answered: a connection that retries at once then costs at most one refusal per hold.
+  if (limits.hold) await limits.hold(Math.min(wait, MAX_HOLD_SECONDS));
+  const perMinute = linked ? limits.linkedPerMinute : limits.unlinkedPerMinute;
+  ctx.set('retry-after', String(wait));
+  throw new PublicError(
+    'rate_limited',
+    `more than ${perMinute} requests a minute from ${p.subnet}`,
+    linked ? `wait ${wait} s and slow down` : `wait ${wait} s; a linked /64 may send more (hypha link --gateway … --key …)`,
+    { limit: linked ? 'http.linkedRequestsPerMinute' : 'http.unlinkedRequestsPerMinute', retryAfterSeconds: wait },
+  );
 }

@@ -119,7 +119,8 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
     escrow,
     trust,
     funds: fundsSources,
-    receiptsOf: (id) => receipts.of(id),
+    // Customers see receipts through `present`, which reads the batch standing itself: no tree read per receipt listed.
+    receiptsOf: (id) => receipts.listed(id),
     receiptView: (e) => receipts.present(e),
   };
   // One set of views for the JSON API and the customer page: both show the same thing.

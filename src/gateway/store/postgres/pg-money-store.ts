@@ -49,9 +49,11 @@ export class PgMoneyStore implements MoneyStore {
 
   async read(positions: readonly number[]): Promise<MoneyRecord[]> {
     if (positions.length === 0) return [];
-    const rows = await this.db.query<{ seq: string; record: MoneyRecord }>('money_log.read', 'SELECT seq, record FROM money_log WHERE seq = ANY($1::bigint[])', [positions.map(String)]);
+    // Answered for the positions asked now, whatever the caller's array holds once the query returns.
+    const asked = positions.slice();
+    const rows = await this.db.query<{ seq: string; record: MoneyRecord }>('money_log.read', 'SELECT seq, record FROM money_log WHERE seq = ANY($1::bigint[])', [asked.map(String)]);
     const bySeq = new Map(rows.map((r) => [Number(r.seq), r.record]));
-    return positions.map((p) => {
+    return asked.map((p) => {
       const record = bySeq.get(p);
       if (record === undefined) throw new StoreError('corrupt', `money_log: no record at position ${p}`);
       return record;
