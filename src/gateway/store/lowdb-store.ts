@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { SecureJsonFile } from './secure-json-file.js';
+import { TickBatch } from './tick-batch.js';
 import { StoreError, type Store, type Table } from './store.js';
 import type { AgentApproval, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
 
@@ -34,8 +35,8 @@ export class LowdbStore implements Store {
   readonly chains: Table<ChainState>;
   readonly meta: Table<unknown>;
 
-  private pending: Promise<void> | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  /** Each write rewrites the whole file from the current data, so a failed one is made good by the next. */
+  private readonly batch = new TickBatch(() => this.writeNow());
   private closed = false;
 
   private constructor(private readonly db: Low<Data>) {
@@ -76,7 +77,7 @@ export class LowdbStore implements Store {
   }
 
   flush(): Promise<void> {
-    return this.pending ?? this.writing;
+    return this.batch.flush();
   }
 
   async close(): Promise<void> {
@@ -93,33 +94,19 @@ export class LowdbStore implements Store {
       put: (key, value) => {
         this.assertOpen();
         rows()[key] = JSON.parse(JSON.stringify(value)) as Data[K][string];
-        return this.schedule();
+        return this.batch.schedule();
       },
       delete: (key) => {
         this.assertOpen();
         if (!Object.hasOwn(rows(), key)) return Promise.resolve(false);
         delete rows()[key];
-        return this.schedule().then(() => true);
+        return this.batch.schedule().then(() => true);
       },
     };
   }
 
   private assertOpen(): void {
     if (this.closed) throw new StoreError('io', 'store.write: the store is closed');
-  }
-
-  private schedule(): Promise<void> {
-    if (!this.pending) {
-      this.pending = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.pending = null;
-          // A failed write must not poison every later one: each write starts from the current data.
-          this.writing = this.writing.catch(() => undefined).then(() => this.writeNow());
-          this.writing.then(resolve, reject);
-        });
-      });
-    }
-    return this.pending;
   }
 
   private writeNow(): Promise<void> {

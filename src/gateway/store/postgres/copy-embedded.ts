@@ -184,7 +184,8 @@ async function insertRows(client: pg.ClientBase, table: string, rows: Record<str
   const keys = Object.keys(rows);
   for (let i = 0; i < keys.length; i += CHUNK) {
     const part = keys.slice(i, i + CHUNK);
-    await client.query(`INSERT INTO ${table} (key, value) SELECT k, v::jsonb FROM unnest($1::text[], $2::text[]) AS x(k, v)`, [part, part.map((k) => JSON.stringify(rows[k]))]);
+    // In the file's order, so the gateway lists the rows as the embedded one did (each takes its seq in turn).
+    await client.query(`INSERT INTO ${table} (key, value) SELECT k, v::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(k, v, n) ORDER BY n`, [part, part.map((k) => JSON.stringify(rows[k]))]);
   }
 }
 
