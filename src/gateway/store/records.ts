@@ -142,6 +142,12 @@ export interface DeploymentRecord {
   readonly redeployAttemptsMs?: readonly number[];
   /** Set while the day's redeploy attempts are used up: the deployment waits, with the time of the next attempt. */
   readonly redeployBlockedUntilMs?: number;
+  /**
+   * Set while the VM cannot be redeployed at all, with why: its order's sealed secrets are sealed to
+   * no node but the dead one, and the gateway cannot re-seal them (it never sees them). Cleared when
+   * the VM is up again.
+   */
+  readonly redeployRefused?: string;
 }
 
 /** Most earlier VMs a deployment keeps (the attempts per day bound how fast they come). */
