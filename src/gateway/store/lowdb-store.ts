@@ -5,7 +5,7 @@ import { Low } from 'lowdb';
 import { SecureJsonFile } from './secure-json-file.js';
 import { TickBatch } from './tick-batch.js';
 import { StoreError, type Store, type Table } from './store.js';
-import type { AgentApproval, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
+import type { AgentApproval, CapacityRequestRecord, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
 
 /** The schema version this code reads and writes. */
 export const STORE_VERSION = 1;
@@ -18,9 +18,13 @@ interface Data {
   deployments: Record<string, DeploymentRecord>;
   chains: Record<string, ChainState>;
   meta: Record<string, unknown>;
+  requests: Record<string, CapacityRequestRecord>;
 }
 
-const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'] as const;
+const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta', 'requests'] as const;
+
+/** Tables added after version 1 was written: a file without one gets it empty (nothing was lost: it was never kept). */
+const ADDED_TABLES: ReadonlySet<(typeof TABLES)[number]> = new Set(['requests']);
 
 /**
  * The embedded store. lowdb rewrites the whole file on every write (about 190 ms once it is
@@ -34,6 +38,7 @@ export class LowdbStore implements Store {
   readonly deployments: Table<DeploymentRecord>;
   readonly chains: Table<ChainState>;
   readonly meta: Table<unknown>;
+  readonly requests: Table<CapacityRequestRecord>;
 
   /** Each write rewrites the whole file from the current data, so a failed one is made good by the next. */
   private readonly batch = new TickBatch(() => this.writeNow());
@@ -46,6 +51,7 @@ export class LowdbStore implements Store {
     this.deployments = this.table('deployments');
     this.chains = this.table('chains');
     this.meta = this.table('meta');
+    this.requests = this.table('requests');
   }
 
   /** Opens (or creates) `dir/db.json`; StoreError if it is damaged or of another version. */
@@ -62,6 +68,7 @@ export class LowdbStore implements Store {
       throw new StoreError('version', `${path} has store version ${String(data.version)}, this hypha reads version ${STORE_VERSION}`);
     }
     for (const t of TABLES) {
+      if (data[t] === undefined && ADDED_TABLES.has(t)) data[t] = {};
       const table = data[t];
       if (table === null || typeof table !== 'object' || Array.isArray(table)) {
         throw new StoreError('corrupt', `${path}: "${t}" is missing or not an object; restore the file from a backup`);
@@ -115,7 +122,7 @@ export class LowdbStore implements Store {
 }
 
 function emptyData(): Data {
-  return { version: STORE_VERSION, links: rowsWithoutPrototype({}), agents: rowsWithoutPrototype({}), orders: rowsWithoutPrototype({}), deployments: rowsWithoutPrototype({}), chains: rowsWithoutPrototype({}), meta: rowsWithoutPrototype({}) };
+  return { version: STORE_VERSION, links: rowsWithoutPrototype({}), agents: rowsWithoutPrototype({}), orders: rowsWithoutPrototype({}), deployments: rowsWithoutPrototype({}), chains: rowsWithoutPrototype({}), meta: rowsWithoutPrototype({}), requests: rowsWithoutPrototype({}) };
 }
 
 /** A copy of `rows` with no prototype, so any string is an ordinary key. */

@@ -17,7 +17,10 @@ import { EVENTS, LEDGER_JOURNAL, MONEY_LOG, ORDER_ARCHIVE } from './pg-logs.js';
 import { PgMoneyStore } from './pg-money-store.js';
 import type { MoneyStore } from '../../billing/money-store.js';
 
-const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'] as const;
+const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta', 'requests'] as const;
+
+/** Tables a version 1 db.json may lack (added later; LowdbStore adds them empty at open). */
+const ADDED_TABLES: ReadonlySet<string> = new Set(['requests']);
 
 /** Rows per INSERT statement while copying. */
 const CHUNK = 5000;
@@ -102,7 +105,7 @@ function readEmbedded(dir: string, ledgerDir: string): EmbeddedState {
   if (data === null || typeof data !== 'object' || data.version !== STORE_VERSION) throw new StoreError('version', `store.migrate: ${dbPath} is not a version ${STORE_VERSION} hypha store`);
   const tables = {} as EmbeddedState['tables'];
   for (const t of TABLES) {
-    const rows = data[t];
+    const rows = data[t] === undefined && ADDED_TABLES.has(t) ? {} : data[t];
     if (rows === null || typeof rows !== 'object' || Array.isArray(rows)) throw new StoreError('corrupt', `store.migrate: ${dbPath}: "${t}" is missing or not an object`);
     tables[t] = rows as Record<string, unknown>;
   }

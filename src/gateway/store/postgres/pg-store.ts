@@ -2,11 +2,11 @@
 import { StoreError, type Store, type Table } from '../store.js';
 import { TickBatch } from '../tick-batch.js';
 import { FencedError } from '../write-fence.js';
-import type { AgentApproval, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from '../records.js';
+import type { AgentApproval, CapacityRequestRecord, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from '../records.js';
 import type { PgDatabase } from './pg-database.js';
 
-/** The state tables; each is `(key text PRIMARY KEY, value jsonb, seq)` (migrations 001 and 003). */
-const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'] as const;
+/** The state tables; each is `(key text PRIMARY KEY, value jsonb, seq)` (migrations 001, 003 and 004). */
+const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta', 'requests'] as const;
 type TableName = (typeof TABLES)[number];
 
 /**
@@ -27,6 +27,7 @@ export class PgStore implements Store {
   readonly deployments: Table<DeploymentRecord>;
   readonly chains: Table<ChainState>;
   readonly meta: Table<unknown>;
+  readonly requests: Table<CapacityRequestRecord>;
 
   /** Keys changed in memory and not yet durable, by table. */
   private dirty = new Map<TableName, Set<string>>();
@@ -49,6 +50,7 @@ export class PgStore implements Store {
     this.deployments = this.table<DeploymentRecord>('deployments');
     this.chains = this.table<ChainState>('chains');
     this.meta = this.table<unknown>('meta');
+    this.requests = this.table<CapacityRequestRecord>('requests');
   }
 
   /** Reads every state table of an open (migrated) database. */
