@@ -36,6 +36,8 @@ export class PgStore implements Store {
    * they were added: their rows are written anew, so each takes its place at the end, as in the Map.
    */
   private added = new Map<TableName, Set<string>>();
+  /** Keys deleted from a table's Map and not yet durable: their row may still be there, so a fresh put replaces it. */
+  private deleted = new Map<TableName, Set<string>>();
   private readonly batch = new TickBatch(() => this.writeDirty());
   private closed = false;
   private fenced: FencedError | null = null;
@@ -90,6 +92,7 @@ export class PgStore implements Store {
         if (!rows.has(key)) return Promise.resolve(false);
         rows.delete(key);
         this.added.get(name)?.delete(key);
+        mark(this.deleted, name, key);
         return this.schedule(name, key).then(() => true);
       },
     };
@@ -109,8 +112,10 @@ export class PgStore implements Store {
   private async writeDirty(): Promise<void> {
     const batch = this.dirty;
     const added = this.added;
+    const deleted = this.deleted;
     this.dirty = new Map();
     this.added = new Map();
+    this.deleted = new Map();
     if (this.fenced) throw this.fenced;
     try {
       await this.db.write('store.write', async (client) => {
@@ -119,8 +124,9 @@ export class PgStore implements Store {
           const fresh = [...(added.get(table) ?? [])].filter((k) => rows.has(k));
           const isFresh = new Set(fresh);
           const changed = [...keys].filter((k) => rows.has(k) && !isFresh.has(k));
-          // A fresh key may still have a row (deleted and put again in memory): it is replaced, so it moves to the end.
-          const gone = [...keys].filter((k) => !rows.has(k) || isFresh.has(k));
+          // A key deleted and put again in memory may still have its row: it is replaced, so it moves to the end.
+          const wasDeleted = deleted.get(table);
+          const gone = [...keys].filter((k) => !rows.has(k) || (isFresh.has(k) && wasDeleted?.has(k) === true));
           if (gone.length > 0) await client.query(`DELETE FROM ${table} WHERE key = ANY($1::text[])`, [gone]);
           for (const part of [fresh, changed]) {
             if (part.length === 0) continue;
@@ -139,6 +145,7 @@ export class PgStore implements Store {
       const later = this.added;
       this.added = new Map();
       for (const source of [added, later]) for (const [table, keys] of source) for (const k of keys) mark(this.added, table, k);
+      for (const [table, keys] of deleted) for (const k of keys) mark(this.deleted, table, k);
       throw err;
     }
   }
