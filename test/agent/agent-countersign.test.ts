@@ -7,9 +7,10 @@ import { pino } from 'pino';
 import { Agent } from '../../src/agent/agent.js';
 import { parseAgentConfig } from '../../src/agent/config.js';
 import { newIdentity, saveKeyFile, type Identity } from '../../src/identity/index.js';
-import { RECEIPT_PURPOSE, receiptId, signReceipt, type Receipt } from '../../src/protocol/index.js';
+import type { Receipt } from '../../src/protocol/index.js';
 import { waitFor } from '../helpers/lab.js';
 import { scratchDir } from '../helpers/paths.js';
+import { v1Receipt } from '../helpers/receipts.js';
 import { FAKE_INTERVAL_MS, FakeGatewayEndpoint } from './fake-gateway-endpoint.js';
 
 const VM = 'dep_countersign1';
@@ -25,32 +26,7 @@ async function closedPort(): Promise<number> {
 
 /** A receipt for [startMs, endMs) with 0 s up, signed by the fake gateway, for the agent `farmer`. */
 function zeroReceipt(gateway: Identity, farmer: string, startMs: number, endMs: number): Receipt {
-  return signReceipt(
-    {
-      v: 1,
-      purpose: RECEIPT_PURPOSE,
-      id: receiptId(VM, startMs),
-      deployment: VM,
-      customer: newIdentity().agent,
-      farmer,
-      node: 'node-1',
-      offer: 'small',
-      periodStart: new Date(startMs).toISOString(),
-      periodEnd: new Date(endMs).toISOString(),
-      upSeconds: 0,
-      pricePerHour: '0.050000',
-      amount: '0.000000',
-      farmerShare: '0.000000',
-      fee: '0.000000',
-      unit: 'SPORE',
-      prev: null,
-      gateway: gateway.agent,
-      issuedAt: new Date(endMs).toISOString(),
-      final: false,
-      agentHead: null,
-    },
-    gateway.secretKey,
-  );
+  return v1Receipt({ deployment: VM, startMs, periodMs: endMs - startMs, upSeconds: 0, farmer: { agent: farmer }, gateway, customer: newIdentity().agent, withHead: false }, gateway);
 }
 
 /** Starts an agent against a fake gateway, assigns it the VM once it has heartbeated a while, and waits for its first sample of it. */

@@ -8,7 +8,7 @@ import { MerkleTree } from '../../src/protocol/merkle.js';
 import { MAX_REFUSED_PER_BATCH, type AgentMessage, type CountersignBatchMessage } from '../../src/protocol/agent-messages.js';
 import { receiptHash, receiptLeafHash, verifyReceipt, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { signatureHolds, treeHeadHash } from '../../src/protocol/tree-head.js';
-import { actors, closeOf, headOver, T0, v2Body } from '../helpers/receipts-v2.js';
+import { actors, closeOf, headOver, T0, v2Body } from '../helpers/receipts.js';
 
 const { gateway, farmer, stranger } = actors;
 

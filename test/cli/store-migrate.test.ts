@@ -19,7 +19,7 @@ import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.
 import { HYPHA_BIN, scratchDir } from '../helpers/paths.js';
 import { PG_SKIP } from '../helpers/postgres.js';
 import { freshDatabase, sql } from '../helpers/pg-databases.js';
-import { headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+import { headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const run = promisify(execFile);
 

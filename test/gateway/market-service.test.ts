@@ -6,7 +6,8 @@ import { newIdentity, type Identity } from '../../src/identity/index.js';
 import { MarketService, type MarketDeps } from '../../src/gateway/market/market-service.js';
 import type { NodeView } from '../../src/gateway/agents/agent-hub.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
-import type { OrderRecord } from '../../src/gateway/store/records.js';
+import type { CapacityRequestRecord, OrderRecord } from '../../src/gateway/store/records.js';
+import { FakeTable } from '../helpers/fake-table.js';
 import type { Offer } from '../../src/protocol/offer.js';
 import { signBid, type BidStatement, type CapacityRequest } from '../../src/protocol/bid.js';
 import { ValidationError } from '../../src/protocol/validate.js';
@@ -48,6 +49,7 @@ function world(policy: Partial<MarketDeps['policy']> = {}): World {
     events,
     log: pino({ level: 'silent' }),
     policy: { maxOpen: 2, maxPerWindow: 3, windowMs: 86_400_000, maxHeld: 100, maxExpiresInMinutes: 1440, maxSshKeyBytes: 8192, provisioner: 'agent', ...policy },
+    table: new FakeTable<CapacityRequestRecord>(),
     nodes: () => nodes,
     usedOn: () => ({ cpu: 0, memoryGb: 0, diskGb: 0 }),
     send: (farmer, request) => {

@@ -16,7 +16,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
 import { FakeTable } from '../helpers/fake-table.js';
 import { scratchDir } from '../helpers/paths.js';
-import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const CUSTOMER = 'uhCAkcustomer';
 const farmers = [actors.farmer, actors.stranger, newIdentity()];

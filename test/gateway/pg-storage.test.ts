@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { PgDatabase } from '../../src/gateway/store/postgres/pg-database.js';
 import { PgStore } from '../../src/gateway/store/postgres/pg-store.js';
 import { migrateSchema } from '../../src/gateway/store/postgres/migrate-schema.js';
+import { MIGRATIONS } from '../../src/gateway/store/postgres/migrations/index.js';
 import { loadEvents, loadLedgerJournal, loadOrderArchive } from '../../src/gateway/store/postgres/pg-logs.js';
 import { PgMoneyStore } from '../../src/gateway/store/postgres/pg-money-store.js';
 import { openStorage } from '../../src/gateway/store/open-storage.js';
@@ -21,6 +22,9 @@ import { startPostgres } from '../../src/lab/postgres-server.js';
 import { PG_SKIP, startTestPostgres } from '../helpers/postgres.js';
 import { freshDatabase, sql } from '../helpers/pg-databases.js';
 import { scratchDir } from '../helpers/paths.js';
+
+/** The schema version this code brings a database to. */
+const NEWEST = Math.max(...MIGRATIONS.map((m) => m.version));
 
 /** A fence that refuses every write, as the lease-backed fence does once another gateway holds the lease. */
 class RefusingFence implements WriteFence<pg.PoolClient> {
@@ -38,24 +42,52 @@ const receiptRecord = (deployment: string, periodStartMs: number, id: string, v:
 test('migrations: a fresh database gets every table; a second open applies nothing; two gateways migrating at once apply each step once', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
   const [a, b] = await Promise.all([PgDatabase.open({ url }), PgDatabase.open({ url })]);
-  assert.deepEqual([...a.schema.applied, ...b.schema.applied], [1, 2], 'exactly one of the two applied migrations 1 and 2');
-  assert.equal(a.schema.version, 2);
-  assert.equal(b.schema.version, 2);
+  assert.deepEqual([...a.schema.applied, ...b.schema.applied], MIGRATIONS.map((m) => m.version), 'exactly one of the two applied each migration');
+  assert.equal(a.schema.version, NEWEST);
+  assert.equal(b.schema.version, NEWEST);
   await Promise.all([a.close(), b.close()]);
   const again = await PgDatabase.open({ url });
   assert.deepEqual(again.schema.applied, []);
   await again.close();
   const tables = (await sql<{ t: string }>(url, "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).map((r) => r.t);
-  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_log', 'order_archive', 'orders', 'schema_migrations']);
-  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), [{ version: 1, name: 'core' }, { version: 2, name: 'lease' }]);
+  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_log', 'order_archive', 'orders', 'requests', 'schema_migrations']);
+  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
 });
 
 test('migrations: a schema newer than this code knows is refused with a clear StoreError, and left alone', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
   await (await PgDatabase.open({ url })).close();
   await sql(url, "INSERT INTO schema_migrations (version, name) VALUES (7, 'from-the-future')");
-  await assert.rejects(PgDatabase.open({ url }), (e: unknown) => e instanceof StoreError && e.problem === 'version' && /version 7.*up to 2/.test(e.message));
-  assert.equal((await sql(url, 'SELECT * FROM schema_migrations')).length, 3, 'nothing was changed');
+  await assert.rejects(PgDatabase.open({ url }), (e: unknown) => e instanceof StoreError && e.problem === 'version' && new RegExp(`version 7.*up to ${NEWEST}`).test(e.message));
+  assert.equal((await sql(url, 'SELECT * FROM schema_migrations')).length, MIGRATIONS.length + 1, 'nothing was changed');
+});
+
+test('migrations: a database made before rows kept their order gets them back, orders and deployments by creation', { skip: PG_SKIP }, async () => {
+  const url = await freshDatabase();
+  const pgLib = (await import('pg')).default;
+  const client = new pgLib.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await migrateSchema(client, MIGRATIONS.filter((m) => m.version <= 2));
+    // Written out of creation order, and the oldest updated last (its row moves to the table's end).
+    for (const [key, createdAtMs] of [['ord_b', 2000], ['ord_c', 3000], ['ord_a', 1000]] as const) {
+      await client.query('INSERT INTO orders (key, value) VALUES ($1, $2)', [key, JSON.stringify({ id: key, createdAtMs })]);
+    }
+    await client.query(`UPDATE orders SET value = value || '{"state":"paid"}' WHERE key = 'ord_b'`);
+  } finally {
+    await client.end();
+  }
+  const db = await PgDatabase.open({ url });
+  const store = await PgStore.open(db);
+  assert.deepEqual(store.orders.values().map((o) => o.id), ['ord_a', 'ord_b', 'ord_c']);
+  await store.orders.put('ord_d', { id: 'ord_d', createdAtMs: 4000 } as unknown as OrderRecord);
+  await store.close();
+  await db.close();
+  const db2 = await PgDatabase.open({ url });
+  const again = await PgStore.open(db2);
+  assert.deepEqual(again.orders.values().map((o) => o.id), ['ord_a', 'ord_b', 'ord_c', 'ord_d'], 'a new order comes after the renumbered ones');
+  await again.close();
+  await db2.close();
 });
 
 test('migrations: a failing step rolls back whole, records nothing, and says which step', { skip: PG_SKIP }, async () => {

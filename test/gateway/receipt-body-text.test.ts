@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { CanonicalJsonError, canonicalJson } from '../../src/identity/index.js';
 import { ReceiptBodyText } from '../../src/gateway/billing/receipt-body-text.js';
 import type { ReceiptAgentHead, ReceiptBodyV2 } from '../../src/protocol/receipt.js';
-import { v2Body } from '../helpers/receipts-v2.js';
+import { v2Body } from '../helpers/receipts.js';
 
 /** Any text, including characters JSON escapes (quotes, backslashes, controls) and astral ones. */
 const text = fc.string({ unit: 'binary', maxLength: 24 });

@@ -11,7 +11,7 @@ import { receiptHash, receiptLeafHash, verifyReceipt, verifyReceiptChain, type A
 import { treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
 import { FakeMoneyStore } from '../helpers/fake-money-store.js';
 import { scratchDir } from '../helpers/paths.js';
-import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const { farmer, stranger } = actors;
 

@@ -44,6 +44,7 @@ async function world(maxPerDay = 3, hooks: ConstructorParameters<typeof FakeGrid
     uptime,
     hasAgent: () => false,
     offerOf: () => SMALL,
+    secretsOf: () => undefined,
     onPlacementChanged: () => undefined,
   });
   let lastProbeMs = clock.nowMs() - INTERVAL_MS;

@@ -1,22 +1,103 @@
-// GatewayMetrics.observeRequest counts each request under its own route, method and status, and times it per route and method.
+// Request metrics as the gateway's app records them: each request under its matched route pattern (never the raw path), its method and the status it was answered with, timed per route and method.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { AdminSources } from '../../src/gateway/admin/admin-views.js';
+import { createApp } from '../../src/gateway/http/app.js';
+import { OriginPolicy } from '../../src/gateway/http/origin-guard.js';
+import { PublicError } from '../../src/gateway/http/public-error.js';
+import { LAB_SKIP } from '../helpers/lab.js';
+import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
+import { jsonRequest } from '../helpers/source-http.js';
 
-test('requests are counted per (route, method, status) and timed per (route, method), the same series again and again', async () => {
-  // Only the request metrics are read here, so no gauge asks its sources.
+/** Every series of one metric family in the exposition, as `labels -> value` (the labels text as prom-client writes it). */
+async function series(metrics: GatewayMetrics, name: string, sample: string): Promise<Map<string, number>> {
+  const text = await metrics.registry.getSingleMetricAsString(name);
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^(\w+)\{(.*)\} (\S+)$/.exec(line);
+    if (m && m[1] === sample) out.set(m[2] as string, Number(m[3]));
+  }
+  return out;
+}
+
+test('GatewayMetrics.observeRequest times in seconds: each duration lands in its bucket, the sum is in seconds', async () => {
   const metrics = new GatewayMetrics({} as AdminSources);
-  for (let i = 0; i < 3; i++) metrics.observeRequest('/v1/whoami', 'GET', 200, 2);
-  metrics.observeRequest('/v1/whoami', 'GET', 429, 1);
-  metrics.observeRequest('/v1/orders/:id', 'GET', 200, 700);
-  const counts = await metrics.registry.getSingleMetricAsString('hypha_http_requests_total');
-  assert.match(counts, /hypha_http_requests_total\{route="\/v1\/whoami",method="GET",status="200"\} 3(\n|$)/);
-  assert.match(counts, /hypha_http_requests_total\{route="\/v1\/whoami",method="GET",status="429"\} 1(\n|$)/);
-  assert.match(counts, /hypha_http_requests_total\{route="\/v1\/orders\/:id",method="GET",status="200"\} 1(\n|$)/);
-  const seconds = await metrics.registry.getSingleMetricAsString('hypha_http_request_duration_seconds');
-  assert.match(seconds, /hypha_http_request_duration_seconds_count\{route="\/v1\/whoami",method="GET"\} 4(\n|$)/);
-  assert.match(seconds, /hypha_http_request_duration_seconds_bucket\{le="0.001",route="\/v1\/whoami",method="GET"\} 1(\n|$)/);
-  assert.match(seconds, /hypha_http_request_duration_seconds_bucket\{le="0.5",route="\/v1\/orders\/:id",method="GET"\} 0(\n|$)/);
-  assert.match(seconds, /hypha_http_request_duration_seconds_bucket\{le="1",route="\/v1\/orders\/:id",method="GET"\} 1(\n|$)/);
+  metrics.observeRequest('/v1/whoami', 'GET', 200, 2);
+  metrics.observeRequest('/v1/whoami', 'GET', 429, 700);
+  const buckets = await series(metrics, 'hypha_http_request_duration_seconds', 'hypha_http_request_duration_seconds_bucket');
+  assert.equal(buckets.get('le="0.001",route="/v1/whoami",method="GET"'), 0);
+  assert.equal(buckets.get('le="0.005",route="/v1/whoami",method="GET"'), 1, '2 ms is under 5 ms');
+  assert.equal(buckets.get('le="0.5",route="/v1/whoami",method="GET"'), 1);
+  assert.equal(buckets.get('le="1",route="/v1/whoami",method="GET"'), 2, '700 ms is under 1 s');
+  const sums = await series(metrics, 'hypha_http_request_duration_seconds', 'hypha_http_request_duration_seconds_sum');
+  assert.equal(sums.get('route="/v1/whoami",method="GET"'), 0.702);
 });
+
+const NAME = 'requests over real sockets: counted per (route pattern, method, answered status), timed per (route pattern, method); many paths, few series';
+
+if (privateNamespace() === undefined) {
+  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
+    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 120_000 });
+    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
+    assert.match(run.output, /ℹ pass 2\b/, 'both tests ran inside the namespace');
+  });
+} else {
+  test(NAME, async (t) => {
+    const [gateway, caller] = (await addLoopbackAddresses(2)) as [string, string];
+    const port = 8490;
+    // Only the request metrics are read here, so no gauge asks its sources.
+    const metrics = new GatewayMetrics({} as AdminSources);
+    const app = createApp({
+      log: pino({ level: 'silent' }),
+      origin: new OriginPolicy([`[${gateway}]:${port}`]),
+      principals: { linkOf: () => undefined, isAdmin: () => false, isFarmer: () => false },
+      observe: (route, method, status, ms) => metrics.observeRequest(route, method, status, ms),
+      routes: [
+        (r) =>
+          r.get('/v1/orders/:id', (ctx) => {
+            if (ctx.params.id === 'missing') throw new PublicError('not_found', 'no such order', 'list your orders');
+            if (ctx.params.id === 'broken') throw new Error('a bug: the caller sees a generic 500');
+            ctx.body = { id: ctx.params.id };
+          }),
+      ],
+    });
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(port, gateway, resolve));
+    t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const target = { host: gateway, port };
+    const statuses: number[] = [];
+    const ask = async (method: string, path: string): Promise<void> => void statuses.push((await jsonRequest(target, caller, method, path)).status);
+    for (let i = 0; i < 25; i++) await ask('GET', `/v1/orders/ord_${i}`);
+    await ask('HEAD', '/v1/orders/ord_1');
+    await ask('GET', '/v1/orders/missing');
+    await ask('GET', '/v1/orders/broken');
+    await ask('DELETE', '/v1/orders/ord_1');
+    for (let i = 0; i < 5; i++) await ask('GET', `/no/such/path/${i}`);
+    assert.deepEqual(statuses, [...Array<number>(26).fill(200), 404, 500, 405, 404, 404, 404, 404, 404]);
+
+    const counts = await series(metrics, 'hypha_http_requests_total', 'hypha_http_requests_total');
+    assert.deepEqual(
+      Object.fromEntries(counts),
+      {
+        'route="/v1/orders/:id",method="GET",status="200"': 25,
+        'route="/v1/orders/:id",method="HEAD",status="200"': 1,
+        'route="/v1/orders/:id",method="GET",status="404"': 1,
+        'route="/v1/orders/:id",method="GET",status="500"': 1,
+        'route="unmatched",method="DELETE",status="405"': 1,
+        'route="unmatched",method="GET",status="404"': 5,
+      },
+      'one series per (pattern, method, status) answered; no raw path or id became a label',
+    );
+    const timed = await series(metrics, 'hypha_http_request_duration_seconds', 'hypha_http_request_duration_seconds_count');
+    assert.deepEqual(Object.fromEntries(timed), {
+      'route="/v1/orders/:id",method="GET"': 27,
+      'route="/v1/orders/:id",method="HEAD"': 1,
+      'route="unmatched",method="DELETE"': 1,
+      'route="unmatched",method="GET"': 5,
+    });
+  });
+}

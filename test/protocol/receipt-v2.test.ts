@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { canonicalJson, sign, signJsonStatement, toBase64 } from '../../src/identity/index.js';
 import { FARMER_BATCH_PURPOSE, signFarmerBatch } from '../../src/protocol/farmer-batch.js';
-import { checkReceiptBodyV2, receiptHash, signReceipt, verifyReceipt, verifyReceiptChain, RECEIPT_PURPOSE, type ReceiptV2, type VerifyResult } from '../../src/protocol/receipt.js';
+import { checkReceiptBodyV2, receiptHash, verifyReceipt, verifyReceiptChain, RECEIPT_PURPOSE, type ReceiptV2, type VerifyResult } from '../../src/protocol/receipt.js';
 import { checkTreeHead, signTreeHead, treeHeadBody, treeHeadHash } from '../../src/protocol/tree-head.js';
-import { actors, closeOf, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+import { actors, closeOf, headOver, HOUR, T0, v1Receipt, v2Body } from '../helpers/receipts.js';
 
 const { gateway, farmer, stranger } = actors;
 
@@ -99,7 +99,7 @@ test('a chain across periods verifies, and a chain from v1 receipts into v2 ones
   assert.deepEqual(verifyReceiptChain([p0.receipts[0], p1.receipts[0]], { pinnedGateway: gateway.agent }), { ok: true });
   assertFails(verifyReceiptChain([p1.receipts[0], p0.receipts[0]]), /^receipt 0: the first receipt of dep_a names a previous one/);
   // A deployment billed in v1 before the upgrade: its first v2 receipt names the last v1 receipt's body hash.
-  const v1 = signReceipt({ ...v2Body({ deployment: 'dep_m', startMs: T0 - HOUR }), v: 1, purpose: RECEIPT_PURPOSE }, gateway.secretKey);
+  const v1 = v1Receipt({ deployment: 'dep_m', startMs: T0 - HOUR });
   const p2 = closeOf([v2Body({ deployment: 'dep_m', prev: receiptHash(v1) })], T0, null);
   assert.deepEqual(verifyReceiptChain([v1, p2.receipts[0]]), { ok: true });
 });

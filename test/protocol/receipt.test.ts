@@ -1,10 +1,9 @@
 // Usage receipts: signed with a fresh gateway key, then verified offline — one receipt, chains, and each way one can be wrong.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { newIdentity, signJsonStatement, sign, toBase64, type Identity } from '../../src/identity/index.js';
+import { sign, toBase64 } from '../../src/identity/index.js';
 import { computeCharge } from '../../src/protocol/charge.js';
-import { CHAIN_HEAD_PURPOSE } from '../../src/protocol/heartbeat.js';
-import { formatAmount, parseAmount, UNIT } from '../../src/protocol/money.js';
+import { formatAmount } from '../../src/protocol/money.js';
 import {
   countersignReceipt,
   RECEIPT_PURPOSE,
@@ -19,69 +18,16 @@ import {
   type ReceiptBody,
   type VerifyResult,
 } from '../../src/protocol/receipt.js';
+import { actors, agentHead, HOUR, T0, v1Body } from '../helpers/receipts.js';
 
-const HOUR = 3_600_000;
-const T0 = Date.UTC(2026, 0, 1);
-const gateway = newIdentity();
-const farmer = newIdentity();
-const stranger = newIdentity();
-
-/** The agent's signed chain head for a period, as the farmer's agent makes it. */
-function agentHead(signer: Identity, periodStartMs: number, periodEndMs: number, seq = 240): ReceiptAgentHead {
-  const head = 'ab'.repeat(32);
-  const statement = { agent: farmer.agent, gateway: gateway.agent, periodStartMs, periodEndMs, seq, head };
-  return { periodStartMs, periodEndMs, seq, head, signature: toBase64(signJsonStatement(signer.secretKey, CHAIN_HEAD_PURPOSE, statement)) };
-}
-
-interface BodyOptions {
-  deployment?: string;
-  startMs?: number;
-  periodMs?: number;
-  upSeconds?: number;
-  pricePerHour?: string;
-  prev?: string | null;
-  withHead?: boolean;
-}
-
-/** A consistent receipt body: the charge computed by the rule, split 90/10. */
-function body(o: BodyOptions = {}): ReceiptBody {
-  const deployment = o.deployment ?? 'dep_0011223344556677';
-  const startMs = o.startMs ?? T0;
-  const endMs = startMs + (o.periodMs ?? HOUR);
-  const upSeconds = o.upSeconds ?? 3540;
-  const pricePerHour = o.pricePerHour ?? '0.050000';
-  const c = computeCharge(parseAmount('pricePerHour', pricePerHour), upSeconds, 9000);
-  return {
-    v: 1,
-    purpose: RECEIPT_PURPOSE,
-    id: receiptId(deployment, startMs),
-    deployment,
-    customer: 'uhCAkcustomer',
-    farmer: farmer.agent,
-    node: 'node-1',
-    offer: 'small',
-    periodStart: new Date(startMs).toISOString(),
-    periodEnd: new Date(endMs).toISOString(),
-    upSeconds,
-    pricePerHour,
-    amount: formatAmount(c.amountMicros),
-    farmerShare: formatAmount(c.farmerShareMicros),
-    fee: formatAmount(c.feeMicros),
-    unit: UNIT,
-    prev: o.prev === undefined ? null : o.prev,
-    gateway: gateway.agent,
-    issuedAt: new Date(endMs + 60_000).toISOString(),
-    final: false,
-    agentHead: o.withHead === false ? null : agentHead(farmer, startMs, endMs),
-  };
-}
+const { gateway, farmer, stranger } = actors;
 
 /** A chain of `n` hourly receipts of one deployment, each naming the one before. */
 function chain(n: number, deployment = 'dep_0011223344556677'): Receipt[] {
   const out: Receipt[] = [];
   for (let i = 0; i < n; i++) {
     const prev = i === 0 ? null : receiptHash(out[i - 1] as Receipt);
-    out.push(signReceipt(body({ deployment, startMs: T0 + i * HOUR, prev, upSeconds: 3600 - i }), gateway.secretKey));
+    out.push(signReceipt(v1Body({ deployment, startMs: T0 + i * HOUR, prev, upSeconds: 3600 - i }), gateway.secretKey));
   }
   return out;
 }
@@ -95,22 +41,22 @@ function assertFails(result: VerifyResult, reason: RegExp): void {
 }
 
 test('a signed receipt verifies, also after a JSON round trip and against its pinned gateway', () => {
-  const r = signReceipt(body(), gateway.secretKey);
+  const r = signReceipt(v1Body(), gateway.secretKey);
   assert.deepEqual(verifyReceipt(r), { ok: true });
   assert.deepEqual(verifyReceipt(JSON.parse(JSON.stringify(r))), { ok: true });
   assert.deepEqual(verifyReceipt(r, gateway.agent), { ok: true });
-  assert.deepEqual(verifyReceipt(signReceipt(body({ withHead: false }), gateway.secretKey)), { ok: true }, 'without an agent head');
-  assert.deepEqual(verifyReceipt(signReceipt(body({ upSeconds: 0 }), gateway.secretKey)), { ok: true }, 'zero up-time, zero charge');
+  assert.deepEqual(verifyReceipt(signReceipt(v1Body({ withHead: false }), gateway.secretKey)), { ok: true }, 'without an agent head');
+  assert.deepEqual(verifyReceipt(signReceipt(v1Body({ upSeconds: 0 }), gateway.secretKey)), { ok: true }, 'zero up-time, zero charge');
 });
 
 test('a receipt countersigned by its farmer verifies', () => {
-  const r = signReceipt(body(), gateway.secretKey);
+  const r = signReceipt(v1Body(), gateway.secretKey);
   const countersigned: Receipt = { ...r, signatures: { ...r.signatures, farmer: countersignReceipt(r, farmer.secretKey) } };
   assert.deepEqual(verifyReceipt(countersigned, gateway.agent), { ok: true });
 });
 
 test('a changed amount fails: alone on the arithmetic, with a consistent split on the signature', () => {
-  const r = signReceipt(body({ upSeconds: 3000 }), gateway.secretKey);
+  const r = signReceipt(v1Body({ upSeconds: 3000 }), gateway.secretKey);
   assertFails(verifyReceipt({ ...r, amount: '0.050000' }), /^amount 0\.050000 is not pricePerHour x upSeconds \/ 3600 rounded down \(0\.041666\)$/);
   // A forger who changes up-seconds, amount, share and fee together still fails the signature.
   const c = computeCharge(50_000n, 3600, 9000);
@@ -119,12 +65,12 @@ test('a changed amount fails: alone on the arithmetic, with a consistent split o
 });
 
 test('each inconsistent receipt, even signed by the gateway, fails with a reason', async (t) => {
-  const good = body({ upSeconds: 1800 });
+  const good = v1Body({ upSeconds: 1800 });
   const cases: { name: string; receipt: unknown; reason: RegExp }[] = [
     { name: 'farmerShare + fee is not amount', receipt: resigned({ ...good, fee: '0.002501' }), reason: /^farmerShare 0\.022500 \+ fee 0\.002501 is not amount 0\.025000$/ },
     { name: 'amount is not price x upSeconds / 3600', receipt: resigned({ ...good, amount: '0.025001', fee: '0.002501' }), reason: /is not pricePerHour x upSeconds \/ 3600 rounded down \(0\.025000\)/ },
     { name: 'amount rounded up instead of down', receipt: resigned(bodyRoundedUp()), reason: /rounded down \(0\.000013\)/ },
-    { name: 'upSeconds longer than the period', receipt: resigned(body({ upSeconds: 3601 })), reason: /^upSeconds 3601 is more than the period's 3600 s$/ },
+    { name: 'upSeconds longer than the period', receipt: resigned(v1Body({ upSeconds: 3601 })), reason: /^upSeconds 3601 is more than the period's 3600 s$/ },
     { name: 'upSeconds fractional', receipt: resigned({ ...good, upSeconds: 1800.5 }), reason: /^upSeconds must be a non-negative integer$/ },
     { name: 'upSeconds negative', receipt: resigned({ ...good, upSeconds: -1 }), reason: /^upSeconds must be a non-negative integer$/ },
     { name: 'a period that ends before it starts', receipt: resigned({ ...good, periodEnd: good.periodStart }), reason: /^periodEnd must be after periodStart$/ },
@@ -143,25 +89,25 @@ test('each inconsistent receipt, even signed by the gateway, fails with a reason
 
 /** One second at 0.05/h is 13.88 micros; this body claims 14 (rounded up). */
 function bodyRoundedUp(): ReceiptBody {
-  const b = body({ upSeconds: 1 });
+  const b = v1Body({ upSeconds: 1 });
   return { ...b, amount: '0.000014', farmerShare: '0.000012', fee: '0.000002' };
 }
 
 test('a bad gateway signature fails', async (t) => {
-  const r = signReceipt(body(), gateway.secretKey);
+  const r = signReceipt(v1Body(), gateway.secretKey);
   const sigBytes = Buffer.from(r.signatures.gateway, 'base64');
   sigBytes[10] = (sigBytes[10] as number) ^ 1;
   const cases: { name: string; receipt: Receipt }[] = [
-    { name: 'signed by another key', receipt: signReceipt(body(), stranger.secretKey) },
+    { name: 'signed by another key', receipt: signReceipt(v1Body(), stranger.secretKey) },
     { name: 'one bit flipped', receipt: { ...r, signatures: { gateway: sigBytes.toString('base64') } } },
     { name: 'not base64 of 64 bytes', receipt: { ...r, signatures: { gateway: 'AAAA' } } },
-    { name: 'a signature over other bytes', receipt: { ...r, signatures: { gateway: toBase64(sign(gateway.secretKey, receiptSigningBytes(body({ upSeconds: 1 })))) } } },
+    { name: 'a signature over other bytes', receipt: { ...r, signatures: { gateway: toBase64(sign(gateway.secretKey, receiptSigningBytes(v1Body({ upSeconds: 1 })))) } } },
   ];
   for (const c of cases) await t.test(c.name, () => assertFails(verifyReceipt(c.receipt), /^the gateway signature does not verify$/));
 });
 
 test('a receipt from another gateway fails against the pinned one, even though it verifies on its own', () => {
-  const other = { ...body(), gateway: stranger.agent };
+  const other = { ...v1Body(), gateway: stranger.agent };
   const r = signReceipt(other, stranger.secretKey);
   assert.deepEqual(verifyReceipt(r), { ok: false, reason: "the agent's chain-head signature does not verify" }, 'the head names our gateway, not this one');
   const noHead = signReceipt({ ...other, agentHead: null }, stranger.secretKey);
@@ -170,11 +116,11 @@ test('a receipt from another gateway fails against the pinned one, even though i
 });
 
 test('a bad farmer countersignature fails', async (t) => {
-  const r = signReceipt(body(), gateway.secretKey);
+  const r = signReceipt(v1Body(), gateway.secretKey);
   const cases: { name: string; farmerSig: unknown }[] = [
     { name: 'countersigned by another key', farmerSig: countersignReceipt(r, stranger.secretKey) },
     { name: 'countersigned by the gateway', farmerSig: countersignReceipt(r, gateway.secretKey) },
-    { name: 'countersigned over another receipt', farmerSig: countersignReceipt(body({ upSeconds: 1 }), farmer.secretKey) },
+    { name: 'countersigned over another receipt', farmerSig: countersignReceipt(v1Body({ upSeconds: 1 }), farmer.secretKey) },
     { name: 'garbage', farmerSig: 'not base64!' },
     { name: 'a number', farmerSig: 7 },
   ];
@@ -186,10 +132,10 @@ test('a bad farmer countersignature fails', async (t) => {
 });
 
 test('a bad agent head fails', async (t) => {
-  const b = body();
+  const b = v1Body();
   const head = b.agentHead as ReceiptAgentHead;
   const cases: { name: string; agentHead: unknown; reason: RegExp }[] = [
-    { name: 'signed by another key', agentHead: agentHead(stranger, T0, T0 + HOUR), reason: /^the agent's chain-head signature does not verify$/ },
+    { name: 'signed by another key', agentHead: agentHead(T0, T0 + HOUR, { signer: stranger }), reason: /^the agent's chain-head signature does not verify$/ },
     { name: 'seq changed after signing', agentHead: { ...head, seq: head.seq + 1 }, reason: /^the agent's chain-head signature does not verify$/ },
     { name: 'head changed after signing', agentHead: { ...head, head: 'cd'.repeat(32) }, reason: /^the agent's chain-head signature does not verify$/ },
     { name: 'a signature that is not 64 bytes', agentHead: { ...head, signature: 'AAAA' }, reason: /^agentHead\.signature is not a 64-byte base64 signature$/ },
@@ -214,7 +160,7 @@ test('a chain of receipts verifies, also interleaved with another deployment', (
 test('a broken chain fails with the receipt and the reason', async (t) => {
   const [r0, r1, r2] = chain(3) as [Receipt, Receipt, Receipt];
   const otherPrev = resigned({ ...r1, prev: 'ef'.repeat(32) });
-  const overlapping = resigned(body({ startMs: T0 + HOUR / 2, prev: receiptHash(r0), upSeconds: 1800 }));
+  const overlapping = resigned(v1Body({ startMs: T0 + HOUR / 2, prev: receiptHash(r0), upSeconds: 1800 }));
   const cases: { name: string; chain: unknown[]; options?: { allowPartial?: boolean; pinnedGateway?: string }; reason: RegExp }[] = [
     { name: 'a prev that names another receipt', chain: [r0, otherPrev], reason: /^receipt 1: prev does not match the hash of the previous receipt of dep_0011223344556677$/ },
     { name: 'a receipt left out', chain: [r0, r2], reason: /^receipt 1: prev does not match/ },
@@ -247,10 +193,10 @@ test('receipt ids are stable per (deployment, period start) and differ otherwise
 });
 
 test('the receipt hash covers the body, not the signatures', () => {
-  const b = body();
+  const b = v1Body();
   const r = signReceipt(b, gateway.secretKey);
   assert.match(receiptHash(r), /^[0-9a-f]{64}$/);
   assert.equal(receiptHash(r), receiptHash(b));
   assert.equal(receiptHash({ ...r, signatures: { ...r.signatures, farmer: countersignReceipt(r, farmer.secretKey) } }), receiptHash(r));
-  assert.notEqual(receiptHash(body({ upSeconds: 1 })), receiptHash(b));
+  assert.notEqual(receiptHash(v1Body({ upSeconds: 1 })), receiptHash(b));
 });

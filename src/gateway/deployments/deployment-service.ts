@@ -70,7 +70,8 @@ export interface DeploymentView {
   /** The clock the times are on (`system` or the lab's scaled clock). */
   readonly clock?: string;
   /** Redeploy is on: how often the VM moved, and until when it waits once the day's attempts are used up. */
-  readonly redeploy?: { readonly moves: number; readonly waitingUntil?: string };
+  /** `refused`: why the VM cannot be moved at all (its secrets are sealed to no other node). */
+  readonly redeploy?: { readonly moves: number; readonly waitingUntil?: string; readonly refused?: string };
   /** The farmer's bid the deployment is billed at (absent for a catalog offer). */
   readonly bid?: { readonly request: string; readonly node: string; readonly farmer: string; readonly pricePerHour: string };
 }
@@ -126,7 +127,7 @@ export function deploymentView(d: DeploymentRecord, totals: DeploymentTotals, to
     ...(d.endReason !== undefined ? { endReason: d.endReason } : {}),
     ...(d.state === 'grace' && toPay !== undefined ? { toPay } : {}),
     ...(d.access !== undefined ? { access: accessView(d, totals) } : {}),
-    ...(d.redeploy ? { redeploy: { moves: d.previousVms?.length ?? 0, ...(d.redeployBlockedUntilMs !== undefined ? { waitingUntil: new Date(d.redeployBlockedUntilMs).toISOString() } : {}) } } : {}),
+    ...(d.redeploy ? { redeploy: { moves: d.previousVms?.length ?? 0, ...(d.redeployBlockedUntilMs !== undefined ? { waitingUntil: new Date(d.redeployBlockedUntilMs).toISOString() } : {}), ...(d.redeployRefused !== undefined ? { refused: d.redeployRefused } : {}) } } : {}),
     ...(d.bid ? { bid: { request: d.bid.request, node: d.bid.node, farmer: d.bid.farmer, pricePerHour: d.bid.pricePerHour } } : {}),
   };
 }

@@ -87,6 +87,7 @@ export const EVENT_CATALOGUE = {
   'deployment.redeployed': { severity: 'warn', when: "the VM's node was down past the threshold: the VM was deployed again on another node (new address, the disk is new)", customer: true },
   'deployment.redeploy_failed': { severity: 'bad', when: 'deploying the VM again on another node failed', customer: true },
   'deployment.redeploy_exhausted': { severity: 'bad', when: "the day's redeploy attempts are used up: the deployment waits", customer: true },
+  'deployment.redeploy_refused': { severity: 'bad', when: "the VM's node died but its order's secrets are sealed to no other node, and the gateway cannot re-seal them: the deployment waits for its node", customer: true },
   'deployment.previous_vm_destroyed': { severity: 'info', when: 'the VM left on a node that died was destroyed once the node answered again' },
 } as const satisfies Readonly<Record<string, EventEntry>>;
 

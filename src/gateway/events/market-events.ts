@@ -10,6 +10,7 @@ export const MARKET_EVENTS = {
   redeployed: 'deployment.redeployed',
   redeployFailed: 'deployment.redeploy_failed',
   redeployExhausted: 'deployment.redeploy_exhausted',
+  redeployRefused: 'deployment.redeploy_refused',
   previousVmDestroyed: 'deployment.previous_vm_destroyed',
 } as const;
 

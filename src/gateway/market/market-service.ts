@@ -10,7 +10,8 @@ import { ValidationError, expectAgentPubKey, expectArray, expectInteger, expectO
 import type { EventSink } from '../events/event-log.js';
 import { PublicError, errors } from '../http/public-error.js';
 import type { NodeView } from '../agents/agent-hub.js';
-import type { OrderRecord } from '../store/records.js';
+import type { CapacityRequestRecord, CapacityRequestState, OrderRecord } from '../store/records.js';
+import type { Table } from '../store/store.js';
 import { parseOrderTerms, type OrderTerms } from '../orders/order-terms.js';
 import { bidOffer } from './record-offer.js';
 import { rankBids, type FarmerRecord, type HeldBid } from './bid-ranking.js';
@@ -20,9 +21,9 @@ import { MARKET_EVENTS, type MarketEvent } from '../events/market-events.js';
 const MINUTE_MS = 60_000;
 
 /** Request states (docs/api.md "Capacity requests"). */
-export type RequestState = 'open' | 'accepted' | 'expired';
+export type RequestState = CapacityRequestState;
 
-/** A capacity request as the gateway holds it (in memory: it lives minutes; an accepted bid lives on in its order). */
+/** A capacity request as the gateway works on it (stored as a CapacityRequestRecord after every change). */
 export interface RequestRecord {
   readonly id: string;
   readonly customer: string;
@@ -70,6 +71,8 @@ export interface MarketDeps {
   readonly events: EventSink;
   readonly log: Logger;
   readonly policy: MarketPolicy;
+  /** Where requests are kept across a restart (the store's `requests` table). */
+  readonly table: Table<CapacityRequestRecord>;
   /** Approved nodes with their connection state and capacity. */
   nodes(): NodeView[];
   /** Capacity already taken on a node. */
@@ -121,11 +124,20 @@ export interface RequestView {
  * size asked, naming this gateway, unexpired, and with the farmer's signature over all of that.
  * Accepting hands the signed bid back: it is checked again, so a bid a customer changed (a lower
  * price) is refused, and the order keeps it as the evidence of the price.
+ *
+ * Every change to a request is written to the store, so a restarted gateway still holds the open
+ * requests, their bids and the finished ones that count against the caps; they are read at start.
  */
 export class MarketService {
   private readonly requests = new Map<string, RequestRecord>();
 
-  constructor(private readonly deps: MarketDeps) {}
+  constructor(private readonly deps: MarketDeps) {
+    for (const stored of deps.table.values()) {
+      const r = fromStored(stored);
+      if (r) this.requests.set(r.id, r);
+      else deps.log.warn({ request: stored.id }, 'a stored capacity request could not be read; it is left out');
+    }
+  }
 
   /** Validates a request, stores it, and sends it to every connected agent with a node that fits. */
   async create(customer: string, body: unknown, subnet?: string): Promise<RequestRecord> {
@@ -180,6 +192,7 @@ export class MarketService {
       bids: new Map(),
     };
     this.requests.set(id, record);
+    await this.save(record);
     await this.event(record, MARKET_EVENTS.requestCreated, `asked for ${size.cpu} vCPU, ${size.memoryGb} GB RAM, ${size.diskGb} GB disk at most ${formatAmount(maxPricePerHourMicros)} ${this.deps.unit}/h; sent to ${sentTo.length} node(s)`);
     return record;
   }
@@ -229,6 +242,7 @@ export class MarketService {
     }
     const held = r as RequestRecord;
     held.bids.set(bid.node, { bid, receivedAtMs: this.deps.clock.nowMs() });
+    await this.save(held);
     await this.event(held, MARKET_EVENTS.bidReceived, `${bid.node} bid ${bid.pricePerHour} ${bid.unit}/h, valid until ${new Date(bid.validUntilMs).toISOString()}`, { agent: farmer, node: bid.node });
   }
 
@@ -257,6 +271,7 @@ export class MarketService {
     r.state = 'accepted';
     r.order = order.id;
     r.acceptedNode = bid.node;
+    await this.save(r);
     await this.event(r, MARKET_EVENTS.bidAccepted, `accepted the bid of ${bid.node} at ${bid.pricePerHour} ${bid.unit}/h: order ${order.id}`, { agent: bid.farmer, node: bid.node, order: order.id });
     return order;
   }
@@ -328,6 +343,8 @@ export class MarketService {
   private expire(r: RequestRecord, now: number): void {
     if (r.state === 'open' && now >= r.expiresAtMs) {
       r.state = 'expired';
+      // Read paths expire requests too; the write is not awaited there, and a failure only leaves the stored one open, to expire again after a restart.
+      void this.save(r).catch((err: unknown) => this.deps.log.warn({ request: r.id, err }, 'storing an expired request failed'));
       void this.event(r, MARKET_EVENTS.requestExpired, r.bids.size === 0 ? `expired with no bids (sent to ${r.sentTo.length} node(s))` : `expired with ${r.bids.size} bid(s), none accepted`).catch(() => undefined);
     }
   }
@@ -336,7 +353,10 @@ export class MarketService {
   private prune(now: number): void {
     for (const [id, r] of this.requests) {
       this.expire(r, now);
-      if (r.state !== 'open' && r.createdAtMs <= now - this.deps.policy.windowMs) this.requests.delete(id);
+      if (r.state !== 'open' && r.createdAtMs <= now - this.deps.policy.windowMs) {
+        this.requests.delete(id);
+        void this.deps.table.delete(id).catch((err: unknown) => this.deps.log.warn({ request: id, err }, 'forgetting a finished request failed'));
+      }
     }
   }
 
@@ -353,7 +373,45 @@ export class MarketService {
     if (this.requests.size >= this.deps.policy.maxHeld) throw new PublicError('unavailable', `the gateway holds ${this.requests.size} requests, its limit (market.maxRequests)`, 'try again in a few minutes');
   }
 
+  private save(r: RequestRecord): Promise<void> {
+    return this.deps.table.put(r.id, toStored(r));
+  }
+
   private event(r: RequestRecord, event: MarketEvent, detail: string, extra: { agent?: string; node?: string; order?: string } = {}): Promise<void> {
     return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, customer: r.customer, ...extra, data: { request: r.id } });
   }
+}
+
+/** A request as the store keeps it: plain JSON, the price a decimal string, the bids a list. */
+function toStored(r: RequestRecord): CapacityRequestRecord {
+  return {
+    id: r.id,
+    customer: r.customer,
+    ...(r.subnet !== undefined ? { subnet: r.subnet } : {}),
+    size: r.size,
+    maxPricePerHour: formatAmount(r.maxPricePerHourMicros),
+    unit: r.unit,
+    ...(r.hours !== undefined ? { hours: r.hours } : {}),
+    ...(r.farmers ? { farmers: r.farmers } : {}),
+    ...(r.nodes ? { nodes: r.nodes } : {}),
+    createdAtMs: r.createdAtMs,
+    expiresAtMs: r.expiresAtMs,
+    sentTo: r.sentTo,
+    state: r.state,
+    ...(r.acceptedNode !== undefined ? { acceptedNode: r.acceptedNode } : {}),
+    bids: [...r.bids.values()],
+    ...(r.order !== undefined ? { order: r.order } : {}),
+  };
+}
+
+/** A stored request back in working form; null when its price does not parse (a damaged row is left out, not guessed at). */
+function fromStored(s: CapacityRequestRecord): RequestRecord | null {
+  let maxPricePerHourMicros: bigint;
+  try {
+    maxPricePerHourMicros = parseAmount('maxPricePerHour', s.maxPricePerHour);
+  } catch {
+    return null;
+  }
+  const { maxPricePerHour: _price, bids, ...rest } = s;
+  return { ...rest, maxPricePerHourMicros, bids: new Map(bids.map((b) => [b.bid.node, b])) };
 }

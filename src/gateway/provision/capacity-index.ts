@@ -107,6 +107,7 @@ export function storeWithCapacityIndex(store: Store, index: CapacityIndex): Stor
     agents: store.agents,
     chains: store.chains,
     meta: store.meta,
+    requests: store.requests,
     deployments,
     orders,
     flush: () => store.flush(),

@@ -8,7 +8,8 @@ import type { Sample } from '../../protocol/uptime.js';
 import type { EventSink } from '../events/event-log.js';
 import { MARKET_EVENTS, type MarketEvent } from '../events/market-events.js';
 import type { Provisioner } from '../provision/provisioner.js';
-import { MAX_PREVIOUS_VMS, type DeploymentRecord, type PreviousVm } from '../store/records.js';
+import { secretNodes, secretsFor } from '../orders/order-secrets.js';
+import { MAX_PREVIOUS_VMS, type DeploymentRecord, type OrderSecret, type PreviousVm } from '../store/records.js';
 import type { Table } from '../store/store.js';
 import { DAY_MS, decideRedeploy, type RedeployDecision, type RedeployPolicy } from './redeploy-decision.js';
 
@@ -28,6 +29,8 @@ export interface RedeployDeps {
   hasAgent(d: DeploymentRecord): boolean;
   /** The offer the deployment was sold as (catalog or bid). */
   offerOf(d: DeploymentRecord): Offer | undefined;
+  /** The sealed secrets of the deployment's order, if it has any (each box sealed to one node's key). */
+  secretsOf(d: DeploymentRecord): readonly OrderSecret[] | undefined;
   /** The VMs agents probe changed on these nodes. */
   onPlacementChanged(nodes: readonly string[]): void;
 }
@@ -43,6 +46,10 @@ export function placementName(name: string, suffix: string): string {
  * new VM id, and the deployment record follows it (same id, so billing simply continues on the
  * new VM; the gap had no up-time, so nothing is billed for it). Every VM left on a dead node is
  * destroyed once its node answers again. The last "up" of each witness is kept in memory.
+ *
+ * An order's sealed secrets go with the move only to a node they are sealed to: the gateway never
+ * sees them, so it cannot seal them to another node. A VM whose secrets are sealed to no node but
+ * the dead one is not moved; the customer is told once why, and the deployment waits for its node.
  */
 export class RedeployService {
   private timer: NodeJS.Timeout | null = null;
@@ -78,9 +85,10 @@ export class RedeployService {
       if (!d.redeploy || d.state !== 'active') continue;
       watched.add(d.id);
       const decision = this.decide(d);
-      if (decision.kind === 'redeploy') await this.move(d, decision.downForMs);
-      else if (decision.kind === 'exhausted') await this.block(d, decision.nextAttemptAtMs);
-      else if (decision.kind === 'healthy' && d.redeployBlockedUntilMs !== undefined) await this.put(withoutBlock(d));
+      if (decision.kind === 'redeploy') {
+        if (d.redeployRefused === undefined) await this.move(d, decision.downForMs);
+      } else if (decision.kind === 'exhausted') await this.block(d, decision.nextAttemptAtMs);
+      else if (decision.kind === 'healthy' && (d.redeployBlockedUntilMs !== undefined || d.redeployRefused !== undefined)) await this.put(withoutBlock(d));
     }
     for (const id of this.lastAgentUp.keys()) if (!watched.has(id)) this.lastAgentUp.delete(id);
     for (const id of this.lastProbeUp.keys()) if (!watched.has(id)) this.lastProbeUp.delete(id);
@@ -122,14 +130,17 @@ export class RedeployService {
       await this.event(current, MARKET_EVENTS.redeployFailed, `node ${d.node} has been down for ${minutes(downForMs)} min; redeploying failed: ${why} (attempt ${attempts.length} of ${this.deps.policy.maxPerDay} today)`);
     };
     if (!offer) return failed(`the offer ${d.offer} is no longer sold`);
-    const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => c.node !== d.node);
+    const secrets = this.deps.secretsOf(d);
+    const sealedTo = secrets ? secretNodes(secrets).filter((n) => n !== d.node) : null;
+    if (sealedTo !== null && sealedTo.length === 0) return this.refuse(d, downForMs);
+    const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => c.node !== d.node && (sealedTo === null || sealedTo.includes(c.node)));
     const pick = candidates[0];
-    if (!pick) return failed(`no other node has room for ${offer.id}`);
+    if (!pick) return failed(sealedTo ? `none of the other nodes your secrets are sealed to (${sealedTo.join(', ')}) has room for ${offer.id}` : `no other node has room for ${offer.id}`);
     const suffix = toHex(randomBytes(3));
     const vmId = `${d.id}-r${suffix}`;
     let vm;
     try {
-      vm = await this.deps.provisioner.deploy({ deploymentId: vmId, name: placementName(d.name, suffix), offer, sshKeys: d.sshKeys, node: pick.node });
+      vm = await this.deps.provisioner.deploy({ deploymentId: vmId, name: placementName(d.name, suffix), offer, sshKeys: d.sshKeys, node: pick.node, ...(secrets ? { secrets: secretsFor(secrets, pick.node) } : {}) });
     } catch (err) {
       this.deps.log.warn({ deployment: d.id, node: pick.node, err: errorMessage(err) }, 'redeploy failed');
       await this.deps.provisioner.destroy({ deploymentId: vmId, node: pick.node, myceliumIp: '', ref: {} }).catch(() => undefined);
@@ -160,9 +171,20 @@ export class RedeployService {
     await this.event(
       next,
       MARKET_EVENTS.redeployed,
-      `node ${previous.node} was down for ${minutes(downForMs)} min (no word from its agent, the gateway's probes failing): the VM was deployed again on ${pick.node}, ssh root@${vm.myceliumIp} with the same ${next.sshKeys.length} key(s); the disk was not carried over, and the gap is not billed`,
+      `node ${previous.node} was down for ${minutes(downForMs)} min (no word from its agent, the gateway's probes failing): the VM was deployed again on ${pick.node}, ssh root@${vm.myceliumIp} with the same ${next.sshKeys.length} key(s)${secrets ? ` and the ${secrets.length} secret(s) you sealed to ${pick.node}` : ''}; the disk was not carried over, and the gap is not billed`,
     );
     this.deps.onPlacementChanged([previous.node, pick.node]);
+  }
+
+  /** Marks a VM that cannot move (its secrets open only on the dead node) and tells the customer why, once. */
+  private async refuse(d: DeploymentRecord, downForMs: number): Promise<void> {
+    const why = `the order's secrets are sealed only to ${d.node}, and the gateway cannot seal them to another node (it never sees them)`;
+    await this.put({ ...d, redeployRefused: why });
+    await this.event(
+      d,
+      MARKET_EVENTS.redeployRefused,
+      `node ${d.node} has been down for ${minutes(downForMs)} min, but the VM was not deployed again: ${why}; it waits for its node. To be movable, order with every secret sealed to several nodes (GET /v1/nodes/NODE gives each sealTo)`,
+    );
   }
 
   private async block(d: DeploymentRecord, untilMs: number): Promise<void> {
@@ -196,8 +218,9 @@ export class RedeployService {
   }
 }
 
+/** The deployment without a wait or a refusal: its VM is up again, so the next death is judged afresh. */
 function withoutBlock(d: DeploymentRecord): DeploymentRecord {
-  const { redeployBlockedUntilMs: _blocked, ...rest } = d;
+  const { redeployBlockedUntilMs: _blocked, redeployRefused: _refused, ...rest } = d;
   return rest;
 }
 

@@ -3,8 +3,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Low } from 'lowdb';
 import { SecureJsonFile } from './secure-json-file.js';
+import { TickBatch } from './tick-batch.js';
 import { StoreError, type Store, type Table } from './store.js';
-import type { AgentApproval, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
+import type { AgentApproval, CapacityRequestRecord, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
 
 /** The schema version this code reads and writes. */
 export const STORE_VERSION = 1;
@@ -17,9 +18,13 @@ interface Data {
   deployments: Record<string, DeploymentRecord>;
   chains: Record<string, ChainState>;
   meta: Record<string, unknown>;
+  requests: Record<string, CapacityRequestRecord>;
 }
 
-const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'] as const;
+const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta', 'requests'] as const;
+
+/** Tables added after version 1 was written: a file without one gets it empty (nothing was lost: it was never kept). */
+const ADDED_TABLES: ReadonlySet<(typeof TABLES)[number]> = new Set(['requests']);
 
 /**
  * The embedded store. lowdb rewrites the whole file on every write (about 190 ms once it is
@@ -33,9 +38,10 @@ export class LowdbStore implements Store {
   readonly deployments: Table<DeploymentRecord>;
   readonly chains: Table<ChainState>;
   readonly meta: Table<unknown>;
+  readonly requests: Table<CapacityRequestRecord>;
 
-  private pending: Promise<void> | null = null;
-  private writing: Promise<void> = Promise.resolve();
+  /** Each write rewrites the whole file from the current data, so a failed one is made good by the next. */
+  private readonly batch = new TickBatch(() => this.writeNow());
   private closed = false;
 
   private constructor(private readonly db: Low<Data>) {
@@ -45,6 +51,7 @@ export class LowdbStore implements Store {
     this.deployments = this.table('deployments');
     this.chains = this.table('chains');
     this.meta = this.table('meta');
+    this.requests = this.table('requests');
   }
 
   /** Opens (or creates) `dir/db.json`; StoreError if it is damaged or of another version. */
@@ -61,6 +68,7 @@ export class LowdbStore implements Store {
       throw new StoreError('version', `${path} has store version ${String(data.version)}, this hypha reads version ${STORE_VERSION}`);
     }
     for (const t of TABLES) {
+      if (data[t] === undefined && ADDED_TABLES.has(t)) data[t] = {};
       const table = data[t];
       if (table === null || typeof table !== 'object' || Array.isArray(table)) {
         throw new StoreError('corrupt', `${path}: "${t}" is missing or not an object; restore the file from a backup`);
@@ -76,7 +84,7 @@ export class LowdbStore implements Store {
   }
 
   flush(): Promise<void> {
-    return this.pending ?? this.writing;
+    return this.batch.flush();
   }
 
   async close(): Promise<void> {
@@ -93,13 +101,13 @@ export class LowdbStore implements Store {
       put: (key, value) => {
         this.assertOpen();
         rows()[key] = JSON.parse(JSON.stringify(value)) as Data[K][string];
-        return this.schedule();
+        return this.batch.schedule();
       },
       delete: (key) => {
         this.assertOpen();
         if (!Object.hasOwn(rows(), key)) return Promise.resolve(false);
         delete rows()[key];
-        return this.schedule().then(() => true);
+        return this.batch.schedule().then(() => true);
       },
     };
   }
@@ -108,27 +116,13 @@ export class LowdbStore implements Store {
     if (this.closed) throw new StoreError('io', 'store.write: the store is closed');
   }
 
-  private schedule(): Promise<void> {
-    if (!this.pending) {
-      this.pending = new Promise<void>((resolve, reject) => {
-        setImmediate(() => {
-          this.pending = null;
-          // A failed write must not poison every later one: each write starts from the current data.
-          this.writing = this.writing.catch(() => undefined).then(() => this.writeNow());
-          this.writing.then(resolve, reject);
-        });
-      });
-    }
-    return this.pending;
-  }
-
   private writeNow(): Promise<void> {
     return this.db.write();
   }
 }
 
 function emptyData(): Data {
-  return { version: STORE_VERSION, links: rowsWithoutPrototype({}), agents: rowsWithoutPrototype({}), orders: rowsWithoutPrototype({}), deployments: rowsWithoutPrototype({}), chains: rowsWithoutPrototype({}), meta: rowsWithoutPrototype({}) };
+  return { version: STORE_VERSION, links: rowsWithoutPrototype({}), agents: rowsWithoutPrototype({}), orders: rowsWithoutPrototype({}), deployments: rowsWithoutPrototype({}), chains: rowsWithoutPrototype({}), meta: rowsWithoutPrototype({}), requests: rowsWithoutPrototype({}) };
 }
 
 /** A copy of `rows` with no prototype, so any string is an ordinary key. */

@@ -142,6 +142,12 @@ export interface DeploymentRecord {
   readonly redeployAttemptsMs?: readonly number[];
   /** Set while the day's redeploy attempts are used up: the deployment waits, with the time of the next attempt. */
   readonly redeployBlockedUntilMs?: number;
+  /**
+   * Set while the VM cannot be redeployed at all, with why: its order's sealed secrets are sealed to
+   * no node but the dead one, and the gateway cannot re-seal them (it never sees them). Cleared when
+   * the VM is up again.
+   */
+  readonly redeployRefused?: string;
 }
 
 /** Most earlier VMs a deployment keeps (the attempts per day bound how fast they come). */
@@ -165,4 +171,33 @@ export interface ChainState {
   readonly seq: number;
   /** The chain head after `seq`. */
   readonly head: string;
+}
+
+/** Capacity request states (docs/api.md "Capacity requests"). */
+export type CapacityRequestState = 'open' | 'accepted' | 'expired';
+
+/**
+ * A capacity request of the reverse market (gateway/market/market-service.ts) as stored, so a
+ * restart keeps the open ones and their bids. Bounded: a customer's open and recent requests by the
+ * order caps, all of them by market.maxRequests, bids per request by 64.
+ */
+export interface CapacityRequestRecord {
+  readonly id: string;
+  readonly customer: string;
+  readonly subnet?: string;
+  readonly size: { readonly cpu: number; readonly memoryGb: number; readonly diskGb: number };
+  /** The maximum price per hour, a decimal string (parsed back to micro-units). */
+  readonly maxPricePerHour: string;
+  readonly unit: string;
+  readonly hours?: number;
+  readonly farmers?: readonly string[];
+  readonly nodes?: readonly string[];
+  readonly createdAtMs: number;
+  readonly expiresAtMs: number;
+  readonly sentTo: readonly string[];
+  readonly state: CapacityRequestState;
+  readonly acceptedNode?: string;
+  /** The bids held, one per node, in the order they came. */
+  readonly bids: readonly { readonly bid: SignedBid; readonly receivedAtMs: number }[];
+  readonly order?: string;
 }

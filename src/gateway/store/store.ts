@@ -1,5 +1,5 @@
 // The Store port: the gateway's durable state as tables of plain records, read from memory, written durably.
-import type { AgentApproval, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
+import type { AgentApproval, CapacityRequestRecord, ChainState, DeploymentRecord, LinkRecord, OrderRecord } from './records.js';
 
 /**
  * One table of records by key. Reads are synchronous (served from memory); a write resolves
@@ -25,6 +25,8 @@ export interface Store {
   readonly chains: Table<ChainState>;
   /** Small named values (schema version, billing cursor). */
   readonly meta: Table<unknown>;
+  /** Capacity requests of the reverse market and their bids, by request id. */
+  readonly requests: Table<CapacityRequestRecord>;
   /** Resolves when every write made so far is durable. */
   flush(): Promise<void>;
   close(): Promise<void>;

@@ -149,6 +149,8 @@ export async function buildAgentParts(inputs: AgentPartsInputs): Promise<AgentPa
     uptime,
     hasAgent: (d) => hub.farmerOf(d.node) !== undefined,
     offerOf: (d) => recordOffer(d, (id) => state.offerById.get(id)),
+    // An active deployment's order stays in the hot table (only failed and expired orders are archived).
+    secretsOf: (d) => store.orders.get(d.order)?.secrets,
     onPlacementChanged: (nodes) => hub.refreshAssignments(nodes),
   });
   closers.add(() => redeploys.close());

@@ -153,6 +153,7 @@ export function buildBillingParts(inputs: BillingPartsInputs): BillingParts {
       maxSshKeyBytes: config.orders.maxSshKeyBytes,
       provisioner: provisioner.kind,
     },
+    table: store.requests,
     nodes: () => hub.nodes(),
     usedOn: (node) => state.capacity.usedOn(node),
     send: (farmer, request) => hub.sendCapacityRequest(farmer, request),

@@ -17,7 +17,10 @@ import { EVENTS, LEDGER_JOURNAL, MONEY_LOG, ORDER_ARCHIVE } from './pg-logs.js';
 import { PgMoneyStore } from './pg-money-store.js';
 import type { MoneyStore } from '../../billing/money-store.js';
 
-const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'] as const;
+const TABLES = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta', 'requests'] as const;
+
+/** Tables a version 1 db.json may lack (added later; LowdbStore adds them empty at open). */
+const ADDED_TABLES: ReadonlySet<string> = new Set(['requests']);
 
 /** Rows per INSERT statement while copying. */
 const CHUNK = 5000;
@@ -102,7 +105,7 @@ function readEmbedded(dir: string, ledgerDir: string): EmbeddedState {
   if (data === null || typeof data !== 'object' || data.version !== STORE_VERSION) throw new StoreError('version', `store.migrate: ${dbPath} is not a version ${STORE_VERSION} hypha store`);
   const tables = {} as EmbeddedState['tables'];
   for (const t of TABLES) {
-    const rows = data[t];
+    const rows = data[t] === undefined && ADDED_TABLES.has(t) ? {} : data[t];
     if (rows === null || typeof rows !== 'object' || Array.isArray(rows)) throw new StoreError('corrupt', `store.migrate: ${dbPath}: "${t}" is missing or not an object`);
     tables[t] = rows as Record<string, unknown>;
   }
@@ -184,7 +187,8 @@ async function insertRows(client: pg.ClientBase, table: string, rows: Record<str
   const keys = Object.keys(rows);
   for (let i = 0; i < keys.length; i += CHUNK) {
     const part = keys.slice(i, i + CHUNK);
-    await client.query(`INSERT INTO ${table} (key, value) SELECT k, v::jsonb FROM unnest($1::text[], $2::text[]) AS x(k, v)`, [part, part.map((k) => JSON.stringify(rows[k]))]);
+    // In the file's order, so the gateway lists the rows as the embedded one did (each takes its seq in turn).
+    await client.query(`INSERT INTO ${table} (key, value) SELECT k, v::jsonb FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS x(k, v, n) ORDER BY n`, [part, part.map((k) => JSON.stringify(rows[k]))]);
   }
 }
 

@@ -1,11 +1,24 @@
-// Builds v2 receipts the way the gateway issues them (bodies, one signed tree head per period, farmers' batch countersignatures), for protocol and log tests.
+// Builds receipts of both versions the way the gateway issues them (v1 signed bodies; v2 bodies, one signed tree head per period, farmers' batch countersignatures), for protocol, log and agent tests.
 import { newIdentity, signJsonStatement, toBase64, toHex, type Identity } from '../../src/identity/index.js';
 import { computeCharge } from '../../src/protocol/charge.js';
 import { signFarmerBatch } from '../../src/protocol/farmer-batch.js';
 import { CHAIN_HEAD_PURPOSE } from '../../src/protocol/heartbeat.js';
 import { MerkleTree } from '../../src/protocol/merkle.js';
 import { formatAmount, parseAmount, UNIT } from '../../src/protocol/money.js';
-import { RECEIPT_V2_PURPOSE, receiptHash, receiptId, receiptLeafHash, type ReceiptBodyV2, type ReceiptV2 } from '../../src/protocol/receipt.js';
+import {
+  RECEIPT_PURPOSE,
+  RECEIPT_V2_PURPOSE,
+  receiptHash,
+  receiptId,
+  receiptLeafHash,
+  signReceipt,
+  type Receipt,
+  type ReceiptAgentHead,
+  type ReceiptBody,
+  type ReceiptBodyV2,
+  type ReceiptFields,
+  type ReceiptV2,
+} from '../../src/protocol/receipt.js';
 import { signTreeHead, TREE_HEAD_PURPOSE, treeHeadHash, type SignedTreeHead } from '../../src/protocol/tree-head.js';
 import { sign } from '../../src/identity/index.js';
 
@@ -15,33 +28,46 @@ export const T0 = Date.UTC(2026, 0, 1);
 /** The actors: a gateway, a farmer, and a key that is neither. */
 export const actors = { gateway: newIdentity(), farmer: newIdentity(), stranger: newIdentity() };
 
-/** Options for one body. */
-export interface V2BodyOptions {
+/** Options for one body (of either version). */
+export interface BodyOptions {
   deployment?: string;
   startMs?: number;
+  /** The period's length (default an hour). */
+  periodMs?: number;
   upSeconds?: number;
   pricePerHour?: string;
   prev?: string | null;
-  farmer?: Identity;
+  /** The farmer the receipt names, whose key signs its chain head (default actors.farmer; no key needed without a head). */
+  farmer?: Pick<Identity, 'agent'> & Partial<Pick<Identity, 'secretKey'>>;
+  /** The gateway that issues it (default actors.gateway). */
+  gateway?: Pick<Identity, 'agent'>;
+  customer?: string;
   withHead?: boolean;
 }
 
-/** A consistent v2 body: the charge by the rule, split 90/10, with the farmer's signed chain head. */
-export function v2Body(o: V2BodyOptions = {}): ReceiptBodyV2 {
+/** The farmer's signed chain head for a period, as its agent makes it; `signer` is the farmer unless a test forges it. */
+export function agentHead(periodStartMs: number, periodEndMs: number, o: { farmer?: Pick<Identity, 'agent' | 'secretKey'>; signer?: Pick<Identity, 'secretKey'>; gateway?: Pick<Identity, 'agent'>; seq?: number } = {}): ReceiptAgentHead {
+  const farmer = o.farmer ?? actors.farmer;
+  const seq = o.seq ?? 240;
+  const head = 'ab'.repeat(32);
+  const statement = { agent: farmer.agent, gateway: (o.gateway ?? actors.gateway).agent, periodStartMs, periodEndMs, seq, head };
+  return { periodStartMs, periodEndMs, seq, head, signature: toBase64(signJsonStatement((o.signer ?? farmer).secretKey, CHAIN_HEAD_PURPOSE, statement)) };
+}
+
+/** The fields both versions share, consistent: the charge by the rule, split 90/10, with the farmer's signed chain head. */
+export function receiptFields(o: BodyOptions = {}): ReceiptFields {
   const deployment = o.deployment ?? 'dep_0011223344556677';
   const startMs = o.startMs ?? T0;
-  const endMs = startMs + HOUR;
+  const endMs = startMs + (o.periodMs ?? HOUR);
   const upSeconds = o.upSeconds ?? 3540;
   const pricePerHour = o.pricePerHour ?? '0.050000';
   const farmer = o.farmer ?? actors.farmer;
+  const gateway = o.gateway ?? actors.gateway;
   const c = computeCharge(parseAmount('pricePerHour', pricePerHour), upSeconds, 9000);
-  const statement = { agent: farmer.agent, gateway: actors.gateway.agent, periodStartMs: startMs, periodEndMs: endMs, seq: 240, head: 'ab'.repeat(32) };
   return {
-    v: 2,
-    purpose: RECEIPT_V2_PURPOSE,
     id: receiptId(deployment, startMs),
     deployment,
-    customer: 'uhCAkcustomer',
+    customer: o.customer ?? 'uhCAkcustomer',
     farmer: farmer.agent,
     node: 'node-1',
     offer: 'small',
@@ -54,11 +80,31 @@ export function v2Body(o: V2BodyOptions = {}): ReceiptBodyV2 {
     fee: formatAmount(c.feeMicros),
     unit: UNIT,
     prev: o.prev === undefined ? null : o.prev,
-    gateway: actors.gateway.agent,
+    gateway: gateway.agent,
     issuedAt: new Date(endMs + 60_000).toISOString(),
     final: false,
-    agentHead: o.withHead === false ? null : { periodStartMs: startMs, periodEndMs: endMs, seq: 240, head: 'ab'.repeat(32), signature: toBase64(signJsonStatement(farmer.secretKey, CHAIN_HEAD_PURPOSE, statement)) },
+    agentHead: o.withHead === false ? null : agentHead(startMs, endMs, { farmer: withKey(farmer), gateway }),
   };
+}
+
+function withKey(farmer: Pick<Identity, 'agent'> & Partial<Pick<Identity, 'secretKey'>>): Pick<Identity, 'agent' | 'secretKey'> {
+  if (farmer.secretKey === undefined) throw new Error(`receipt fixture: a chain head needs farmer ${farmer.agent}'s secret key (or withHead: false)`);
+  return { agent: farmer.agent, secretKey: farmer.secretKey };
+}
+
+/** A consistent v1 body (signed as a whole by the gateway). */
+export function v1Body(o: BodyOptions = {}): ReceiptBody {
+  return { v: 1, purpose: RECEIPT_PURPOSE, ...receiptFields(o) };
+}
+
+/** A v1 receipt: `v1Body` signed by the gateway's key (actors.gateway unless `signer` is given). */
+export function v1Receipt(o: BodyOptions = {}, signer: Pick<Identity, 'secretKey'> = actors.gateway): Receipt {
+  return signReceipt(v1Body(o), signer.secretKey);
+}
+
+/** A consistent v2 body (a leaf of its period's tree). */
+export function v2Body(o: BodyOptions = {}): ReceiptBodyV2 {
+  return { v: 2, purpose: RECEIPT_V2_PURPOSE, ...receiptFields(o) };
 }
 
 /** The signed head of a period's tree over `bodies` (in this order). */
