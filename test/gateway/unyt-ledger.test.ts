@@ -318,6 +318,37 @@ test('a RAVE that ran before a crash lost its answer: the consumed invoice reads
   assert.equal(w.tx.raveCount, 1, 'no second RAVE');
 });
 
+for (const restart of [false, true]) {
+  test(`a RAVE run late, after the retry${restart ? ' of a restarted adapter' : ''} read the links: its refusal for consumed links reads as paid, never as insufficient funds`, async (t) => {
+    const w = await world(t);
+    w.tx.mint(w.alice.agent, SPORE, micros('10'));
+    await park(w, '1.5');
+    let ledger = await w.open();
+    // The conductor holds the RAVE past the adapter's deadline and runs it only when the retry's RAVE arrives.
+    w.conductor.late.add('execute_rave');
+    await assert.rejects(ledger.postBillingEvent(event(w, 'dep1:0', '1')), (e: unknown) => e instanceof LedgerUnavailableError && /timed out/.test(e.message));
+    w.conductor.late.clear();
+    assert.equal(w.tx.raveCount, 0, 'the first RAVE has not run yet');
+    if (restart) {
+      await ledger.close();
+      ledger = await w.open({ unitIndex: '1' });
+    }
+    // The retry sees the invoice and 1.5 parked, so it executes; the late RAVE consumes both first and
+    // sends the 0.5 left back to alice, so the retry's RAVE is refused and 0 is parked: a charge that
+    // ran must not be read as "insufficient funds" (arrears and grace for a paid charge).
+    const retry = await ledger.postBillingEvent(event(w, 'dep1:0', '1'));
+    assert.equal(retry.status, 'paid', `the charge ran once and is paid, got ${JSON.stringify(retry, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v))}`);
+    assert.equal(w.tx.raveCount, 1, 'one RAVE charged the invoice');
+    const snap = w.tx.snapshot();
+    assert.equal(snap.allocated[w.farmer.agent]?.[SPORE], '0.800000', 'the farmer was allocated its share once');
+    assert.equal(snap.allocated[w.alice.agent]?.[SPORE], '0.500000', 'the rest went back to alice once');
+    const before = w.conductor.calls.length;
+    assert.deepEqual(await ledger.postBillingEvent(event(w, 'dep1:0', '1')), retry, 'the same key answers from the journal');
+    assert.equal(w.conductor.calls.length, before);
+    assert.equal((await ledger.payFarmer({ key: 'payout:r-dep1:0', farmer: w.farmer.agent, amountMicros: micros('0.8'), unit: 'SPORE', receiptIds: ['r-dep1:0'] })).status, 'paid', 'the paid bill is journaled for its payout');
+  });
+}
+
 test('the invoice tag is measured before the call: over 900 bytes of msgpack is refused with a clear error and nothing is sent', async (t) => {
   const w = await world(t);
   w.tx.mint(w.alice.agent, SPORE, micros('10'));

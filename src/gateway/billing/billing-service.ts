@@ -190,6 +190,11 @@ export class BillingService implements PeriodWork {
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
   private readonly bodyText = new ReceiptBodyText();
+  /**
+   * Receipts whose last post failed without an answer (LedgerUnavailableError): the charge may have
+   * run. Bounded by the receipts not yet paid; an answer removes the id.
+   */
+  private readonly outcomeUnknown = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: BillingDeps) {}
@@ -494,7 +499,7 @@ export class BillingService implements PeriodWork {
     const now = this.deps.clock.nowMs();
     if (e.amountMicros === 0n) return { t: 'paid', id: e.receipt.id, entryId: null, atMs: now };
     const r = e.receipt;
-    const result = await this.deps.ledger.postBillingEvent({
+    const posting = this.deps.ledger.postBillingEvent({
       key: e.key,
       customer: r.customer,
       farmer: r.farmer,
@@ -503,6 +508,14 @@ export class BillingService implements PeriodWork {
       receiptIds: [r.id],
       invoice: { receipt: r.id, receiptHash: e.hash, ...this.treeHeadOf(e), deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
     });
+    let result: Awaited<typeof posting>;
+    try {
+      result = await posting;
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) this.outcomeUnknown.add(r.id);
+      throw err;
+    }
+    this.outcomeUnknown.delete(r.id);
     if (result.status === 'paid') return { t: 'paid', id: r.id, entryId: result.entryId, atMs: now };
     return { t: 'arrears', id: r.id, availableMicros: result.availableMicros.toString(), atMs: now };
   }
@@ -523,16 +536,21 @@ export class BillingService implements PeriodWork {
     }
     for (const [customer, list] of byCustomer) {
       let available = (await this.deps.ledger.balance(customer)).availableMicros;
-      const records: MoneyRecord[] = [];
-      for (const e of list) {
-        if (available < e.amountMicros) break;
-        const record = await this.post(e);
-        records.push(record);
-        if (record.t !== 'paid') break;
-        available -= e.amountMicros;
+      const paid: MoneyRecord[] = [];
+      try {
+        for (const e of list) {
+          // A post whose answer was lost may have charged, and the balance read after that charge
+          // no longer covers it: it is posted anyway, and the ledger answers "paid" under its key.
+          if (available < e.amountMicros && !this.outcomeUnknown.has(e.receipt.id)) break;
+          const record = await this.post(e);
+          if (record.t !== 'paid') break;
+          paid.push(record);
+          available -= e.amountMicros;
+        }
+      } finally {
+        // Charges made before a failed post are recorded now, not left in arrears.
+        await this.deps.receipts.append(paid);
       }
-      const paid = records.filter((r) => r.t === 'paid');
-      await this.deps.receipts.append(paid);
       if (paid.length > 0) {
         await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.arrears_settled', detail: `${paid.length} receipt(s) in arrears were paid after funds arrived`, customer });
       }

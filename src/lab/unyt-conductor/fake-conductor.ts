@@ -65,7 +65,8 @@ const DNA_HASH = Uint8Array.of(0x84, 0x2d, 0x24, ...new Uint8Array(32).fill(0x44
 /**
  * A conductor with an app interface on 127.0.0.1: apps (one agent each) share one
  * FakeTransactor, like cells of one DNA share a DHT. It can stop (outage) and start again on
- * the same port, and hang chosen functions (a call that never answers).
+ * the same port, hang chosen functions (a call that never answers), or run them late (a call
+ * whose caller gave up, run after the caller's next call of the function was sent).
  */
 export class FakeConductor {
   readonly transactor: FakeTransactor;
@@ -75,6 +76,14 @@ export class FakeConductor {
   readonly calls: { app: string; fn: string; payload: unknown }[] = [];
   /** Functions that never answer while listed. */
   readonly hang = new Set<string>();
+  /**
+   * Functions whose calls are run late while listed: a call is held unanswered and runs just
+   * before the next call of the same function, as a busy conductor works through a queue the
+   * caller already gave up on (a real conductor runs calls concurrently and answers in any order).
+   */
+  readonly late = new Set<string>();
+  /** Calls held by `late`, run in order before the next call of their function. */
+  readonly #held: { fn: string; run: () => void }[] = [];
   readonly #apps = new Map<string, InstalledApp>();
   /** Nonces of accepted calls and when each call expires (µs): an expired call is refused anyway, so its nonce is forgotten then. */
   readonly #usedNonces = new Map<string, number>();
@@ -292,11 +301,25 @@ export class FakeConductor {
     this.#forgetExpiredNonces();
     this.#usedNonces.set(nonce, Number(params.expires_at));
     if (this.hang.has(params.fn_name)) return 'hang';
+    const fn = params.fn_name;
     const payload = decode(params.payload);
-    this.calls.push({ app: app.installedAppId, fn: params.fn_name, payload });
+    for (const held of this.#held.filter((h) => h.fn === fn)) {
+      this.#held.splice(this.#held.indexOf(held), 1);
+      held.run();
+    }
+    if (this.late.has(fn)) {
+      this.#held.push({ fn, run: () => void this.#run(app, fn, payload, error) });
+      return 'hang';
+    }
+    return this.#run(app, fn, payload, error);
+  }
+
+  /** Runs one zome call that passed its checks. */
+  #run(app: InstalledApp, fn: string, payload: unknown, error: (type: string, message: string) => { type: string; value: unknown }): { type: string; value: unknown } {
+    this.calls.push({ app: app.installedAppId, fn, payload });
     try {
-      const value = encode(this.transactor.call(app.agent, params.fn_name, payload));
-      this.#afterCall?.(app.installedAppId, params.fn_name);
+      const value = encode(this.transactor.call(app.agent, fn, payload));
+      this.#afterCall?.(app.installedAppId, fn);
       return { type: 'zome_called', value };
     } catch (e) {
       if (e instanceof ZomeError) return error('ribosome_error', `Wasm runtime error while working with Ribosome: ${e.message}`);

@@ -251,15 +251,25 @@ export class UnytLedger implements Ledger {
       lane_definitions: [],
       strategy: this.#config.strategy,
     };
+    const invoiceId = invoice.id;
     let answer: unknown;
     try {
       answer = await this.#call(UNYT_FN.executeRave, inputs);
     } catch (e) {
       if (e instanceof CallFailure && e.outcome === 'refused') {
         this.#globalDefinition = undefined; // a new global definition is one reason to refuse; read it again next time
-        // The agreement refused to run. Whether that was for want of funds is read from the
-        // agreement's links, never from the error text.
-        const after = this.#funding(await this.#parkedLinks(agreement), event.customer);
+        // The agreement refused to run. Why is read from the agreement's links, never from the
+        // error text. An invoice gone from them was consumed by a RAVE: an earlier attempt's, whose
+        // answer was lost and which the conductor ran after this attempt read the links (so this
+        // RAVE was given links already consumed). That charge is paid; reading it as "insufficient
+        // funds" would put a paid charge in arrears and the deployment in grace.
+        const links = await this.#parkedLinks(agreement);
+        if (!links.some((l) => l.id === invoiceId)) {
+          await this.#journal.put(paid(invoiceId));
+          await this.#collectQuietly();
+          return { status: 'paid', entryId: invoiceId };
+        }
+        const after = this.#funding(links, event.customer);
         if (after.micros < event.amountMicros) return { status: 'insufficient_funds', availableMicros: after.micros };
       }
       throw e;

@@ -1,0 +1,84 @@
+// Arrears retried after funds arrive, with the ledger's answer lost mid-way: every charge that ran is recorded paid, none twice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { sign } from '../../src/identity/index.js';
+import { BillingService } from '../../src/gateway/billing/billing-service.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
+import { LedgerUnavailableError, type BillingEvent, type Ledger } from '../../src/gateway/ledger/ledger.js';
+import type { DeploymentRecord } from '../../src/gateway/store/records.js';
+import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
+import { parseAmount } from '../../src/protocol/money.js';
+import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeEventSink } from '../helpers/fake-event-sink.js';
+import { FakeTable } from '../helpers/fake-table.js';
+import { scratchDir } from '../helpers/paths.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+
+/** Two receipts of one customer (v2Body's customer), both in arrears. */
+const bodies: ReceiptBodyV2[] = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', upSeconds: 3000 })];
+const customer = (bodies[0] as ReceiptBodyV2).customer;
+const owed = bodies.reduce((s, b) => s + parseAmount('amount', b.amount), 0n);
+
+/**
+ * A real EmbeddedLedger whose answer to the `lostAt`-th billing event is lost: the charge runs, then
+ * the call fails as an outage would (UnytLedger: an execute_rave that timed out after the conductor ran it).
+ */
+function losingAnswer(inner: EmbeddedLedger, lostAt: number): Ledger {
+  let posts = 0;
+  return {
+    kind: 'embedded',
+    balance: (c) => inner.balance(c),
+    postBillingEvent: async (e: BillingEvent) => {
+      const result = await inner.postBillingEvent(e);
+      if (++posts === lostAt) throw new LedgerUnavailableError('postBillingEvent', new Error('timed out after 10000 ms'));
+      return result;
+    },
+    payFarmer: (p) => inner.payFarmer(p),
+    close: () => Promise.resolve(),
+  };
+}
+
+test('arrears retried after a top-up: a charge whose answer was lost, and the one before it, are recorded paid; nothing is charged twice', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const receipts = ReceiptLog.open(join(dir, 'receipts.log')).receipts;
+  t.after(() => receipts.close());
+  await receipts.append([
+    { t: 'close_begin', periodStartMs: T0 },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `hypha:${b.deployment}:${new Date(T0).toISOString()}`, hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
+    ...bodies.map((b): MoneyRecord => ({ t: 'arrears', id: b.id, availableMicros: '0', atMs: T0 + HOUR })),
+  ]);
+  const inner = EmbeddedLedger.open(join(dir, 'ledger'));
+  t.after(() => inner.close());
+  // The customer parks exactly what is owed: after both charges nothing is left to cover either.
+  await inner.fund(customer, owed, 'top-up');
+  const billing = new BillingService({
+    clock: new FakeClock(T0 + HOUR + 60_000),
+    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
+    receipts,
+    deployments: new FakeTable<DeploymentRecord>(),
+    uptime: new UptimeBook(15_000, HOUR),
+    ledger: losingAnswer(inner, 2),
+    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
+    events: new FakeEventSink(),
+    log: pino({ level: 'silent' }),
+    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
+  });
+
+  // Read back from the log: a receipt paid and paid out leaves the log's working set.
+  const stateOf = async (b: ReceiptBodyV2): Promise<string | undefined> => (await receipts.of(b.deployment)).find((e) => e.receipt.id === b.id)?.state;
+  await billing.settle();
+  assert.equal(await stateOf(bodies[0] as ReceiptBodyV2), 'paid', 'the first charge is recorded although the second post failed');
+  assert.equal((await inner.balance(customer)).availableMicros, 0n, 'both charges ran');
+  await billing.settle();
+  for (const b of bodies) assert.equal(await stateOf(b), 'paid', `${b.id}: its charge ran, so it is paid, not arrears`);
+  assert.equal(receipts.arrearsOf(customer), 0n);
+  const charges = EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge');
+  assert.deepEqual(charges.map((c) => c.key).sort(), bodies.map((b) => `hypha:${b.deployment}:${new Date(T0).toISOString()}`).sort(), 'one charge per receipt');
+});
