@@ -16,7 +16,7 @@ import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
 import { FakeTable } from '../helpers/fake-table.js';
 import { scratchDir } from '../helpers/paths.js';
-import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts-v2.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 /** Two receipts of one customer (v2Body's customer), both in arrears. */
 const bodies: ReceiptBodyV2[] = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', upSeconds: 3000 })];
