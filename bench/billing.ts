@@ -265,9 +265,9 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     }
   };
   const rawAppend = receipts.append.bind(receipts);
-  receipts.append = async (records: MoneyRecord[]) => {
+  receipts.append = async (records: MoneyRecord[], texts?: readonly string[]) => {
     const start = process.hrtime.bigint();
-    await rawAppend(records);
+    await rawAppend(records, texts);
     if (inSettle) t.settleAppends += records.length > 0 ? 1 : 0;
     else t.storeMs += msSince(start);
   };

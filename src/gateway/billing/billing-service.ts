@@ -18,6 +18,7 @@ import type { UptimeBook } from '../uptime/uptime-book.js';
 import { billableUptime } from '../uptime/disputed-uptime.js';
 import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
+import { receiptRecordText } from './money-record-text.js';
 import { ReceiptBodyText } from './receipt-body-text.js';
 import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
 
@@ -175,6 +176,8 @@ export interface IssuedReceipt {
   readonly receipt: ReceiptBodyV2;
   readonly key: string;
   readonly hash: string;
+  /** The body's canonical JSON (what `hash` is over), written into its money record as it is. */
+  readonly text: string;
 }
 
 /**
@@ -259,11 +262,13 @@ export class BillingService implements PeriodWork {
     await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: startMs }]);
     for (let from = 0; from < issued.length; from += CLOSE_BATCH) {
       const batch: MoneyRecord[] = [];
+      const texts: string[] = [];
       for (let i = from; i < Math.min(issued.length, from + CLOSE_BATCH); i++) {
         const x = issued[i] as IssuedReceipt;
         batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: startMs, key: x.key, hash: x.hash, index: i });
+        texts.push(receiptRecordText(x.text, startMs, x.key, x.hash, i));
       }
-      await this.deps.receipts.append(batch);
+      await this.deps.receipts.append(batch, texts);
     }
     await this.deps.receipts.append([{ t: 'tree_head', periodStartMs: startMs, head }]);
   }
@@ -283,6 +288,7 @@ export class BillingService implements PeriodWork {
   issue(startMs: number, endMs: number): IssuedReceipt[] {
     const out: IssuedReceipt[] = [];
     const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
+    const periodIso = new Date(startMs).toISOString();
     for (const d of this.deps.deployments.values()) {
       if (this.deps.receipts.has(d.id, startMs)) continue;
       const body = receiptBodyFor(d, startMs, endMs, {
@@ -297,7 +303,8 @@ export class BillingService implements PeriodWork {
       });
       if (!body) continue;
       // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment.
-      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(utf8(this.bodyText.text(d, body)), 32)) });
+      const text = this.bodyText.text(d, body);
+      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash: toHex(blake2b(utf8(text), 32)), text });
     }
     return out;
   }

@@ -226,10 +226,13 @@ export class ReceiptLog {
     return uncommitted;
   }
 
-  /** Appends records (one fsync for the batch) and applies them. */
-  async append(records: MoneyRecord[]): Promise<void> {
+  /**
+   * Appends records (one fsync for the batch) and applies them. `texts`: the records' JSON texts
+   * when the caller already has them (receiptRecordText); each must parse to its record.
+   */
+  async append(records: MoneyRecord[], texts?: readonly string[]): Promise<void> {
     if (records.length === 0) return;
-    const positions = await this.opened().append(records);
+    const positions = await this.opened().append(records, texts);
     records.forEach((r, i) => this.apply(r, positions[i] as number));
   }
 

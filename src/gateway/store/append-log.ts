@@ -102,7 +102,17 @@ export class AppendLog<T> implements RecordLog<T> {
    */
   append(...records: T[]): Promise<number[]> {
     if (this.fd < 0) return Promise.reject(new StoreError('io', `${this.path}: the log is closed`));
-    const texts = records.map((r) => JSON.stringify(r));
+    return this.appendTexts(records.map((r) => JSON.stringify(r)));
+  }
+
+  /**
+   * Appends records given as their JSON texts (a caller that already wrote a record's JSON need
+   * not have it written again); each text must be one JSON value, as JSON.stringify writes it.
+   */
+  appendTexts(texts: readonly string[]): Promise<number[]> {
+    if (this.fd < 0) return Promise.reject(new StoreError('io', `${this.path}: the log is closed`));
+    // A raw newline would split a record across lines (JSON text never has one).
+    if (texts.some((t) => t.includes('\n'))) return Promise.reject(new StoreError('io', `${this.path}: a record's text holds a raw newline`));
     return new Promise<number[]>((resolve, reject) => {
       const offsets: number[] = new Array<number>(texts.length);
       texts.forEach((text, i) =>
@@ -232,9 +242,7 @@ export class AppendLog<T> implements RecordLog<T> {
       texts.forEach((text, i) => {
         n++;
         offsets[i] = sizeBefore + at;
-        put(`{"n":${n},"r":`);
-        put(text);
-        put('}\n');
+        put(`{"n":${n},"r":${text}}\n`);
       });
       head = chain(this.head, buf.subarray(0, at));
       put(`{"b":${texts.length},"h":"${head}"}\n`);
