@@ -5,7 +5,7 @@ import type { Clock } from '../../protocol/clock.js';
 import { computeCharge } from '../../protocol/charge.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
 import { MerkleTree } from '../../protocol/merkle.js';
-import { formatAmount, parseAmount } from '../../protocol/money.js';
+import { formatAmount } from '../../protocol/money.js';
 import { RECEIPT_V2_PURPOSE, receiptId, receiptLeafHash, type AnyReceipt, type Receipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { signatureHolds, signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { EventSink } from '../events/event-log.js';
@@ -20,6 +20,7 @@ import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
 import { receiptRecordText } from './money-record-text.js';
 import { ReceiptBodyText } from './receipt-body-text.js';
+import { amountOf, amountText } from './amount-cache.js';
 import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
@@ -100,7 +101,7 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     disputed,
   });
   const upSeconds = billed.upSeconds;
-  const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
+  const charge = computeCharge(amountOf('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
   return {
     v: 2,
     purpose: RECEIPT_V2_PURPOSE,
@@ -110,13 +111,13 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     farmer: d.farmer,
     node: d.node,
     offer: d.offer,
-    periodStart: new Date(fromMs).toISOString(),
-    periodEnd: new Date(toMs).toISOString(),
+    periodStart: isoOf(fromMs),
+    periodEnd: isoOf(toMs),
     upSeconds,
     pricePerHour: d.pricePerHour,
-    amount: formatAmount(charge.amountMicros),
-    farmerShare: formatAmount(charge.farmerShareMicros),
-    fee: formatAmount(charge.feeMicros),
+    amount: amountText(charge.amountMicros),
+    farmerShare: amountText(charge.farmerShareMicros),
+    fee: amountText(charge.feeMicros),
     unit: d.unit,
     prev: inputs.prev,
     gateway: inputs.gateway,
@@ -127,6 +128,17 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     // Access not verified yet (gateway/escrow/): the charge is held, billed only once released.
     ...(d.access !== undefined && d.access.state !== 'verified' ? { held: true as const } : {}),
   };
+}
+
+/** The last two instants written as ISO text (a period's receipts mostly share its start and end). */
+const isoKept: Array<{ ms: number; iso: string }> = [];
+
+function isoOf(ms: number): string {
+  for (const k of isoKept) if (k.ms === ms) return k.iso;
+  const iso = new Date(ms).toISOString();
+  isoKept.unshift({ ms, iso });
+  if (isoKept.length > 2) isoKept.pop();
+  return iso;
 }
 
 /** What funding an agreement did right away (BillingService.settleFor). */

@@ -1,9 +1,9 @@
 // The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
 import { toHex } from '../../identity/index.js';
 import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
-import { parseAmount } from '../../protocol/money.js';
 import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
+import { amountOf } from './amount-cache.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
 import { FileMoneyStore, type MoneyStore } from './money-store.js';
 
@@ -197,6 +197,7 @@ export class ReceiptLog {
   private receiptCount = 0;
   private payoutBatched = false;
   private readonly openPayouts = new Map<string, OpenPayoutBatch>();
+  private lastStart = { iso: '', ms: Number.NaN };
 
   private constructor() {}
 
@@ -666,7 +667,7 @@ export class ReceiptLog {
   }
 
   private addPaid(customer: string, e: ReceiptEntry): void {
-    const at = Date.parse(e.receipt.periodStart);
+    const at = this.parsedStart(e.receipt.periodStart);
     const p = this.customerPaid.get(customer);
     if (!p) {
       this.customerPaid.set(customer, { paidUpSeconds: e.receipt.upSeconds, paidMicros: e.amountMicros, firstPaidAtMs: at });
@@ -675,6 +676,12 @@ export class ReceiptLog {
     p.paidUpSeconds += e.receipt.upSeconds;
     p.paidMicros += e.amountMicros;
     if (p.firstPaidAtMs === null || at < p.firstPaidAtMs) p.firstPaidAtMs = at;
+  }
+
+  /** Date.parse of a receipt's period start; a close's receipts share one, so the last is kept. */
+  private parsedStart(iso: string): number {
+    if (iso !== this.lastStart.iso) this.lastStart = { iso, ms: Date.parse(iso) };
+    return this.lastStart.ms;
   }
 
   private addDeploymentArrears(e: ReceiptEntry, micros: bigint): void {
@@ -745,8 +752,9 @@ export class ReceiptLog {
         this.addPaid(customer, e);
         if (!this.payoutBatched) e.payoutSingly = true;
         if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
-        this.period(e.periodStartMs).chargedMicros += e.amountMicros;
-        this.period(e.periodStartMs).farmerSharesMicros += e.farmerShareMicros;
+        const p = this.period(e.periodStartMs);
+        p.chargedMicros += e.amountMicros;
+        p.farmerSharesMicros += e.farmerShareMicros;
         const h = this.deployments.get(e.receipt.deployment);
         if (h) h.chargedMicros += e.amountMicros;
         this.settleIfDone(e);
@@ -793,8 +801,8 @@ function entryOf(r: MoneyRecord & { t: 'receipt' }, state: ReceiptState, paidOut
     hash: r.hash ?? receiptHash(r.receipt),
     periodStartMs: r.periodStartMs,
     key: r.key,
-    amountMicros: parseAmount('amount', r.receipt.amount),
-    farmerShareMicros: parseAmount('farmerShare', r.receipt.farmerShare),
+    amountMicros: amountOf('amount', r.receipt.amount),
+    farmerShareMicros: amountOf('farmerShare', r.receipt.farmerShare),
     state,
     paidOut,
   };
