@@ -205,6 +205,7 @@ export class BillingService implements PeriodWork {
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
   private readonly bodyText = new ReceiptBodyText();
+  private scratch = Buffer.allocUnsafe(4096);
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: BillingDeps) {}
@@ -316,9 +317,16 @@ export class BillingService implements PeriodWork {
       if (!body) continue;
       // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment.
       const text = this.bodyText.text(d, body);
-      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash: toHex(blake2b(utf8(text), 32)), text });
+      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash: this.hashOfText(text), text });
     }
     return out;
+  }
+
+  /** blake2b-256 (hex) of a text's UTF-8 bytes, encoded into one buffer kept for it (not a new array per receipt). */
+  private hashOfText(text: string): string {
+    if (this.scratch.length < 3 * text.length) this.scratch = Buffer.allocUnsafe(3 * text.length);
+    const length = this.scratch.write(text, 0, 'utf8');
+    return toHex(blake2b(this.scratch.subarray(0, length), 32));
   }
 
   /**
