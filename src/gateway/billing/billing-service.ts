@@ -183,6 +183,32 @@ export function payoutBatchOf(entries: readonly ReceiptEntry[]): OpenPayoutBatch
   };
 }
 
+/** Receipts paid in one settle batch, gathered into one `paid_batch` record (bench/billing: a `paid` line per receipt was a tenth of a close). */
+class PaidBatch {
+  private ids: string[] = [];
+  private entryIds: Array<string | null> = [];
+  private atMs = 0;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(r: MoneyRecord & { t: 'paid' }): void {
+    this.ids.push(r.id);
+    this.entryIds.push(r.entryId);
+    this.atMs = r.atMs;
+  }
+
+  /** The batch's record (none when empty), and a fresh batch. */
+  take(): MoneyRecord[] {
+    if (this.ids.length === 0) return [];
+    const record: MoneyRecord = { t: 'paid_batch', ids: this.ids, entryIds: this.entryIds, atMs: this.atMs };
+    this.ids = [];
+    this.entryIds = [];
+    return [record];
+  }
+}
+
 /** A receipt issued in a close: its body, ledger key and hash, not yet stored. */
 export interface IssuedReceipt {
   readonly receipt: ReceiptBodyV2;
@@ -499,19 +525,27 @@ export class BillingService implements PeriodWork {
     this.deps.onRun?.({ durationMs: Date.now() - started, receipts: posted, error });
   }
 
-  /** Posts issued receipts, oldest first; returns how many were posted. */
+  /**
+   * Posts issued receipts, oldest first; returns how many were posted. The receipts paid in a
+   * batch are recorded as one `paid_batch` record (arrears one record each), appended once the
+   * batch is posted or the ledger stops answering: a crash before re-posts them, idempotently.
+   */
   private async postIssued(): Promise<number> {
-    const pending: MoneyRecord[] = [];
+    const paid = new PaidBatch();
+    const others: MoneyRecord[] = [];
+    const flush = (): Promise<void> => this.deps.receipts.append([...paid.take(), ...others.splice(0)]);
     let posted = 0;
     try {
       for (const e of this.deps.receipts.inState('issued')) {
         if (e.escrow?.state === 'held') continue;
-        pending.push(await this.post(e));
+        const record = await this.post(e);
+        if (record.t === 'paid') paid.add(record);
+        else others.push(record);
         posted++;
-        if (pending.length >= BATCH) await this.deps.receipts.append(pending.splice(0));
+        if (paid.size + others.length >= BATCH) await flush();
       }
     } finally {
-      await this.deps.receipts.append(pending);
+      await flush();
     }
     return posted;
   }

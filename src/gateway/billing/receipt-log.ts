@@ -574,6 +574,13 @@ export class ReceiptLog {
       case 'batch_countersign_refused':
         this.applyBatch(r, position);
         return;
+      case 'paid_batch':
+        if (r.ids.length !== r.entryIds.length) throw new Error(`receipts.log: a paid_batch record names ${r.ids.length} receipt(s) but ${r.entryIds.length} ledger entr(ies)`);
+        for (const id of r.ids) {
+          const e = this.live.get(id);
+          if (e) this.applyPaid(e);
+        }
+        return;
       case 'payout_mode':
       case 'payout_begin':
       case 'payout_done':
@@ -726,6 +733,27 @@ export class ReceiptLog {
     }
   }
 
+  /** A receipt paid: out of arrears, into the paid totals, owed its farmer share (or settled). */
+  private applyPaid(e: ReceiptEntry): void {
+    if (e.state === 'paid') return;
+    const customer = e.receipt.customer;
+    if (e.state === 'arrears') {
+      this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
+      this.addDeploymentArrears(e, -e.amountMicros);
+      this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
+    }
+    this.moveTo(e, 'paid');
+    this.addPaid(customer, e);
+    if (!this.payoutBatched) e.payoutSingly = true;
+    if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
+    const p = this.period(e.periodStartMs);
+    p.chargedMicros += e.amountMicros;
+    p.farmerSharesMicros += e.farmerShareMicros;
+    const h = this.deployments.get(e.receipt.deployment);
+    if (h) h.chargedMicros += e.amountMicros;
+    this.settleIfDone(e);
+  }
+
   /**
    * A record naming a receipt that is no longer live names a settled one: every such record
    * (paid, arrears, payout again) is a no-op on a settled receipt, as it was before it left memory.
@@ -741,25 +769,9 @@ export class ReceiptLog {
       case 'countersign_refused':
         e.countersignRefused = r.reason;
         return;
-      case 'paid': {
-        if (e.state === 'paid') return;
-        if (e.state === 'arrears') {
-          this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
-          this.addDeploymentArrears(e, -e.amountMicros);
-          this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
-        }
-        this.moveTo(e, 'paid');
-        this.addPaid(customer, e);
-        if (!this.payoutBatched) e.payoutSingly = true;
-        if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
-        const p = this.period(e.periodStartMs);
-        p.chargedMicros += e.amountMicros;
-        p.farmerSharesMicros += e.farmerShareMicros;
-        const h = this.deployments.get(e.receipt.deployment);
-        if (h) h.chargedMicros += e.amountMicros;
-        this.settleIfDone(e);
+      case 'paid':
+        this.applyPaid(e);
         return;
-      }
       case 'arrears':
         if (e.state !== 'issued') return;
         this.moveTo(e, 'arrears');
