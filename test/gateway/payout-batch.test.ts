@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { newIdentity, sign } from '../../src/identity/index.js';
 import { BillingService, PAYOUT_BATCH } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { AppendLog } from '../../src/gateway/store/append-log.js';
 import { EmbeddedLedger, type LedgerEntry } from '../../src/gateway/ledger/embedded-ledger.js';
 import { LedgerRejectedError, type BillingEvent, type Ledger, type Payout } from '../../src/gateway/ledger/ledger.js';
 import type { DeploymentRecord } from '../../src/gateway/store/records.js';
@@ -208,4 +209,45 @@ test('receipts paid before batching began are paid out one by one (an older gate
   assert.equal(keys.filter((k) => k === `payout:${first.id}`).length, 1, 'the old key is reused, not paid again');
   assert.ok(keys.includes(`payout:${(bodies[1] as ReceiptBodyV2).id}`));
   assertPaidOutOnce(paths);
+});
+
+test('a settle records the receipts it paid as one paid_batch record (not a paid line each), and a restart finds them paid', async (t) => {
+  const paths = await world(t);
+  assert.equal(await run(paths, null), 'settled');
+  const records = AppendLog.read<MoneyRecord>(paths.logPath);
+  const batches = records.filter((r): r is MoneyRecord & { t: 'paid_batch' } => r.t === 'paid_batch');
+  assert.equal(batches.length, 1);
+  assert.deepEqual([...(batches[0] as { ids: readonly string[] }).ids].sort(), bodies.map((b) => b.id).sort());
+  assert.equal(records.filter((r) => r.t === 'paid').length, 0);
+  assert.equal(await run(paths, null), 'settled');
+  assert.equal(EmbeddedLedger.readEntries(paths.ledgerDir).filter((e) => e.type === 'charge').length, bodies.length, 'nothing billed twice');
+  assertPaidOutOnce(paths);
+});
+
+test('a paid_batch record replays to the state a paid record for each of its receipts gives, arrears included; a malformed one stops the open', async (t) => {
+  const ids = bodies.slice(0, 5).map((b) => b.id);
+  const at = T0 + HOUR;
+  const arrears: MoneyRecord = { t: 'arrears', id: ids[0] as string, availableMicros: '0', atMs: at };
+  const one = await world(t, [arrears, ...ids.map((id): MoneyRecord => ({ t: 'paid', id, entryId: `e:${id}`, atMs: at }))]);
+  const batched = await world(t, [arrears, { t: 'paid_batch', ids, entryIds: ids.map((id) => `e:${id}`), atMs: at }]);
+  const [a, b] = [ReceiptLog.open(one.logPath).receipts, ReceiptLog.open(batched.logPath).receipts];
+  const state = (r: ReceiptLog): unknown => ({
+    paid: r.inState('paid').map((e) => e.receipt.id),
+    issued: r.inState('issued').map((e) => e.receipt.id),
+    owed: r.unpaidOut().map((e) => e.receipt.id),
+    totals: bodies.map((x) => r.totalsOf(x.deployment)),
+    history: r.paidHistoryOf(CUSTOMER),
+    arrears: r.arrearsOf(CUSTOMER),
+    periods: r.periodTotals(),
+  });
+  assert.deepEqual(state(b), state(a));
+  assert.equal(b.inState('paid').length, 5);
+  assert.equal(b.arrearsOf(CUSTOMER), 0n);
+  a.close();
+  b.close();
+  const bad = await world(t);
+  const raw = AppendLog.open<MoneyRecord>(bad.logPath).log;
+  await raw.append({ t: 'paid_batch', ids, entryIds: ['e'], atMs: at });
+  raw.close();
+  assert.throws(() => ReceiptLog.open(bad.logPath), /paid_batch record names 5 receipt\(s\) but 1/);
 });

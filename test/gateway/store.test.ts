@@ -239,7 +239,9 @@ test('AppendLog: a changed, dropped or reordered line anywhere stops the open', 
   const { log } = AppendLog.open<{ amount: string }>(path);
   await log.append({ amount: '1.000000' }, { amount: '2.000000' }, { amount: '3.000000' });
   log.close();
+  // Three record lines and the batch's seal line (it is kept in every case: a log cut before a seal is an unfinished write).
   const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+  const seal = lines[3] as string;
   const cases: Array<[string, string[]]> = [
     ['a changed amount', [lines[0] as string, (lines[1] as string).replace('2.000000', '9.000000'), lines[2] as string]],
     ['a dropped line', [lines[0] as string, lines[2] as string]],
@@ -249,7 +251,7 @@ test('AppendLog: a changed, dropped or reordered line anywhere stops the open', 
     ['a line re-serialised in another key order', [lines[0] as string, JSON.stringify(reorderKeys(JSON.parse(lines[1] as string) as Record<string, unknown>)), lines[2] as string]],
   ];
   for (const [name, content] of cases) {
-    writeFileSync(path, content.join('\n') + '\n', { mode: 0o600 });
+    writeFileSync(path, [...content, seal].join('\n') + '\n', { mode: 0o600 });
     assert.throws(() => AppendLog.open(path), (e: unknown) => e instanceof StoreError && e.problem === 'corrupt', name);
   }
 });

@@ -5,7 +5,7 @@ import type { Clock } from '../../protocol/clock.js';
 import { computeCharge } from '../../protocol/charge.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
 import { MerkleTree } from '../../protocol/merkle.js';
-import { formatAmount, parseAmount } from '../../protocol/money.js';
+import { formatAmount } from '../../protocol/money.js';
 import { RECEIPT_V2_PURPOSE, receiptId, receiptLeafHash, type AnyReceipt, type Receipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { signatureHolds, signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { EventSink } from '../events/event-log.js';
@@ -18,7 +18,9 @@ import type { UptimeBook } from '../uptime/uptime-book.js';
 import { billableUptime } from '../uptime/disputed-uptime.js';
 import type { DisputeSource } from '../uptime/probe-service.js';
 import type { PeriodWork } from './period-closer.js';
+import { receiptRecordText } from './money-record-text.js';
 import { ReceiptBodyText } from './receipt-body-text.js';
+import { amountOf, amountText } from './amount-cache.js';
 import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
@@ -99,7 +101,7 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     disputed,
   });
   const upSeconds = billed.upSeconds;
-  const charge = computeCharge(parseAmount('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
+  const charge = computeCharge(amountOf('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
   return {
     v: 2,
     purpose: RECEIPT_V2_PURPOSE,
@@ -109,13 +111,13 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     farmer: d.farmer,
     node: d.node,
     offer: d.offer,
-    periodStart: new Date(fromMs).toISOString(),
-    periodEnd: new Date(toMs).toISOString(),
+    periodStart: isoOf(fromMs),
+    periodEnd: isoOf(toMs),
     upSeconds,
     pricePerHour: d.pricePerHour,
-    amount: formatAmount(charge.amountMicros),
-    farmerShare: formatAmount(charge.farmerShareMicros),
-    fee: formatAmount(charge.feeMicros),
+    amount: amountText(charge.amountMicros),
+    farmerShare: amountText(charge.farmerShareMicros),
+    fee: amountText(charge.feeMicros),
     unit: d.unit,
     prev: inputs.prev,
     gateway: inputs.gateway,
@@ -126,6 +128,17 @@ export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: numb
     // Access not verified yet (gateway/escrow/): the charge is held, billed only once released.
     ...(d.access !== undefined && d.access.state !== 'verified' ? { held: true as const } : {}),
   };
+}
+
+/** The last two instants written as ISO text (a period's receipts mostly share its start and end). */
+const isoKept: Array<{ ms: number; iso: string }> = [];
+
+function isoOf(ms: number): string {
+  for (const k of isoKept) if (k.ms === ms) return k.iso;
+  const iso = new Date(ms).toISOString();
+  isoKept.unshift({ ms, iso });
+  if (isoKept.length > 2) isoKept.pop();
+  return iso;
 }
 
 /** What funding an agreement did right away (BillingService.settleFor). */
@@ -170,11 +183,39 @@ export function payoutBatchOf(entries: readonly ReceiptEntry[]): OpenPayoutBatch
   };
 }
 
+/** Receipts paid in one settle batch, gathered into one `paid_batch` record (bench/billing: a `paid` line per receipt was a tenth of a close). */
+class PaidBatch {
+  private ids: string[] = [];
+  private entryIds: Array<string | null> = [];
+  private atMs = 0;
+
+  get size(): number {
+    return this.ids.length;
+  }
+
+  add(r: MoneyRecord & { t: 'paid' }): void {
+    this.ids.push(r.id);
+    this.entryIds.push(r.entryId);
+    this.atMs = r.atMs;
+  }
+
+  /** The batch's record (none when empty), and a fresh batch. */
+  take(): MoneyRecord[] {
+    if (this.ids.length === 0) return [];
+    const record: MoneyRecord = { t: 'paid_batch', ids: this.ids, entryIds: this.entryIds, atMs: this.atMs };
+    this.ids = [];
+    this.entryIds = [];
+    return [record];
+  }
+}
+
 /** A receipt issued in a close: its body, ledger key and hash, not yet stored. */
 export interface IssuedReceipt {
   readonly receipt: ReceiptBodyV2;
   readonly key: string;
   readonly hash: string;
+  /** The body's canonical JSON (what `hash` is over), written into its money record as it is. */
+  readonly text: string;
 }
 
 /**
@@ -195,6 +236,7 @@ export class BillingService implements PeriodWork {
    * run. Bounded by the receipts not yet paid; an answer removes the id.
    */
   private readonly outcomeUnknown = new Set<string>();
+  private scratch = Buffer.allocUnsafe(4096);
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: BillingDeps) {}
@@ -264,11 +306,13 @@ export class BillingService implements PeriodWork {
     await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: startMs }]);
     for (let from = 0; from < issued.length; from += CLOSE_BATCH) {
       const batch: MoneyRecord[] = [];
+      const texts: string[] = [];
       for (let i = from; i < Math.min(issued.length, from + CLOSE_BATCH); i++) {
         const x = issued[i] as IssuedReceipt;
         batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: startMs, key: x.key, hash: x.hash, index: i });
+        texts.push(receiptRecordText(x.text, startMs, x.key, x.hash, i));
       }
-      await this.deps.receipts.append(batch);
+      await this.deps.receipts.append(batch, texts);
     }
     await this.deps.receipts.append([{ t: 'tree_head', periodStartMs: startMs, head }]);
   }
@@ -288,6 +332,7 @@ export class BillingService implements PeriodWork {
   issue(startMs: number, endMs: number): IssuedReceipt[] {
     const out: IssuedReceipt[] = [];
     const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
+    const periodIso = new Date(startMs).toISOString();
     for (const d of this.deps.deployments.values()) {
       if (this.deps.receipts.has(d.id, startMs)) continue;
       const body = receiptBodyFor(d, startMs, endMs, {
@@ -302,9 +347,17 @@ export class BillingService implements PeriodWork {
       });
       if (!body) continue;
       // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment.
-      out.push({ receipt: body, key: `hypha:${d.id}:${new Date(startMs).toISOString()}`, hash: toHex(blake2b(utf8(this.bodyText.text(d, body)), 32)) });
+      const text = this.bodyText.text(d, body);
+      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash: this.hashOfText(text), text });
     }
     return out;
+  }
+
+  /** blake2b-256 (hex) of a text's UTF-8 bytes, encoded into one buffer kept for it (not a new array per receipt). */
+  private hashOfText(text: string): string {
+    if (this.scratch.length < 3 * text.length) this.scratch = Buffer.allocUnsafe(3 * text.length);
+    const length = this.scratch.write(text, 0, 'utf8');
+    return toHex(blake2b(this.scratch.subarray(0, length), 32));
   }
 
   /**
@@ -477,19 +530,27 @@ export class BillingService implements PeriodWork {
     this.deps.onRun?.({ durationMs: Date.now() - started, receipts: posted, error });
   }
 
-  /** Posts issued receipts, oldest first; returns how many were posted. */
+  /**
+   * Posts issued receipts, oldest first; returns how many were posted. The receipts paid in a
+   * batch are recorded as one `paid_batch` record (arrears one record each), appended once the
+   * batch is posted or the ledger stops answering: a crash before re-posts them, idempotently.
+   */
   private async postIssued(): Promise<number> {
-    const pending: MoneyRecord[] = [];
+    const paid = new PaidBatch();
+    const others: MoneyRecord[] = [];
+    const flush = (): Promise<void> => this.deps.receipts.append([...paid.take(), ...others.splice(0)]);
     let posted = 0;
     try {
       for (const e of this.deps.receipts.inState('issued')) {
         if (e.escrow?.state === 'held') continue;
-        pending.push(await this.post(e));
+        const record = await this.post(e);
+        if (record.t === 'paid') paid.add(record);
+        else others.push(record);
         posted++;
-        if (pending.length >= BATCH) await this.deps.receipts.append(pending.splice(0));
+        if (paid.size + others.length >= BATCH) await flush();
       }
     } finally {
-      await this.deps.receipts.append(pending);
+      await flush();
     }
     return posted;
   }

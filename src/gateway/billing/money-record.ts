@@ -16,6 +16,8 @@ export type MoneyRecord =
   | { readonly t: 'countersign'; readonly id: string; readonly signature: string; readonly atMs: number }
   | { readonly t: 'countersign_refused'; readonly id: string; readonly reason: string; readonly atMs: number }
   | { readonly t: 'paid'; readonly id: string; readonly entryId: string | null; readonly atMs: number }
+  /** Receipts paid in one settle batch: `entryIds[i]` is the ledger's entry for `ids[i]` (null for a zero charge). Same as a `paid` record for each. */
+  | { readonly t: 'paid_batch'; readonly ids: readonly string[]; readonly entryIds: ReadonlyArray<string | null>; readonly atMs: number }
   | { readonly t: 'arrears'; readonly id: string; readonly availableMicros: string; readonly atMs: number }
   | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number }
   /** From here on, receipts paid are paid out in batches per farmer (those paid before may have been posted under their own key by an older gateway). */

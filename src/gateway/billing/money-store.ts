@@ -9,8 +9,12 @@ import type { MoneyRecord } from './money-record.js';
  * grow with every append, so a range in position order is a range in log order.
  */
 export interface MoneyStore {
-  /** Appends records in order, durably; answers each one's position. */
-  append(records: readonly MoneyRecord[]): Promise<number[]>;
+  /**
+   * Appends records in order, durably; answers each one's position. `texts`, when given, are the
+   * records' JSON texts already written by the caller (the file store writes them as they are; a
+   * store that keeps records otherwise may ignore them).
+   */
+  append(records: readonly MoneyRecord[], texts?: readonly string[]): Promise<number[]>;
   /** The records at these positions, in the order asked. */
   read(positions: readonly number[]): Promise<MoneyRecord[]>;
   /** Every record whose position lies within [from, to], in log order, with its position. */
@@ -31,8 +35,10 @@ export class FileMoneyStore implements MoneyStore {
     return { store: new FileMoneyStore(log), tornBytes };
   }
 
-  append(records: readonly MoneyRecord[]): Promise<number[]> {
-    return this.log.append(...records);
+  append(records: readonly MoneyRecord[], texts?: readonly string[]): Promise<number[]> {
+    if (texts === undefined) return this.log.append(...records);
+    if (texts.length !== records.length) return Promise.reject(new RangeError(`FileMoneyStore.append: ${records.length} record(s) but ${texts.length} text(s)`));
+    return this.log.appendTexts(texts);
   }
 
   // The file is read synchronously (as it is written); async only because the port is.

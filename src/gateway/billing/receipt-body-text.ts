@@ -23,6 +23,14 @@ interface StaticPart {
   readonly priceToUnit: string;
 }
 
+/** Printable ASCII but `"` and `\`: such a string's JSON is itself in quotes (no escapes, no surrogates). */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** canonicalJson of a field that is nearly always a plain string (amounts, ids, instants): those are quoted as they are. */
+function quoted(value: unknown): string {
+  return typeof value === 'string' && PLAIN.test(value) ? `"${value}"` : canonicalJson(value);
+}
+
 /** Keys of a body this writer takes; anything else (a disputed receipt's `dispute`) goes to canonicalJson whole. */
 const KEYS = 21;
 
@@ -47,27 +55,27 @@ export class ReceiptBodyText {
       '{"agentHead":' +
       this.headText(body.agentHead) +
       ',"amount":' +
-      canonicalJson(body.amount) +
+      quoted(body.amount) +
       s.customerDeployment +
       s.farmerText +
       ',"farmerShare":' +
-      canonicalJson(body.farmerShare) +
+      quoted(body.farmerShare) +
       ',"fee":' +
-      canonicalJson(body.fee) +
+      quoted(body.fee) +
       ',"final":' +
       canonicalJson(body.final) +
       s.gatewayText +
       ',"id":' +
-      canonicalJson(body.id) +
+      quoted(body.id) +
       ',"issuedAt":' +
-      canonicalJson(body.issuedAt) +
+      quoted(body.issuedAt) +
       s.nodeOffer +
       ',"periodEnd":' +
-      canonicalJson(body.periodEnd) +
+      quoted(body.periodEnd) +
       ',"periodStart":' +
-      canonicalJson(body.periodStart) +
+      quoted(body.periodStart) +
       ',"prev":' +
-      canonicalJson(body.prev) +
+      quoted(body.prev) +
       s.priceToUnit +
       ',"upSeconds":' +
       canonicalJson(body.upSeconds) +

@@ -1,9 +1,9 @@
 // The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
 import { toHex } from '../../identity/index.js';
 import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
-import { parseAmount } from '../../protocol/money.js';
 import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
+import { amountOf } from './amount-cache.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
 import { FileMoneyStore, type MoneyStore } from './money-store.js';
 
@@ -202,6 +202,7 @@ export class ReceiptLog {
   private receiptCount = 0;
   private payoutBatched = false;
   private readonly openPayouts = new Map<string, OpenPayoutBatch>();
+  private lastStart = { iso: '', ms: Number.NaN };
 
   /** Leaves of the read-back trees now kept, and their bound. */
   private readBackLeaves = 0;
@@ -234,10 +235,13 @@ export class ReceiptLog {
     return uncommitted;
   }
 
-  /** Appends records (one fsync for the batch) and applies them. */
-  async append(records: MoneyRecord[]): Promise<void> {
+  /**
+   * Appends records (one fsync for the batch) and applies them. `texts`: the records' JSON texts
+   * when the caller already has them (receiptRecordText); each must parse to its record.
+   */
+  async append(records: MoneyRecord[], texts?: readonly string[]): Promise<void> {
     if (records.length === 0) return;
-    const positions = await this.opened().append(records);
+    const positions = await this.opened().append(records, texts);
     records.forEach((r, i) => this.apply(r, positions[i] as number));
   }
 
@@ -608,6 +612,13 @@ export class ReceiptLog {
       case 'batch_countersign_refused':
         this.applyBatch(r, position);
         return;
+      case 'paid_batch':
+        if (r.ids.length !== r.entryIds.length) throw new Error(`receipts.log: a paid_batch record names ${r.ids.length} receipt(s) but ${r.entryIds.length} ledger entr(ies)`);
+        for (const id of r.ids) {
+          const e = this.live.get(id);
+          if (e) this.applyPaid(e);
+        }
+        return;
       case 'payout_mode':
       case 'payout_begin':
       case 'payout_done':
@@ -701,7 +712,7 @@ export class ReceiptLog {
   }
 
   private addPaid(customer: string, e: ReceiptEntry): void {
-    const at = Date.parse(e.receipt.periodStart);
+    const at = this.parsedStart(e.receipt.periodStart);
     const p = this.customerPaid.get(customer);
     if (!p) {
       this.customerPaid.set(customer, { paidUpSeconds: e.receipt.upSeconds, paidMicros: e.amountMicros, firstPaidAtMs: at });
@@ -710,6 +721,12 @@ export class ReceiptLog {
     p.paidUpSeconds += e.receipt.upSeconds;
     p.paidMicros += e.amountMicros;
     if (p.firstPaidAtMs === null || at < p.firstPaidAtMs) p.firstPaidAtMs = at;
+  }
+
+  /** Date.parse of a receipt's period start; a close's receipts share one, so the last is kept. */
+  private parsedStart(iso: string): number {
+    if (iso !== this.lastStart.iso) this.lastStart = { iso, ms: Date.parse(iso) };
+    return this.lastStart.ms;
   }
 
   private addDeploymentArrears(e: ReceiptEntry, micros: bigint): void {
@@ -754,6 +771,27 @@ export class ReceiptLog {
     }
   }
 
+  /** A receipt paid: out of arrears, into the paid totals, owed its farmer share (or settled). */
+  private applyPaid(e: ReceiptEntry): void {
+    if (e.state === 'paid') return;
+    const customer = e.receipt.customer;
+    if (e.state === 'arrears') {
+      this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
+      this.addDeploymentArrears(e, -e.amountMicros);
+      this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
+    }
+    this.moveTo(e, 'paid');
+    this.addPaid(customer, e);
+    if (!this.payoutBatched) e.payoutSingly = true;
+    if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
+    const p = this.period(e.periodStartMs);
+    p.chargedMicros += e.amountMicros;
+    p.farmerSharesMicros += e.farmerShareMicros;
+    const h = this.deployments.get(e.receipt.deployment);
+    if (h) h.chargedMicros += e.amountMicros;
+    this.settleIfDone(e);
+  }
+
   /**
    * A record naming a receipt that is no longer live names a settled one: every such record
    * (paid, arrears, payout again) is a no-op on a settled receipt, as it was before it left memory.
@@ -769,24 +807,9 @@ export class ReceiptLog {
       case 'countersign_refused':
         e.countersignRefused = r.reason;
         return;
-      case 'paid': {
-        if (e.state === 'paid') return;
-        if (e.state === 'arrears') {
-          this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
-          this.addDeploymentArrears(e, -e.amountMicros);
-          this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
-        }
-        this.moveTo(e, 'paid');
-        this.addPaid(customer, e);
-        if (!this.payoutBatched) e.payoutSingly = true;
-        if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
-        this.period(e.periodStartMs).chargedMicros += e.amountMicros;
-        this.period(e.periodStartMs).farmerSharesMicros += e.farmerShareMicros;
-        const h = this.deployments.get(e.receipt.deployment);
-        if (h) h.chargedMicros += e.amountMicros;
-        this.settleIfDone(e);
+      case 'paid':
+        this.applyPaid(e);
         return;
-      }
       case 'arrears':
         if (e.state !== 'issued') return;
         this.moveTo(e, 'arrears');
@@ -828,8 +851,8 @@ function entryOf(r: MoneyRecord & { t: 'receipt' }, state: ReceiptState, paidOut
     hash: r.hash ?? receiptHash(r.receipt),
     periodStartMs: r.periodStartMs,
     key: r.key,
-    amountMicros: parseAmount('amount', r.receipt.amount),
-    farmerShareMicros: parseAmount('farmerShare', r.receipt.farmerShare),
+    amountMicros: amountOf('amount', r.receipt.amount),
+    farmerShareMicros: amountOf('farmerShare', r.receipt.farmerShare),
     state,
     paidOut,
   };
