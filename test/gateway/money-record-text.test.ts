@@ -7,7 +7,7 @@ import { canonicalJson } from '../../src/identity/index.js';
 import { receiptRecordText } from '../../src/gateway/billing/money-record-text.js';
 import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
-import { headOver, T0, v2Body } from '../helpers/receipts-v2.js';
+import { headOver, T0, v2Body } from '../helpers/receipts.js';
 import { scratchDir } from '../helpers/paths.js';
 
 /** Text canonical JSON takes (no lone surrogates), with quotes, backslashes, controls and astral characters. */
