@@ -41,7 +41,7 @@ export class AppendLog<T> implements RecordLog<T> {
    * bytes after the last newline, which a crash can leave and which were never acknowledged —
    * is moved to a side file and reported, not dropped silently. Damage anywhere else throws.
    */
-  static open<T>(path: string, options: { durable?: boolean; keepLast?: number; visit?: (record: T, offset: number) => void } = {}): OpenedLog<T> {
+  static open<T>(path: string, options: { durable?: boolean; keepLast?: number; visit?: (record: T, offset: number) => void; from?: LogTip } = {}): OpenedLog<T> {
     const keepLast = options.keepLast ?? Infinity;
     const visit = options.visit;
     const existed = existsSync(path);
@@ -50,25 +50,27 @@ export class AppendLog<T> implements RecordLog<T> {
       if ((fstatSync(fd).mode & 0o077) !== 0) {
         throw new StoreError('permissions', `${path} can be read by others; run chmod 600 ${path}`);
       }
-      const raw = readFileSync(path);
+      // From a tip (a checkpoint's), only the lines after it are read and checked: those before were checked when written and at the open that read them.
+      const base = options.from?.next ?? 0;
+      const raw = base === 0 ? readFileSync(path) : readFrom(fd, base);
       const end = raw.lastIndexOf(0x0a) + 1;
       let tornBytes = 0;
       if (end < raw.length) {
         tornBytes = raw.length - end;
         const side = `${path}.torn-${Date.now()}`;
         writeFileSync(side, raw.subarray(end), { mode: 0o600 });
-        ftruncateSync(fd, end);
+        ftruncateSync(fd, base + end);
         fdatasyncSync(fd);
       }
       const records: T[] = [];
-      let head = GENESIS;
-      let n = 0;
+      let head = options.from?.head ?? GENESIS;
+      let n = options.from?.n ?? 0;
       for (let lineStart = 0; lineStart < end; ) {
         const nl = raw.indexOf(0x0a, lineStart);
         n++;
         head = checkLine(raw, lineStart, nl, n, head, `${path} line ${n}`, records);
         // A visitor takes each record with its line's offset; nothing is kept for it here.
-        if (visit) visit(records.pop() as T, lineStart);
+        if (visit) visit(records.pop() as T, base + lineStart);
         lineStart = nl + 1;
         // Every line is still checked against the chain; only the newest keepLast are kept parsed.
         if (records.length >= 2 * keepLast) records.splice(0, records.length - keepLast);
@@ -101,6 +103,30 @@ export class AppendLog<T> implements RecordLog<T> {
       lineStart = nl + 1;
     }
     return records;
+  }
+
+  /**
+   * The tip of the line starting at `offset` (its number and chain hash, and where the next line
+   * starts), or null when no whole line of this log's form starts there.
+   */
+  static tipAt(path: string, offset: number): LogTip | null {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch {
+      return null;
+    }
+    try {
+      return tipOf(lineFrom(fd, offset), offset);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The tip of this log's line starting at `offset`, or null. */
+  tipAt(offset: number): LogTip | null {
+    this.flushQueue();
+    return tipOf(lineFrom(this.fd, offset), offset);
   }
 
   /** Number of records in the log. */
@@ -179,15 +205,9 @@ export class AppendLog<T> implements RecordLog<T> {
 
   /** The line (without its newline) that starts at `offset`. */
   private lineAt(offset: number): string {
-    let size = 4096;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(size);
-      const got = readSync(this.fd, buf, 0, size, offset);
-      const nl = buf.subarray(0, got).indexOf(0x0a);
-      if (nl >= 0) return buf.toString('utf8', 0, nl);
-      if (got < size) throw corrupt(`${this.path} at byte ${offset}`, 'is not a whole line');
-      size *= 4;
-    }
+    const line = lineFrom(this.fd, offset);
+    if (line === null) throw corrupt(`${this.path} at byte ${offset}`, 'is not a whole line');
+    return line;
   }
 
   close(): void {
@@ -241,6 +261,46 @@ export class AppendLog<T> implements RecordLog<T> {
     this.head = head;
     return offsets;
   }
+}
+
+/** Where a log stands after one line: its number, the chain hash, and the byte offset of the next line. */
+export interface LogTip {
+  readonly n: number;
+  readonly head: string;
+  readonly next: number;
+}
+
+/** The line (without its newline) starting at `offset` of an open file, or null if no whole line starts there. */
+function lineFrom(fd: number, offset: number): string | null {
+  let size = 4096;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(size);
+    const got = readSync(fd, buf, 0, size, offset);
+    const nl = buf.subarray(0, got).indexOf(0x0a);
+    if (nl >= 0) return buf.toString('utf8', 0, nl);
+    if (got < size) return null;
+    size *= 4;
+  }
+}
+
+/** A line's number and chain hash, read from its prefix (its record is not parsed). */
+function tipOf(line: string | null, offset: number): LogTip | null {
+  const m = line === null ? null : /^\{"n":([1-9][0-9]*),"h":"([0-9a-f]{32})","r":/.exec(line);
+  if (!m || line === null) return null;
+  return { n: Number(m[1]), head: m[2] as string, next: offset + Buffer.byteLength(line, 'utf8') + 1 };
+}
+
+/** The bytes of an open file from `offset` to its end. */
+function readFrom(fd: number, offset: number): Buffer {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(Math.max(0, size - offset));
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
 }
 
 /** `{"n":` … `,"h":"` (32 hex digits) `","r":` … `}`: the only form writeLines writes. */

@@ -104,7 +104,7 @@ async function openPostgresStorage(url: string, config: GatewayConfig, log: Logg
     opened.push(store);
     const events = EventLog.load(await loadEvents(db, config.events.keepInMemory), config.events.keepInMemory);
     opened.push(events);
-    const money = await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay));
+    const money = await ReceiptLog.over((replay, restore) => PgMoneyStore.open(db, replay, restore));
     opened.push(money.receipts);
     const archive = OrderArchive.load(await loadOrderArchive(db, config.orders.historyPerCustomer), config.orders.historyPerCustomer);
     opened.push(archive);
