@@ -38,24 +38,24 @@ const receiptRecord = (deployment: string, periodStartMs: number, id: string, v:
 test('migrations: a fresh database gets every table; a second open applies nothing; two gateways migrating at once apply each step once', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
   const [a, b] = await Promise.all([PgDatabase.open({ url }), PgDatabase.open({ url })]);
-  assert.deepEqual([...a.schema.applied, ...b.schema.applied], [1, 2], 'exactly one of the two applied migrations 1 and 2');
-  assert.equal(a.schema.version, 2);
-  assert.equal(b.schema.version, 2);
+  assert.deepEqual([...a.schema.applied, ...b.schema.applied], [1, 2, 3], 'exactly one of the two applied migrations 1, 2 and 3');
+  assert.equal(a.schema.version, 3);
+  assert.equal(b.schema.version, 3);
   await Promise.all([a.close(), b.close()]);
   const again = await PgDatabase.open({ url });
   assert.deepEqual(again.schema.applied, []);
   await again.close();
   const tables = (await sql<{ t: string }>(url, "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).map((r) => r.t);
-  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_log', 'order_archive', 'orders', 'schema_migrations']);
-  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), [{ version: 1, name: 'core' }, { version: 2, name: 'lease' }]);
+  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_checkpoint', 'money_log', 'order_archive', 'orders', 'schema_migrations']);
+  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), [{ version: 1, name: 'core' }, { version: 2, name: 'lease' }, { version: 3, name: 'money-checkpoint' }]);
 });
 
 test('migrations: a schema newer than this code knows is refused with a clear StoreError, and left alone', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
   await (await PgDatabase.open({ url })).close();
   await sql(url, "INSERT INTO schema_migrations (version, name) VALUES (7, 'from-the-future')");
-  await assert.rejects(PgDatabase.open({ url }), (e: unknown) => e instanceof StoreError && e.problem === 'version' && /version 7.*up to 2/.test(e.message));
-  assert.equal((await sql(url, 'SELECT * FROM schema_migrations')).length, 3, 'nothing was changed');
+  await assert.rejects(PgDatabase.open({ url }), (e: unknown) => e instanceof StoreError && e.problem === 'version' && /version 7.*up to 3/.test(e.message));
+  assert.equal((await sql(url, 'SELECT * FROM schema_migrations')).length, 4, 'nothing was changed');
 });
 
 test('migrations: a failing step rolls back whole, records nothing, and says which step', { skip: PG_SKIP }, async () => {

@@ -16,11 +16,15 @@ const DEPLOYMENTS = ['dep_a', 'dep_b', 'dep_c', 'dep_d'];
 
 /** Writes histories into a ReceiptLog, as BillingService, the payout batcher and escrow write them. */
 export class MoneyHistory {
-  private period = 0;
+  private period: number;
   private batches = 0;
-  private readonly farmerOf = (d: string): string => (d === 'dep_b' ? actors.stranger.agent : actors.farmer.agent);
 
-  constructor(private readonly log: ReceiptLog) {}
+  /** Goes on from the log's last closed period (a history may be written by several opens). */
+  constructor(private readonly log: ReceiptLog) {
+    const last = log.periodTotals().at(-1)?.[0];
+    this.period = last === undefined ? 0 : (last - T0) / HOUR + 1;
+    this.batches = log.count();
+  }
 
   /** Appends the records of one step (none when the step has nothing to act on). */
   async step(op: MoneyOp): Promise<void> {
@@ -99,7 +103,8 @@ export async function openStateOf(log: ReceiptLog, withPositions = true): Promis
   const of = await Promise.all(deployments.map(async (d) => Promise.all((await log.of(d)).map(async (e) => ({ entry: big(e), shown: big(await log.present(e)) })))));
   return {
     // With positions false (a store that reads them back) every deployment names the state's position instead.
-    state: encodeCheckpoint(log.openState(), { positions: withPositions }).slice(65),
+    // Parsed: a receipt read back from jsonb has its keys in another order, which no reader depends on.
+    state: JSON.parse(encodeCheckpoint(log.openState(), { positions: withPositions }).slice(65)) as unknown,
     count: log.count(),
     periods: big(log.periodTotals()),
     states: big(['issued', 'arrears', 'paid', 'returned'].map((s) => log.inState(s as 'issued').map((e) => e.receipt.id))),
