@@ -47,7 +47,7 @@ test('migrations: a fresh database gets every table; a second open applies nothi
   await again.close();
   const tables = (await sql<{ t: string }>(url, "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).map((r) => r.t);
   assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_checkpoint', 'money_log', 'order_archive', 'orders', 'schema_migrations']);
-  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), [{ version: 1, name: 'core' }, { version: 2, name: 'lease' }, { version: 3, name: 'money-checkpoint' }]);
+  assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), [{ version: 1, name: 'core' }, { version: 2, name: 'lease' }, { version: 3, name: 'start-from-checkpoint' }]);
 });
 
 test('migrations: a schema newer than this code knows is refused with a clear StoreError, and left alone', { skip: PG_SKIP }, async () => {
