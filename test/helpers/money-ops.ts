@@ -99,8 +99,14 @@ export class MoneyHistory {
  */
 export async function openStateOf(log: ReceiptLog, withPositions = true): Promise<unknown> {
   const big = (x: unknown): unknown => JSON.parse(JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)));
-  const deployments = DEPLOYMENTS.map((d) => d);
-  const of = await Promise.all(deployments.map(async (d) => Promise.all((await log.of(d)).map(async (e) => ({ entry: big(e), shown: big(await log.present(e)) })))));
+  const deployments = DEPLOYMENTS;
+  // One read at a time: concurrent reads back of old trees would fill the read-back cache in whatever order the store answers.
+  const of: unknown[] = [];
+  for (const d of deployments) {
+    const shown: unknown[] = [];
+    for (const e of await log.of(d)) shown.push({ entry: big(e), shown: big(await log.present(e)) });
+    of.push(shown);
+  }
   return {
     // With positions false (a store that reads them back) every deployment names the state's position instead.
     // Parsed: a receipt read back from jsonb has its keys in another order, which no reader depends on.

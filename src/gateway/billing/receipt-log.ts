@@ -302,6 +302,8 @@ export class ReceiptLog {
   /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
   private attach(store: MoneyStore): number {
     this.store = store;
+    // The first checkpoint stands after a record appended from now on: never on a receipt of a close cut short before this start (left out here, retired when its period is closed again).
+    this.checkpointedAt = this.applied;
     let uncommitted = 0;
     for (const list of this.uncommitted.values()) uncommitted += list.length;
     this.uncommitted.clear();
