@@ -86,7 +86,7 @@ async function openEmbeddedStorage(config: GatewayConfig, log: Logger): Promise<
 
 /**
  * Opens the PostgreSQL backend: migrates the schema (or refuses a newer one), reads the state tables,
- * the whole money log, the newest events and each customer's newest archived orders. A transaction
+ * the money log's checkpoint and the rows after it, the newest events and each customer's newest archived orders. A transaction
  * commits whole or not at all, so there is no torn record to report.
  */
 async function openPostgresStorage(url: string, config: GatewayConfig, log: Logger, options: StorageOptions): Promise<Storage> {
