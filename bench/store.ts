@@ -1,4 +1,4 @@
-// bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start) with N receipts in the money log, and a period close of D deployments.
+// bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start, from the money log's checkpoint) with N receipts in the money log, the money log replayed whole as before the checkpoint, and a period close of D deployments.
 import { spawn } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { pino } from 'pino';
+import { FileMoneyStore } from '../src/gateway/billing/money-store.js';
 import { ReceiptLog } from '../src/gateway/billing/receipt-log.js';
 import { parseGatewayConfig } from '../src/gateway/config.js';
 import { openStorage } from '../src/gateway/store/open-storage.js';
@@ -33,6 +34,8 @@ interface OpenSample {
   /** Peak RSS of the whole child process (maxRSS, KiB): Node itself plus what the open kept. */
   readonly peakKib: number;
   readonly receipts: number;
+  /** Whether the money log began from its checkpoint (only the records after it replayed). */
+  readonly fromCheckpoint: boolean;
 }
 
 /** Child mode: opens the gateway's storage as Gateway.start does and prints what it cost as JSON. */
@@ -46,8 +49,31 @@ async function openChild(kind: string, where: string): Promise<void> {
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   const used = process.cpuUsage(cpu);
   const receipts = storage.receipts.count();
+  const fromCheckpoint = storage.receipts.fromCheckpoint();
   await storage.close();
-  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts };
+  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts, fromCheckpoint };
+  out(JSON.stringify(sample));
+}
+
+/** Child mode: the money log alone, replayed whole as every start did before the checkpoint (the checkpoint is not read). */
+async function replayChild(kind: string, where: string): Promise<void> {
+  await loadLibsodium();
+  const cpu = process.cpuUsage();
+  const start = process.hrtime.bigint();
+  let receipts: ReceiptLog;
+  let db: PgDatabase | null = null;
+  if (kind === 'postgres') {
+    const opened = await PgDatabase.open({ url: where });
+    db = opened;
+    receipts = (await ReceiptLog.over((replay) => PgMoneyStore.open(opened, replay), { checkpointEvery: 0 })).receipts;
+  } else {
+    receipts = (await ReceiptLog.over((replay) => Promise.resolve(FileMoneyStore.open(join(where, 'receipts.log'), replay).store), { checkpointEvery: 0 })).receipts;
+  }
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const used = process.cpuUsage(cpu);
+  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts: receipts.count(), fromCheckpoint: receipts.fromCheckpoint() };
+  receipts.close();
+  await db?.close();
   out(JSON.stringify(sample));
 }
 
@@ -112,8 +138,9 @@ async function main(): Promise<void> {
   const deployments = Number(process.env.BENCH_DEPLOYMENTS ?? 5_000);
   const closes = Number(process.env.BENCH_CLOSES ?? 2);
   const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+  const replayRounds = Number(process.env.BENCH_REPLAY_ROUNDS ?? 1);
   const historyDeployments = 1_000;
-  for (const n of [...sizes, deployments, closes, rounds]) if (!Number.isInteger(n) || n <= 0) throw new Error('bench/store: BENCH_RECEIPTS, BENCH_DEPLOYMENTS, BENCH_CLOSES and BENCH_ROUNDS must be positive whole numbers');
+  for (const n of [...sizes, deployments, closes, rounds, replayRounds]) if (!Number.isInteger(n) || n <= 0) throw new Error('bench/store: BENCH_RECEIPTS, BENCH_DEPLOYMENTS, BENCH_CLOSES, BENCH_ROUNDS and BENCH_REPLAY_ROUNDS must be positive whole numbers');
   for (const n of sizes) if (n % historyDeployments !== 0) throw new Error(`bench/store: BENCH_RECEIPTS must be multiples of ${historyDeployments}`);
 
   const loadStart = loadavg();
@@ -128,7 +155,7 @@ async function main(): Promise<void> {
     await loadLibsodium();
 
     // (a) Storage open with N receipts in the money log.
-    const opens: Array<{ receipts: number; fillMs: { embedded: number; postgres: number }; tableMiB: number; fileMiB: number; embedded: OpenSample[]; postgres: OpenSample[] }> = [];
+    const opens: Array<{ receipts: number; fillMs: { embedded: number; postgres: number }; tableMiB: number; fileMiB: number; checkpointMiB: { file: number; row: number }; embedded: OpenSample[]; postgres: OpenSample[]; embeddedReplay: OpenSample[]; postgresReplay: OpenSample[] }> = [];
     for (const n of sizes) {
       const dataDir = join(dir, `embedded-${n}`);
       mkdirSync(dataDir);
@@ -145,13 +172,20 @@ async function main(): Promise<void> {
       table.close();
       const postgresFillMs = Number(process.hrtime.bigint() - t) / 1e6;
       const size = await db.query<{ bytes: string }>('bench.size', "SELECT pg_total_relation_size('money_log') AS bytes");
+      const rowSize = await db.query<{ bytes: string }>('bench.size', 'SELECT octet_length(state) AS bytes FROM money_checkpoint');
       await db.close();
-      const row = { receipts: n, fillMs: { embedded: embeddedFillMs, postgres: postgresFillMs }, tableMiB: Number(size[0]?.bytes ?? 0) / 1048576, fileMiB: statSync(join(dataDir, 'receipts.log')).size / 1048576, embedded: [] as OpenSample[], postgres: [] as OpenSample[] };
+      const checkpointMiB = { file: statSync(join(dataDir, 'receipts.log.checkpoint')).size / 1048576, row: Number(rowSize[0]?.bytes ?? 0) / 1048576 };
+      const row = { receipts: n, fillMs: { embedded: embeddedFillMs, postgres: postgresFillMs }, tableMiB: Number(size[0]?.bytes ?? 0) / 1048576, fileMiB: statSync(join(dataDir, 'receipts.log')).size / 1048576, checkpointMiB, embedded: [] as OpenSample[], postgres: [] as OpenSample[], embeddedReplay: [] as OpenSample[], postgresReplay: [] as OpenSample[] };
       for (let r = 0; r < rounds; r++) {
         row.embedded.push(JSON.parse(await runNode([join(here, 'store.js'), 'open', 'embedded', dataDir])) as OpenSample);
         row.postgres.push(await withServerCpu(server, async () => JSON.parse(await runNode([join(here, 'store.js'), 'open', 'postgres', url])) as OpenSample));
       }
-      for (const s of [...row.embedded, ...row.postgres]) if (s.receipts !== n) throw new Error(`bench/store: opened ${s.receipts} receipts, expected ${n}`);
+      for (let r = 0; r < replayRounds; r++) {
+        row.embeddedReplay.push(JSON.parse(await runNode([join(here, 'store.js'), 'replay', 'embedded', dataDir])) as OpenSample);
+        row.postgresReplay.push(await withServerCpu(server, async () => JSON.parse(await runNode([join(here, 'store.js'), 'replay', 'postgres', url])) as OpenSample));
+      }
+      for (const s of [...row.embedded, ...row.postgres, ...row.embeddedReplay, ...row.postgresReplay]) if (s.receipts !== n) throw new Error(`bench/store: opened ${s.receipts} receipts, expected ${n}`);
+      for (const s of [...row.embedded, ...row.postgres]) if (!s.fromCheckpoint) throw new Error(`bench/store: a start with ${n} receipts did not begin from the checkpoint`);
       opens.push(row);
       process.stderr.write(`bench/store: open with ${n} receipts measured\n`);
     }
@@ -176,7 +210,7 @@ async function main(): Promise<void> {
     out();
     out(`Node ${process.version}, ${availableParallelism()} cores, load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(1)).join(' ')} at end. PostgreSQL: ${server.dataDir} (Unix socket, fsync on, synchronous_commit on, default settings).`);
     out();
-    out(`### Storage open (the gateway's start) with N receipts in the money log (median of ${rounds} rounds, each a fresh process)`);
+    out(`### Storage open (the gateway's start, from the money log's checkpoint) with N receipts in the money log (median of ${rounds} rounds, each a fresh process)`);
     out();
     out('| receipts | money log size (file / table, MiB) | embedded: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | wall PG / embedded | CPU (gateway + server) PG / embedded |');
     out('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
@@ -188,6 +222,17 @@ async function main(): Promise<void> {
       const pc = m(o.postgres, (s) => s.cpuMs);
       const ps = m(o.postgres, (s) => s.serverCpuMs);
       out(`| ${fmt(o.receipts)} | ${fmt(o.fileMiB)} / ${fmt(o.tableMiB)} | ${fmt(ew)} | ${fmt(ec)} | ${mib(m(o.embedded, (s) => s.peakKib))} | ${fmt(pw)} | ${fmt(pc)} | ${fmt(ps)} | ${mib(m(o.postgres, (s) => s.peakKib))} | ${(pw / ew).toFixed(2)} | ${((pc + ps) / ec).toFixed(2)} |`);
+    }
+    out();
+    out(`### The money log alone, replayed whole as every start did before the checkpoint (same data, median of ${replayRounds} round(s))`);
+    out();
+    out('| receipts | checkpoint, file / row (MiB) | embedded replay: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL replay: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | start from checkpoint / replay, wall: embedded | PostgreSQL |');
+    out('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const o of opens) {
+      const m = (xs: OpenSample[], f: (s: OpenSample) => number): number => median(xs.map(f));
+      const ew = m(o.embeddedReplay, (s) => s.wallMs);
+      const pw = m(o.postgresReplay, (s) => s.wallMs);
+      out(`| ${fmt(o.receipts)} | ${fmt(o.checkpointMiB.file, 1)} / ${fmt(o.checkpointMiB.row, 2)} | ${fmt(ew)} | ${fmt(m(o.embeddedReplay, (s) => s.cpuMs))} | ${mib(m(o.embeddedReplay, (s) => s.peakKib))} | ${fmt(pw)} | ${fmt(m(o.postgresReplay, (s) => s.cpuMs))} | ${fmt(m(o.postgresReplay, (s) => s.serverCpuMs))} | ${mib(m(o.postgresReplay, (s) => s.peakKib))} | ${(m(o.embedded, (s) => s.wallMs) / ew).toFixed(3)} | ${(m(o.postgres, (s) => s.wallMs) / pw).toFixed(3)} |`);
     }
     out();
     out(`Filling the logs (not timed above): ${opens.map((o) => `${fmt(o.receipts)} receipts: file ${fmt(o.fillMs.embedded / 1000, 1)} s, PostgreSQL ${fmt(o.fillMs.postgres / 1000, 1)} s`).join('; ')}. Peak RSS is the whole process (Node alone is ~40 MiB).`);
@@ -208,4 +253,5 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'open') await openChild(process.argv[3] as string, process.argv[4] as string);
+else if (process.argv[2] === 'replay') await replayChild(process.argv[3] as string, process.argv[4] as string);
 else await main();

@@ -1,6 +1,29 @@
-// Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log).
-import { AppendLog } from '../store/append-log.js';
+// Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
+import { errorMessage } from '../../identity/error-message.js';
+import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
+import { AppendLog, type LogTip } from '../store/append-log.js';
+import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
+
+/** ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's text), to be stored with an append. */
+export interface MoneyCheckpoint {
+  readonly position: number;
+  readonly text: string;
+}
+
+/**
+ * Hands a stored checkpoint to ReceiptLog before any record is replayed; false when ReceiptLog cannot
+ * use it (damaged, another format, not at `position`): then every record is replayed.
+ */
+export type RestoreCheckpoint = (text: string, position: number) => boolean;
+
+/** What an append may carry beside its records. */
+export interface AppendOptions {
+  /** The records' JSON texts, already written by the caller. */
+  readonly texts?: readonly string[];
+  /** ReceiptLog's state as of records already stored. */
+  readonly checkpoint?: MoneyCheckpoint;
+}
 
 /**
  * The storage of the money log, as small as ReceiptLog needs: append records durably, read back
@@ -12,33 +35,59 @@ export interface MoneyStore {
   /**
    * Appends records in order, durably; answers each one's position. `texts`, when given, are the
    * records' JSON texts already written by the caller (the file store writes them as they are; a
-   * store that keeps records otherwise may ignore them).
+   * store that keeps records otherwise may ignore them). A checkpoint given (of records already
+   * stored) is stored too, never ahead of the log: in the same transaction, or after the records.
    */
-  append(records: readonly MoneyRecord[], texts?: readonly string[]): Promise<number[]>;
+  append(records: readonly MoneyRecord[], options?: AppendOptions): Promise<number[]>;
   /** The records at these positions, in the order asked. */
   read(positions: readonly number[]): Promise<MoneyRecord[]>;
   /** Every record whose position lies within [from, to], in log order, with its position. */
   readRange(from: number, to: number): Promise<Array<{ readonly position: number; readonly record: MoneyRecord }>>;
+  /**
+   * A store that can find a deployment's committed receipts by itself (an index) answers their
+   * positions up to `upTo`, oldest first; ReceiptLog then keeps no positions older than its checkpoint.
+   */
+  receiptPositions?(deployment: string, upTo: number): Promise<number[]>;
   close(): void;
 }
 
-/** The money log in one append-only, hash-chained, fsynced file; positions are byte offsets of lines. */
+/** The first line of a checkpoint file: which line of the log it stands after (the log's tip there). */
+interface CheckpointHeader {
+  readonly position: number;
+  readonly n: number;
+  readonly head: string;
+}
+
+/**
+ * The money log in one append-only, hash-chained, fsynced file; positions are byte offsets of lines.
+ * Its checkpoint is `<path>.checkpoint` (0600, replaced atomically): a header naming the log line it
+ * stands after, with that line's number and chain hash, then ReceiptLog's state. It is used only when
+ * that line is in the log with that hash (so never from another log, nor ahead of this one).
+ */
 export class FileMoneyStore implements MoneyStore {
-  private constructor(private readonly log: AppendLog<MoneyRecord>) {}
+  private constructor(
+    private readonly log: AppendLog<MoneyRecord>,
+    private readonly checkpointPath: string,
+  ) {}
 
   /**
-   * Opens (or creates) the file and hands every record, oldest first, to `replay` with its
-   * position; the records are not kept. `tornBytes`: an unfinished last line moved aside.
+   * Opens (or creates) the file. With `restore`, a checkpoint that matches the log is handed to it and
+   * only the records after it are replayed; otherwise every record, oldest first, goes to `replay` with
+   * its position. The records are not kept. `tornBytes`: an unfinished last line moved aside.
    */
-  static open(path: string, replay: (record: MoneyRecord, position: number) => void): { store: FileMoneyStore; tornBytes: number } {
-    const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay });
-    return { store: new FileMoneyStore(log), tornBytes };
+  static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number; resumedAt: LogTip | null } {
+    const checkpointPath = `${path}.checkpoint`;
+    const from = restore ? resumeFrom(path, checkpointPath, restore) : null;
+    const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, ...(from ? { from } : {}) });
+    return { store: new FileMoneyStore(log, checkpointPath), tornBytes, resumedAt: from };
   }
 
-  append(records: readonly MoneyRecord[], texts?: readonly string[]): Promise<number[]> {
-    if (texts === undefined) return this.log.append(...records);
-    if (texts.length !== records.length) return Promise.reject(new RangeError(`FileMoneyStore.append: ${records.length} record(s) but ${texts.length} text(s)`));
-    return this.log.appendTexts(texts);
+  async append(records: readonly MoneyRecord[], options: AppendOptions = {}): Promise<number[]> {
+    const { texts, checkpoint } = options;
+    if (texts !== undefined && texts.length !== records.length) throw new RangeError(`FileMoneyStore.append: ${records.length} record(s) but ${texts.length} text(s)`);
+    const positions = texts === undefined ? await this.log.append(...records) : await this.log.appendTexts(texts);
+    if (checkpoint) this.writeCheckpoint(checkpoint);
+    return positions;
   }
 
   // The file is read synchronously (as it is written); async only because the port is.
@@ -57,4 +106,44 @@ export class FileMoneyStore implements MoneyStore {
   close(): void {
     this.log.close();
   }
+
+  /**
+   * Replaces the checkpoint file (temp file, fsync, rename, fsync of the folder). The records it
+   * covers are already fsynced, so a crash at any point leaves a checkpoint at or behind the log.
+   * A checkpoint that cannot be written is skipped: the log stays the truth, the next start replays more.
+   */
+  private writeCheckpoint(checkpoint: MoneyCheckpoint): void {
+    const tip = this.log.tipAt(checkpoint.position);
+    if (!tip) throw new StoreError('corrupt', `${this.log.path}: no whole line at byte ${checkpoint.position}, where a checkpoint was to stand`);
+    const header: CheckpointHeader = { position: checkpoint.position, n: tip.n, head: tip.head };
+    try {
+      writeSecureFile(this.checkpointPath, `${JSON.stringify(header)}\n${checkpoint.text}`);
+    } catch (err) {
+      // A full disk shows on the next append of the log itself; the checkpoint is only a shortcut.
+      if (!(err instanceof SecureFileError)) throw err;
+    }
+  }
+}
+
+/** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */
+function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckpoint): LogTip | null {
+  let raw: string;
+  try {
+    raw = readSecureFile(checkpointPath).toString('utf8');
+  } catch (err) {
+    if (err instanceof SecureFileError && err.problem === 'permissions') throw new StoreError('permissions', err.message);
+    if (err instanceof SecureFileError && err.problem === 'not_found') return null;
+    throw new StoreError('io', `${checkpointPath}: ${errorMessage(err)}`);
+  }
+  const nl = raw.indexOf('\n');
+  let header: CheckpointHeader;
+  try {
+    header = JSON.parse(raw.slice(0, nl)) as CheckpointHeader;
+  } catch {
+    return null;
+  }
+  if (nl < 0 || !Number.isSafeInteger(header.position) || header.position < 0) return null;
+  const tip = AppendLog.tipAt(path, header.position);
+  if (!tip || tip.n !== header.n || tip.head !== header.head) return null;
+  return restore(raw.slice(nl + 1), header.position) ? tip : null;
 }

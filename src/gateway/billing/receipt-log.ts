@@ -4,8 +4,11 @@ import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
 import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
+import { decodeCheckpoint, encodeCheckpoint } from './money-checkpoint.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
-import { FileMoneyStore, type MoneyStore } from './money-store.js';
+import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
+import { PeriodStarts } from './period-starts.js';
+import type { ReceiptLogState } from './receipt-log-state.js';
 
 export type { EscrowRecord, MoneyRecord } from './money-record.js';
 
@@ -81,7 +84,7 @@ export interface PeriodTree {
 }
 
 /** Every committed period, kept for all time (a few hundred bytes each): its head and where its records lie. */
-interface PeriodHead {
+export interface PeriodHead {
   readonly head: SignedTreeHead;
   readonly headHash: string;
   /** Positions of the first and last receipt record of the close. */
@@ -92,11 +95,14 @@ interface PeriodHead {
 }
 
 /** A deployment's chain end, where its receipts lie, and its running totals. */
-interface DeploymentHistory {
+export interface DeploymentHistory {
   lastHash: string;
-  /** Period starts and store positions of its committed receipts, oldest first (8 bytes each). */
-  readonly periodStartsMs: number[];
-  readonly positions: number[];
+  /** Period starts of its committed receipts, oldest first, as runs (small however long the history). */
+  readonly periodStartsMs: PeriodStarts;
+  /** Store positions of its committed receipts, oldest first: those after `olderUpTo` when that is set. */
+  positions: number[];
+  /** Positions up to this one are not kept: the store reads them back (MoneyStore.receiptPositions). */
+  olderUpTo?: number;
   upSeconds: number;
   chargedMicros: bigint;
   /** Charges held by access escrow and not yet released or returned; and those returned. */
@@ -162,6 +168,16 @@ export const READ_BACK_LEAVES = 262_144;
 /** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
 const BUILT_CACHE = 8;
 const HASH_BYTES = 32;
+/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch. */
+export const CHECKPOINT_EVERY = 10_000;
+
+/** How a ReceiptLog checkpoints its open state. */
+export interface ReceiptLogOptions {
+  /** Records between checkpoints (default CHECKPOINT_EVERY); 0 turns checkpoints off. */
+  readonly checkpointEvery?: number;
+  /** Leaves of read-back trees kept (default READ_BACK_LEAVES). */
+  readonly readBackLeaves?: number;
+}
 
 /**
  * `receipts.log` through a MoneyStore: appending is O(1) (one line, fsynced with its batch).
@@ -204,31 +220,104 @@ export class ReceiptLog {
   private readonly openPayouts = new Map<string, OpenPayoutBatch>();
   private lastStart = { iso: '', ms: Number.NaN };
 
-  /** Leaves of the read-back trees now kept, and their bound. */
+  /** Leaves of the read-back trees now kept (bound: readBackLeavesMax). */
   private readBackLeaves = 0;
+  /** Position of the last record applied, and records applied in all and when the last checkpoint was taken. */
+  private lastPosition = -1;
+  private applied = 0;
+  private checkpointedAt = 0;
+  /** Whether the open state came from a checkpoint (then only the log's tail was replayed). */
+  private restored = false;
 
-  private constructor(private readonly readBackLeavesMax: number = READ_BACK_LEAVES) {}
+  private constructor(
+    private readonly checkpointEvery: number,
+    private readonly readBackLeavesMax: number = READ_BACK_LEAVES,
+  ) {}
 
-  /** Opens the log file; `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again). */
-  static open(path: string): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
-    const receipts = new ReceiptLog();
-    const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position));
+  /**
+   * Opens the log file, from its checkpoint (`receipts.log.checkpoint`) when that matches the log;
+   * `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again).
+   */
+  static open(path: string, options: ReceiptLogOptions = {}): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, tornBytes, uncommitted: receipts.attach(store) };
   }
 
   /**
-   * Opens the log over any MoneyStore (a database table, say): `openStore` hands every record,
-   * oldest first, with its position to `replay`, then answers the store.
+   * Opens the log over any MoneyStore (a database table, say): `openStore` may hand a checkpoint it
+   * holds to `restore` first (which answers false if it cannot be used), then hands every record after
+   * it (or every record), oldest first, with its position to `replay`, then answers the store.
    */
-  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void) => Promise<MoneyStore>, options: { readBackLeaves?: number } = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
-    const receipts = new ReceiptLog(options.readBackLeaves);
-    const store = await openStore((record, position) => receipts.apply(record, position));
+  static async over(openStore: (replay: (record: MoneyRecord, position: number) => void, restore: RestoreCheckpoint) => Promise<MoneyStore>, options: ReceiptLogOptions = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const store = await openStore((record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, uncommitted: receipts.attach(store) };
+  }
+
+  /** The open state (live references, not copies: encode it before anything else runs). */
+  openState(): ReceiptLogState {
+    const { live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts } = this;
+    return { position: this.lastPosition, live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts };
+  }
+
+  /** Whether this open began from a checkpoint and replayed only the records after it. */
+  fromCheckpoint(): boolean {
+    return this.restored;
+  }
+
+  /** Takes a checkpoint's state, before any record is replayed; false (nothing taken) if it is unreadable or not at `position`. */
+  private restorer(): RestoreCheckpoint {
+    return (text, position) => {
+      const s = decodeCheckpoint(text);
+      if (!s || s.position !== position || this.applied > 0) return false;
+      const copy = <K, V>(from: Map<K, V>, to: Map<K, V>): void => from.forEach((v, k) => to.set(k, v));
+      copy(s.live, this.live);
+      for (const state of Object.keys(this.byState) as ReceiptState[]) s.byState[state].forEach((e) => this.byState[state].add(e));
+      s.owedPayout.forEach((e) => this.owedPayout.add(e));
+      copy(s.deployments, this.deployments);
+      copy(s.periods, this.periods);
+      copy(s.customerArrears, this.customerArrears);
+      copy(s.released, this.released);
+      copy(s.customerPaid, this.customerPaid);
+      copy(s.deploymentArrears, this.deploymentArrears);
+      copy(s.heads, this.heads);
+      for (const [ms, ph] of s.heads) this.byHeadHash.set(ph.headHash, ms);
+      copy(s.recent, this.recent);
+      s.names.forEach((name) => this.code(name));
+      this.lastHeadHash = s.lastHeadHash;
+      this.receiptCount = s.receiptCount;
+      this.payoutBatched = s.payoutBatched;
+      copy(s.openPayouts, this.openPayouts);
+      this.lastPosition = position;
+      this.restored = true;
+      return true;
+    };
+  }
+
+  /**
+   * The checkpoint to write with the next append, when one is due: the state up to the last record
+   * applied (never while a close is between its begin and its tree head). A store that reads
+   * positions back (receiptPositions) keeps none: they are dropped from memory too.
+   */
+  private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
+    if (this.checkpointEvery <= 0 || this.applied - this.checkpointedAt < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    this.checkpointedAt = this.applied;
+    const readsBack = store.receiptPositions !== undefined;
+    if (readsBack) {
+      for (const h of this.deployments.values()) {
+        h.positions = [];
+        h.olderUpTo = this.lastPosition;
+      }
+    }
+    return { position: this.lastPosition, text: encodeCheckpoint(this.openState(), { positions: !readsBack }) };
   }
 
   /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
   private attach(store: MoneyStore): number {
     this.store = store;
+    // The first checkpoint stands after a record appended from now on: never on a receipt of a close cut short before this start (left out here, retired when its period is closed again).
+    this.checkpointedAt = this.applied;
     let uncommitted = 0;
     for (const list of this.uncommitted.values()) uncommitted += list.length;
     this.uncommitted.clear();
@@ -241,7 +330,9 @@ export class ReceiptLog {
    */
   async append(records: MoneyRecord[], texts?: readonly string[]): Promise<void> {
     if (records.length === 0) return;
-    const positions = await this.opened().append(records, texts);
+    const store = this.opened();
+    const checkpoint = this.dueCheckpoint(store);
+    const positions = await store.append(records, { ...(texts ? { texts } : {}), ...(checkpoint ? { checkpoint } : {}) });
     records.forEach((r, i) => this.apply(r, positions[i] as number));
   }
 
@@ -266,9 +357,12 @@ export class ReceiptLog {
   async listed(deployment: string): Promise<ReceiptEntry[]> {
     const h = this.deployments.get(deployment);
     if (!h) return [];
+    const store = this.opened();
     // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
     // be answered for the positions it was asked (bench/requests met "no record at position" on PostgreSQL).
-    const records = await this.opened().read(h.positions.slice());
+    const kept = [...h.positions];
+    const older = h.olderUpTo === undefined ? [] : await this.olderPositions(store, deployment, h.olderUpTo);
+    const records = await store.read([...older, ...kept]);
     const out: ReceiptEntry[] = [];
     for (const r of records) {
       if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
@@ -284,14 +378,7 @@ export class ReceiptLog {
 
   /** Whether the deployment has a receipt for the period starting at `periodStartMs`. */
   has(deployment: string, periodStartMs: number): boolean {
-    const starts = this.deployments.get(deployment)?.periodStartsMs;
-    if (!starts) return false;
-    for (let i = starts.length - 1; i >= 0; i--) {
-      const s = starts[i] as number;
-      if (s === periodStartMs) return true;
-      if (s < periodStartMs) return false;
-    }
-    return false;
+    return this.deployments.get(deployment)?.periodStartsMs.has(periodStartMs) ?? false;
   }
 
   /** Every live receipt in a state, oldest first. */
@@ -481,6 +568,12 @@ export class ReceiptLog {
     return this.store;
   }
 
+  /** A deployment's receipt positions up to `upTo`, which this log no longer keeps, read back from the store. */
+  private async olderPositions(store: MoneyStore, deployment: string, upTo: number): Promise<number[]> {
+    if (!store.receiptPositions) throw new Error(`receipts.log: the positions of ${deployment}'s older receipts were left to a store that cannot read them back`);
+    return store.receiptPositions(deployment, upTo);
+  }
+
   /** A committed tree: kept, read back before, or read back now from its records in the store. */
   private async treeOf(periodStartMs: number): Promise<PeriodTree | undefined> {
     const recent = this.recent.get(periodStartMs);
@@ -592,6 +685,8 @@ export class ReceiptLog {
   }
 
   private apply(r: MoneyRecord, position: number): void {
+    this.lastPosition = position;
+    this.applied++;
     switch (r.t) {
       case 'close_begin':
         this.uncommitted.set(r.periodStartMs, []);
@@ -683,7 +778,7 @@ export class ReceiptLog {
     let h = this.deployments.get(d);
     if (h && r.receipt.prev !== h.lastHash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to the previous receipt of ${d}`);
     if (!h) {
-      h = { lastHash: entry.hash, periodStartsMs: [], positions: [], upSeconds: 0, chargedMicros: 0n, heldMicros: 0n, returnedMicros: 0n };
+      h = { lastHash: entry.hash, periodStartsMs: PeriodStarts.empty(), positions: [], upSeconds: 0, chargedMicros: 0n, heldMicros: 0n, returnedMicros: 0n };
       this.deployments.set(d, h);
     }
     h.lastHash = entry.hash;

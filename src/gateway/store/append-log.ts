@@ -46,7 +46,7 @@ export class AppendLog<T> implements RecordLog<T> {
    * which was never acknowledged, is moved to a side file and reported, not dropped silently.
    * Damage anywhere else throws.
    */
-  static open<T>(path: string, options: { durable?: boolean; keepLast?: number; visit?: (record: T, offset: number) => void } = {}): OpenedLog<T> {
+  static open<T>(path: string, options: { durable?: boolean; keepLast?: number; visit?: (record: T, offset: number) => void; from?: LogTip } = {}): OpenedLog<T> {
     const keepLast = options.keepLast ?? Infinity;
     const visit = options.visit;
     const existed = existsSync(path);
@@ -55,22 +55,30 @@ export class AppendLog<T> implements RecordLog<T> {
       if ((fstatSync(fd).mode & 0o077) !== 0) {
         throw new StoreError('permissions', `${path} can be read by others; run chmod 600 ${path}`);
       }
-      const raw = readFileSync(path);
+      // From a tip (a checkpoint's), only the lines after it are read and checked: those before were checked when written and at the open that read them.
+      const from = options.from;
+      const base = from?.next ?? 0;
+      const raw = base === 0 ? readFileSync(path) : readFrom(fd, base);
       const records: T[] = [];
-      const scanned = scanLines<T>(raw, path, (record, offset) => {
-        // A visitor takes each record with its line's offset; nothing is kept for it here.
-        if (visit) visit(record, offset);
-        else records.push(record);
-        // Every line is still checked against the chain; only the newest keepLast are kept parsed.
-        if (records.length >= 2 * keepLast) records.splice(0, records.length - keepLast);
-      });
+      const scanned = scanLines<T>(
+        raw,
+        path,
+        (record, offset) => {
+          // A visitor takes each record with its line's offset; nothing is kept for it here.
+          if (visit) visit(record, base + offset);
+          else records.push(record);
+          // Every line is still checked against the chain; only the newest keepLast are kept parsed.
+          if (records.length >= 2 * keepLast) records.splice(0, records.length - keepLast);
+        },
+        from ? { n: from.n, head: from.head, base } : undefined,
+      );
       if (records.length > keepLast) records.splice(0, records.length - keepLast);
       let tornBytes = 0;
       if (scanned.end < raw.length) {
         tornBytes = raw.length - scanned.end;
         const side = `${path}.torn-${Date.now()}`;
         writeFileSync(side, raw.subarray(scanned.end), { mode: 0o600 });
-        ftruncateSync(fd, scanned.end);
+        ftruncateSync(fd, base + scanned.end);
         fdatasyncSync(fd);
       }
       if (!existed) fsyncDir(dirname(path));
@@ -89,6 +97,30 @@ export class AppendLog<T> implements RecordLog<T> {
     const records: T[] = [];
     scanLines<T>(readFileSync(path), path, (record) => records.push(record));
     return records;
+  }
+
+  /**
+   * The tip of the line starting at `offset` (its number and chain hash, and where the next line
+   * starts), or null when no whole line of this log's form starts there.
+   */
+  static tipAt(path: string, offset: number): LogTip | null {
+    let fd: number;
+    try {
+      fd = openSync(path, constants.O_RDONLY);
+    } catch {
+      return null;
+    }
+    try {
+      return tipOf(fd, offset);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The tip of this log's line starting at `offset`, or null. */
+  tipAt(offset: number): LogTip | null {
+    this.flushQueue();
+    return tipOf(this.fd, offset);
   }
 
   /** Number of records in the log. */
@@ -178,15 +210,9 @@ export class AppendLog<T> implements RecordLog<T> {
 
   /** The line (without its newline) that starts at `offset`. */
   private lineAt(offset: number): string {
-    let size = 4096;
-    for (;;) {
-      const buf = Buffer.allocUnsafe(size);
-      const got = readSync(this.fd, buf, 0, size, offset);
-      const nl = buf.subarray(0, got).indexOf(0x0a);
-      if (nl >= 0) return buf.toString('utf8', 0, nl);
-      if (got < size) throw corrupt(`${this.path} at byte ${offset}`, 'is not a whole line');
-      size *= 4;
-    }
+    const line = lineFrom(this.fd, offset);
+    if (line === null) throw corrupt(`${this.path} at byte ${offset}`, 'is not a whole line');
+    return line;
   }
 
   close(): void {
@@ -269,24 +295,77 @@ const SELF_HASHED = /^\{"n":(\d+),"h":"([0-9a-f]{32})","r":/;
 const IN_BATCH = /^\{"n":(\d+),"r":/;
 const SEAL = /^\{"b":(\d+),"h":"([0-9a-f]{32})"\}$/;
 
+/** Where a log stands after one append batch: its record count, the chain hash, and the byte offset of the next line. */
+export interface LogTip {
+  readonly n: number;
+  readonly head: string;
+  readonly next: number;
+}
+
+/** The line (without its newline) starting at `offset` of an open file, or null if no whole line starts there. */
+function lineFrom(fd: number, offset: number): string | null {
+  let size = 4096;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(size);
+    const got = readSync(fd, buf, 0, size, offset);
+    const nl = buf.subarray(0, got).indexOf(0x0a);
+    if (nl >= 0) return buf.toString('utf8', 0, nl);
+    if (got < size) return null;
+    size *= 4;
+  }
+}
+
+/**
+ * The tip after the record line at `offset`, read from prefixes (no record is parsed): a
+ * self-hashed line carries its own hash; the last record line of a batch is followed by its seal,
+ * which carries the batch's. Null for a line inside a batch (no tip stands there) or no line at all.
+ */
+function tipOf(fd: number, offset: number): LogTip | null {
+  const line = lineFrom(fd, offset);
+  if (line === null) return null;
+  const next = offset + Buffer.byteLength(line, 'utf8') + 1;
+  const self = SELF_HASHED.exec(line);
+  if (self) return { n: Number(self[1]), head: self[2] as string, next };
+  const inBatch = IN_BATCH.exec(line);
+  if (!inBatch) return null;
+  const sealLine = lineFrom(fd, next);
+  const seal = sealLine === null ? null : SEAL.exec(sealLine);
+  if (!seal || sealLine === null) return null;
+  return { n: Number(inBatch[1]), head: seal[2] as string, next: next + Buffer.byteLength(sealLine, 'utf8') + 1 };
+}
+
+/** The bytes of an open file from `offset` to its end. */
+function readFrom(fd: number, offset: number): Buffer {
+  const size = fstatSync(fd).size;
+  const buf = Buffer.alloc(Math.max(0, size - offset));
+  let got = 0;
+  while (got < buf.length) {
+    const n = readSync(fd, buf, got, buf.length - got, offset + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
 /**
  * Checks every whole line of `raw` against the chain and hands each record, with its line's
  * offset, to `onRecord` — a batch's records only once its seal holds. Each hash is taken over
  * the bytes exactly as they stand in the file (no re-serialising), so a line edited in any way,
  * even one JSON would not notice, fails. Answers the record count, the head and where the
  * complete part ends: before an unfinished last line, or before record lines left unsealed.
+ * `after`: `raw` starts at byte `base` of the file, after a tip with that count and head.
  */
-function scanLines<T>(raw: Buffer, path: string, onRecord: (record: T, offset: number) => void): { n: number; head: string; end: number } {
+function scanLines<T>(raw: Buffer, path: string, onRecord: (record: T, offset: number) => void, after?: { n: number; head: string; base: number }): { n: number; head: string; end: number } {
   const last = raw.lastIndexOf(0x0a) + 1;
-  let head = GENESIS;
-  let n = 0;
+  let head = after?.head ?? GENESIS;
+  let n = after?.n ?? 0;
   /** Record lines of the batch not sealed yet: start of the line, start and end of its record. */
   const pending: number[] = [];
   let lineNo = 0;
   for (let lineStart = 0; lineStart < last; ) {
     const nl = raw.indexOf(0x0a, lineStart);
     lineNo++;
-    const at = `${path} line ${lineNo}`;
+    const at = after ? `${path} line ${lineNo} after byte ${after.base}` : `${path} line ${lineNo}`;
     // The forms are ASCII up to the record, so a latin1 prefix is the bytes as they are.
     const prefix = raw.toString('latin1', lineStart, Math.min(nl, lineStart + 80));
     const closed = raw[nl - 1] === 0x7d;

@@ -86,7 +86,7 @@ async function openEmbeddedStorage(config: GatewayConfig, log: Logger): Promise<
 
 /**
  * Opens the PostgreSQL backend: migrates the schema (or refuses a newer one), reads the state tables,
- * the whole money log, the newest events and each customer's newest archived orders. A transaction
+ * the money log's checkpoint and the rows after it, the newest events and each customer's newest archived orders. A transaction
  * commits whole or not at all, so there is no torn record to report.
  */
 async function openPostgresStorage(url: string, config: GatewayConfig, log: Logger, options: StorageOptions): Promise<Storage> {
@@ -104,7 +104,7 @@ async function openPostgresStorage(url: string, config: GatewayConfig, log: Logg
     opened.push(store);
     const events = EventLog.load(await loadEvents(db, config.events.keepInMemory), config.events.keepInMemory);
     opened.push(events);
-    const money = await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay));
+    const money = await ReceiptLog.over((replay, restore) => PgMoneyStore.open(db, replay, restore));
     opened.push(money.receipts);
     const archive = OrderArchive.load(await loadOrderArchive(db, config.orders.historyPerCustomer), config.orders.historyPerCustomer);
     opened.push(archive);

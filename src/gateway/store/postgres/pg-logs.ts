@@ -45,29 +45,44 @@ export const ORDER_ARCHIVE: PgLogTable<OrderRecord> = {
 /** The embedded ledger's journal. */
 export const LEDGER_JOURNAL: PgLogTable<LedgerEntry> = { table: 'ledger_journal', columns: [], expressions: [] };
 
+/** The newest `$1` events, oldest first: read backwards from the end of the primary key. */
+export const EVENTS_OPEN_SQL = 'SELECT record FROM (SELECT seq, record FROM events ORDER BY seq DESC LIMIT $1) x ORDER BY seq';
+
 /** The newest `keepInMemory` events by seq, oldest first: the timeline is never read whole. */
 export async function loadEvents(db: PgDatabase, keepInMemory: number): Promise<LoadedLog<TimelineEvent>> {
-  const rows = await db.query<{ record: TimelineEvent }>('events.open', 'SELECT record FROM (SELECT seq, record FROM events ORDER BY seq DESC LIMIT $1) x ORDER BY seq', [keepInMemory]);
+  const rows = await db.query<{ record: TimelineEvent }>('events.open', EVENTS_OPEN_SQL, [keepInMemory]);
   const [{ n }] = (await db.query<{ n: string }>('events.open', 'SELECT count(*) AS n FROM events')) as [{ n: string }];
   return { log: new PgAppendLog(db, EVENTS, Number(n)), records: rows.map((r) => r.record) };
 }
+
+/**
+ * Each customer's and each /64's newest `$1` finished orders, by seq. The customers and /64s are walked
+ * one index step each (a loose index scan), and each one's newest orders read from the front of its
+ * index: the server reads about (customers + /64s) x `$1` rows, not the whole archive (a window over
+ * every row was O(archive) at each start).
+ */
+export const ORDER_ARCHIVE_OPEN_SQL = `
+WITH RECURSIVE customers AS (
+    (SELECT customer FROM order_archive ORDER BY customer LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.customer FROM order_archive o WHERE o.customer > c.customer ORDER BY o.customer LIMIT 1) FROM customers c WHERE c.customer IS NOT NULL
+  ), subnets AS (
+    (SELECT subnet FROM order_archive WHERE subnet IS NOT NULL ORDER BY subnet LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.subnet FROM order_archive o WHERE o.subnet > s.subnet ORDER BY o.subnet LIMIT 1) FROM subnets s WHERE s.subnet IS NOT NULL
+  ), kept AS (
+    SELECT x.seq FROM customers c CROSS JOIN LATERAL (SELECT o.seq FROM order_archive o WHERE o.customer = c.customer ORDER BY o.created_at_ms DESC, o.seq DESC LIMIT $1) x WHERE c.customer IS NOT NULL
+    UNION
+    SELECT x.seq FROM subnets s CROSS JOIN LATERAL (SELECT o.seq FROM order_archive o WHERE o.subnet = s.subnet ORDER BY o.created_at_ms DESC, o.seq DESC LIMIT $1) x WHERE s.subnet IS NOT NULL
+  )
+SELECT a.record FROM order_archive a WHERE a.seq = ANY (ARRAY(SELECT seq FROM kept)) ORDER BY a.seq`;
 
 /**
  * Each customer's and each /64's newest `keepPerCustomer` finished orders (what OrderArchive keeps in
  * memory), oldest first: the archive is never read whole.
  */
 export async function loadOrderArchive(db: PgDatabase, keepPerCustomer: number): Promise<LoadedLog<OrderRecord>> {
-  const rows = await db.query<{ record: OrderRecord }>(
-    'order_archive.open',
-    `SELECT record FROM (
-       SELECT seq, record,
-              row_number() OVER (PARTITION BY customer ORDER BY created_at_ms DESC, seq DESC) AS by_customer,
-              CASE WHEN subnet IS NULL THEN NULL ELSE row_number() OVER (PARTITION BY subnet ORDER BY created_at_ms DESC, seq DESC) END AS by_subnet
-         FROM order_archive) x
-      WHERE by_customer <= $1 OR by_subnet <= $1
-      ORDER BY seq`,
-    [keepPerCustomer],
-  );
+  const rows = await db.query<{ record: OrderRecord }>('order_archive.open', ORDER_ARCHIVE_OPEN_SQL, [keepPerCustomer]);
   const [{ n }] = (await db.query<{ n: string }>('order_archive.open', 'SELECT count(*) AS n FROM order_archive')) as [{ n: string }];
   return { log: new PgAppendLog(db, ORDER_ARCHIVE, Number(n)), records: rows.map((r) => r.record) };
 }

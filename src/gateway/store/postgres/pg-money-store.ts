@@ -1,6 +1,7 @@
 // The money log's storage in PostgreSQL (table money_log): the MoneyStore port ReceiptLog reads back through, positions being row seqs.
+import type pg from 'pg';
 import type { MoneyRecord } from '../../billing/money-record.js';
-import type { MoneyStore } from '../../billing/money-store.js';
+import type { AppendOptions, MoneyCheckpoint, MoneyStore, RestoreCheckpoint } from '../../billing/money-store.js';
 import { StoreError } from '../store.js';
 import { insertRecords } from './pg-append-log.js';
 import type { PgDatabase } from './pg-database.js';
@@ -14,6 +15,8 @@ const PAGE = 10_000;
  * range of the log. Receipts of a close retired as abandoned (a close cut short, then issued again)
  * are never replayed nor read back: they never counted. Appends are serialised, one fenced
  * transaction per call (ReceiptLog already hands over a whole batch), so positions follow call order.
+ * The checkpoint (table money_checkpoint) is written in the append's transaction; a deployment's
+ * receipt positions are read back by index, so neither the log nor a per-receipt index is read at open.
  */
 export class PgMoneyStore implements MoneyStore {
   private writing: Promise<unknown> = Promise.resolve();
@@ -21,9 +24,21 @@ export class PgMoneyStore implements MoneyStore {
 
   private constructor(private readonly db: PgDatabase) {}
 
-  /** Replays every record that counts, oldest first, with its position, then answers the store. */
-  static async open(db: PgDatabase, replay: (record: MoneyRecord, position: number) => void): Promise<PgMoneyStore> {
+  /**
+   * With `restore`, hands it the checkpoint when its row is still in the log, unchanged and counted,
+   * then replays only the records after it; otherwise (or if restore declines) every record that counts,
+   * oldest first, with its position. Then answers the store.
+   */
+  static async open(db: PgDatabase, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): Promise<PgMoneyStore> {
     let after = '0';
+    if (restore) {
+      const rows = await db.query<{ seq: string; state: string }>(
+        'money_log.open',
+        'SELECT c.seq, c.state FROM money_checkpoint c JOIN money_log m ON m.seq = c.seq AND NOT m.abandoned AND md5(m.record::text) = c.tip WHERE c.id = 1',
+      );
+      const row = rows[0];
+      if (row && restore(row.state, Number(row.seq))) after = row.seq;
+    }
     for (;;) {
       const rows = await db.query<{ seq: string; record: MoneyRecord }>('money_log.open', `SELECT seq, record FROM money_log WHERE seq > $1 AND NOT abandoned ORDER BY seq LIMIT ${PAGE}`, [after]);
       for (const r of rows) replay(r.record, Number(r.seq));
@@ -32,7 +47,9 @@ export class PgMoneyStore implements MoneyStore {
     }
   }
 
-  append(records: readonly MoneyRecord[]): Promise<number[]> {
+  /** `options.texts` are not needed here (a record is stored as jsonb); a checkpoint is written in the append's transaction. */
+  append(records: readonly MoneyRecord[], options: AppendOptions = {}): Promise<number[]> {
+    const { checkpoint } = options;
     if (this.closed) return Promise.reject(new StoreError('io', 'money_log: the log is closed'));
     if (records.length === 0) return Promise.resolve([]);
     const next = this.writing.then(() =>
@@ -40,6 +57,7 @@ export class PgMoneyStore implements MoneyStore {
         // One statement answers the positions (the insert's RETURNING), not a max(seq) before and a select after.
         const positions = await insertRecords(client, MONEY_LOG, records);
         if (positions.length !== records.length) throw new StoreError('io', `money_log.append: wrote ${records.length} record(s) but got ${positions.length} position(s)`);
+        if (checkpoint) await writeCheckpoint(client, checkpoint);
         return positions;
       }),
     );
@@ -60,6 +78,20 @@ export class PgMoneyStore implements MoneyStore {
     });
   }
 
+  /** Committed receipts only: v1 ones, and v2 ones whose period has its tree head after them (not those of a close cut short). */
+  async receiptPositions(deployment: string, upTo: number): Promise<number[]> {
+    const rows = await this.db.query<{ seq: string }>(
+      'money_log.positions',
+      `SELECT m.seq FROM money_log m
+        WHERE m.kind = 'receipt' AND NOT m.abandoned AND m.deployment = $1 AND m.seq <= $2
+          AND (m.record->'receipt'->>'v' = '1'
+               OR EXISTS (SELECT 1 FROM money_log h WHERE h.kind = 'tree_head' AND h.period_start_ms = m.period_start_ms AND h.seq > m.seq))
+        ORDER BY m.seq`,
+      [deployment, String(upTo)],
+    );
+    return rows.map((r) => Number(r.seq));
+  }
+
   async readRange(from: number, to: number): Promise<Array<{ readonly position: number; readonly record: MoneyRecord }>> {
     const rows = await this.db.query<{ seq: string; record: MoneyRecord }>('money_log.range', 'SELECT seq, record FROM money_log WHERE seq BETWEEN $1 AND $2 AND NOT abandoned ORDER BY seq', [String(from), String(to)]);
     return rows.map((r) => ({ position: Number(r.seq), record: r.record }));
@@ -69,4 +101,17 @@ export class PgMoneyStore implements MoneyStore {
   close(): void {
     this.closed = true;
   }
+}
+
+/**
+ * Replaces the checkpoint row, naming the row it stands after by seq and by its record's md5. If that row
+ * is not a counted one, nothing is written: the checkpoint is a shortcut, and must never fail the append.
+ */
+async function writeCheckpoint(client: pg.ClientBase, checkpoint: MoneyCheckpoint): Promise<void> {
+  await client.query(
+    `INSERT INTO money_checkpoint (id, seq, tip, state)
+       SELECT 1, seq, md5(record::text), $2 FROM money_log WHERE seq = $1 AND NOT abandoned
+     ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, tip = EXCLUDED.tip, state = EXCLUDED.state, written_at = now()`,
+    [String(checkpoint.position), checkpoint.text],
+  );
 }

@@ -1,0 +1,136 @@
+// The money log's checkpoint on the file store: a start replays only the log after it, and reopens to exactly the state a full replay builds, whatever crash, damage or mix-up left the checkpoint behind.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { ReceiptLog } from '../../src/gateway/billing/receipt-log.js';
+import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
+import { scratchDir } from '../helpers/paths.js';
+import { testSeed } from '../helpers/seeded-random.js';
+
+const opArb: fc.Arbitrary<MoneyOp> = fc.record({ kind: fc.constantFrom(...OP_KINDS), pick: fc.nat({ max: 1000 }) });
+/** Closes weigh more, so there are receipts to pay, hold and batch. */
+const opsArb = fc.array(fc.oneof({ weight: 1, arbitrary: opArb }, { weight: 1, arbitrary: opArb.map((o) => ({ ...o, kind: 'close' as const })) }), { minLength: 4, maxLength: 40 });
+
+/** The state a full replay of `logPath` builds (copied into a folder with no checkpoint). */
+async function fullReplay(logPath: string, dir: string): Promise<unknown> {
+  const copy = join(dir, `full-${Math.random().toString(36).slice(2)}.log`);
+  copyFileSync(logPath, copy);
+  const log = ReceiptLog.open(copy, { checkpointEvery: 0 }).receipts;
+  try {
+    assert.equal(log.fromCheckpoint(), false);
+    return await openStateOf(log);
+  } finally {
+    log.close();
+  }
+}
+
+/** Opens `logPath` with `checkpoint` beside it (or none); answers its state and whether it started from the checkpoint. */
+async function reopen(logPath: string, checkpoint: Buffer | null): Promise<{ state: unknown; fromCheckpoint: boolean }> {
+  const beside = `${logPath}.checkpoint`;
+  rmSync(beside, { force: true });
+  if (checkpoint) writeFileSync(beside, checkpoint, { mode: 0o600 });
+  const log = ReceiptLog.open(logPath, { checkpointEvery: 0 }).receipts;
+  try {
+    return { state: await openStateOf(log), fromCheckpoint: log.fromCheckpoint() };
+  } finally {
+    log.close();
+  }
+}
+
+test('a checkpoint taken at random points reopens to exactly the state a full replay builds, also when stale, ahead of the log, cut short or damaged', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  let run = 0;
+  await fc.assert(
+    fc.asyncProperty(opsArb, fc.integer({ min: 1, max: 12 }), fc.nat(), fc.nat(), async (ops, every, crashAt, cutAt) => {
+      const path = join(dir, `r${run++}.log`);
+      const writer = ReceiptLog.open(path, { checkpointEvery: every }).receipts;
+      const history = new MoneyHistory(writer);
+      // A crash at step k: the log and the checkpoint as they stood then (the log fsynced, the checkpoint maybe older).
+      const k = crashAt % ops.length;
+      let logAtCrash: Buffer | null = null;
+      let checkpointAtCrash: Buffer | null = null;
+      for (const [i, op] of ops.entries()) {
+        await history.step(op);
+        if (i === k) {
+          logAtCrash = readFileSync(path);
+          checkpointAtCrash = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+        }
+      }
+      writer.close();
+      const final = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+      const expected = await fullReplay(path, dir);
+
+      // The newest checkpoint: used, same state.
+      const latest = await reopen(path, final);
+      assert.deepEqual(latest.state, expected);
+      assert.equal(latest.fromCheckpoint, final !== null);
+
+      // A stale checkpoint (a crash between an append and the next checkpoint): used, the longer tail replayed, same state.
+      const stale = await reopen(path, checkpointAtCrash);
+      assert.deepEqual(stale.state, expected);
+      assert.equal(stale.fromCheckpoint, checkpointAtCrash !== null);
+
+      if (final) {
+        // Cut short anywhere, or one byte changed: not used, the whole log replayed.
+        const cut = final.subarray(0, cutAt % final.length);
+        assert.deepEqual(await reopen(path, cut), { state: expected, fromCheckpoint: false });
+        const flipped = Buffer.from(final);
+        const at = final.indexOf(0x0a) + 1 + (cutAt % (final.length - final.indexOf(0x0a) - 1));
+        flipped[at] = (flipped[at] as number) ^ 0x01;
+        assert.deepEqual(await reopen(path, flipped), { state: expected, fromCheckpoint: false });
+      }
+
+      // The log as it stood at the crash with the newest checkpoint: trusted only if it stands within that log.
+      if (logAtCrash && final) {
+        const older = join(dir, `older-${run}.log`);
+        writeFileSync(older, logAtCrash, { mode: 0o600 });
+        const expectedOlder = await fullReplay(older, dir);
+        const position = (JSON.parse(final.toString('utf8', 0, final.indexOf(0x0a))) as { position: number }).position;
+        const mixed = await reopen(older, final);
+        assert.deepEqual(mixed.state, expectedOlder);
+        assert.equal(mixed.fromCheckpoint, position < logAtCrash.length);
+      }
+    }),
+    { numRuns: Number(process.env.CHECKPOINT_RUNS ?? 25), seed: testSeed() },
+  );
+});
+
+test('a checkpoint of another log is refused, and that log is replayed whole', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const write = async (path: string, upSeconds: number): Promise<void> => {
+    const log = ReceiptLog.open(path, { checkpointEvery: 1 }).receipts;
+    const history = new MoneyHistory(log);
+    for (let i = 0; i < 6; i++) await history.step({ kind: i % 2 === 0 ? 'close' : 'pay', pick: upSeconds + i });
+    log.close();
+  };
+  const a = join(dir, 'a.log');
+  const b = join(dir, 'b.log');
+  await write(a, 1);
+  await write(b, 2);
+  // The two logs are alike in shape (same steps), so a's checkpoint names a line that exists in b, with another hash.
+  const bAlone = await reopen(b, readFileSync(`${b}.checkpoint`));
+  assert.equal(bAlone.fromCheckpoint, true);
+  const mixed = await reopen(b, readFileSync(`${a}.checkpoint`));
+  assert.equal(mixed.fromCheckpoint, false);
+  assert.deepEqual(mixed.state, await fullReplay(b, dir));
+  assert.notDeepEqual(mixed.state, (await reopen(a, readFileSync(`${a}.checkpoint`))).state);
+});
+
+test('the checkpoint file is 0600, and one others can read stops the start as the log does', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const log = ReceiptLog.open(path, { checkpointEvery: 1 }).receipts;
+  const history = new MoneyHistory(log);
+  for (let i = 0; i < 3; i++) await history.step({ kind: 'close', pick: i });
+  log.close();
+  assert.equal(statSync(`${path}.checkpoint`).mode & 0o777, 0o600);
+  const { chmodSync } = await import('node:fs');
+  chmodSync(`${path}.checkpoint`, 0o644);
+  assert.throws(() => ReceiptLog.open(path), /checkpoint/);
+  truncateSync(`${path}.checkpoint`, 0);
+});
