@@ -55,7 +55,9 @@ export class LeaseKeeper implements Lease {
   }
 
   activeUrl(): string | undefined {
-    return this.current === 'active' ? this.deps.claim.url : this.url;
+    if (this.current === 'active') return this.deps.claim.url;
+    // A standby never names itself (it stepped down, or its database is unreachable): that would send clients round in a circle.
+    return this.url === this.deps.claim.url ? undefined : this.url;
   }
 
   outage(): string | null {

@@ -78,6 +78,7 @@ test('an outage: the holder keeps its role while the ttl lasts, then steps down 
   clock.advance(TTL - 3_000);
   await a.k.round();
   assert.equal(a.k.role(), 'standby', 'stepped down when its last renewal was ttl old');
+  assert.equal(a.k.activeUrl(), undefined, 'a standby that stepped down does not name itself as the active gateway');
   store.down = false;
   await a.k.round();
   assert.equal(a.k.outage(), null);
