@@ -20,9 +20,13 @@ const RETRY_AFTER_SECONDS = 5;
  * one is known, or, while this gateway cannot reach its database, that nothing is written until it can.
  */
 export function standbyBody(activeUrl: string | undefined, outage: string | null = null): string {
-  if (activeUrl !== undefined) return JSON.stringify({ error: 'standby', active: activeUrl, message: `this gateway is a standby; the active gateway is ${activeUrl}` });
-  const message = outage !== null ? 'the gateway cannot reach its database: nothing is written (no order, payment or change) until it can; try again shortly' : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly';
-  return JSON.stringify({ error: 'standby', message });
+  const message =
+    outage !== null
+      ? `this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly${activeUrl !== undefined ? `, or at the active gateway last seen, ${activeUrl}` : ''}`
+      : activeUrl !== undefined
+        ? `this gateway is a standby; the active gateway is ${activeUrl}`
+        : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly';
+  return JSON.stringify({ error: 'standby', ...(activeUrl !== undefined ? { active: activeUrl } : {}), message });
 }
 
 /** One line for an admin: role, where the active one is, and the database's state. */
