@@ -61,7 +61,7 @@ export interface GatewayParts {
  * a slower, supervisor-dependent takeover back; the lease and the fence make either safe.)
  */
 export class Gateway {
-  private active: { readonly parts: GatewayParts; readonly closers: Closers } | undefined;
+  private active: { readonly parts: GatewayParts; readonly closers: Closers; readonly term: number | undefined } | undefined;
   private standbyClose: (() => Promise<void>) | undefined;
   private switching: Promise<void> = Promise.resolve();
   private closed = false;
@@ -157,13 +157,20 @@ export class Gateway {
   }
 
   private async becomeActive(): Promise<void> {
-    if (this.active !== undefined) return;
+    const term = this.lease.term();
+    if (this.active !== undefined && this.active.term === term) return;
+    // Active again under a new token without having been seen standing by (a stalled event loop): the old
+    // term is over and another gateway may have written since, so its parts go and state is reloaded.
+    if (this.active !== undefined) {
+      await this.stopActive();
+      this.log.warn('ha: lost the lease: every active part stopped');
+    }
     await this.standbyClose?.();
     this.standbyClose = undefined;
     const closers = new Closers();
     try {
       const parts = await startActiveParts(this.config, this.host, this.writes, closers, this.log);
-      this.active = { parts, closers };
+      this.active = { parts, closers, term };
     } catch (err) {
       await closers.run((e) => this.log.warn({ err: e }, 'gateway.close: a step failed'));
       throw err;

@@ -8,14 +8,24 @@ import { buyVm, link, sshKey } from '../helpers/scenario.js';
 import { receiptsOf } from '../helpers/billing-scenario.js';
 import { checkBilledOnce, curlAt, haLines, LabDatabase, labStatus, type GatewayRow } from '../helpers/failover-lab.js';
 
-/** The lab's takeover bound (ha.takeoverSeconds, the smallest the config allows is 2): a lease ttl of 2 s, renewed every 0.67 s. */
-const TAKEOVER_SECONDS = 3;
+/**
+ * The lab's takeover bound (ha.takeoverSeconds): a lease ttl of 3.3 s, renewed every 1.1 s. Not 3 (ttl
+ * 2 s): on the shared 2-core machine (load 12–21) a new active gateway's state reload stalled its event
+ * loop for 2–3 s, past a 2 s ttl, so it lost the lease it had just taken.
+ */
+const TAKEOVER_SECONDS = 5;
 /** Kill rounds (issue 13 asks for ten). */
 const ROUNDS = 10;
 /**
+ * Rounds that go through `hypha lab stop --signal KILL` and `hypha lab status` (each gateway once);
+ * the others send the same SIGKILL to the recorded pid and read the roles from the gateways and the
+ * lease row, which keeps ten rounds near a minute and a half on a shared machine.
+ */
+const CLI_ROUNDS = 2;
+/**
  * How long a takeover may take here before the test gives up: the bound plus a start-up (reloading
  * state) on a machine that other test files share, two at a time. Not a timing assertion: takeovers
- * take 2–4 s here (the diagnostics print each).
+ * take 2–6 s here (the diagnostics print each).
  */
 const TAKEOVER_WAIT_MS = TAKEOVER_SECONDS * 1000 + 25_000;
 
@@ -56,8 +66,12 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
     // A random point of the lease round (0.67 s) and of the billing period (one lab hour, 1 s).
     await new Promise((r) => setTimeout(r, Math.floor(Math.random() * 1500)));
     const killedAt = Date.now();
-    const stopped = await lab.lab('stop', active, '--signal', 'KILL');
-    assert.equal(stopped.code, 0, stopped.stderr);
+    if (round < CLI_ROUNDS) {
+      const stopped = await lab.lab('stop', active, '--signal', 'KILL');
+      assert.equal(stopped.code, 0, stopped.stderr);
+    } else {
+      process.kill(lab.actor(active).pid ?? 0, 'SIGKILL');
+    }
     killed.push(active);
     // alice's request answered by the other gateway: it holds the lease and has reloaded her deployment.
     await waitFor(`round ${round}: ${other} to take over from ${active}`, async () => {
@@ -69,11 +83,13 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
     t.diagnostic(`round ${round}: ${active} killed, ${other} serving alice after ${Date.now() - killedAt} ms`);
     const after = await db.lease();
     assert.deepEqual([after.url, after.token], [otherUrl, before.token + 1], `round ${round}: ${other} took over under the next fencing token`);
-    // lab status finds the new active one and points the lab's gateway (lab exec, link, fund) at it.
-    const s = await labStatus(lab);
-    assert.equal(s.gateways.find((g) => g.role === 'active')?.name, other);
-    assert.equal(s.gateway.url, otherUrl, 'lab status points gateway at the new active one');
-    assert.equal(lab.gw, otherUrl);
+    if (round < CLI_ROUNDS) {
+      // lab status finds the new active one and points the lab's gateway (lab exec, link, fund) at it.
+      const s = await labStatus(lab);
+      assert.deepEqual(s.gateways.map((g) => [g.name, g.role]), [[active, 'down'], [other, 'active']].sort());
+      assert.equal(s.gateway.url, otherUrl, 'lab status points gateway at the new active one');
+      assert.equal(lab.gw, otherUrl);
+    }
     // The killed one comes back as the standby naming the new active one, while the farmers' agents reconnect.
     const [restarted] = await Promise.all([
       lab.lab('start', active),
@@ -91,6 +107,9 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
   }
   assert.equal(killed.filter((n) => n === 'gateway').length, ROUNDS / 2, 'each gateway was the active one and was killed in turn');
   assert.equal((await db.lease()).token, 1 + ROUNDS, 'one takeover per kill, none more (no flapping)');
+  const end = await labStatus(lab);
+  assert.deepEqual(end.gateways.map((g) => g.role).sort(), ['active', 'standby']);
+  assert.equal(end.gateway.url, urlOf.get(active), 'lab status points gateway at the last active one');
 
   // A few more periods after the last takeover, then the whole chain and the money.
   const settled = (await receiptsOf(lab, 'alice', deploymentId)).length;

@@ -102,3 +102,16 @@ test('a fenced write steps the holder down at once; close releases the lease so 
   assert.equal(b.k.role(), 'active');
   assert.equal(b.k.writeToken()?.token, 2);
 });
+
+test('a holder stalled past its ttl (its watchdog never ran) steps down before its next answer counts: taken again, it is a new term (standby, then active under the next token)', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  await a.k.round();
+  // The event loop was blocked: no watchdog, no round, while the lease ran out in the database.
+  clock.advance(TTL + 1);
+  await a.k.round();
+  assert.equal(a.k.writeToken()?.token, 2);
+  assert.equal(a.k.term(), 2, 'the gateway sees a new term (src/gateway/gateway.ts reloads on it)');
+  assert.deepEqual(a.seen, ['active:1', 'standby:?', 'active:2'], 'the old term ended (every active part closed) before the new one reloads state');
+});
