@@ -68,9 +68,10 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   await serving(gw2, 'gateway-2 to take over from the paused gateway');
   const taken = await db.lease();
   assert.deepEqual([taken.url, taken.token], [gw2, paused.token + 1], 'gateway-2 holds the lease under the next fencing token');
-  // Billing goes on under gateway-2 while the other sleeps.
-  const underTwo = (await receiptsOf(lab, 'alice', deploymentId)).length;
-  await waitFor('billing to go on under gateway-2', async () => ((await receiptsOf(lab, 'alice', deploymentId)).length >= underTwo + 2 ? true : undefined), 30_000);
+  // Billing goes on under gateway-2 while the other sleeps (asked of gateway-2: the lab state still names the sleeping one).
+  const receiptsAt = async (url: string): Promise<number> => ((await curlAt(lab, 'alice', url, `/v1/receipts?deployment=${deploymentId}`)).json as { receipts: unknown[] }).receipts.length;
+  const underTwo = await receiptsAt(gw2);
+  await waitFor('billing to go on under gateway-2', async () => ((await receiptsAt(gw2)) >= underTwo + 2 ? true : undefined), 30_000);
   const logBefore = readFileSync(serverLog, 'utf8');
   assert.ok(logBefore.split('\n').some((l) => isStatementOf(l, pausedName)), 'the paused gateway\'s writes were in the server log before it was paused (so the check below can fail)');
   const wokenAt = statSync(serverLog).size;
