@@ -6,7 +6,7 @@ import pg from 'pg';
 import type { ReceiptV2 } from '../../src/protocol/receipt.js';
 import { hypha } from './run.js';
 import { waitFor, type TestLab } from './lab.js';
-import { ledgerEntries, receiptsOf } from './billing-scenario.js';
+import { ledgerEntries } from './billing-scenario.js';
 
 /** One gateway as `hypha lab status --json` lists it. */
 export interface GatewayRow {
@@ -88,13 +88,29 @@ export function haLines(lab: TestLab, name: string, last = 12): string {
   return lines.slice(-last).map((l) => `${name}: ${l.slice(0, 300)}`).join('\n');
 }
 
+/** Every receipt of a deployment, as its customer gets them: the pages followed (`next`) from the first (docs/api.md GET /v1/receipts). */
+export async function allReceiptsOf(lab: TestLab, actor: string, deployment: string, url?: string): Promise<ReceiptV2[]> {
+  const all: ReceiptV2[] = [];
+  let after: string | null = null;
+  for (let page = 0; page < 1000; page++) {
+    const path: string = `/v1/receipts?deployment=${deployment}${after !== null ? `&after=${after}` : ''}`;
+    const r: { status: number; text: string; json: unknown } = url !== undefined ? await curlAt(lab, actor, url, path) : await lab.curl(actor, 'GET', path);
+    assert.equal(r.status, 200, `${path}: ${r.text.slice(0, 300)}`);
+    const body = r.json as { receipts: ReceiptV2[]; next: string | null };
+    all.push(...body.receipts);
+    if (body.next === null) return all;
+    after = body.next;
+  }
+  throw new Error(`allReceiptsOf: more than 1000 pages of receipts for ${deployment}`);
+}
+
 /**
  * The billing after failovers, as alice and the ledger see it: `hypha receipt verify` passes on the
  * whole chain, ids are unique, each receipt starts where the one before ended (no period lost, none
  * twice), each charged receipt is in exactly one ledger charge, and her order and deployment are there.
  */
 export async function checkBilledOnce(lab: TestLab, dir: string, deploymentId: string, orderId: string): Promise<ReceiptV2[]> {
-  const receipts = await receiptsOf(lab, 'alice', deploymentId);
+  const receipts = await allReceiptsOf(lab, 'alice', deploymentId);
   const file = join(dir, 'alice-receipts.json');
   writeFileSync(file, JSON.stringify(receipts));
   const verified = await hypha(['receipt', 'verify', file, '--gateway', lab.state().gateway.agent]);

@@ -5,8 +5,7 @@ import { scratchDir } from '../helpers/paths.js';
 import { hypha } from '../helpers/run.js';
 import { startLab, waitFor, LAB_SKIP } from '../helpers/lab.js';
 import { buyVm, link, sshKey } from '../helpers/scenario.js';
-import { receiptsOf } from '../helpers/billing-scenario.js';
-import { checkBilledOnce, curlAt, haLines, LabDatabase, labStatus, type GatewayRow } from '../helpers/failover-lab.js';
+import { allReceiptsOf, checkBilledOnce, curlAt, haLines, LabDatabase, labStatus, type GatewayRow } from '../helpers/failover-lab.js';
 
 /**
  * The lab's takeover bound (ha.takeoverSeconds): a lease ttl of 3.3 s, renewed every 1.1 s. Not 3 (ttl
@@ -54,7 +53,7 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
   const key = await sshKey(dir, 'k');
   const vm = await buyVm(lab, 'alice', [key.pub], '50');
   const deploymentId = vm.deployment.id;
-  await waitFor('billing to be under way', async () => ((await receiptsOf(lab, 'alice', deploymentId)).length >= 2 ? true : undefined));
+  await waitFor('billing to be under way', async () => ((await allReceiptsOf(lab, 'alice', deploymentId)).length >= 2 ? true : undefined));
 
   const killed: string[] = [];
   let active = 'gateway';
@@ -112,8 +111,8 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
   assert.equal(end.gateway.url, urlOf.get(active), 'lab status points gateway at the last active one');
 
   // A few more periods after the last takeover, then the whole chain and the money.
-  const settled = (await receiptsOf(lab, 'alice', deploymentId)).length;
-  await waitFor('billing to go on after the last takeover', async () => ((await receiptsOf(lab, 'alice', deploymentId)).length >= settled + 2 ? true : undefined), 30_000);
+  const settled = (await allReceiptsOf(lab, 'alice', deploymentId)).length;
+  await waitFor('billing to go on after the last takeover', async () => ((await allReceiptsOf(lab, 'alice', deploymentId)).length >= settled + 2 ? true : undefined), 30_000);
   const receipts = await checkBilledOnce(lab, dir, deploymentId, vm.id);
   t.diagnostic(`${receipts.length} receipts over ${ROUNDS} takeovers, each period once`);
 });

@@ -8,8 +8,7 @@ import { startPostgres, stopPostgres } from '../../src/lab/postgres-server.js';
 import { scratchDir } from '../helpers/paths.js';
 import { startLab, waitFor, LAB_SKIP } from '../helpers/lab.js';
 import { buyVm, link, sshKey } from '../helpers/scenario.js';
-import { receiptsOf } from '../helpers/billing-scenario.js';
-import { checkBilledOnce, curlAt, haLines, LabDatabase, labStatus } from '../helpers/failover-lab.js';
+import { allReceiptsOf, checkBilledOnce, curlAt, haLines, LabDatabase, labStatus } from '../helpers/failover-lab.js';
 
 /** The lab's takeover bound (ha.takeoverSeconds): a lease ttl of 3.3 s (why not less: test/lab/failover-lab.test.ts). */
 const TAKEOVER_SECONDS = 5;
@@ -44,7 +43,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   const key = await sshKey(dir, 'k');
   const vm = await buyVm(lab, 'alice', [key.pub], '50');
   const deploymentId = vm.deployment.id;
-  await waitFor('billing to be under way', async () => ((await receiptsOf(lab, 'alice', deploymentId)).length >= 2 ? true : undefined));
+  await waitFor('billing to be under way', async () => ((await allReceiptsOf(lab, 'alice', deploymentId)).length >= 2 ? true : undefined));
   const serving = (url: string, what: string): Promise<true> =>
     waitFor(what, async () => {
       const r = await curlAt(lab, 'alice', url, `/v1/deployments/${deploymentId}`).catch((err: unknown) => ({ status: 0, text: String(err) }));
@@ -69,7 +68,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   const taken = await db.lease();
   assert.deepEqual([taken.url, taken.token], [gw2, paused.token + 1], 'gateway-2 holds the lease under the next fencing token');
   // Billing goes on under gateway-2 while the other sleeps (asked of gateway-2: the lab state still names the sleeping one).
-  const receiptsAt = async (url: string): Promise<number> => ((await curlAt(lab, 'alice', url, `/v1/receipts?deployment=${deploymentId}`)).json as { receipts: unknown[] }).receipts.length;
+  const receiptsAt = async (url: string): Promise<number> => (await allReceiptsOf(lab, 'alice', deploymentId, url)).length;
   const underTwo = await receiptsAt(gw2);
   await waitFor('billing to go on under gateway-2', async () => ((await receiptsAt(gw2)) >= underTwo + 2 ? true : undefined), 30_000);
   const logBefore = readFileSync(serverLog, 'utf8');
@@ -136,8 +135,8 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   // 500, its money log asking PostgreSQL for a position the database did hold ("money_log: no record at position 84").
   // Until it is found this part runs as a todo: reported, not failing the suite; the rest above must pass.
   await t.test('after the recovery: billing goes on, every period billed once, the chain verifies', { todo: 'money_log read after a PostgreSQL outage: "no record at position N" (see /work/notes/failover.md)' }, async () => {
-    const afterRecovery = (await receiptsOf(lab, 'alice', deploymentId)).length;
-    await waitFor('billing to go on after the recovery', async () => ((await receiptsOf(lab, 'alice', deploymentId)).length >= afterRecovery + 2 ? true : undefined), 30_000);
+    const afterRecovery = (await allReceiptsOf(lab, 'alice', deploymentId)).length;
+    await waitFor('billing to go on after the recovery', async () => ((await allReceiptsOf(lab, 'alice', deploymentId)).length >= afterRecovery + 2 ? true : undefined), 30_000);
     const receipts = await checkBilledOnce(lab, dir, deploymentId, vm.id);
     t.diagnostic(`${receipts.length} receipts across the pause and the outage, each period once`);
   });
