@@ -58,14 +58,15 @@ export async function labCommand(argv: string[], out: (s: string) => void): Prom
   const [sub, ...rest] = argv;
   try {
     // With two gateways, the commands that talk to "the gateway" talk to the one active now.
-    if (sub !== undefined && FOLLOW_ACTIVE.has(sub)) await refreshActiveGateway(labDir(dirOption(rest)));
+    const followed = sub !== undefined && FOLLOW_ACTIVE.has(sub) ? await refreshActiveGateway(labDir(dirOption(rest))) : null;
     switch (sub) {
       case 'up':
         return await up(rest, out);
       case 'status': {
         const p = parse(rest, { json: { type: 'boolean' }, dir: { type: 'string' } }, false);
-        const state = requireLab(labDir(optional(p, 'dir')));
-        const gateways = state.gateways ? await labGateways(state) : undefined;
+        // The roles the refresh saw, not a second look: a takeover between two probes would show a state pointing at no active gateway.
+        const state = followed?.state ?? requireLab(labDir(optional(p, 'dir')));
+        const gateways = state.gateways ? (followed?.gateways ?? (await labGateways(state))) : undefined;
         out(p.values.json ? JSON.stringify({ ...statusJson(state), ...(gateways ? { gateways } : {}) }, null, 2) : describe(state, gateways));
         return 0;
       }

@@ -61,7 +61,7 @@ export interface GatewayParts {
  * a slower, supervisor-dependent takeover back; the lease and the fence make either safe.)
  */
 export class Gateway {
-  private active: { readonly parts: GatewayParts; readonly closers: Closers } | undefined;
+  private active: { readonly parts: GatewayParts; readonly closers: Closers; readonly term: number | undefined } | undefined;
   private standbyClose: (() => Promise<void>) | undefined;
   private switching: Promise<void> = Promise.resolve();
   private closed = false;
@@ -70,7 +70,7 @@ export class Gateway {
     readonly config: GatewayConfig,
     private readonly host: HostParts,
     private readonly lease: GatewayLease['lease'],
-    private readonly fence: GatewayLease['fence'],
+    private readonly writes: Pick<GatewayLease, 'fence' | 'applicationName'>,
     private readonly log: Logger,
   ) {}
 
@@ -100,8 +100,9 @@ export class Gateway {
     // The gateway verifies many keys and hashes every receipt and log line: libsodium is faster there (bench/verify, bench/billing).
     await loadLibsodium();
     const host = await prepareHost(config, log);
-    const { lease, fence } = createLease(config.ha, host.url, log);
-    const gateway = new Gateway(config, host, lease, fence, log);
+    const created = createLease(config.ha, host.url, log);
+    const { lease } = created;
+    const gateway = new Gateway(config, host, lease, created, log);
     // Changes during the first start are caught up after it (follow reads the lease's role, so one call covers many).
     let started = false;
     lease.signals.on('active', () => void (started && gateway.follow()));
@@ -156,13 +157,20 @@ export class Gateway {
   }
 
   private async becomeActive(): Promise<void> {
-    if (this.active !== undefined) return;
+    const term = this.lease.term();
+    if (this.active !== undefined && this.active.term === term) return;
+    // Active again under a new token without having been seen standing by (a stalled event loop): the old
+    // term is over and another gateway may have written since, so its parts go and state is reloaded.
+    if (this.active !== undefined) {
+      await this.stopActive();
+      this.log.warn('ha: lost the lease: every active part stopped');
+    }
     await this.standbyClose?.();
     this.standbyClose = undefined;
     const closers = new Closers();
     try {
-      const parts = await startActiveParts(this.config, this.host, this.fence, closers, this.log);
-      this.active = { parts, closers };
+      const parts = await startActiveParts(this.config, this.host, this.writes, closers, this.log);
+      this.active = { parts, closers, term };
     } catch (err) {
       await closers.run((e) => this.log.warn({ err: e }, 'gateway.close: a step failed'));
       throw err;
@@ -189,8 +197,8 @@ export class Gateway {
 }
 
 /** One active term: opens storage (reloading all state), builds every part, listens, and starts the loops. */
-async function startActiveParts(config: GatewayConfig, host: HostParts, fence: GatewayLease['fence'], closers: Closers, log: Logger): Promise<GatewayParts> {
-  const storage = await openStorage(config, log, fence !== undefined ? { fence } : {});
+async function startActiveParts(config: GatewayConfig, host: HostParts, writes: Pick<GatewayLease, 'fence' | 'applicationName'>, closers: Closers, log: Logger): Promise<GatewayParts> {
+  const storage = await openStorage(config, log, { ...(writes.fence !== undefined ? { fence: writes.fence } : {}), ...(writes.applicationName !== undefined ? { applicationName: writes.applicationName } : {}) });
   closers.add(() => storage.close());
   const state = await prepareState(config, storage, host.clock);
   const ledger = await createLedger(config, host.clock, storage.ledgerJournal);

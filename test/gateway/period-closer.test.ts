@@ -241,3 +241,18 @@ test('without an evidence source, the whole startup wait is waited out', async (
     await r.closer.close();
   }
 });
+
+test('a fenced store (every write refused, the timeline too): the pass resolves, and the next pass still runs once writes work', async () => {
+  const r = rig();
+  (r.work[0] as FakeWork).failures.set(T0 + HOUR, 1);
+  let refuse = true;
+  const record = r.events.record.bind(r.events);
+  r.events.record = (e) => (refuse ? Promise.reject(new Error('write refused: lease token 3 is no longer current')) : record(e));
+  r.clock.set(T0 + 2 * HOUR + SETTLE);
+  // Before, the timeline's refusal was thrown from the pass: unawaited in tick(), it ended the process.
+  await r.closer.runDue();
+  assert.equal(r.closer.closedThroughMs(), T0 + HOUR);
+  refuse = false;
+  await r.closer.runDue();
+  assert.equal(r.closer.closedThroughMs(), T0 + 2 * HOUR, 'a later pass ran and closed the period');
+});

@@ -100,7 +100,8 @@ export class PeriodCloser {
 
   /** Runs one pass now (and waits for it): closes every period that is due. */
   runDue(): Promise<void> {
-    this.running = this.running.then(() => this.closeDue());
+    // A failed pass must not stop the next one (a rejected chain would skip every later pass).
+    this.running = this.running.catch(() => undefined).then(() => this.closeDue());
     return this.running;
   }
 
@@ -112,9 +113,11 @@ export class PeriodCloser {
 
   private tick(): void {
     if (this.stopped) return;
-    void this.runDue().finally(() => {
-      if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.deps.tickRealMs);
-    });
+    void this.runDue()
+      .catch((err: unknown) => this.deps.log.error({ err }, 'billing.close: a pass failed; retrying'))
+      .finally(() => {
+        if (!this.stopped) this.timer = setTimeout(() => this.tick(), this.deps.tickRealMs);
+      });
   }
 
   /** Whether the period ending at `end` may close now: its evidence is in, or waiting longer is not allowed. */
@@ -143,7 +146,11 @@ export class PeriodCloser {
       } catch (err) {
         this.lastError = errorMessage(err);
         this.deps.log.error({ err, periodStartMs: start }, 'billing.close: period not closed; retrying');
-        await this.deps.events.record({ atMs: clock.nowMs(), event: 'billing.error', detail: `closing the period starting ${new Date(start).toISOString()} failed: ${this.lastError}; it will be retried` });
+        // Recording it is a write too, refused for the same reason (a fenced or unreachable store): logged, never thrown from
+        // here, where nobody awaits it (an unhandled rejection would end a gateway that should stand by).
+        await this.deps.events
+          .record({ atMs: clock.nowMs(), event: 'billing.error', detail: `closing the period starting ${new Date(start).toISOString()} failed: ${this.lastError}; it will be retried` })
+          .catch((e: unknown) => this.deps.log.warn({ err: errorMessage(e) }, 'billing.close: the error could not be recorded in the timeline'));
         return;
       } finally {
         this.lastRunAtMs = clock.nowMs();

@@ -215,9 +215,12 @@ export class DeploymentService {
   start(intervalRealMs: number): void {
     const tick = (): void => {
       if (this.stopped) return;
-      void this.reapNow().finally(() => {
-        if (!this.stopped) this.timer = setTimeout(tick, intervalRealMs);
-      });
+      // A refused write (a fenced or unreachable store) is logged: unhandled, it would end a gateway that should stand by.
+      void this.reapNow()
+        .catch((err: unknown) => this.deps.log.warn({ err: errorMessage(err) }, 'reaping ended VMs failed; will retry'))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, intervalRealMs);
+        });
     };
     this.timer = setTimeout(tick, intervalRealMs);
   }
@@ -230,7 +233,7 @@ export class DeploymentService {
 
   /** Destroys every ended VM not yet destroyed. */
   reapNow(): Promise<void> {
-    this.reaping = this.reaping.then(async () => {
+    this.reaping = this.reaping.catch(() => undefined).then(async () => {
       for (const d of this.deps.deployments.values()) {
         if (d.state !== 'deprovisioned' || d.destroyed !== false) continue;
         try {

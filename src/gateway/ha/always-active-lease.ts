@@ -13,6 +13,10 @@ export class AlwaysActiveLease implements Lease {
     return 'active';
   }
 
+  term(): number {
+    return 1;
+  }
+
   activeUrl(): string {
     return this.url;
   }

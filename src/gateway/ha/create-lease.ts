@@ -10,11 +10,14 @@ import { leaseRoundMs, leaseTtlMs } from './lease-rules.js';
 import type { Lease } from './lease.js';
 import type { WriteFence } from '../store/write-fence.js';
 import { PgLeaseStore } from './pg-lease-store.js';
+import { storeApplicationName } from './holder-connections.js';
 
 /** A lease, and the fence a shared store's writes check (undefined for the embedded store, which needs none). */
 export interface GatewayLease {
   readonly lease: Lease & { resign?(reason: string): Promise<void> };
   readonly fence?: WriteFence<FenceQueryable>;
+  /** The store connections' `application_name` (this process's holder), with the fence. */
+  readonly applicationName?: string;
 }
 
 /**
@@ -25,12 +28,15 @@ export interface GatewayLease {
 export function createLease(ha: HaConfig, url: string, log: Logger): GatewayLease {
   if (ha.databaseUrl === undefined) return { lease: new AlwaysActiveLease(url) };
   const ttlMs = leaseTtlMs(ha.takeoverMs);
+  const holder = `${url}#${randomBytes(6).toString('hex')}`;
   const keeper = new LeaseKeeper({
-    store: new PgLeaseStore({ url: ha.databaseUrl, timeoutMs: leaseRoundMs(ttlMs) }),
-    claim: { holder: `${url}#${randomBytes(6).toString('hex')}`, url },
+    // A round may take up to the ttl (a loaded host answers late, and a renewal asked in time is still
+    // valid); the row lock is waited for one round at most, so a lapsed holder's open writes are seen.
+    store: new PgLeaseStore({ url: ha.databaseUrl, timeoutMs: ttlMs, lockTimeoutMs: leaseRoundMs(ttlMs), holder }),
+    claim: { holder, url },
     ttlMs,
     clock: new SystemClock(),
     onLog: (message) => log.warn(message),
   });
-  return { lease: keeper, fence: new LeaseFence(keeper) };
+  return { lease: keeper, fence: new LeaseFence(keeper), applicationName: storeApplicationName(holder) };
 }

@@ -54,8 +54,14 @@ export class LeaseKeeper implements Lease {
     return this.current;
   }
 
+  term(): number | undefined {
+    return this.current === 'active' ? this.token : undefined;
+  }
+
   activeUrl(): string | undefined {
-    return this.current === 'active' ? this.deps.claim.url : this.url;
+    if (this.current === 'active') return this.deps.claim.url;
+    // A standby never names itself (it stepped down, or its database is unreachable): that would send clients round in a circle.
+    return this.url === this.deps.claim.url ? undefined : this.url;
   }
 
   outage(): string | null {
@@ -134,6 +140,12 @@ export class LeaseKeeper implements Lease {
     }
     if (this.closed) return;
     this.lastOutage = null;
+    // A holder whose last renewal is ttl old steps down before this answer counts, even if its watchdog
+    // has not run yet (a stalled event loop): a lease taken again under a new token is then a takeover
+    // that reloads state, never a silent continuation of the old term.
+    this.expire();
+    // Acquired anew while still active here (clocks apart): the old term ended in the database, so it ends here too.
+    if (outcome.kind === 'acquired' && this.current === 'active') this.stepDown('the lease lapsed in the database before it was renewed', undefined);
     if (outcome.kind === 'waited') {
       this.url = outcome.row.url;
       if (this.current === 'active') this.stepDown('another gateway holds the lease', outcome.row.url);

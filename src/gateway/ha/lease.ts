@@ -19,6 +19,8 @@ export interface Lease {
   readonly kind: 'embedded' | 'postgres';
   readonly signals: TypedEmitter<LeaseEvents>;
   role(): GatewayRole;
+  /** The fencing token of the term this gateway is active in, or undefined as a standby: a new token is a new term (state reloaded). */
+  term(): number | undefined;
   /** The active gateway's URL as last seen (this gateway's own when active). */
   activeUrl(): string | undefined;
   /** The database's last outage message, or null when the last round answered. */

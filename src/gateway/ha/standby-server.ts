@@ -15,9 +15,18 @@ export interface StandbyView {
 /** Seconds a client should wait before trying again (a takeover is bounded by `ha.takeoverSeconds`). */
 const RETRY_AFTER_SECONDS = 5;
 
-/** The body every refused customer or agent gets (API: error "standby"). */
-export function standbyBody(activeUrl: string | undefined): string {
-  return JSON.stringify({ error: 'standby', ...(activeUrl !== undefined ? { active: activeUrl } : {}), message: activeUrl !== undefined ? `this gateway is a standby; the active gateway is ${activeUrl}` : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly' });
+/**
+ * The body every refused customer or agent gets (API: error "standby"): the active gateway's URL when
+ * one is known, or, while this gateway cannot reach its database, that nothing is written until it can.
+ */
+export function standbyBody(activeUrl: string | undefined, outage: string | null = null): string {
+  const message =
+    outage !== null
+      ? `this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly${activeUrl !== undefined ? `, or at the active gateway last seen, ${activeUrl}` : ''}`
+      : activeUrl !== undefined
+        ? `this gateway is a standby; the active gateway is ${activeUrl}`
+        : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly';
+  return JSON.stringify({ error: 'standby', ...(activeUrl !== undefined ? { active: activeUrl } : {}), message });
 }
 
 /** One line for an admin: role, where the active one is, and the database's state. */
@@ -44,10 +53,10 @@ export function standbyHandler(view: StandbyView): { request(req: IncomingMessag
         return;
       }
       if (active !== undefined) res.setHeader('Location', `${active}${path}`);
-      res.writeHead(503, { 'Content-Type': 'application/json' }).end(standbyBody(active));
+      res.writeHead(503, { 'Content-Type': 'application/json' }).end(standbyBody(active, view.outage()));
     },
     upgrade(_req, socket) {
-      const body = standbyBody(view.activeUrl());
+      const body = standbyBody(view.activeUrl(), view.outage());
       socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${RETRY_AFTER_SECONDS}\r\nConnection: close\r\n\r\n${body}`);
     },
   };

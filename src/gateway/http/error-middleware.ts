@@ -3,6 +3,8 @@ import type { Context, Next } from 'koa';
 import type { Logger } from 'pino';
 import { ValidationError } from '../../protocol/validate.js';
 import { AmountError } from '../../protocol/money.js';
+import { StoreError } from '../store/store.js';
+import { FencedError } from '../store/write-fence.js';
 import { ERROR_STATUS, PublicError, errorBody, fromValidation, type ErrorCode } from './public-error.js';
 
 const CODE_OF_STATUS = new Map<number, ErrorCode>(
@@ -45,6 +47,9 @@ function toPublic(err: unknown): PublicError {
   if (err instanceof PublicError) return err;
   if (err instanceof ValidationError) return fromValidation(err);
   if (err instanceof AmountError) return new PublicError('bad_request', err.message, 'amounts are decimal strings such as "1.500000"', { field: err.field });
+  // The write did not happen: another gateway took over, or the database cannot be reached (issue 13). Details stay in the log.
+  if (err instanceof FencedError) return new PublicError('unavailable', 'this gateway is no longer the active one; the write was refused', 'try again shortly: the active gateway answers within the takeover time', { retryAfterSeconds: 5 });
+  if (err instanceof StoreError && err.problem === 'io') return new PublicError('unavailable', 'the gateway cannot reach its database; the write was refused', 'try again shortly', { retryAfterSeconds: 5 });
   const e = err as { status?: unknown; expose?: unknown; message?: unknown };
   if (typeof e.status === 'number' && e.status >= 400 && e.status < 500 && e.expose === true) {
     if (e.status === 405) return new PublicError('method_not_allowed', String(e.message));

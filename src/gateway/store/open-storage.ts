@@ -36,6 +36,8 @@ export interface Storage {
 export interface StorageOptions {
   /** Checked in every write transaction of a shared backend (PostgreSQL): the active lease. */
   readonly fence?: WriteFence<pg.PoolClient>;
+  /** The PostgreSQL connections' `application_name` (the lease holder's, src/gateway/ha/holder-connections.ts). */
+  readonly applicationName?: string;
 }
 
 /** Closes opened parts newest first, logging (not throwing) a part that fails to close. */
@@ -96,6 +98,7 @@ async function openPostgresStorage(url: string, config: GatewayConfig, log: Logg
     const db = await PgDatabase.open({
       url,
       ...(options.fence ? { fence: options.fence } : {}),
+      ...(options.applicationName !== undefined ? { applicationName: options.applicationName } : {}),
       onConnectionError: (err) => log.warn({ err: err.message, database: where }, 'storage: a database connection failed while idle; the next query reconnects'),
     });
     opened.push(db);

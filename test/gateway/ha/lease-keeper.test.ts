@@ -78,6 +78,7 @@ test('an outage: the holder keeps its role while the ttl lasts, then steps down 
   clock.advance(TTL - 3_000);
   await a.k.round();
   assert.equal(a.k.role(), 'standby', 'stepped down when its last renewal was ttl old');
+  assert.equal(a.k.activeUrl(), undefined, 'a standby that stepped down does not name itself as the active gateway');
   store.down = false;
   await a.k.round();
   assert.equal(a.k.outage(), null);
@@ -100,4 +101,17 @@ test('a fenced write steps the holder down at once; close releases the lease so 
   await b.k.round();
   assert.equal(b.k.role(), 'active');
   assert.equal(b.k.writeToken()?.token, 2);
+});
+
+test('a holder stalled past its ttl (its watchdog never ran) steps down before its next answer counts: taken again, it is a new term (standby, then active under the next token)', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  await a.k.round();
+  // The event loop was blocked: no watchdog, no round, while the lease ran out in the database.
+  clock.advance(TTL + 1);
+  await a.k.round();
+  assert.equal(a.k.writeToken()?.token, 2);
+  assert.equal(a.k.term(), 2, 'the gateway sees a new term (src/gateway/gateway.ts reloads on it)');
+  assert.deepEqual(a.seen, ['active:1', 'standby:?', 'active:2'], 'the old term ended (every active part closed) before the new one reloads state');
 });

@@ -5,6 +5,7 @@ import pg from 'pg';
 import { LeaseKeeper } from '../../../src/gateway/ha/lease-keeper.js';
 import { LeaseFence } from '../../../src/gateway/ha/lease-fence.js';
 import { PgLeaseStore } from '../../../src/gateway/ha/pg-lease-store.js';
+import { storeApplicationName } from '../../../src/gateway/ha/holder-connections.js';
 import { FencedError } from '../../../src/gateway/store/write-fence.js';
 import { SystemClock } from '../../../src/protocol/clock.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
@@ -38,8 +39,8 @@ test('real PostgreSQL: one active lease; the standby takes over when the holder 
 
   // a's clock is frozen: a paused process (SIGSTOP) whose own view of time did not move while the database's did.
   const frozen = new FakeClock(Date.now());
-  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'a#1', url: 'http://[400::a]:8080' }, ttlMs: TTL_MS, clock: frozen });
-  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'b#1', url: 'http://[400::b]:8080' }, ttlMs: TTL_MS, clock: new SystemClock() });
+  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'a#1' }), claim: { holder: 'a#1', url: 'http://[400::a]:8080' }, ttlMs: TTL_MS, clock: frozen });
+  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'b#1' }), claim: { holder: 'b#1', url: 'http://[400::b]:8080' }, ttlMs: TTL_MS, clock: new SystemClock() });
   t.after(() => Promise.all([a.close(), b.close(), pool.end()]));
   const fenceA = new LeaseFence(a);
   const fenceB = new LeaseFence(b);
@@ -66,10 +67,47 @@ test('real PostgreSQL: one active lease; the standby takes over when the holder 
   assert.deepEqual(lease, [{ holder: 'b#1', token: '2' }]);
 });
 
+test('real PostgreSQL: a holder paused in the middle of a write (its transaction open, the lease row locked) does not block the takeover; its write rolls back', { skip: PG_SKIP }, async (t) => {
+  const server = await startTestPostgres(t);
+  const setup = new pg.Client({ connectionString: server.url });
+  await setup.connect();
+  await setup.query('CREATE TABLE writes (v text PRIMARY KEY)');
+  await setup.end();
+  // a's store connection, named as a gateway names its pool's (src/gateway/ha/holder-connections.ts).
+  const aStore = new pg.Client({ connectionString: server.url, application_name: storeApplicationName('a#1') });
+  // b's round ends this connection: its error is expected.
+  aStore.on('error', () => undefined);
+  await aStore.connect();
+  const frozen = new FakeClock(Date.now());
+  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'a#1' }), claim: { holder: 'a#1', url: 'http://a' }, ttlMs: TTL_MS, clock: frozen });
+  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'b#1' }), claim: { holder: 'b#1', url: 'http://b' }, ttlMs: TTL_MS, clock: new SystemClock() });
+  t.after(async () => {
+    await Promise.all([a.close(), b.close()]);
+    await aStore.end().catch(() => undefined);
+  });
+  await a.round();
+  assert.equal(a.role(), 'active');
+  // a begins a write: the fence locks the lease row FOR SHARE; then a "pauses" (nothing more is sent).
+  await aStore.query('BEGIN');
+  await new LeaseFence(a).check(aStore);
+  await aStore.query("INSERT INTO writes (v) VALUES ('a-paused')");
+  await b.start();
+  // Before, b's rounds waited on the row lock until a woke (never, here): b never took over.
+  await waitFor('b to take over although a still holds the row lock', () => (b.role() === 'active' ? true : undefined), 10_000);
+  assert.equal(b.writeToken()?.token, 2);
+  // a "wakes": its commit fails (its connection was ended), and nothing it wrote is there.
+  await assert.rejects(aStore.query('COMMIT'));
+  const check = new pg.Client({ connectionString: server.url });
+  await check.connect();
+  const { rows } = await check.query('SELECT v FROM writes');
+  await check.end();
+  assert.deepEqual(rows, [], 'the paused write rolled back');
+});
+
 test('real PostgreSQL: a clean close hands the lease over at once; a server stopped mid-run is an outage the holder steps down from, and recovers after', { skip: PG_SKIP }, async (t) => {
   const server = await startTestPostgres(t);
-  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'a#1', url: 'http://a' }, ttlMs: 60_000, clock: new SystemClock() });
-  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300 }), claim: { holder: 'b#1', url: 'http://b' }, ttlMs: TTL_MS, clock: new SystemClock() });
+  const a = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'a#1' }), claim: { holder: 'a#1', url: 'http://a' }, ttlMs: 60_000, clock: new SystemClock() });
+  const b = new LeaseKeeper({ store: new PgLeaseStore({ url: server.url, timeoutMs: 300, lockTimeoutMs: 100, holder: 'b#1' }), claim: { holder: 'b#1', url: 'http://b' }, ttlMs: TTL_MS, clock: new SystemClock() });
   t.after(() => b.close());
   await a.round();
   await b.round();

@@ -12,6 +12,8 @@ export interface PgDatabaseOptions {
   readonly url: string;
   /** Checked in every write transaction, after BEGIN, on the same connection (the active lease). */
   readonly fence?: WriteFence<pg.PoolClient>;
+  /** Names the connections (`pg_stat_activity.application_name`); a successor gateway ends a lapsed holder's by it. */
+  readonly applicationName?: string;
   /** Connections in the pool (default 4: writes are serialised per table group, reads are few). */
   readonly poolSize?: number;
   /** Told about a connection that failed while idle (the server restarted or went away). */
@@ -37,7 +39,7 @@ export class PgDatabase {
   /** Connects, applies pending migrations (or refuses a newer schema), and returns the open database. */
   static async open(options: PgDatabaseOptions): Promise<PgDatabase> {
     const where = redactDatabaseUrl(options.url);
-    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 4, connectionTimeoutMillis: 10_000 });
+    const pool = new pg.Pool({ connectionString: options.url, max: options.poolSize ?? 4, connectionTimeoutMillis: 10_000, ...(options.applicationName !== undefined ? { application_name: options.applicationName } : {}) });
     // An idle connection dropped by the server must not crash the process: the next query reconnects.
     pool.on('error', (err) => options.onConnectionError?.(err));
     try {
