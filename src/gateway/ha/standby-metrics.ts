@@ -30,7 +30,8 @@ export function standbyMetrics(outage: () => string | null): StandbyMetrics {
   return {
     contentType: ha.contentType,
     async text() {
-      return `${await ha.metrics()}\n${await processMetrics().metrics()}`;
+      // Each registry's text ends with a newline; the two have no family in common.
+      return `${await ha.metrics()}${await processMetrics().metrics()}`;
     },
   };
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startStandbyServer, type StandbyView } from '../../../src/gateway/ha/standby-server.js';
 import { subnet64 } from '../../../src/identity/mycelium-address.js';
 import { LAB_SKIP } from '../../helpers/lab.js';
@@ -11,10 +12,16 @@ import { jsonRequest } from '../../helpers/source-http.js';
 
 const NAME = "a standby's /metrics: admins by /64 scrape it, everyone else gets the standby 503";
 
-/** The one sample line of `name` in an exposition text, as a number (undefined when absent). */
+/** The value of the unlabelled metric `name`, read with an independent Prometheus text-format parser (undefined when absent or unparsable). */
 function sample(text: string, name: string): number | undefined {
-  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
-  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+  let families: Array<{ name: string; metrics: Array<{ value?: string }> }>;
+  try {
+    families = parsePrometheusTextFormat(text) as typeof families;
+  } catch {
+    return undefined;
+  }
+  const value = families.find((f) => f.name === name)?.metrics[0]?.value;
+  return value === undefined ? undefined : Number(value);
 }
 
 if (privateNamespace() === undefined) {
