@@ -70,7 +70,7 @@ export class Gateway {
     readonly config: GatewayConfig,
     private readonly host: HostParts,
     private readonly lease: GatewayLease['lease'],
-    private readonly writes: Pick<GatewayLease, 'fence' | 'applicationName'>,
+    private readonly writes: GatewayLease,
     private readonly log: Logger,
   ) {}
 
@@ -184,7 +184,7 @@ export class Gateway {
     await this.stopActive();
     if (wasActive) this.log.warn('ha: lost the lease: every active part stopped');
     if (this.standbyClose === undefined && !this.closed) {
-      this.standbyClose = await startStandbyServer(this.host.address, this.config.port, this.lease, this.log);
+      this.standbyClose = await startStandbyServer(this.host.address, this.config.port, this.lease, this.config.admins, this.log);
       void runRoleHook(this.config.ha.onStandbyCommand, 'standby', this.lease.activeUrl(), this.log);
     }
   }
@@ -197,7 +197,7 @@ export class Gateway {
 }
 
 /** One active term: opens storage (reloading all state), builds every part, listens, and starts the loops. */
-async function startActiveParts(config: GatewayConfig, host: HostParts, writes: Pick<GatewayLease, 'fence' | 'applicationName'>, closers: Closers, log: Logger): Promise<GatewayParts> {
+async function startActiveParts(config: GatewayConfig, host: HostParts, writes: GatewayLease, closers: Closers, log: Logger): Promise<GatewayParts> {
   const storage = await openStorage(config, log, { ...(writes.fence !== undefined ? { fence: writes.fence } : {}), ...(writes.applicationName !== undefined ? { applicationName: writes.applicationName } : {}) });
   closers.add(() => storage.close());
   const state = await prepareState(config, storage, host.clock);
@@ -209,7 +209,8 @@ async function startActiveParts(config: GatewayConfig, host: HostParts, writes: 
   const agents = await buildAgentParts({ config, host, storage, state, signals, log, closers, totals: (id) => built.billing?.totals(id) ?? { upSeconds: 0, chargedMicros: 0n, arrearsMicros: 0n } });
   const money = buildBillingParts({ config, host, storage, state, agents, ledger, signals, log, closers });
   built.billing = money.billing;
-  await buildHttpParts({ config, host, storage, state, agents, money, ledger, signals, log, closers });
+  const ha = { active: () => writes.lease.role() === 'active', outage: () => writes.lease.outage() };
+  await buildHttpParts({ config, host, storage, state, agents, money, ledger, signals, log, closers, ha });
   startActiveWork(config, host, agents, money, closers, log);
   log.info({ address: host.address, source: host.source, port: config.port, agent: host.identity.agent, dataDir: config.dataDir, ledger: ledger.kind, provisioner: agents.provisioner.kind }, 'gateway listening on %s', host.url);
   return { store: state.store, events: storage.events, receipts: storage.receipts, ledger, hub: agents.hub, billing: money.billing, orders: money.orders, deployments: agents.deployments, closer: money.closer };

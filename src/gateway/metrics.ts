@@ -3,6 +3,10 @@ import type { Router } from './http/router.js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdminSources } from './admin/admin-views.js';
 import { requireAdmin } from './http/guards.js';
+import { registerHaGauges, type HaMetricsView } from './ha/ha-metrics.js';
+
+/** An active gateway's HA state when no lease is given (unit tests of single parts): active, database up. */
+const ALWAYS_ACTIVE: HaMetricsView = { active: () => true, outage: () => null };
 
 /** Counters the gateway's parts bump; gauges read live state when scraped. */
 export class GatewayMetrics {
@@ -16,9 +20,11 @@ export class GatewayMetrics {
   readonly billingRunSeconds: Histogram;
   readonly ledgerErrors: Counter;
 
-  constructor(sources: AdminSources) {
+  /** `ha` reads the lease (the embedded store's is always active with its database up). */
+  constructor(sources: AdminSources, ha: HaMetricsView = ALWAYS_ACTIVE) {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'hypha_' });
+    registerHaGauges(r, ha);
     this.requests = new Counter({ name: 'hypha_http_requests_total', help: 'HTTP requests by matched route, method and status', labelNames: ['route', 'method', 'status'], registers: [r] });
     this.requestSeconds = new Histogram({ name: 'hypha_http_request_duration_seconds', help: 'HTTP request duration by matched route', labelNames: ['route', 'method'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
     this.linkAttempts = new Counter({ name: 'hypha_link_attempts_total', help: 'Link challenges and attempts by outcome', labelNames: ['outcome'], registers: [r] });

@@ -24,7 +24,7 @@ test("a standby's refusal sends the agent to the active gateway it names, skippi
   const activeUrl = await active.listen();
   t.after(() => active.close());
   // The real standby handler of the gateway (src/gateway/ha/standby-server.ts), naming the active one.
-  const handler = standbyHandler({ activeUrl: () => activeUrl, outage: () => null });
+  const handler = standbyHandler({ activeUrl: () => activeUrl, outage: () => null }, []);
   let standbyUpgrades = 0;
   const standby = createServer((req, res) => handler.request(req, res));
   standby.on('upgrade', (req, socket) => {

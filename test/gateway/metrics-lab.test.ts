@@ -75,6 +75,9 @@ test('metrics in the lab', { skip: LAB_SKIP }, async (t) => {
       assert.ok(families.has(name), `${name} is exported`);
     }
     assert.equal(value(families.get('hypha_agents_connected')), 2);
+    // The embedded store's lease is always active, its database always up.
+    assert.equal(value(families.get('hypha_ha_active')), 1);
+    assert.equal(value(families.get('hypha_ha_lease_database_up')), 1);
     assert.ok(value(families.get('hypha_heartbeats_total')) > 10);
     assert.equal(value(families.get('hypha_deployments'), { state: 'active' }), 1);
     assert.equal(value(families.get('hypha_node_up'), { node: 'node-farmer1' }), 1);

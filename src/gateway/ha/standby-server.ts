@@ -1,8 +1,10 @@
-// What a standby gateway answers on its own address: 503 with the active gateway's URL for customers and agents, a status line for admins.
+// What a standby gateway answers on its own address: 503 with the active gateway's URL for customers and agents, a status line and /metrics for admins.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { listen } from '../wiring/host.js';
+import { resolvePrincipal } from '../http/principal.js';
+import { standbyMetrics } from './standby-metrics.js';
 
 /** What the standby shows. */
 export interface StandbyView {
@@ -36,18 +38,41 @@ export function standbyStatusLine(view: StandbyView): string {
 }
 
 /**
- * Answers every request with 503: `/admin…` with the status line (text), everything else with the
- * JSON body and a `Location` header pointing at the same path on the active gateway; an agent's
- * WebSocket upgrade gets the same 503 (the agent then tries the active URL). Nothing is read
- * from the request but its path, and nothing is written anywhere.
+ * Whether the peer is an admin by its /64 (the config's `admins`), resolved as the active gateway
+ * resolves callers. A standby reads no links, so an admin named by AgentPubKey is not known here.
  */
-export function standbyHandler(view: StandbyView): { request(req: IncomingMessage, res: ServerResponse): void; upgrade(req: IncomingMessage, socket: Duplex): void } {
+function isAdminPeer(remoteAddress: string | undefined, admins: ReadonlySet<string>): boolean {
+  try {
+    return resolvePrincipal(remoteAddress, { linkOf: () => undefined, isAdmin: (_agent, subnet) => admins.has(subnet), isFarmer: () => false }).roles.includes('admin');
+  } catch {
+    return false; // not a Mycelium address: not an admin
+  }
+}
+
+/**
+ * Answers `GET /metrics` from an admin /64 with 200 and the standby's metrics (so a scrape sees a
+ * healthy standby, `hypha_ha_active 0`), and every other request with 503: `/admin…` with the
+ * status line (text), everything else (a non-admin's /metrics too) with the JSON body and a
+ * `Location` header pointing at the same path on the active gateway; an agent's WebSocket upgrade
+ * gets the same 503 (the agent then tries the active URL). Nothing is read from the request but
+ * its method, path and peer address, and nothing is written anywhere.
+ */
+export function standbyHandler(view: StandbyView, admins: readonly string[]): { request(req: IncomingMessage, res: ServerResponse): void; upgrade(req: IncomingMessage, socket: Duplex): void } {
+  const adminSet = new Set(admins);
+  const metrics = standbyMetrics(() => view.outage());
   return {
     request(req, res) {
       const active = view.activeUrl();
       const path = (req.url ?? '/').startsWith('/') ? (req.url ?? '/') : '/';
-      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
       res.setHeader('Cache-Control', 'no-store');
+      if (req.method === 'GET' && path.split('?')[0] === '/metrics' && isAdminPeer(req.socket.remoteAddress, adminSet)) {
+        metrics.text().then(
+          (text) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(text),
+          () => res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' }).end('metrics could not be collected\n'),
+        );
+        return;
+      }
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
       if (path === '/admin' || path.startsWith('/admin/')) {
         res.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' }).end(standbyStatusLine(view));
         return;
@@ -63,8 +88,8 @@ export function standbyHandler(view: StandbyView): { request(req: IncomingMessag
 }
 
 /** Starts the standby's server on the gateway's address; resolves to its closer. */
-export async function startStandbyServer(address: string, port: number, view: StandbyView, log: Logger): Promise<() => Promise<void>> {
-  const handler = standbyHandler(view);
+export async function startStandbyServer(address: string, port: number, view: StandbyView, admins: readonly string[], log: Logger): Promise<() => Promise<void>> {
+  const handler = standbyHandler(view, admins);
   const server: Server = createServer((req, res) => handler.request(req, res));
   server.headersTimeout = 10_000;
   server.requestTimeout = 10_000;

@@ -24,6 +24,7 @@ import { registerAdminPageRoutes } from '../admin/status-page.js';
 import { adviceOf } from '../billing/grace-due.js';
 import type { Ledger } from '../ledger/ledger.js';
 import { GatewayMetrics, registerMetricsRoute } from '../metrics.js';
+import type { HaMetricsView } from '../ha/ha-metrics.js';
 import { LinkService } from '../link/link-service.js';
 import { OFFER_SLOTS_TTL_MS, OfferSlots } from '../provision/offer-slots.js';
 import type { Storage } from '../store/open-storage.js';
@@ -51,6 +52,8 @@ export interface HttpPartsInputs {
   readonly signals: TypedEmitter<GatewayEvents>;
   readonly log: Logger;
   readonly closers: Closers;
+  /** The lease's view for the HA gauges on /metrics. */
+  readonly ha: HaMetricsView;
 }
 
 /** The admin views' read side: what the status page, the admin JSON and the metrics show. */
@@ -90,7 +93,7 @@ export function adminSources(inputs: Pick<HttpPartsInputs, 'config' | 'host' | '
 
 /** Builds the routes and the server, attaches the agent hub's upgrade, and listens; closing drains, then cuts, connections. */
 export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts> {
-  const { config, host, storage, state, agents, money, ledger, signals, log, closers } = inputs;
+  const { config, host, storage, state, agents, money, ledger, signals, log, closers, ha } = inputs;
   const { store, offers } = state;
   const { hub, provisioner, deployments, originPolicy } = agents;
   const { billing, orders, fundsSources, nodeUptime, dueNow, escrow, trust, market } = money;
@@ -99,7 +102,7 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
   const receipts = storage.receipts;
   const admins = new Set(config.admins);
   const sources = adminSources(inputs);
-  const metrics = new GatewayMetrics(sources);
+  const metrics = new GatewayMetrics(sources, ha);
   closers.add(signals.on('heartbeat', () => metrics.heartbeats.inc()));
   closers.add(signals.on('probeDisagreement', () => metrics.probeDisagreements.inc()));
   closers.add(signals.on('billingRun', (run) => metrics.observeBillingRun(run)));

@@ -11,6 +11,13 @@ import { scratchDir } from '../../helpers/paths.js';
 import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
 import { startTestPostgres } from '../../helpers/postgres.js';
 import { jsonRequest, rawRequest } from '../../helpers/source-http.js';
+import { subnet64 } from '../../../src/identity/mycelium-address.js';
+
+/** The one sample line of `name` in an exposition text, as a number (undefined when absent). */
+function sample(text: string, name: string): number | undefined {
+  const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+  return line === undefined ? undefined : Number(line.slice(name.length + 1));
+}
 
 const NAME = 'active and standby gateways on a real lease';
 
@@ -23,7 +30,7 @@ if (privateNamespace() === undefined) {
 } else {
   test(NAME, async (t) => {
     const server = await startTestPostgres(t);
-    const [addrA, addrB, customer] = (await addLoopbackAddresses(3)) as [string, string, string];
+    const [addrA, addrB, customer, adminAddr] = (await addLoopbackAddresses(4)) as [string, string, string, string];
     const { dir, remove } = scratchDir('hypha-ha-');
     t.after(() => remove());
     const log = pino({ level: 'warn' }, pino.destination({ dest: join(dir, 'gateways.log'), sync: true }));
@@ -37,6 +44,7 @@ if (privateNamespace() === undefined) {
           store: { kind: 'postgres', url: server.url },
           keyFile: join(dir, 'gateway.key'),
           probes: { enabled: false },
+          admins: [subnet64(adminAddr)],
           provisioner: { kind: 'agent', commandTimeoutSeconds: 5 },
           ha: { takeoverSeconds: 3, onActiveCommand: ['/bin/sh', '-c', `echo "$HYPHA_ROLE $HYPHA_ACTIVE_URL" >> ${join(dir, `${name}-hooks.txt`)}`] },
         },
@@ -68,6 +76,14 @@ if (privateNamespace() === undefined) {
     assert.ok(upgrade.head.includes(`"active":"${urlA}"`), upgrade.head);
     // The active one serves.
     assert.equal((await jsonRequest({ host: addrA, port: 8480 }, customer, 'GET', '/v1/offers')).status, 200);
+    // Prometheus from the admin /64: the standby scrapes as up and not active, the active one as active; a customer's scrape of the standby stays 503.
+    const scrapeB = await jsonRequest(atB, adminAddr, 'GET', '/metrics');
+    assert.equal(scrapeB.status, 200, scrapeB.text);
+    assert.deepEqual([sample(scrapeB.text, 'hypha_ha_active'), sample(scrapeB.text, 'hypha_ha_lease_database_up')], [0, 1]);
+    const scrapeA = await jsonRequest({ host: addrA, port: 8480 }, adminAddr, 'GET', '/metrics');
+    assert.equal(scrapeA.status, 200, scrapeA.text);
+    assert.deepEqual([sample(scrapeA.text, 'hypha_ha_active'), sample(scrapeA.text, 'hypha_ha_lease_database_up')], [1, 1]);
+    assert.equal((await jsonRequest(atB, customer, 'GET', '/metrics')).status, 503);
 
     // State written by the active one, through its fenced store.
     const approval = { agent: a.identity.agent, state: 'approved' as const, source: 'config' as const, subnets: [], nodes: ['node-ha'], decidedAtMs: 1 };
@@ -80,6 +96,7 @@ if (privateNamespace() === undefined) {
     await waitFor('b to become active', () => (b.status().role === 'active' ? true : undefined), 15_000);
     await waitFor('b to serve offers', async () => ((await jsonRequest(atB, customer, 'GET', '/v1/offers')).status === 200 ? true : undefined), 15_000);
     assert.equal(b.status().activeUrl, `http://[${addrB}]:8480`);
+    assert.equal(sample((await jsonRequest(atB, adminAddr, 'GET', '/metrics')).text, 'hypha_ha_active'), 1, 'the new active one scrapes as active');
     assert.deepEqual(b.parts.store.agents.get('farmer-ha'), approval, 'the new active gateway reloaded what the old one wrote');
     assert.equal(b.identity.agent, a.identity.agent, 'one gateway key');
     const { readFileSync } = await import('node:fs');
