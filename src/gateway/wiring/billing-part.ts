@@ -90,8 +90,9 @@ export function buildBillingParts(inputs: BillingPartsInputs): BillingParts {
     policy: { farmerShareBps: config.billing.farmerShareBps, graceMs: config.billing.graceMs, pauseInGrace: config.billing.pauseInGrace, periodMs: config.billing.periodMs },
     onRun: (run) => signals.emit('billingRun', run),
   });
-  closers.add(signals.on('countersign', (id, agent, result) => void billing.onCountersign(id, agent, result)));
-  closers.add(signals.on('batchCountersign', (head, agent, result) => void billing.onBatchCountersign(head, agent, result)));
+  // A countersignature's record can be refused (a fenced or unreachable store): logged, never an unhandled rejection.
+  closers.add(signals.on('countersign', (id, agent, result) => void billing.onCountersign(id, agent, result).catch((err: unknown) => log.error({ err }, 'billing.onCountersign failed'))));
+  closers.add(signals.on('batchCountersign', (head, agent, result) => void billing.onBatchCountersign(head, agent, result).catch((err: unknown) => log.error({ err }, 'billing.onBatchCountersign failed'))));
   built.billing = billing;
   const trust = new TrustService({ clock, tiers: config.trust.tiers.map(tierOf), deployments: store.deployments, orders: store.orders, receipts: storage.receipts, meta: store.meta, events: storage.events });
 

@@ -198,7 +198,7 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
           clock,
           events,
           onFunded: async (customer) => {
-            for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id);
+            for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id).catch((err: unknown) => log.error({ err, order: o.id }, 'order.advance failed'));
             const outcome = await billing.settleFor(customer);
             return { ...outcome, due: await dueNow(customer) };
           },
