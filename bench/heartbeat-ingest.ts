@@ -65,7 +65,7 @@ const inside = hub as unknown as { connected(ws: WebSocket, hello: HelloMessage,
 
 const agents = Array.from({ length: AGENTS }, (_, a) => ({ agent: `agent${a}`, nodes: Array.from({ length: NODES }, (_, n) => `n${a}x${n}`), head: GENESIS_HEAD, seq: 0 }));
 for (const a of agents) {
-  await inside.connected(new FakeWebSocket() as unknown as WebSocket, { type: 'hello', agent: a.agent, nodes: a.nodes.map((id) => ({ id, capacity: { cru: 4, mru: 8, sru: 100, hru: 0 } })), signature: '' } as unknown as HelloMessage, '400::1');
+  await inside.connected(new FakeWebSocket() as unknown as WebSocket, { type: 'hello', agent: a.agent, nodes: a.nodes.map((id) => ({ id, capacity: { cpu: 4, memoryGb: 8, diskGb: 100 } })), signature: '' } as unknown as HelloMessage, '400::1');
 }
 const conns = agents.map((a) => inside.connections.get(a.agent));
 
