@@ -86,9 +86,17 @@ function reserve(bytes: number): void {
   scratch = bigger;
 }
 
+/** Appends `text` as UTF-8: ASCII byte by byte in JS (a Buffer.write per piece cost more than the string it saved), the rest by Buffer.write. */
 function put(text: string): void {
   reserve(3 * text.length); // UTF-8 takes at most 3 bytes per UTF-16 unit
-  at += scratch.write(text, at, 'utf8');
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 0x80) {
+      at += scratch.write(text.substring(i), at, 'utf8');
+      return;
+    }
+    scratch[at++] = c;
+  }
 }
 
 /** Whether JSON.stringify escapes any character of a well-formed string (a quote, a backslash, a control character); it writes every other as is. */
