@@ -112,3 +112,22 @@ test('chainNext: the one-buffer path hashes what the multi-part path hashes; a b
   assert.throws(() => chainNext('ab'.repeat(31), hb), RangeError);
   assert.throws(() => chainNext('zz'.repeat(32), hb), RangeError);
 });
+
+test('chainNext and heartbeatBodyBytes: ids JSON escapes (quote, backslash, control characters) and ids it writes as is (non-ASCII, U+2028)', () => {
+  const prev = 'cd'.repeat(32);
+  for (const id of ['a"b', 'a\\b', 'line\nfeed', '\u0001', '\u001f', 'é', '\u2028', '😀', 'plain', '']) {
+    const hb: Heartbeat = { seq: 7, atMs: 8, nodes: [{ id, up: true }], vms: [{ id, reachable: false, rttMicros: 1 }] };
+    const canonical = canonicalJsonBytes({ seq: hb.seq, atMs: hb.atMs, nodes: hb.nodes, vms: hb.vms });
+    assert.equal(toHex(heartbeatBodyBytes(hb)), toHex(canonical), JSON.stringify(id));
+    assert.equal(chainNext(prev, hb), toHex(blake2bChained(Buffer.from(prev, 'hex'), canonical, 32)), JSON.stringify(id));
+  }
+});
+
+test('chainNext: a heartbeat larger than the reused buffer, then a small one, hash as the multi-part path does', () => {
+  const prev = 'ef'.repeat(32);
+  const big: Heartbeat = { seq: 1, atMs: 2, nodes: [], vms: Array.from({ length: 200 }, (_, i) => ({ id: `vm-${'é'.repeat(20)}-${i}`, reachable: true, rttMicros: i })) };
+  const small: Heartbeat = { seq: 2, atMs: 3, nodes: [{ id: 'n', up: false }], vms: [] };
+  for (const hb of [big, small, big]) {
+    assert.equal(chainNext(prev, hb), toHex(blake2bChained(Buffer.from(prev, 'hex'), canonicalJsonBytes({ seq: hb.seq, atMs: hb.atMs, nodes: hb.nodes, vms: hb.vms }), 32)));
+  }
+});

@@ -1,6 +1,7 @@
 // A connected farmer agent as the hub holds it, the views the admin page and orders read, and how the hub writes to its socket.
 import type { WebSocket } from 'ws';
 import type { GatewayMessage, HelloNode, ResultMessage } from '../../protocol/index.js';
+import type { HeartbeatSamples } from './heartbeat-samples.js';
 
 /** A command sent to an agent and not answered yet (see agent-commands.ts). */
 export interface PendingCommand {
@@ -21,8 +22,8 @@ export interface Connection {
   heard: boolean;
   /** The last round pinged it (it had been silent). */
   pinged: boolean;
-  /** VMs placed on this agent's nodes (id -> node), kept current by refreshAssignments. */
-  assigned: Map<string, string>;
+  /** Its nodes and the VMs placed on them as up-time subjects (kept current by refreshAssignments). */
+  readonly samples: HeartbeatSamples;
   /** Commands waiting for the agent's result, by command id. */
   readonly pending: Map<string, PendingCommand>;
 }

@@ -14,7 +14,6 @@ import {
   type CommandOp,
   type HeartbeatMessage,
   type HelloMessage,
-  type HelloNode,
   type Receipt,
   type ChainHeadMessage,
   type ReceiptAgentHead,
@@ -36,6 +35,7 @@ import { MISSED_HEARTBEATS_FOR_DOWN, type Sample } from '../../protocol/uptime.j
 import type { AgentRequestPolicy } from './agent-requests.js';
 import { vmAddressRefusal } from './vm-address.js';
 import { HeartbeatChain } from './heartbeat-chain.js';
+import { HeartbeatSamples } from './heartbeat-samples.js';
 import { AgentAdmission } from './agent-admission.js';
 import { closeReason, sendMessage, type AgentView, type Connection, type NodeView } from './agent-connection.js';
 import { AgentCommandError, callAgent, failPendingCommands, settleCommand, type CommandVm } from './agent-commands.js';
@@ -100,7 +100,6 @@ export class AgentHub {
   private readonly chains = new Map<string, HeartbeatChain>();
   private readonly heads = new SignedChainHeads();
   private readonly countersigns = new CountersignQueue();
-  private readonly nodeIdSets = new WeakMap<readonly HelloNode[], ReadonlySet<string>>();
   private readonly admission: AgentAdmission;
   private readonly pinger: NodeJS.Timeout;
   private closing = false;
@@ -219,7 +218,7 @@ export class AgentHub {
       const conn = this.connections.get(agent);
       if (!conn) continue;
       const vms = this.deps.assignmentsFor(conn.nodes.map((n) => n.id));
-      conn.assigned = new Map(vms.map((v) => [v.id, v.node]));
+      conn.samples.assign(vms);
       sendMessage(conn.ws, { type: 'vms', vms });
     }
   }
@@ -288,7 +287,7 @@ export class AgentHub {
     const old = this.connections.get(hello.agent);
     if (old) old.ws.close(CLOSE.replaced, 'replaced by a newer connection of the same agent');
     const vms = this.deps.assignmentsFor(nodeIds);
-    const conn: Connection = { ws, agent: hello.agent, address, nodes: hello.nodes, connectedAtMs: this.deps.clock.nowMs(), pending: new Map(), assigned: new Map(vms.map((v) => [v.id, v.node])), heard: true, pinged: false };
+    const conn: Connection = { ws, agent: hello.agent, address, nodes: hello.nodes, connectedAtMs: this.deps.clock.nowMs(), pending: new Map(), samples: new HeartbeatSamples(hello.nodes, vms), heard: true, pinged: false };
     this.connections.set(hello.agent, conn);
     const chain = this.chainOf(hello.agent);
     const durable = this.deps.store.chains.get(hello.agent);
@@ -362,7 +361,8 @@ export class AgentHub {
 
   private onHeartbeat(conn: Connection, hb: HeartbeatMessage): void {
     const now = this.deps.clock.nowMs();
-    const step = this.chainOf(conn.agent).accept(hb, { closedThroughMs: this.deps.closedThroughMs(), nowMs: now });
+    const closedThroughMs = this.deps.closedThroughMs();
+    const step = this.chainOf(conn.agent).accept(hb, { closedThroughMs, nowMs: now });
     if (step.kind === 'replay') {
       if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;
@@ -378,29 +378,8 @@ export class AgentHub {
       this.disagree(conn.agent, 'agent.clock_skew', `heartbeat ${hb.seq} is stamped ${Math.round((hb.atMs - now) / 1000)} s in the future; not counted`, { seq: hb.seq });
       return;
     }
-    if (hb.atMs < this.deps.closedThroughMs()) return;
-    const mine = this.nodeIdsOf(conn.nodes);
-    const nodeUp = new Map<string, boolean>();
-    for (const n of hb.nodes) {
-      if (!mine.has(n.id)) continue;
-      nodeUp.set(n.id, n.up);
-      this.deps.uptime.record(`node:${n.id}`, { atMs: hb.atMs, up: n.up });
-    }
-    for (const v of hb.vms) {
-      const node = conn.assigned.get(v.id);
-      if (node === undefined) continue;
-      this.deps.uptime.record(`vm:${v.id}`, { atMs: hb.atMs, up: v.reachable && nodeUp.get(node) === true });
-    }
-  }
-
-  /** A connection's node ids as a set, made once per hello rather than per heartbeat. */
-  private nodeIdsOf(nodes: readonly HelloNode[]): ReadonlySet<string> {
-    let ids = this.nodeIdSets.get(nodes);
-    if (!ids) {
-      ids = new Set(nodes.map((n) => n.id));
-      this.nodeIdSets.set(nodes, ids);
-    }
-    return ids;
+    if (hb.atMs < closedThroughMs) return;
+    conn.samples.record(hb, this.deps.uptime);
   }
 
   private onChainHead(conn: Connection, m: ChainHeadMessage): void {

@@ -21,6 +21,10 @@ export type ChainStep =
    */
   | { readonly kind: 'next'; readonly head: string; readonly gapFrom?: number; readonly mismatch: boolean };
 
+/** The two replay answers, made once: a replay is every heartbeat an agent resends after reconnecting. */
+const REPLAY_SAME: ChainStep = Object.freeze({ kind: 'replay', mismatch: false });
+const REPLAY_MISMATCH: ChainStep = Object.freeze({ kind: 'replay', mismatch: true });
+
 /**
  * The chain of one agent: its last seq and head, the heads of the last RECENT_HEADS heartbeats
  * (to check replays), and each open period's last heartbeat (what a period close stores and a
@@ -70,7 +74,7 @@ export class HeartbeatChain {
     if (hb.seq <= this.seqValue) {
       // A heartbeat sent again must be the same one: same previous head, same content.
       const known = this.recent.get(hb.seq);
-      return { kind: 'replay', mismatch: known !== undefined && chainNext(hb.prev, hb) !== known };
+      return known !== undefined && chainNext(hb.prev, hb) !== known ? REPLAY_MISMATCH : REPLAY_SAME;
     }
     const expected = this.seqValue + 1;
     const gap = hb.seq !== expected;
@@ -81,7 +85,16 @@ export class HeartbeatChain {
     this.recent.put(hb.seq, head);
     const lastClosed = Math.floor(window.closedThroughMs / this.periodMs) - 1;
     const current = Math.floor(window.nowMs / this.periodMs);
-    this.periodLast.set(Math.min(Math.max(Math.floor(hb.atMs / this.periodMs), lastClosed), current), { seq: hb.seq, head });
+    const period = Math.min(Math.max(Math.floor(hb.atMs / this.periodMs), lastClosed), current);
+    // Most heartbeats land in the period of the one before: its entry is updated rather than replaced
+    // (closeThrough deletes an entry before handing it out, so a returned one is never changed).
+    const last = this.periodLast.get(period);
+    if (last === undefined) {
+      this.periodLast.set(period, { seq: hb.seq, head });
+    } else {
+      last.seq = hb.seq;
+      last.head = head;
+    }
     return gap ? { kind: 'next', head, gapFrom: expected, mismatch } : { kind: 'next', head, mismatch };
   }
 
