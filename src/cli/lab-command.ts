@@ -28,7 +28,8 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       --gateways 2 (needs --store postgres): two gateway processes, \`gateway\` and \`gateway-2\`, on two
       addresses with one key and one store; one holds the lease and serves, the other answers 503
       naming it and takes over when it dies. The agents list both; \`lab status\` shows each one's role
-      and points \`gateway\` (and $HYPHA_GATEWAY in \`lab exec\`) at the active one.
+      (active, standby, unresponsive: alive but no answer within 8 s, or down) and points \`gateway\`
+      (and $HYPHA_GATEWAY in \`lab exec\`) at the active one.
   hypha lab fund CUSTOMER AMOUNT [--dir DIR]   pay AMOUNT SPORE into CUSTOMER's agreement: with the
       embedded ledger the admin (linked) posts /admin/api/ledger/fund; with --ledger unyt the
       customer's wallet parks a spend on their agreement (create_parked_spend), seen at the next settle

@@ -2,8 +2,15 @@
 import { nsExec } from './netns.js';
 import { readLabState, writeLabState, type LabActor, type LabState } from './lab-state.js';
 
-/** What a gateway process is doing now, as its own HTTP answer says. */
-export type LabGatewayRole = 'active' | 'standby' | 'down';
+/**
+ * What a gateway process is doing now, as its own HTTP answer says: `down` has no process;
+ * `unresponsive` has one that gave no usable answer in time (a stalled event loop on a loaded host,
+ * or a state reload after a takeover): it may be active a moment later, so it is not called down.
+ */
+export type LabGatewayRole = 'active' | 'standby' | 'unresponsive' | 'down';
+
+/** How long a probe waits for a gateway's answer: a takeover's reload can stall it for seconds on a loaded host. */
+const PROBE_SECONDS = 8;
 
 /** One gateway of the lab, for `hypha lab status --json` `gateways`. */
 export interface LabGateway {
@@ -16,22 +23,28 @@ export interface LabGateway {
 }
 
 /**
- * Asks gateway `actor` what it is: curl from its own namespace to its own URL. A standby answers every
- * path 503 `{"error":"standby"}` (src/gateway/ha/standby-server.ts); any other HTTP answer comes from the
- * active one; no answer (or no process) is down.
+ * Asks gateway `actor` what it is: curl from its own namespace to its own URL. No process is down;
+ * otherwise the answer decides (roleOfAnswer).
  */
 async function probe(actor: LabActor, url: string): Promise<LabGatewayRole> {
   if (actor.pid === undefined || !alive(actor.pid)) return 'down';
-  let out: string;
   try {
-    out = await nsExec(actor.ns, 'curl', '-s', '--max-time', '3', '-w', '\n%{http_code}', `${url}/`);
+    return roleOfAnswer(await nsExec(actor.ns, 'curl', '-s', '--max-time', String(PROBE_SECONDS), '-w', '\n%{http_code}', `${url}/`));
   } catch {
-    return 'down';
+    return 'unresponsive';
   }
-  const cut = out.lastIndexOf('\n');
-  const status = Number(out.slice(cut + 1));
-  if (status === 503 && out.slice(0, cut).includes('"standby"')) return 'standby';
-  return status >= 200 && status < 500 ? 'active' : 'down';
+}
+
+/**
+ * The role a live gateway's answer to `GET /` shows, given curl's output (the body, a newline, the status).
+ * A standby answers every path 503 `{"error":"standby"}` (src/gateway/ha/standby-server.ts); any other
+ * answer below 500 comes from the active one; anything else (a 5xx, no status) is unresponsive.
+ */
+export function roleOfAnswer(curlOutput: string): LabGatewayRole {
+  const cut = curlOutput.lastIndexOf('\n');
+  const status = Number(curlOutput.slice(cut + 1));
+  if (status === 503 && curlOutput.slice(0, Math.max(cut, 0)).includes('"standby"')) return 'standby';
+  return status >= 200 && status < 500 ? 'active' : 'unresponsive';
 }
 
 /** Every gateway of the lab with its role now (one gateway: just it). */

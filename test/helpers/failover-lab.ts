@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { ReceiptV2 } from '../../src/protocol/receipt.js';
+import type { LabGatewayRole } from '../../src/lab/lab-gateways.js';
 import { hypha } from './run.js';
 import { waitFor, type TestLab } from './lab.js';
 import { ledgerEntries } from './billing-scenario.js';
@@ -13,7 +14,7 @@ export interface GatewayRow {
   readonly name: string;
   readonly url: string;
   readonly pid?: number;
-  readonly role: 'active' | 'standby' | 'down';
+  readonly role: LabGatewayRole;
 }
 
 /** `hypha lab status --json`: the gateways with their roles, and the state's `gateway` (pointed at the active one). */
