@@ -1,11 +1,11 @@
-// Arrears retried after funds arrive, with the ledger's answer lost mid-way: every charge that ran is recorded paid, none twice.
+// Arrears retried after funds arrive, with the ledger's answer lost mid-way or the gateway killed mid-retry: every charge that ran is recorded paid, none twice.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { sign } from '../../src/identity/index.js';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
-import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
 import { LedgerUnavailableError, type BillingEvent, type Ledger } from '../../src/gateway/ledger/ledger.js';
 import type { DeploymentRecord } from '../../src/gateway/store/records.js';
@@ -81,4 +81,121 @@ test('arrears retried after a top-up: a charge whose answer was lost, and the on
   assert.equal(receipts.arrearsOf(customer), 0n);
   const charges = EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge');
   assert.deepEqual(charges.map((c) => c.key).sort(), bodies.map((b) => `hypha:${b.deployment}:${new Date(T0).toISOString()}`).sort(), 'one charge per receipt');
+});
+
+const keyOf = (b: ReceiptBodyV2): string => `hypha:${b.deployment}:${new Date(T0).toISOString()}`;
+
+/** The two receipts closed and put in arrears, in a fresh log at `path`. */
+async function inArrears(path: string): Promise<void> {
+  const receipts = ReceiptLog.open(path).receipts;
+  await receipts.append([
+    { t: 'close_begin', periodStartMs: T0 },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: keyOf(b), hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
+    ...bodies.map((b): MoneyRecord => ({ t: 'arrears', id: b.id, availableMicros: '0', atMs: T0 + HOUR })),
+  ]);
+  receipts.close();
+}
+
+/** A gateway's billing over the log at `path` (opened afresh, as a restarted gateway opens it). */
+function gatewayOver(path: string, ledger: Ledger): { billing: BillingService; receipts: ReceiptLog } {
+  const receipts = ReceiptLog.open(path).receipts;
+  const billing = new BillingService({
+    clock: new FakeClock(T0 + HOUR + 60_000),
+    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
+    receipts,
+    deployments: new FakeTable<DeploymentRecord>(),
+    uptime: new UptimeBook(15_000, HOUR),
+    ledger,
+    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
+    events: new FakeEventSink(),
+    log: pino({ level: 'silent' }),
+    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
+  });
+  return { billing, receipts };
+}
+
+/** A real EmbeddedLedger in front of which the gateway process "dies" at the `at`-th billing event: before it reaches the ledger, or after the charge ran. */
+function dyingAt(inner: EmbeddedLedger, at: number, when: 'before' | 'after'): Ledger {
+  let posts = 0;
+  return {
+    kind: 'embedded',
+    balance: (c) => inner.balance(c),
+    postBillingEvent: async (e: BillingEvent) => {
+      const dies = ++posts === at;
+      if (dies && when === 'before') throw new Error('gateway killed before the post left it');
+      const result = await inner.postBillingEvent(e);
+      if (dies) throw new Error('gateway killed before the paid record was written');
+      return result;
+    },
+    payFarmer: (p) => inner.payFarmer(p),
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Counts the billing events posted through it. */
+function counting(inner: EmbeddedLedger): Ledger & { posts: string[] } {
+  const posts: string[] = [];
+  return { kind: 'embedded', posts, balance: (c) => inner.balance(c), postBillingEvent: (e) => (posts.push(e.key), inner.postBillingEvent(e)), payFarmer: (p) => inner.payFarmer(p), close: () => Promise.resolve() };
+}
+
+const stateIn = async (receipts: ReceiptLog, b: ReceiptBodyV2): Promise<ReceiptEntry['state'] | undefined> => (await receipts.of(b.deployment)).find((e) => e.receipt.id === b.id)?.state;
+
+for (const when of ['after', 'before'] as const) {
+  test(`a gateway killed ${when === 'after' ? 'between an arrears charge and its paid record' : 'as an arrears retry was about to reach the ledger'}: after a restart the receipt is paid, charged once`, async (t) => {
+    const { dir, remove } = scratchDir();
+    t.after(remove);
+    const path = join(dir, 'receipts.log');
+    await inArrears(path);
+    const inner = EmbeddedLedger.open(join(dir, 'ledger'));
+    t.after(() => inner.close());
+    // Exactly what is owed: once both charges ran, the balance covers neither.
+    await inner.fund(customer, owed, 'top-up');
+
+    const first = gatewayOver(path, dyingAt(inner, 2, when));
+    await assert.rejects(first.billing.settle(), /gateway killed/);
+    first.receipts.close();
+    const written = ReceiptLog.open(path).receipts;
+    assert.equal(written.inState('arrears').length, 1, 'the second receipt is still in arrears on disk');
+    assert.equal(written.inState('arrears')[0]?.retryBegun, true, 'with its retry begun');
+    written.close();
+
+    const restarted = gatewayOver(path, counting(inner));
+    t.after(() => restarted.receipts.close());
+    await restarted.billing.settle();
+    for (const b of bodies) assert.equal(await stateIn(restarted.receipts, b), 'paid', `${b.id} is paid after the restart`);
+    assert.equal(restarted.receipts.arrearsOf(customer), 0n);
+    const charges = EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge');
+    assert.deepEqual(charges.map((c) => c.key).sort(), bodies.map(keyOf).sort(), 'one charge per receipt');
+    assert.equal((await inner.balance(customer)).availableMicros, 0n);
+  });
+}
+
+test('a retry begun before a crash that the ledger then refuses stays in arrears, its retry ended: the next round does not post it again until funds cover it', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  await inArrears(path);
+  const inner = EmbeddedLedger.open(join(dir, 'ledger'));
+  t.after(() => inner.close());
+  const oldest = bodies[0] as ReceiptBodyV2;
+  // Enough for the oldest receipt only: the retry begins with it alone.
+  await inner.fund(customer, parseAmount('amount', oldest.amount), 'top-up');
+  const first = gatewayOver(path, dyingAt(inner, 1, 'before'));
+  await assert.rejects(first.billing.settle(), /gateway killed/);
+  first.receipts.close();
+  // The funds leave before the restart (another charge, say): the begun retry can no longer be paid.
+  await inner.postBillingEvent({ key: 'elsewhere', customer, farmer: actors.farmer.agent, amountMicros: parseAmount('amount', oldest.amount), unit: 'SPORE', receiptIds: ['other'], invoice: {} });
+
+  const ledger = counting(inner);
+  const restarted = gatewayOver(path, ledger);
+  t.after(() => restarted.receipts.close());
+  await restarted.billing.settle();
+  assert.deepEqual(ledger.posts, [keyOf(oldest)], 'the begun retry is asked about although the balance does not cover it');
+  assert.equal(await stateIn(restarted.receipts, oldest), 'arrears');
+  assert.equal(restarted.receipts.inState('arrears').some((e) => e.retryBegun === true), false, 'its retry is over');
+  await restarted.billing.settle();
+  assert.deepEqual(ledger.posts, [keyOf(oldest)], 'nothing is posted while the balance covers nothing');
+  assert.equal(EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge' && e.key.startsWith('hypha:')).length, 0);
 });

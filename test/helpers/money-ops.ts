@@ -6,11 +6,11 @@ import { actors, headOver, HOUR, T0, v2Body } from './receipts.js';
 
 /** One step: what kind, and a number that picks among the receipts it may apply to. */
 export interface MoneyOp {
-  readonly kind: 'close' | 'cut' | 'pay' | 'arrears' | 'payout' | 'batch' | 'refuseBatch' | 'release' | 'return' | 'countersign';
+  readonly kind: 'close' | 'cut' | 'pay' | 'arrears' | 'payout' | 'batch' | 'refuseBatch' | 'release' | 'return' | 'countersign' | 'retry';
   readonly pick: number;
 }
 
-export const OP_KINDS: readonly MoneyOp['kind'][] = ['close', 'cut', 'pay', 'arrears', 'payout', 'batch', 'refuseBatch', 'release', 'return', 'countersign'];
+export const OP_KINDS: readonly MoneyOp['kind'][] = ['close', 'cut', 'pay', 'arrears', 'payout', 'batch', 'refuseBatch', 'release', 'return', 'countersign', 'retry'];
 
 const DEPLOYMENTS = ['dep_a', 'dep_b', 'dep_c', 'dep_d'];
 
@@ -72,6 +72,19 @@ export class MoneyHistory {
         // A pick divisible by 4 leaves the batch begun (a crash before the ledger answered).
         if (op.pick % 4 === 0) return [...mode, begin];
         return [...mode, begin, op.kind === 'batch' ? { t: 'payout_done', key, entryId: `po-${key}`, atMs: at } : { t: 'payout_refused', key, reason: 'refused by the test', atMs: at }];
+      }
+      case 'retry': {
+        // An arrears retry as BillingService writes it: begun ahead for some receipts in arrears, then (unless
+        // the pick leaves it open, a crash before the ledger answered) the first paid and the rest ended.
+        const arrears = this.log.inState('arrears');
+        if (arrears.length === 0) return [];
+        const from = op.pick % arrears.length;
+        const ids = arrears.slice(from, from + 1 + (op.pick % 3)).map((e) => e.receipt.id);
+        const begin: MoneyRecord = { t: 'arrears_retry', ids, atMs: at };
+        if (op.pick % 4 === 0) return [begin];
+        const [first, ...rest] = ids as [string, ...string[]];
+        const outcome: MoneyRecord[] = op.pick % 4 === 1 ? [{ t: 'paid', id: first, entryId: `retry-${op.pick}`, atMs: at }, ...(rest.length > 0 ? [{ t: 'arrears_retry_end' as const, ids: rest, atMs: at }] : [])] : [{ t: 'arrears_retry_end', ids, atMs: at }];
+        return [begin, ...outcome];
       }
       case 'release':
       case 'return': {

@@ -587,7 +587,13 @@ export class BillingService implements PeriodWork {
     return headHash === undefined ? {} : { treeHead: headHash };
   }
 
-  /** Arrears, oldest first per customer, posted again while the agreement now covers them. */
+  /**
+   * Arrears, oldest first per customer, posted again while the agreement now covers them. The
+   * receipts about to be posted are named in an `arrears_retry` record first: after a crash between
+   * a charge and its `paid` record, the balance no longer covers that charge, so the restarted
+   * gateway posts each receipt still named there once more anyway, and the ledger answers "paid"
+   * under its key (or refuses, and it stays in arrears); nothing is charged twice.
+   */
   private async retryArrears(): Promise<void> {
     const byCustomer = new Map<string, ReceiptEntry[]>();
     for (const e of this.deps.receipts.inState('arrears')) {
@@ -596,26 +602,55 @@ export class BillingService implements PeriodWork {
       byCustomer.set(e.receipt.customer, list);
     }
     for (const [customer, list] of byCustomer) {
-      let available = (await this.deps.ledger.balance(customer)).availableMicros;
+      const available = (await this.deps.ledger.balance(customer)).availableMicros;
+      const chosen = this.retryCandidates(list, available);
+      if (chosen.length === 0) continue;
+      const begun = chosen.filter((e) => e.retryBegun !== true).map((e) => e.receipt.id);
+      if (begun.length > 0) await this.deps.receipts.append([{ t: 'arrears_retry', ids: begun, atMs: this.deps.clock.nowMs() }]);
       const paid: MoneyRecord[] = [];
+      const refused: string[] = [];
       try {
-        for (const e of list) {
-          // A post whose answer was lost may have charged, and the balance read after that charge
-          // no longer covers it: it is posted anyway, and the ledger answers "paid" under its key.
-          if (available < e.amountMicros && !this.outcomeUnknown.has(e.receipt.id)) break;
+        // Each one is posted (not up to the first refusal): a receipt whose charge may have run must be asked about.
+        for (const e of chosen) {
           const record = await this.post(e);
-          if (record.t !== 'paid') break;
-          paid.push(record);
-          available -= e.amountMicros;
+          if (record.t === 'paid') paid.push(record);
+          else refused.push(e.receipt.id);
         }
       } finally {
-        // Charges made before a failed post are recorded now, not left in arrears.
-        await this.deps.receipts.append(paid);
+        // Charges made before a failed post are recorded now, not left in arrears; the post that failed
+        // (and those after it) stay begun, so the next round asks the ledger about them whatever the balance.
+        const over: MoneyRecord[] = refused.length === 0 ? [] : [{ t: 'arrears_retry_end', ids: refused, atMs: this.deps.clock.nowMs() }];
+        await this.deps.receipts.append([...paid, ...over]);
       }
       if (paid.length > 0) {
         await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.arrears_settled', detail: `${paid.length} receipt(s) in arrears were paid after funds arrived`, customer });
       }
     }
+  }
+
+  /**
+   * The arrears to post now, oldest first: those the balance covers, in order, up to the first it does
+   * not; a receipt whose post may have charged (its answer lost, or its retry begun before a restart)
+   * is posted whatever the balance, since that charge is no longer in the balance.
+   */
+  private retryCandidates(list: readonly ReceiptEntry[], availableMicros: bigint): ReceiptEntry[] {
+    const chosen: ReceiptEntry[] = [];
+    let available = availableMicros;
+    let covered = true;
+    for (const e of list) {
+      const mayHaveRun = e.retryBegun === true || this.outcomeUnknown.has(e.receipt.id);
+      if (mayHaveRun) {
+        chosen.push(e);
+        continue;
+      }
+      if (!covered || available < e.amountMicros) {
+        covered = false;
+        continue;
+      }
+      chosen.push(e);
+      available -= e.amountMicros;
+    }
+    return chosen;
   }
 
   /**

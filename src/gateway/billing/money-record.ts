@@ -19,6 +19,14 @@ export type MoneyRecord =
   /** Receipts paid in one settle batch: `entryIds[i]` is the ledger's entry for `ids[i]` (null for a zero charge). Same as a `paid` record for each. */
   | { readonly t: 'paid_batch'; readonly ids: readonly string[]; readonly entryIds: ReadonlyArray<string | null>; readonly atMs: number }
   | { readonly t: 'arrears'; readonly id: string; readonly availableMicros: string; readonly atMs: number }
+  /**
+   * Written before receipts in arrears are posted again: after a crash each one still in arrears is
+   * posted once more whatever the balance says (the ledger answers "paid" under its key if the charge
+   * ran), so a charge made just before the crash is recorded paid instead of waiting for more funds.
+   */
+  | { readonly t: 'arrears_retry'; readonly ids: readonly string[]; readonly atMs: number }
+  /** The retry of these receipts ended with them still in arrears (the ledger refused, or they were not reached). */
+  | { readonly t: 'arrears_retry_end'; readonly ids: readonly string[]; readonly atMs: number }
   | { readonly t: 'payout'; readonly id: string; readonly farmer: string; readonly amountMicros: string; readonly entryId: string | null; readonly atMs: number }
   /** From here on, receipts paid are paid out in batches per farmer (those paid before may have been posted under their own key by an older gateway). */
   | { readonly t: 'payout_mode'; readonly mode: 'batched'; readonly atMs: number }

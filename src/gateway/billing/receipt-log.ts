@@ -34,6 +34,8 @@ export interface ReceiptEntry {
   payoutSingly?: boolean;
   /** The key of the begun payout batch it is in. */
   payoutKey?: string;
+  /** In arrears and named by an `arrears_retry` record with no outcome recorded yet: its charge may have run. */
+  retryBegun?: true;
   /** A v1 receipt's countersignature. */
   farmerSignature?: string;
   /** The v2 receipt's index among the receipts its farmer countersigned in its period (filled when read). */
@@ -720,6 +722,10 @@ export class ReceiptLog {
       case 'payout_refused':
         this.applyPayoutBatch(r);
         return;
+      case 'arrears_retry':
+      case 'arrears_retry_end':
+        this.applyArrearsRetry(r);
+        return;
       default:
         this.applyMoney(r);
     }
@@ -866,10 +872,21 @@ export class ReceiptLog {
     }
   }
 
+  /** Marks receipts still in arrears as being retried (their charge may run), or their retry as over; a receipt no longer in arrears is left as it is. */
+  private applyArrearsRetry(r: MoneyRecord & { t: 'arrears_retry' | 'arrears_retry_end' }): void {
+    for (const id of r.ids) {
+      const e = this.live.get(id);
+      if (e?.state !== 'arrears') continue;
+      if (r.t === 'arrears_retry') e.retryBegun = true;
+      else delete e.retryBegun;
+    }
+  }
+
   /** A receipt paid: out of arrears, into the paid totals, owed its farmer share (or settled). */
   private applyPaid(e: ReceiptEntry): void {
     if (e.state === 'paid') return;
     const customer = e.receipt.customer;
+    delete e.retryBegun;
     if (e.state === 'arrears') {
       this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
       this.addDeploymentArrears(e, -e.amountMicros);
