@@ -10,7 +10,7 @@ import { RECEIPT_V2_PURPOSE, receiptId, receiptLeafHash, type AnyReceipt, type R
 import { signatureHolds, signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { EventSink } from '../events/event-log.js';
 import type { EventName } from '../events/event-catalogue.js';
-import { LedgerRejectedError, LedgerUnavailableError, type Ledger } from '../ledger/ledger.js';
+import { BILLING_EVENTS_PER_CALL, LedgerRejectedError, LedgerUnavailableError, type BatchPostResult, type BillingEvent, type Ledger } from '../ledger/ledger.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import type { Table } from '../store/store.js';
 import type { DeploymentRecord, EndReason } from '../store/records.js';
@@ -531,23 +531,31 @@ export class BillingService implements PeriodWork {
   }
 
   /**
-   * Posts issued receipts, oldest first; returns how many were posted. The receipts paid in a
-   * batch are recorded as one `paid_batch` record (arrears one record each), appended once the
-   * batch is posted or the ledger stops answering: a crash before re-posts them, idempotently.
+   * Posts issued receipts, oldest first per customer; returns how many were posted. Where the ledger
+   * takes a customer's events together (postBillingEvents) they go in batches of up to
+   * BILLING_EVENTS_PER_CALL; a batch the funds cannot cover whole is posted one by one, oldest first,
+   * so a customer who can pay part still pays part. The receipts paid are recorded as one
+   * `paid_batch` record per BATCH (arrears one record each), appended once posted or when the ledger
+   * stops answering: a crash before re-posts them, and each one's key charges it once.
    */
   private async postIssued(): Promise<number> {
     const paid = new PaidBatch();
     const others: MoneyRecord[] = [];
     const flush = (): Promise<void> => this.deps.receipts.append([...paid.take(), ...others.splice(0)]);
     let posted = 0;
+    const take = async (record: MoneyRecord): Promise<void> => {
+      if (record.t === 'paid') paid.add(record);
+      else others.push(record);
+      posted++;
+      if (paid.size + others.length >= BATCH) await flush();
+    };
     try {
-      for (const e of this.deps.receipts.inState('issued')) {
-        if (e.escrow?.state === 'held') continue;
-        const record = await this.post(e);
-        if (record.t === 'paid') paid.add(record);
-        else others.push(record);
-        posted++;
-        if (paid.size + others.length >= BATCH) await flush();
+      if (this.deps.ledger.postBillingEvents === undefined) {
+        for (const e of this.deps.receipts.inState('issued')) if (e.escrow?.state !== 'held') await take(await this.post(e));
+      } else {
+        for (const [customer, list] of this.issuedByCustomer()) {
+          for (let from = 0; from < list.length; from += BILLING_EVENTS_PER_CALL) await this.postBatch(customer, list.slice(from, from + BILLING_EVENTS_PER_CALL), take);
+        }
       }
     } finally {
       await flush();
@@ -555,20 +563,53 @@ export class BillingService implements PeriodWork {
     return posted;
   }
 
+  /** Issued receipts not held, oldest first, by customer. */
+  private issuedByCustomer(): Map<string, ReceiptEntry[]> {
+    const byCustomer = new Map<string, ReceiptEntry[]>();
+    for (const e of this.deps.receipts.inState('issued')) {
+      if (e.escrow?.state === 'held') continue;
+      const list = byCustomer.get(e.receipt.customer);
+      if (list) list.push(e);
+      else byCustomer.set(e.receipt.customer, [e]);
+    }
+    return byCustomer;
+  }
+
+  /** One customer's receipts as one ledger call; when the funds cannot cover them all, one by one, oldest first. */
+  private async postBatch(customer: string, list: readonly ReceiptEntry[], take: (record: MoneyRecord) => Promise<void>): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    const charged = list.filter((e) => e.amountMicros !== 0n);
+    for (const e of list) if (e.amountMicros === 0n) await take({ t: 'paid', id: e.receipt.id, entryId: null, atMs: now });
+    if (charged.length <= 1) {
+      for (const e of charged) await take(await this.post(e));
+      return;
+    }
+    const ledger = this.deps.ledger;
+    if (ledger.postBillingEvents === undefined) throw new TypeError('billing.postBatch: the ledger posts no batches');
+    let result: BatchPostResult;
+    try {
+      result = await ledger.postBillingEvents(customer, charged.map((e) => this.eventOf(e)));
+      if (result.status === 'paid' && result.entryIds.length !== charged.length) {
+        throw new LedgerUnavailableError('postBillingEvents', `answered ${result.entryIds.length} entry id(s) for ${charged.length} event(s)`);
+      }
+    } catch (err) {
+      if (err instanceof LedgerUnavailableError) for (const e of charged) this.outcomeUnknown.add(e.receipt.id);
+      throw err;
+    }
+    for (const e of charged) this.outcomeUnknown.delete(e.receipt.id);
+    if (result.status === 'paid') {
+      for (const [i, e] of charged.entries()) await take({ t: 'paid', id: e.receipt.id, entryId: result.entryIds[i] as string, atMs: now });
+      return;
+    }
+    for (const e of charged) await take(await this.post(e));
+  }
+
   /** One billing event; a zero charge needs no ledger entry. */
   private async post(e: ReceiptEntry): Promise<MoneyRecord> {
     const now = this.deps.clock.nowMs();
     if (e.amountMicros === 0n) return { t: 'paid', id: e.receipt.id, entryId: null, atMs: now };
     const r = e.receipt;
-    const posting = this.deps.ledger.postBillingEvent({
-      key: e.key,
-      customer: r.customer,
-      farmer: r.farmer,
-      amountMicros: e.amountMicros,
-      unit: r.unit,
-      receiptIds: [r.id],
-      invoice: { receipt: r.id, receiptHash: e.hash, ...this.treeHeadOf(e), deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
-    });
+    const posting = this.deps.ledger.postBillingEvent(this.eventOf(e));
     let result: Awaited<typeof posting>;
     try {
       result = await posting;
@@ -579,6 +620,20 @@ export class BillingService implements PeriodWork {
     this.outcomeUnknown.delete(r.id);
     if (result.status === 'paid') return { t: 'paid', id: r.id, entryId: result.entryId, atMs: now };
     return { t: 'arrears', id: r.id, availableMicros: result.availableMicros.toString(), atMs: now };
+  }
+
+  /** A receipt's billing event: its key (deployment, period start) and its invoice. */
+  private eventOf(e: ReceiptEntry): BillingEvent {
+    const r = e.receipt;
+    return {
+      key: e.key,
+      customer: r.customer,
+      farmer: r.farmer,
+      amountMicros: e.amountMicros,
+      unit: r.unit,
+      receiptIds: [r.id],
+      invoice: { receipt: r.id, receiptHash: e.hash, ...this.treeHeadOf(e), deployment: r.deployment, periodStart: r.periodStart, periodEnd: r.periodEnd, upSeconds: r.upSeconds, pricePerHour: r.pricePerHour, gateway: r.gateway },
+    };
   }
 
   /** The period's evidence for the ledger: the hash of the signed tree head the receipt is a leaf of. */

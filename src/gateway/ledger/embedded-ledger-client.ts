@@ -1,7 +1,7 @@
 // The gateway's adapter to an embedded ledger served by `hypha ledger serve` (the lab runs it as its own actor).
 import { errorMessage } from '../../identity/error-message.js';
 import { formatAmount, parseAmount } from '../../protocol/money.js';
-import { LedgerRejectedError, LedgerUnavailableError, type Balance, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
+import { LedgerRejectedError, LedgerUnavailableError, type Balance, type BatchPostResult, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
 
 /**
  * Talks HTTP/JSON to the ledger server. A refused connection, a timeout, a 5xx or an answer
@@ -19,18 +19,20 @@ export class EmbeddedLedgerClient implements Ledger {
   }
 
   async postBillingEvent(event: BillingEvent): Promise<PostResult> {
-    const body = await this.call('postBillingEvent', 'POST', '/v1/events', {
-      key: event.key,
-      customer: event.customer,
-      farmer: event.farmer,
-      amount: formatAmount(event.amountMicros),
-      unit: event.unit,
-      receiptIds: event.receiptIds,
-      invoice: event.invoice,
-    });
+    const body = await this.call('postBillingEvent', 'POST', '/v1/events', eventBody(event));
     if (body.status === 'paid' && typeof body.entryId === 'string') return { status: 'paid', entryId: body.entryId };
     if (body.status === 'insufficient_funds') return { status: 'insufficient_funds', availableMicros: this.amount('postBillingEvent', body.available) };
     throw new LedgerUnavailableError('postBillingEvent', `unexpected answer ${JSON.stringify(body).slice(0, 200)}`);
+  }
+
+  async postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    const op = 'postBillingEvents';
+    const body = await this.call(op, 'POST', '/v1/events/batch', { customer, events: events.map(eventBody) });
+    if (body.status === 'paid' && Array.isArray(body.entryIds) && body.entryIds.length === events.length && body.entryIds.every((id) => typeof id === 'string')) {
+      return { status: 'paid', entryIds: body.entryIds };
+    }
+    if (body.status === 'insufficient_funds') return { status: 'insufficient_funds', availableMicros: this.amount(op, body.available) };
+    throw new LedgerUnavailableError(op, `unexpected answer ${JSON.stringify(body).slice(0, 200)}`);
   }
 
   async payFarmer(payout: Payout): Promise<{ status: 'paid'; entryId: string }> {
@@ -78,4 +80,9 @@ export class EmbeddedLedgerClient implements Ledger {
     if (parsed === null || typeof parsed !== 'object') throw new LedgerUnavailableError(operation, 'the answer is not a JSON object');
     return parsed as Record<string, unknown>;
   }
+}
+
+/** A billing event as the ledger server reads it (amounts as decimal text). */
+function eventBody(event: BillingEvent): Record<string, unknown> {
+  return { key: event.key, customer: event.customer, farmer: event.farmer, amount: formatAmount(event.amountMicros), unit: event.unit, receiptIds: event.receiptIds, invoice: event.invoice };
 }

@@ -6,7 +6,7 @@ import { toHex, utf8 } from '../../identity/index.js';
 import { UNIT } from '../../protocol/money.js';
 import { AppendLog } from '../store/append-log.js';
 import type { LoadedLog, RecordLog } from '../store/record-log.js';
-import { LedgerRejectedError, LedgerUnavailableError, type Balance, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
+import { BILLING_EVENTS_PER_CALL, LedgerRejectedError, LedgerUnavailableError, type Balance, type BatchPostResult, type BillingEvent, type Ledger, type Payout, type PostResult } from './ledger.js';
 
 /** One journal entry. Amounts are micro-unit integers written as strings (never floats). */
 export type LedgerEntry =
@@ -100,15 +100,8 @@ export class EmbeddedLedger implements Ledger {
 
   async postBillingEvent(event: BillingEvent): Promise<PostResult> {
     this.check('postBillingEvent');
-    if (event.amountMicros < 0n) throw new LedgerRejectedError('postBillingEvent', 'the amount must not be negative');
-    if (event.unit !== UNIT) throw new LedgerRejectedError('postBillingEvent', `unit ${event.unit} is not ${UNIT}`);
-    const seen = this.applied.get(event.key);
-    if (seen) {
-      if (seen.type !== 'charge' || seen.customer !== event.customer || seen.amountMicros !== event.amountMicros.toString()) {
-        throw new LedgerRejectedError('postBillingEvent', `key ${event.key} was used for another entry`);
-      }
-      return { status: 'paid', entryId: seen.entryId };
-    }
+    const seen = this.chargedBefore('postBillingEvent', event);
+    if (seen) return { status: 'paid', entryId: seen.entryId };
     const available = this.balances.get(event.customer) ?? 0n;
     if (available < event.amountMicros) {
       const refused: LedgerEntry = { type: 'refused', key: event.key, customer: event.customer, amountMicros: event.amountMicros.toString(), availableMicros: available.toString(), atMs: this.nowMs() };
@@ -116,7 +109,62 @@ export class EmbeddedLedger implements Ledger {
       await this.write(refused);
       return { status: 'insufficient_funds', availableMicros: available };
     }
-    const entry: LedgerEntry = {
+    const entry = this.chargeOf(event);
+    this.apply(entry);
+    await this.write(entry);
+    return { status: 'paid', entryId: entry.entryId };
+  }
+
+  /**
+   * Charges all of a customer's events in one journal append (one `charge` entry each), or none:
+   * when the balance does not cover those not yet charged it answers `insufficient_funds` and
+   * journals nothing (the caller posts them one by one, and each refusal is journaled then).
+   */
+  async postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    const op = 'postBillingEvents';
+    this.check(op);
+    if (events.length > BILLING_EVENTS_PER_CALL) throw new LedgerRejectedError(op, `at most ${BILLING_EVENTS_PER_CALL} events per call, got ${events.length}`);
+    const keys = new Set<string>();
+    const entryIds: string[] = [];
+    const fresh: Array<LedgerEntry & { type: 'charge' }> = [];
+    let owed = 0n;
+    for (const event of events) {
+      if (event.customer !== customer) throw new LedgerRejectedError(op, `event ${event.key} is of customer ${event.customer}, not ${customer}`);
+      if (keys.has(event.key)) throw new LedgerRejectedError(op, `key ${event.key} is twice in one batch`);
+      keys.add(event.key);
+      const seen = this.chargedBefore(op, event);
+      if (seen) {
+        entryIds.push(seen.entryId);
+        continue;
+      }
+      const entry = this.chargeOf(event);
+      fresh.push(entry);
+      entryIds.push(entry.entryId);
+      owed += event.amountMicros;
+    }
+    const available = this.balances.get(customer) ?? 0n;
+    if (available < owed) return { status: 'insufficient_funds', availableMicros: available };
+    if (fresh.length > 0) {
+      for (const entry of fresh) this.apply(entry);
+      await this.write(...fresh);
+    }
+    return { status: 'paid', entryIds };
+  }
+
+  /** Checks an event's amount and unit; answers the charge its key already made (the same charge, or LedgerRejectedError). */
+  private chargedBefore(op: string, event: BillingEvent): (LedgerEntry & { type: 'charge' }) | undefined {
+    if (event.amountMicros < 0n) throw new LedgerRejectedError(op, 'the amount must not be negative');
+    if (event.unit !== UNIT) throw new LedgerRejectedError(op, `unit ${event.unit} is not ${UNIT}`);
+    const seen = this.applied.get(event.key);
+    if (!seen) return undefined;
+    if (seen.type !== 'charge' || seen.customer !== event.customer || seen.amountMicros !== event.amountMicros.toString()) {
+      throw new LedgerRejectedError(op, `key ${event.key} was used for another entry`);
+    }
+    return seen;
+  }
+
+  private chargeOf(event: BillingEvent): LedgerEntry & { type: 'charge' } {
+    return {
       type: 'charge',
       key: event.key,
       customer: event.customer,
@@ -128,9 +176,6 @@ export class EmbeddedLedger implements Ledger {
       atMs: this.nowMs(),
       entryId: entryId(event.key),
     };
-    this.apply(entry);
-    await this.write(entry);
-    return { status: 'paid', entryId: entry.entryId };
   }
 
   async payFarmer(payout: Payout): Promise<{ status: 'paid'; entryId: string }> {
@@ -151,9 +196,9 @@ export class EmbeddedLedger implements Ledger {
   }
 
   /** Appends to the journal; on failure the ledger stops (fail-stop), since memory is then ahead of disk. */
-  private async write(entry: LedgerEntry): Promise<void> {
+  private async write(...entries: LedgerEntry[]): Promise<void> {
     try {
-      await this.journal.append(entry);
+      await this.journal.append(...entries);
     } catch (err) {
       this.broken = err as Error;
       throw new LedgerUnavailableError('journal', err);

@@ -11,7 +11,7 @@ import { jsonBody } from '../http/json-body.js';
 import { PublicError } from '../http/public-error.js';
 import { OriginPolicy, originGuard } from '../http/origin-guard.js';
 import { EmbeddedLedger } from './embedded-ledger.js';
-import { LedgerRejectedError, LedgerUnavailableError } from './ledger.js';
+import { BILLING_EVENTS_PER_CALL, LedgerRejectedError, LedgerUnavailableError, type BillingEvent } from './ledger.js';
 
 /** Options of the ledger server. */
 export interface LedgerServerOptions {
@@ -48,16 +48,13 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
     ctx.body = { unit: b.unit, available: formatAmount(b.availableMicros) };
   });
   router.post('/v1/events', async (ctx) => {
+    const result = await ledger.postBillingEvent(eventOf(ctx.state.body, 'body'));
+    ctx.body = result.status === 'paid' ? result : { status: result.status, available: formatAmount(result.availableMicros) };
+  });
+  router.post('/v1/events/batch', async (ctx) => {
     const o = expectObject(ctx.state.body, 'body');
-    const result = await ledger.postBillingEvent({
-      key: expectString(o.key, 'key', { maxLength: 200 }),
-      customer: expectString(o.customer, 'customer', { maxLength: 64 }),
-      farmer: expectString(o.farmer, 'farmer', { maxLength: 64 }),
-      amountMicros: parseAmount('amount', o.amount),
-      unit: expectString(o.unit, 'unit', { maxLength: 16 }),
-      receiptIds: expectArray(o.receiptIds, 'receiptIds', 0, 10_000, (v, f) => expectString(v, f, { maxLength: 64 })),
-      invoice: expectObject(o.invoice ?? {}, 'invoice'),
-    });
+    const events = expectArray(o.events, 'events', 1, BILLING_EVENTS_PER_CALL, (v, f) => eventOf(v, f));
+    const result = await ledger.postBillingEvents(expectString(o.customer, 'customer', { maxLength: 64 }), events);
     ctx.body = result.status === 'paid' ? result : { status: result.status, available: formatAmount(result.availableMicros) };
   });
   router.post('/v1/payouts', async (ctx) => {
@@ -113,5 +110,20 @@ export async function startLedgerServer(options: LedgerServerOptions, log: Logge
       server.closeAllConnections();
       await ledger.close();
     },
+  };
+}
+
+/** A billing event from a request body; `field` names it in a 400 (`events[3].amount`). */
+function eventOf(value: unknown, field: string): BillingEvent {
+  const o = expectObject(value, field);
+  const at = field === 'body' ? '' : `${field}.`;
+  return {
+    key: expectString(o.key, `${at}key`, { maxLength: 200 }),
+    customer: expectString(o.customer, `${at}customer`, { maxLength: 64 }),
+    farmer: expectString(o.farmer, `${at}farmer`, { maxLength: 64 }),
+    amountMicros: parseAmount(`${at}amount`, o.amount),
+    unit: expectString(o.unit, `${at}unit`, { maxLength: 16 }),
+    receiptIds: expectArray(o.receiptIds, `${at}receiptIds`, 0, 10_000, (v, f) => expectString(v, f, { maxLength: 64 })),
+    invoice: expectObject(o.invoice ?? {}, `${at}invoice`),
   };
 }

@@ -33,6 +33,21 @@ export type PostResult =
   | { readonly status: 'insufficient_funds'; readonly availableMicros: bigint };
 
 /**
+ * The outcome of posting several billing events of one customer together: every one paid (its
+ * entry id at its index), or `insufficient_funds` when the agreement cannot cover them all, and then
+ * this call charged none of them (post them one by one to pay what the funds cover).
+ */
+export type BatchPostResult =
+  | { readonly status: 'paid'; readonly entryIds: readonly string[] }
+  | { readonly status: 'insufficient_funds'; readonly availableMicros: bigint };
+
+/**
+ * Billing events one `postBillingEvents` call takes at most: a RAVE's inputs grow with it, and the
+ * ledger server reads request bodies of at most 64 KiB (an event is ~700 bytes of JSON).
+ */
+export const BILLING_EVENTS_PER_CALL = 64;
+
+/**
  * A SPORE payout to a farmer for receipts that were paid. `key` makes it idempotent. On Unyt the
  * RAVE that charged the receipts already allocated the share to the farmer; the payout records it.
  */
@@ -66,6 +81,12 @@ export interface Ledger {
   readonly kind: 'embedded' | 'unyt';
   balance(customer: string): Promise<Balance>;
   postBillingEvent(event: BillingEvent): Promise<PostResult>;
+  /**
+   * Posts up to BILLING_EVENTS_PER_CALL events, all of `customer`, as one charge where the ledger
+   * allows it (Unyt: one RAVE over all their invoices, each split on its own). Each event keeps its
+   * own key: posting one again, alone or in another batch, charges nothing twice. Absent: post one by one.
+   */
+  postBillingEvents?(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult>;
   payFarmer(payout: Payout): Promise<{ readonly status: 'paid'; readonly entryId: string }>;
   /** Credits a customer's agreement; only embedded ledgers have it. */
   fund?(customer: string, amountMicros: bigint, key: string): Promise<Balance>;

@@ -86,6 +86,13 @@ export class UnytJournal {
     this.#index(record);
   }
 
+  /** Appends records in one fsynced step (a batch's bills); resolves once they are on disk. */
+  async putAll(records: readonly JournalRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    await this.#log.append(...records);
+    for (const r of records) this.#index(r);
+  }
+
   close(): void {
     this.#log.close();
   }

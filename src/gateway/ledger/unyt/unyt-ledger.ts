@@ -21,9 +21,11 @@ import { kindOf } from '../../../identity/kind-of.js';
 import { formatAmount, parseAmount } from '../../../protocol/money.js';
 import { withTimeout } from '../../../protocol/with-timeout.js';
 import {
+  BILLING_EVENTS_PER_CALL,
   LedgerRejectedError,
   LedgerUnavailableError,
   type Balance,
+  type BatchPostResult,
   type BillingEvent,
   type Ledger,
   type Payout,
@@ -88,6 +90,15 @@ interface ParkedLink {
   readonly amount: unknown;
   /** When it was parked (Transaction.timestamp, microseconds); 0 when the conductor sent none. */
   readonly timestamp: number;
+}
+
+/** One event of a batch as it is worked on: what the journal says of its key, its parked invoice, and its entry once paid. */
+interface BatchBill {
+  readonly event: BillingEvent;
+  readonly fingerprint: { readonly customer: string; readonly farmer: string; readonly amount: string; readonly unit: string };
+  parkedId: string | undefined;
+  invoice: ParkedLink | undefined;
+  entryId: string | undefined;
 }
 
 /** At most this many incoming RAVEs are collected per billing event (the rest wait for the next). */
@@ -163,6 +174,18 @@ export class UnytLedger implements Ledger {
    */
   postBillingEvent(event: BillingEvent): Promise<PostResult> {
     return this.#serial(`customer:${String(event.customer)}`, () => this.#guard('postBillingEvent', () => this.#postBillingEvent(event)));
+  }
+
+  /**
+   * Posts a customer's billing events as one RAVE: each invoice is parked on its own (its own key,
+   * tag and farmer, journaled `parked` as postBillingEvent does), then one execute_rave runs over all
+   * of them and the funding that covers their sum; the agreement splits each invoice on its own
+   * (unyt/hypha-agreement/execution_code.rhai), so each farmer gets the sum of its receipts' shares.
+   * Funding that cannot cover them all answers `insufficient_funds` before anything is parked.
+   * After a crash each invoice is found again by its key (parked: executed now; consumed: paid).
+   */
+  postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    return this.#serial(`customer:${String(customer)}`, () => this.#guard('postBillingEvents', () => this.#postBillingEvents(customer, events)));
   }
 
   /**
@@ -280,6 +303,119 @@ export class UnytLedger implements Ledger {
     return { status: 'paid', entryId };
   }
 
+  async #postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    const op = 'postBillingEvents';
+    if (events.length > BILLING_EVENTS_PER_CALL) throw new LedgerRejectedError(op, `at most ${BILLING_EVENTS_PER_CALL} events per call, got ${events.length}`);
+    checkAgentArg(op, 'customer', customer);
+    const bills: BatchBill[] = [];
+    const keys = new Set<string>();
+    for (const event of events) {
+      checkCharge(op, event.key, event.amountMicros);
+      this.#checkUnit(op, event.unit);
+      checkAgentArg(op, 'event.farmer', event.farmer);
+      if (event.customer !== customer) throw new LedgerRejectedError(op, `event ${event.key} is of customer ${event.customer}, not ${customer}`);
+      if (keys.has(event.key)) throw new LedgerRejectedError(op, `key ${event.key} is twice in one batch`);
+      keys.add(event.key);
+      const fingerprint = { customer: event.customer, farmer: event.farmer, amount: formatAmount(event.amountMicros), unit: event.unit };
+      const journaled = this.#journal.get('bill', event.key);
+      if (journaled?.kind === 'bill') sameCharge(op, event.key, journaled, fingerprint);
+      bills.push({
+        event,
+        fingerprint,
+        parkedId: journaled?.kind === 'bill' && journaled.state === 'parked' ? journaled.linkId : undefined,
+        entryId: journaled?.kind === 'bill' && journaled.state === 'paid' ? journaled.entryId : undefined,
+        invoice: undefined,
+      });
+    }
+    const open = (): BatchBill[] => bills.filter((b) => b.entryId === undefined);
+    const answer = (): BatchPostResult => ({ status: 'paid', entryIds: bills.map((b) => b.entryId as string) });
+    if (open().length === 0) return answer();
+
+    const agreement = await this.#agreement(op, customer);
+    let links = await this.#parkedLinks(agreement);
+    const recorded: JournalRecord[] = [];
+    for (const b of open()) {
+      b.invoice = links.find((l) => this.#isInvoiceFor(l, b.event.key));
+      if (b.invoice === undefined && b.parkedId !== undefined) {
+        // Parked by an earlier attempt and gone from the agreement: a RAVE consumed it before the answer was recorded.
+        b.entryId = b.parkedId;
+        recorded.push(this.#paidBill(b, b.parkedId));
+        continue;
+      }
+      if (b.invoice === undefined) continue;
+      if (this.#amountOf(b.invoice) !== b.event.amountMicros) {
+        throw new LedgerRejectedError(op, `key ${b.event.key} already parked invoice ${b.invoice.id} for a different amount; an idempotency key names one charge`);
+      }
+      // Parked before a crash lost the journal line: recorded before a RAVE can consume it.
+      if (b.parkedId === undefined) recorded.push({ kind: 'bill', state: 'parked', key: b.event.key, ...b.fingerprint, linkId: b.invoice.id });
+    }
+    await this.#journal.putAll(recorded);
+    if (open().length === 0) {
+      await this.#collectQuietly();
+      return answer();
+    }
+    const owed = (): bigint => open().reduce((sum, b) => sum + b.event.amountMicros, 0n);
+    const funding = this.#funding(links, customer);
+    if (funding.micros < owed()) return { status: 'insufficient_funds', availableMicros: funding.micros };
+
+    const toPark = open().filter((b) => b.invoice === undefined);
+    if (toPark.length > 0) {
+      // Journaled together once all are parked: one parked before a crash is found again by its key.
+      const parked: JournalRecord[] = [];
+      try {
+        for (const b of toPark) {
+          b.parkedId = await this.#parkInvoice(op, agreement, b.event);
+          parked.push({ kind: 'bill', state: 'parked', key: b.event.key, ...b.fingerprint, linkId: b.parkedId });
+        }
+      } finally {
+        await this.#journal.putAll(parked);
+      }
+      links = await this.#parkedLinks(agreement);
+      for (const b of toPark) {
+        b.invoice = links.find((l) => l.id === b.parkedId);
+        if (b.invoice === undefined) throw new CallFailure('unknown', `the parked invoice ${String(b.parkedId)} is not among the agreement's links yet; the next attempt executes it`);
+      }
+    }
+
+    const running = open();
+    const inputs: RaveExecuteInputs = {
+      ea_id: actionHashBytes(agreement) as Uint8Array,
+      executor_inputs: null,
+      links: [...running.map((b) => (b.invoice as ParkedLink).raw), ...this.#coveringFunding(links, customer, owed()).map((l) => l.raw)],
+      global_definition: await this.#currentGlobalDefinition(),
+      lane_definitions: [],
+      strategy: this.#config.strategy,
+    };
+    let rave: unknown;
+    try {
+      rave = await this.#call(UNYT_FN.executeRave, inputs);
+    } catch (e) {
+      if (!(e instanceof CallFailure) || e.outcome !== 'refused') throw e;
+      this.#globalDefinition = undefined;
+      // As in postBillingEvent: why the agreement refused is read from its links, never from the error text.
+      const after = await this.#parkedLinks(agreement);
+      const gone = running.filter((b) => !after.some((l) => l.id === (b.invoice as ParkedLink).id));
+      for (const b of gone) b.entryId = (b.invoice as ParkedLink).id;
+      await this.#journal.putAll(gone.map((b) => this.#paidBill(b, b.entryId as string)));
+      if (gone.length > 0) await this.#collectQuietly();
+      if (open().length === 0) return answer();
+      const left = this.#funding(after, customer);
+      if (left.micros < owed()) return { status: 'insufficient_funds', availableMicros: left.micros };
+      throw e;
+    }
+    const entryId = readRaveHash(rave);
+    for (const b of running) b.entryId = entryId;
+    await this.#journal.putAll(running.map((b) => this.#paidBill(b, entryId)));
+    await this.#collectQuietly();
+    return answer();
+  }
+
+  /** The journal line of a batch's bill paid by `entryId` (its RAVE, or its invoice when that RAVE's hash was lost). */
+  #paidBill(b: BatchBill, entryId: string): BillPaid {
+    const farmerMicros = (b.event.amountMicros * BigInt(this.#terms.farmerShareBps)) / 10_000n;
+    return { kind: 'bill', state: 'paid', key: b.event.key, ...b.fingerprint, entryId, farmerAmount: formatAmount(farmerMicros), receiptIds: [...b.event.receiptIds] };
+  }
+
   async #parkInvoice(op: string, agreement: string, event: BillingEvent): Promise<string> {
     let data;
     try {
@@ -330,7 +466,8 @@ export class UnytLedger implements Ledger {
           'billing.farmerSharePercent must equal the farmer_share_bps the agreements were made with',
       );
     }
-    const entryId = [...bills.values()].map((b) => b.entryId).join(',');
+    // Receipts charged in one batch share their RAVE: it is named once.
+    const entryId = [...new Set([...bills.values()].map((b) => b.entryId))].join(',');
     const record: JournalRecord = { kind: 'pay', state: 'paid', key: payout.key, farmer: payout.farmer, amount, unit: payout.unit, entryId };
     await this.#journal.put(record);
     return { status: 'paid', entryId };
