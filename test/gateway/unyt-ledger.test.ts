@@ -454,3 +454,101 @@ test('config: the ledger block is checked when the gateway config loads, naming 
   assert.equal(ok.zomeName, 'transactor');
   assert.equal(ok.strategy, 'Network');
 });
+
+/** Zome calls the gateway's app made (the customer's and farmers' own calls left out). */
+const gatewayCalls = (w: World): number => w.conductor.calls.filter((c) => c.app === 'gateway').length;
+
+test('a batch of one customer\'s charges is one RAVE over all their invoices; each farmer gets the sum of its receipts\' own shares; payouts check as before', async (t) => {
+  const w = await world(t);
+  const other = w.conductor.install('farmer2');
+  w.tx.mint(w.alice.agent, SPORE, micros('20'));
+  await park(w, '10');
+  const ledger = await w.open({ unitIndex: '1' });
+  // Amounts whose shares round: the agreement splits each invoice on its own, floor(a·80%) each.
+  const amounts = ['0.333333', '0.333333', '0.333333', '1.000001', '0.5'];
+  const events = amounts.map((a, i) => event(w, `dep${i}:0`, a, i === 3 ? { farmer: other.agent } : {}));
+  const before = gatewayCalls(w);
+  const result = await ledger.postBillingEvents(w.alice.agent, events);
+  const batchCalls = gatewayCalls(w) - before;
+  assert.equal(result.status, 'paid');
+  assert.equal(w.tx.raveCount, 1, 'one RAVE for the whole batch');
+  assert.equal(callsOf(w, 'execute_rave'), 1);
+  assert.equal(callsOf(w, 'create_parked_link'), events.length, 'one invoice per receipt, each with its own key');
+  const entryIds = (result as { entryIds: readonly string[] }).entryIds;
+  assert.equal(new Set(entryIds).size, 1, 'every receipt names the batch\'s RAVE');
+  const share = (a: string): bigint => (micros(a) * 8000n) / 10_000n;
+  const mine = amounts.filter((_, i) => i !== 3).reduce((s, a) => s + share(a), 0n);
+  assert.equal(mine, micros('1.199998'), 'the sum of the floors, not the floor of the sum (1.199999)');
+  for (const [app, expected] of [[w.farmer, mine], [other, share('1.000001')]] as const) {
+    for (const tx of (await w.as(app, 'get_incoming_raves', null)) as unknown[]) await w.as(app, 'create_collect_from_rave', tx);
+    assert.equal(w.tx.balanceOf(app.agent, SPORE), expected);
+  }
+  const total = amounts.reduce((s, a) => s + micros(a), 0n);
+  assert.equal(w.tx.balanceOf(w.gateway.agent, SPORE), total - mine - share('1.000001'), 'the gateway collected the fees, once');
+  // A payout of the batch's receipts of one farmer checks against their bills: exactly the sum of their shares.
+  const ids = events.filter((_, i) => i !== 3).map((e) => e.receiptIds[0] as string);
+  await assert.rejects(ledger.payFarmer({ key: 'payout:b', farmer: w.farmer.agent, unit: 'SPORE', receiptIds: ids, amountMicros: mine + 1n }), LedgerRejectedError);
+  assert.deepEqual(await ledger.payFarmer({ key: 'payout:b', farmer: w.farmer.agent, unit: 'SPORE', receiptIds: ids, amountMicros: mine }), { status: 'paid', entryId: entryIds[0] });
+  // Posting the batch again (or one of it alone) answers from the journal.
+  assert.deepEqual(await ledger.postBillingEvents(w.alice.agent, events), result);
+  assert.deepEqual(await ledger.postBillingEvent(events[1] as BillingEvent), { status: 'paid', entryId: entryIds[1] });
+  assert.equal(w.tx.raveCount, 1);
+
+  // The same receipts one by one, for the calls a receipt costs either way.
+  const w2 = await world(t);
+  w2.tx.mint(w2.alice.agent, SPORE, micros('20'));
+  // A RAVE consumes the funding links it is given (the remainder goes back to the customer): one link per charge.
+  for (const _ of amounts) await park(w2, '2');
+  const single = await w2.open({ unitIndex: '1' });
+  const before2 = gatewayCalls(w2);
+  for (const [i, a] of amounts.entries()) assert.equal((await single.postBillingEvent(event(w2, `dep${i}:0`, a))).status, 'paid');
+  const singleCalls = gatewayCalls(w2) - before2;
+  t.diagnostic(`zome calls for ${events.length} receipts: ${singleCalls} one by one (${(singleCalls / events.length).toFixed(1)} a receipt), ${batchCalls} as one batch (${(batchCalls / events.length).toFixed(1)} a receipt)`);
+  // Per receipt its invoice; per batch two reads of the links, the RAVE, one incoming read and one collect (and the global definition, read once).
+  assert.ok(batchCalls <= events.length + 6, `a batch costs one call per receipt and a few per batch, made ${batchCalls}`);
+  assert.ok(singleCalls >= 4 * events.length, `one by one costs ~5 calls a receipt, made ${singleCalls}`);
+});
+
+test('a batch the funding cannot cover whole parks nothing and answers insufficient_funds (billing then posts it one by one)', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('10'));
+  await park(w, '2.5');
+  const ledger = await w.open({ unitIndex: '1' });
+  const events = ['1', '1', '1'].map((a, i) => event(w, `dep${i}:0`, a));
+  assert.deepEqual(await ledger.postBillingEvents(w.alice.agent, events), { status: 'insufficient_funds', availableMicros: micros('2.5') });
+  assert.equal(callsOf(w, 'create_parked_link'), 0);
+  assert.equal(w.tx.raveCount, 0);
+  await assert.rejects(ledger.postBillingEvents(w.farmer.agent, events), (e: unknown) => e instanceof LedgerRejectedError && /not .*uhCAk/.test(e.message), 'every event must be of the customer named');
+});
+
+for (const crash of ['between parking and the RAVE', 'between the RAVE and the journal'] as const) {
+  test(`a batch cut short ${crash}, then a restarted adapter: each invoice is found by its key and every receipt is charged once`, async (t) => {
+    const w = await world(t);
+    w.tx.mint(w.alice.agent, SPORE, micros('10'));
+    await park(w, '5');
+    const ledger = await w.open({ unitIndex: '1' });
+    const events = ['1', '0.5', '0.25'].map((a, i) => event(w, `dep${i}:0`, a));
+    w.conductor.hang.add('execute_rave');
+    await assert.rejects(ledger.postBillingEvents(w.alice.agent, events), LedgerUnavailableError);
+    w.conductor.hang.clear();
+    assert.equal(callsOf(w, 'create_parked_link'), 3);
+    if (crash === 'between the RAVE and the journal') {
+      // The RAVE ran, but its answer never reached the journal: run it by hand through the gateway's cell.
+      const links = (await w.as(w.gateway, 'get_parked_links_by_ea', rawHash(w.ea))) as unknown[];
+      const gd = (await w.as(w.gateway, 'get_current_global_definition', null)) as { id: Uint8Array };
+      await w.as(w.gateway, 'execute_rave', { ea_id: rawHash(w.ea), executor_inputs: null, links, global_definition: gd.id, lane_definitions: [], strategy: 'Network' });
+    }
+    await ledger.close();
+    const restarted = await w.open({ unitIndex: '1' });
+    const result = await restarted.postBillingEvents(w.alice.agent, events);
+    assert.equal(result.status, 'paid');
+    assert.equal(callsOf(w, 'create_parked_link'), 3, 'no invoice parked twice');
+    assert.equal(w.tx.raveCount, 1, 'one RAVE charged the batch');
+    assert.equal(w.tx.liveLinks(w.ea), 0);
+    for (const e of events) assert.equal((await restarted.postBillingEvent(e)).status, 'paid');
+    assert.equal(w.tx.raveCount, 1);
+    // The farmer's share of the batch is there once: 80% of 1.75.
+    for (const tx of (await w.as(w.farmer, 'get_incoming_raves', null)) as unknown[]) await w.as(w.farmer, 'create_collect_from_rave', tx);
+    assert.equal(w.tx.balanceOf(w.farmer.agent, SPORE), micros('1.4'));
+  });
+}
