@@ -254,3 +254,31 @@ test('after a journal write fails the ledger stops (fail-stop) and what was not 
     scratch.remove();
   }
 });
+
+test('a batch of one customer\'s events is charged whole (an entry per event) or not at all; keys already charged answer their entry; a bad batch is refused', async () => {
+  await withLedger(async (ledger, dir) => {
+    await ledger.fund('alice', 1000n, 'f1');
+    const first = await ledger.postBillingEvent(event('k1', 100n));
+    assert.equal(first.status, 'paid');
+    const linesBefore = EmbeddedLedger.readEntries(dir).length;
+    // 100 (already charged) + 300 + 400: only the two new ones are charged.
+    const batch = [event('k1', 100n), event('k2', 300n), event('k3', 400n)];
+    const paid = await ledger.postBillingEvents('alice', batch);
+    assert.equal(paid.status, 'paid');
+    assert.equal((paid as { entryIds: readonly string[] }).entryIds[0], (first as { entryId: string }).entryId);
+    assert.equal(await available(ledger), 200n);
+    const entries = EmbeddedLedger.readEntries(dir);
+    assert.deepEqual(entries.slice(linesBefore).map((e) => [e.type, e.key]), [['charge', 'k2'], ['charge', 'k3']]);
+    // The same batch again charges nothing.
+    assert.deepEqual(await ledger.postBillingEvents('alice', batch), paid);
+    assert.equal(await available(ledger), 200n);
+    // 150 + 100 > 200: refused whole, nothing journaled (the caller posts them one by one).
+    const count = EmbeddedLedger.readEntries(dir).length;
+    assert.deepEqual(await ledger.postBillingEvents('alice', [event('k4', 150n), event('k5', 100n)]), { status: 'insufficient_funds', availableMicros: 200n });
+    assert.equal(EmbeddedLedger.readEntries(dir).length, count);
+    assert.equal(await available(ledger), 200n);
+    await assert.rejects(ledger.postBillingEvents('alice', [event('k6', 1n, 'bob')]), (e: unknown) => e instanceof LedgerRejectedError && /of customer bob, not alice/.test(e.message));
+    await assert.rejects(ledger.postBillingEvents('alice', [event('k6', 1n), event('k6', 1n)]), (e: unknown) => e instanceof LedgerRejectedError && /twice in one batch/.test(e.message));
+    await assert.rejects(ledger.postBillingEvents('alice', [event('k2', 301n)]), (e: unknown) => e instanceof LedgerRejectedError && /used for another entry/.test(e.message));
+  });
+});

@@ -1,0 +1,166 @@
+// Settling in batches per customer through BillingService and a real EmbeddedLedger: one ledger call per customer's batch, the oldest paid first when the funds cover only part, a crash around the batch charging nothing twice.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { sign } from '../../src/identity/index.js';
+import { BillingService } from '../../src/gateway/billing/billing-service.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
+import type { BatchPostResult, BillingEvent, Ledger } from '../../src/gateway/ledger/ledger.js';
+import type { DeploymentRecord } from '../../src/gateway/store/records.js';
+import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
+import { parseAmount } from '../../src/protocol/money.js';
+import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeEventSink } from '../helpers/fake-event-sink.js';
+import { FakeTable } from '../helpers/fake-table.js';
+import { scratchDir } from '../helpers/paths.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+
+const ALICE = 'uhCAkalice';
+const BOB = 'uhCAkbob';
+const amountOf = (b: ReceiptBodyV2): bigint => parseAmount('amount', b.amount);
+const keyOf = (b: ReceiptBodyV2): string => `hypha:${b.deployment}:${b.periodStart}`;
+
+/** Closes each period's bodies (in order, chained) into a fresh log at `path`. */
+async function closed(path: string, periods: ReadonlyArray<readonly ReceiptBodyV2[]>): Promise<void> {
+  const receipts = ReceiptLog.open(path).receipts;
+  for (const [i, bodies] of periods.entries()) {
+    const at = T0 + i * HOUR;
+    await receipts.append([
+      { t: 'close_begin', periodStartMs: at },
+      ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: at, key: keyOf(b), hash: receiptHash(b), index })),
+      { t: 'tree_head', periodStartMs: at, head: headOver(bodies, at, receipts.lastTreeHeadHash()) },
+    ]);
+  }
+  receipts.close();
+}
+
+/** A gateway's billing over the log at `path`, opened afresh (as a restarted gateway opens it). */
+function gatewayOver(t: TestContext, path: string, ledger: Ledger): { billing: BillingService; receipts: ReceiptLog } {
+  const receipts = ReceiptLog.open(path).receipts;
+  t.after(() => receipts.close());
+  const billing = new BillingService({
+    clock: new FakeClock(T0 + 4 * HOUR),
+    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
+    receipts,
+    deployments: new FakeTable<DeploymentRecord>(),
+    uptime: new UptimeBook(15_000, HOUR),
+    ledger,
+    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
+    events: new FakeEventSink(),
+    log: pino({ level: 'silent' }),
+    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
+  });
+  return { billing, receipts };
+}
+
+/** A real EmbeddedLedger that counts the calls made of it, and can "kill the gateway" after the n-th batch is charged. */
+class CountingLedger implements Ledger {
+  readonly kind = 'embedded' as const;
+  readonly batches: string[][] = [];
+  readonly singles: string[] = [];
+  dieAfterBatch = 0;
+
+  constructor(private readonly inner: EmbeddedLedger) {}
+
+  balance(c: string): ReturnType<Ledger['balance']> {
+    return this.inner.balance(c);
+  }
+
+  postBillingEvent(e: BillingEvent): ReturnType<Ledger['postBillingEvent']> {
+    this.singles.push(e.key);
+    return this.inner.postBillingEvent(e);
+  }
+
+  async postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    this.batches.push(events.map((e) => e.key));
+    const result = await this.inner.postBillingEvents(customer, events);
+    if (this.batches.length === this.dieAfterBatch) throw new Error('gateway killed before the paid records were written');
+    return result;
+  }
+
+  payFarmer(p: Parameters<Ledger['payFarmer']>[0]): ReturnType<Ledger['payFarmer']> {
+    return this.inner.payFarmer(p);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+function ledgerIn(t: TestContext, dir: string): EmbeddedLedger {
+  const ledger = EmbeddedLedger.open(join(dir, 'ledger'));
+  t.after(() => ledger.close());
+  return ledger;
+}
+
+const charges = (dir: string): string[] => EmbeddedLedger.readEntries(join(dir, 'ledger')).flatMap((e) => (e.type === 'charge' ? [e.key] : []));
+
+test('a settle posts each customer\'s receipts as one ledger call, charging an entry per receipt', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const bodies = [...['a1', 'a2', 'a3', 'a4', 'a5'].map((d) => v2Body({ deployment: `dep_${d}`, customer: ALICE })), ...['b1', 'b2'].map((d) => v2Body({ deployment: `dep_${d}`, customer: BOB }))];
+  await closed(path, [bodies]);
+  const inner = ledgerIn(t, dir);
+  for (const c of [ALICE, BOB]) await inner.fund(c, 1_000_000n, `fund:${c}`);
+  const ledger = new CountingLedger(inner);
+  const { billing, receipts } = gatewayOver(t, path, ledger);
+  await billing.settle();
+  assert.deepEqual(ledger.batches.map((b) => b.length).sort(), [2, 5], 'one call per customer');
+  assert.deepEqual(ledger.singles, [], 'nothing posted one by one');
+  assert.deepEqual(charges(dir).sort(), bodies.map(keyOf).sort(), 'a charge entry per receipt');
+  assert.equal(receipts.inState('issued').length, 0);
+  assert.equal(receipts.customersInArrears().length, 0);
+  // Each receipt's farmer share is owed once, and paid out as the sum of the receipts' shares.
+  const farmerShares = bodies.reduce((s, b) => s + parseAmount('farmerShare', b.farmerShare), 0n);
+  assert.equal(inner.summary().paidOutMicros, farmerShares);
+});
+
+test('a customer who can pay only part: the batch is refused whole, then posted one by one, and the oldest receipts are paid, the rest go to arrears', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const p0 = [v2Body({ deployment: 'dep_x', customer: ALICE }), v2Body({ deployment: 'dep_y', customer: ALICE, upSeconds: 1800 })];
+  const p1 = [v2Body({ deployment: 'dep_x', customer: ALICE, startMs: T0 + HOUR, prev: receiptHash(p0[0] as ReceiptBodyV2) })];
+  await closed(path, [p0, p1]);
+  const inner = ledgerIn(t, dir);
+  // Exactly the first period's two charges.
+  await inner.fund(ALICE, p0.reduce((s, b) => s + amountOf(b), 0n), 'fund');
+  const ledger = new CountingLedger(inner);
+  const { billing, receipts } = gatewayOver(t, path, ledger);
+  await billing.settle();
+  assert.equal(ledger.batches.length, 1, 'the batch was tried first');
+  assert.deepEqual(ledger.singles, [...p0, ...p1].map(keyOf), 'then one by one, oldest first');
+  assert.deepEqual(charges(dir), p0.map(keyOf), 'the first period is paid');
+  assert.deepEqual(receipts.inState('arrears').map((e) => e.receipt.id), p1.map((b) => b.id), 'the newest is in arrears');
+  assert.equal(receipts.arrearsOf(ALICE), amountOf(p1[0] as ReceiptBodyV2));
+});
+
+test('a gateway killed after a batch was charged and before its paid records: a restart re-posts the batch, which answers paid under each key and charges nothing again', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const bodies = ['a', 'b', 'c', 'd'].map((d) => v2Body({ deployment: `dep_${d}`, customer: ALICE }));
+  await closed(path, [bodies]);
+  const inner = ledgerIn(t, dir);
+  await inner.fund(ALICE, 1_000_000n, 'fund');
+  const dying = new CountingLedger(inner);
+  dying.dieAfterBatch = 1;
+  const first = gatewayOver(t, path, dying);
+  await assert.rejects(first.billing.settle(), /gateway killed/);
+  first.receipts.close();
+  assert.equal(charges(dir).length, bodies.length, 'the batch was charged');
+
+  const ledger = new CountingLedger(inner);
+  const restarted = gatewayOver(t, path, ledger);
+  assert.equal(restarted.receipts.inState('issued').length, bodies.length, 'no paid record reached the log');
+  await restarted.billing.settle();
+  assert.equal(ledger.batches.length, 1);
+  assert.equal(restarted.receipts.inState('issued').length, 0);
+  assert.deepEqual(charges(dir).sort(), bodies.map(keyOf).sort(), 'each receipt charged once');
+  assert.equal((await inner.balance(ALICE)).availableMicros, 1_000_000n - bodies.reduce((s, b) => s + amountOf(b), 0n));
+});
