@@ -17,6 +17,18 @@ import { StoreError } from '../../src/gateway/store/store.js';
 import { FakeConductor, type FakeApp } from '../../src/lab/unyt-conductor/fake-conductor.js';
 import { FakeTransactor } from '../../src/lab/unyt-conductor/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
+import { pino } from 'pino';
+import { sign } from '../../src/identity/index.js';
+import { BillingService } from '../../src/gateway/billing/billing-service.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import type { DeploymentRecord } from '../../src/gateway/store/records.js';
+import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
+import { receiptHash } from '../../src/protocol/receipt.js';
+import { computeCharge } from '../../src/protocol/charge.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { FakeEventSink } from '../helpers/fake-event-sink.js';
+import { FakeTable } from '../helpers/fake-table.js';
+import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const SPORE = '1';
 const micros = (text: string): bigint => parseAmount('test', text);
@@ -552,3 +564,46 @@ for (const crash of ['between parking and the RAVE', 'between the RAVE and the j
     assert.equal(w.tx.balanceOf(w.farmer.agent, SPORE), micros('1.4'));
   });
 }
+
+test('a settle through BillingService bills a customer\'s receipts of a period with one RAVE and pays each farmer out its receipts\' shares', async (t) => {
+  const w = await world(t);
+  w.tx.mint(w.alice.agent, SPORE, micros('20'));
+  await park(w, '10');
+  const ledger = await w.open({ unitIndex: '1' });
+  // Split as the agreement splits (80%), as billing at farmerSharePercent 80 issues them.
+  const bodies = ['a', 'b', 'c', 'd', 'e', 'f'].map((d) => {
+    const body = v2Body({ deployment: `dep_${d}`, customer: w.alice.agent, farmer: { agent: w.farmer.agent }, upSeconds: 3000 + d.charCodeAt(0), withHead: false });
+    const c = computeCharge(micros(body.pricePerHour), body.upSeconds, 8000);
+    return { ...body, amount: formatAmount(c.amountMicros), farmerShare: formatAmount(c.farmerShareMicros), fee: formatAmount(c.feeMicros) };
+  });
+  const receipts = ReceiptLog.open(join(w.dir, 'receipts.log')).receipts;
+  t.after(() => receipts.close());
+  await receipts.append([
+    { t: 'close_begin', periodStartMs: T0 },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `hypha:${b.deployment}:${b.periodStart}`, hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
+  ]);
+  const billing = new BillingService({
+    clock: new FakeClock(T0 + 2 * HOUR),
+    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
+    receipts,
+    deployments: new FakeTable<DeploymentRecord>(),
+    uptime: new UptimeBook(15_000, HOUR),
+    ledger,
+    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
+    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
+    events: new FakeEventSink(),
+    log: pino({ level: 'silent' }),
+    policy: { farmerShareBps: 8000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
+  });
+  await billing.settle();
+  assert.equal(billing.status().lastRun?.error, null);
+  assert.equal(w.tx.raveCount, 1, 'one RAVE for the customer\'s six receipts');
+  assert.equal(callsOf(w, 'create_parked_link'), bodies.length);
+  assert.equal(receipts.inState('issued').length, 0);
+  assert.equal(receipts.arrearsOf(w.alice.agent), 0n, 'one funding link covers them all (one by one, the first RAVE would consume it)');
+  assert.equal(receipts.unpaidOut().length, 0, 'every farmer share was paid out: payFarmer found the batch\'s bills');
+  for (const tx of (await w.as(w.farmer, 'get_incoming_raves', null)) as unknown[]) await w.as(w.farmer, 'create_collect_from_rave', tx);
+  const shares = bodies.reduce((s, b) => s + micros(b.farmerShare), 0n);
+  assert.equal(w.tx.balanceOf(w.farmer.agent, SPORE), shares);
+});
