@@ -1,4 +1,4 @@
-// Keeps (or waits for) the active lease: a round every ttl/3 on its own connection, stepping down on its own clock when renewals stop answering.
+// Keeps (or waits for) the active lease: a round every ttl/3 on its own connection, stepping down on its own clock when renewals stop answering (run in the lease worker thread, src/gateway/ha/lease-worker.ts).
 import type { Clock } from '../../protocol/clock.js';
 import { errorMessage } from '../../identity/error-message.js';
 import { TypedEmitter } from '../../protocol/typed-emitter.js';
