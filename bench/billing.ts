@@ -2,7 +2,7 @@
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
-import { PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { createSigner, loadLibsodium, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, type Identity } from '../src/identity/index.js';
@@ -216,11 +216,13 @@ interface CloseTiming {
   heldReceipts: number;
   /** Ledger calls (billing events + payouts) in the close. */
   ledgerCalls: number;
+  /** The longest time the event loop did not run during the close (what the HA lease's stall bound must exceed). */
+  longestStallMs: number;
 }
 
 /** The service over a real ReceiptLog, UptimeBook and signer, with fakes for the rest; returns a probe for each close. */
 function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger, events: FakeEventSink): { service: BillingService; close: (s: number, e: number, peak: PeakRss) => Promise<CloseTiming> } {
-  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, issueCpuMs: 0, storeCpuMs: 0, settleCpuMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0 });
+  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, issueCpuMs: 0, storeCpuMs: 0, settleCpuMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0, longestStallMs: 0 });
   const t = zero();
   let inSettle = false;
   const service = new BillingService({
@@ -295,7 +297,11 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     const cpu = process.cpuUsage();
     const calls = ledger.posts + ledger.payouts;
     const start = process.hrtime.bigint();
+    const stalls = monitorEventLoopDelay({ resolution: 10 });
+    stalls.enable();
     await service.closePeriod(s, e);
+    stalls.disable();
+    t.longestStallMs = stalls.max / 1e6;
     t.wallMs = msSince(start);
     const used = process.cpuUsage(cpu);
     t.cpuMs = (used.user + used.system) / 1000;
@@ -404,6 +410,7 @@ try {
     out(`| ${name} | ${fmt(c.issued)} | ${fmt(c.wallMs)} | ${c.wallMs <= 5000 ? 'met' : 'missed'} | ${fmt(c.cpuMs)} | ${fmt(c.issueMs)} | ${fmt(treeMs)} | ${c.signatures} | ${fmt(c.storeMs)} | ${fmt(c.settleMs)} | ${fmt(c.issueCpuMs)} / ${fmt(c.storeCpuMs)} / ${fmt(c.settleCpuMs)} | ${fmt(c.ledgerCalls)} | ${fmt(c.gcMs)} | ${mib(c.rssBeforeKib)} | ${mib(c.peakKib)} | ${c.peakKib <= 1024 * 1024 ? 'met' : 'missed'} | ${c.heapAfterKib < 0 ? '— (run with --expose-gc)' : mib(c.heapAfterKib)} | ${fmt(c.heldReceipts)} |`);
   });
   out();
+  out(`Longest event-loop stall in each close (monitorEventLoopDelay max, 10 ms resolution; ha.stallSeconds must exceed it): ${closes.map((c) => fmt(c.longestStallMs)).join(' / ')} ms.`);
   out(`tree + head = the rest of the close: the Merkle tree over the leaves, the one signature, the countersign requests (${closes[0]?.countersignRequests ?? 0} farmers) and the event. Peak RSS: ${peak.scope}.`);
   out(`Against, just before each close: ${n} bare ed25519 signatures of a 900-byte message took ${bareBefore.map((ms) => fmt(ms)).join(' / ')} ms CPU; close CPU / that: ${closes.map((c, k) => (c.cpuMs / (bareBefore[k] ?? 1)).toFixed(2)).join(' / ')}.`);
   out(`Against, same run: ${n} ed25519 signatures (what v1 spent, one per receipt) take ${fmt(bareSignMs)} ms (${fmt(bareSignCpuMs)} ms CPU) on one core; the last close took ${((closes[closes.length - 1]?.wallMs ?? 0) / bareSignMs).toFixed(2)}x that wall time and ${((closes[closes.length - 1]?.cpuMs ?? 0) / bareSignCpuMs).toFixed(2)}x that CPU.`);

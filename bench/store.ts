@@ -1,5 +1,6 @@
 // bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start, from the money log's checkpoint) with N receipts in the money log, the money log replayed whole as before the checkpoint, and a period close of D deployments.
 import { spawn } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,6 +37,8 @@ interface OpenSample {
   readonly receipts: number;
   /** Whether the money log began from its checkpoint (only the records after it replayed). */
   readonly fromCheckpoint: boolean;
+  /** The longest time the event loop did not run during the open (the HA lease's stall bound must exceed it); absent for a replay. */
+  readonly longestStallMs?: number;
 }
 
 /** Child mode: opens the gateway's storage as Gateway.start does and prints what it cost as JSON. */
@@ -45,13 +48,16 @@ async function openChild(kind: string, where: string): Promise<void> {
   const config = parseGatewayConfig(raw, tmpdir());
   const cpu = process.cpuUsage();
   const start = process.hrtime.bigint();
+  const stalls = monitorEventLoopDelay({ resolution: 10 });
+  stalls.enable();
   const storage = await openStorage(config, pino({ level: 'silent' }));
+  stalls.disable();
   const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
   const used = process.cpuUsage(cpu);
   const receipts = storage.receipts.count();
   const fromCheckpoint = storage.receipts.fromCheckpoint();
   await storage.close();
-  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts, fromCheckpoint };
+  const sample: OpenSample = { wallMs, cpuMs: (used.user + used.system) / 1000, serverCpuMs: 0, peakKib: process.resourceUsage().maxRSS, receipts, fromCheckpoint, longestStallMs: stalls.max / 1e6 };
   out(JSON.stringify(sample));
 }
 
@@ -125,6 +131,8 @@ interface CloseSample {
   settleMs: number;
   peakKib: number;
   issued: number;
+  /** The longest event-loop stall of the close (absent from runs before it was measured). */
+  longestStallMs?: number;
 }
 
 interface CloseRun {
@@ -224,6 +232,8 @@ async function main(): Promise<void> {
       out(`| ${fmt(o.receipts)} | ${fmt(o.fileMiB)} / ${fmt(o.tableMiB)} | ${fmt(ew)} | ${fmt(ec)} | ${mib(m(o.embedded, (s) => s.peakKib))} | ${fmt(pw)} | ${fmt(pc)} | ${fmt(ps)} | ${mib(m(o.postgres, (s) => s.peakKib))} | ${(pw / ew).toFixed(2)} | ${((pc + ps) / ec).toFixed(2)} |`);
     }
     out();
+    out(`Longest event-loop stall of an open (monitorEventLoopDelay max, 10 ms resolution, median; a takeover's state reload; ha.stallSeconds must exceed it): ${opens.map((o) => `${fmt(o.receipts)} receipts: embedded ${fmt(median(o.embedded.map((s) => s.longestStallMs ?? 0)))} ms, PostgreSQL ${fmt(median(o.postgres.map((s) => s.longestStallMs ?? 0)))} ms`).join('; ')}.`);
+    out();
     out(`### The money log alone, replayed whole as every start did before the checkpoint (same data, median of ${replayRounds} round(s))`);
     out();
     out('| receipts | checkpoint, file / row (MiB) | embedded replay: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL replay: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | start from checkpoint / replay, wall: embedded | PostgreSQL |');
@@ -245,6 +255,8 @@ async function main(): Promise<void> {
       const p = closePostgres.closes[k] as CloseSample;
       out(`| period ${k + 1} | ${fmt(e.wallMs)} | ${fmt(e.cpuMs)} | ${fmt(e.storeMs)} | ${fmt(e.settleMs)} | ${mib(e.peakKib)} | ${fmt(p.wallMs)} | ${fmt(p.cpuMs)} | ${fmt(p.storeMs)} | ${fmt(p.settleMs)} | ${mib(p.peakKib)} | ${(p.wallMs / e.wallMs).toFixed(2)} |`);
     });
+    out();
+    out(`Longest event-loop stall of each close (ha.stallSeconds must exceed it): embedded ${closeEmbedded.closes.map((c) => fmt(c.longestStallMs ?? 0)).join(' / ')} ms, PostgreSQL ${closePostgres.closes.map((c) => fmt(c.longestStallMs ?? 0)).join(' / ')} ms.`);
     out();
     out(`PostgreSQL server CPU over the whole PostgreSQL billing run (world built, ${closes} closes, reads, appends): ${fmt(closePostgres.serverCpuMs)} ms. One money record appended after the closes: embedded ${closeEmbedded.appendMedianMs.toFixed(3)} ms, PostgreSQL ${closePostgres.appendMedianMs.toFixed(3)} ms (median of 20).`);
   } finally {

@@ -1,16 +1,14 @@
 // Picks the gateway's lease: the PostgreSQL lease when the config names a database, else the embedded store's always-active one.
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { SystemClock } from '../../protocol/clock.js';
 import type { HaConfig } from './ha-config.js';
 import { AlwaysActiveLease } from './always-active-lease.js';
 import { LeaseFence, type FenceQueryable } from './lease-fence.js';
-import { LeaseKeeper } from './lease-keeper.js';
-import { leaseRoundMs, leaseTtlMs } from './lease-rules.js';
+import { leaseTtlMs } from './lease-rules.js';
 import type { Lease } from './lease.js';
 import type { WriteFence } from '../store/write-fence.js';
-import { PgLeaseStore } from './pg-lease-store.js';
 import { storeApplicationName } from './holder-connections.js';
+import { WorkerLease } from './worker-lease.js';
 
 /** A lease, and the fence a shared store's writes check (undefined for the embedded store, which needs none). */
 export interface GatewayLease {
@@ -29,14 +27,7 @@ export function createLease(ha: HaConfig, url: string, log: Logger): GatewayLeas
   if (ha.databaseUrl === undefined) return { lease: new AlwaysActiveLease(url) };
   const ttlMs = leaseTtlMs(ha.takeoverMs);
   const holder = `${url}#${randomBytes(6).toString('hex')}`;
-  const keeper = new LeaseKeeper({
-    // A round may take up to the ttl (a loaded host answers late, and a renewal asked in time is still
-    // valid); the row lock is waited for one round at most, so a lapsed holder's open writes are seen.
-    store: new PgLeaseStore({ url: ha.databaseUrl, timeoutMs: ttlMs, lockTimeoutMs: leaseRoundMs(ttlMs), holder }),
-    claim: { holder, url },
-    ttlMs,
-    clock: new SystemClock(),
-    onLog: (message) => log.warn(message),
-  });
-  return { lease: keeper, fence: new LeaseFence(keeper), applicationName: storeApplicationName(holder) };
+  // Kept by a worker thread with its own connection (src/gateway/ha/lease-worker.ts), renewing while this thread stamps that it runs.
+  const lease = new WorkerLease({ databaseUrl: ha.databaseUrl, claim: { holder, url }, ttlMs, stallMs: ha.stallMs, onLog: (message) => log.warn(message) });
+  return { lease, fence: new LeaseFence(lease), applicationName: storeApplicationName(holder) };
 }

@@ -1,9 +1,9 @@
-// Keeps (or waits for) the active lease: a round every ttl/3 on its own connection, stepping down on its own clock when renewals stop answering.
+// Keeps (or waits for) the active lease: a round every ttl/3 on its own connection, stepping down on its own clock when renewals stop answering (run in the lease worker thread, src/gateway/ha/lease-worker.ts).
 import type { Clock } from '../../protocol/clock.js';
 import { errorMessage } from '../../identity/error-message.js';
 import { TypedEmitter } from '../../protocol/typed-emitter.js';
 import type { GatewayRole, Lease, LeaseEvents } from './lease.js';
-import { leaseRoundMs, type LeaseClaim, type LeaseOutcome } from './lease-rules.js';
+import { decideLiveness, leaseRoundMs, type LeaseClaim, type LeaseOutcome } from './lease-rules.js';
 
 /** Where the lease row lives: one atomic read-decide-write per round (`decideLease` inside a transaction). */
 export interface LeaseStore {
@@ -22,6 +22,11 @@ export interface LeaseKeeperDeps {
   readonly clock: Clock;
   /** Told when a round fails or the role changes. */
   readonly onLog?: (message: string) => void;
+  /**
+   * Run in the lease worker: how long the gateway's main thread has been silent, and the bound
+   * (`ha.stallSeconds`) past which this keeper neither renews nor asks but gives the lease up.
+   */
+  readonly liveness?: { silentMs(): number; readonly stallMs: number };
 }
 
 /**
@@ -66,6 +71,11 @@ export class LeaseKeeper implements Lease {
 
   outage(): string | null {
     return this.lastOutage;
+  }
+
+  /** The token held and until when (this keeper's clock), or undefined when not active: what the lease worker publishes to the main thread. */
+  holding(): { token: number; validUntilMs: number } | undefined {
+    return this.current === 'active' ? { token: this.token, validUntilMs: this.validUntilMs } : undefined;
   }
 
   /** The fencing token and holder this gateway writes under, or undefined when it is not (or no longer surely) active. */
@@ -126,6 +136,10 @@ export class LeaseKeeper implements Lease {
 
   private async roundOnce(): Promise<void> {
     if (this.deps.clock.nowMs() < this.cooldownUntilMs) return;
+    if (this.deps.liveness !== undefined) {
+      const silentMs = this.deps.liveness.silentMs();
+      if (decideLiveness(silentMs, this.deps.ttlMs, this.deps.liveness.stallMs) === 'stand-down') return this.standDownSilent(silentMs);
+    }
     const askedAtMs = this.deps.clock.nowMs();
     let outcome: LeaseOutcome;
     try {
@@ -165,6 +179,18 @@ export class LeaseKeeper implements Lease {
       this.deps.onLog?.(`lease: active under token ${this.token}`);
       this.signals.emit('active', this.token);
     }
+  }
+
+  /**
+   * The main thread has not run for the stall bound: it is hung, not busy. A holder gives the lease up
+   * (released at once, so the standby need not wait out the ttl; its writes, if it ever wakes, are
+   * fenced); a standby does not ask. Rounds go on, so a main thread that comes back takes part again.
+   */
+  private async standDownSilent(silentMs: number): Promise<void> {
+    if (this.current !== 'active') return;
+    const token = this.token;
+    this.stepDown(`the gateway's main thread has not run for ${(silentMs / 1000).toFixed(1)} s, past ha.stallSeconds: the lease is given up`, undefined);
+    await this.deps.store.release(this.deps.claim, token).catch((err: unknown) => this.deps.onLog?.(`lease.release: ${errorMessage(err)}`));
   }
 
   private armWatchdog(): void {

@@ -1,4 +1,4 @@
-// The active lease's rules, pure: who holds it after one round of a gateway asking (acquire when free or expired, renew, or wait).
+// The active lease's rules, pure: who holds it after one round of a gateway asking (acquire when free or expired, renew, or wait), and whether a gateway whose main thread went quiet may still take part.
 
 /** The lease row as the database keeps it (times on the database's clock, ms since the epoch). */
 export interface LeaseRow {
@@ -46,4 +46,23 @@ export function leaseTtlMs(takeoverMs: number): number {
 /** How often a gateway asks (renews or polls): three rounds per ttl, so two may fail before a live holder loses. */
 export function leaseRoundMs(ttlMs: number): number {
   return Math.max(50, Math.floor(ttlMs / 3));
+}
+
+/** Whether a gateway may take part in the lease this round, judged from how long its main thread has been silent. */
+export type LivenessVerdict = 'renew' | 'stand-down';
+
+/**
+ * The lease is kept by a worker thread so that a busy main thread (a state reload, a big period
+ * close, a long GC) cannot starve the renewals; but a main thread that has truly hung must not hold
+ * the lease for ever. So the worker renews (or, as a standby, asks) only while the main thread's last
+ * liveness stamp is younger than `stallMs`, a bound separate from and larger than the lease's ttl:
+ * stalls shorter than it cost nothing, and a gateway silent that long stands down (gives the lease up).
+ * `silentMs` is the age of the stamp; a negative one (the stamp was written after the worker read the
+ * time) counts as zero.
+ */
+export function decideLiveness(silentMs: number, ttlMs: number, stallMs: number): LivenessVerdict {
+  if (!(ttlMs > 0)) throw new RangeError('decideLiveness: ttlMs must be positive');
+  // A bound within the ttl would make the worker pointless: stalls the lease already survives would end it.
+  if (!(stallMs > ttlMs)) throw new RangeError('decideLiveness: stallMs must be larger than ttlMs');
+  return Math.max(0, silentMs) < stallMs ? 'renew' : 'stand-down';
 }

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { Gateway } from '../../../src/gateway/gateway.js';
 import { parseGatewayConfig } from '../../../src/gateway/config.js';
@@ -50,6 +51,11 @@ if (privateNamespace() === undefined) {
         },
         dir,
       );
+    // Each gateway's lease worker thread as Node announces it (a's first, then b's): b's is killed at the end.
+    const workers: Worker[] = [];
+    const onWorker = (w: Worker): number => workers.push(w);
+    process.on('worker', onWorker);
+    t.after(() => process.off('worker', onWorker));
     const a = await Gateway.start(configOf('a', addrA), log);
     let aClosed = false;
     t.after(() => (aClosed ? undefined : a.close()));
@@ -101,5 +107,17 @@ if (privateNamespace() === undefined) {
     assert.equal(b.identity.agent, a.identity.agent, 'one gateway key');
     const { readFileSync } = await import('node:fs');
     await waitFor('the onActive hook of b', () => (readFileSync(join(dir, 'b-hooks.txt'), 'utf8').includes(`active http://[${addrB}]:8480`) ? true : undefined), 10_000);
+
+    // b's lease worker dies: b stands down at once (every active part closed, the standby server answers), then a new worker takes the lease again under a new term.
+    assert.equal(workers.length, 2, 'one lease worker per gateway');
+    await workers[1]?.terminate();
+    await waitFor('b to stand down without its lease worker', () => (b.status().role === 'standby' ? true : undefined), 10_000);
+    // Its standby server starts once every active part is closed (connections refused for that moment).
+    const refused = await waitFor('b\'s standby server', () => jsonRequest(atB, customer, 'GET', '/v1/offers').catch(() => undefined), 10_000);
+    assert.equal(refused.status, 503, 'a gateway without its lease worker serves nothing');
+    assert.equal((refused.json as { error?: string }).error, 'standby');
+    await waitFor('b to be active again with a new lease worker', async () => ((await jsonRequest(atB, customer, 'GET', '/v1/offers')).status === 200 ? true : undefined), 20_000);
+    assert.equal(workers.length, 3, 'a new worker was started');
+    assert.deepEqual(b.parts.store.agents.get('farmer-ha'), approval, 'state reloaded in the new term');
   });
 }

@@ -115,3 +115,43 @@ test('a holder stalled past its ttl (its watchdog never ran) steps down before i
   assert.equal(a.k.term(), 2, 'the gateway sees a new term (src/gateway/gateway.ts reloads on it)');
   assert.deepEqual(a.seen, ['active:1', 'standby:?', 'active:2'], 'the old term ended (every active part closed) before the new one reloads state');
 });
+
+test('in the lease worker: a main thread silent longer than the ttl but under the stall bound keeps the lease; silent for the bound, the holder gives it up at once and does not ask again until the main thread runs', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const STALL = 5 * TTL;
+  let lastStampMs = clock.nowMs();
+  const a = new LeaseKeeper({ store, claim: { holder: 'a#1', url: 'http://a' }, ttlMs: TTL, clock, liveness: { silentMs: () => clock.nowMs() - lastStampMs, stallMs: STALL } });
+  const b = keeper(store, clock, 'b');
+  const seen: string[] = [];
+  a.signals.on('active', (token) => seen.push(`active:${token}`));
+  a.signals.on('standby', (why) => seen.push(`standby:${why}`));
+  await a.round();
+  // The main thread stalls for 3 ttls: the worker's rounds go on (every ttl/3) and renew.
+  for (let t = 0; t < 9; t++) {
+    clock.advance(TTL / 3);
+    await a.round();
+    await b.k.round();
+  }
+  assert.equal(a.role(), 'active');
+  assert.equal(a.holding()?.token, 1, 'no new term: the stall cost nothing');
+  assert.equal(b.k.role(), 'standby');
+  // Still silent: at the bound the holder stands down and releases; the standby takes over on its next round, without waiting out the ttl.
+  clock.set(lastStampMs + STALL);
+  await a.round();
+  assert.equal(a.role(), 'standby');
+  assert.equal(a.holding(), undefined);
+  assert.match(seen.at(-1) ?? '', /^standby:the gateway's main thread has not run for 45\.0 s, past ha\.stallSeconds/);
+  await b.k.round();
+  assert.equal(b.k.writeToken()?.token, 2);
+  // Free again later: a silent gateway does not take it.
+  await b.k.close();
+  clock.advance(1);
+  await a.round();
+  assert.equal(a.role(), 'standby', 'a hung gateway does not take a free lease');
+  // The main thread runs again: a takes part again, under a new token (a new term, state reloaded).
+  lastStampMs = clock.nowMs();
+  await a.round();
+  assert.equal(a.holding()?.token, 3);
+  assert.deepEqual(seen.map((s) => s.split(':')[0]), ['active', 'standby', 'active']);
+});

@@ -1,7 +1,7 @@
-// The lease rules on a fake clock: acquire when free or expired, renew, wait, and the token rises on every takeover only.
+// The lease rules on a fake clock: acquire when free or expired, renew, wait, the token rises on every takeover only, and a silent main thread stands down past the stall bound.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideLease, leaseRoundMs, leaseTtlMs, type LeaseRow } from '../../../src/gateway/ha/lease-rules.js';
+import { decideLease, decideLiveness, leaseRoundMs, leaseTtlMs, type LeaseRow } from '../../../src/gateway/ha/lease-rules.js';
 
 const A = { holder: 'a#1', url: 'http://[400::a]:8080' };
 const B = { holder: 'b#1', url: 'http://[400::b]:8080' };
@@ -35,4 +35,25 @@ test('takeover bound: a dead holder is replaced within ttl + one round, inside t
     const ttl = leaseTtlMs(takeoverSeconds * 1000);
     assert.ok(ttl + leaseRoundMs(ttl) < takeoverSeconds * 1000, `${takeoverSeconds} s`);
   }
+});
+
+test('decideLiveness: the worker renews through stalls longer than the ttl, and stands down once the main thread has been silent for the stall bound', () => {
+  const STALL = 60_000;
+  const cases: { name: string; silentMs: number; verdict: string }[] = [
+    { name: 'just stamped', silentMs: 0, verdict: 'renew' },
+    { name: 'a stamp the main thread wrote after the worker read the time', silentMs: -5, verdict: 'renew' },
+    { name: 'an ordinary gap between stamps', silentMs: 250, verdict: 'renew' },
+    { name: 'a stall longer than the ttl (which cost the lease when the rounds ran on the main thread)', silentMs: TTL + 1, verdict: 'renew' },
+    { name: 'three ttls of stall (a state reload on a loaded host)', silentMs: 3 * TTL, verdict: 'renew' },
+    { name: 'just under the bound', silentMs: STALL - 1, verdict: 'renew' },
+    { name: 'at the bound: hung, not busy', silentMs: STALL, verdict: 'stand-down' },
+    { name: 'long past it', silentMs: 10 * STALL, verdict: 'stand-down' },
+  ];
+  for (const c of cases) assert.equal(decideLiveness(c.silentMs, TTL, STALL), c.verdict, c.name);
+});
+
+test('decideLiveness: a stall bound not above the ttl, or a ttl not above zero, is refused', () => {
+  assert.throws(() => decideLiveness(0, TTL, TTL), RangeError);
+  assert.throws(() => decideLiveness(0, TTL, TTL - 1), RangeError);
+  assert.throws(() => decideLiveness(0, 0, 1_000), RangeError);
 });
