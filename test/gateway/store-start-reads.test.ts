@@ -146,3 +146,28 @@ test('a damaged resume file, or one of another log, is not used: the start reads
   assert.deepEqual(archiveState(foreign.value), expected);
   foreign.value.close();
 });
+
+test('events.log that lost its unsynced end in a crash, with tips past it: the start holds the newest events the log still has, as a whole read does', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'events.log');
+  const { events } = EventLog.open(path, KEEP_EVENTS);
+  await fill(8000, (i) => events.record(event(i)));
+  events.close();
+  const raw = readFileSync(path);
+  // The end lost: cut at a line boundary about 85% in, behind the newest tips.
+  const cut = raw.indexOf(0x0a, Math.floor(raw.length * 0.85)) + 1;
+  writeFileSync(path, raw.subarray(0, cut), { mode: 0o600 });
+  const expected = (() => {
+    const kept = readFileSync(resumePath(path));
+    renameSync(resumePath(path), join(dir, 'kept.resume'));
+    const whole = EventLog.open(path, KEEP_EVENTS);
+    const state = timelineState(whole.events);
+    whole.events.close();
+    writeFileSync(resumePath(path), kept, { mode: 0o600 });
+    return state;
+  })();
+  const after = EventLog.open(path, KEEP_EVENTS).events;
+  assert.deepEqual(timelineState(after), expected, 'the tips past the end are not used; one with keepInMemory events after it, or a whole read');
+  after.close();
+});
