@@ -72,49 +72,41 @@ function archiveState(archive: OrderArchive): unknown {
   };
 }
 
+/** A log of HISTORY records, filled and closed, then opened from its resume file and again without it: the two opens' reads and states. */
+async function startReads<L extends { close(): void }>(path: string, open: () => L, add: (log: L, i: number) => Promise<void>, stateOf: (log: L) => unknown): Promise<{ size: number; resumed: number; whole: number; same: [unknown, unknown] }> {
+  const first = open();
+  await fill(HISTORY, (i) => add(first, i));
+  first.close();
+  const resumed = measured(open);
+  const state = stateOf(resumed.value);
+  resumed.value.close();
+  renameSync(resumePath(path), `${path}.resume-kept`);
+  const whole = measured(open);
+  const wholeState = stateOf(whole.value);
+  whole.value.close();
+  return { size: statSync(path).size, resumed: resumed.bytes, whole: whole.bytes, same: [state, wholeState] };
+}
+
 test(`events.log of ${HISTORY.toLocaleString('en-US')} events: a start reads about keepInMemory events after a tip, not the file; the state is the whole read's`, async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
   const path = join(dir, 'events.log');
-  const { events } = EventLog.open(path, KEEP_EVENTS);
-  await fill(HISTORY, (i) => events.record(event(i)));
-  events.close();
-  const size = statSync(path).size;
-
-  const resumed = measured(() => EventLog.open(path, KEEP_EVENTS).events);
-  const state = timelineState(resumed.value);
-  resumed.value.close();
+  const r = await startReads(path, () => EventLog.open(path, KEEP_EVENTS).events, (events, i) => events.record(event(i)), timelineState);
   // keepInMemory and a few tips' spacing (1,000 each; tips land on batch ends): about 7,000 events' bytes at the most, whatever the history.
-  assert.ok(resumed.bytes < size * (7000 / HISTORY), `the start read ${resumed.bytes} bytes of a ${size}-byte events.log`);
-
-  renameSync(resumePath(path), join(dir, 'events.resume.kept'));
-  const whole = measured(() => EventLog.open(path, KEEP_EVENTS).events);
-  assert.ok(whole.bytes >= size, 'without a resume file the log is read whole');
-  assert.deepEqual(timelineState(whole.value), state, 'the resumed start holds what a whole read holds');
-  await whole.value.record(event(HISTORY));
-  whole.value.close();
+  assert.ok(r.resumed < r.size * (7000 / HISTORY), `the start read ${r.resumed} bytes of a ${r.size}-byte events.log`);
+  assert.ok(r.whole >= r.size, 'without a resume file the log is read whole');
+  assert.deepEqual(r.same[0], r.same[1], 'the resumed start holds what a whole read holds');
 });
 
 test(`orders-archive.log of ${HISTORY.toLocaleString('en-US')} orders: a start reads the kept orders and the log after their tip, not the file; the state is the whole read's`, async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
   const path = join(dir, 'orders-archive.log');
-  const { archive } = OrderArchive.open(path, KEEP_ORDERS);
-  await fill(HISTORY, (i) => archive.add(order(i)));
-  archive.close();
-  const size = statSync(path).size;
-
-  const resumed = measured(() => OrderArchive.open(path, KEEP_ORDERS).archive);
-  const state = archiveState(resumed.value);
-  resumed.value.close();
+  const r = await startReads(path, () => OrderArchive.open(path, KEEP_ORDERS).archive, (archive, i) => archive.add(order(i)), archiveState);
   // The kept orders (20 customers and 8 /64s, 10 each) and at most a tip's spacing and a batch after the tip.
-  assert.ok(resumed.bytes < size * (2500 / HISTORY), `the start read ${resumed.bytes} bytes of a ${size}-byte orders-archive.log`);
-
-  renameSync(resumePath(path), join(dir, 'archive.resume.kept'));
-  const whole = measured(() => OrderArchive.open(path, KEEP_ORDERS).archive);
-  assert.ok(whole.bytes >= size, 'without a resume file the log is read whole');
-  assert.deepEqual(archiveState(whole.value), state, 'the resumed start holds what a whole read holds');
-  whole.value.close();
+  assert.ok(r.resumed < r.size * (2500 / HISTORY), `the start read ${r.resumed} bytes of a ${r.size}-byte orders-archive.log`);
+  assert.ok(r.whole >= r.size, 'without a resume file the log is read whole');
+  assert.deepEqual(r.same[0], r.same[1], 'the resumed start holds what a whole read holds');
 });
 
 test('a damaged resume file, or one of another log, is not used: the start reads the whole log and holds the same state', async (t) => {
