@@ -109,7 +109,7 @@ test(`orders-archive.log of ${HISTORY.toLocaleString('en-US')} orders: a start r
   assert.deepEqual(r.same[0], r.same[1], 'the resumed start holds what a whole read holds');
 });
 
-test('a damaged resume file, or one of another log, is not used: the start reads the whole log and holds the same state', async (t) => {
+test('a damaged resume file, one of another log, or one kept under another historyPerCustomer is not used: the start reads the whole log and holds the same state', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
   const path = join(dir, 'orders-archive.log');
@@ -137,6 +137,13 @@ test('a damaged resume file, or one of another log, is not used: the start reads
   assert.ok(foreign.bytes >= size, "another log's resume file: its tip is not in this log, so the log is read whole");
   assert.deepEqual(archiveState(foreign.value), expected);
   foreign.value.close();
+
+  // Kept under orders.historyPerCustomer 10, the state is not what 15 keeps: a whole read.
+  writeFileSync(resumePath(path), good, { mode: 0o600 });
+  const more = measured(() => OrderArchive.open(path, KEEP_ORDERS + 5).archive);
+  assert.ok(more.bytes >= size, 'a resume file kept under another historyPerCustomer: the log is read whole');
+  assert.equal(more.value.of('c3').length, KEEP_ORDERS + 5);
+  more.value.close();
 });
 
 test('events.log that lost its unsynced end in a crash, with tips past it: the start holds the newest events the log still has, as a whole read does', async (t) => {

@@ -43,12 +43,15 @@ export class OrderArchive implements OrderHistory {
   static open(path: string, keepPerCustomer: number): { archive: OrderArchive; tornBytes: number } {
     const found = readResume(path);
     const tip = found?.tips.at(-1);
-    const from = tip && Array.isArray(found?.state) ? verifiedTip(path, tip) : null;
-    const kept = from ? (found?.state as OrderRecord[]) : [];
+    // Kept under another orders.historyPerCustomer, the state is not what a whole read would keep now.
+    const stored = found?.state as { keepPerCustomer?: unknown; orders?: unknown } | undefined;
+    const usable = stored?.keepPerCustomer === keepPerCustomer && Array.isArray(stored.orders);
+    const from = tip && usable ? verifiedTip(path, tip) : null;
+    const kept = from ? (stored?.orders as OrderRecord[]) : [];
     const { log, records, tornBytes } = AppendLog.open<OrderRecord>(path, from ? { from } : {});
     const holder: { archive?: OrderArchive } = {};
     // A tip rewrites every kept order: spaced so that costs O(1) per order archived, and a start reads at most that many after it.
-    const resumable = new ResumableLog(log, { every: () => Math.max(MIN_TIP_SPACING, holder.archive?.heldCount ?? 0), keepTips: 1, tips: from && tip ? [tip] : [], state: () => holder.archive?.snapshot() ?? [] });
+    const resumable = new ResumableLog(log, { every: () => Math.max(MIN_TIP_SPACING, holder.archive?.heldCount ?? 0), keepTips: 1, tips: from && tip ? [tip] : [], state: () => ({ keepPerCustomer, orders: holder.archive?.snapshot() ?? [] }) });
     holder.archive = OrderArchive.load({ log: resumable, records: kept.length > 0 ? [...kept, ...records] : records }, keepPerCustomer);
     return { archive: holder.archive, tornBytes };
   }
