@@ -1,23 +1,19 @@
 // bench/requests: p50/p99 of a customer's requests on the real gateway, embedded store against PostgreSQL in one run (two labs, rounds alternating).
-import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../src/identity/error-message.js';
 import { actorOf } from '../src/lab/lab.js';
 import { labFund } from '../src/lab/lab-fund.js';
-import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
+import type { LabActor, LabState } from '../src/lab/lab-state.js';
 import { parsePositiveAmount } from '../src/protocol/money.js';
 import { median, percentile } from './measure.js';
 import { cpuSeconds, firstWarnings, postgresCpuSeconds } from './processes.js';
 import type { LoadOutcome, LoadPlan, MixEntry } from './requests-load.js';
+import { BenchCommands, HYPHA_BIN, ROOT, type BenchLab, type RunOptions, type RunResult } from './lab-commands.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const LOAD_DRIVER = join(ROOT, 'dist', 'bench', 'requests-load.js');
 
 const USAGE = 'usage: node dist/bench/requests.js [--rounds N (7)] [--seconds S (5)] [--connections C (8)] [--orders K placed per round (3)] [--hour S (4)] [--receipts R before the load (6)]';
@@ -53,38 +49,15 @@ interface Round {
 }
 
 const say = (line: string): boolean => process.stderr.write(`bench/requests: ${line}\n`);
-const teardown = new Teardown('bench/requests');
+const teardown: Teardown = new Teardown('bench/requests', (): void => commands.stopAll());
+const commands: BenchCommands = new BenchCommands('bench/requests', teardown);
+const run = (cmd: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> => commands.run(cmd, args, options);
 
-/** Runs a command to completion (own process group: a Ctrl-C reaches only this script, which then tears down in order). */
-function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-/** curl from `actor` to the lab's gateway; answers the status and parsed JSON. */
+/** curl from `actor` to the lab's gateway; answers the status and the parsed JSON object. */
 async function curl(state: LabState, actor: LabActor, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> }> {
-  const args = ['netns', 'exec', actor.ns, 'curl', '-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}', `${state.gateway.url}${path}`];
-  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', '@-');
-  const r = await run('ip', args, body === undefined ? {} : { input: JSON.stringify(body) });
-  if (r.code !== 0) throw new Error(`curl ${method} ${path} failed (${r.code}): ${r.stderr.trim()}`);
-  const cut = r.stdout.lastIndexOf('\n');
-  return { status: Number(r.stdout.slice(cut + 1)), json: JSON.parse(r.stdout.slice(0, cut) || '{}') as Record<string, unknown> };
+  const r = await commands.curl(actor, method, `${state.gateway.url}${path}`, body);
+  if (typeof r.json !== 'object' || r.json === null) throw new Error(`${method} ${path}: ${r.status}, not a JSON object: ${r.text.slice(0, 200)}`);
+  return { status: r.status, json: r.json as Record<string, unknown> };
 }
 
 /** Polls `probe` every half second until it answers something, for at most `seconds`. */
@@ -99,30 +72,14 @@ async function until<T>(what: string, seconds: number, probe: () => Promise<T | 
 }
 
 /** Brings a lab up on `backend`, with alice's request bucket and the order caps lifted (the bench measures the requests, not 429s). */
-async function labUp(backend: Backend): Promise<{ dir: string; state: LabState }> {
-  const dir = mkdtempSync(join(tmpdir(), `hypha-bench-requests-${backend}-`));
-  const name = `br${randomBytes(3).toString('hex')}`;
-  teardown.add(() => {
-    if (process.env.HYPHA_KEEP_LAB === '1') say(`${backend}: lab folder kept in ${dir}`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
+function labUp(backend: Backend): Promise<BenchLab> {
   const gatewayConfig = {
     http: { linkedRequestsPerMinute: 10_000_000 },
     // The lab's own orders block (src/lab/lab.ts), with room for the orders the bench places.
     orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720, maxUnpaid: 10_000, maxPerWindow: 10_000, historyPerCustomer: 10_000 },
   };
-  say(`${backend}: lab ${name} up in ${dir}`);
-  const starting = run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name, '--hour', String(HOUR_SECONDS), '--store', backend, '--gateway-config', JSON.stringify(gatewayConfig)], { timeoutMs: 180_000 });
-  teardown.add(async () => {
-    await starting.catch(() => undefined);
-    const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000 });
-    if (down.code !== 0) throw new Error(`hypha lab down --dir ${dir} failed (${down.code}): ${down.stderr.trim()}`);
-  });
-  const up = await starting;
-  if (up.code !== 0) throw new Error(`${backend}: hypha lab up failed (${up.code}): ${up.stderr.trim()}${up.stdout.trim()}`);
-  const state = readLabState(dir);
-  if (!state) throw new Error(`${backend}: hypha lab up wrote no lab.json in ${dir}`);
-  return { dir, state };
+  say(`${backend}: bringing a lab up`);
+  return commands.labUp('br', ['--hour', String(HOUR_SECONDS), '--store', backend, '--gateway-config', JSON.stringify(gatewayConfig)], 180_000);
 }
 
 /** Links alice and the admin, places and pays an order, waits for its deployment and `RECEIPTS` receipts; answers her mix. */

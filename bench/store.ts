@@ -1,7 +1,7 @@
 // bench/store: the embedded store against PostgreSQL in one run — storage open (gateway start, from the money log's checkpoint) with N receipts in the money log, the money log replayed whole as before the checkpoint, and a period close of D deployments.
 import { spawn } from 'node:child_process';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,8 @@ import { pino } from 'pino';
 import { FileMoneyStore } from '../src/gateway/billing/money-store.js';
 import { ReceiptLog } from '../src/gateway/billing/receipt-log.js';
 import { parseGatewayConfig } from '../src/gateway/config.js';
+import { EventLog } from '../src/gateway/events/event-log.js';
+import { OrderArchive } from '../src/gateway/orders/order-archive.js';
 import { openStorage } from '../src/gateway/store/open-storage.js';
 import { PgDatabase } from '../src/gateway/store/postgres/pg-database.js';
 import { PgMoneyStore } from '../src/gateway/store/postgres/pg-money-store.js';
@@ -81,6 +83,102 @@ async function replayChild(kind: string, where: string): Promise<void> {
   receipts.close();
   await db?.close();
   out(JSON.stringify(sample));
+}
+
+/** What one start of the timeline and the order archive cost, measured in the child that opened them. */
+interface TimelineSample {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+  readonly peakKib: number;
+  /** Bytes the process read during the open (/proc/self/io rchar). */
+  readonly readBytes: number;
+  readonly events: number;
+  readonly archived: number;
+}
+
+/** Bytes this process has read so far (/proc/self/io rchar). */
+function bytesRead(): number {
+  return Number(/^rchar: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))?.[1] ?? NaN);
+}
+
+/** Child mode: opens events.log and orders-archive.log of `dataDir` as the embedded storage does (default config) and prints what it cost. */
+function timelineOpenChild(dataDir: string): void {
+  const config = parseGatewayConfig({ dataDir }, tmpdir());
+  const cpu = process.cpuUsage();
+  const readBefore = bytesRead();
+  const start = process.hrtime.bigint();
+  const { events } = EventLog.open(join(dataDir, 'events.log'), config.events.keepInMemory);
+  const { archive } = OrderArchive.open(join(dataDir, 'orders-archive.log'), config.orders.historyPerCustomer);
+  const wallMs = Number(process.hrtime.bigint() - start) / 1e6;
+  const used = process.cpuUsage(cpu);
+  const sample: TimelineSample = { wallMs, cpuMs: (used.user + used.system) / 1000, peakKib: process.resourceUsage().maxRSS, readBytes: bytesRead() - readBefore, events: events.size, archived: archive.count };
+  events.close();
+  archive.close();
+  out(JSON.stringify(sample));
+}
+
+/**
+ * bench/store timeline: the embedded start's reads of events.log and orders-archive.log with a long
+ * history (BENCH_EVENTS events, BENCH_ARCHIVED orders of BENCH_CUSTOMERS customers), from their resume files against
+ * the whole read every start did before them (the same logs, resume files moved away), alternating.
+ */
+async function timelineMain(): Promise<void> {
+  const eventCount = Number(process.env.BENCH_EVENTS ?? 400_000);
+  const archivedCount = Number(process.env.BENCH_ARCHIVED ?? 100_000);
+  const customers = Number(process.env.BENCH_CUSTOMERS ?? 50);
+  const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
+  for (const n of [eventCount, archivedCount, customers, rounds]) if (!Number.isInteger(n) || n <= 0) throw new Error('bench/store timeline: BENCH_EVENTS, BENCH_ARCHIVED, BENCH_CUSTOMERS and BENCH_ROUNDS must be positive whole numbers');
+  const loadStart = loadavg();
+  const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), 'hypha-bench-timeline-'));
+  const teardown = new Teardown('bench/store');
+  teardown.add(() => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const config = parseGatewayConfig({ dataDir: dir }, tmpdir());
+    const { events } = EventLog.open(join(dir, 'events.log'), config.events.keepInMemory);
+    for (let i = 0; i < eventCount; i += 1000) await Promise.all(Array.from({ length: Math.min(1000, eventCount - i) }, (_, k) => events.record({ atMs: i + k, event: 'order.created', detail: `order ord_${i + k} placed`, customer: `c${(i + k) % customers}`, order: `ord_${i + k}` })));
+    const { archive } = OrderArchive.open(join(dir, 'orders-archive.log'), config.orders.historyPerCustomer);
+    for (let i = 0; i < archivedCount; i += 1000) {
+      await Promise.all(
+        Array.from({ length: Math.min(1000, archivedCount - i) }, (_, k) => {
+          const j = i + k;
+          return archive.add({ id: `ord_${j}`, customer: `c${j % customers}`, offer: 'small', name: `vm-${j}`, sshKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJwNGHzv2uT5UPGIxiHH7zW9K70Vt2MzQ53aJjDn2BQF bench'], pricePerHour: '0.010000', deposit: '0.240000', unit: 'SPORE', state: 'expired', createdAtMs: j, expiresAtMs: j + 3_600_000, subnet: `4${(j % customers).toString(16)}::/64`, attempts: [] });
+        }),
+      );
+    }
+    await new Promise((resolve) => setImmediate(resolve));
+    events.close();
+    archive.close();
+    // A short history may have no tip yet (events: one per keepInMemory / 4).
+    const resumeFiles = ['events.log', 'orders-archive.log'].map((f) => join(dir, `${f}.resume`)).filter((f) => existsSync(f));
+    const aside = (away: boolean): void => {
+      for (const f of resumeFiles) renameSync(away ? f : `${f}.aside`, away ? `${f}.aside` : f);
+    };
+    const samples: { resumed: TimelineSample[]; whole: TimelineSample[] } = { resumed: [], whole: [] };
+    for (let r = 0; r < rounds; r++) {
+      // ABBA, so a load that moves across a pair does not always favour one side.
+      for (const side of r % 2 === 0 ? (['resumed', 'whole'] as const) : (['whole', 'resumed'] as const)) {
+        if (side === 'whole') aside(true);
+        samples[side].push(JSON.parse(await runNode([join(here, 'store.js'), 'timeline-open', dir])) as TimelineSample);
+        if (side === 'whole') aside(false);
+      }
+    }
+    const m = (xs: TimelineSample[], f: (s: TimelineSample) => number): number => median(xs.map(f));
+    const loadEnd = loadavg();
+    const sizes = ['events.log', 'orders-archive.log', 'events.log.resume', 'orders-archive.log.resume'].map((f) => (existsSync(join(dir, f)) ? statSync(join(dir, f)).size / 1048576 : 0));
+    out(`## bench/store timeline: the embedded start's read of events.log and orders-archive.log (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`);
+    out();
+    out(`Node ${process.version}, ${availableParallelism()} cores, load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(1)).join(' ')} at end. ${fmt(eventCount)} events (events.log ${fmt(sizes[0] ?? 0, 1)} MiB, resume ${fmt((sizes[2] ?? 0) * 1024, 1)} KiB), ${fmt(archivedCount)} archived orders of ${customers} customers (orders-archive.log ${fmt(sizes[1] ?? 0, 1)} MiB, resume ${fmt(sizes[3] ?? 0, 1)} MiB); default config (events.keepInMemory ${fmt(config.events.keepInMemory)}, orders.historyPerCustomer ${config.orders.historyPerCustomer}); median of ${rounds} rounds, each a fresh process, alternating.`);
+    out();
+    out('| start | wall (ms) | CPU (ms) | read (MiB) | peak RSS (MiB) | events in memory | orders archived |');
+    out('|---|---:|---:|---:|---:|---:|---:|');
+    for (const [name, xs] of [['whole read (before)', samples.whole], ['from the resume files', samples.resumed]] as const) {
+      out(`| ${name} | ${fmt(m(xs, (s) => s.wallMs))} | ${fmt(m(xs, (s) => s.cpuMs))} | ${fmt(m(xs, (s) => s.readBytes) / 1048576, 1)} | ${mib(m(xs, (s) => s.peakKib))} | ${fmt(m(xs, (s) => s.events))} | ${fmt(m(xs, (s) => s.archived))} |`);
+    }
+    out();
+    out(`Resumed / whole: wall ${(m(samples.resumed, (s) => s.wallMs) / m(samples.whole, (s) => s.wallMs)).toFixed(2)}, CPU ${(m(samples.resumed, (s) => s.cpuMs) / m(samples.whole, (s) => s.cpuMs)).toFixed(2)}, bytes read ${(m(samples.resumed, (s) => s.readBytes) / m(samples.whole, (s) => s.readBytes)).toFixed(3)}.`);
+  } finally {
+    await teardown.run();
+  }
 }
 
 /** CPU milliseconds the whole server has used so far (processes.ts). */
@@ -266,4 +364,6 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === 'open') await openChild(process.argv[3] as string, process.argv[4] as string);
 else if (process.argv[2] === 'replay') await replayChild(process.argv[3] as string, process.argv[4] as string);
+else if (process.argv[2] === 'timeline-open') timelineOpenChild(process.argv[3] as string);
+else if (process.argv[2] === 'timeline') await timelineMain();
 else await main();

@@ -1,12 +1,9 @@
 // How a fuzz suite runs: its test file re-runs itself in a private network namespace with one seed, printed first, so any failure can be repeated with HYPHA_TEST_SEED.
-import assert from 'node:assert/strict';
 import { test, type TestContext } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { errorMessage } from '../../src/identity/error-message.js';
-import { privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
+import { inPrivateNamespace } from '../helpers/namespaced-test-file.js';
 import { testSeed } from '../helpers/seeded-random.js';
-import { LAB_SKIP } from '../helpers/lab.js';
 
 /**
  * Declares a fuzz suite. Outside the namespace it is one test that re-runs this file inside a
@@ -14,17 +11,13 @@ import { LAB_SKIP } from '../helpers/lab.js';
  * is `body` itself.
  */
 export function fuzzSuite(name: string, moduleUrl: string, body: (t: TestContext, seed: number) => Promise<void>): void {
-  if (privateNamespace() === undefined) {
-    test(`${name} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-      const seed = testSeed();
-      process.env.HYPHA_TEST_SEED = String(seed);
-      process.stderr.write(`${name}: seed ${seed} (repeat with HYPHA_TEST_SEED=${seed})\n`);
-      const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(moduleUrl)], { echo: (s) => void process.stderr.write(s), timeoutMs: 300_000 });
-      assert.equal(run.code, 0, `${name} failed with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed}); its output is above`);
-      assert.match(run.output, /ℹ pass 1\b/, 'the suite ran inside the namespace');
-    });
-    return;
-  }
+  const beforeRun = (): string => {
+    const seed = testSeed();
+    process.env.HYPHA_TEST_SEED = String(seed);
+    process.stderr.write(`${name}: seed ${seed} (repeat with HYPHA_TEST_SEED=${seed})\n`);
+    return ` with seed ${seed} (repeat with HYPHA_TEST_SEED=${seed})`;
+  };
+  if (!inPrivateNamespace({ name, moduleUrl, tests: 1, timeoutMs: 300_000, beforeRun })) return;
   test(name, async (t) => {
     const seed = testSeed();
     t.diagnostic(`seed ${seed}`);

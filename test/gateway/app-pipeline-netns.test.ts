@@ -2,15 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { createApp, type RequestObserver } from '../../src/gateway/http/app.js';
 import { OriginPolicy } from '../../src/gateway/http/origin-guard.js';
 import { principalOf } from '../../src/gateway/http/principal.js';
 import { RateLimiter } from '../../src/gateway/limits/rate-limiter.js';
 import { subnet64Of, parseIpv6 } from '../../src/identity/index.js';
-import { LAB_SKIP } from '../helpers/lab.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../helpers/private-netns.js';
+import { inPrivateNamespace } from '../helpers/namespaced-test-file.js';
 import { jsonRequest, rawRequest, type Target } from '../helpers/source-http.js';
 
 const NAME = 'the request pipeline answers each step in order';
@@ -32,13 +31,7 @@ function errorCode(json: unknown): unknown {
   return (json as { error?: { code?: unknown } } | undefined)?.error?.code;
 }
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 120_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 1\b/, 'the test ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeoutMs: 120_000 })) {
   test(NAME, async (t) => {
     const [gatewayAddress, linked, stranger, admin] = (await addLoopbackAddresses(4)) as [string, string, string, string];
     const linkedSubnet = subnet64Of(parseIpv6(linked));

@@ -9,16 +9,13 @@ import { MarketService, type MarketPolicy } from '../../src/gateway/market/marke
 import type { NodeView } from '../../src/gateway/agents/agent-hub.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
 import { LowdbStore } from '../../src/gateway/store/lowdb-store.js';
-import { PgDatabase } from '../../src/gateway/store/postgres/pg-database.js';
-import { PgStore } from '../../src/gateway/store/postgres/pg-store.js';
 import type { OrderRecord } from '../../src/gateway/store/records.js';
 import type { Store } from '../../src/gateway/store/store.js';
 import { signBid } from '../../src/protocol/bid.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
 import { scratchDir } from '../helpers/paths.js';
-import { PG_SKIP } from '../helpers/postgres.js';
-import { freshDatabase } from '../helpers/pg-databases.js';
+import { BACKENDS } from '../helpers/store-backends.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJwNGHzv2uT5UPGIxiHH7zW9K70Vt2MzQ53aJjDn2BQF alice@laptop';
 const gateway = newIdentity();
@@ -47,45 +44,6 @@ function marketOn(store: Store, clock: FakeClock, placed: string[]): MarketServi
     },
   });
 }
-
-/** A place a store lives, opened again for the restart. */
-interface Backend {
-  readonly name: string;
-  readonly skip: string | false;
-  create: () => Promise<{ open: () => Promise<{ store: Store; close: () => Promise<void> }>; remove: () => void }>;
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'LowdbStore',
-    skip: false,
-    create: () => {
-      const { dir, remove } = scratchDir();
-      return Promise.resolve({
-        open: async () => {
-          const store = await LowdbStore.open(dir);
-          return { store, close: () => store.close() };
-        },
-        remove,
-      });
-    },
-  },
-  {
-    name: 'PgStore',
-    skip: PG_SKIP,
-    create: async () => {
-      const url = await freshDatabase();
-      return {
-        open: async () => {
-          const db = await PgDatabase.open({ url });
-          const store = await PgStore.open(db);
-          return { store, close: async () => (await store.close(), await db.close()) };
-        },
-        remove: () => undefined,
-      };
-    },
-  },
-];
 
 for (const backend of BACKENDS) {
   test(`${backend.name}: after a restart the open request, its bid and the expired one are still there; the caps still count them, and the bid can be accepted`, { skip: backend.skip }, async (t) => {

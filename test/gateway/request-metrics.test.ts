@@ -2,15 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
 import type { AdminSources } from '../../src/gateway/admin/admin-views.js';
 import { createApp } from '../../src/gateway/http/app.js';
 import { OriginPolicy } from '../../src/gateway/http/origin-guard.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
-import { LAB_SKIP } from '../helpers/lab.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../helpers/private-netns.js';
+import { inPrivateNamespace } from '../helpers/namespaced-test-file.js';
 import { jsonRequest } from '../helpers/source-http.js';
 
 /** Every series of one metric family in the exposition, as `labels -> value` (the labels text as prom-client writes it). */
@@ -39,13 +38,7 @@ test('GatewayMetrics.observeRequest times in seconds: each duration lands in its
 
 const NAME = 'requests over real sockets: counted per (route pattern, method, answered status), timed per (route pattern, method); many paths, few series';
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 120_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 2\b/, 'both tests ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeoutMs: 120_000 })) {
   test(NAME, async (t) => {
     const [gateway, caller] = (await addLoopbackAddresses(2)) as [string, string];
     const port = 8490;

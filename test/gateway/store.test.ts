@@ -6,54 +6,11 @@ import { join } from 'node:path';
 import { LowdbStore } from '../../src/gateway/store/lowdb-store.js';
 import { AppendLog } from '../../src/gateway/store/append-log.js';
 import { StoreError, type Store } from '../../src/gateway/store/store.js';
-import { PgDatabase } from '../../src/gateway/store/postgres/pg-database.js';
-import { PgStore } from '../../src/gateway/store/postgres/pg-store.js';
-import { PG_SKIP } from '../helpers/postgres.js';
-import { freshDatabase } from '../helpers/pg-databases.js';
 import type { LinkRecord } from '../../src/gateway/store/records.js';
 import { scratchDir } from '../helpers/paths.js';
+import { BACKENDS } from '../helpers/store-backends.js';
 
 const link = (subnet: string): LinkRecord => ({ subnet, agent: 'uhCAkX', address: subnet.replace('::/64', '::1'), linkedAtMs: 1, nonce: 'n', statement: 's', signature: 'sig' });
-
-/** A place a store lives, opened (and reopened) fresh for each test. */
-interface Backend {
-  readonly name: string;
-  readonly skip: string | false;
-  /** A new empty place; `open` opens a store on it, `remove` cleans up after the test. */
-  create: () => Promise<{ open: () => Promise<{ store: Store; close: () => Promise<void> }>; remove: () => void }>;
-}
-
-const BACKENDS: Backend[] = [
-  {
-    name: 'LowdbStore',
-    skip: false,
-    create: () => {
-      const { dir, remove } = scratchDir();
-      return Promise.resolve({
-        open: async () => {
-          const store = await LowdbStore.open(dir);
-          return { store, close: () => store.close() };
-        },
-        remove,
-      });
-    },
-  },
-  {
-    name: 'PgStore',
-    skip: PG_SKIP,
-    create: async () => {
-      const url = await freshDatabase();
-      return {
-        open: async () => {
-          const db = await PgDatabase.open({ url });
-          const store = await PgStore.open(db);
-          return { store, close: async () => (await store.close(), await db.close()) };
-        },
-        remove: () => undefined,
-      };
-    },
-  },
-];
 
 for (const backend of BACKENDS) {
   test(`${backend.name}: writes are durable and survive a reopen; deletes say whether there was a row`, { skip: backend.skip }, async (t) => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pg from 'pg';
+import { parseCurlOutput, type CurlOutput } from '../../src/lab/curl-output.js';
 import type { ReceiptV2 } from '../../src/protocol/receipt.js';
 import type { LabGatewayRole } from '../../src/lab/lab-gateways.js';
 import { hypha } from './run.js';
@@ -25,18 +26,10 @@ export async function labStatus(lab: TestLab): Promise<{ gateway: { url: string 
 }
 
 /** What curl got from one gateway URL (not the state's: the test may be restarting the other one meanwhile). */
-export async function curlAt(lab: TestLab, actor: string, url: string, path: string): Promise<{ status: number; text: string; json: unknown }> {
+export async function curlAt(lab: TestLab, actor: string, url: string, path: string): Promise<CurlOutput> {
   const r = await lab.exec(actor, 'curl', ['-s', '-S', '--max-time', '10', '-w', '\n%{http_code}', `${url}${path}`]);
   if (r.code !== 0) throw new Error(`curl ${url}${path} failed (${r.code}): ${r.stderr}`);
-  const cut = r.stdout.lastIndexOf('\n');
-  const text = r.stdout.slice(0, cut);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: Number(r.stdout.slice(cut + 1)), text, json };
+  return parseCurlOutput(r.stdout);
 }
 
 /** The lease row and the gateways' connections, read from the lab's PostgreSQL server as its superuser (initdb -U hypha). */

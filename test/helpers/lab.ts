@@ -4,17 +4,13 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { errorMessage } from '../../src/identity/error-message.js';
+import { parseCurlOutput, type CurlOutput } from '../../src/lab/curl-output.js';
 import { readLabState, type LabActor, type LabState } from '../../src/lab/lab-state.js';
 import { scratchDir } from './paths.js';
 import { hypha, runCommand, type RunResult } from './run.js';
 
 /** What curl got back. */
-export interface CurlResult {
-  readonly status: number;
-  readonly text: string;
-  /** The parsed body, when it is JSON. */
-  readonly json: unknown;
-}
+export type CurlResult = CurlOutput;
 
 /** A running lab, torn down when the test ends. */
 export interface TestLab {
@@ -107,16 +103,7 @@ export async function startLab(t: TestContext, options: { hour?: number; linkTtl
       }
       const r = await exec(a, 'curl', curlArgs, input);
       if (r.code !== 0) throw new Error(`curl failed (${r.code}): ${r.stderr}`);
-      const cut = r.stdout.lastIndexOf('\n');
-      const text = r.stdout.slice(0, cut);
-      const status = Number(r.stdout.slice(cut + 1));
-      let json: unknown = undefined;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status, text, json };
+      return parseCurlOutput(r.stdout);
     },
   };
 }

@@ -1,5 +1,6 @@
 // The timeline: every event with a reason (order paid, VM deployed, grace started, …), append-only and indexed for the admin views.
 import { AppendLog } from '../store/append-log.js';
+import { ResumableLog, readResume, verifiedTip } from '../store/log-resume.js';
 import type { EventName } from './event-catalogue.js';
 import type { LoadedLog, RecordLog } from '../store/record-log.js';
 
@@ -23,6 +24,9 @@ export interface EventSink {
   record(event: TimelineEvent): Promise<void>;
 }
 
+/** Fewest events between two tips of events.log.resume (a tip rewrites that small file). */
+const MIN_TIP_SPACING = 1000;
+
 /** Events kept in memory when the caller does not say (config events.keepInMemory). */
 export const DEFAULT_EVENTS_IN_MEMORY = 100_000;
 
@@ -41,13 +45,36 @@ export class EventLog implements EventSink {
 
   private constructor(private readonly log: RecordLog<TimelineEvent>, private readonly keepInMemory: number) {}
 
-  /** Opens the log and indexes its newest `keepInMemory` events. */
+  /**
+   * Opens the log and indexes its newest `keepInMemory` events. It reads from the newest tip of
+   * `events.log.resume` that has at least `keepInMemory` events after it (so about keepInMemory plus
+   * a tip's spacing, whatever the log's length), or the whole log when no tip is usable.
+   */
   static open(path: string, keepInMemory: number = DEFAULT_EVENTS_IN_MEMORY): { events: EventLog; tornBytes: number } {
     // The timeline explains; it holds no money and no state (those are in receipts.log, the ledger
     // journal and db.json, all fsynced), so its lines are written at once but not fsynced: an fsync
     // per batch blocked the event loop for every agent connecting (bench/agents).
-    const { log, records, tornBytes } = AppendLog.open<TimelineEvent>(path, { durable: false, keepLast: keepInMemory });
-    return { events: EventLog.load({ log, records }, keepInMemory), tornBytes };
+    const options = { durable: false, keepLast: keepInMemory };
+    const every = Math.max(MIN_TIP_SPACING, Math.ceil(keepInMemory / 4));
+    const found = readResume(path);
+    const newest = found?.tips.at(-1);
+    const start = newest ? [...(found?.tips ?? [])].reverse().find((t) => t.n <= newest.n - keepInMemory) : undefined;
+    const from = start ? verifiedTip(path, start) : null;
+    let opened = AppendLog.open<TimelineEvent>(path, { ...options, ...(from ? { from } : {}) });
+    let tornBytes = opened.tornBytes;
+    let resumed = from !== null;
+    if (resumed && opened.records.length < keepInMemory) {
+      // Fewer events after the tip than are kept (the log lost its unsynced end in a crash): read it whole.
+      opened.log.close();
+      opened = AppendLog.open<TimelineEvent>(path, options);
+      tornBytes += opened.tornBytes;
+      resumed = false;
+    }
+    const count = opened.log.count;
+    const tips = resumed ? (found?.tips ?? []).filter((t) => t.n <= count) : [];
+    // Enough tips that one stands at least keepInMemory events before the newest (tips land on batch ends, so up to a few spacings apart).
+    const log = new ResumableLog(opened.log, { every: () => every, keepTips: Math.ceil(keepInMemory / every) + 4, tips });
+    return { events: EventLog.load({ log, records: opened.records }, keepInMemory), tornBytes };
   }
 
   /** Indexes a log's newest events (the caller reads at most `keepInMemory` of them, oldest first). */

@@ -384,24 +384,9 @@ export class MarketService {
 
 /** A request as the store keeps it: plain JSON, the price a decimal string, the bids a list. */
 function toStored(r: RequestRecord): CapacityRequestRecord {
-  return {
-    id: r.id,
-    customer: r.customer,
-    ...(r.subnet !== undefined ? { subnet: r.subnet } : {}),
-    size: r.size,
-    maxPricePerHour: formatAmount(r.maxPricePerHourMicros),
-    unit: r.unit,
-    ...(r.hours !== undefined ? { hours: r.hours } : {}),
-    ...(r.farmers ? { farmers: r.farmers } : {}),
-    ...(r.nodes ? { nodes: r.nodes } : {}),
-    createdAtMs: r.createdAtMs,
-    expiresAtMs: r.expiresAtMs,
-    sentTo: r.sentTo,
-    state: r.state,
-    ...(r.acceptedNode !== undefined ? { acceptedNode: r.acceptedNode } : {}),
-    bids: [...r.bids.values()],
-    ...(r.order !== undefined ? { order: r.order } : {}),
-  };
+  // Every field but the two JSON cannot hold is copied as it is, so a field added to RequestRecord is stored without a change here.
+  const { maxPricePerHourMicros, bids, ...rest } = r;
+  return { ...rest, maxPricePerHour: formatAmount(maxPricePerHourMicros), bids: [...bids.values()] };
 }
 
 /** A stored request back in working form; null when its price does not parse (a damaged row is left out, not guessed at). */

@@ -1,5 +1,6 @@
 // OrderArchive: expired and failed orders, moved out of db.json into an append-only log, still readable as each customer's order history.
 import { AppendLog } from '../store/append-log.js';
+import { ResumableLog, readResume, verifiedTip } from '../store/log-resume.js';
 import type { LoadedLog, RecordLog } from '../store/record-log.js';
 import type { OrderRecord } from '../store/records.js';
 
@@ -15,6 +16,9 @@ export interface OrderHistory {
   fromSubnet(subnet: string): readonly OrderRecord[];
 }
 
+/** Fewest archived orders between two tips of orders-archive.log.resume. */
+const MIN_TIP_SPACING = 1000;
+
 /**
  * Orders that can no longer change (expired, failed) cost db.json a rewrite on every write
  * while they stay in it, and anyone linked can make them. They go here instead: one fsynced
@@ -25,13 +29,31 @@ export class OrderArchive implements OrderHistory {
   private readonly byCustomer = new Map<string, OrderRecord[]>();
   private readonly bySubnet = new Map<string, OrderRecord[]>();
   private readonly byId = new Map<string, OrderRecord>();
+  /** When each order held (in a customer's or a /64's list) was remembered: the snapshot replays them in that order. */
+  private readonly seqOf = new Map<string, number>();
+  private seq = 0;
 
   private constructor(private readonly log: RecordLog<OrderRecord>, private readonly keepPerCustomer: number) {}
 
-  /** Opens (or creates) the archive at `path`; a damaged file stops the open (StoreError). */
+  /**
+   * Opens (or creates) the archive at `path`; a damaged file stops the open (StoreError). It starts
+   * from `orders-archive.log.resume` (the kept orders at a tip of the log) and reads only the log
+   * after that tip; without a usable one it reads the whole log.
+   */
   static open(path: string, keepPerCustomer: number): { archive: OrderArchive; tornBytes: number } {
-    const { log, records, tornBytes } = AppendLog.open<OrderRecord>(path);
-    return { archive: OrderArchive.load({ log, records }, keepPerCustomer), tornBytes };
+    const found = readResume(path);
+    const tip = found?.tips.at(-1);
+    // Kept under another orders.historyPerCustomer, the state is not what a whole read would keep now.
+    const stored = found?.state as { keepPerCustomer?: unknown; orders?: unknown } | undefined;
+    const usable = stored?.keepPerCustomer === keepPerCustomer && Array.isArray(stored.orders);
+    const from = tip && usable ? verifiedTip(path, tip) : null;
+    const kept = from ? (stored?.orders as OrderRecord[]) : [];
+    const { log, records, tornBytes } = AppendLog.open<OrderRecord>(path, from ? { from } : {});
+    const holder: { archive?: OrderArchive } = {};
+    // A tip rewrites every kept order: spaced so that costs O(1) per order archived, and a start reads at most that many after it.
+    const resumable = new ResumableLog(log, { every: () => Math.max(MIN_TIP_SPACING, holder.archive?.heldCount ?? 0), keepTips: 1, tips: from && tip ? [tip] : [], state: () => ({ keepPerCustomer, orders: holder.archive?.snapshot() ?? [] }) });
+    holder.archive = OrderArchive.load({ log: resumable, records: kept.length > 0 ? [...kept, ...records] : records }, keepPerCustomer);
+    return { archive: holder.archive, tornBytes };
   }
 
   /** Indexes a log's orders, oldest first (a database reads only each customer's and /64's newest). */
@@ -72,11 +94,34 @@ export class OrderArchive implements OrderHistory {
     this.log.close();
   }
 
+  /** Orders held in memory (in a customer's or a /64's list). */
+  get heldCount(): number {
+    return this.seqOf.size;
+  }
+
+  /** Every order held, in the order they were remembered: remembering them again, in this order, rebuilds every list as it is. */
+  snapshot(): OrderRecord[] {
+    const held = new Map<string, OrderRecord>();
+    for (const list of this.bySubnet.values()) for (const o of list) held.set(o.id, o);
+    // A customer's list holds the later copy of an order archived twice.
+    for (const [id, o] of this.byId) held.set(id, o);
+    return [...held.values()].sort((a, b) => (this.seqOf.get(a.id) ?? 0) - (this.seqOf.get(b.id) ?? 0));
+  }
+
   private remember(order: OrderRecord): void {
     this.byId.set(order.id, order);
-    for (const dropped of keepNewest(this.byCustomer, order.customer, order, this.keepPerCustomer)) this.byId.delete(dropped.id);
+    this.seqOf.set(order.id, ++this.seq);
+    for (const dropped of keepNewest(this.byCustomer, order.customer, order, this.keepPerCustomer)) {
+      this.byId.delete(dropped.id);
+      if (!this.inSubnetList(dropped)) this.seqOf.delete(dropped.id);
+    }
     // The /64 lists only count orders for the caps; get() answers for what the customer lists hold.
-    if (order.subnet !== undefined) keepNewest(this.bySubnet, order.subnet, order, this.keepPerCustomer);
+    if (order.subnet === undefined) return;
+    for (const dropped of keepNewest(this.bySubnet, order.subnet, order, this.keepPerCustomer)) if (!this.byId.has(dropped.id)) this.seqOf.delete(dropped.id);
+  }
+
+  private inSubnetList(order: OrderRecord): boolean {
+    return order.subnet !== undefined && (this.bySubnet.get(order.subnet)?.some((o) => o.id === order.id) ?? false);
   }
 }
 

@@ -1,5 +1,7 @@
 // The records the gateway stores: plain JSON (times in ms, amounts as decimal strings, never floats).
 import type { SignedBid } from '../../protocol/bid.js';
+import type { HeldBid } from '../market/bid-ranking.js';
+import type { RequestRecord } from '../market/market-service.js';
 
 /** A /64 linked to a Unyt identity, with the signed statement kept as evidence. */
 export interface LinkRecord {
@@ -177,27 +179,15 @@ export interface ChainState {
 export type CapacityRequestState = 'open' | 'accepted' | 'expired';
 
 /**
- * A capacity request of the reverse market (gateway/market/market-service.ts) as stored, so a
- * restart keeps the open ones and their bids. Bounded: a customer's open and recent requests by the
- * order caps, all of them by market.maxRequests, bids per request by 64.
+ * A capacity request of the reverse market as stored, so a restart keeps the open ones and their
+ * bids: the market's RequestRecord (gateway/market/market-service.ts) with the price as a decimal
+ * string and the bids as a list, since JSON holds neither a bigint nor a Map. Derived from that one
+ * declaration so a field added to the request is stored too. Bounded: a customer's open and recent
+ * requests by the order caps, all of them by market.maxRequests, bids per request by 64.
  */
-export interface CapacityRequestRecord {
-  readonly id: string;
-  readonly customer: string;
-  readonly subnet?: string;
-  readonly size: { readonly cpu: number; readonly memoryGb: number; readonly diskGb: number };
+export type CapacityRequestRecord = Readonly<Omit<RequestRecord, 'maxPricePerHourMicros' | 'bids'>> & {
   /** The maximum price per hour, a decimal string (parsed back to micro-units). */
   readonly maxPricePerHour: string;
-  readonly unit: string;
-  readonly hours?: number;
-  readonly farmers?: readonly string[];
-  readonly nodes?: readonly string[];
-  readonly createdAtMs: number;
-  readonly expiresAtMs: number;
-  readonly sentTo: readonly string[];
-  readonly state: CapacityRequestState;
-  readonly acceptedNode?: string;
   /** The bids held, one per node, in the order they came. */
-  readonly bids: readonly { readonly bid: SignedBid; readonly receivedAtMs: number }[];
-  readonly order?: string;
-}
+  readonly bids: readonly HeldBid[];
+};

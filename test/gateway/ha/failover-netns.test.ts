@@ -1,15 +1,15 @@
 // Two real gateways sharing a lease on a real PostgreSQL server, at two Mycelium addresses in a private namespace: one active, the standby answers 503 with the active URL, and takes over.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import pino from 'pino';
 import { Gateway } from '../../../src/gateway/gateway.js';
 import { parseGatewayConfig } from '../../../src/gateway/config.js';
-import { LAB_SKIP, waitFor } from '../../helpers/lab.js';
+import { waitFor } from '../../helpers/lab.js';
 import { scratchDir } from '../../helpers/paths.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../../helpers/private-netns.js';
+import { inPrivateNamespace } from '../../helpers/namespaced-test-file.js';
 import { startTestPostgres } from '../../helpers/postgres.js';
 import { jsonRequest, rawRequest } from '../../helpers/source-http.js';
 import { subnet64 } from '../../../src/identity/mycelium-address.js';
@@ -22,13 +22,7 @@ function sample(text: string, name: string): number | undefined {
 
 const NAME = 'active and standby gateways on a real lease';
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 240_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 1\b/, 'the test ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeoutMs: 240_000 })) {
   test(NAME, async (t) => {
     const server = await startTestPostgres(t);
     const [addrA, addrB, customer, adminAddr] = (await addLoopbackAddresses(4)) as [string, string, string, string];

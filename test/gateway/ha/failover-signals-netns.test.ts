@@ -3,13 +3,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import pg from 'pg';
 import { HYPHA_BIN } from '../../../src/lab/lab-state.js';
-import { LAB_SKIP, waitFor } from '../../helpers/lab.js';
+import { waitFor } from '../../helpers/lab.js';
 import { scratchDir } from '../../helpers/paths.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../../helpers/private-netns.js';
+import { inPrivateNamespace } from '../../helpers/namespaced-test-file.js';
 import { startTestPostgres } from '../../helpers/postgres.js';
 import { jsonRequest } from '../../helpers/source-http.js';
 
@@ -18,13 +18,7 @@ const NAME = 'gateway processes: a paused active one is fenced when it wakes; ki
 const TAKEOVER_SECONDS = 3;
 const WAIT_MS = (TAKEOVER_SECONDS + 20) * 1000;
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 400_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 2\b/, 'both tests ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeoutMs: 400_000 })) {
   test(NAME, async (t) => {
     const server = await startTestPostgres(t);
     const [addrA, addrB, customer] = (await addLoopbackAddresses(3)) as [string, string, string];

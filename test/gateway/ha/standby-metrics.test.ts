@@ -1,13 +1,12 @@
 // A standby's /metrics over real sockets: an admin /64 scrapes 200 with hypha_ha_active 0 and the lease database's state; anyone else gets the standby 503, and no body carries the database's URL or password.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { startStandbyServer, type StandbyView } from '../../../src/gateway/ha/standby-server.js';
 import { subnet64 } from '../../../src/identity/mycelium-address.js';
-import { LAB_SKIP } from '../../helpers/lab.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../../helpers/private-netns.js';
+import { inPrivateNamespace } from '../../helpers/namespaced-test-file.js';
 import { jsonRequest } from '../../helpers/source-http.js';
 
 const NAME = "a standby's /metrics: admins by /64 scrape it, everyone else gets the standby 503";
@@ -24,13 +23,7 @@ function sample(text: string, name: string): number | undefined {
   return value === undefined ? undefined : Number(value);
 }
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 120_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 1\b/, 'the test ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeoutMs: 120_000 })) {
   test(NAME, async (t) => {
     const [standby, admin, customer] = (await addLoopbackAddresses(3)) as [string, string, string];
     const port = 8491;
