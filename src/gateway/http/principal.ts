@@ -54,7 +54,7 @@ function peerOf(remoteAddress: string | undefined): Peer {
 }
 
 /** The principal of a checked peer; links and roles are looked up on every request, so an unlink takes effect at once. */
-function principalAt(peer: Peer, source: PrincipalSource, last?: Principal): Principal {
+function principalAt(peer: Peer, source: PrincipalSource, known?: Known): Principal {
   if (peer instanceof PublicError) throw peer;
   const link = source.linkOf(peer.subnet);
   const agent = link?.agent;
@@ -63,16 +63,19 @@ function principalAt(peer: Peer, source: PrincipalSource, last?: Principal): Pri
   // The connection's previous answer, when every lookup above gave what it was built from: the
   // same link record (a relink or unlink stores another record or none), the same agent, the
   // same roles. Reusing it spares the objects, and lets whoami reuse its serialised answer.
-  if (last !== undefined && last.link === link && last.agent === agent && hasRole(last, 'admin') === admin && hasRole(last, 'farmer') === farmer) return last;
+  const last = known?.last;
+  if (last !== undefined && last.link === link && last.agent === agent && known?.admin === admin && known.farmer === farmer) return last;
   const roles: Role[] = [];
   if (link) roles.push('customer');
   if (admin) roles.push('admin');
   if (farmer) roles.push('farmer');
-  return { address: peer.address, subnet: peer.subnet, link, agent, roles };
-}
-
-function hasRole(p: Principal, role: Role): boolean {
-  return p.roles.includes(role);
+  const p: Principal = { address: peer.address, subnet: peer.subnet, link, agent, roles };
+  if (known !== undefined) {
+    known.last = p;
+    known.admin = admin;
+    known.farmer = farmer;
+  }
+  return p;
 }
 
 /** Koa middleware: puts the caller in ctx.state.principal. */
@@ -84,10 +87,12 @@ export function principalMiddleware(source: PrincipalSource) {
   };
 }
 
-/** What a connection's requests share: its checked peer, and the principal its last request had. */
+/** What a connection's requests share: its checked peer, and the principal its last request had (with the roles it was built from). */
 interface Known {
   readonly peer: Peer;
   last?: Principal;
+  admin?: boolean;
+  farmer?: boolean;
 }
 
 /**
@@ -106,9 +111,7 @@ export function principalResolver(source: PrincipalSource): (ctx: Context) => vo
       k = { peer: peerOf(socket.remoteAddress) };
       known.set(socket, k);
     }
-    const p = principalAt(k.peer, source, k.last);
-    k.last = p;
-    ctx.state.principal = p;
+    ctx.state.principal = principalAt(k.peer, source, k);
   };
 }
 
