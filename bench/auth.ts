@@ -20,7 +20,7 @@ const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
 const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
 
-const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there)]';
+const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there, bare Koa\'s in DIR/bare)]';
 const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, hour: { type: 'string' }, profile: { type: 'string' } } });
 /** Many short rounds, alternating: on a shared machine the load moves within seconds, and a round pair sees the same load. */
 const ROUNDS = positiveInteger('rounds', options.rounds, 9);
@@ -157,7 +157,9 @@ async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
 /** Starts the bare Koa server in the gateway's namespace on the gateway's address; resolves once it listens. */
 async function startBareServer(gateway: LabActor): Promise<Target> {
   if (teardown.started) throw new Error('interrupted before starting bare-koa-server');
-  const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  // Under --profile the baseline is profiled too (in DIR/bare), so the two profiles can be compared per request.
+  const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, 'bare')}`];
+  const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, ...profile, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   teardown.add(async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { AdminSources } from './admin/admin-views.js';
 import { requireAdmin } from './http/guards.js';
 import { registerHaGauges, type HaMetricsView } from './ha/ha-metrics.js';
+import { RequestMetrics } from './request-metrics.js';
 
 /** An active gateway's HA state when no lease is given (unit tests of single parts): active, database up. */
 const ALWAYS_ACTIVE: HaMetricsView = { active: () => true, outage: () => null };
@@ -11,8 +12,8 @@ const ALWAYS_ACTIVE: HaMetricsView = { active: () => true, outage: () => null };
 /** Counters the gateway's parts bump; gauges read live state when scraped. */
 export class GatewayMetrics {
   readonly registry = new Registry();
-  readonly requests: Counter<'route' | 'method' | 'status'>;
-  readonly requestSeconds: Histogram<'route' | 'method'>;
+  /** hypha_http_requests_total and hypha_http_request_duration_seconds (request-metrics.ts: bumped on every request). */
+  readonly requests: RequestMetrics;
   readonly linkAttempts: Counter<'outcome'>;
   readonly heartbeats: Counter;
   readonly probeDisagreements: Counter;
@@ -25,8 +26,7 @@ export class GatewayMetrics {
     const r = this.registry;
     collectDefaultMetrics({ register: r, prefix: 'hypha_' });
     registerHaGauges(r, ha);
-    this.requests = new Counter({ name: 'hypha_http_requests_total', help: 'HTTP requests by matched route, method and status', labelNames: ['route', 'method', 'status'], registers: [r] });
-    this.requestSeconds = new Histogram({ name: 'hypha_http_request_duration_seconds', help: 'HTTP request duration by matched route', labelNames: ['route', 'method'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [r] });
+    this.requests = new RequestMetrics(r);
     this.linkAttempts = new Counter({ name: 'hypha_link_attempts_total', help: 'Link challenges and attempts by outcome', labelNames: ['outcome'], registers: [r] });
     this.heartbeats = new Counter({ name: 'hypha_heartbeats_total', help: 'Agent heartbeats ingested', registers: [r] });
     this.probeDisagreements = new Counter({ name: 'hypha_probe_disagreements_total', help: "Gateway probes that disagreed with an agent's report", registers: [r] });
@@ -72,8 +72,7 @@ export class GatewayMetrics {
 
   /** Records one HTTP request (route is the matched pattern, never the raw path). */
   observeRequest(route: string, method: string, status: number, durationMs: number): void {
-    this.requests.inc({ route, method, status: String(status) });
-    this.requestSeconds.observe({ route, method }, durationMs / 1000);
+    this.requests.observe(route, method, status, durationMs);
   }
 
   /** Records one billing settle run. */

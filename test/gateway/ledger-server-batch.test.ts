@@ -1,7 +1,6 @@
 // `hypha ledger serve` over a real socket in a private namespace: EmbeddedLedgerClient posts a customer's billing events as one batch, answered paid or refused whole, with a 400 naming the bad event's field.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { parseIpv6, subnet64Of } from '../../src/identity/index.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
@@ -9,21 +8,15 @@ import { EmbeddedLedgerClient } from '../../src/gateway/ledger/embedded-ledger-c
 import { LedgerRejectedError, type BillingEvent } from '../../src/gateway/ledger/ledger.js';
 import { startLedgerServer } from '../../src/gateway/ledger/ledger-server.js';
 import { UNIT } from '../../src/protocol/money.js';
-import { LAB_SKIP } from '../helpers/lab.js';
 import { scratchDir } from '../helpers/paths.js';
-import { addLoopbackAddresses, privateNamespace, runInPrivateNamespace } from '../helpers/private-netns.js';
+import { addLoopbackAddresses } from '../helpers/private-netns.js';
+import { inPrivateNamespace } from '../helpers/namespaced-test-file.js';
 
 const NAME = 'the ledger server takes a customer\'s billing events as one batch: all charged in one call, or refused whole; a bad event is a 400 naming it';
 
 const event = (key: string, amountMicros: bigint, customer = 'alice'): BillingEvent => ({ key, customer, farmer: 'farmer-1', amountMicros, unit: UNIT, receiptIds: [`rcp_${key}`], invoice: { deployment: 'dep_1' } });
 
-if (privateNamespace() === undefined) {
-  test(`${NAME} (in a private network namespace)`, { skip: LAB_SKIP }, async () => {
-    const run = await runInPrivateNamespace([process.execPath, '--test-reporter=spec', fileURLToPath(import.meta.url)], { echo: (s) => void process.stderr.write(s), timeoutMs: 120_000 });
-    assert.equal(run.code, 0, `${NAME} failed; its output is above`);
-    assert.match(run.output, /ℹ pass 1\b/, 'the test ran inside the namespace');
-  });
-} else {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeoutMs: 120_000 })) {
   test(NAME, async (t) => {
     const [address] = (await addLoopbackAddresses(1)) as [string];
     const { dir, remove } = scratchDir();

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
-import { OriginPolicy, frameDenial, normaliseHost, originGuard, type GuardedRequest } from '../../src/gateway/http/origin-guard.js';
+import type { Context } from 'koa';
+import { OriginPolicy, frameDenial, isHtml, normaliseHost, originGuard, refuseForeign, type GuardedRequest } from '../../src/gateway/http/origin-guard.js';
+import type { PublicError } from '../../src/gateway/http/public-error.js';
 import { errorMiddleware } from '../../src/gateway/http/error-middleware.js';
 import { errorBody } from '../../src/gateway/http/public-error.js';
 import pino from 'pino';
@@ -62,6 +64,43 @@ test('the guard, case by case', async (t) => {
       if (code === 'wrong_host') assert.ok(err.hint?.includes(`http://${GW}/`), `the hint names the gateway's own URL: ${err.hint}`);
     });
   }
+});
+
+test('refuseForeign (a set lookup for a safe method with our Host as written) refuses exactly what check refuses', () => {
+  const guard = refuseForeign(policy);
+  const cases: Array<{ name: string; req: GuardedRequest; hostHeader?: string | string[] }> = [
+    ...CASES.map((c) => ({ name: c.name, req: { method: 'GET', host: GW, origin: undefined, secFetchSite: undefined, ...c.req } })),
+    // Node joins no Host: a second one makes the request look repeated to singleHeader.
+    { name: 'a Host given as two values', req: { method: 'GET', host: '\u0000repeated', origin: undefined, secFetchSite: undefined }, hostHeader: [GW, GW] },
+    { name: 'HEAD with our Host and a foreign Origin', req: { method: 'HEAD', host: GW, origin: 'https://evil.example', secFetchSite: 'cross-site' } },
+    { name: 'OPTIONS with a foreign Host', req: { method: 'OPTIONS', host: 'rebind.example:8480', origin: undefined, secFetchSite: undefined } },
+  ];
+  for (const c of cases) {
+    const headers: Record<string, string | string[]> = {};
+    const host = c.hostHeader ?? c.req.host;
+    if (host !== undefined) headers.host = host;
+    if (c.req.origin !== undefined) headers.origin = c.req.origin;
+    if (c.req.secFetchSite !== undefined) headers['sec-fetch-site'] = c.req.secFetchSite;
+    const set: Record<string, string> = {};
+    const ctx = { method: c.req.method, req: { method: c.req.method, headers }, set: (k: string, v: string) => void (set[k] = v) } as unknown as Context;
+    let thrown: PublicError | undefined;
+    try {
+      guard(ctx);
+    } catch (err) {
+      thrown = err as PublicError;
+    }
+    const want = policy.check(c.req);
+    assert.deepEqual(thrown ? errorBody(thrown) : null, want ? errorBody(want) : null, c.name);
+    assert.equal(set.connection, want ? 'close' : undefined, `${c.name}: a refusal closes the connection`);
+  }
+});
+
+test('isHtml: what koa\'s response.type (up to the first ";") compared case-blind with text/html says', () => {
+  const koaSays = (v: string): boolean => (v.split(';', 1)[0] as string).toLowerCase() === 'text/html';
+  const values = ['text/html', 'text/html; charset=utf-8', 'TEXT/HTML', 'Text/Html;charset=utf-8', 'text/html;', 'text/htmlx', 'text/html ;charset=utf-8', ' text/html', 'text/htm', 'application/json; charset=utf-8', 'text/plain', 'application/xhtml+xml', ''];
+  for (const v of values) assert.equal(isHtml(v), koaSays(v), JSON.stringify(v));
+  assert.equal(isHtml(undefined), false, 'no Content-Type');
+  assert.equal(isHtml(42), false);
 });
 
 test('normaliseHost: one spelling for an IPv6 literal, nothing for what is not a host', () => {

@@ -3,7 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { pino } from 'pino';
+import { Counter, Histogram, Registry } from 'prom-client';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
+import { REQUEST_SECONDS_BUCKETS, RequestMetrics } from '../../src/gateway/request-metrics.js';
 import type { AdminSources } from '../../src/gateway/admin/admin-views.js';
 import { createApp } from '../../src/gateway/http/app.js';
 import { OriginPolicy } from '../../src/gateway/http/origin-guard.js';
@@ -36,9 +38,44 @@ test('GatewayMetrics.observeRequest times in seconds: each duration lands in its
   assert.equal(sums.get('route="/v1/whoami",method="GET"'), 0.702);
 });
 
+test('RequestMetrics shows what prom-client\'s Counter and Histogram show for the same requests', async () => {
+  // The reference: the metrics as GatewayMetrics made them before RequestMetrics (prom-client, same names, labels and buckets).
+  const reference = new Registry();
+  const counter = new Counter({ name: 'hypha_http_requests_total', help: 'HTTP requests by matched route, method and status', labelNames: ['route', 'method', 'status'], registers: [reference] });
+  const histogram = new Histogram({ name: 'hypha_http_request_duration_seconds', help: 'HTTP request duration by matched route', labelNames: ['route', 'method'], buckets: [...REQUEST_SECONDS_BUCKETS], registers: [reference] });
+  const ours = new Registry();
+  const metrics = new RequestMetrics(ours);
+  // Every bucket bound exactly (a bound is inclusive), just over it, zero, and past the last bound (+Inf only).
+  const durationsMs = [0, 0.4, 1, 1.0001, 5, 7, 10, 50, 99.9, 100, 500, 999, 1000, 4999, 5000, 5000.5, 60_000];
+  const kinds: Array<[string, string, number]> = [
+    ['/v1/whoami', 'GET', 200],
+    ['/v1/orders/:id', 'GET', 404],
+    ['/v1/whoami', 'HEAD', 200],
+    ['unmatched', 'DELETE', 405],
+    ['/v1/orders/:id', 'GET', 200],
+    ['/v1/orders', 'POST', 201],
+    ['/v1/whoami', 'GET', 429],
+  ];
+  let i = 0;
+  for (const ms of durationsMs) {
+    for (const [route, method, status] of kinds) {
+      const d = ms + (i++ % 3) * 0.25;
+      counter.inc({ route, method, status: String(status) });
+      histogram.observe({ route, method }, d / 1000);
+      metrics.observe(route, method, status, d);
+    }
+  }
+  // Series come in another order (grouped by route here, by first use in prom-client); Prometheus reads them in any order.
+  const lines = async (r: Registry): Promise<string[]> => (await r.metrics()).split('\n').sort();
+  assert.deepEqual(await lines(ours), await lines(reference));
+  assert.ok((await ours.metrics()).includes('hypha_http_request_duration_seconds_bucket{le="+Inf",route="/v1/whoami",method="GET"} 34'));
+  ours.resetMetrics();
+  assert.doesNotMatch(await ours.metrics(), /route=/, 'reset forgets every series');
+});
+
 const NAME = 'requests over real sockets: counted per (route pattern, method, answered status), timed per (route pattern, method); many paths, few series';
 
-if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeoutMs: 120_000 })) {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 3, timeoutMs: 120_000 })) {
   test(NAME, async (t) => {
     const [gateway, caller] = (await addLoopbackAddresses(2)) as [string, string];
     const port = 8490;

@@ -54,15 +54,28 @@ function peerOf(remoteAddress: string | undefined): Peer {
 }
 
 /** The principal of a checked peer; links and roles are looked up on every request, so an unlink takes effect at once. */
-function principalAt(peer: Peer, source: PrincipalSource): Principal {
+function principalAt(peer: Peer, source: PrincipalSource, known?: Known): Principal {
   if (peer instanceof PublicError) throw peer;
   const link = source.linkOf(peer.subnet);
   const agent = link?.agent;
+  const admin = source.isAdmin(agent, peer.subnet);
+  const farmer = agent !== undefined && source.isFarmer(agent);
+  // The connection's previous answer, when every lookup above gave what it was built from: the
+  // same link record (a relink or unlink stores another record or none), the same agent, the
+  // same roles. Reusing it spares the objects, and lets whoami reuse its serialised answer.
+  const last = known?.last;
+  if (last !== undefined && last.link === link && last.agent === agent && known?.admin === admin && known.farmer === farmer) return last;
   const roles: Role[] = [];
   if (link) roles.push('customer');
-  if (source.isAdmin(agent, peer.subnet)) roles.push('admin');
-  if (agent !== undefined && source.isFarmer(agent)) roles.push('farmer');
-  return { address: peer.address, subnet: peer.subnet, link, agent, roles };
+  if (admin) roles.push('admin');
+  if (farmer) roles.push('farmer');
+  const p: Principal = { address: peer.address, subnet: peer.subnet, link, agent, roles };
+  if (known !== undefined) {
+    known.last = p;
+    known.admin = admin;
+    known.farmer = farmer;
+  }
+  return p;
 }
 
 /** Koa middleware: puts the caller in ctx.state.principal. */
@@ -74,17 +87,31 @@ export function principalMiddleware(source: PrincipalSource) {
   };
 }
 
-/** Puts the caller in ctx.state.principal (principalMiddleware's work); the peer is parsed once per connection. */
+/** What a connection's requests share: its checked peer, and the principal its last request had (with the roles it was built from). */
+interface Known {
+  readonly peer: Peer;
+  last?: Principal;
+  admin?: boolean;
+  farmer?: boolean;
+}
+
+/**
+ * Puts the caller in ctx.state.principal (principalMiddleware's work). The peer is parsed once per
+ * connection (the peer of a TCP connection never changes); the link and roles are looked up on
+ * every request, and the connection's last Principal object is handed out again only when those
+ * lookups give what it was built from. Bounded: one entry per open socket, gone with the socket
+ * (a WeakMap), and open sockets are capped (connection-limits.ts).
+ */
 export function principalResolver(source: PrincipalSource): (ctx: Context) => void {
-  const peers = new WeakMap<Socket, Peer>();
+  const known = new WeakMap<Socket, Known>();
   return (ctx) => {
     const socket = ctx.req.socket;
-    let peer = peers.get(socket);
-    if (peer === undefined) {
-      peer = peerOf(socket.remoteAddress);
-      peers.set(socket, peer);
+    let k = known.get(socket);
+    if (k === undefined) {
+      k = { peer: peerOf(socket.remoteAddress) };
+      known.set(socket, k);
     }
-    ctx.state.principal = principalAt(peer, source);
+    ctx.state.principal = principalAt(k.peer, source, k);
   };
 }
 

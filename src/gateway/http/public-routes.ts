@@ -33,9 +33,20 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
     ctx.body = welcomeText(p, deps.gateway, advice);
   });
 
+  // whoami's answer, serialised once per Principal object: a connection's requests share one while
+  // nothing about the caller changed (principal.ts builds a new one when the link or a role does).
+  // Weak: an entry goes with its principal. bench/auth: this is the request it measures.
+  const whoamiJson = new WeakMap<Principal, string>();
   router.get('/v1/whoami', (ctx) => {
     const p = principalOf(ctx);
-    ctx.body = { address: p.address, subnet: p.subnet, linked: p.agent !== undefined, ...(p.agent ? { agent: p.agent } : {}), roles: p.roles };
+    let json = whoamiJson.get(p);
+    if (json === undefined) {
+      json = JSON.stringify(whoamiView(p));
+      whoamiJson.set(p, json);
+    }
+    // The type koa gives an object body, set as a header: `ctx.type = 'json'` would look it up again.
+    ctx.set('content-type', 'application/json; charset=utf-8');
+    ctx.body = json;
   });
 
   router.get('/v1/offers', async (ctx) => {
@@ -48,6 +59,11 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
     }
     ctx.body = { offers: deps.offers().map((o) => offerView(o, slots.get(o.id) ?? 0)) };
   });
+}
+
+/** GET /v1/whoami's answer: who the caller is, as the gateway sees it. */
+function whoamiView(p: Principal): { address: string; subnet: string; linked: boolean; agent?: string; roles: readonly string[] } {
+  return { address: p.address, subnet: p.subnet, linked: p.agent !== undefined, ...(p.agent ? { agent: p.agent } : {}), roles: p.roles };
 }
 
 /** The text a person sees with `curl http://[gateway]:8480/`; `fundsAdvice` comes first when funds ran out. */

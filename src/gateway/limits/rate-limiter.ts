@@ -10,16 +10,19 @@ export class RateLimiter {
   /** Takes a token for `key`; returns 0 if allowed, else the seconds until one is available. */
   take(key: string): number {
     const now = this.nowMs();
-    const b = this.buckets.get(key) ?? { tokens: this.burst, atMs: now };
+    let b = this.buckets.get(key);
+    if (b === undefined) {
+      // Only a new key grows the map (a known key's bucket is updated in place): the bound is checked here.
+      b = { tokens: this.burst, atMs: now };
+      this.buckets.set(key, b);
+      if (this.buckets.size > 100_000) this.sweep(now);
+    }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.atMs) / 60_000) * this.perMinute);
     b.atMs = now;
     if (b.tokens >= 1) {
       b.tokens -= 1;
-      this.buckets.set(key, b);
-      if (this.buckets.size > 100_000) this.sweep(now);
       return 0;
     }
-    this.buckets.set(key, b);
     return Math.ceil(((1 - b.tokens) / this.perMinute) * 60);
   }
 
