@@ -145,7 +145,6 @@ export function readHeartbeatFrame(bytes: Buffer): HeartbeatFrame | undefined {
 
 function readFrame(): HeartbeatFrame | undefined {
   const limits = HEARTBEAT_LIMITS;
-  if (scratch.length < frame.length + 32) scratch = Buffer.allocUnsafe(Math.max(frame.length + 32, 2 * scratch.length));
   if (!take(START)) return undefined;
   const seqStart = at;
   const seq = integer(Number.MAX_SAFE_INTEGER);
@@ -205,7 +204,14 @@ function readFrame(): HeartbeatFrame | undefined {
   }
   const vmsEnd = at;
   if (frame[at] !== CLOSE_BRACE || at + 1 !== frame.length) return undefined;
-  // scratch[0..32) holds the previous head (head() wrote it); the canonical body follows.
+  // scratch[0..32) holds the previous head (head() wrote it); the canonical body follows. It is shorter
+  // than the frame (type and prev are left out), so frame.length more bytes fit it; grown only for a
+  // heartbeat read whole, not for any large message that is not one.
+  if (scratch.length < frame.length + 32) {
+    const bigger = Buffer.allocUnsafe(Math.max(frame.length + 32, 2 * scratch.length));
+    scratch.copy(bigger, 0, 0, 32);
+    scratch = bigger;
+  }
   out = 32;
   put(BODY_AT_MS);
   putFrame(atMsStart, atMsEnd);
