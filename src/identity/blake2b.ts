@@ -20,3 +20,15 @@ export function blake2b(message: Uint8Array, outputBytes: number): Uint8Array {
 export function blake2bChained(prefix: Uint8Array, message: Uint8Array, outputBytes: number): Uint8Array {
   return cryptoPrimitives().blake2bChained(prefix, message, outputBytes);
 }
+
+/**
+ * BLAKE2b-256 of the first `length` bytes of `message` (0 <= length <= its size), as lower-case
+ * hex: the same as toHex(blake2b(message.subarray(0, length), 32)) without the intermediate
+ * arrays, and on libsodium without its wrapper's per-call heap copies (one hash per heartbeat at
+ * the gateway: bench/heartbeat-ingest).
+ */
+export function blake2b256Hex(message: Uint8Array, length: number): string {
+  ensureBytes('message', message);
+  if (!Number.isInteger(length) || length < 0 || length > message.length) throw new RangeError(`length must be an integer from 0 to ${message.length}, got ${length}`);
+  return cryptoPrimitives().blake2b256Hex(message, length);
+}

@@ -51,4 +51,8 @@ export const portablePrimitives: CryptoPrimitives = {
   blake2bChained(prefix, message, outputBytes) {
     return nobleBlake2b.create({ dkLen: outputBytes }).update(prefix).update(message).digest();
   },
+  blake2b256Hex(message, length) {
+    const digest = nobleBlake2b(message.subarray(0, length), { dkLen: 32 });
+    return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
+  },
 };

@@ -19,6 +19,11 @@ export interface CryptoPrimitives {
   blake2b(message: Uint8Array, outputBytes: number): Uint8Array;
   /** BLAKE2b of `prefix` then `message` without concatenating them first. */
   blake2bChained(prefix: Uint8Array, message: Uint8Array, outputBytes: number): Uint8Array;
+  /**
+   * BLAKE2b-256 of the first `length` bytes of `message`, as lower-case hex: a hash chain's step
+   * (the gateway takes one per heartbeat), with no output array in between.
+   */
+  blake2b256Hex(message: Uint8Array, length: number): string;
 }
 
 let current: CryptoPrimitives = portablePrimitives;

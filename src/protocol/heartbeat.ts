@@ -1,5 +1,5 @@
 // Heartbeats and the hash chain over them: both the agent and the gateway fold every heartbeat into it.
-import { blake2b, blake2bChained, canonicalJsonBytes, fromHex, toHex } from '../identity/index.js';
+import { blake2b256Hex, blake2bChained, canonicalJsonBytes, fromHex, toHex } from '../identity/index.js';
 
 /** One node's state in a heartbeat. */
 export interface NodeReport {
@@ -35,7 +35,7 @@ export function chainNext(prevHeadHex: string, heartbeat: Heartbeat): string {
     reserve(32);
     scratch.write(prevHeadHex, 0, 32, 'hex');
     at = 32;
-    if (writeBodyFast(heartbeat)) return toHex(blake2b(scratch.subarray(0, at), 32));
+    if (writeBodyFast(heartbeat)) return blake2b256Hex(scratch, at);
   }
   return toHex(blake2bChained(fromHex('prevHeadHex', prevHeadHex, 32), heartbeatBodyBytes(heartbeat), 32));
 }

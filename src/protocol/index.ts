@@ -8,6 +8,7 @@ export * from './uptime.js';
 export * from './heartbeat.js';
 export * from './receipt.js';
 export * from './agent-messages.js';
+export * from './heartbeat-frame.js';
 export * from './clock.js';
 export * from './probe.js';
 export * from './mycelium-local.js';

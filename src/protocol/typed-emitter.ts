@@ -14,25 +14,28 @@ export interface Emits<E extends EventMap> {
  */
 export class TypedEmitter<E extends EventMap> implements Emits<E> {
   // Listeners are stored untyped; `on` is the only way in, so each list holds its event's listener type.
-  private readonly listeners = new Map<keyof E, unknown[]>();
+  // A list is never changed in place: adding or removing one makes a new list, so `emit` walks the
+  // list as it was when it started without copying it (a copy per emit was an array per heartbeat).
+  private readonly listeners = new Map<keyof E, readonly unknown[]>();
 
   constructor(private readonly onListenerError: (name: string, err: unknown) => void = () => undefined) {}
 
   /** Adds a listener; returns the function that removes it. */
   on<K extends keyof E & string>(name: K, listener: (...args: E[K]) => void): () => void {
-    const list = this.listeners.get(name) ?? [];
-    list.push(listener);
-    this.listeners.set(name, list);
+    this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
     return () => {
+      const list = this.listeners.get(name) ?? [];
       const at = list.indexOf(listener);
-      if (at >= 0) list.splice(at, 1);
+      if (at >= 0) this.listeners.set(name, [...list.slice(0, at), ...list.slice(at + 1)]);
     };
   }
 
   emit<K extends keyof E & string>(name: K, ...args: E[K]): void {
-    for (const listener of [...(this.listeners.get(name) ?? [])]) {
+    const list = this.listeners.get(name);
+    if (list === undefined) return;
+    for (let i = 0; i < list.length; i++) {
       try {
-        (listener as (...a: E[K]) => void)(...args);
+        (list[i] as (...a: E[K]) => void)(...args);
       } catch (err) {
         this.onListenerError(name, err);
       }

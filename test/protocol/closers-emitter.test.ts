@@ -41,3 +41,30 @@ test('typed emitter: listeners in order; one that throws is isolated; off remove
   assert.deepEqual(seen, ['r1:a', 'hb:a']);
   assert.deepEqual(failures, ['countersign', 'countersign']);
 });
+
+test('typed emitter: an emit calls the listeners there when it started, each once, whatever they add or remove meanwhile', () => {
+  const bus = new TypedEmitter<{ heartbeat: [agent: string] }>();
+  const seen: string[] = [];
+  const late = (): void => void seen.push('late');
+  let offSecond: () => void = () => undefined;
+  const offFirst = bus.on('heartbeat', () => {
+    seen.push('first');
+    offFirst();
+    offSecond();
+    bus.on('heartbeat', late);
+  });
+  offSecond = bus.on('heartbeat', () => void seen.push('second'));
+  bus.emit('heartbeat', 'a');
+  assert.deepEqual(seen, ['first', 'second'], 'the emit in progress still calls the removed one and not the added one');
+  bus.emit('heartbeat', 'a');
+  assert.deepEqual(seen, ['first', 'second', 'late'], 'the next emit sees the changes');
+  // The same function added twice: one unsubscribe removes one of them.
+  const twice = new TypedEmitter<{ heartbeat: [agent: string] }>();
+  let calls = 0;
+  const count = (): void => void calls++;
+  const offOne = twice.on('heartbeat', count);
+  twice.on('heartbeat', count);
+  offOne();
+  twice.emit('heartbeat', 'a');
+  assert.equal(calls, 1);
+});

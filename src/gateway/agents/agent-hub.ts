@@ -9,6 +9,7 @@ import {
   ValidationError,
   messageText,
   parseAgentMessage,
+  readHeartbeatFrame,
   type AgentMessage,
   type CapacityRequest,
   type CommandOp,
@@ -293,7 +294,10 @@ export class AgentHub {
     const durable = this.deps.store.chains.get(hello.agent);
     ws.on('message', (data) => {
       conn.heard = true;
-      this.onMessage(conn, messageText(data));
+      // A heartbeat in the agents' own form is read and hashed from the frame's bytes; any other message, or form, by the full reader.
+      const beat = Buffer.isBuffer(data) ? readHeartbeatFrame(data) : undefined;
+      if (beat !== undefined) this.onHeartbeat(conn, beat.message, beat.head);
+      else this.onMessage(conn, messageText(data));
     });
     ws.on('pong', () => (conn.heard = true));
     ws.on('close', () => {
@@ -359,10 +363,13 @@ export class AgentHub {
     }
   }
 
-  private onHeartbeat(conn: Connection, hb: HeartbeatMessage): void {
+  /** `head`: the heartbeat's chain head when its reader hashed it already (readHeartbeatFrame). */
+  private onHeartbeat(conn: Connection, hb: HeartbeatMessage, head?: string): void {
     const now = this.deps.clock.nowMs();
     const closedThroughMs = this.deps.closedThroughMs();
-    const step = this.chainOf(conn.agent).accept(hb, { closedThroughMs, nowMs: now });
+    const chain = this.chainOf(conn.agent);
+    const window = { closedThroughMs, nowMs: now };
+    const step = head === undefined ? chain.accept(hb, window) : chain.accept(hb, window, head);
     if (step.kind === 'replay') {
       if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;

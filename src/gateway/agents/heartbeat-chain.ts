@@ -69,17 +69,19 @@ export class HeartbeatChain {
    * and now. A heartbeat counts for its own period, but never before the last closed period nor
    * after the current one: otherwise every distinct period an agent stamps (any time up to year
    * 275,760) would add an entry that is never closed or pruned. Honest clocks are not moved.
+   * `headOf` is the heartbeat's head, chainNext(hb.prev, hb), when the caller has it already
+   * (readHeartbeatFrame hashes a frame's bytes as it reads them).
    */
-  accept(hb: ChainedHeartbeat, window: { readonly closedThroughMs: number; readonly nowMs: number }): ChainStep {
+  accept(hb: ChainedHeartbeat, window: { readonly closedThroughMs: number; readonly nowMs: number }, headOf: string = chainNext(hb.prev, hb)): ChainStep {
     if (hb.seq <= this.seqValue) {
       // A heartbeat sent again must be the same one: same previous head, same content.
       const known = this.recent.get(hb.seq);
-      return known !== undefined && chainNext(hb.prev, hb) !== known ? REPLAY_MISMATCH : REPLAY_SAME;
+      return known !== undefined && headOf !== known ? REPLAY_MISMATCH : REPLAY_SAME;
     }
     const expected = this.seqValue + 1;
     const gap = hb.seq !== expected;
     const mismatch = !gap && hb.prev !== this.headValue;
-    const head = chainNext(hb.prev, hb);
+    const head = headOf;
     this.seqValue = hb.seq;
     this.headValue = head;
     this.recent.put(hb.seq, head);
