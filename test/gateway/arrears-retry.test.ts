@@ -2,19 +2,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { sign } from '../../src/identity/index.js';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
 import { LedgerUnavailableError, type BillingEvent, type Ledger } from '../../src/gateway/ledger/ledger.js';
-import type { DeploymentRecord } from '../../src/gateway/store/records.js';
-import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeEventSink } from '../helpers/fake-event-sink.js';
-import { FakeTable } from '../helpers/fake-table.js';
+import { testBilling } from '../helpers/billing-service.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
@@ -57,19 +51,7 @@ test('arrears retried after a top-up: a charge whose answer was lost, and the on
   t.after(() => inner.close());
   // The customer parks exactly what is owed: after both charges nothing is left to cover either.
   await inner.fund(customer, owed, 'top-up');
-  const billing = new BillingService({
-    clock: new FakeClock(T0 + HOUR + 60_000),
-    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
-    receipts,
-    deployments: new FakeTable<DeploymentRecord>(),
-    uptime: new UptimeBook(15_000, HOUR),
-    ledger: losingAnswer(inner, 2),
-    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
-    events: new FakeEventSink(),
-    log: pino({ level: 'silent' }),
-    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
-  });
+  const billing = testBilling({ receipts, ledger: losingAnswer(inner, 2) });
 
   // Read back from the log: a receipt paid and paid out leaves the log's working set.
   const stateOf = async (b: ReceiptBodyV2): Promise<string | undefined> => (await receipts.of(b.deployment)).find((e) => e.receipt.id === b.id)?.state;
@@ -100,19 +82,7 @@ async function inArrears(path: string): Promise<void> {
 /** A gateway's billing over the log at `path` (opened afresh, as a restarted gateway opens it). */
 function gatewayOver(path: string, ledger: Ledger): { billing: BillingService; receipts: ReceiptLog } {
   const receipts = ReceiptLog.open(path).receipts;
-  const billing = new BillingService({
-    clock: new FakeClock(T0 + HOUR + 60_000),
-    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
-    receipts,
-    deployments: new FakeTable<DeploymentRecord>(),
-    uptime: new UptimeBook(15_000, HOUR),
-    ledger,
-    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
-    events: new FakeEventSink(),
-    log: pino({ level: 'silent' }),
-    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
-  });
+  const billing = testBilling({ receipts, ledger });
   return { billing, receipts };
 }
 

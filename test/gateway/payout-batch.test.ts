@@ -2,20 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { newIdentity, sign } from '../../src/identity/index.js';
+import { newIdentity } from '../../src/identity/index.js';
 import { BillingService, PAYOUT_BATCH } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { AppendLog } from '../../src/gateway/store/append-log.js';
 import { EmbeddedLedger, type LedgerEntry } from '../../src/gateway/ledger/embedded-ledger.js';
 import { LedgerRejectedError, type BillingEvent, type Ledger, type Payout } from '../../src/gateway/ledger/ledger.js';
-import type { DeploymentRecord } from '../../src/gateway/store/records.js';
-import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
-import { FakeClock } from '../helpers/fake-clock.js';
+import { testBilling } from '../helpers/billing-service.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
-import { FakeTable } from '../helpers/fake-table.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
@@ -58,19 +54,7 @@ function ledgerOf(inner: EmbeddedLedger, crash: CrashAt | null, reject = false):
 }
 
 function billingOver(receipts: ReceiptLog, ledger: Ledger, events = new FakeEventSink()): BillingService {
-  return new BillingService({
-    clock: new FakeClock(T0 + HOUR + 60_000),
-    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
-    receipts,
-    deployments: new FakeTable<DeploymentRecord>(),
-    uptime: new UptimeBook(15_000, HOUR),
-    ledger,
-    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
-    events,
-    log: pino({ level: 'silent' }),
-    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
-  });
+  return testBilling({ receipts, ledger, events });
 }
 
 /** A scratch gateway: receipts.log with one closed period, and a funded embedded ledger. */

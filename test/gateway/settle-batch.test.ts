@@ -2,21 +2,15 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { pino } from 'pino';
-import { sign } from '../../src/identity/index.js';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
 import type { BatchPostResult, BillingEvent, Ledger } from '../../src/gateway/ledger/ledger.js';
-import type { DeploymentRecord } from '../../src/gateway/store/records.js';
-import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeEventSink } from '../helpers/fake-event-sink.js';
-import { FakeTable } from '../helpers/fake-table.js';
+import { testBilling } from '../helpers/billing-service.js';
 import { scratchDir } from '../helpers/paths.js';
-import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+import { headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const ALICE = 'uhCAkalice';
 const BOB = 'uhCAkbob';
@@ -41,19 +35,7 @@ async function closed(path: string, periods: ReadonlyArray<readonly ReceiptBodyV
 function gatewayOver(t: TestContext, path: string, ledger: Ledger): { billing: BillingService; receipts: ReceiptLog } {
   const receipts = ReceiptLog.open(path).receipts;
   t.after(() => receipts.close());
-  const billing = new BillingService({
-    clock: new FakeClock(T0 + 4 * HOUR),
-    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
-    receipts,
-    deployments: new FakeTable<DeploymentRecord>(),
-    uptime: new UptimeBook(15_000, HOUR),
-    ledger,
-    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
-    events: new FakeEventSink(),
-    log: pino({ level: 'silent' }),
-    policy: { farmerShareBps: 9000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
-  });
+  const billing = testBilling({ receipts, ledger, nowMs: T0 + 4 * HOUR });
   return { billing, receipts };
 }
 

@@ -17,18 +17,11 @@ import { StoreError } from '../../src/gateway/store/store.js';
 import { FakeConductor, type FakeApp } from '../../src/lab/unyt-conductor/fake-conductor.js';
 import { FakeTransactor } from '../../src/lab/unyt-conductor/fake-transactor.js';
 import { scratchDir } from '../helpers/paths.js';
-import { pino } from 'pino';
-import { sign } from '../../src/identity/index.js';
-import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
-import type { DeploymentRecord } from '../../src/gateway/store/records.js';
-import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { receiptHash } from '../../src/protocol/receipt.js';
 import { computeCharge } from '../../src/protocol/charge.js';
-import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeEventSink } from '../helpers/fake-event-sink.js';
-import { FakeTable } from '../helpers/fake-table.js';
-import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+import { testBilling } from '../helpers/billing-service.js';
+import { headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 
 const SPORE = '1';
 const micros = (text: string): bigint => parseAmount('test', text);
@@ -583,19 +576,7 @@ test('a settle through BillingService bills a customer\'s receipts of a period w
     ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `hypha:${b.deployment}:${b.periodStart}`, hash: receiptHash(b), index })),
     { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
   ]);
-  const billing = new BillingService({
-    clock: new FakeClock(T0 + 2 * HOUR),
-    gateway: { agent: actors.gateway.agent, sign: (m) => sign(actors.gateway.secretKey, m) },
-    receipts,
-    deployments: new FakeTable<DeploymentRecord>(),
-    uptime: new UptimeBook(15_000, HOUR),
-    ledger,
-    lifecycle: { setPaused: () => Promise.resolve(false), end: (d) => Promise.resolve(d) },
-    agents: { agentHead: () => null, requestCountersign: () => undefined, verifyCountersignature: () => false, requestBatchCountersign: () => undefined },
-    events: new FakeEventSink(),
-    log: pino({ level: 'silent' }),
-    policy: { farmerShareBps: 8000, graceMs: 72 * HOUR, pauseInGrace: true, periodMs: HOUR },
-  });
+  const billing = testBilling({ receipts, ledger, nowMs: T0 + 2 * HOUR, policy: { farmerShareBps: 8000 } });
   await billing.settle();
   assert.equal(billing.status().lastRun?.error, null);
   assert.equal(w.tx.raveCount, 1, 'one RAVE for the customer\'s six receipts');
