@@ -6,6 +6,7 @@ import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
 import { decodeCheckpoint, encodeCheckpoint } from './money-checkpoint.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
+import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
 import { PeriodStarts } from './period-starts.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
@@ -168,8 +169,16 @@ export const READ_BACK_LEAVES = 262_144;
 /** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
 const BUILT_CACHE = 8;
 const HASH_BYTES = 32;
-/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch. */
+/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch, or (see CHECKPOINT_CHEAP_LIVE) four times the working set. */
 export const CHECKPOINT_EVERY = 10_000;
+/**
+ * A checkpoint writes the whole working set, so one due while that set is large waits until the
+ * records since the last checkpoint are at least four times it (then a start replays at most
+ * that), or the set is this small. bench/billing at 100k: a checkpoint was due at the settle's
+ * first append, when all 100,000 receipts of the close were live, and took a sixth of the close;
+ * taken once the payouts have emptied most of the set, it costs a fraction of that.
+ */
+export const CHECKPOINT_CHEAP_LIVE = 4096;
 
 /** How a ReceiptLog checkpoints its open state. */
 export interface ReceiptLogOptions {
@@ -301,7 +310,9 @@ export class ReceiptLog {
    * positions back (receiptPositions) keeps none: they are dropped from memory too.
    */
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
-    if (this.checkpointEvery <= 0 || this.applied - this.checkpointedAt < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    const since = this.applied - this.checkpointedAt;
+    if (this.checkpointEvery <= 0 || since < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    if (this.live.size > CHECKPOINT_CHEAP_LIVE && 4 * this.live.size > since) return undefined;
     this.checkpointedAt = this.applied;
     const readsBack = store.receiptPositions !== undefined;
     if (readsBack) {
@@ -326,9 +337,10 @@ export class ReceiptLog {
 
   /**
    * Appends records (one fsync for the batch) and applies them. `texts`: the records' JSON texts
-   * when the caller already has them (receiptRecordText); each must parse to its record.
+   * when the caller already has them (as strings, or UTF-8 bytes back to back: ReceiptRecordBytes);
+   * each must parse to its record.
    */
-  async append(records: MoneyRecord[], texts?: readonly string[]): Promise<void> {
+  async append(records: MoneyRecord[], texts?: readonly string[] | EncodedRecords): Promise<void> {
     if (records.length === 0) return;
     const store = this.opened();
     const checkpoint = this.dueCheckpoint(store);
