@@ -186,6 +186,8 @@ export interface ReceiptLogOptions {
   readonly checkpointEvery?: number;
   /** Leaves of read-back trees kept (default READ_BACK_LEAVES). */
   readonly readBackLeaves?: number;
+  /** A working set this small never delays a due checkpoint (default CHECKPOINT_CHEAP_LIVE). */
+  readonly checkpointCheapLive?: number;
 }
 
 /**
@@ -241,6 +243,7 @@ export class ReceiptLog {
   private constructor(
     private readonly checkpointEvery: number,
     private readonly readBackLeavesMax: number = READ_BACK_LEAVES,
+    private readonly checkpointCheapLive: number = CHECKPOINT_CHEAP_LIVE,
   ) {}
 
   /**
@@ -248,7 +251,7 @@ export class ReceiptLog {
    * `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again).
    */
   static open(path: string, options: ReceiptLogOptions = {}): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
     const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, tornBytes, uncommitted: receipts.attach(store) };
   }
@@ -259,7 +262,7 @@ export class ReceiptLog {
    * it (or every record), oldest first, with its position to `replay`, then answers the store.
    */
   static async over(openStore: (replay: (record: MoneyRecord, position: number) => void, restore: RestoreCheckpoint) => Promise<MoneyStore>, options: ReceiptLogOptions = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
     const store = await openStore((record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, uncommitted: receipts.attach(store) };
   }
@@ -312,7 +315,7 @@ export class ReceiptLog {
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
     const since = this.applied - this.checkpointedAt;
     if (this.checkpointEvery <= 0 || since < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
-    if (this.live.size > CHECKPOINT_CHEAP_LIVE && 4 * this.live.size > since) return undefined;
+    if (this.live.size > this.checkpointCheapLive && 4 * this.live.size > since) return undefined;
     this.checkpointedAt = this.applied;
     const readsBack = store.receiptPositions !== undefined;
     if (readsBack) {
