@@ -217,10 +217,18 @@ export interface IssuedReceipt {
   readonly hash: string;
 }
 
+/** The buffers a close writes its bodies and record texts into. */
+interface CloseBuffers {
+  readonly bodies: IssuedBodies;
+  readonly texts: ReceiptRecordBytes;
+}
+
 /** A close's receipts, issued and not yet stored: receipt i's canonical JSON (what its hash is over) is `bodies.body(i)`. */
 export interface IssuedClose {
   readonly receipts: IssuedReceipt[];
   readonly bodies: IssuedBodies;
+  /** Where its records' texts are written while storing (with `bodies`, handed back to the service after). */
+  readonly texts: ReceiptRecordBytes;
 }
 
 /**
@@ -236,6 +244,11 @@ export class BillingService implements PeriodWork {
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
   private readonly bodyText = new ReceiptBodyText();
+  /**
+   * A close's body bytes and a batch's record texts, kept from close to close (IssuedBodies.reset
+   * says why); taken by a close while it runs, so two closes at once never share them.
+   */
+  private spare: CloseBuffers | null = null;
   /**
    * Receipts whose last post failed without an answer (LedgerUnavailableError): the charge may have
    * run. Bounded by the receipts not yet paid; an answer removes the id.
@@ -276,9 +289,14 @@ export class BillingService implements PeriodWork {
     if (this.deps.receipts.treeHead(startMs) === undefined) {
       const close = this.issue(startMs, endMs);
       const issued = close.receipts;
-      if (issued.length > 0) {
+      if (issued.length === 0) this.spare = { bodies: close.bodies, texts: close.texts };
+      else {
         const head = this.buildTreeHead(close, startMs, endMs);
-        await this.store(close, head, startMs);
+        try {
+          await this.store(close, head, startMs);
+        } finally {
+          this.spare = { bodies: close.bodies, texts: close.texts };
+        }
         this.requestBatchCountersigns(head, issued.map((i) => i.receipt));
         await this.recordDisputes(issued);
         await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()} under tree head ${head.root.slice(0, 16)}…` });
@@ -318,7 +336,8 @@ export class BillingService implements PeriodWork {
       const to = Math.min(issued.length, from + CLOSE_BATCH);
       const batch: MoneyRecord[] = [];
       // Each record's text is written around its body's canonical JSON bytes, copied as they are.
-      const texts = new ReceiptRecordBytes(close.bodies.body(to - 1).length * (to - from) + 256 * (to - from));
+      const texts = close.texts;
+      texts.reset();
       for (let i = from; i < to; i++) {
         const x = issued[i] as IssuedReceipt;
         batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: startMs, key: x.key, hash: x.hash, index: i });
@@ -343,7 +362,9 @@ export class BillingService implements PeriodWork {
   /** The receipt bodies of a period, hashed, not yet stored. */
   issue(startMs: number, endMs: number): IssuedClose {
     const out: IssuedReceipt[] = [];
-    const bodies = new IssuedBodies(this.deps.deployments.size());
+    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0), texts: new ReceiptRecordBytes(0) };
+    this.spare = null;
+    bodies.reset(this.deps.deployments.size());
     const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
     const periodIso = new Date(startMs).toISOString();
     for (const d of this.deps.deployments.values()) {
@@ -363,7 +384,7 @@ export class BillingService implements PeriodWork {
       const hash = bodies.add(this.bodyText.text(d, body));
       out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash });
     }
-    return { receipts: out, bodies };
+    return { receipts: out, bodies, texts };
   }
 
   /**

@@ -30,11 +30,17 @@ function checkNumbers(periodStartMs: number, index: number): void {
 export class ReceiptRecordBytes {
   private data: Buffer;
   private at = 0;
-  private readonly ends: number[] = [];
+  private ends: number[] = [];
 
   /** `room`: bytes to begin with (grown as needed). */
   constructor(room: number) {
     this.data = Buffer.allocUnsafe(Math.max(64, room));
+  }
+
+  /** Empties it for the next batch, keeping its buffer (records taken before are no longer valid). */
+  reset(): void {
+    this.at = 0;
+    this.ends = [];
   }
 
   /** Adds one record: `body` is the receipt body's canonical JSON as UTF-8. */
@@ -54,7 +60,7 @@ export class ReceiptRecordBytes {
     this.ends.push(this.at);
   }
 
-  /** The records added (a view of this writer's buffer: add no more after taking them). */
+  /** The records added (a view of this writer's buffer, valid until the next add or reset). */
   records(): EncodedRecords {
     return { data: this.data.subarray(0, this.at), ends: this.ends };
   }
