@@ -1,14 +1,15 @@
 // bench/billing: billing periods closed for 100,000 (or BENCH_DEPLOYMENTS) active deployments with v2 receipts (one signed tree head per close), where the time goes, and verifying one receipt offline.
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { monitorEventLoopDelay, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { join } from 'node:path';
+import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
 import { createSigner, loadLibsodium, newIdentity, randomBytes, sign as signOnce, toBase64, toHex, type Identity } from '../src/identity/index.js';
 import { BillingService } from '../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../src/gateway/billing/receipt-log.js';
-import type { Ledger } from '../src/gateway/ledger/ledger.js';
+import type { BatchPostResult, BillingEvent, Ledger } from '../src/gateway/ledger/ledger.js';
 import type { DeploymentRecord } from '../src/gateway/store/records.js';
 import { UptimeBook } from '../src/gateway/uptime/uptime-book.js';
 import type { Clock } from '../src/protocol/clock.js';
@@ -36,6 +37,8 @@ const APPENDS = Number(process.env.BENCH_APPENDS ?? 100);
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
 /** Also print each close's numbers as one JSON line (`bench/billing json: …`) for bench/store. */
 const JSON_OUT = process.env.BENCH_JSON === '1';
+/** A CPU profile of each close alone (`close-<k>.cpuprofile`, for Chrome DevTools) written into this folder (BENCH_PROFILE_DIR). */
+const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
 const PERIOD_MS = 3_600_000;
 const SAMPLE_MS = SAMPLE_SECONDS * 1000;
 const FARMERS = 100;
@@ -77,6 +80,11 @@ class FakeInstantLedger implements Ledger {
   }
   postBillingEvent(): Promise<{ status: 'paid'; entryId: string }> {
     return Promise.resolve({ status: 'paid', entryId: `fake-${++this.posts}` });
+  }
+  /** A customer's batch in one call, as both real ledgers take it (settle's batched path). */
+  postBillingEvents(_customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    const id = `fake-${++this.posts}`;
+    return Promise.resolve({ status: 'paid', entryIds: events.map(() => id) });
   }
   payFarmer(): Promise<{ status: 'paid'; entryId: string }> {
     return Promise.resolve({ status: 'paid', entryId: `fake-payout-${++this.payouts}` });
@@ -225,6 +233,13 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
   const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, issueCpuMs: 0, storeCpuMs: 0, settleCpuMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0, longestStallMs: 0 });
   const t = zero();
   let inSettle = false;
+  let profiled = 0;
+  const profiler = PROFILE_DIR === undefined ? undefined : new Session();
+  if (profiler) {
+    mkdirSync(PROFILE_DIR as string, { recursive: true });
+    profiler.connect();
+    void profiler.post('Profiler.enable');
+  }
   const service = new BillingService({
     clock: w.clock,
     gateway: {
@@ -262,7 +277,7 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     const issued = rawIssue(s, e);
     t.issueMs += msSince(start);
     t.issueCpuMs += cpuMsSince(cpu);
-    t.issued = issued.length;
+    t.issued = issued.receipts.length;
     return issued;
   };
   const rawSettle = service.settle.bind(service);
@@ -279,7 +294,7 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     }
   };
   const rawAppend = receipts.append.bind(receipts);
-  receipts.append = async (records: MoneyRecord[], texts?: readonly string[]) => {
+  receipts.append = async (records: MoneyRecord[], texts?: Parameters<ReceiptLog['append']>[1]) => {
     const start = process.hrtime.bigint();
     const cpu = process.cpuUsage();
     await rawAppend(records, texts);
@@ -299,11 +314,16 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     const start = process.hrtime.bigint();
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
+    await profiler?.post('Profiler.start');
     await service.closePeriod(s, e);
     stalls.disable();
     t.longestStallMs = stalls.max / 1e6;
     t.wallMs = msSince(start);
     const used = process.cpuUsage(cpu);
+    if (profiler) {
+      const { profile } = await profiler.post('Profiler.stop');
+      writeFileSync(join(PROFILE_DIR as string, `close-${++profiled}.cpuprofile`), JSON.stringify(profile));
+    }
     t.cpuMs = (used.user + used.system) / 1000;
     t.peakKib = peak.peak();
     t.gcMs = await gcMsWithin(from, performance.now());

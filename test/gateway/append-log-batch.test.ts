@@ -131,3 +131,55 @@ test('AppendLog: a log written line by line by the earlier writer opens, reads b
   assert.deepEqual(AppendLog.open<Rec>(path).records.map((r) => r.i), [1, 2, 3, 4, 5, 6]);
   assert.equal(readFileSync(path, 'utf8').startsWith(lines.join('')), true, 'the old lines are left as they were');
 });
+
+test('AppendLog: records handed over as UTF-8 bytes (appendEncoded) are written as the very lines their texts would be, and answer the same offsets', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  let run = 0;
+  const rec = fc.record({ i: fc.integer(), s: fc.string({ unit: 'grapheme', maxLength: 40 }) }).map((r): Rec => ({ i: r.i, s: r.s }));
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(fc.boolean(), fc.array(rec, { minLength: 1, maxLength: 5 })), { minLength: 1, maxLength: 6 }), async (batches) => {
+      const asTexts = join(dir, `t${run}.log`);
+      const asBytes = join(dir, `b${run++}.log`);
+      const a = AppendLog.open<Rec>(asTexts).log;
+      const b = AppendLog.open<Rec>(asBytes).log;
+      const offsetsA: number[] = [];
+      const offsetsB: number[] = [];
+      for (const [encoded, batch] of batches) {
+        const texts = batch.map((r) => JSON.stringify(r));
+        offsetsA.push(...(await a.appendTexts(texts)));
+        if (!encoded) {
+          offsetsB.push(...(await b.appendTexts(texts)));
+          continue;
+        }
+        const parts = texts.map((x) => Buffer.from(x, 'utf8'));
+        const ends: number[] = [];
+        parts.reduce((at, p) => (ends.push(at + p.length), at + p.length), 0);
+        offsetsB.push(...(await b.appendEncoded({ data: Buffer.concat([...parts, Buffer.from('trailing bytes past the last end are not written')]), ends })));
+      }
+      a.close();
+      b.close();
+      assert.ok(readFileSync(asBytes).equals(readFileSync(asTexts)), 'the same bytes on disk');
+      assert.deepEqual(offsetsB, offsetsA);
+      assert.deepEqual(AppendLog.open<Rec>(asBytes).records, batches.flatMap(([, batch]) => batch));
+    }),
+    { numRuns: 60 },
+  );
+  // Appends made in the same tick share one write: texts and bytes together, in order, each answered its own offsets.
+  const path = join(dir, 'mixed.log');
+  const { log } = AppendLog.open<Rec>(path);
+  const [first, second, third] = await Promise.all([log.appendTexts(['{"i":1,"s":"a"}']), log.appendEncoded({ data: Buffer.from('{"i":2,"s":"b"}{"i":3,"s":"c"}'), ends: [15, 30] }), log.append({ i: 4, s: 'd' })]);
+  assert.equal(first?.length, 1);
+  assert.equal(second?.length, 2);
+  assert.equal(third?.length, 1);
+  assert.deepEqual(log.readAt([...(first ?? []), ...(second ?? []), ...(third ?? [])]), [{ i: 1, s: 'a' }, { i: 2, s: 'b' }, { i: 3, s: 'c' }, { i: 4, s: 'd' }]);
+  assert.equal(linesOf(path).length, 5, 'four record lines and one seal');
+  // A raw newline or ends that do not rise within the data are refused, and nothing is written.
+  const size = statSync(path).size;
+  await assert.rejects(log.appendEncoded({ data: Buffer.from('{"i":5}\n{"i":6}'), ends: [8, 15] }), StoreError);
+  await assert.rejects(log.appendEncoded({ data: Buffer.from('{"i":5}{"i":6}'), ends: [7, 7] }), RangeError);
+  await assert.rejects(log.appendEncoded({ data: Buffer.from('{"i":5}'), ends: [9] }), RangeError);
+  assert.equal(statSync(path).size, size);
+  assert.deepEqual(await log.appendEncoded({ data: Buffer.alloc(0), ends: [] }), []);
+  log.close();
+});

@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { ReceiptLog } from '../../src/gateway/billing/receipt-log.js';
+import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { receiptHash } from '../../src/protocol/receipt.js';
+import { headOver, T0, v2Body } from '../helpers/receipts.js';
 import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
 import { scratchDir } from '../helpers/paths.js';
 import { testSeed } from '../helpers/seeded-random.js';
@@ -133,4 +135,34 @@ test('the checkpoint file is 0600, and one others can read stops the start as th
   chmodSync(`${path}.checkpoint`, 0o644);
   assert.throws(() => ReceiptLog.open(path), /checkpoint/);
   truncateSync(`${path}.checkpoint`, 0);
+});
+
+test('a due checkpoint waits while the working set is large: until four times it in records have passed, or the set is small', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const bodies = ['dep_a', 'dep_b', 'dep_c'].map((deployment, i) => v2Body({ deployment, upSeconds: 3600 - i }));
+  const close: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: T0 }, ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `k:${b.id}`, hash: receiptHash(b), index })), { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) }];
+  const note = (i: number): MoneyRecord => ({ t: 'countersign_refused', id: (bodies[i % 3] as { id: string }).id, reason: `note ${i}`, atMs: T0 });
+  // A working set of 3 counts as small here: the checkpoint is taken at the first append after it is due, as always.
+  const small = join(dir, 'small.log');
+  const eager = ReceiptLog.open(small, { checkpointEvery: 2, checkpointCheapLive: 3 }).receipts;
+  await eager.append(close);
+  await eager.append([note(0)]);
+  assert.equal(existsSync(`${small}.checkpoint`), true);
+  eager.close();
+  // Counted large (over 1): 5 records since, 3 live; it waits until 4 × 3 = 12 records have been applied since.
+  const large = join(dir, 'large.log');
+  const log = ReceiptLog.open(large, { checkpointEvery: 2, checkpointCheapLive: 1 }).receipts;
+  await log.append(close);
+  for (let i = 0; i < 7; i++) {
+    await log.append([note(i)]);
+    assert.equal(existsSync(`${large}.checkpoint`), false, `no checkpoint with ${5 + i} records since and 3 receipts live`);
+  }
+  await log.append([note(7)]);
+  assert.equal(existsSync(`${large}.checkpoint`), true, 'taken once 12 records were applied since');
+  assert.equal(log.footprint().receipts, 3);
+  log.close();
+  const reopened = await reopen(large, readFileSync(`${large}.checkpoint`));
+  assert.equal(reopened.fromCheckpoint, true);
+  assert.deepEqual(reopened.state, await fullReplay(large, dir));
 });

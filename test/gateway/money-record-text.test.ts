@@ -4,7 +4,9 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { canonicalJson } from '../../src/identity/index.js';
-import { receiptRecordText } from '../../src/gateway/billing/money-record-text.js';
+import { ReceiptRecordBytes, receiptRecordText } from '../../src/gateway/billing/money-record-text.js';
+import { IssuedBodies } from '../../src/gateway/billing/issued-bodies.js';
+import { blake2b, toHex } from '../../src/identity/index.js';
 import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { headOver, T0, v2Body } from '../helpers/receipts.js';
@@ -27,6 +29,38 @@ test('property: the record text parses to the same record as JSON.stringify of i
     { numRuns: 500 },
   );
   assert.throws(() => receiptRecordText('{}', 1.5, 'k', 'h', 0), RangeError);
+});
+
+test('property: ReceiptRecordBytes writes the UTF-8 of receiptRecordText, and IssuedBodies keeps each body as its UTF-8 with its blake2b-256', () => {
+  // One of each kept for every run, as BillingService keeps them from close to close: reset must leave nothing behind.
+  const keptBodies = new IssuedBodies(0);
+  const keptWriter = new ReceiptRecordBytes(0);
+  fc.assert(
+    fc.property(fc.array(fc.tuple(body, fc.nat(), text, text), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), (rows, expected, kept) => {
+      // `expected` below the real count (even 0): the buffers grow past their first guess.
+      const bodies = kept ? keptBodies : new IssuedBodies(expected);
+      const writer = kept ? keptWriter : new ReceiptRecordBytes(expected * 16);
+      bodies.reset(expected);
+      writer.reset();
+      const texts: string[] = [];
+      rows.forEach(([b, periodStartMs, key], i) => {
+        const json = canonicalJson(b);
+        const hash = bodies.add(json);
+        assert.equal(hash, toHex(blake2b(Buffer.from(json, 'utf8'), 32)));
+        assert.ok(bodies.body(i).equals(Buffer.from(json, 'utf8')));
+        writer.add(bodies.body(i), periodStartMs, key, hash, i);
+        texts.push(receiptRecordText(json, periodStartMs, key, hash, i));
+      });
+      assert.equal(bodies.count, rows.length);
+      assert.equal(toHex(bodies.hashBytes()), rows.map((_, i) => toHex(blake2b(bodies.body(i), 32))).join(''));
+      const { data, ends } = writer.records();
+      assert.equal(Buffer.from(data).toString('utf8'), texts.join(''));
+      assert.deepEqual(ends, texts.map((_, i) => Buffer.byteLength(texts.slice(0, i + 1).join(''), 'utf8')));
+    }),
+    { numRuns: 300 },
+  );
+  assert.throws(() => new ReceiptRecordBytes(0).add(Buffer.from('{}'), 1, 'k', 'h', 0.5), RangeError);
+  assert.throws(() => new IssuedBodies(1).body(0), RangeError);
 });
 
 test('a close appended with record texts reopens to the receipts, hashes and proofs a JSON.stringify-written close gives', async (t) => {

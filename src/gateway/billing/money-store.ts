@@ -1,7 +1,7 @@
 // Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
 import { errorMessage } from '../../identity/error-message.js';
 import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
-import { AppendLog, type LogTip } from '../store/append-log.js';
+import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
 
@@ -19,8 +19,8 @@ export type RestoreCheckpoint = (text: string, position: number) => boolean;
 
 /** What an append may carry beside its records. */
 export interface AppendOptions {
-  /** The records' JSON texts, already written by the caller. */
-  readonly texts?: readonly string[];
+  /** The records' JSON texts, already written by the caller: as strings, or as UTF-8 bytes back to back. */
+  readonly texts?: readonly string[] | EncodedRecords;
   /** ReceiptLog's state as of records already stored. */
   readonly checkpoint?: MoneyCheckpoint;
 }
@@ -84,8 +84,9 @@ export class FileMoneyStore implements MoneyStore {
 
   async append(records: readonly MoneyRecord[], options: AppendOptions = {}): Promise<number[]> {
     const { texts, checkpoint } = options;
-    if (texts !== undefined && texts.length !== records.length) throw new RangeError(`FileMoneyStore.append: ${records.length} record(s) but ${texts.length} text(s)`);
-    const positions = texts === undefined ? await this.log.append(...records) : await this.log.appendTexts(texts);
+    const given = texts === undefined ? records.length : isEncoded(texts) ? texts.ends.length : texts.length;
+    if (given !== records.length) throw new RangeError(`FileMoneyStore.append: ${records.length} record(s) but ${given} text(s)`);
+    const positions = texts === undefined ? await this.log.append(...records) : isEncoded(texts) ? await this.log.appendEncoded(texts) : await this.log.appendTexts(texts);
     if (checkpoint) this.writeCheckpoint(checkpoint);
     return positions;
   }
@@ -123,6 +124,10 @@ export class FileMoneyStore implements MoneyStore {
       if (!(err instanceof SecureFileError)) throw err;
     }
   }
+}
+
+function isEncoded(texts: readonly string[] | EncodedRecords): texts is EncodedRecords {
+  return !Array.isArray(texts);
 }
 
 /** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */

@@ -31,6 +31,11 @@ function quoted(value: unknown): string {
   return typeof value === 'string' && PLAIN.test(value) ? `"${value}"` : canonicalJson(value);
 }
 
+/** canonicalJson of a field that is nearly always a safe integer (up-seconds): such a number's JSON is its decimal text. */
+function integerText(value: unknown): string {
+  return Number.isSafeInteger(value) && !Object.is(value, -0) ? String(value) : canonicalJson(value);
+}
+
 /** Keys of a body this writer takes; anything else (a disputed receipt's `dispute`) goes to canonicalJson whole. */
 const KEYS = 21;
 
@@ -63,7 +68,7 @@ export class ReceiptBodyText {
       ',"fee":' +
       quoted(body.fee) +
       ',"final":' +
-      canonicalJson(body.final) +
+      (body.final === true ? 'true' : body.final === false ? 'false' : canonicalJson(body.final)) +
       s.gatewayText +
       ',"id":' +
       quoted(body.id) +
@@ -78,7 +83,7 @@ export class ReceiptBodyText {
       quoted(body.prev) +
       s.priceToUnit +
       ',"upSeconds":' +
-      canonicalJson(body.upSeconds) +
+      integerText(body.upSeconds) +
       ',"v":2}'
     );
   }

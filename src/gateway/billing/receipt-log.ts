@@ -6,6 +6,7 @@ import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
 import { decodeCheckpoint, encodeCheckpoint } from './money-checkpoint.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
+import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
 import { PeriodStarts } from './period-starts.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
@@ -170,8 +171,16 @@ export const READ_BACK_LEAVES = 262_144;
 /** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
 const BUILT_CACHE = 8;
 const HASH_BYTES = 32;
-/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch. */
+/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch, or (see CHECKPOINT_CHEAP_LIVE) four times the working set. */
 export const CHECKPOINT_EVERY = 10_000;
+/**
+ * A checkpoint writes the whole working set, so one due while that set is large waits until the
+ * records since the last checkpoint are at least four times it (then a start replays at most
+ * that), or the set is this small. bench/billing at 100k: a checkpoint was due at the settle's
+ * first append, when all 100,000 receipts of the close were live, and took a sixth of the close;
+ * taken once the payouts have emptied most of the set, it costs a fraction of that.
+ */
+export const CHECKPOINT_CHEAP_LIVE = 4096;
 
 /** How a ReceiptLog checkpoints its open state. */
 export interface ReceiptLogOptions {
@@ -179,6 +188,8 @@ export interface ReceiptLogOptions {
   readonly checkpointEvery?: number;
   /** Leaves of read-back trees kept (default READ_BACK_LEAVES). */
   readonly readBackLeaves?: number;
+  /** A working set this small never delays a due checkpoint (default CHECKPOINT_CHEAP_LIVE). */
+  readonly checkpointCheapLive?: number;
 }
 
 /**
@@ -234,6 +245,7 @@ export class ReceiptLog {
   private constructor(
     private readonly checkpointEvery: number,
     private readonly readBackLeavesMax: number = READ_BACK_LEAVES,
+    private readonly checkpointCheapLive: number = CHECKPOINT_CHEAP_LIVE,
   ) {}
 
   /**
@@ -241,7 +253,7 @@ export class ReceiptLog {
    * `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again).
    */
   static open(path: string, options: ReceiptLogOptions = {}): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
     const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, tornBytes, uncommitted: receipts.attach(store) };
   }
@@ -252,7 +264,7 @@ export class ReceiptLog {
    * it (or every record), oldest first, with its position to `replay`, then answers the store.
    */
   static async over(openStore: (replay: (record: MoneyRecord, position: number) => void, restore: RestoreCheckpoint) => Promise<MoneyStore>, options: ReceiptLogOptions = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves);
+    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
     const store = await openStore((record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, uncommitted: receipts.attach(store) };
   }
@@ -303,7 +315,9 @@ export class ReceiptLog {
    * positions back (receiptPositions) keeps none: they are dropped from memory too.
    */
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
-    if (this.checkpointEvery <= 0 || this.applied - this.checkpointedAt < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    const since = this.applied - this.checkpointedAt;
+    if (this.checkpointEvery <= 0 || since < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    if (this.live.size > this.checkpointCheapLive && 4 * this.live.size > since) return undefined;
     this.checkpointedAt = this.applied;
     const readsBack = store.receiptPositions !== undefined;
     if (readsBack) {
@@ -328,9 +342,10 @@ export class ReceiptLog {
 
   /**
    * Appends records (one fsync for the batch) and applies them. `texts`: the records' JSON texts
-   * when the caller already has them (receiptRecordText); each must parse to its record.
+   * when the caller already has them (as strings, or UTF-8 bytes back to back: ReceiptRecordBytes);
+   * each must parse to its record.
    */
-  async append(records: MoneyRecord[], texts?: readonly string[]): Promise<void> {
+  async append(records: MoneyRecord[], texts?: readonly string[] | EncodedRecords): Promise<void> {
     if (records.length === 0) return;
     const store = this.opened();
     const checkpoint = this.dueCheckpoint(store);
