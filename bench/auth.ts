@@ -1,22 +1,18 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { spawn } from 'node:child_process';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../src/identity/error-message.js';
 import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
 import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
+import { BenchCommands, HYPHA_BIN, ROOT } from './lab-commands.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 import { cpuSeconds } from './processes.js';
 
-/** The repository root (this file runs as dist/bench/auth.js). */
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const HYPHA_BIN = join(ROOT, 'bin', 'hypha.js');
 const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
 const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
 
@@ -38,13 +34,6 @@ const AIM_RATIO = 0.95;
 
 const BARE = 'bare Koa hello-world';
 const GATEWAY = 'hypha GET /v1/whoami (alice, linked)';
-
-/** What one finished command printed. */
-interface RunResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 /** One autocannon run, reduced to what the table shows and what proves it valid. */
 interface LoadResult {
@@ -71,83 +60,28 @@ interface Target {
   readonly pid: number;
 }
 
-const children = new Set<ChildProcess>();
-const teardown = new Teardown('bench/auth', () => {
-  for (const child of children) child.kill('SIGTERM');
-});
+const teardown: Teardown = new Teardown('bench/auth', (): void => commands.stopAll());
+const commands: BenchCommands = new BenchCommands('bench/auth', teardown);
+/** curl's --max-time for the set-up requests (linking alice, the bare Koa check). */
+const CURL_MAX_SECONDS = 10;
 
 function positiveInteger(name: string, text: string | undefined, fallback: number): number {
   return positiveIntegerOption('bench/auth', USAGE, name, text, fallback);
-}
-
-/**
- * Runs a command to completion. Children get their own process group, so a Ctrl-C reaches only
- * this script, which then ends them in order: a `lab up` cut off half-way would leave namespaces behind.
- */
-function run(cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number; finishOnTeardown?: boolean } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    if (teardown.started && options.finishOnTeardown !== true) {
-      reject(new Error(`interrupted before ${cmd} ${args.slice(0, 4).join(' ')}`));
-      return;
-    }
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    if (options.finishOnTeardown !== true) children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      children.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code: code ?? (signal ? 128 : 1), stdout, stderr });
-    });
-    // A command that exits without reading its input (a failed curl) must not crash this script: its exit code says what went wrong.
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(options.input ?? '');
-  });
-}
-
-/** Runs `cmd args` in an actor's namespace, so its Mycelium address is the source. */
-function runAs(actor: LabActor, cmd: string, args: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  return run('ip', ['netns', 'exec', actor.ns, cmd, ...args], options);
-}
-
-/** curl from `actor`; a JSON `body` is sent as the request body. Returns the status and parsed JSON. */
-async function curl(actor: LabActor, method: string, url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const args = ['-s', '-S', '--max-time', '10', '-X', method, '-w', '\n%{http_code}', url];
-  if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', '@-');
-  const r = await runAs(actor, 'curl', args, body === undefined ? {} : { input: JSON.stringify(body) });
-  if (r.code !== 0) throw new Error(`curl ${method} ${url} from ${actor.name} failed (${r.code}): ${r.stderr.trim()}`);
-  const cut = r.stdout.lastIndexOf('\n');
-  const text = r.stdout.slice(0, cut);
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: Number(r.stdout.slice(cut + 1)), json };
 }
 
 /** Links alice's /64 to her Unyt key (challenge, sign, link), and checks that whoami says so. */
 async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
   const gw = state.gateway.url;
   const identity = loadKeyFile(alice.key);
-  const challenge = await curl(alice, 'POST', `${gw}/v1/link/challenge`, { agent: identity.agent });
+  const challenge = await commands.curl(alice, 'POST', `${gw}/v1/link/challenge`, { agent: identity.agent }, CURL_MAX_SECONDS);
   const { nonce, statement } = challenge.json as { nonce?: unknown; statement?: unknown };
   if (challenge.status !== 201 || typeof nonce !== 'string' || typeof statement !== 'string') {
     throw new Error(`link.challenge: expected 201 with a nonce and statement, got ${challenge.status} ${JSON.stringify(challenge.json)}`);
   }
   const signature = toBase64(sign(identity.secretKey, utf8(statement)));
-  const link = await curl(alice, 'POST', `${gw}/v1/link`, { agent: identity.agent, nonce, signature });
+  const link = await commands.curl(alice, 'POST', `${gw}/v1/link`, { agent: identity.agent, nonce, signature }, CURL_MAX_SECONDS);
   if (link.status !== 201 && link.status !== 200) throw new Error(`link: expected 201, got ${link.status} ${JSON.stringify(link.json)}`);
-  const whoami = await curl(alice, 'GET', `${gw}/v1/whoami`);
+  const whoami = await commands.curl(alice, 'GET', `${gw}/v1/whoami`, undefined, CURL_MAX_SECONDS);
   const me = whoami.json as { linked?: unknown; agent?: unknown };
   if (whoami.status !== 200 || me.linked !== true || me.agent !== identity.agent) {
     throw new Error(`whoami after linking: expected linked to ${identity.agent}, got ${whoami.status} ${JSON.stringify(whoami.json)}`);
@@ -203,7 +137,7 @@ async function load(alice: LabActor, target: Target, seconds: number, ticksPerSe
   const backgroundPerSecond = (cpuSeconds(target.pid, ticksPerSecond) - idleBefore) / ((performance.now() - idleStart) / 1000);
   const cpuBefore = cpuSeconds(target.pid, ticksPerSecond);
   const started = performance.now();
-  const r = await runAs(alice, process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(seconds), url], { timeoutMs: (seconds + 30) * 1000 });
+  const r = await commands.runAs(alice, process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(seconds), url], { timeoutMs: (seconds + 30) * 1000 });
   const cpuUsed = cpuSeconds(target.pid, ticksPerSecond) - cpuBefore;
   const wallSeconds = (performance.now() - started) / 1000;
   if (r.code !== 0) throw new Error(`autocannon ${url} failed (${r.code}): ${r.stderr.trim()}`);
@@ -296,38 +230,25 @@ interface RoundRatio {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'hypha-bench-auth-'));
-  const name = `ba${randomBytes(3).toString('hex')}`;
-  teardown.add(() => {
-    if (process.env.HYPHA_KEEP_LAB === '1') process.stderr.write(`bench/auth: lab folder kept in ${dir}\n`);
-    else rmSync(dir, { recursive: true, force: true });
-  });
-  process.stderr.write(`bench/auth: lab ${name} up in ${dir}\n`);
-  const starting = run(process.execPath, [HYPHA_BIN, 'lab', 'up', '--detach', '--dir', dir, '--name', name, '--hour', String(HOUR_SECONDS)], { timeoutMs: 120_000, finishOnTeardown: true });
-  teardown.add(async () => {
-    await starting.catch(() => undefined);
-    const down = await run(process.execPath, [HYPHA_BIN, 'lab', 'down', '--dir', dir], { timeoutMs: 60_000, finishOnTeardown: true });
-    if (down.code !== 0) throw new Error(`hypha lab down --dir ${dir} failed (${down.code}): ${down.stderr.trim()}`);
-  });
-  const up = await starting;
-  if (up.code !== 0) throw new Error(`hypha lab up failed (${up.code}): ${up.stderr.trim()}${up.stdout.trim()}`);
+  const lab = await commands.labUp('ba', ['--hour', String(HOUR_SECONDS)], 120_000);
+  const dir = lab.dir;
   // alice sends thousands of requests a second from one linked /64: lift her bucket (http.linkedRequestsPerMinute)
   // so the bench measures authentication, not 429s; the bucket's own cost per request stays in the path.
   const configPath = join(dir, 'gateway', 'config.json');
   const gatewayConfig = JSON.parse(readFileSync(configPath, 'utf8')) as { http?: Record<string, unknown> };
   gatewayConfig.http = { ...gatewayConfig.http, linkedRequestsPerMinute: 10_000_000 };
   writeFileSync(configPath, JSON.stringify(gatewayConfig, null, 2) + '\n', { mode: 0o600 });
-  let state = readLabState(dir);
-  if (!state) throw new Error(`hypha lab up wrote no lab.json in ${dir}`);
+  let state = lab.state;
   let gatewayPid: number;
   if (PROFILE_DIR === undefined) {
-    const restarted = await run(process.execPath, [HYPHA_BIN, 'lab', 'restart', 'gateway', '--dir', dir], { timeoutMs: 60_000 });
+    const restarted = await commands.run(process.execPath, [HYPHA_BIN, 'lab', 'restart', 'gateway', '--dir', dir], { timeoutMs: 60_000 });
     if (restarted.code !== 0) throw new Error(`hypha lab restart gateway failed (${restarted.code}): ${restarted.stderr.trim()}`);
-    state = readLabState(dir);
-    if (!state) throw new Error(`lab.json vanished from ${dir}`);
+    const restartedState = readLabState(dir);
+    if (!restartedState) throw new Error(`lab.json vanished from ${dir}`);
+    state = restartedState;
     gatewayPid = state.gateway.pid;
   } else {
-    const stopped = await run(process.execPath, [HYPHA_BIN, 'lab', 'stop', 'gateway', '--dir', dir], { timeoutMs: 60_000 });
+    const stopped = await commands.run(process.execPath, [HYPHA_BIN, 'lab', 'stop', 'gateway', '--dir', dir], { timeoutMs: 60_000 });
     if (stopped.code !== 0) throw new Error(`hypha lab stop gateway failed (${stopped.code}): ${stopped.stderr.trim()}`);
     gatewayPid = await startProfiledGateway(dir, state, PROFILE_DIR);
   }
@@ -335,10 +256,10 @@ async function main(): Promise<void> {
   const gateway = actorOf(state, 'gateway');
 
   await linkAlice(state, alice);
-  const ticksPerSecond = Number((await run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const ticksPerSecond = Number((await commands.run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
   const bare = await startBareServer(gateway);
-  const hello = await curl(alice, 'GET', bare.url);
-  if (hello.status !== 200 || (hello.json as { hello?: unknown }).hello !== 'world') throw new Error(`bare Koa answered ${hello.status} ${JSON.stringify(hello.json)}`);
+  const hello = await commands.curl(alice, 'GET', bare.url, undefined, CURL_MAX_SECONDS);
+  if (hello.status !== 200 || (hello.json as { hello?: unknown } | undefined)?.hello !== 'world') throw new Error(`bare Koa answered ${hello.status} ${hello.text}`);
 
   const targets: readonly (readonly [string, Target])[] = [
     [BARE, bare],

@@ -89,9 +89,12 @@ export class BenchCommands {
     return this.run('ip', ['netns', 'exec', actor.ns, cmd, ...args], options);
   }
 
-  /** curl from `actor` to `url`; a JSON `body` is sent as the request body. Throws when curl itself fails (no answer). */
-  async curl(actor: LabActor, method: string, url: string, body?: unknown): Promise<CurlOutput> {
-    const args = ['-s', '-S', '--max-time', '15', '-X', method, '-w', '\n%{http_code}', url];
+  /**
+   * curl from `actor` to `url`; a JSON `body` is sent as the request body, and curl gives up after
+   * `maxSeconds` (15). Throws when curl itself fails (no answer).
+   */
+  async curl(actor: LabActor, method: string, url: string, body?: unknown, maxSeconds = 15): Promise<CurlOutput> {
+    const args = ['-s', '-S', '--max-time', String(maxSeconds), '-X', method, '-w', '\n%{http_code}', url];
     if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', '@-');
     const r = await this.runAs(actor, 'curl', args, body === undefined ? {} : { input: JSON.stringify(body) });
     if (r.code !== 0) throw new Error(`curl ${method} ${url} from ${actor.name} failed (${r.code}): ${r.stderr.trim()}`);
