@@ -11,7 +11,7 @@ import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state
 import { BenchCommands, HYPHA_BIN, ROOT } from './lab-commands.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
-import { cpuSeconds } from './processes.js';
+import { cpuSeconds, stopProcess, waitForLine, type Started } from './processes.js';
 
 const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
 const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
@@ -88,44 +88,18 @@ async function linkAlice(state: LabState, alice: LabActor): Promise<void> {
   }
 }
 
-/** Starts the bare Koa server in the gateway's namespace on the gateway's address; resolves once it listens. */
-async function startBareServer(gateway: LabActor): Promise<Target> {
+/** Starts the bare Koa server in the gateway's namespace on the gateway's address (its log in the lab folder `dir`); resolves once it listens. */
+async function startBareServer(gateway: LabActor, dir: string): Promise<Target> {
   if (teardown.started) throw new Error('interrupted before starting bare-koa-server');
   // Under --profile the baseline is profiled too (in DIR/bare), so the two profiles can be compared per request.
   const profile = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, 'bare')}`];
   const child = spawn('ip', ['netns', 'exec', gateway.ns, process.execPath, ...profile, BARE_SERVER, gateway.address, String(BARE_PORT)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  teardown.add(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 3000);
-    await exited;
-    clearTimeout(killer);
-  });
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`bare-koa-server: not listening after 10 s: ${output}`)), 10_000);
-    const onData = (d: Buffer): void => {
-      output += d.toString('utf8');
-      if (output.includes('bare-koa listening')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`bare-koa-server exited (${code}) before listening: ${output.trim()}`));
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(new Error(`bare-koa-server: ${err.message}`));
-    });
-  });
-  if (child.pid === undefined) throw new Error('bare-koa-server: no pid');
+  if (child.pid === undefined) throw new Error('bare-koa-server: could not start');
+  const bare: Started = { name: 'bare-koa-server', child, pid: child.pid, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  teardown.add(() => stopProcess(bare, 3000));
+  await waitForLine(bare, 'bare-koa listening', 10_000, join(dir, 'bare-koa.log'));
   // `ip netns exec` execs the command, so this pid is node's own.
-  return { url: `http://[${gateway.address}]:${BARE_PORT}`, pid: child.pid };
+  return { url: `http://[${gateway.address}]:${BARE_PORT}`, pid: bare.pid };
 }
 
 /** Runs autocannon from alice's namespace against `target` for `seconds`. */
@@ -203,16 +177,12 @@ async function startProfiledGateway(dir: string, state: LabState, profileDir: st
   const fd = openSync(log, 'a', 0o600);
   const child = spawn('ip', args, { stdio: ['ignore', fd, fd], detached: true, env: { ...process.env, HYPHA_LAB: '1', HYPHA_LAB_STATE: join(dir, 'lab.json') } });
   closeSync(fd);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  if (child.pid === undefined) throw new Error('profiled gateway: could not start');
+  const profiled: Started = { name: 'profiled gateway', child, pid: child.pid, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
   teardown.add(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    child.kill('SIGTERM');
-    const killer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    await exited;
-    clearTimeout(killer);
+    await stopProcess(profiled, 20_000);
     process.stderr.write(`bench/auth: gateway CPU profile written to ${profileDir}\n`);
   });
-  if (child.pid === undefined) throw new Error('profiled gateway: no pid');
   const deadline = Date.now() + 60_000;
   while (!readFileSync(log).subarray(from).toString('utf8').includes('gateway listening')) {
     if (child.exitCode !== null) throw new Error(`the profiled gateway exited (${child.exitCode}); see ${log}`);
@@ -257,7 +227,7 @@ async function main(): Promise<void> {
 
   await linkAlice(state, alice);
   const ticksPerSecond = Number((await commands.run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
-  const bare = await startBareServer(gateway);
+  const bare = await startBareServer(gateway, dir);
   const hello = await commands.curl(alice, 'GET', bare.url, undefined, CURL_MAX_SECONDS);
   if (hello.status !== 200 || (hello.json as { hello?: unknown } | undefined)?.hello !== 'world') throw new Error(`bare Koa answered ${hello.status} ${hello.text}`);
 
