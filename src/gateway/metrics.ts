@@ -63,6 +63,8 @@ export class GatewayMetrics {
     gauge('hypha_charged_micros', 'SPORE micro-units charged to customers and paid, all time', (g) => g.set(totals((p) => p.chargedMicros)));
     gauge('hypha_paid_out_micros', 'SPORE micro-units paid out to farmers, all time', (g) => g.set(totals((p) => p.paidOutMicros)));
     gauge('hypha_arrears_micros', 'SPORE micro-units charged but unpaid (arrears), now', (g) => g.set(totals((p) => p.arrearsMicros)));
+    const checkpointFailures = sources.moneyCheckpointFailures?.bind(sources);
+    if (checkpointFailures) gauge('hypha_money_checkpoint_failures', 'Money-log checkpoints that could not be encoded or written since start: the next start replays more of the log', (g) => g.set(checkpointFailures()));
     gauge('hypha_evidence_problems', 'Evidence problems seen, by kind', (g) => {
       for (const [kind, prefix] of [['chain_mismatch', 'agent.chain_mismatch'], ['chain_gap', 'agent.chain_gap'], ['chain_head_mismatch', 'agent.chain_head_mismatch'], ['probe_disagreement', 'agent.probe_disagreement'], ['countersign_refused', 'receipt.countersign_refused']]) {
         g.set({ kind: kind }, sources.countEvents(prefix as string));

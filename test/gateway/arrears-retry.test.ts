@@ -1,5 +1,5 @@
 // Arrears retried after funds arrive, with the ledger's answer lost mid-way or the gateway killed mid-retry: every charge that ran is recorded paid, none twice.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
@@ -110,16 +110,22 @@ function counting(inner: EmbeddedLedger): Ledger & { posts: string[] } {
   return { kind: 'embedded', posts, balance: (c) => inner.balance(c), postBillingEvent: (e) => (posts.push(e.key), inner.postBillingEvent(e)), payFarmer: (p) => inner.payFarmer(p), close: () => Promise.resolve() };
 }
 
+/** A scratch folder with a money log whose receipts are in arrears and an embedded ledger beside it, both closed after the test. */
+async function arrearsOnDisk(t: TestContext): Promise<{ dir: string; path: string; inner: EmbeddedLedger }> {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  await inArrears(path);
+  const inner = EmbeddedLedger.open(join(dir, 'ledger'));
+  t.after(() => inner.close());
+  return { dir, path, inner };
+}
+
 const stateIn = async (receipts: ReceiptLog, b: ReceiptBodyV2): Promise<ReceiptEntry['state'] | undefined> => (await receipts.of(b.deployment)).find((e) => e.receipt.id === b.id)?.state;
 
 for (const when of ['after', 'before'] as const) {
   test(`a gateway killed ${when === 'after' ? 'between an arrears charge and its paid record' : 'as an arrears retry was about to reach the ledger'}: after a restart the receipt is paid, charged once`, async (t) => {
-    const { dir, remove } = scratchDir();
-    t.after(remove);
-    const path = join(dir, 'receipts.log');
-    await inArrears(path);
-    const inner = EmbeddedLedger.open(join(dir, 'ledger'));
-    t.after(() => inner.close());
+    const { dir, path, inner } = await arrearsOnDisk(t);
     // Exactly what is owed: once both charges ran, the balance covers neither.
     await inner.fund(customer, owed, 'top-up');
 
@@ -143,12 +149,7 @@ for (const when of ['after', 'before'] as const) {
 }
 
 test('a retry begun before a crash that the ledger then refuses stays in arrears, its retry ended: the next round does not post it again until funds cover it', async (t) => {
-  const { dir, remove } = scratchDir();
-  t.after(remove);
-  const path = join(dir, 'receipts.log');
-  await inArrears(path);
-  const inner = EmbeddedLedger.open(join(dir, 'ledger'));
-  t.after(() => inner.close());
+  const { dir, path, inner } = await arrearsOnDisk(t);
   const oldest = bodies[0] as ReceiptBodyV2;
   // Enough for the oldest receipt only: the retry begins with it alone.
   await inner.fund(customer, parseAmount('amount', oldest.amount), 'top-up');

@@ -71,6 +71,7 @@ test('metrics in the lab', { skip: LAB_SKIP }, async (t) => {
       'hypha_ledger_errors_total',
       'hypha_charged_micros',
       'hypha_paid_out_micros',
+      'hypha_money_checkpoint_failures',
     ]) {
       assert.ok(families.has(name), `${name} is exported`);
     }
@@ -83,6 +84,7 @@ test('metrics in the lab', { skip: LAB_SKIP }, async (t) => {
     assert.equal(value(families.get('hypha_node_up'), { node: 'node-farmer1' }), 1);
     assert.equal(value(families.get('hypha_link_attempts_total'), { outcome: 'linked' }), 2);
     assert.ok(value(families.get('hypha_paid_out_micros')) > 0);
+    assert.equal(value(families.get('hypha_money_checkpoint_failures')), 0);
     assert.ok(value(families.get('hypha_http_requests_total'), { route: '/v1/orders/:id', method: 'GET', status: '200' }) >= 1, 'requests are counted by route pattern');
     const histogram = families.get('hypha_billing_run_duration_seconds')?.metrics[0];
     const buckets = Object.entries(histogram?.buckets ?? {})

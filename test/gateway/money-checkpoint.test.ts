@@ -166,3 +166,34 @@ test('a due checkpoint waits while the working set is large: until four times it
   assert.equal(reopened.fromCheckpoint, true);
   assert.deepEqual(reopened.state, await fullReplay(large, dir));
 });
+
+test('a checkpoint that cannot be encoded never stops a money append: the records are written, the next try waits twice as long, and a start replays the log whole to the same state', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const bodies = ['dep_a', 'dep_b', 'dep_c'].map((deployment, i) => v2Body({ deployment, upSeconds: 3600 - i }));
+  const close: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: T0 }, ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `k:${b.id}`, hash: receiptHash(b), index })), { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) }];
+  const note = (i: number): MoneyRecord => ({ t: 'countersign_refused', id: (bodies[i % 3] as { id: string }).id, reason: `note ${i}`, atMs: T0 });
+  const path = join(dir, 'receipts.log');
+  // What JSON.stringify throws once the state passes V8's longest string (bench/billing, 1,000,000 deployments).
+  let tries = 0;
+  const failing = (): string => {
+    tries++;
+    throw new RangeError('Invalid string length');
+  };
+  const log = ReceiptLog.open(path, { checkpointEvery: 2, checkpointCheapLive: 1000, encodeCheckpoint: failing }).receipts;
+  await log.append(close);
+  await log.append([note(0)]);
+  assert.equal(tries, 1, 'due after 5 records: tried once');
+  assert.deepEqual(log.checkpointHealth(), { failures: 1, lastError: 'Invalid string length' });
+  // Backed off to 2 × 2 records: tried again at the first append after four more records were applied.
+  for (let i = 1; i <= 3; i++) await log.append([note(i)]);
+  assert.equal(tries, 1, 'no try while backed off');
+  await log.append([note(4)]);
+  assert.equal(tries, 2, 'tried again after twice the interval');
+  assert.equal(existsSync(`${path}.checkpoint`), false);
+  const kept = await openStateOf(log);
+  log.close();
+  const reopened = await reopen(path, null);
+  assert.equal(reopened.fromCheckpoint, false);
+  assert.deepEqual(reopened.state, kept, 'every record was written: the full replay rebuilds the state');
+});

@@ -25,6 +25,8 @@ export interface AdminSources {
   /** A deployment's receipts, oldest first (read back from receipts.log). */
   receipts(deploymentId: string): Promise<readonly ReceiptEntry[]>;
   periodTotals(): Array<[number, PeriodTotals]>;
+  /** Money-log checkpoints that could not be written since start (a start then replays more of the log); absent where there is no money log. */
+  moneyCheckpointFailures?(): number;
   arrearsOf(customer: string): bigint;
   /** Customers whose last known runway is under the low-funds threshold (or who are in arrears): the rule of /v1/balance. */
   lowFunds(): ReadonlySet<string>;

@@ -1,6 +1,6 @@
 // Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
-import { errorMessage } from '../../identity/error-message.js';
-import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
+import { SecureFileError, writeSecureFile } from '../../identity/index.js';
+import { readOptionalStoreFile } from '../store/optional-store-file.js';
 import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
@@ -132,14 +132,8 @@ function isEncoded(texts: readonly string[] | EncodedRecords): texts is EncodedR
 
 /** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */
 function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckpoint): LogTip | null {
-  let raw: string;
-  try {
-    raw = readSecureFile(checkpointPath).toString('utf8');
-  } catch (err) {
-    if (err instanceof SecureFileError && err.problem === 'permissions') throw new StoreError('permissions', err.message);
-    if (err instanceof SecureFileError && err.problem === 'not_found') return null;
-    throw new StoreError('io', `${checkpointPath}: ${errorMessage(err)}`);
-  }
+  const raw = readOptionalStoreFile(checkpointPath);
+  if (raw === null) return null;
   const nl = raw.indexOf('\n');
   let header: CheckpointHeader;
   try {

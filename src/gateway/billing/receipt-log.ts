@@ -190,7 +190,12 @@ export interface ReceiptLogOptions {
   readonly readBackLeaves?: number;
   /** A working set this small never delays a due checkpoint (default CHECKPOINT_CHEAP_LIVE). */
   readonly checkpointCheapLive?: number;
+  /** How the open state is written (default encodeCheckpoint); tests give one that fails as JSON.stringify does past V8's longest string. */
+  readonly encodeCheckpoint?: typeof encodeCheckpoint;
 }
+
+/** The most a failing checkpoint's interval is stretched (CHECKPOINT_EVERY × this). */
+const CHECKPOINT_BACKOFF_MAX = 64;
 
 /**
  * `receipts.log` through a MoneyStore: appending is O(1) (one line, fsynced with its batch).
@@ -239,21 +244,34 @@ export class ReceiptLog {
   private lastPosition = -1;
   private applied = 0;
   private checkpointedAt = 0;
+  /**
+   * Stretches the checkpoint interval after a checkpoint could not be encoded: at ~1M deployments the
+   * state passed V8's longest string (bench/billing), and every try costs seconds of CPU before it fails.
+   */
+  private checkpointBackoff = 1;
+  private checkpointFailures = 0;
+  private lastCheckpointError: string | null = null;
   /** Whether the open state came from a checkpoint (then only the log's tail was replayed). */
   private restored = false;
 
-  private constructor(
-    private readonly checkpointEvery: number,
-    private readonly readBackLeavesMax: number = READ_BACK_LEAVES,
-    private readonly checkpointCheapLive: number = CHECKPOINT_CHEAP_LIVE,
-  ) {}
+  private readonly checkpointEvery: number;
+  private readonly readBackLeavesMax: number;
+  private readonly checkpointCheapLive: number;
+  private readonly encode: typeof encodeCheckpoint;
+
+  private constructor(options: ReceiptLogOptions) {
+    this.checkpointEvery = options.checkpointEvery ?? CHECKPOINT_EVERY;
+    this.readBackLeavesMax = options.readBackLeaves ?? READ_BACK_LEAVES;
+    this.checkpointCheapLive = options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE;
+    this.encode = options.encodeCheckpoint ?? encodeCheckpoint;
+  }
 
   /**
    * Opens the log file, from its checkpoint (`receipts.log.checkpoint`) when that matches the log;
    * `uncommitted` counts receipts of a close cut short before its tree head (left out, issued again).
    */
   static open(path: string, options: ReceiptLogOptions = {}): { receipts: ReceiptLog; tornBytes: number; uncommitted: number } {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
+    const receipts = new ReceiptLog(options);
     const { store, tornBytes } = FileMoneyStore.open(path, (record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, tornBytes, uncommitted: receipts.attach(store) };
   }
@@ -264,7 +282,7 @@ export class ReceiptLog {
    * it (or every record), oldest first, with its position to `replay`, then answers the store.
    */
   static async over(openStore: (replay: (record: MoneyRecord, position: number) => void, restore: RestoreCheckpoint) => Promise<MoneyStore>, options: ReceiptLogOptions = {}): Promise<{ receipts: ReceiptLog; uncommitted: number }> {
-    const receipts = new ReceiptLog(options.checkpointEvery ?? CHECKPOINT_EVERY, options.readBackLeaves, options.checkpointCheapLive);
+    const receipts = new ReceiptLog(options);
     const store = await openStore((record, position) => receipts.apply(record, position), receipts.restorer());
     return { receipts, uncommitted: receipts.attach(store) };
   }
@@ -316,7 +334,7 @@ export class ReceiptLog {
    */
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
     const since = this.applied - this.checkpointedAt;
-    if (this.checkpointEvery <= 0 || since < this.checkpointEvery || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
+    if (this.checkpointEvery <= 0 || since < this.checkpointEvery * this.checkpointBackoff || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
     if (this.live.size > this.checkpointCheapLive && 4 * this.live.size > since) return undefined;
     this.checkpointedAt = this.applied;
     const readsBack = store.receiptPositions !== undefined;
@@ -326,7 +344,23 @@ export class ReceiptLog {
         h.olderUpTo = this.lastPosition;
       }
     }
-    return { position: this.lastPosition, text: encodeCheckpoint(this.openState(), { positions: !readsBack }) };
+    let text: string;
+    try {
+      text = this.encode(this.openState(), { positions: !readsBack });
+    } catch (err) {
+      // The checkpoint is only a shortcut for the next start: the records must still be written.
+      this.checkpointFailures++;
+      this.lastCheckpointError = err instanceof Error ? err.message : String(err);
+      this.checkpointBackoff = Math.min(this.checkpointBackoff * 2, CHECKPOINT_BACKOFF_MAX);
+      return undefined;
+    }
+    this.checkpointBackoff = 1;
+    return { position: this.lastPosition, text };
+  }
+
+  /** Checkpoints that could not be encoded since this log was opened, and the last one's error (a start then replays more). */
+  checkpointHealth(): { failures: number; lastError: string | null } {
+    return { failures: this.checkpointFailures, lastError: this.lastCheckpointError };
   }
 
   /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */

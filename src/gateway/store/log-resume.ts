@@ -1,10 +1,9 @@
 // A log's resume file (`<log>.resume`): tips of the log it can be read from, and the reader's state at the newest, so a start reads only the log after a tip it trusts.
 import { createHash } from 'node:crypto';
-import { errorMessage } from '../../identity/error-message.js';
-import { SecureFileError, readSecureFile, writeSecureFile } from '../../identity/index.js';
+import { SecureFileError, writeSecureFile } from '../../identity/index.js';
+import { readOptionalStoreFile } from './optional-store-file.js';
 import { AppendLog, type LogTip } from './append-log.js';
 import type { RecordLog } from './record-log.js';
-import { StoreError } from './store.js';
 
 /** Bumped when the encoding changes: a resume file of another format is not used (the log is read whole). */
 export const RESUME_FORMAT = 1;
@@ -33,14 +32,8 @@ export function resumePath(logPath: string): string {
  */
 export function readResume(logPath: string): ResumeFile | null {
   const path = resumePath(logPath);
-  let raw: string;
-  try {
-    raw = readSecureFile(path).toString('utf8');
-  } catch (err) {
-    if (err instanceof SecureFileError && err.problem === 'permissions') throw new StoreError('permissions', err.message);
-    if (err instanceof SecureFileError && err.problem === 'not_found') return null;
-    throw new StoreError('io', `${path}: ${errorMessage(err)}`);
-  }
+  const raw = readOptionalStoreFile(path);
+  if (raw === null) return null;
   const nl = raw.indexOf('\n');
   if (nl !== 64 || digest(raw.slice(nl + 1)) !== raw.slice(0, nl)) return null;
   try {

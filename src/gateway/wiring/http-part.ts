@@ -74,6 +74,7 @@ export function adminSources(inputs: Pick<HttpPartsInputs, 'config' | 'host' | '
     totals: (id) => billing.totals(id),
     receipts: (id) => storage.receipts.of(id),
     periodTotals: () => storage.receipts.periodTotals(),
+    moneyCheckpointFailures: () => storage.receipts.checkpointHealth().failures,
     arrearsOf: (c) => billing.arrearsOf(c),
     lowFunds: () => funds.lowFunds(),
     refreshFunds: () => funds.refresh(1000),
