@@ -35,6 +35,8 @@ const VERIFY_ROUNDS = Number(process.env.BENCH_VERIFY_ROUNDS ?? 2000);
 const APPENDS = Number(process.env.BENCH_APPENDS ?? 100);
 /** The money log in this PostgreSQL database instead of receipts.log (BENCH_DATABASE_URL; bench/store sets it). */
 const DATABASE_URL = process.env.BENCH_DATABASE_URL;
+/** Records between money-log checkpoints (BENCH_CHECKPOINT_EVERY; 0 turns them off — at 1M deployments the checkpoint's JSON is longer than V8's longest string); unset, ReceiptLog's default. */
+const CHECKPOINT_EVERY = process.env.BENCH_CHECKPOINT_EVERY === undefined ? undefined : Number(process.env.BENCH_CHECKPOINT_EVERY);
 /** Also print each close's numbers as one JSON line (`bench/billing json: …`) for bench/store. */
 const JSON_OUT = process.env.BENCH_JSON === '1';
 /** A CPU profile of each close alone (`close-<k>.cpuprofile`, for Chrome DevTools) written into this folder (BENCH_PROFILE_DIR). */
@@ -360,7 +362,7 @@ try {
   const setupStart = process.hrtime.bigint();
   const w = buildWorld(t0);
   const db = DATABASE_URL ? await PgDatabase.open({ url: DATABASE_URL }) : undefined;
-  const receipts = db ? (await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay))).receipts : ReceiptLog.open(join(dir, 'receipts.log')).receipts;
+  const receipts = db ? (await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay))).receipts : ReceiptLog.open(join(dir, 'receipts.log'), CHECKPOINT_EVERY === undefined ? {} : { checkpointEvery: CHECKPOINT_EVERY }).receipts;
   const ledger = new FakeInstantLedger();
   const events = new FakeEventSink();
   const { close } = buildService(w, receipts, ledger, events);
