@@ -312,6 +312,7 @@ async function main(): Promise<void> {
     process.stderr.write('bench/store: PostgreSQL closes measured\n');
 
     const loadEnd = loadavg();
+    const m = (xs: OpenSample[], f: (s: OpenSample) => number): number => median(xs.map(f));
     out(`## bench/store: embedded store against PostgreSQL, same run (${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC)`);
     out();
     out(`Node ${process.version}, ${availableParallelism()} cores, load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at start, ${loadEnd.map((l) => l.toFixed(1)).join(' ')} at end. PostgreSQL: ${server.dataDir} (Unix socket, fsync on, synchronous_commit on, default settings).`);
@@ -321,7 +322,6 @@ async function main(): Promise<void> {
     out('| receipts | money log size (file / table, MiB) | embedded: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | wall PG / embedded | CPU (gateway + server) PG / embedded |');
     out('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const o of opens) {
-      const m = (xs: OpenSample[], f: (s: OpenSample) => number): number => median(xs.map(f));
       const ew = m(o.embedded, (s) => s.wallMs);
       const ec = m(o.embedded, (s) => s.cpuMs);
       const pw = m(o.postgres, (s) => s.wallMs);
@@ -337,7 +337,6 @@ async function main(): Promise<void> {
     out('| receipts | checkpoint, file / row (MiB) | embedded replay: wall (ms) | CPU (ms) | peak RSS (MiB) | PostgreSQL replay: wall (ms) | gateway CPU (ms) | server CPU (ms) | peak RSS (MiB) | start from checkpoint / replay, wall: embedded | PostgreSQL |');
     out('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const o of opens) {
-      const m = (xs: OpenSample[], f: (s: OpenSample) => number): number => median(xs.map(f));
       const ew = m(o.embeddedReplay, (s) => s.wallMs);
       const pw = m(o.postgresReplay, (s) => s.wallMs);
       out(`| ${fmt(o.receipts)} | ${fmt(o.checkpointMiB.file, 1)} / ${fmt(o.checkpointMiB.row, 2)} | ${fmt(ew)} | ${fmt(m(o.embeddedReplay, (s) => s.cpuMs))} | ${mib(m(o.embeddedReplay, (s) => s.peakKib))} | ${fmt(pw)} | ${fmt(m(o.postgresReplay, (s) => s.cpuMs))} | ${fmt(m(o.postgresReplay, (s) => s.serverCpuMs))} | ${mib(m(o.postgresReplay, (s) => s.peakKib))} | ${(m(o.embedded, (s) => s.wallMs) / ew).toFixed(3)} | ${(m(o.postgres, (s) => s.wallMs) / pw).toFixed(3)} |`);

@@ -13,10 +13,10 @@ export interface AgentLog {
 }
 
 /** pino's level numbers, so lines read the same as the gateway's (pino) logs. */
-export const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
+const LOG_LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 
 /** A level name HYPHA_LOG_LEVEL may hold. */
-export type LogLevelName = keyof typeof LOG_LEVELS;
+type LogLevelName = keyof typeof LOG_LEVELS;
 
 /**
  * Field names blanked wherever they appear in a logged object, however deep: the last segments of
@@ -63,7 +63,7 @@ export function createJsonLinesLogger(name: string, options: JsonLinesOptions = 
 }
 
 /** One line's JSON: the fixed fields, the object's fields (secrets blanked), then the message. */
-export function logLine(level: number, time: Date, name: string, objOrMsg: unknown, msg: string | undefined, args: readonly unknown[]): string {
+function logLine(level: number, time: Date, name: string, objOrMsg: unknown, msg: string | undefined, args: readonly unknown[]): string {
   const line: Record<string, unknown> = { level, time: time.toISOString(), pid: process.pid, name };
   let text: string | undefined;
   if (typeof objOrMsg === 'string') {

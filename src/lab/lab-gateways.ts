@@ -1,4 +1,5 @@
 // A lab with two gateways: which one is active, asked of each gateway itself, and the state's `gateway` kept pointing at it.
+import { parseCurlOutput } from './curl-output.js';
 import { nsExec } from './netns.js';
 import { readLabState, writeLabState, type LabActor, type LabState } from './lab-state.js';
 
@@ -41,9 +42,8 @@ async function probe(actor: LabActor, url: string): Promise<LabGatewayRole> {
  * answer below 500 comes from the active one; anything else (a 5xx, no status) is unresponsive.
  */
 export function roleOfAnswer(curlOutput: string): LabGatewayRole {
-  const cut = curlOutput.lastIndexOf('\n');
-  const status = Number(curlOutput.slice(cut + 1));
-  if (status === 503 && curlOutput.slice(0, Math.max(cut, 0)).includes('"standby"')) return 'standby';
+  const { status, text } = parseCurlOutput(curlOutput);
+  if (status === 503 && text.includes('"standby"')) return 'standby';
   return status >= 200 && status < 500 ? 'active' : 'unresponsive';
 }
 

@@ -137,23 +137,25 @@ test('the checkpoint file is 0600, and one others can read stops the start as th
   truncateSync(`${path}.checkpoint`, 0);
 });
 
+/** Three deployments' close (its receipts live until paid), and small records to append after it. */
+const threeBodies = ['dep_a', 'dep_b', 'dep_c'].map((deployment, i) => v2Body({ deployment, upSeconds: 3600 - i }));
+const threeClose: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: T0 }, ...threeBodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `k:${b.id}`, hash: receiptHash(b), index })), { t: 'tree_head', periodStartMs: T0, head: headOver(threeBodies, T0, null) }];
+const note = (i: number): MoneyRecord => ({ t: 'countersign_refused', id: (threeBodies[i % 3] as { id: string }).id, reason: `note ${i}`, atMs: T0 });
+
 test('a due checkpoint waits while the working set is large: until four times it in records have passed, or the set is small', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
-  const bodies = ['dep_a', 'dep_b', 'dep_c'].map((deployment, i) => v2Body({ deployment, upSeconds: 3600 - i }));
-  const close: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: T0 }, ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `k:${b.id}`, hash: receiptHash(b), index })), { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) }];
-  const note = (i: number): MoneyRecord => ({ t: 'countersign_refused', id: (bodies[i % 3] as { id: string }).id, reason: `note ${i}`, atMs: T0 });
   // A working set of 3 counts as small here: the checkpoint is taken at the first append after it is due, as always.
   const small = join(dir, 'small.log');
   const eager = ReceiptLog.open(small, { checkpointEvery: 2, checkpointCheapLive: 3 }).receipts;
-  await eager.append(close);
+  await eager.append(threeClose);
   await eager.append([note(0)]);
   assert.equal(existsSync(`${small}.checkpoint`), true);
   eager.close();
   // Counted large (over 1): 5 records since, 3 live; it waits until 4 × 3 = 12 records have been applied since.
   const large = join(dir, 'large.log');
   const log = ReceiptLog.open(large, { checkpointEvery: 2, checkpointCheapLive: 1 }).receipts;
-  await log.append(close);
+  await log.append(threeClose);
   for (let i = 0; i < 7; i++) {
     await log.append([note(i)]);
     assert.equal(existsSync(`${large}.checkpoint`), false, `no checkpoint with ${5 + i} records since and 3 receipts live`);
@@ -170,9 +172,6 @@ test('a due checkpoint waits while the working set is large: until four times it
 test('a checkpoint that cannot be encoded never stops a money append: the records are written, the next try waits twice as long, and a start replays the log whole to the same state', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
-  const bodies = ['dep_a', 'dep_b', 'dep_c'].map((deployment, i) => v2Body({ deployment, upSeconds: 3600 - i }));
-  const close: MoneyRecord[] = [{ t: 'close_begin', periodStartMs: T0 }, ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: `k:${b.id}`, hash: receiptHash(b), index })), { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) }];
-  const note = (i: number): MoneyRecord => ({ t: 'countersign_refused', id: (bodies[i % 3] as { id: string }).id, reason: `note ${i}`, atMs: T0 });
   const path = join(dir, 'receipts.log');
   // What JSON.stringify throws once the state passes V8's longest string (bench/billing, 1,000,000 deployments).
   let tries = 0;
@@ -181,7 +180,7 @@ test('a checkpoint that cannot be encoded never stops a money append: the record
     throw new RangeError('Invalid string length');
   };
   const log = ReceiptLog.open(path, { checkpointEvery: 2, checkpointCheapLive: 1000, encodeCheckpoint: failing }).receipts;
-  await log.append(close);
+  await log.append(threeClose);
   await log.append([note(0)]);
   assert.equal(tries, 1, 'due after 5 records: tried once');
   assert.deepEqual(log.checkpointHealth(), { failures: 1, lastError: 'Invalid string length' });

@@ -369,7 +369,7 @@ export class AgentHub {
     const closedThroughMs = this.deps.closedThroughMs();
     const chain = this.chainOf(conn.agent);
     const window = { closedThroughMs, nowMs: now };
-    const step = head === undefined ? chain.accept(hb, window) : chain.accept(hb, window, head);
+    const step = chain.accept(hb, window, head);
     if (step.kind === 'replay') {
       if (step.mismatch) this.disagree(conn.agent, 'agent.chain_mismatch', `heartbeat ${hb.seq} was sent again with different content (a forged or reordered chain)`, { seq: hb.seq });
       return;

@@ -4,9 +4,9 @@ import { MAX_RECEIPTS_PER_BATCH_MESSAGE, type Receipt, type ReceiptBodyV2, type 
 import { sendMessage } from './agent-connection.js';
 
 /** Receipts kept waiting for an offline farmer's countersignature. */
-export const MAX_PENDING_COUNTERSIGNS = 10_000;
+const MAX_PENDING_COUNTERSIGNS = 10_000;
 /** Batches (periods) kept waiting for an offline farmer; older ones are asked for again after a restart. */
-export const MAX_PENDING_BATCHES = 8;
+const MAX_PENDING_BATCHES = 8;
 
 /** A period's receipts of one farmer under the signed tree head they are countersigned against. */
 interface PendingBatch {

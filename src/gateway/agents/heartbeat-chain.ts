@@ -72,16 +72,17 @@ export class HeartbeatChain {
    * `headOf` is the heartbeat's head, chainNext(hb.prev, hb), when the caller has it already
    * (readHeartbeatFrame hashes a frame's bytes as it reads them).
    */
-  accept(hb: ChainedHeartbeat, window: { readonly closedThroughMs: number; readonly nowMs: number }, headOf: string = chainNext(hb.prev, hb)): ChainStep {
+  accept(hb: ChainedHeartbeat, window: { readonly closedThroughMs: number; readonly nowMs: number }, headOf?: string): ChainStep {
     if (hb.seq <= this.seqValue) {
       // A heartbeat sent again must be the same one: same previous head, same content.
       const known = this.recent.get(hb.seq);
-      return known !== undefined && headOf !== known ? REPLAY_MISMATCH : REPLAY_SAME;
+      // Hashed only when there is a kept head to compare with: a replay older than those costs nothing.
+      return known !== undefined && (headOf ?? chainNext(hb.prev, hb)) !== known ? REPLAY_MISMATCH : REPLAY_SAME;
     }
     const expected = this.seqValue + 1;
     const gap = hb.seq !== expected;
     const mismatch = !gap && hb.prev !== this.headValue;
-    const head = headOf;
+    const head = headOf ?? chainNext(hb.prev, hb);
     this.seqValue = hb.seq;
     this.headValue = head;
     this.recent.put(hb.seq, head);

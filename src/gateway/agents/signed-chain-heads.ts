@@ -4,7 +4,7 @@ import { CHAIN_HEAD_PURPOSE, type ChainHeadMessage, type ReceiptAgentHead } from
 import type { EventName } from '../events/event-catalogue.js';
 
 /** Periods before the last close whose signed heads are still taken and kept (what an agent replays after an outage). */
-export const KEPT_HEAD_PERIODS = 4;
+const KEPT_HEAD_PERIODS = 4;
 
 /** Why a signed head was refused: an event for the timeline and the log. */
 export interface HeadRefusal {

@@ -217,18 +217,15 @@ export interface IssuedReceipt {
   readonly hash: string;
 }
 
-/** The buffers a close writes its bodies and record texts into. */
+/** The buffers a close writes its bodies and record texts into (handed back to the service after it, to be reused). */
 interface CloseBuffers {
   readonly bodies: IssuedBodies;
   readonly texts: ReceiptRecordBytes;
 }
 
 /** A close's receipts, issued and not yet stored: receipt i's canonical JSON (what its hash is over) is `bodies.body(i)`. */
-export interface IssuedClose {
+export interface IssuedClose extends CloseBuffers {
   readonly receipts: IssuedReceipt[];
-  readonly bodies: IssuedBodies;
-  /** Where its records' texts are written while storing (with `bodies`, handed back to the service after). */
-  readonly texts: ReceiptRecordBytes;
 }
 
 /**
@@ -289,14 +286,16 @@ export class BillingService implements PeriodWork {
     if (this.deps.receipts.treeHead(startMs) === undefined) {
       const close = this.issue(startMs, endMs);
       const issued = close.receipts;
-      if (issued.length === 0) this.spare = { bodies: close.bodies, texts: close.texts };
-      else {
-        const head = this.buildTreeHead(close, startMs, endMs);
-        try {
+      let head: SignedTreeHead | undefined;
+      try {
+        if (issued.length > 0) {
+          head = this.buildTreeHead(close, startMs, endMs);
           await this.store(close, head, startMs);
-        } finally {
-          this.spare = { bodies: close.bodies, texts: close.texts };
         }
+      } finally {
+        this.spare = { bodies: close.bodies, texts: close.texts };
+      }
+      if (head) {
         this.requestBatchCountersigns(head, issued.map((i) => i.receipt));
         await this.recordDisputes(issued);
         await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()} under tree head ${head.root.slice(0, 16)}…` });

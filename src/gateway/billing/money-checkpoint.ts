@@ -1,5 +1,5 @@
 // The money log's checkpoint: ReceiptLog's open state as checksummed text, so a start replays only the records after it.
-import { createHash } from 'node:crypto';
+import { digest } from '../store/log-resume.js';
 import type { OpenPayoutBatch, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState, DeploymentHistory, PeriodHead } from './receipt-log.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
 import { PeriodStarts } from './period-starts.js';
@@ -198,8 +198,4 @@ function typed<A extends Uint8Array | Uint32Array | Float64Array>(text: string, 
   const buffer = new ArrayBuffer(bytes.length);
   new Uint8Array(buffer).set(bytes);
   return new kind(buffer);
-}
-
-function digest(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
 }

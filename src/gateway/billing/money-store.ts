@@ -1,6 +1,7 @@
 // Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
 import { SecureFileError, writeSecureFile } from '../../identity/index.js';
 import { readOptionalStoreFile } from '../store/optional-store-file.js';
+import { verifiedTip } from '../store/log-resume.js';
 import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
@@ -75,11 +76,11 @@ export class FileMoneyStore implements MoneyStore {
    * only the records after it are replayed; otherwise every record, oldest first, goes to `replay` with
    * its position. The records are not kept. `tornBytes`: an unfinished last line moved aside.
    */
-  static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number; resumedAt: LogTip | null } {
+  static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number } {
     const checkpointPath = `${path}.checkpoint`;
     const from = restore ? resumeFrom(path, checkpointPath, restore) : null;
     const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, ...(from ? { from } : {}) });
-    return { store: new FileMoneyStore(log, checkpointPath), tornBytes, resumedAt: from };
+    return { store: new FileMoneyStore(log, checkpointPath), tornBytes };
   }
 
   async append(records: readonly MoneyRecord[], options: AppendOptions = {}): Promise<number[]> {
@@ -142,7 +143,7 @@ function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckp
     return null;
   }
   if (nl < 0 || !Number.isSafeInteger(header.position) || header.position < 0) return null;
-  const tip = AppendLog.tipAt(path, header.position);
-  if (!tip || tip.n !== header.n || tip.head !== header.head) return null;
+  const tip = verifiedTip(path, { offset: header.position, n: header.n, head: header.head });
+  if (!tip) return null;
   return restore(raw.slice(nl + 1), header.position) ? tip : null;
 }

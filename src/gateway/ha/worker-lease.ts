@@ -8,7 +8,7 @@ import { LeaseSharedState, monotonicMs } from './lease-shared-state.js';
 import type { FromLeaseWorker, LeaseView, LeaseWorkerData, ToLeaseWorker } from './lease-worker-protocol.js';
 
 /** How often the main thread stamps that it runs: cheap (one atomic store), and fine-grained next to any stall bound (≥ 2 s). */
-export const LIVENESS_STAMP_MS = 250;
+const LIVENESS_STAMP_MS = 250;
 
 /** What a worker lease needs. */
 export interface WorkerLeaseOptions {

@@ -131,6 +131,7 @@ function isTip(t: unknown): t is ResumeTip {
   return typeof tip === 'object' && tip !== null && Number.isSafeInteger(tip.offset) && (tip.offset as number) >= 0 && Number.isSafeInteger(tip.n) && typeof tip.head === 'string';
 }
 
-function digest(text: string): string {
+/** SHA-256 hex of a side file's body: its first line, so a cut or edited file is refused. */
+export function digest(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex');
 }

@@ -10,6 +10,7 @@ import { createLease, type GatewayLease } from '../../../src/gateway/ha/create-l
 import { leaseTtlMs } from '../../../src/gateway/ha/lease-rules.js';
 import { FencedError } from '../../../src/gateway/store/write-fence.js';
 import { PG_SKIP, startTestPostgres } from '../../helpers/postgres.js';
+import { sql } from '../../helpers/pg-databases.js';
 import { waitFor } from '../../helpers/lab.js';
 import type { LeaseProcessLine } from '../../helpers/lease-process.js';
 
@@ -66,16 +67,9 @@ async function startOther(t: TestContext, databaseUrl: string): Promise<{ lines:
 
 /** The lease row as the database has it. */
 async function leaseRow(url: string): Promise<{ holder: string; url: string; token: number }> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    const { rows } = await c.query<{ holder: string; url: string; token: string }>("SELECT holder, url, token FROM hypha_lease WHERE name = 'active'");
-    const row = rows[0];
-    assert.ok(row, 'the lease row exists');
-    return { holder: row.holder, url: row.url, token: Number(row.token) };
-  } finally {
-    await c.end();
-  }
+  const [row] = await sql<{ holder: string; url: string; token: string }>(url, "SELECT holder, url, token FROM hypha_lease WHERE name = 'active'");
+  assert.ok(row, 'the lease row exists');
+  return { holder: row.holder, url: row.url, token: Number(row.token) };
 }
 
 /** One fence check inside a real transaction, as each write of the PostgreSQL store makes it (rolled back: nothing is written). */
