@@ -101,9 +101,16 @@ test('redeploy when a node dies, in the lab', { skip: LAB_SKIP }, async (t) => {
     const movedAtMs = Date.parse(detail.timeline.find((e) => e.event === 'deployment.redeployed')?.at ?? '');
     const agents = await adminGet<{ agents: Array<{ agent: string; nodes: string[] }> }>(lab, '/admin/api/agents');
     const farmer1 = agents.agents.find((a) => a.nodes.includes('node-farmer1'))?.agent ?? '';
-    const events = await adminGet<{ events: Array<{ event: string; at: string; agent?: string }> }>(lab, '/admin/api/events?prefix=agent.disconnected');
-    const killedAtMs = Math.max(...events.events.filter((e) => e.agent === farmer1).map((e) => Date.parse(e.at)));
-    assert.ok(movedAtMs - killedAtMs >= 30 * 60_000, 'moved no sooner than the 30 min threshold');
+    const events = await adminGet<{ events: Array<{ event: string; at: string; agent?: string; detail: string }> }>(lab, '/admin/api/events?prefix=agent.disconnected');
+    const kill = events.events.filter((e) => e.agent === farmer1).sort((a, b) => Date.parse(a.at) - Date.parse(b.at)).at(-1);
+    assert.ok(kill, "farmer1's disconnect is in the timeline");
+    const killedAtMs = Date.parse(kill.at);
+    // The 30 min count from the VM's last "up" evidence, the agent's last heartbeat, whose own stamp
+    // the disconnect names (on a loaded host it can be several lab heartbeats before the kill).
+    const lastStampMs = Date.parse(/last heartbeat was stamped (\S+)$/.exec(kill.detail)?.[1] ?? '');
+    assert.ok(lastStampMs <= killedAtMs, `the disconnect names the last heartbeat: ${kill.detail}`);
+    assert.ok(movedAtMs - lastStampMs >= 30 * 60_000, `moved ${(movedAtMs - lastStampMs) / 60_000} min after the last heartbeat, sooner than the 30 min threshold`);
+    const heartbeatMs = 180_000;
     type Receipt = { periodStart: string; periodEnd: string; upSeconds: number; node: string };
     const receipts = await waitFor('a receipt from the new node with up-time', async () => {
       const r = (await lab.curl('alice', 'GET', `/v1/receipts?deployment=${movingDep}`)).json as { receipts: Receipt[] };
@@ -111,7 +118,6 @@ test('redeploy when a node dies, in the lab', { skip: LAB_SKIP }, async (t) => {
     }, 60_000);
     // Up-seconds billed between the kill and the move: every receipt's up-time is at most its period's
     // length outside [killed + 3 heartbeats, moved] (the shared up-time rule credits an "up" for 3 intervals).
-    const heartbeatMs = 180_000;
     const gapFrom = killedAtMs + 3 * heartbeatMs;
     for (const x of receipts) {
       const start = Date.parse(x.periodStart);

@@ -18,6 +18,8 @@ export interface Connection {
   readonly nodes: readonly HelloNode[];
   readonly connectedAtMs: number;
   lastHeartbeatAtMs?: number;
+  /** The agent's own stamp on its last counted heartbeat: where its up-time evidence ends (redeploy counts from it). */
+  lastHeartbeatStampMs?: number;
   /** A message or a pong arrived since the last ping round (see AgentHub.ping). */
   heard: boolean;
   /** The last round pinged it (it had been silent). */

@@ -303,7 +303,7 @@ export class AgentHub {
     ws.on('close', () => {
       failPendingCommands(conn);
       if (this.connections.get(hello.agent) === conn) this.connections.delete(hello.agent);
-      if (!this.closing) this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.disconnected', detail: 'agent disconnected', agent: hello.agent });
+      if (!this.closing) this.note({ atMs: this.deps.clock.nowMs(), event: 'agent.disconnected', detail: disconnectDetail(conn), agent: hello.agent });
     });
     sendMessage(ws, {
       type: 'welcome',
@@ -386,6 +386,7 @@ export class AgentHub {
       return;
     }
     if (hb.atMs < closedThroughMs) return;
+    conn.lastHeartbeatStampMs = hb.atMs;
     conn.samples.record(hb, this.deps.uptime);
   }
 
@@ -444,3 +445,7 @@ export class AgentHub {
   }
 }
 
+/** What an operator reading the timeline needs of a disconnect: where the agent's evidence ends (its last heartbeat's own stamp). */
+function disconnectDetail(conn: Connection): string {
+  return conn.lastHeartbeatStampMs === undefined ? 'agent disconnected; no heartbeat counted on this connection' : `agent disconnected; its last heartbeat was stamped ${new Date(conn.lastHeartbeatStampMs).toISOString()}`;
+}
