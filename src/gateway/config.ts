@@ -82,6 +82,8 @@ export interface GatewayConfig {
   readonly orders: {
     readonly expireAfterMs: number;
     readonly maxProvisionAttempts: number;
+    /** How long a paid order waits for a node with room before it fails (a node that missed a few heartbeats is back by then). */
+    readonly roomWaitMs: number;
     readonly checkIntervalRealMs: number;
     /** Unpaid orders one customer may have open at once. */
     readonly maxUnpaid: number;
@@ -159,6 +161,8 @@ export const DEFAULTS = {
   lowFundsRunwayHours: 24,
   orderExpireHours: 2,
   maxProvisionAttempts: 3,
+  /** Long enough for a node that missed heartbeats, or a VM being cancelled, to free room; short enough that a customer is not left wondering. */
+  orderRoomWaitHours: 0.5,
   /** Enough for thousands of agents and customers on one process; Node's own default is unlimited. */
   maxConnections: 4096,
   /** A customer's curl, a browser (about 6 per host) and bench/auth's 32 connections fit; one /64 cannot take the rest. */
@@ -223,7 +227,7 @@ export function parseGatewayConfig(raw: unknown, base: string, databaseUrl?: str
   const billing = expectObject(c.billing ?? {}, 'config.billing');
   expectOnlyKeys(billing, ['periodHours', 'farmerSharePercent', 'depositHours', 'graceHours', 'lowFundsRunwayHours', 'pauseInGrace', 'settleSeconds', 'startupWaitSeconds', 'tickSeconds'], 'config.billing');
   const orders = expectObject(c.orders ?? {}, 'config.orders');
-  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'checkIntervalSeconds', 'maxUnpaid', 'maxPerWindow', 'windowHours', 'maxSshKeyBytes', 'historyPerCustomer'], 'config.orders');
+  expectOnlyKeys(orders, ['expireAfterHours', 'maxProvisionAttempts', 'roomWaitHours', 'checkIntervalSeconds', 'maxUnpaid', 'maxPerWindow', 'windowHours', 'maxSshKeyBytes', 'historyPerCustomer'], 'config.orders');
   const int = (o: Record<string, unknown>, key: string, f: string, fallback: number, min: number, max: number): number => (o[key] === undefined ? fallback : expectInteger(o[key], `${f}.${key}`, min, max));
   const maxPerWindow = int(orders, 'maxPerWindow', 'config.orders', DEFAULTS.maxOrdersPerWindow, 1, 100_000);
   const historyPerCustomer = int(orders, 'historyPerCustomer', 'config.orders', DEFAULTS.orderHistoryPerCustomer, 1, 1_000_000);
@@ -278,6 +282,7 @@ export function parseGatewayConfig(raw: unknown, base: string, databaseUrl?: str
     orders: {
       expireAfterMs: hours(orders, 'expireAfterHours', 'config.orders', DEFAULTS.orderExpireHours),
       maxProvisionAttempts: orders.maxProvisionAttempts === undefined ? DEFAULTS.maxProvisionAttempts : expectInteger(orders.maxProvisionAttempts, 'config.orders.maxProvisionAttempts', 1, 20),
+      roomWaitMs: hours(orders, 'roomWaitHours', 'config.orders', DEFAULTS.orderRoomWaitHours),
       checkIntervalRealMs: 1000 * (orders.checkIntervalSeconds === undefined ? 10 : expectNumber(orders.checkIntervalSeconds, 'config.orders.checkIntervalSeconds', 0.01, 3600)),
       maxUnpaid: int(orders, 'maxUnpaid', 'config.orders', DEFAULTS.maxUnpaidOrders, 1, 10_000),
       maxPerWindow,

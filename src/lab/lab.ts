@@ -460,7 +460,9 @@ function writeGatewayConfig(options: LabUpOptions, gw: PlannedHost, identity: Id
       ...(options.graceHours !== undefined ? { graceHours: options.graceHours } : {}),
     },
     // A person in the lab needs real minutes to fund an order: 720 lab hours, 24 min at --hour 2.
-    orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720 },
+    // A paid order waits for room half a real minute: on a loaded host a node can miss a few of
+    // its 100 ms lab heartbeats (its up-time window is 300 ms real) and be back a moment later.
+    orders: { checkIntervalSeconds: 0.2, expireAfterHours: 720, roomWaitHours: 30 / options.hourSeconds },
     ledger,
     provisioner: { kind: 'agent', commandTimeoutSeconds: 10 },
     lab: { hourSeconds: options.hourSeconds, epochMs },

@@ -34,7 +34,13 @@ async function startProxy(t: { after(fn: () => unknown): void }, lab: TestLab, a
 
 /** Runs `act` (a click or a key press that submits a form) and checks where the browser lands; the page's message if it is elsewhere. */
 async function submit(page: Page, act: () => Promise<unknown>, where: RegExp): Promise<void> {
-  await Promise.all([page.waitForNavigation(), act()]);
+  try {
+    await Promise.all([page.waitForNavigation(), act()]);
+  } catch (err) {
+    // Say why the browser did not go: a field its own validation refused, or where it stayed.
+    const invalid = await page.evaluate("Array.from(document.querySelectorAll(':invalid')).map((e) => e.id || e.tagName).join(', ')").catch(() => '?');
+    throw new Error(`no navigation from ${page.url()} (fields the browser finds invalid: ${String(invalid) || 'none'}): ${err instanceof Error ? err.message : String(err)}`);
+  }
   if (!where.test(page.url())) throw new Error(`landed on ${page.url()}: ${await page.locator('main').innerText()}`);
 }
 

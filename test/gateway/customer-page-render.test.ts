@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { isPageForm, parseFormBody } from '../../src/gateway/http/form-body.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
 import { table } from '../../src/gateway/render/table.js';
-import { CUSTOMER_PAGE_CSP, renderCancelConfirm, renderHome, renderKeysConfirm, renderPage } from '../../src/gateway/page/customer-page-render.js';
+import { CUSTOMER_PAGE_CSP, renderCancelConfirm, renderHome, renderKeysConfirm, renderPage, type OfferRow } from '../../src/gateway/page/customer-page-render.js';
 import type { DeploymentView } from '../../src/gateway/deployments/deployment-service.js';
 import { REFRESH_SCRIPT } from '../../src/gateway/render/refresh-script.js';
 import { BASE_STYLE } from '../../src/gateway/render/base-style.js';
@@ -103,4 +103,16 @@ test('both pages share one base style sheet and one refresh script, each allowed
     linked: { balance: null, orders: [], deployments: [], offers: [], earlierKeys: [] },
   }).text;
   assert.match(linked, /<div id="live" aria-live="polite" data-refresh-seconds="3">/, 'the customer page marks its live part for the script');
+});
+
+test('the buy form can always be sent: an offer with no room right now stays choosable and says so, and the first with room is chosen', () => {
+  const offer = (id: string, available: number): OfferRow => ({ id, cpu: 1, memoryGb: 2, diskGb: 20, pricePerHour: '0.050000', unit: 'SPORE', available, deposit: '1.200000', depositHours: 24 });
+  const home = (offers: OfferRow[]): string =>
+    renderHome({ gateway: { url: 'http://[4ab::1]:8480', agent: 'uhCAkG' }, caller: { address: '4cd::1', subnet: '4cd::/64', agent: 'uhCAkA' }, linked: { balance: null, orders: [], deployments: [], offers, earlierKeys: [] } }).text;
+  const none = home([offer('small', 0), offer('large', 0)]);
+  assert.doesNotMatch(none, /<option[^>]*disabled/, 'no option is disabled, so the required select always has a value');
+  assert.match(none, /<option value="small">small: 1 CPU, 2 GB, 0\.050000 SPORE\/h \(no room right now\)<\/option>/);
+  const some = home([offer('small', 0), offer('large', 3)]);
+  assert.match(some, /<option value="large" selected>large: [^<]*SPORE\/h<\/option>/, 'the first offer with room is the default');
+  assert.match(some, /<option value="small">[^<]*\(no room right now\)/);
 });

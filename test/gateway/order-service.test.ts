@@ -41,7 +41,7 @@ class FakeProvisioner implements Provisioner {
   /** VMs that exist now, by deployment id. */
   readonly live = new Map<string, string>();
 
-  constructor(private readonly nodes: string[], private readonly outcomes: Record<string, Outcome> = {}) {}
+  constructor(readonly nodes: string[], private readonly outcomes: Record<string, Outcome> = {}) {}
 
   candidateNodes(_offer: Offer): Promise<NodeCandidate[]> {
     return Promise.resolve(this.nodes.map((node) => ({ node, farmer: farmerOf.get(node) as string, freeSlots: 1 })));
@@ -308,6 +308,38 @@ test('with no node that has room the order fails saying so', async () => {
     await rig.svc.advance(o.id);
     assert.equal(order(rig, o.id).state, 'failed');
     assert.equal(order(rig, o.id).failure, 'no node has room for small right now; nothing was charged');
+  });
+});
+
+test('a paid order with no node that has room waits for one (orders.roomWaitHours), saying so once, and is deployed when room appears', async () => {
+  await withRig({ nodes: [], policy: { roomWaitMs: 10 * 60_000 } }, async (rig) => {
+    const o = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await rig.svc.advance(o.id);
+    assert.equal(order(rig, o.id).state, 'paid', 'still paid, not failed');
+    rig.clock.advance(5 * 60_000);
+    await rig.svc.advance(o.id);
+    assert.equal(order(rig, o.id).state, 'paid');
+    const waits = rig.events.events.filter((e) => e.event === 'order.waiting_for_room');
+    assert.equal(waits.length, 1, 'said once');
+    assert.match(waits[0]?.detail ?? '', /no node has room for small right now; trying again until 2026-01-01T00:10:00\.000Z/);
+    rig.provisioner.nodes.push('n2');
+    await rig.svc.advance(o.id);
+    assert.equal(order(rig, o.id).state, 'active');
+    assert.deepEqual(rig.provisioner.deploys.map((d) => d.node), ['n2']);
+  });
+});
+
+test('a paid order still without room when the wait is over fails saying so, and nothing was deployed', async () => {
+  await withRig({ nodes: [], policy: { roomWaitMs: 10 * 60_000 } }, async (rig) => {
+    const o = await rig.svc.create('alice', { offer: 'small', sshKeys: [KEY] });
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await rig.svc.advance(o.id);
+    rig.clock.advance(10 * 60_000);
+    await rig.svc.advance(o.id);
+    assert.equal(order(rig, o.id).state, 'failed');
+    assert.equal(order(rig, o.id).failure, 'no node has room for small right now; nothing was charged');
+    assert.deepEqual(rig.provisioner.deploys, []);
   });
 });
 

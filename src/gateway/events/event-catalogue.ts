@@ -47,6 +47,7 @@ export const EVENT_CATALOGUE = {
   'order.payment_unavailable': { severity: 'warn', when: 'the ledger could not be asked for the payment' },
   'order.paid': { severity: 'good', when: 'the agreement covers the deposit', customer: true },
   'order.expired': { severity: 'warn', when: 'the order was not paid in time', customer: true },
+  'order.waiting_for_room': { severity: 'warn', when: 'the order is paid but no node has room for it right now; it is tried again for a while', customer: true },
   'order.provisioning': { severity: 'info', when: 'the VM is being deployed on a node', customer: true },
   'order.provision_failed': { severity: 'bad', when: 'one deploy attempt failed (another node may be tried)' },
   'order.active': { severity: 'info', when: 'the VM of the order runs', customer: true },

@@ -27,6 +27,11 @@ export interface OrderPolicy {
   readonly depositMs: number;
   readonly expireAfterMs: number;
   readonly maxProvisionAttempts: number;
+  /**
+   * How long after payment an order with no node that has room stays `paid` and is tried again
+   * (config orders.roomWaitHours); then it fails. 0 or absent: it fails at once.
+   */
+  readonly roomWaitMs?: number;
   /** Unpaid orders one customer may have open at once (config orders.maxUnpaid). */
   readonly maxOpenOrders: number;
   /** Orders one customer may create within `windowMs`, whatever became of them (config orders.maxPerWindow). */
@@ -95,6 +100,8 @@ export function orderStateOf(order: OrderRecord, deployment: DeploymentRecord | 
 export class OrderService {
   private readonly checks = new Map<string, PaymentCheck>();
   private readonly inFlight = new Map<string, Promise<void>>();
+  /** Paid orders told they wait for room (so it is said once); bounded by the open orders, each leaves when its state moves on. */
+  private readonly waitingForRoom = new Set<string>();
   /** One payment check per customer at a time: each sees the deposits the previous one reserved. */
   private readonly payments = new KeyedMutex();
   private timer: NodeJS.Timeout | null = null;
@@ -315,7 +322,10 @@ export class OrderService {
         const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
         const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)) && (order.bid === undefined || c.node === order.bid.node));
         const pick = candidates[0];
-        if (!pick) break;
+        if (!pick) {
+          if (await this.waitForRoom(order, offer)) return;
+          break;
+        }
         node = pick.node;
         farmer = pick.farmer;
       } else {
@@ -370,8 +380,25 @@ export class OrderService {
     await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
   }
 
+  /**
+   * True while a paid order with no node that has room should wait and be tried again (each
+   * round of the order loop): a node that missed a few heartbeats, or room freed by a cancelled
+   * VM, should not fail an order the customer has paid. Says so once, with the deadline.
+   */
+  private async waitForRoom(order: OrderRecord, offer: Offer): Promise<boolean> {
+    if (order.attempts.length > 0) return false;
+    const untilMs = (order.paidAtMs ?? this.deps.clock.nowMs()) + (this.deps.policy.roomWaitMs ?? 0);
+    if (this.deps.clock.nowMs() >= untilMs) return false;
+    if (!this.waitingForRoom.has(order.id)) {
+      this.waitingForRoom.add(order.id);
+      await this.event(order, 'order.waiting_for_room', `no node has room for ${offer.id} right now; trying again until ${new Date(untilMs).toISOString()}, then the order fails and nothing is charged`);
+    }
+    return true;
+  }
+
   private async update(order: OrderRecord, change: Partial<OrderRecord>, event: EventName, detail: string): Promise<OrderRecord> {
     const next = { ...order, ...change };
+    if (next.state !== 'paid') this.waitingForRoom.delete(order.id);
     await this.deps.store.orders.put(order.id, next);
     await this.event(next, event, detail);
     if (next.state === 'expired' || next.state === 'failed') await this.archive(next);

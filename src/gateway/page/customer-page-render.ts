@@ -207,13 +207,19 @@ function offersTable(offers: readonly OfferRow[]): SafeHtml {
   );
 }
 
+/**
+ * The buy form. An offer with no room right now stays choosable: room is a snapshot (a node that
+ * missed a heartbeat, a VM being cancelled), and a paid order waits for it a while
+ * (orders.roomWaitHours); a form whose every option was disabled could not be sent at all.
+ */
 function buyForm(offers: readonly OfferView[], earlierKeys: readonly string[]): SafeHtml {
+  const firstFree = offers.find((o) => o.available > 0)?.id;
   return html`
 <section aria-labelledby="h-buy" id="buy">
 <h2 id="h-buy">Buy a VM</h2>
 <form class="stack" method="post" action="/page/orders" id="buy-form">
 <div><label for="buy-offer">Offer</label>
-<select id="buy-offer" name="offer" required>${offers.map((o) => html`<option value="${o.id}"${o.available > 0 ? '' : html` disabled`}>${o.id}: ${o.cpu} CPU, ${o.memoryGb} GB, ${o.pricePerHour} ${o.unit}/h${o.available > 0 ? '' : ' (none available)'}</option>`)}</select></div>
+<select id="buy-offer" name="offer" required>${offers.map((o) => html`<option value="${o.id}"${o.id === firstFree ? html` selected` : ''}>${o.id}: ${o.cpu} CPU, ${o.memoryGb} GB, ${o.pricePerHour} ${o.unit}/h${o.available > 0 ? '' : ' (no room right now)'}</option>`)}</select></div>
 <div><label for="buy-name">Name (optional: lower-case letters, digits and -)</label>
 <input id="buy-name" name="name" maxlength="32" pattern="[a-z0-9][a-z0-9\\-]{0,31}" autocomplete="off" spellcheck="false"></div>
 <div><label for="buy-key">SSH public key (paste a line such as <code>ssh-ed25519 AAAA… you@laptop</code>)</label>

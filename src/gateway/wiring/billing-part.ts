@@ -108,6 +108,7 @@ export function buildBillingParts(inputs: BillingPartsInputs): BillingParts {
       depositMs: config.billing.depositMs,
       expireAfterMs: config.orders.expireAfterMs,
       maxProvisionAttempts: config.orders.maxProvisionAttempts,
+      roomWaitMs: config.orders.roomWaitMs,
       maxOpenOrders: config.orders.maxUnpaid,
       maxPerWindow: config.orders.maxPerWindow,
       windowMs: config.orders.windowMs,
