@@ -106,8 +106,8 @@ export class RecentHeads {
 /**
  * Decodes `text` into `into` when it is exactly 64 hex digits, either case (what
  * /^[0-9a-fA-F]{64}$/ accepts); false, with `into` half-written, for anything else. One pass that
- * checks as it decodes, where `put` ran that regex and then Buffer.write's hex decoding: ~0.6x the
- * CPU per put with the head in cache, ~0.4x out of it (review3 notes). Buffer's decoding cannot do
+ * checks as it decodes, where `put` ran that regex and then Buffer.write's hex decoding: ~0.65x the
+ * CPU per put with the head in cache, ~0.36x out of it (bench/recent-heads). Buffer's decoding cannot do
  * the check itself: it stops at a bad digit without saying so, and reads only the low byte of each
  * UTF-16 unit, so "\u0130" passes for "0".
  */
