@@ -5,36 +5,18 @@ import { join } from 'node:path';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord, type ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
-import { LedgerUnavailableError, type BillingEvent, type Ledger } from '../../src/gateway/ledger/ledger.js';
+import { LedgerUnavailableError, type Ledger } from '../../src/gateway/ledger/ledger.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { testBilling } from '../helpers/billing-service.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+import { keysOf, tappedLedger, type TappedCall } from '../helpers/tapped-ledger.js';
 
 /** Two receipts of one customer (v2Body's customer), both in arrears. */
 const bodies: ReceiptBodyV2[] = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', upSeconds: 3000 })];
 const customer = (bodies[0] as ReceiptBodyV2).customer;
 const owed = bodies.reduce((s, b) => s + parseAmount('amount', b.amount), 0n);
-
-/**
- * A real EmbeddedLedger whose answer to the `lostAt`-th billing event is lost: the charge runs, then
- * the call fails as an outage would (UnytLedger: an execute_rave that timed out after the conductor ran it).
- */
-function losingAnswer(inner: EmbeddedLedger, lostAt: number): Ledger {
-  let posts = 0;
-  return {
-    kind: 'embedded',
-    balance: (c) => inner.balance(c),
-    postBillingEvent: async (e: BillingEvent) => {
-      const result = await inner.postBillingEvent(e);
-      if (++posts === lostAt) throw new LedgerUnavailableError('postBillingEvent', new Error('timed out after 10000 ms'));
-      return result;
-    },
-    payFarmer: (p) => inner.payFarmer(p),
-    close: () => Promise.resolve(),
-  };
-}
 
 test('arrears retried after a top-up: a charge whose answer was lost, and the one before it, are recorded paid; nothing is charged twice', async (t) => {
   const { dir, remove } = scratchDir();
@@ -51,7 +33,15 @@ test('arrears retried after a top-up: a charge whose answer was lost, and the on
   t.after(() => inner.close());
   // The customer parks exactly what is owed: after both charges nothing is left to cover either.
   await inner.fund(customer, owed, 'top-up');
-  const billing = testBilling({ receipts, ledger: losingAnswer(inner, 2) });
+  const billing = testBilling({
+    receipts,
+    // The answer to the second billing event is lost: the charge runs, then the call fails as an outage would (UnytLedger: an execute_rave that timed out after the conductor ran it).
+    ledger: tappedLedger(inner, {
+      after: (call) => {
+        if (call.op === 'postBillingEvent' && call.n === 2) throw new LedgerUnavailableError('postBillingEvent', new Error('timed out after 10000 ms'));
+      },
+    }),
+  });
 
   // Read back from the log: a receipt paid and paid out leaves the log's working set.
   const stateOf = async (b: ReceiptBodyV2): Promise<string | undefined> => (await receipts.of(b.deployment)).find((e) => e.receipt.id === b.id)?.state;
@@ -88,26 +78,11 @@ function gatewayOver(path: string, ledger: Ledger): { billing: BillingService; r
 
 /** A real EmbeddedLedger in front of which the gateway process "dies" at the `at`-th billing event: before it reaches the ledger, or after the charge ran. */
 function dyingAt(inner: EmbeddedLedger, at: number, when: 'before' | 'after'): Ledger {
-  let posts = 0;
-  return {
-    kind: 'embedded',
-    balance: (c) => inner.balance(c),
-    postBillingEvent: async (e: BillingEvent) => {
-      const dies = ++posts === at;
-      if (dies && when === 'before') throw new Error('gateway killed before the post left it');
-      const result = await inner.postBillingEvent(e);
-      if (dies) throw new Error('gateway killed before the paid record was written');
-      return result;
-    },
-    payFarmer: (p) => inner.payFarmer(p),
-    close: () => Promise.resolve(),
+  const dies = (call: TappedCall, whenNow: 'before' | 'after'): void => {
+    if (call.op !== 'postBillingEvent' || call.n !== at || when !== whenNow) return;
+    throw new Error(when === 'before' ? 'gateway killed before the post left it' : 'gateway killed before the paid record was written');
   };
-}
-
-/** Counts the billing events posted through it. */
-function counting(inner: EmbeddedLedger): Ledger & { posts: string[] } {
-  const posts: string[] = [];
-  return { kind: 'embedded', posts, balance: (c) => inner.balance(c), postBillingEvent: (e) => (posts.push(e.key), inner.postBillingEvent(e)), payFarmer: (p) => inner.payFarmer(p), close: () => Promise.resolve() };
+  return tappedLedger(inner, { before: (call) => dies(call, 'before'), after: (call) => dies(call, 'after') });
 }
 
 /** A scratch folder with a money log whose receipts are in arrears and an embedded ledger beside it, both closed after the test. */
@@ -137,7 +112,7 @@ for (const when of ['after', 'before'] as const) {
     assert.equal(written.inState('arrears')[0]?.retryBegun, true, 'with its retry begun');
     written.close();
 
-    const restarted = gatewayOver(path, counting(inner));
+    const restarted = gatewayOver(path, tappedLedger(inner));
     t.after(() => restarted.receipts.close());
     await restarted.billing.settle();
     for (const b of bodies) assert.equal(await stateIn(restarted.receipts, b), 'paid', `${b.id} is paid after the restart`);
@@ -159,14 +134,14 @@ test('a retry begun before a crash that the ledger then refuses stays in arrears
   // The funds leave before the restart (another charge, say): the begun retry can no longer be paid.
   await inner.postBillingEvent({ key: 'elsewhere', customer, farmer: actors.farmer.agent, amountMicros: parseAmount('amount', oldest.amount), unit: 'SPORE', receiptIds: ['other'], invoice: {} });
 
-  const ledger = counting(inner);
+  const ledger = tappedLedger(inner);
   const restarted = gatewayOver(path, ledger);
   t.after(() => restarted.receipts.close());
   await restarted.billing.settle();
-  assert.deepEqual(ledger.posts, [keyOf(oldest)], 'the begun retry is asked about although the balance does not cover it');
+  assert.deepEqual(keysOf(ledger, 'postBillingEvent').flat(), [keyOf(oldest)], 'the begun retry is asked about although the balance does not cover it');
   assert.equal(await stateIn(restarted.receipts, oldest), 'arrears');
   assert.equal(restarted.receipts.inState('arrears').some((e) => e.retryBegun === true), false, 'its retry is over');
   await restarted.billing.settle();
-  assert.deepEqual(ledger.posts, [keyOf(oldest)], 'nothing is posted while the balance covers nothing');
+  assert.deepEqual(keysOf(ledger, 'postBillingEvent').flat(), [keyOf(oldest)], 'nothing is posted while the balance covers nothing');
   assert.equal(EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge' && e.key.startsWith('hypha:')).length, 0);
 });

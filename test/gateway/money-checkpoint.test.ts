@@ -1,10 +1,11 @@
 // The money log's checkpoint on the file store: a start replays only the log after it, and reopens to exactly the state a full replay builds, whatever crash, damage or mix-up left the checkpoint behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { StoreError } from '../../src/gateway/store/store.js';
 import { receiptHash } from '../../src/protocol/receipt.js';
 import { headOver, T0, v2Body } from '../helpers/receipts.js';
 import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
@@ -130,11 +131,31 @@ test('the checkpoint file is 0600, and one others can read stops the start as th
   const history = new MoneyHistory(log);
   for (let i = 0; i < 3; i++) await history.step({ kind: 'close', pick: i });
   log.close();
-  assert.equal(statSync(`${path}.checkpoint`).mode & 0o777, 0o600);
-  const { chmodSync } = await import('node:fs');
-  chmodSync(`${path}.checkpoint`, 0o644);
-  assert.throws(() => ReceiptLog.open(path), /checkpoint/);
-  truncateSync(`${path}.checkpoint`, 0);
+  const checkpoint = `${path}.checkpoint`;
+  assert.equal(statSync(checkpoint).mode & 0o777, 0o600);
+  const before = await fullReplay(path, dir);
+  const logBytes = readFileSync(path);
+  const checkpointBytes = readFileSync(checkpoint);
+  chmodSync(checkpoint, 0o644);
+  assert.throws(
+    () => ReceiptLog.open(path),
+    (err: unknown) =>
+      err instanceof StoreError &&
+      err.problem === 'permissions' &&
+      err.message === `${checkpoint} has mode 0644: others can read it. Run \`chmod 600 ${checkpoint}\` (and rotate the secret if it leaked).`,
+  );
+  assert.deepEqual(readFileSync(path), logBytes, 'the refused start wrote nothing to the log');
+  assert.deepEqual(readFileSync(checkpoint), checkpointBytes, 'nor to the checkpoint');
+  assert.equal(statSync(checkpoint).mode & 0o777, 0o644, 'whose mode is left for the operator to fix');
+  // Once fixed, the start uses the checkpoint and holds everything it held before.
+  chmodSync(checkpoint, 0o600);
+  const reopened = ReceiptLog.open(path, { checkpointEvery: 0 }).receipts;
+  try {
+    assert.equal(reopened.fromCheckpoint(), true);
+    assert.deepEqual(await openStateOf(reopened), before, 'nothing lost');
+  } finally {
+    reopened.close();
+  }
 });
 
 /** Three deployments' close (its receipts live until paid), and small records to append after it. */

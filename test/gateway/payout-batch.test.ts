@@ -7,13 +7,14 @@ import { BillingService, PAYOUT_BATCH } from '../../src/gateway/billing/billing-
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { AppendLog } from '../../src/gateway/store/append-log.js';
 import { EmbeddedLedger, type LedgerEntry } from '../../src/gateway/ledger/embedded-ledger.js';
-import { LedgerRejectedError, type BillingEvent, type Ledger, type Payout } from '../../src/gateway/ledger/ledger.js';
+import { LedgerRejectedError, type Ledger } from '../../src/gateway/ledger/ledger.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { testBilling } from '../helpers/billing-service.js';
 import { FakeEventSink } from '../helpers/fake-event-sink.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+import { tappedLedger, type TappedCall } from '../helpers/tapped-ledger.js';
 
 const CUSTOMER = 'uhCAkcustomer';
 const farmers = [actors.farmer, actors.stranger, newIdentity()];
@@ -35,22 +36,16 @@ class Crash extends Error {}
 
 /** A real EmbeddedLedger whose caller "dies" at one call; `reject` makes it refuse batched payouts as invalid. */
 function ledgerOf(inner: EmbeddedLedger, crash: CrashAt | null, reject = false): Ledger {
-  const calls = { postBillingEvent: 0, payFarmer: 0 };
-  const around = async <T>(op: CrashAt['op'], run: () => Promise<T>): Promise<T> => {
-    const n = ++calls[op];
-    if (crash?.op === op && crash.call === n && crash.when === 'before') throw new Crash(`crash before ${op} #${n}`);
-    const result = await run();
-    if (crash?.op === op && crash.call === n && crash.when === 'after') throw new Crash(`crash after ${op} #${n}`);
-    return result;
+  const at = (call: TappedCall, when: CrashAt['when']): void => {
+    if (crash?.op === call.op && crash.call === call.n && crash.when === when) throw new Crash(`crash ${when} ${call.op} #${call.n}`);
   };
-  return {
-    kind: 'embedded',
-    balance: (c) => inner.balance(c),
-    postBillingEvent: (e: BillingEvent) => around('postBillingEvent', () => inner.postBillingEvent(e)),
-    payFarmer: (p: Payout) =>
-      around('payFarmer', () => (reject && p.receiptIds.length > 1 ? Promise.reject(new LedgerRejectedError('payFarmer', 'no batches here')) : inner.payFarmer(p))),
-    close: () => Promise.resolve(),
-  };
+  return tappedLedger(inner, {
+    before: (call) => {
+      at(call, 'before');
+      if (reject && call.op === 'payFarmer' && call.receiptIds.length > 1) throw new LedgerRejectedError('payFarmer', 'no batches here');
+    },
+    after: (call) => at(call, 'after'),
+  });
 }
 
 function billingOver(receipts: ReceiptLog, ledger: Ledger, events = new FakeEventSink()): BillingService {

@@ -70,3 +70,41 @@ test('a refused put at the bound evicts nothing', () => {
   assert.equal(ring.get(1), a);
   assert.equal(ring.size, 2);
 });
+
+/** The check `put` made before it counted char codes: the heads it refused must be refused still, and no others. */
+const OLD_HEAD_HEX = /^[0-9a-fA-F]{64}$/;
+
+/** Strings near a head: valid ones, one unit swapped for any UTF-16 unit (lone surrogates, and ones whose low byte is a hex digit), lengths around 64, and anything. */
+const candidates: fc.Arbitrary<string> = (() => {
+  const hex = fc.stringMatching(/^[0-9a-fA-F]{64}$/);
+  const anyUnit = fc.integer({ min: 0, max: 0xffff }).map((c) => String.fromCharCode(c));
+  return fc.oneof(
+    hex,
+    fc.tuple(hex, fc.nat({ max: 63 }), anyUnit).map(([h, i, u]) => h.slice(0, i) + u + h.slice(i + 1)),
+    fc.tuple(hex, fc.nat({ max: 63 }), anyUnit).map(([h, i, u]) => h.slice(0, i) + u + h.slice(i)),
+    fc.stringMatching(/^[0-9a-fA-F]{60,68}$/),
+    fc.string({ unit: 'binary', maxLength: 70 }),
+  );
+})();
+
+test('put refuses exactly the heads the old regex refused, and keeps the others as lower-case hex', () => {
+  fc.assert(
+    fc.property(candidates, (text) => {
+      const ring = new RecentHeads(4);
+      const refused = (() => {
+        try {
+          ring.put(1, text);
+          return false;
+        } catch (err) {
+          assert.ok(err instanceof RangeError && err.message === 'a head must be 64 hex digits', String(err));
+          return true;
+        }
+      })();
+      assert.equal(refused, !OLD_HEAD_HEX.test(text), JSON.stringify(text));
+      assert.equal(ring.get(1), refused ? undefined : text.toLowerCase());
+    }),
+    { numRuns: 20_000 },
+  );
+  // The units whose low byte is a hex digit, which Buffer's hex decoding would take for one.
+  for (const unit of ['\u0130', '\u0161', '\u0666', '\uff41', '\ud830']) assert.throws(() => new RecentHeads(1).put(1, unit + 'a'.repeat(63)), /64 hex digits/, JSON.stringify(unit));
+});

@@ -5,12 +5,13 @@ import { join } from 'node:path';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
-import type { BatchPostResult, BillingEvent, Ledger } from '../../src/gateway/ledger/ledger.js';
+import type { Ledger } from '../../src/gateway/ledger/ledger.js';
 import { parseAmount } from '../../src/protocol/money.js';
 import { receiptHash, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { testBilling } from '../helpers/billing-service.js';
 import { scratchDir } from '../helpers/paths.js';
 import { headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
+import { keysOf, tappedLedger } from '../helpers/tapped-ledger.js';
 
 const ALICE = 'uhCAkalice';
 const BOB = 'uhCAkbob';
@@ -39,40 +40,6 @@ function gatewayOver(t: TestContext, path: string, ledger: Ledger): { billing: B
   return { billing, receipts };
 }
 
-/** A real EmbeddedLedger that counts the calls made of it, and can "kill the gateway" after the n-th batch is charged. */
-class CountingLedger implements Ledger {
-  readonly kind = 'embedded' as const;
-  readonly batches: string[][] = [];
-  readonly singles: string[] = [];
-  dieAfterBatch = 0;
-
-  constructor(private readonly inner: EmbeddedLedger) {}
-
-  balance(c: string): ReturnType<Ledger['balance']> {
-    return this.inner.balance(c);
-  }
-
-  postBillingEvent(e: BillingEvent): ReturnType<Ledger['postBillingEvent']> {
-    this.singles.push(e.key);
-    return this.inner.postBillingEvent(e);
-  }
-
-  async postBillingEvents(customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
-    this.batches.push(events.map((e) => e.key));
-    const result = await this.inner.postBillingEvents(customer, events);
-    if (this.batches.length === this.dieAfterBatch) throw new Error('gateway killed before the paid records were written');
-    return result;
-  }
-
-  payFarmer(p: Parameters<Ledger['payFarmer']>[0]): ReturnType<Ledger['payFarmer']> {
-    return this.inner.payFarmer(p);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
 function ledgerIn(t: TestContext, dir: string): EmbeddedLedger {
   const ledger = EmbeddedLedger.open(join(dir, 'ledger'));
   t.after(() => ledger.close());
@@ -89,11 +56,11 @@ test('a settle posts each customer\'s receipts as one ledger call, charging an e
   await closed(path, [bodies]);
   const inner = ledgerIn(t, dir);
   for (const c of [ALICE, BOB]) await inner.fund(c, 1_000_000n, `fund:${c}`);
-  const ledger = new CountingLedger(inner);
+  const ledger = tappedLedger(inner, { batches: true });
   const { billing, receipts } = gatewayOver(t, path, ledger);
   await billing.settle();
-  assert.deepEqual(ledger.batches.map((b) => b.length).sort(), [2, 5], 'one call per customer');
-  assert.deepEqual(ledger.singles, [], 'nothing posted one by one');
+  assert.deepEqual(keysOf(ledger, 'postBillingEvents').map((b) => b.length).sort(), [2, 5], 'one call per customer');
+  assert.deepEqual(keysOf(ledger, 'postBillingEvent'), [], 'nothing posted one by one');
   assert.deepEqual(charges(dir).sort(), bodies.map(keyOf).sort(), 'a charge entry per receipt');
   assert.equal(receipts.inState('issued').length, 0);
   assert.equal(receipts.customersInArrears().length, 0);
@@ -112,11 +79,11 @@ test('a customer who can pay only part: the batch is refused whole, then posted 
   const inner = ledgerIn(t, dir);
   // Exactly the first period's two charges.
   await inner.fund(ALICE, p0.reduce((s, b) => s + amountOf(b), 0n), 'fund');
-  const ledger = new CountingLedger(inner);
+  const ledger = tappedLedger(inner, { batches: true });
   const { billing, receipts } = gatewayOver(t, path, ledger);
   await billing.settle();
-  assert.equal(ledger.batches.length, 1, 'the batch was tried first');
-  assert.deepEqual(ledger.singles, [...p0, ...p1].map(keyOf), 'then one by one, oldest first');
+  assert.equal(keysOf(ledger, 'postBillingEvents').length, 1, 'the batch was tried first');
+  assert.deepEqual(keysOf(ledger, 'postBillingEvent').flat(), [...p0, ...p1].map(keyOf), 'then one by one, oldest first');
   assert.deepEqual(charges(dir), p0.map(keyOf), 'the first period is paid');
   assert.deepEqual(receipts.inState('arrears').map((e) => e.receipt.id), p1.map((b) => b.id), 'the newest is in arrears');
   assert.equal(receipts.arrearsOf(ALICE), amountOf(p1[0] as ReceiptBodyV2));
@@ -130,18 +97,22 @@ test('a gateway killed after a batch was charged and before its paid records: a 
   await closed(path, [bodies]);
   const inner = ledgerIn(t, dir);
   await inner.fund(ALICE, 1_000_000n, 'fund');
-  const dying = new CountingLedger(inner);
-  dying.dieAfterBatch = 1;
+  const dying = tappedLedger(inner, {
+    batches: true,
+    after: (call) => {
+      if (call.op === 'postBillingEvents' && call.n === 1) throw new Error('gateway killed before the paid records were written');
+    },
+  });
   const first = gatewayOver(t, path, dying);
   await assert.rejects(first.billing.settle(), /gateway killed/);
   first.receipts.close();
   assert.equal(charges(dir).length, bodies.length, 'the batch was charged');
 
-  const ledger = new CountingLedger(inner);
+  const ledger = tappedLedger(inner, { batches: true });
   const restarted = gatewayOver(t, path, ledger);
   assert.equal(restarted.receipts.inState('issued').length, bodies.length, 'no paid record reached the log');
   await restarted.billing.settle();
-  assert.equal(ledger.batches.length, 1);
+  assert.equal(keysOf(ledger, 'postBillingEvents').length, 1);
   assert.equal(restarted.receipts.inState('issued').length, 0);
   assert.deepEqual(charges(dir).sort(), bodies.map(keyOf).sort(), 'each receipt charged once');
   assert.equal((await inner.balance(ALICE)).availableMicros, 1_000_000n - bodies.reduce((s, b) => s + amountOf(b), 0n));

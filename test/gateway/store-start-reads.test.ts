@@ -1,7 +1,7 @@
 // What an embedded start reads of events.log and orders-archive.log with a long history: the tail after a tip of the log's resume file, not the whole file; a damaged or foreign resume file means a whole read with the same state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventLog, type TimelineEvent } from '../../src/gateway/events/event-log.js';
 import { OrderArchive } from '../../src/gateway/orders/order-archive.js';
@@ -122,7 +122,16 @@ test('a damaged resume file, one of another log, or one kept under another histo
   second.close();
   const size = statSync(path).size;
   const good = readFileSync(resumePath(path));
-  const expected = archiveState(OrderArchive.open(path, KEEP_ORDERS).archive);
+  /** The state a whole read builds, keeping `keep` per customer: opened with no resume file beside the log, then closed; the good resume file is put back. */
+  const wholeRead = (keep: number): unknown => {
+    rmSync(resumePath(path));
+    const whole = OrderArchive.open(path, keep).archive;
+    const state = archiveState(whole);
+    whole.close();
+    writeFileSync(resumePath(path), good, { mode: 0o600 });
+    return state;
+  };
+  const expected = wholeRead(KEEP_ORDERS);
 
   const damaged = Buffer.from(good);
   damaged[damaged.length - 10] = (damaged[damaged.length - 10] as number) ^ 0x01;
@@ -143,7 +152,10 @@ test('a damaged resume file, one of another log, or one kept under another histo
   const more = measured(() => OrderArchive.open(path, KEEP_ORDERS + 5).archive);
   assert.ok(more.bytes >= size, 'a resume file kept under another historyPerCustomer: the log is read whole');
   assert.equal(more.value.of('c3').length, KEEP_ORDERS + 5);
+  const moreState = archiveState(more.value);
   more.value.close();
+  assert.deepEqual(moreState, wholeRead(KEEP_ORDERS + 5), 'the state a whole read keeping 15 builds');
+  assert.notDeepEqual(moreState, expected, 'which is not what 10 keeps');
 });
 
 test('events.log that lost its unsynced end in a crash, with tips past it: the start holds the newest events the log still has, as a whole read does', async (t) => {

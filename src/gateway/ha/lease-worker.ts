@@ -25,21 +25,22 @@ const keeper = new LeaseKeeper({
   liveness: { silentMs: () => shared.silentMs(clock.nowMs()), stallMs: data.stallMs },
 });
 
-function view(): LeaseView {
-  const held = keeper.holding();
+/** The view of what `held` says is held: one read of keeper.holding() gives both the shared memory and the view, so the two never disagree. */
+function viewOf(held: ReturnType<LeaseKeeper['holding']>): LeaseView {
   return { role: held ? 'active' : 'standby', token: held?.token ?? 0, activeUrl: keeper.activeUrl(), outage: keeper.outage() };
 }
 
 let lastSent = '';
-/** Publishes what is held to the shared memory at once (writes check it), then tells the main thread when anything changed. */
-function report(event?: LeaseEventMessage): void {
+/** Publishes what is held to the shared memory at once (writes check it), then tells the main thread when anything changed; returns the view published. */
+function report(event?: LeaseEventMessage): LeaseView {
   const held = keeper.holding();
   shared.publish(held?.token ?? 0, held?.validUntilMs ?? 0);
-  const v = view();
+  const v = viewOf(held);
   const text = JSON.stringify(v);
-  if (event === undefined && text === lastSent) return;
+  if (event === undefined && text === lastSent) return v;
   lastSent = text;
   post({ kind: 'view', view: v, ...(event !== undefined ? { event } : {}) });
+  return v;
 }
 
 keeper.signals.on('active', (token) => report({ name: 'active', token }));
@@ -76,6 +77,5 @@ port.on('message', (message: ToLeaseWorker) => {
 });
 
 await keeper.round();
-report();
-post({ kind: 'started', view: view() });
+post({ kind: 'started', view: report() });
 if (!closed) loop();

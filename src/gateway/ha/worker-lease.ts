@@ -4,8 +4,9 @@ import { TypedEmitter } from '../../protocol/typed-emitter.js';
 import type { FenceSource } from './lease-fence.js';
 import type { LeaseClaim } from './lease-rules.js';
 import type { GatewayRole, Lease, LeaseEvents } from './lease.js';
-import { LeaseSharedState, monotonicMs } from './lease-shared-state.js';
+import { LeaseSharedState, MonotonicClock, monotonicMs } from './lease-shared-state.js';
 import type { FromLeaseWorker, LeaseView, LeaseWorkerData, ToLeaseWorker } from './lease-worker-protocol.js';
+import { RespawnBackoff } from './respawn-backoff.js';
 
 /** How often the main thread stamps that it runs: cheap (one atomic store), and fine-grained next to any stall bound (≥ 2 s). */
 const LIVENESS_STAMP_MS = 250;
@@ -31,7 +32,8 @@ const STANDBY: LeaseView = { role: 'standby', token: 0, activeUrl: undefined, ou
  * 250 ms; the worker renews only while that stamp is younger than `stallMs`, so a hung gateway still
  * loses the lease. Every write checks the shared memory first (the worker still holds this token,
  * unexpired), then the database fence checks the token in the write's own transaction, as before.
- * A worker that dies unasked makes the gateway stand down; a fresh one is started one ttl later.
+ * A worker that dies unasked makes the gateway stand down at once; a fresh one is started one ttl
+ * later, and after each further worker that died young twice as long, up to a minute (RespawnBackoff).
  */
 export class WorkerLease implements Lease, FenceSource {
   readonly kind = 'postgres';
@@ -45,8 +47,11 @@ export class WorkerLease implements Lease, FenceSource {
   private closing = false;
   private nextId = 1;
   private readonly waiting = new Map<number, () => void>();
+  private readonly backoff: RespawnBackoff;
 
-  constructor(private readonly options: WorkerLeaseOptions) {}
+  constructor(private readonly options: WorkerLeaseOptions) {
+    this.backoff = new RespawnBackoff(new MonotonicClock(), options.ttlMs);
+  }
 
   role(): GatewayRole {
     return this.current.role;
@@ -120,6 +125,7 @@ export class WorkerLease implements Lease, FenceSource {
     const data: LeaseWorkerData = { databaseUrl: this.options.databaseUrl, claim: this.options.claim, ttlMs: this.options.ttlMs, stallMs: this.options.stallMs, shared: this.shared.buffer };
     const worker = new Worker(new URL('./lease-worker.js', import.meta.url), { workerData: data, name: 'hypha-lease' });
     this.worker = worker;
+    this.backoff.started();
     return new Promise<void>((resolve, reject) => {
       let started = false;
       worker.on('message', (message: FromLeaseWorker) => {
@@ -157,18 +163,21 @@ export class WorkerLease implements Lease, FenceSource {
 
   /**
    * The worker ended without being asked (a crash, or terminated): nothing renews the lease now, so
-   * the gateway stands down at once rather than serve without one. A new worker starts one ttl later,
-   * when the lease this one held has lapsed: the gateway takes part again, and a lease it takes then
-   * is a new term (state reloaded).
+   * the gateway stands down at once rather than serve without one, before any wait. A new worker
+   * starts one ttl later, when the lease this one held has lapsed: the gateway takes part again, and
+   * a lease it takes then is a new term (state reloaded). Workers that keep dying young are started
+   * less and less often (RespawnBackoff), so a crash loop does not spin up a thread and a database
+   * connection every ttl.
    */
   private workerDied(code: number): void {
     this.current = STANDBY;
-    this.options.onLog(`lease: the lease worker stopped (exit code ${code}): standing down; a new one starts in ${this.options.ttlMs} ms`);
+    const waitMs = this.backoff.died();
+    this.options.onLog(`lease: the lease worker stopped (exit code ${code}): standing down; a new one starts in ${waitMs} ms`);
     this.signals.emit('standby', `the lease worker stopped (exit code ${code})`, undefined);
     this.respawn = setTimeout(() => {
-      // A new worker that dies too comes back here, one ttl later each time.
+      // A new worker that dies too comes back here.
       if (!this.closing) void this.spawn(false);
-    }, this.options.ttlMs);
+    }, waitMs);
   }
 
   private post(message: ToLeaseWorker): void {

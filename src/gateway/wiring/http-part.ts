@@ -32,6 +32,7 @@ import type { GatewayConfig } from '../config.js';
 import type { AgentParts, GatewayEvents, StateParts } from './agents-part.js';
 import type { BillingParts } from './billing-part.js';
 import { listen, type HostParts } from './host.js';
+import { storePrincipals } from './store-principals.js';
 
 /** The gateway's HTTP face. */
 export interface HttpParts {
@@ -152,11 +153,7 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
       hold: (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000)),
     },
     observe: (route, method, status, ms) => metrics.observeRequest(route, method, status, ms),
-    principals: {
-      linkOf: (subnet) => store.links.get(subnet),
-      isAdmin: (agent, subnet) => admins.has(subnet) || (agent !== undefined && admins.has(agent)),
-      isFarmer: (agent) => store.agents.get(agent)?.state === 'approved',
-    },
+    principals: storePrincipals(store, admins),
     routes: [
       (r) =>
         registerPublicRoutes(r, {

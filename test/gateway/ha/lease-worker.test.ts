@@ -130,7 +130,7 @@ test('real PostgreSQL: a main thread blocked past the stall bound loses the leas
   assert.equal(ours.created.lease.activeUrl(), 'http://b');
 });
 
-test('real PostgreSQL: a lease worker that dies makes the gateway stand down at once; the other takes over, and a new worker follows the lease again', { skip: PG_SKIP }, async (t) => {
+test('real PostgreSQL: a lease worker that dies makes the gateway stand down at once; the other takes over, a new worker follows the lease again, and one that dies young too is replaced after twice the wait', { skip: PG_SKIP }, async (t) => {
   const server = await startTestPostgres(t);
   // The lease's worker as Node announces it (process 'worker' event): killed below as a crash would end it.
   const spawned = new Promise<Worker>((resolve, reject) => {
@@ -150,13 +150,27 @@ test('real PostgreSQL: a lease worker that dies makes the gateway stand down at 
   await waitFor('the other gateway to take over', () => (other.lines.some((l) => l.event === 'active') ? true : undefined), 15_000);
   assert.equal((await leaseRow(server.url)).token, 2);
 
-  // A new worker starts one ttl later and follows the lease: standby behind the other, active again when it stops.
-  await respawned;
+  // A new worker starts one ttl later and follows the lease: standby behind the other.
+  const second = await respawned;
   await waitFor('the new worker to see the other holder', () => (ours.created.lease.activeUrl() === 'http://b' ? true : undefined), 15_000);
   assert.equal(ours.created.lease.role(), 'standby');
+  assert.ok(ours.log.some((l) => l.includes(`lease: the lease worker stopped (exit code 1): standing down; a new one starts in ${TTL_MS} ms`)), 'the first wait is one ttl');
+
+  // That one dies young too: the wait before the next is twice as long (RespawnBackoff), and the gateway stays stood down meanwhile.
+  const third = new Promise<Worker>((resolve) => process.once('worker', resolve));
+  await second.terminate();
+  assert.equal(ours.created.lease.role(), 'standby');
+  assert.equal(ours.created.lease.activeUrl(), undefined, 'no holder shown without a worker to follow the lease');
+  assert.ok(ours.log.some((l) => l.includes(`a new one starts in ${2 * TTL_MS} ms`)), `the second wait is two ttls; log: ${ours.log.join('')}`);
+  await third;
+  await waitFor('the third worker to see the other holder', () => (ours.created.lease.activeUrl() === 'http://b' ? true : undefined), 15_000);
+
+  // Active again when the other stops.
   await other.stop();
   await waitFor('this gateway to be active again', () => (ours.created.lease.role() === 'active' ? true : undefined), 15_000);
   assert.equal(ours.created.lease.term(), 3, 'a new term (state reloaded), never the old one resumed');
   await fenceCheck(server.url, ours.created);
-  assert.deepEqual(ours.events, ['active:1', 'standby:the lease worker stopped (exit code 1)', 'standby:another gateway holds the lease', 'active:3']);
+  const stopped = 'standby:the lease worker stopped (exit code 1)';
+  const behind = 'standby:another gateway holds the lease';
+  assert.deepEqual(ours.events, ['active:1', stopped, behind, stopped, behind, 'active:3']);
 });
