@@ -386,8 +386,9 @@ export class OrderService {
    * VM, should not fail an order the customer has paid. Says so once, with the deadline.
    */
   private async waitForRoom(order: OrderRecord, offer: Offer): Promise<boolean> {
-    if (order.attempts.length > 0) return false;
-    const untilMs = (order.paidAtMs ?? this.deps.clock.nowMs()) + (this.deps.policy.roomWaitMs ?? 0);
+    // Only before a first attempt, and only with a payment time to count from (else the deadline would move with every round).
+    if (order.attempts.length > 0 || order.paidAtMs === undefined) return false;
+    const untilMs = order.paidAtMs + (this.deps.policy.roomWaitMs ?? 0);
     if (this.deps.clock.nowMs() >= untilMs) return false;
     if (!this.waitingForRoom.has(order.id)) {
       this.waitingForRoom.add(order.id);
