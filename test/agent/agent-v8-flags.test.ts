@@ -28,12 +28,12 @@ writeFileSync(process.env.HOT_READY, '');
 `;
 
 /** Starts `args` under `node --trace-opt` with the probe, makes the probe hot once `ready` holds, and returns what V8 printed about optimising it. */
-async function optimisationLines(dir: string, args: string[], ready: () => boolean): Promise<{ lines: string[]; output: string; code: number | null }> {
+async function optimisationLines(dir: string, args: string[], ready: () => boolean, nodeFlags: string[] = []): Promise<{ lines: string[]; output: string; code: number | null }> {
   writeFileSync(join(dir, 'hot-probe.mjs'), HOT_PROBE);
-  const name = args[0] === '-e' ? 'bare' : 'agent';
+  const name = `${args[0] === '-e' ? 'bare' : 'agent'}${nodeFlags.join('')}`;
   const done = join(dir, `hot-done-${name}`);
   const probeReady = join(dir, `hot-ready-${name}`);
-  const child = spawn(process.execPath, ['--trace-opt', '--import', pathToFileURL(join(dir, 'hot-probe.mjs')).href, ...args], {
+  const child = spawn(process.execPath, [...nodeFlags, '--trace-opt', '--import', pathToFileURL(join(dir, 'hot-probe.mjs')).href, ...args], {
     env: { ...process.env, HOT_DONE: done, HOT_READY: probeReady },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -69,4 +69,11 @@ test('a running hypha agent never optimises a hot function; the same probe in a 
   assert.equal(agent.code, 0, `the agent stops cleanly on SIGTERM: ${agent.output.slice(-2000)}`);
   assert.deepEqual(agent.lines, [], 'the agent optimised nothing');
   assert.ok(!/for optimization to/.test(agent.output), `no function at all was marked for optimisation in the agent: ${agent.output.split('\n').filter((l) => l.includes('for optimization to')).slice(0, 5).join('\n')}`);
+
+  // A farmer who starts node with --turbofan keeps it (bin/hypha.js: for agents checking huge receipt batches).
+  writeFileSync(join(dir, 'agent-kept.json'), JSON.stringify({ gateway: url, keyFile: 'agent.key', stateDir: 'state-kept', nodes: [{ id: 'node-1' }] }));
+  const before = endpoint.messages('heartbeat').length;
+  const kept = await optimisationLines(dir, [HYPHA_BIN, 'agent', '--config', join(dir, 'agent-kept.json')], () => endpoint.messages('heartbeat').length > before, ['--turbofan']);
+  assert.equal(kept.code, 0, `the agent stops cleanly on SIGTERM: ${kept.output.slice(-2000)}`);
+  assert.ok(kept.lines.length > 0, `with --turbofan the agent optimised hotProbe: ${kept.output.slice(0, 2000)}`);
 });
