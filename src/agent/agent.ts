@@ -26,7 +26,6 @@ import {
   type NodeReport,
   type Receipt,
   type ReceiptFields,
-  type Sample,
   type VmAssignment,
   type VmReport,
   type VmLoginMessage,
@@ -35,6 +34,7 @@ import {
 import type { AgentConfig, AgentNode } from './config.js';
 import { BatchCountersigner } from './batch-countersigner.js';
 import { OutBuffer } from './out-buffer.js';
+import { SampleLog } from './sample-log.js';
 import { probeTcp, withLimit } from '../protocol/probe.js';
 import { assertInsideLab } from './lab-vm/lab-only.js';
 import type { VmDriver, VmSecretFile } from './vm-driver.js';
@@ -115,7 +115,8 @@ export class Agent {
   /** Whether this connection's failure already chose the next gateway (a standby's 503 named it). */
   private redirected = false;
   private lastHeartbeatAtMs: number | undefined;
-  private readonly samples = new Map<string, Sample[]>();
+  /** Each VM's samples (KEEP_PERIODS of them), packed: the agent's record that receipts are checked against. */
+  private readonly samples = new Map<string, SampleLog>();
   private ticking: Promise<void> = Promise.resolve();
   private readonly batches: BatchCountersigner;
   private readonly bidder: Bidder | null;
@@ -267,14 +268,17 @@ export class Agent {
     const nodeUp = new Map(hb.nodes.map((n) => [n.id, n.up]));
     const byVm = new Map(this.state.assignments.map((a) => [a.id, a.node]));
     for (const v of hb.vms) {
-      const list = this.samples.get(v.id) ?? [];
-      list.push({ atMs: hb.atMs, up: v.reachable && nodeUp.get(byVm.get(v.id) ?? '') === true });
-      this.samples.set(v.id, list);
+      let log = this.samples.get(v.id);
+      if (!log) {
+        log = new SampleLog();
+        this.samples.set(v.id, log);
+      }
+      log.push(hb.atMs, v.reachable && nodeUp.get(byVm.get(v.id) ?? '') === true);
     }
     const keepFrom = hb.atMs - KEEP_PERIODS * (this.state.periodMs ?? 3_600_000);
-    for (const [id, list] of this.samples) {
-      while (list.length > 1 && (list[1] as Sample).atMs < keepFrom) list.shift();
-      if (!byVm.has(id) && list.length > 0 && (list[list.length - 1] as Sample).atMs < keepFrom) this.samples.delete(id);
+    for (const [id, log] of this.samples) {
+      log.dropBefore(keepFrom);
+      if (!byVm.has(id) && log.size > 0 && (log.lastAtMs as number) < keepFrom) this.samples.delete(id);
     }
   }
 
@@ -465,14 +469,15 @@ export class Agent {
     if (!this.config.nodes.some((n) => n.id === receipt.node)) return `node ${receipt.node} is not one of this agent's nodes`;
     const startMs = Date.parse(receipt.periodStart);
     const endMs = Date.parse(receipt.periodEnd);
-    const samples = this.samples.get(receipt.deployment) ?? [];
+    const log = this.samples.get(receipt.deployment);
+    const firstAtMs = log?.firstAtMs;
     // Samples starting late are a gap in the record only if this process started after the period did. Running
     // since before, the agent has every sample it took: a VM assigned mid-period (its first receipt starts at the
     // deployment, the agent's first probe of it one busy heartbeat or more later) is checked on its samples.
-    if (this.startedAtMs > startMs + this.intervalMs && (samples.length === 0 || (samples[0] as Sample).atMs > startMs + this.intervalMs)) {
+    if (this.startedAtMs > startMs + this.intervalMs && (firstAtMs === undefined || firstAtMs > startMs + this.intervalMs)) {
       return `no record of ${receipt.deployment} for the whole period (the agent restarted or was not probing it)`;
     }
-    const mine = upSeconds(samples, startMs, endMs, this.intervalMs);
+    const mine = upSeconds(log ? log.window(startMs, endMs) : [], startMs, endMs, this.intervalMs);
     const tolerance = this.config.countersignToleranceSeconds ?? Math.max(2 * (this.intervalMs / 1000), (endMs - startMs) / 1000 / 100);
     if (Math.abs(mine - receipt.upSeconds) > tolerance) {
       return `up-time ${receipt.upSeconds} s does not match this agent's record of ${mine} s (tolerance ${tolerance} s)`;

@@ -1,5 +1,6 @@
 // The farmer agent's structured log: one JSON object a line on stdout, pino's fields and levels, secret fields blanked at any depth.
 import { format } from 'node:util';
+import { isoTime } from './iso-time.js';
 
 /**
  * What the agent logs through: pino's call shapes (`log.info({ field }, 'message %s', arg)` or
@@ -64,7 +65,7 @@ export function createJsonLinesLogger(name: string, options: JsonLinesOptions = 
 
 /** One line's JSON: the fixed fields, the object's fields (secrets blanked), then the message. */
 function logLine(level: number, time: Date, name: string, objOrMsg: unknown, msg: string | undefined, args: readonly unknown[]): string {
-  const line: Record<string, unknown> = { level, time: time.toISOString(), pid: process.pid, name };
+  const line: Record<string, unknown> = { level, time: isoTime(time.getTime()), pid: process.pid, name };
   let text: string | undefined;
   if (typeof objOrMsg === 'string') {
     // pino's `log.info('message %s', arg)`: the second argument is the first format argument.
@@ -87,7 +88,7 @@ function safeValue(key: string, value: unknown, depth: number, seen: Set<object>
   if (typeof value === 'bigint') return value.toString();
   if (value === null || typeof value !== 'object') return typeof value === 'function' || typeof value === 'symbol' ? undefined : value;
   if (value instanceof Error) return errorFields(value);
-  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Date) return isoTime(value.getTime());
   if (seen.has(value)) return '[Circular]';
   if (depth > MAX_DEPTH) return Array.isArray(value) ? '[Array]' : '[Object]';
   seen.add(value);

@@ -27,6 +27,8 @@ interface Saved {
  */
 export class OutBuffer {
   private messages: OutMessage[] = [];
+  /** How many of `messages` are heartbeats, kept as they change rather than counted on every push (O(outbox) per heartbeat while the gateway is away). */
+  private heartbeats = 0;
   private saved: Saved = { ackedSeq: 0, seq: 0, head: GENESIS_HEAD };
   /** Heartbeats dropped because the outbox was full. */
   dropped = 0;
@@ -45,6 +47,7 @@ export class OutBuffer {
           // A line cut by a crash: the heartbeat it held is lost, and the gateway will see the gap.
         }
       }
+      this.heartbeats = countHeartbeats(this.messages);
       this.rewrite();
     }
   }
@@ -68,12 +71,12 @@ export class OutBuffer {
     const stored = headAfter === undefined ? message : ({ ...message, headAfter } as unknown as OutMessage);
     this.messages.push(stored);
     appendFileSync(join(this.dir, 'outbox.jsonl'), JSON.stringify(stored) + '\n', { mode: 0o600 });
-    let heartbeats = this.messages.filter((m) => m.type === 'heartbeat').length;
-    if (heartbeats > this.maxHeartbeats) {
+    if (message.type === 'heartbeat') this.heartbeats++;
+    if (this.heartbeats > this.maxHeartbeats) {
       // Drop the oldest heartbeats only: chain heads are small, and each still vouches for its period.
-      while (heartbeats > this.maxHeartbeats) {
+      while (this.heartbeats > this.maxHeartbeats) {
         this.messages.splice(this.messages.findIndex((m) => m.type === 'heartbeat'), 1);
-        heartbeats--;
+        this.heartbeats--;
         this.dropped++;
       }
       this.rewrite();
@@ -92,6 +95,7 @@ export class OutBuffer {
     const position = last ? { seq: last.seq, head: this.headAfter(last) } : { seq: this.saved.seq, head: this.saved.head };
     this.saved = { ackedSeq: seq, ...position };
     this.messages = this.messages.filter((m) => m.seq > seq);
+    this.heartbeats = countHeartbeats(this.messages);
     writeSecureFile(join(this.dir, 'chain.json'), JSON.stringify(this.saved));
     this.rewrite();
   }
@@ -99,6 +103,7 @@ export class OutBuffer {
   /** Re-anchors the chain where the gateway says it stands (after the agent lost its own state). */
   reanchor(seq: number, head: string): void {
     this.messages = [];
+    this.heartbeats = 0;
     this.saved = { ackedSeq: seq, seq, head };
     writeSecureFile(join(this.dir, 'chain.json'), JSON.stringify(this.saved));
     this.rewrite();
@@ -116,6 +121,12 @@ export class OutBuffer {
   private rewrite(): void {
     writeSecureFile(join(this.dir, 'outbox.jsonl'), this.messages.map((m) => JSON.stringify(m) + '\n').join(''));
   }
+}
+
+function countHeartbeats(messages: readonly OutMessage[]): number {
+  let n = 0;
+  for (const m of messages) if (m.type === 'heartbeat') n++;
+  return n;
 }
 
 function strip(m: OutMessage): OutMessage {
