@@ -8,8 +8,8 @@ import { setFlagsFromString } from 'node:v8';
 // optimising compilers: the first function TurboFan compiles (one of Node's own module-loader helpers
 // at start, the chain's BLAKE2b after a few hundred heartbeats) pages ~3.5 MiB of compiler code into
 // the process for good (bench/README.md "Agent footprint"). Interpreted and baseline code is fast
-// enough for its load, but checking a batch of thousands of receipts takes ~5x the CPU: a farmer with that
-// many deployments per agent can keep TurboFan by starting node with it (`node --turbofan $(which hypha) agent …`).
+// enough for its load, but checking a batch of thousands of receipts takes ~5x the CPU: the first batch of
+// 1,000 or more turns TurboFan back on (src/agent/v8-tiering.ts), and `node --turbofan $(which hypha) agent …` keeps it.
 // Set before anything else is loaded; Maglev is named for Node 22, where it is on.
 const keepOptimising = process.execArgv.some((a) => /^--(turbofan|opt|maglev)$/.test(a));
 if (process.argv[2] === 'agent' && !keepOptimising) setFlagsFromString('--no-turbofan --no-maglev');

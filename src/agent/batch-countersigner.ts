@@ -14,6 +14,7 @@ import {
   type ReceiptBodyV2,
   type SignedTreeHead,
 } from '../protocol/index.js';
+import { OPTIMISE_FROM_BATCH } from './v8-tiering.js';
 
 /** Batches being gathered at once (periods); a gateway resends what was dropped. */
 const MAX_OPEN_BATCHES = 4;
@@ -28,6 +29,8 @@ export interface BatchCountersignerDeps {
   gateway(): string | undefined;
   /** Why this agent disagrees with a (well-formed) receipt of its own, or null when it matches its record. */
   disagreement(receipt: ReceiptBodyV2): string | null;
+  /** Called once, at the first chunk of a batch of at least OPTIMISE_FROM_BATCH receipts (the agent then turns V8's optimising compiler on). */
+  onLargeBatch?(total: number): void;
 }
 
 interface OpenBatch {
@@ -44,6 +47,7 @@ interface OpenBatch {
  */
 export class BatchCountersigner {
   private readonly open = new Map<string, OpenBatch>();
+  private largeSeen = false;
 
   constructor(private readonly deps: BatchCountersignerDeps) {}
 
@@ -51,6 +55,10 @@ export class BatchCountersigner {
   receive(m: CountersignBatchMessage): AgentMessage | null {
     const headHash = treeHeadHash(m.treeHead);
     if (m.total > MAX_BATCH_RECEIPTS) return { type: 'batch-countersign-refused', treeHead: headHash, reason: `a batch of ${m.total} receipts is more than this agent checks (${MAX_BATCH_RECEIPTS})` };
+    if (m.total >= OPTIMISE_FROM_BATCH && !this.largeSeen) {
+      this.largeSeen = true;
+      this.deps.onLargeBatch?.(m.total);
+    }
     let batch = this.open.get(headHash);
     if (!batch || batch.receipts.length !== m.total) {
       if (this.open.size >= MAX_OPEN_BATCHES) this.open.delete(this.open.keys().next().value as string);

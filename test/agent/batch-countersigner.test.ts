@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toHex } from '../../src/identity/index.js';
 import { BatchCountersigner } from '../../src/agent/batch-countersigner.js';
+import { OPTIMISE_FROM_BATCH } from '../../src/agent/v8-tiering.js';
 import { farmerBatchBytes } from '../../src/protocol/farmer-batch.js';
 import { MerkleTree } from '../../src/protocol/merkle.js';
 import { MAX_REFUSED_PER_BATCH, type AgentMessage, type CountersignBatchMessage } from '../../src/protocol/agent-messages.js';
@@ -73,4 +74,17 @@ test('the whole batch is refused: a head signed by another key, a head of anothe
   const many = Array.from({ length: MAX_REFUSED_PER_BATCH + 2 }, (_, i) => v2Body({ deployment: `dep_${i}`, withHead: false }));
   const disputed = new Set(many.slice(1).map((b) => b.deployment));
   assert.match(reasonOf(countersigner(disputed).receive(chunks(many, 5000)[0] as CountersignBatchMessage)), /^1001 of 1002 receipts disagree/);
+});
+
+test('the first chunk of a batch of OPTIMISE_FROM_BATCH receipts or more calls onLargeBatch, once; smaller batches never do', () => {
+  const calls: number[] = [];
+  const cs = new BatchCountersigner({ farmer: farmer.agent, secretKey: farmer.secretKey, gateway: () => gateway.agent, disagreement: () => null, onLargeBatch: (total) => calls.push(total) });
+  const small = Array.from({ length: 3 }, (_, i) => v2Body({ deployment: `dep_s${i}` }));
+  cs.receive({ type: 'countersign-batch', treeHead: headOver(small, T0, null), total: OPTIMISE_FROM_BATCH - 1, offset: 0, receipts: small });
+  assert.deepEqual(calls, [], 'one receipt short of the bound');
+  const head = headOver(small, T0 + 3_600_000, null);
+  cs.receive({ type: 'countersign-batch', treeHead: head, total: OPTIMISE_FROM_BATCH, offset: 0, receipts: small });
+  cs.receive({ type: 'countersign-batch', treeHead: head, total: OPTIMISE_FROM_BATCH, offset: 3, receipts: small });
+  cs.receive({ type: 'countersign-batch', treeHead: headOver(small, T0 + 7_200_000, null), total: 5 * OPTIMISE_FROM_BATCH, offset: 0, receipts: small });
+  assert.deepEqual(calls, [OPTIMISE_FROM_BATCH], 'once, at the first large chunk');
 });
