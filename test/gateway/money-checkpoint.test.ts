@@ -5,6 +5,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync,
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
+import { CHECKPOINT_FORMAT_BYTES, decodeCheckpoint, encodeCheckpoint, encodeCheckpointBytes } from '../../src/gateway/billing/money-checkpoint.js';
 import { receiptHash } from '../../src/protocol/receipt.js';
 import { headOver, T0, v2Body } from '../helpers/receipts.js';
 import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
@@ -195,4 +196,70 @@ test('a checkpoint that cannot be encoded never stops a money append: the record
   const reopened = await reopen(path, null);
   assert.equal(reopened.fromCheckpoint, false);
   assert.deepEqual(reopened.state, kept, 'every record was written: the full replay rebuilds the state');
+});
+
+/** The JSON line after a checkpoint file's header and digest (format 1: the whole body; format 2: the part before the sections). */
+function jsonPartOf(file: Buffer): { format: number; sections?: number[] } {
+  const header = file.indexOf(0x0a);
+  const body = header + 1 + 65;
+  const end = file.indexOf(0x0a, body);
+  return JSON.parse(file.toString('utf8', body, end < 0 ? file.length : end)) as { format: number; sections?: number[] };
+}
+
+test('receipts.log keeps its checkpoint as bytes (format 2: leaves and deployment columns in binary sections), and a format 1 checkpoint as main wrote it is still read', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const ops: MoneyOp[] = [];
+  for (let i = 0; i < 24; i++) ops.push({ kind: OP_KINDS[(i * 7) % OP_KINDS.length] as MoneyOp['kind'], pick: i * 31 });
+  for (let i = 0; i < 6; i++) ops.splice(i * 4, 0, { kind: 'close', pick: i });
+  const write = async (path: string, options: Parameters<typeof ReceiptLog.open>[1]): Promise<Buffer> => {
+    const log = ReceiptLog.open(path, options).receipts;
+    const history = new MoneyHistory(log);
+    for (const op of ops) await history.step(op);
+    log.close();
+    return readFileSync(`${path}.checkpoint`);
+  };
+  const bytesPath = join(dir, 'bytes.log');
+  const bytesFile = await write(bytesPath, { checkpointEvery: 3 });
+  const meta = jsonPartOf(bytesFile);
+  assert.equal(meta.format, CHECKPOINT_FORMAT_BYTES);
+  assert.ok((meta.sections ?? []).length >= 5 + 4, 'the deployment columns and at least one tree in sections');
+  const fromBytes = await reopen(bytesPath, bytesFile);
+  assert.equal(fromBytes.fromCheckpoint, true);
+  assert.deepEqual(fromBytes.state, await fullReplay(bytesPath, dir));
+
+  // The same history, its checkpoint written as format 1 text (what main wrote beside receipts.log): read, not replayed.
+  const textPath = join(dir, 'text.log');
+  const textFile = await write(textPath, { checkpointEvery: 3, encodeCheckpoint: (s, o) => encodeCheckpoint(s, o) });
+  assert.equal(jsonPartOf(textFile).format, 1);
+  assert.equal(textFile.subarray(textFile.indexOf(0x0a) + 1).indexOf(0x0a), 64, 'format 1: the digest line, then one line of JSON');
+  const fromText = await reopen(textPath, textFile);
+  assert.equal(fromText.fromCheckpoint, true);
+  assert.deepEqual(fromText.state, fromBytes.state);
+  assert.ok(bytesFile.length < textFile.length, `format 2 (${bytesFile.length} bytes) is smaller than format 1 (${textFile.length})`);
+});
+
+test('format 2 decodes to the state format 1 holds, with positions kept or left to the store; a section cut or a length changed is refused', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const log = ReceiptLog.open(path, { checkpointEvery: 0 }).receipts;
+  t.after(() => log.close());
+  const history = new MoneyHistory(log);
+  for (let i = 0; i < 30; i++) await history.step({ kind: i % 3 === 0 ? 'close' : (OP_KINDS[i % OP_KINDS.length] as MoneyOp['kind']), pick: i * 17 });
+  const text = (positions: boolean, s = log.openState()): string => encodeCheckpoint(s, { positions });
+  for (const positions of [true, false]) {
+    const bytes = Buffer.concat(encodeCheckpointBytes(log.openState(), { positions }));
+    const decoded = decodeCheckpoint(bytes);
+    assert.ok(decoded, `positions ${String(positions)}: decoded`);
+    assert.equal(text(positions, decoded), text(positions));
+    // A section length that no longer adds up, with the digest made to match: refused, not misread.
+    const nl = bytes.indexOf(0x0a, 65);
+    const json = JSON.parse(bytes.toString('utf8', 65, nl)) as { sections: number[] };
+    json.sections[0] = (json.sections[0] as number) + 8;
+    const rest = Buffer.concat([Buffer.from(`${JSON.stringify(json)}\n`), bytes.subarray(nl + 1)]);
+    const { createHash } = await import('node:crypto');
+    assert.equal(decodeCheckpoint(Buffer.concat([Buffer.from(`${createHash('sha256').update(rest).digest('hex')}\n`), rest])), null);
+    assert.equal(decodeCheckpoint(bytes.subarray(0, bytes.length - 1)), null);
+  }
 });

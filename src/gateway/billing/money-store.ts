@@ -1,22 +1,23 @@
 // Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
 import { SecureFileError, writeSecureFile } from '../../identity/index.js';
-import { readOptionalStoreFile } from '../store/optional-store-file.js';
+import { readOptionalStoreBytes } from '../store/optional-store-file.js';
 import { verifiedTip } from '../store/log-resume.js';
 import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
 
-/** ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's text), to be stored with an append. */
-export interface MoneyCheckpoint {
-  readonly position: number;
-  readonly text: string;
-}
+/**
+ * ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's encoding), to be stored
+ * with an append: text (format 1) for a store that keeps text, or bytes (format 2, chunks to store in
+ * order) for a store that says `checkpointBytes`.
+ */
+export type MoneyCheckpoint = { readonly position: number; readonly text: string } | { readonly position: number; readonly bytes: readonly Uint8Array[] };
 
 /**
- * Hands a stored checkpoint to ReceiptLog before any record is replayed; false when ReceiptLog cannot
- * use it (damaged, another format, not at `position`): then every record is replayed.
+ * Hands a stored checkpoint (as the store keeps it) to ReceiptLog before any record is replayed; false
+ * when ReceiptLog cannot use it (damaged, another format, not at `position`): then every record is replayed.
  */
-export type RestoreCheckpoint = (text: string, position: number) => boolean;
+export type RestoreCheckpoint = (checkpoint: string | Uint8Array, position: number) => boolean;
 
 /** What an append may carry beside its records. */
 export interface AppendOptions {
@@ -49,6 +50,8 @@ export interface MoneyStore {
    * positions up to `upTo`, oldest first; ReceiptLog then keeps no positions older than its checkpoint.
    */
   receiptPositions?(deployment: string, upTo: number): Promise<number[]>;
+  /** Whether a checkpoint is stored as bytes (format 2: binary columns); otherwise it is handed as text. */
+  readonly checkpointBytes?: boolean;
   close(): void;
 }
 
@@ -66,6 +69,8 @@ interface CheckpointHeader {
  * that line is in the log with that hash (so never from another log, nor ahead of this one).
  */
 export class FileMoneyStore implements MoneyStore {
+  readonly checkpointBytes = true;
+
   private constructor(
     private readonly log: AppendLog<MoneyRecord>,
     private readonly checkpointPath: string,
@@ -119,7 +124,8 @@ export class FileMoneyStore implements MoneyStore {
     if (!tip) throw new StoreError('corrupt', `${this.log.path}: no whole line at byte ${checkpoint.position}, where a checkpoint was to stand`);
     const header: CheckpointHeader = { position: checkpoint.position, n: tip.n, head: tip.head };
     try {
-      writeSecureFile(this.checkpointPath, `${JSON.stringify(header)}\n${checkpoint.text}`);
+      const head = `${JSON.stringify(header)}\n`;
+      writeSecureFile(this.checkpointPath, 'text' in checkpoint ? head + checkpoint.text : [Buffer.from(head, 'utf8'), ...checkpoint.bytes]);
     } catch (err) {
       // A full disk shows on the next append of the log itself; the checkpoint is only a shortcut.
       if (!(err instanceof SecureFileError)) throw err;
@@ -133,17 +139,17 @@ function isEncoded(texts: readonly string[] | EncodedRecords): texts is EncodedR
 
 /** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */
 function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckpoint): LogTip | null {
-  const raw = readOptionalStoreFile(checkpointPath);
+  const raw = readOptionalStoreBytes(checkpointPath);
   if (raw === null) return null;
-  const nl = raw.indexOf('\n');
+  const nl = raw.indexOf(0x0a);
   let header: CheckpointHeader;
   try {
-    header = JSON.parse(raw.slice(0, nl)) as CheckpointHeader;
+    header = JSON.parse(raw.toString('utf8', 0, nl)) as CheckpointHeader;
   } catch {
     return null;
   }
   if (nl < 0 || !Number.isSafeInteger(header.position) || header.position < 0) return null;
   const tip = verifiedTip(path, { offset: header.position, n: header.n, head: header.head });
   if (!tip) return null;
-  return restore(raw.slice(nl + 1), header.position) ? tip : null;
+  return restore(raw.subarray(nl + 1), header.position) ? tip : null;
 }
