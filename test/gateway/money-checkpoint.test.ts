@@ -1,8 +1,8 @@
 // The money log's checkpoint on the file store: a start replays only the log after it, and reopens to exactly the state a full replay builds, whatever crash, damage or mix-up left the checkpoint behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { CHECKPOINT_FORMAT_BYTES, decodeCheckpoint, encodeCheckpoint, encodeCheckpointBytes } from '../../src/gateway/billing/money-checkpoint.js';
@@ -29,11 +29,25 @@ async function fullReplay(logPath: string, dir: string): Promise<unknown> {
   }
 }
 
-/** Opens `logPath` with `checkpoint` beside it (or none); answers its state and whether it started from the checkpoint. */
-async function reopen(logPath: string, checkpoint: Buffer | null): Promise<{ state: unknown; fromCheckpoint: boolean }> {
+/** The checkpoint file and its side files (trees' leaves) beside `logPath`, by what follows the log's name. */
+function checkpointFiles(logPath: string): Map<string, Buffer> {
+  const name = basename(logPath);
+  const files = new Map<string, Buffer>();
+  for (const f of readdirSync(dirname(logPath))) if (f.startsWith(`${name}.checkpoint`)) files.set(f.slice(name.length), readFileSync(join(dirname(logPath), f)));
+  return files;
+}
+
+/**
+ * Opens `logPath` with `checkpoint` beside it (or none); answers its state and whether it started from the checkpoint.
+ * A Buffer replaces the checkpoint file alone; a Map (checkpointFiles) replaces it and its side files.
+ */
+async function reopen(logPath: string, checkpoint: Buffer | Map<string, Buffer> | null): Promise<{ state: unknown; fromCheckpoint: boolean }> {
   const beside = `${logPath}.checkpoint`;
   rmSync(beside, { force: true });
-  if (checkpoint) writeFileSync(beside, checkpoint, { mode: 0o600 });
+  if (checkpoint instanceof Map) {
+    for (const suffix of checkpointFiles(logPath).keys()) rmSync(`${logPath}${suffix}`, { force: true });
+    for (const [suffix, bytes] of checkpoint) writeFileSync(`${logPath}${suffix}`, bytes, { mode: 0o600 });
+  } else if (checkpoint) writeFileSync(beside, checkpoint, { mode: 0o600 });
   const log = ReceiptLog.open(logPath, { checkpointEvery: 0 }).receipts;
   try {
     return { state: await openStateOf(log), fromCheckpoint: log.fromCheckpoint() };
@@ -54,20 +68,21 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
       // A crash at step k: the log and the checkpoint as they stood then (the log fsynced, the checkpoint maybe older).
       const k = crashAt % ops.length;
       let logAtCrash: Buffer | null = null;
-      let checkpointAtCrash: Buffer | null = null;
+      let checkpointAtCrash: Map<string, Buffer> | null = null;
       for (const [i, op] of ops.entries()) {
         await history.step(op);
         if (i === k) {
           logAtCrash = readFileSync(path);
-          checkpointAtCrash = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+          checkpointAtCrash = existsSync(`${path}.checkpoint`) ? checkpointFiles(path) : null;
         }
       }
       writer.close();
       const final = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+      const finalFiles = checkpointFiles(path);
       const expected = await fullReplay(path, dir);
 
       // The newest checkpoint: used, same state.
-      const latest = await reopen(path, final);
+      const latest = await reopen(path, finalFiles);
       assert.deepEqual(latest.state, expected);
       assert.equal(latest.fromCheckpoint, final !== null);
 
@@ -84,6 +99,16 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
         const at = final.indexOf(0x0a) + 1 + (cutAt % (final.length - final.indexOf(0x0a) - 1));
         flipped[at] = (flipped[at] as number) ^ 0x01;
         assert.deepEqual(await reopen(path, flipped), { state: expected, fromCheckpoint: false });
+        // A side file (a tree's leaves) with one byte changed, or gone: not used, the whole log replayed.
+        const side = [...finalFiles.keys()].find((suffix) => suffix.startsWith('.checkpoint.leaves-'));
+        if (side !== undefined) {
+          const bytes = Buffer.from(finalFiles.get(side) as Buffer);
+          bytes[cutAt % bytes.length] = (bytes[cutAt % bytes.length] as number) ^ 0x01;
+          assert.deepEqual(await reopen(path, new Map([...finalFiles, [side, bytes]])), { state: expected, fromCheckpoint: false });
+          const without = new Map(finalFiles);
+          without.delete(side);
+          assert.deepEqual(await reopen(path, without), { state: expected, fromCheckpoint: false });
+        }
       }
 
       // The log as it stood at the crash with the newest checkpoint: trusted only if it stands within that log.
@@ -92,7 +117,7 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
         writeFileSync(older, logAtCrash, { mode: 0o600 });
         const expectedOlder = await fullReplay(older, dir);
         const position = (JSON.parse(final.toString('utf8', 0, final.indexOf(0x0a))) as { position: number }).position;
-        const mixed = await reopen(older, final);
+        const mixed = await reopen(older, finalFiles);
         assert.deepEqual(mixed.state, expectedOlder);
         assert.equal(mixed.fromCheckpoint, position < logAtCrash.length);
       }
@@ -249,7 +274,7 @@ test('format 2 decodes to the state format 1 holds, with positions kept or left 
   for (let i = 0; i < 30; i++) await history.step({ kind: i % 3 === 0 ? 'close' : (OP_KINDS[i % OP_KINDS.length] as MoneyOp['kind']), pick: i * 17 });
   const text = (positions: boolean, s = log.openState()): string => encodeCheckpoint(s, { positions });
   for (const positions of [true, false]) {
-    const bytes = Buffer.concat(encodeCheckpointBytes(log.openState(), { positions }));
+    const bytes = Buffer.concat(encodeCheckpointBytes(log.openState(), { positions }).bytes);
     const decoded = decodeCheckpoint(bytes);
     assert.ok(decoded, `positions ${String(positions)}: decoded`);
     assert.equal(text(positions, decoded), text(positions));
@@ -262,4 +287,35 @@ test('format 2 decodes to the state format 1 holds, with positions kept or left 
     assert.equal(decodeCheckpoint(Buffer.concat([Buffer.from(`${createHash('sha256').update(rest).digest('hex')}\n`), rest])), null);
     assert.equal(decodeCheckpoint(bytes.subarray(0, bytes.length - 1)), null);
   }
+});
+
+test('a kept tree\'s leaves lie in one side file, written once while the tree is kept and removed once no checkpoint names it', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const log = ReceiptLog.open(path, { checkpointEvery: 1, checkpointCheapLive: 1000 }).receipts;
+  const history = new MoneyHistory(log);
+  const inodes = new Map<string, number>();
+  let rewritten = 0;
+  // Each close's append carries the checkpoint of the state before it: the trees of the closes before.
+  await history.step({ kind: 'close', pick: 0 });
+  for (let i = 1; i < 12; i++) {
+    await history.step({ kind: 'close', pick: i });
+    const file = readFileSync(`${path}.checkpoint`);
+    const header = JSON.parse(file.toString('utf8', 0, file.indexOf(0x0a))) as { sides: Array<{ name: string }> };
+    const onDisk = [...checkpointFiles(path).keys()].filter((s) => s.startsWith('.checkpoint.leaves-')).map((s) => s.slice('.checkpoint.leaves-'.length));
+    assert.deepEqual(onDisk.sort(), header.sides.map((s) => s.name).sort(), 'exactly the side files the checkpoint names');
+    assert.equal(header.sides.length, Math.min(i, 8), 'one a kept tree (TREES_KEPT = 8)');
+    for (const { name } of header.sides) {
+      const ino = statSync(`${path}.checkpoint.leaves-${name}`).ino;
+      if (inodes.has(name) && inodes.get(name) !== ino) rewritten++;
+      inodes.set(name, ino);
+      assert.equal(statSync(`${path}.checkpoint.leaves-${name}`).mode & 0o777, 0o600);
+    }
+  }
+  assert.equal(rewritten, 0, 'no side file written twice by one process');
+  log.close();
+  const reopened = await reopen(path, checkpointFiles(path));
+  assert.equal(reopened.fromCheckpoint, true);
+  assert.deepEqual(reopened.state, await fullReplay(path, dir));
 });

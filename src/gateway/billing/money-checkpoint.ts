@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { digest } from '../store/log-resume.js';
 import { SectionReader, SectionWriter } from './checkpoint-sections.js';
+import type { CheckpointBytes, UnchangingChunks } from './money-store.js';
 import type { OpenPayoutBatch, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState, DeploymentHistory, PeriodHead } from './receipt-log.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
 import { PeriodStarts } from './period-starts.js';
@@ -23,7 +24,7 @@ export interface CheckpointOptions {
 }
 
 /** What ReceiptLog calls to encode its open state (tests give one that fails). */
-export type CheckpointEncoder = (s: ReceiptLogState, options: CheckpointOptions) => string | Uint8Array[];
+export type CheckpointEncoder = (s: ReceiptLogState, options: CheckpointOptions) => string | CheckpointBytes;
 
 const STATES: readonly ReceiptState[] = ['issued', 'arrears', 'paid', 'returned'];
 
@@ -126,24 +127,29 @@ export function encodeCheckpoint(s: ReceiptLogState, options: { positions: boole
 
 /**
  * Encodes the open state in format 2, as chunks to write in order: `<sha256 hex of the rest>\n<JSON>\n<sections>`.
- * The trees' leaf arrays are chunks by reference (a committed tree's leaves never change); everything else is a copy.
+ * The trees' leaf arrays are chunks by reference, marked unchanging under their period and head hash (a
+ * committed tree's leaves never change); everything else is a copy.
  */
-export function encodeCheckpointBytes(s: ReceiptLogState, options: { positions: boolean }): Uint8Array[] {
+export function encodeCheckpointBytes(s: ReceiptLogState, options: { positions: boolean }): CheckpointBytes {
   const sections = new SectionWriter();
   const deployments = deploymentColumns(s, options.positions, sections);
   const recent: Array<[number, TreeMeta]> = [];
+  // Chunk indexes in the answer: the digest line and the JSON part come first.
+  const unchanging: UnchangingChunks[] = [];
   for (const [ms, t] of s.recent) {
     recent.push([ms, treeMeta(t)]);
+    const from = 2 + sections.chunks.length;
     sections.add(t.hashes);
     sections.add(t.farmers);
     sections.add(t.deployments);
     sections.add(t.positions);
+    unchanging.push({ from, to: from + 4, key: `tree-${ms}-${t.headHash}` });
   }
   const body: BytesBody = { ...commonBody(s, CHECKPOINT_FORMAT_BYTES), deployments, recent, sections: sections.lengths };
   const rest = [Buffer.from(`${JSON.stringify(body)}\n`, 'utf8'), ...sections.chunks];
   const hash = createHash('sha256');
   for (const chunk of rest) hash.update(chunk);
-  return [Buffer.from(`${hash.digest('hex')}\n`, 'latin1'), ...rest];
+  return { bytes: [Buffer.from(`${hash.digest('hex')}\n`, 'latin1'), ...rest], unchanging };
 }
 
 const LOWER_HEX_HASH = /^[0-9a-f]{64}$/;

@@ -5,13 +5,30 @@ import { verifiedTip } from '../store/log-resume.js';
 import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
+import { CheckpointSideFiles, type SideRef } from './checkpoint-side-files.js';
 
 /**
  * ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's encoding), to be stored
  * with an append: text (format 1) for a store that keeps text, or bytes (format 2, chunks to store in
  * order) for a store that says `checkpointBytes`.
  */
-export type MoneyCheckpoint = { readonly position: number; readonly text: string } | { readonly position: number; readonly bytes: readonly Uint8Array[] };
+export type MoneyCheckpoint = { readonly position: number; readonly text: string } | ({ readonly position: number } & CheckpointBytes);
+
+/** A checkpoint as bytes: chunks to store in order, some of which never change (a store may keep those apart and write them once). */
+export interface CheckpointBytes {
+  readonly bytes: readonly Uint8Array[];
+  readonly unchanging: readonly UnchangingChunks[];
+}
+
+/**
+ * Chunks [from, to) of a bytes checkpoint whose content never changes while it is named `key` (a
+ * committed tree's leaves: hashes, codes and positions), in ascending order, not overlapping.
+ */
+export interface UnchangingChunks {
+  readonly from: number;
+  readonly to: number;
+  readonly key: string;
+}
 
 /**
  * Hands a stored checkpoint (as the store keeps it) to ReceiptLog before any record is replayed; false
@@ -55,26 +72,32 @@ export interface MoneyStore {
   close(): void;
 }
 
-/** The first line of a checkpoint file: which line of the log it stands after (the log's tip there). */
+/** The first line of a checkpoint file: which line of the log it stands after (the log's tip there), and the side files whose bytes belong in its body. */
 interface CheckpointHeader {
   readonly position: number;
   readonly n: number;
   readonly head: string;
+  readonly sides?: readonly SideRef[];
 }
 
 /**
  * The money log in one append-only, hash-chained, fsynced file; positions are byte offsets of lines.
  * Its checkpoint is `<path>.checkpoint` (0600, replaced atomically): a header naming the log line it
  * stands after, with that line's number and chain hash, then ReceiptLog's state. It is used only when
- * that line is in the log with that hash (so never from another log, nor ahead of this one).
+ * that line is in the log with that hash (so never from another log, nor ahead of this one). The
+ * state's unchanging parts (committed trees' leaves) lie in side files, `<path>.checkpoint.leaves-*`,
+ * written once each (bench/billing at 100k: ~5 MB a tree, eight trees kept, a checkpoint about every close).
  */
 export class FileMoneyStore implements MoneyStore {
   readonly checkpointBytes = true;
+  private readonly sides: CheckpointSideFiles;
 
   private constructor(
     private readonly log: AppendLog<MoneyRecord>,
     private readonly checkpointPath: string,
-  ) {}
+  ) {
+    this.sides = new CheckpointSideFiles(checkpointPath);
+  }
 
   /**
    * Opens (or creates) the file. With `restore`, a checkpoint that matches the log is handed to it and
@@ -83,7 +106,7 @@ export class FileMoneyStore implements MoneyStore {
    */
   static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number } {
     const checkpointPath = `${path}.checkpoint`;
-    const from = restore ? resumeFrom(path, checkpointPath, restore) : null;
+    const from = restore ? resumeFrom(path, new CheckpointSideFiles(checkpointPath), restore) : null;
     const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, ...(from ? { from } : {}) });
     return { store: new FileMoneyStore(log, checkpointPath), tornBytes };
   }
@@ -124,8 +147,15 @@ export class FileMoneyStore implements MoneyStore {
     if (!tip) throw new StoreError('corrupt', `${this.log.path}: no whole line at byte ${checkpoint.position}, where a checkpoint was to stand`);
     const header: CheckpointHeader = { position: checkpoint.position, n: tip.n, head: tip.head };
     try {
-      const head = `${JSON.stringify(header)}\n`;
-      writeSecureFile(this.checkpointPath, 'text' in checkpoint ? head + checkpoint.text : [Buffer.from(head, 'utf8'), ...checkpoint.bytes]);
+      if ('text' in checkpoint) {
+        writeSecureFile(this.checkpointPath, `${JSON.stringify(header)}\n${checkpoint.text}`);
+        this.sides.prune([]);
+        return;
+      }
+      // Side files first: the checkpoint that names them is renamed into place only once they are fsynced.
+      const { parts, sides } = this.sides.split(checkpoint);
+      writeSecureFile(this.checkpointPath, [Buffer.from(`${JSON.stringify({ ...header, sides })}\n`, 'utf8'), ...parts]);
+      this.sides.prune(sides);
     } catch (err) {
       // A full disk shows on the next append of the log itself; the checkpoint is only a shortcut.
       if (!(err instanceof SecureFileError)) throw err;
@@ -138,8 +168,8 @@ function isEncoded(texts: readonly string[] | EncodedRecords): texts is EncodedR
 }
 
 /** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */
-function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckpoint): LogTip | null {
-  const raw = readOptionalStoreBytes(checkpointPath);
+function resumeFrom(path: string, sides: CheckpointSideFiles, restore: RestoreCheckpoint): LogTip | null {
+  const raw = readOptionalStoreBytes(`${path}.checkpoint`);
   if (raw === null) return null;
   const nl = raw.indexOf(0x0a);
   let header: CheckpointHeader;
@@ -151,5 +181,6 @@ function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckp
   if (nl < 0 || !Number.isSafeInteger(header.position) || header.position < 0) return null;
   const tip = verifiedTip(path, { offset: header.position, n: header.n, head: header.head });
   if (!tip) return null;
-  return restore(raw.subarray(nl + 1), header.position) ? tip : null;
+  const body = sides.join(raw.subarray(nl + 1), header.sides);
+  return body !== null && restore(body, header.position) ? tip : null;
 }

@@ -344,7 +344,7 @@ export class ReceiptLog {
         h.olderUpTo = this.lastPosition;
       }
     }
-    let encoded: string | Uint8Array[];
+    let encoded: ReturnType<CheckpointEncoder>;
     try {
       encoded = this.encode(this.openState(), { positions: !readsBack, bytes: store.checkpointBytes === true });
     } catch (err) {
@@ -355,7 +355,7 @@ export class ReceiptLog {
       return undefined;
     }
     this.checkpointBackoff = 1;
-    return typeof encoded === 'string' ? { position: this.lastPosition, text: encoded } : { position: this.lastPosition, bytes: encoded };
+    return typeof encoded === 'string' ? { position: this.lastPosition, text: encoded } : { position: this.lastPosition, ...encoded };
   }
 
   /** Checkpoints that could not be encoded since this log was opened, and the last one's error (a start then replays more). */
