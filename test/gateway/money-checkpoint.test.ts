@@ -272,9 +272,16 @@ test('format 2 decodes to the state format 1 holds, with positions kept or left 
   t.after(() => log.close());
   const history = new MoneyHistory(log);
   for (let i = 0; i < 30; i++) await history.step({ kind: i % 3 === 0 ? 'close' : (OP_KINDS[i % OP_KINDS.length] as MoneyOp['kind']), pick: i * 17 });
-  const text = (positions: boolean, s = log.openState()): string => encodeCheckpoint(s, { positions });
+  // Beside the history's deployments: one whose id no tree names (a v1 receipt's), with totals past 2^53 and below zero and a hash not in lowercase hex.
+  const { PeriodStarts } = await import('../../src/gateway/billing/period-starts.js');
+  const starts = PeriodStarts.empty();
+  starts.push(T0);
+  const open = log.openState();
+  const state = { ...open, deployments: new Map([...open.deployments, ['dep_v1_only', { lastHash: 'AB'.repeat(32), periodStartsMs: starts, positions: [7], upSeconds: 3600, chargedMicros: 2n ** 70n, heldMicros: -5n, returnedMicros: -(2n ** 60n) }]]) };
+  assert.ok(!state.names.includes('dep_v1_only'));
+  const text = (positions: boolean, s = state): string => encodeCheckpoint(s, { positions });
   for (const positions of [true, false]) {
-    const bytes = Buffer.concat(encodeCheckpointBytes(log.openState(), { positions }).bytes);
+    const bytes = Buffer.concat(encodeCheckpointBytes(state, { positions }).bytes);
     const decoded = decodeCheckpoint(bytes);
     assert.ok(decoded, `positions ${String(positions)}: decoded`);
     assert.equal(text(positions, decoded), text(positions));

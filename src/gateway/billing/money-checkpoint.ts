@@ -59,7 +59,12 @@ interface Body extends CommonBody {
  * sections), the trees without their leaves (in sections), and the byte length of each section.
  */
 interface BytesBody extends CommonBody {
-  deployments: { ids: string[]; charged: string[]; held: string[]; returned: string[]; positions: boolean; oddHashes: Array<[number, string]> };
+  /**
+   * `count` deployments; their ids are codes into `names` (a section) and, for ids not among the names,
+   * `otherIds` in order; bigint totals are a Float64 column each (charged, held, returned), with those past
+   * 2^53 as decimal strings in `bigTotals` by (column × count + index).
+   */
+  deployments: { count: number; otherIds: string[]; bigTotals: Array<[number, string]>; positions: boolean; oddHashes: Array<[number, string]> };
   recent: Array<[number, TreeMeta]>;
   sections: number[];
 }
@@ -154,7 +159,7 @@ export function encodeCheckpointBytes(s: ReceiptLogState, options: { positions: 
 
 const LOWER_HEX_HASH = /^[0-9a-f]{64}$/;
 
-/** The deployments' histories as columns: strings in the JSON part, numbers and hashes as sections (in the order deploymentsOf reads them). */
+/** The deployments' histories as columns: the few strings in the JSON part, the rest as sections (in the order deploymentsOf reads them). */
 function deploymentColumns(s: ReceiptLogState, positions: boolean, sections: SectionWriter): BytesBody['deployments'] {
   const n = s.deployments.size;
   let startsTotal = 0;
@@ -163,10 +168,12 @@ function deploymentColumns(s: ReceiptLogState, positions: boolean, sections: Sec
     startsTotal += h.periodStartsMs.runCount() * 3;
     positionsTotal += h.positions.length;
   }
-  const ids = new Array<string>(n);
-  const charged = new Array<string>(n);
-  const held = new Array<string>(n);
-  const returned = new Array<string>(n);
+  const codes = new Map<string, number>();
+  s.names.forEach((name, i) => codes.set(name, i));
+  const idCodes = new Int32Array(n);
+  const otherIds: string[] = [];
+  const totals = new Float64Array(3 * n);
+  const bigTotals: Array<[number, string]> = [];
   const oddHashes: Array<[number, string]> = [];
   const hashes = Buffer.alloc(32 * n);
   const up = new Float64Array(n);
@@ -175,11 +182,21 @@ function deploymentColumns(s: ReceiptLogState, positions: boolean, sections: Sec
   const starts = new Float64Array(startsTotal);
   const positionCounts = new Uint32Array(positions ? n : 0);
   const kept = new Float64Array(positions ? positionsTotal : 0);
+  const total = (column: number, i: number, v: bigint): void => {
+    const at = column * n + i;
+    if (v >= MIN_SAFE && v <= MAX_SAFE) totals[at] = Number(v);
+    else {
+      totals[at] = Number.NaN;
+      bigTotals.push([at, v.toString()]);
+    }
+  };
   let i = 0;
   let st = 0;
   let ps = 0;
   for (const [d, h] of s.deployments) {
-    ids[i] = d;
+    const code = codes.get(d);
+    idCodes[i] = code ?? -1;
+    if (code === undefined) otherIds.push(d);
     // Receipt hashes are lowercase hex; any other string is kept as it is, so it reads back unchanged.
     if (LOWER_HEX_HASH.test(h.lastHash)) hashes.write(h.lastHash, 32 * i, 32, 'hex');
     else oddHashes.push([i, h.lastHash]);
@@ -191,22 +208,27 @@ function deploymentColumns(s: ReceiptLogState, positions: boolean, sections: Sec
       positionCounts[i] = h.positions.length;
       for (const p of h.positions) kept[ps++] = p;
     }
-    charged[i] = h.chargedMicros.toString();
-    held[i] = h.heldMicros.toString();
-    returned[i] = h.returnedMicros.toString();
+    total(0, i, h.chargedMicros);
+    total(1, i, h.heldMicros);
+    total(2, i, h.returnedMicros);
     i++;
   }
+  sections.add(new Uint8Array(idCodes.buffer));
   sections.add(hashes);
   sections.add(up);
   sections.add(older);
+  sections.add(totals);
   sections.add(startCounts);
   sections.add(starts);
   if (positions) {
     sections.add(positionCounts);
     sections.add(kept);
   }
-  return { ids, charged, held, returned, positions, oddHashes };
+  return { count: n, otherIds, bigTotals, positions, oddHashes };
 }
+
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
 /** Decodes a checkpoint (format 1 as text or bytes, format 2 as bytes); null when it is damaged, of another format, or malformed (then the log is replayed whole). */
 export function decodeCheckpoint(checkpoint: string | Uint8Array): ReceiptLogState | null {
@@ -253,7 +275,7 @@ function stateOf(b: Body | BytesBody, sections: SectionReader | null): ReceiptLo
       }),
     );
   const byState = Object.fromEntries(STATES.map((st) => [st, entries(b.byState[st])])) as Record<ReceiptState, Set<ReceiptEntry>>;
-  const deployments = sections ? deploymentsOf((b as BytesBody).deployments, sections) : deploymentsOfText((b as Body).deployments);
+  const deployments = sections ? deploymentsOf((b as BytesBody).deployments, b.names, sections) : deploymentsOfText((b as Body).deployments);
   const recent = sections ? new Map((b as BytesBody).recent.map(([ms, t]) => [ms, treeFrom(t, sections.take(Uint8Array, 32 * t.size), sections.take(Uint32Array, t.size), sections.take(Uint32Array, t.size), sections.take(Float64Array, t.size))])) : new Map((b as Body).recent.map(([ms, t]) => [ms, treeOf(t)]));
   sections?.done();
   const periods = new Map<number, PeriodTotals>(
@@ -301,23 +323,40 @@ function deploymentsOfText(list: Body['deployments']): Map<string, DeploymentHis
   return deployments;
 }
 
-/** Format 2's deployments: the JSON columns and the sections deploymentColumns wrote. */
-function deploymentsOf(d: BytesBody['deployments'], sections: SectionReader): Map<string, DeploymentHistory> {
-  const n = d.ids.length;
-  if (d.charged.length !== n || d.held.length !== n || d.returned.length !== n) throw new Error('checkpoint deployment columns of different lengths');
+/** Format 2's deployments: the JSON part's columns and the sections deploymentColumns wrote. */
+function deploymentsOf(d: BytesBody['deployments'], names: readonly string[], sections: SectionReader): Map<string, DeploymentHistory> {
+  const n = d.count;
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error('checkpoint names a bad deployment count');
+  const idCodes = new Int32Array(sections.take(Uint8Array, 4 * n).buffer);
   const hashes = Buffer.from(sections.take(Uint8Array, 32 * n).buffer);
   const up = sections.take(Float64Array, n);
   const older = sections.take(Float64Array, n);
+  const totals = sections.take(Float64Array, 3 * n);
   const startCounts = sections.take(Uint32Array, n);
   const starts = sections.take(Float64Array);
   const positionCounts = d.positions ? sections.take(Uint32Array, n) : null;
   const kept = d.positions ? sections.take(Float64Array) : null;
   const odd = new Map(d.oddHashes);
+  const big = new Map(d.bigTotals);
+  const total = (column: number, i: number): bigint => {
+    const at = column * n + i;
+    const v = totals[at] as number;
+    if (Number.isNaN(v)) {
+      const text = big.get(at);
+      if (text === undefined) throw new Error('checkpoint total missing');
+      return BigInt(text);
+    }
+    if (!Number.isSafeInteger(v)) throw new Error('checkpoint total not a whole number');
+    return BigInt(v);
+  };
   const out = new Map<string, DeploymentHistory>();
+  let other = 0;
   let st = 0;
   let ps = 0;
   for (let i = 0; i < n; i++) {
-    const id = d.ids[i] as string;
+    const code = idCodes[i] as number;
+    const id = code >= 0 ? names[code] : d.otherIds[other++];
+    if (id === undefined) throw new Error('checkpoint deployment id out of range');
     const runs = startCounts[i] as number;
     if (st + runs > starts.length) throw new Error('checkpoint period starts run past their section');
     const count = positionCounts ? (positionCounts[i] as number) : 0;
@@ -330,14 +369,14 @@ function deploymentsOf(d: BytesBody['deployments'], sections: SectionReader): Ma
       positions: kept ? Array.from(kept.subarray(ps, ps + count)) : [],
       ...(Number.isNaN(olderUpTo) ? {} : { olderUpTo }),
       upSeconds: up[i] as number,
-      chargedMicros: BigInt(d.charged[i] as string),
-      heldMicros: BigInt(d.held[i] as string),
-      returnedMicros: BigInt(d.returned[i] as string),
+      chargedMicros: total(0, i),
+      heldMicros: total(1, i),
+      returnedMicros: total(2, i),
     });
     st += runs;
     ps += count;
   }
-  if (st !== starts.length || (kept && ps !== kept.length)) throw new Error('checkpoint deployment sections hold more than their counts');
+  if (other !== d.otherIds.length || st !== starts.length || (kept && ps !== kept.length)) throw new Error('checkpoint deployment sections hold more than their counts');
   return out;
 }
 
