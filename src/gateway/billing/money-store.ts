@@ -31,10 +31,11 @@ export interface UnchangingChunks {
 }
 
 /**
- * Hands a stored checkpoint (as the store keeps it) to ReceiptLog before any record is replayed; false
- * when ReceiptLog cannot use it (damaged, another format, not at `position`): then every record is replayed.
+ * Hands a stored checkpoint (as the store keeps it) to ReceiptLog before any record is replayed, with a
+ * way to read records the checkpoint names by position (the file store's); false when ReceiptLog cannot
+ * use it (damaged, another format, not at `position`, a named record not there): then every record is replayed.
  */
-export type RestoreCheckpoint = (checkpoint: string | Uint8Array, position: number) => boolean;
+export type RestoreCheckpoint = (checkpoint: string | Uint8Array, position: number, read?: (positions: readonly number[]) => MoneyRecord[]) => boolean;
 
 /** What an append may carry beside its records. */
 export interface AppendOptions {
@@ -182,5 +183,5 @@ function resumeFrom(path: string, sides: CheckpointSideFiles, restore: RestoreCh
   const tip = verifiedTip(path, { offset: header.position, n: header.n, head: header.head });
   if (!tip) return null;
   const body = sides.join(raw.subarray(nl + 1), header.sides);
-  return body !== null && restore(body, header.position) ? tip : null;
+  return body !== null && restore(body, header.position, (positions) => AppendLog.readAt<MoneyRecord>(path, positions)) ? tip : null;
 }

@@ -300,8 +300,8 @@ export class ReceiptLog {
 
   /** Takes a checkpoint's state, before any record is replayed; false (nothing taken) if it is unreadable or not at `position`. */
   private restorer(): RestoreCheckpoint {
-    return (checkpoint, position) => {
-      const s = decodeCheckpoint(checkpoint);
+    return (checkpoint, position, read) => {
+      const s = decodeCheckpoint(checkpoint, read);
       if (!s || s.position !== position || this.applied > 0) return false;
       const copy = <K, V>(from: Map<K, V>, to: Map<K, V>): void => from.forEach((v, k) => to.set(k, v));
       copy(s.live, this.live);
