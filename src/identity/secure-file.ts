@@ -24,9 +24,10 @@ export interface WriteSecureFileOptions {
 /**
  * Writes `data` to `path` so that a crash leaves either the old or the new content, never a
  * mix: a temporary file (mode 0600) beside it is written and fsynced, renamed over `path`,
- * and the folder is fsynced so the rename itself is durable.
+ * and the folder is fsynced so the rename itself is durable. `data` may be chunks, written in
+ * order (a large file need not be joined into one buffer first).
  */
-export function writeSecureFile(path: string, data: string | Uint8Array, options: WriteSecureFileOptions = {}): void {
+export function writeSecureFile(path: string, data: string | Uint8Array | readonly Uint8Array[], options: WriteSecureFileOptions = {}): void {
   if (options.exclusive) {
     try {
       statSync(path);
@@ -39,9 +40,11 @@ export function writeSecureFile(path: string, data: string | Uint8Array, options
   let fd = -1;
   try {
     fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    let written = 0;
-    while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+    for (const bytes of chunks) {
+      let written = 0;
+      while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+    }
     fsyncSync(fd);
     closeSync(fd);
     fd = -1;

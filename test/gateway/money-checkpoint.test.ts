@@ -1,11 +1,13 @@
 // The money log's checkpoint on the file store: a start replays only the log after it, and reopens to exactly the state a full replay builds, whatever crash, damage or mix-up left the checkpoint behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, copyFileSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import { StoreError } from '../../src/gateway/store/store.js';
+import { AppendLog } from '../../src/gateway/store/append-log.js';
+import { CHECKPOINT_FORMAT_BYTES, decodeCheckpoint, encodeCheckpoint, encodeCheckpointBytes } from '../../src/gateway/billing/money-checkpoint.js';
 import { receiptHash } from '../../src/protocol/receipt.js';
 import { headOver, T0, v2Body } from '../helpers/receipts.js';
 import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
@@ -29,11 +31,25 @@ async function fullReplay(logPath: string, dir: string): Promise<unknown> {
   }
 }
 
-/** Opens `logPath` with `checkpoint` beside it (or none); answers its state and whether it started from the checkpoint. */
-async function reopen(logPath: string, checkpoint: Buffer | null): Promise<{ state: unknown; fromCheckpoint: boolean }> {
+/** The checkpoint file and its side files (trees' leaves) beside `logPath`, by what follows the log's name. */
+function checkpointFiles(logPath: string): Map<string, Buffer> {
+  const name = basename(logPath);
+  const files = new Map<string, Buffer>();
+  for (const f of readdirSync(dirname(logPath))) if (f.startsWith(`${name}.checkpoint`)) files.set(f.slice(name.length), readFileSync(join(dirname(logPath), f)));
+  return files;
+}
+
+/**
+ * Opens `logPath` with `checkpoint` beside it (or none); answers its state and whether it started from the checkpoint.
+ * A Buffer replaces the checkpoint file alone; a Map (checkpointFiles) replaces it and its side files.
+ */
+async function reopen(logPath: string, checkpoint: Buffer | Map<string, Buffer> | null): Promise<{ state: unknown; fromCheckpoint: boolean }> {
   const beside = `${logPath}.checkpoint`;
   rmSync(beside, { force: true });
-  if (checkpoint) writeFileSync(beside, checkpoint, { mode: 0o600 });
+  if (checkpoint instanceof Map) {
+    for (const suffix of checkpointFiles(logPath).keys()) rmSync(`${logPath}${suffix}`, { force: true });
+    for (const [suffix, bytes] of checkpoint) writeFileSync(`${logPath}${suffix}`, bytes, { mode: 0o600 });
+  } else if (checkpoint) writeFileSync(beside, checkpoint, { mode: 0o600 });
   const log = ReceiptLog.open(logPath, { checkpointEvery: 0 }).receipts;
   try {
     return { state: await openStateOf(log), fromCheckpoint: log.fromCheckpoint() };
@@ -54,20 +70,21 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
       // A crash at step k: the log and the checkpoint as they stood then (the log fsynced, the checkpoint maybe older).
       const k = crashAt % ops.length;
       let logAtCrash: Buffer | null = null;
-      let checkpointAtCrash: Buffer | null = null;
+      let checkpointAtCrash: Map<string, Buffer> | null = null;
       for (const [i, op] of ops.entries()) {
         await history.step(op);
         if (i === k) {
           logAtCrash = readFileSync(path);
-          checkpointAtCrash = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+          checkpointAtCrash = existsSync(`${path}.checkpoint`) ? checkpointFiles(path) : null;
         }
       }
       writer.close();
       const final = existsSync(`${path}.checkpoint`) ? readFileSync(`${path}.checkpoint`) : null;
+      const finalFiles = checkpointFiles(path);
       const expected = await fullReplay(path, dir);
 
       // The newest checkpoint: used, same state.
-      const latest = await reopen(path, final);
+      const latest = await reopen(path, finalFiles);
       assert.deepEqual(latest.state, expected);
       assert.equal(latest.fromCheckpoint, final !== null);
 
@@ -84,6 +101,16 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
         const at = final.indexOf(0x0a) + 1 + (cutAt % (final.length - final.indexOf(0x0a) - 1));
         flipped[at] = (flipped[at] as number) ^ 0x01;
         assert.deepEqual(await reopen(path, flipped), { state: expected, fromCheckpoint: false });
+        // A side file (a tree's leaves) with one byte changed, or gone: not used, the whole log replayed.
+        const side = [...finalFiles.keys()].find((suffix) => suffix.startsWith('.checkpoint.leaves-'));
+        if (side !== undefined) {
+          const bytes = Buffer.from(finalFiles.get(side) as Buffer);
+          bytes[cutAt % bytes.length] = (bytes[cutAt % bytes.length] as number) ^ 0x01;
+          assert.deepEqual(await reopen(path, new Map([...finalFiles, [side, bytes]])), { state: expected, fromCheckpoint: false });
+          const without = new Map(finalFiles);
+          without.delete(side);
+          assert.deepEqual(await reopen(path, without), { state: expected, fromCheckpoint: false });
+        }
       }
 
       // The log as it stood at the crash with the newest checkpoint: trusted only if it stands within that log.
@@ -92,7 +119,7 @@ test('a checkpoint taken at random points reopens to exactly the state a full re
         writeFileSync(older, logAtCrash, { mode: 0o600 });
         const expectedOlder = await fullReplay(older, dir);
         const position = (JSON.parse(final.toString('utf8', 0, final.indexOf(0x0a))) as { position: number }).position;
-        const mixed = await reopen(older, final);
+        const mixed = await reopen(older, finalFiles);
         assert.deepEqual(mixed.state, expectedOlder);
         assert.equal(mixed.fromCheckpoint, position < logAtCrash.length);
       }
@@ -216,4 +243,115 @@ test('a checkpoint that cannot be encoded never stops a money append: the record
   const reopened = await reopen(path, null);
   assert.equal(reopened.fromCheckpoint, false);
   assert.deepEqual(reopened.state, kept, 'every record was written: the full replay rebuilds the state');
+});
+
+/** The JSON line after a checkpoint file's header and digest (format 1: the whole body; format 2: the part before the sections). */
+function jsonPartOf(file: Buffer): { format: number; sections?: number[] } {
+  const header = file.indexOf(0x0a);
+  const body = header + 1 + 65;
+  const end = file.indexOf(0x0a, body);
+  return JSON.parse(file.toString('utf8', body, end < 0 ? file.length : end)) as { format: number; sections?: number[] };
+}
+
+test('receipts.log keeps its checkpoint as bytes (format 2: leaves and deployment columns in binary sections), and a format 1 checkpoint as main wrote it is still read', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const ops: MoneyOp[] = [];
+  for (let i = 0; i < 24; i++) ops.push({ kind: OP_KINDS[(i * 7) % OP_KINDS.length] as MoneyOp['kind'], pick: i * 31 });
+  for (let i = 0; i < 6; i++) ops.splice(i * 4, 0, { kind: 'close', pick: i });
+  const write = async (path: string, options: Parameters<typeof ReceiptLog.open>[1]): Promise<Buffer> => {
+    const log = ReceiptLog.open(path, options).receipts;
+    const history = new MoneyHistory(log);
+    for (const op of ops) await history.step(op);
+    log.close();
+    return readFileSync(`${path}.checkpoint`);
+  };
+  const bytesPath = join(dir, 'bytes.log');
+  const bytesFile = await write(bytesPath, { checkpointEvery: 3 });
+  const meta = jsonPartOf(bytesFile);
+  assert.equal(meta.format, CHECKPOINT_FORMAT_BYTES);
+  assert.ok((meta.sections ?? []).length >= 5 + 4, 'the deployment columns and at least one tree in sections');
+  const fromBytes = await reopen(bytesPath, bytesFile);
+  assert.equal(fromBytes.fromCheckpoint, true);
+  assert.deepEqual(fromBytes.state, await fullReplay(bytesPath, dir));
+
+  // The same history, its checkpoint written as format 1 text (what main wrote beside receipts.log): read, not replayed.
+  const textPath = join(dir, 'text.log');
+  const textFile = await write(textPath, { checkpointEvery: 3, encodeCheckpoint: (s, o) => encodeCheckpoint(s, o) });
+  assert.equal(jsonPartOf(textFile).format, 1);
+  assert.equal(textFile.subarray(textFile.indexOf(0x0a) + 1).indexOf(0x0a), 64, 'format 1: the digest line, then one line of JSON');
+  const fromText = await reopen(textPath, textFile);
+  assert.equal(fromText.fromCheckpoint, true);
+  assert.deepEqual(fromText.state, fromBytes.state);
+  assert.ok(bytesFile.length < textFile.length, `format 2 (${bytesFile.length} bytes) is smaller than format 1 (${textFile.length})`);
+});
+
+test('format 2 decodes to the state format 1 holds, with positions kept or left to the store and live receipts read back from the log; a section cut, a length changed or a receipt not in the log is refused', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'r.log');
+  const log = ReceiptLog.open(path, { checkpointEvery: 0 }).receipts;
+  t.after(() => log.close());
+  const history = new MoneyHistory(log);
+  for (let i = 0; i < 30; i++) await history.step({ kind: i % 3 === 0 ? 'close' : (OP_KINDS[i % OP_KINDS.length] as MoneyOp['kind']), pick: i * 17 });
+  // Beside the history's deployments: one whose id no tree names (a v1 receipt's), with totals past 2^53 and below zero and a hash not in lowercase hex.
+  const { PeriodStarts } = await import('../../src/gateway/billing/period-starts.js');
+  const starts = PeriodStarts.empty();
+  starts.push(T0);
+  const open = log.openState();
+  const state = { ...open, deployments: new Map([...open.deployments, ['dep_v1_only', { lastHash: 'AB'.repeat(32), periodStartsMs: starts, positions: [7], upSeconds: 3600, chargedMicros: 2n ** 70n, heldMicros: -5n, returnedMicros: -(2n ** 60n) }]]) };
+  assert.ok(!state.names.includes('dep_v1_only'));
+  const text = (positions: boolean, s = state): string => encodeCheckpoint(s, { positions });
+  for (const positions of [true, false]) {
+    const bytes = Buffer.concat(encodeCheckpointBytes(state, { positions }).bytes);
+    // Live receipts of kept trees are named by their line in the log, read back through the store.
+    const part = JSON.parse(bytes.toString('utf8', 65, bytes.indexOf(0x0a, 65))) as { live: Array<{ at?: number; receipt?: unknown }> };
+    assert.ok(part.live.some((j) => j.at !== undefined && j.receipt === undefined), 'some live receipt named by position');
+    assert.equal(decodeCheckpoint(bytes), null, 'without a way to read the log: not used');
+    assert.equal(decodeCheckpoint(bytes, () => []), null, 'the log does not hold them: not used');
+    const decoded = decodeCheckpoint(bytes, (at) => AppendLog.readAt<MoneyRecord>(path, at));
+    assert.ok(decoded, `positions ${String(positions)}: decoded`);
+    // Parsed: a receipt read back from the log has its keys in the line's (canonical) order, as after a full replay.
+    assert.deepEqual(JSON.parse(text(positions, decoded).slice(65)), JSON.parse(text(positions).slice(65)));
+    // A section length that no longer adds up, with the digest made to match: refused, not misread.
+    const nl = bytes.indexOf(0x0a, 65);
+    const json = JSON.parse(bytes.toString('utf8', 65, nl)) as { sections: number[] };
+    json.sections[0] = (json.sections[0] as number) + 8;
+    const rest = Buffer.concat([Buffer.from(`${JSON.stringify(json)}\n`), bytes.subarray(nl + 1)]);
+    const { createHash } = await import('node:crypto');
+    const read = (at: readonly number[]): MoneyRecord[] => AppendLog.readAt<MoneyRecord>(path, at);
+    assert.equal(decodeCheckpoint(Buffer.concat([Buffer.from(`${createHash('sha256').update(rest).digest('hex')}\n`), rest]), read), null);
+    assert.equal(decodeCheckpoint(bytes.subarray(0, bytes.length - 1), read), null);
+  }
+});
+
+test('a kept tree\'s leaves lie in one side file, written once while the tree is kept and removed once no checkpoint names it', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const log = ReceiptLog.open(path, { checkpointEvery: 1, checkpointCheapLive: 1000 }).receipts;
+  const history = new MoneyHistory(log);
+  const inodes = new Map<string, number>();
+  let rewritten = 0;
+  // Each close's append carries the checkpoint of the state before it: the trees of the closes before.
+  await history.step({ kind: 'close', pick: 0 });
+  for (let i = 1; i < 12; i++) {
+    await history.step({ kind: 'close', pick: i });
+    const file = readFileSync(`${path}.checkpoint`);
+    const header = JSON.parse(file.toString('utf8', 0, file.indexOf(0x0a))) as { sides: Array<{ name: string }> };
+    const onDisk = [...checkpointFiles(path).keys()].filter((s) => s.startsWith('.checkpoint.leaves-')).map((s) => s.slice('.checkpoint.leaves-'.length));
+    assert.deepEqual(onDisk.sort(), header.sides.map((s) => s.name).sort(), 'exactly the side files the checkpoint names');
+    assert.equal(header.sides.length, Math.min(i, 8), 'one a kept tree (TREES_KEPT = 8)');
+    for (const { name } of header.sides) {
+      const ino = statSync(`${path}.checkpoint.leaves-${name}`).ino;
+      if (inodes.has(name) && inodes.get(name) !== ino) rewritten++;
+      inodes.set(name, ino);
+      assert.equal(statSync(`${path}.checkpoint.leaves-${name}`).mode & 0o777, 0o600);
+    }
+  }
+  assert.equal(rewritten, 0, 'no side file written twice by one process');
+  log.close();
+  const reopened = await reopen(path, checkpointFiles(path));
+  assert.equal(reopened.fromCheckpoint, true);
+  assert.deepEqual(reopened.state, await fullReplay(path, dir));
 });

@@ -1,22 +1,41 @@
 // Where the money log's records live: the port ReceiptLog reads and appends through, and its file adapter (receipts.log, with its checkpoint beside it).
 import { SecureFileError, writeSecureFile } from '../../identity/index.js';
-import { readOptionalStoreFile } from '../store/optional-store-file.js';
+import { readOptionalStoreBytes } from '../store/optional-store-file.js';
 import { verifiedTip } from '../store/log-resume.js';
 import { AppendLog, type EncodedRecords, type LogTip } from '../store/append-log.js';
 import { StoreError } from '../store/store.js';
 import type { MoneyRecord } from './money-record.js';
+import { CheckpointSideFiles, type SideRef } from './checkpoint-side-files.js';
 
-/** ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's text), to be stored with an append. */
-export interface MoneyCheckpoint {
-  readonly position: number;
-  readonly text: string;
+/**
+ * ReceiptLog's open state up to the record at `position` (money-checkpoint.ts's encoding), to be stored
+ * with an append: text (format 1) for a store that keeps text, or bytes (format 2, chunks to store in
+ * order) for a store that says `checkpointBytes`.
+ */
+export type MoneyCheckpoint = { readonly position: number; readonly text: string } | ({ readonly position: number } & CheckpointBytes);
+
+/** A checkpoint as bytes: chunks to store in order, some of which never change (a store may keep those apart and write them once). */
+export interface CheckpointBytes {
+  readonly bytes: readonly Uint8Array[];
+  readonly unchanging: readonly UnchangingChunks[];
 }
 
 /**
- * Hands a stored checkpoint to ReceiptLog before any record is replayed; false when ReceiptLog cannot
- * use it (damaged, another format, not at `position`): then every record is replayed.
+ * Chunks [from, to) of a bytes checkpoint whose content never changes while it is named `key` (a
+ * committed tree's leaves: hashes, codes and positions), in ascending order, not overlapping.
  */
-export type RestoreCheckpoint = (text: string, position: number) => boolean;
+export interface UnchangingChunks {
+  readonly from: number;
+  readonly to: number;
+  readonly key: string;
+}
+
+/**
+ * Hands a stored checkpoint (as the store keeps it) to ReceiptLog before any record is replayed, with a
+ * way to read records the checkpoint names by position (the file store's); false when ReceiptLog cannot
+ * use it (damaged, another format, not at `position`, a named record not there): then every record is replayed.
+ */
+export type RestoreCheckpoint = (checkpoint: string | Uint8Array, position: number, read?: (positions: readonly number[]) => MoneyRecord[]) => boolean;
 
 /** What an append may carry beside its records. */
 export interface AppendOptions {
@@ -49,27 +68,37 @@ export interface MoneyStore {
    * positions up to `upTo`, oldest first; ReceiptLog then keeps no positions older than its checkpoint.
    */
   receiptPositions?(deployment: string, upTo: number): Promise<number[]>;
+  /** Whether a checkpoint is stored as bytes (format 2: binary columns); otherwise it is handed as text. */
+  readonly checkpointBytes?: boolean;
   close(): void;
 }
 
-/** The first line of a checkpoint file: which line of the log it stands after (the log's tip there). */
+/** The first line of a checkpoint file: which line of the log it stands after (the log's tip there), and the side files whose bytes belong in its body. */
 interface CheckpointHeader {
   readonly position: number;
   readonly n: number;
   readonly head: string;
+  readonly sides?: readonly SideRef[];
 }
 
 /**
  * The money log in one append-only, hash-chained, fsynced file; positions are byte offsets of lines.
  * Its checkpoint is `<path>.checkpoint` (0600, replaced atomically): a header naming the log line it
  * stands after, with that line's number and chain hash, then ReceiptLog's state. It is used only when
- * that line is in the log with that hash (so never from another log, nor ahead of this one).
+ * that line is in the log with that hash (so never from another log, nor ahead of this one). The
+ * state's unchanging parts (committed trees' leaves) lie in side files, `<path>.checkpoint.leaves-*`,
+ * written once each (bench/billing at 100k: ~5 MB a tree, eight trees kept, a checkpoint about every close).
  */
 export class FileMoneyStore implements MoneyStore {
+  readonly checkpointBytes = true;
+  private readonly sides: CheckpointSideFiles;
+
   private constructor(
     private readonly log: AppendLog<MoneyRecord>,
     private readonly checkpointPath: string,
-  ) {}
+  ) {
+    this.sides = new CheckpointSideFiles(checkpointPath);
+  }
 
   /**
    * Opens (or creates) the file. With `restore`, a checkpoint that matches the log is handed to it and
@@ -78,7 +107,7 @@ export class FileMoneyStore implements MoneyStore {
    */
   static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number } {
     const checkpointPath = `${path}.checkpoint`;
-    const from = restore ? resumeFrom(path, checkpointPath, restore) : null;
+    const from = restore ? resumeFrom(path, new CheckpointSideFiles(checkpointPath), restore) : null;
     const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, ...(from ? { from } : {}) });
     return { store: new FileMoneyStore(log, checkpointPath), tornBytes };
   }
@@ -119,7 +148,15 @@ export class FileMoneyStore implements MoneyStore {
     if (!tip) throw new StoreError('corrupt', `${this.log.path}: no whole line at byte ${checkpoint.position}, where a checkpoint was to stand`);
     const header: CheckpointHeader = { position: checkpoint.position, n: tip.n, head: tip.head };
     try {
-      writeSecureFile(this.checkpointPath, `${JSON.stringify(header)}\n${checkpoint.text}`);
+      if ('text' in checkpoint) {
+        writeSecureFile(this.checkpointPath, `${JSON.stringify(header)}\n${checkpoint.text}`);
+        this.sides.prune([]);
+        return;
+      }
+      // Side files first: the checkpoint that names them is renamed into place only once they are fsynced.
+      const { parts, sides } = this.sides.split(checkpoint);
+      writeSecureFile(this.checkpointPath, [Buffer.from(`${JSON.stringify({ ...header, sides })}\n`, 'utf8'), ...parts]);
+      this.sides.prune(sides);
     } catch (err) {
       // A full disk shows on the next append of the log itself; the checkpoint is only a shortcut.
       if (!(err instanceof SecureFileError)) throw err;
@@ -132,18 +169,19 @@ function isEncoded(texts: readonly string[] | EncodedRecords): texts is EncodedR
 }
 
 /** The log tip to resume after when the checkpoint file matches the log and ReceiptLog took its state; else null. */
-function resumeFrom(path: string, checkpointPath: string, restore: RestoreCheckpoint): LogTip | null {
-  const raw = readOptionalStoreFile(checkpointPath);
+function resumeFrom(path: string, sides: CheckpointSideFiles, restore: RestoreCheckpoint): LogTip | null {
+  const raw = readOptionalStoreBytes(`${path}.checkpoint`);
   if (raw === null) return null;
-  const nl = raw.indexOf('\n');
+  const nl = raw.indexOf(0x0a);
   let header: CheckpointHeader;
   try {
-    header = JSON.parse(raw.slice(0, nl)) as CheckpointHeader;
+    header = JSON.parse(raw.toString('utf8', 0, nl)) as CheckpointHeader;
   } catch {
     return null;
   }
   if (nl < 0 || !Number.isSafeInteger(header.position) || header.position < 0) return null;
   const tip = verifiedTip(path, { offset: header.position, n: header.n, head: header.head });
   if (!tip) return null;
-  return restore(raw.slice(nl + 1), header.position) ? tip : null;
+  const body = sides.join(raw.subarray(nl + 1), header.sides);
+  return body !== null && restore(body, header.position, (positions) => AppendLog.readAt<MoneyRecord>(path, positions)) ? tip : null;
 }

@@ -69,4 +69,15 @@ export class PeriodStarts {
   toRuns(): number[] {
     return [...this.runs];
   }
+
+  /** Number of runs (toRuns has three numbers a run). */
+  runCount(): number {
+    return this.runs.length / 3;
+  }
+
+  /** Writes the runs (as toRuns answers them) into `into` from `at`; answers where they end (a checkpoint's column, without an array a deployment). */
+  writeRuns(into: Float64Array, at: number): number {
+    for (const x of this.runs) into[at++] = x;
+    return at;
+  }
 }

@@ -4,7 +4,7 @@ import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
 import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
-import { decodeCheckpoint, encodeCheckpoint } from './money-checkpoint.js';
+import { decodeCheckpoint, encodeCheckpointFor, type CheckpointEncoder } from './money-checkpoint.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
 import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
@@ -190,8 +190,8 @@ export interface ReceiptLogOptions {
   readonly readBackLeaves?: number;
   /** A working set this small never delays a due checkpoint (default CHECKPOINT_CHEAP_LIVE). */
   readonly checkpointCheapLive?: number;
-  /** How the open state is written (default encodeCheckpoint); tests give one that fails as JSON.stringify does past V8's longest string. */
-  readonly encodeCheckpoint?: typeof encodeCheckpoint;
+  /** How the open state is written (default encodeCheckpointFor); tests give one that fails as JSON.stringify does past V8's longest string. */
+  readonly encodeCheckpoint?: CheckpointEncoder;
 }
 
 /** The most a failing checkpoint's interval is stretched (CHECKPOINT_EVERY × this). */
@@ -257,13 +257,13 @@ export class ReceiptLog {
   private readonly checkpointEvery: number;
   private readonly readBackLeavesMax: number;
   private readonly checkpointCheapLive: number;
-  private readonly encode: typeof encodeCheckpoint;
+  private readonly encode: CheckpointEncoder;
 
   private constructor(options: ReceiptLogOptions) {
     this.checkpointEvery = options.checkpointEvery ?? CHECKPOINT_EVERY;
     this.readBackLeavesMax = options.readBackLeaves ?? READ_BACK_LEAVES;
     this.checkpointCheapLive = options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE;
-    this.encode = options.encodeCheckpoint ?? encodeCheckpoint;
+    this.encode = options.encodeCheckpoint ?? encodeCheckpointFor;
   }
 
   /**
@@ -300,8 +300,8 @@ export class ReceiptLog {
 
   /** Takes a checkpoint's state, before any record is replayed; false (nothing taken) if it is unreadable or not at `position`. */
   private restorer(): RestoreCheckpoint {
-    return (text, position) => {
-      const s = decodeCheckpoint(text);
+    return (checkpoint, position, read) => {
+      const s = decodeCheckpoint(checkpoint, read);
       if (!s || s.position !== position || this.applied > 0) return false;
       const copy = <K, V>(from: Map<K, V>, to: Map<K, V>): void => from.forEach((v, k) => to.set(k, v));
       copy(s.live, this.live);
@@ -344,9 +344,9 @@ export class ReceiptLog {
         h.olderUpTo = this.lastPosition;
       }
     }
-    let text: string;
+    let encoded: ReturnType<CheckpointEncoder>;
     try {
-      text = this.encode(this.openState(), { positions: !readsBack });
+      encoded = this.encode(this.openState(), { positions: !readsBack, bytes: store.checkpointBytes === true });
     } catch (err) {
       // The checkpoint is only a shortcut for the next start: the records must still be written.
       this.checkpointFailures++;
@@ -355,7 +355,7 @@ export class ReceiptLog {
       return undefined;
     }
     this.checkpointBackoff = 1;
-    return { position: this.lastPosition, text };
+    return typeof encoded === 'string' ? { position: this.lastPosition, text: encoded } : { position: this.lastPosition, ...encoded };
   }
 
   /** Checkpoints that could not be encoded since this log was opened, and the last one's error (a start then replays more). */

@@ -142,6 +142,24 @@ export class AppendLog<T> implements RecordLog<T> {
     }
   }
 
+  /**
+   * The records whose lines start at these offsets, read from the file before it is opened (a checkpoint
+   * naming records of the log before its tip, which the open will not read again); throws when one is not
+   * a whole line of this log's form.
+   */
+  static readAt<T>(path: string, offsets: readonly number[]): T[] {
+    const fd = openSync(path, constants.O_RDONLY);
+    try {
+      return offsets.map((offset) => {
+        const line = lineFrom(fd, offset);
+        if (line === null) throw corrupt(`${path} at byte ${offset}`, 'is not a whole line');
+        return parseLine<T>(line, `${path} at byte ${offset}`);
+      });
+    } finally {
+      closeSync(fd);
+    }
+  }
+
   /** The tip of this log's line starting at `offset`, or null. */
   tipAt(offset: number): LogTip | null {
     this.flushQueue();

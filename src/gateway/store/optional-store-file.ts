@@ -9,8 +9,13 @@ import { StoreError } from './store.js';
  * written must not decide what a start trusts.
  */
 export function readOptionalStoreFile(path: string): string | null {
+  return readOptionalStoreBytes(path)?.toString('utf8') ?? null;
+}
+
+/** The file's bytes, or null when there is none; errors as readOptionalStoreFile's. */
+export function readOptionalStoreBytes(path: string): Buffer | null {
   try {
-    return readSecureFile(path).toString('utf8');
+    return readSecureFile(path);
   } catch (err) {
     if (err instanceof SecureFileError && err.problem === 'permissions') throw new StoreError('permissions', err.message);
     if (err instanceof SecureFileError && err.problem === 'not_found') return null;
