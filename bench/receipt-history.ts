@@ -1,6 +1,6 @@
 // Receipt history for the benches: a money log filled with paid, paid-out v2 receipts as a running gateway leaves them.
 import type { MoneyRecord, ReceiptLog } from '../src/gateway/billing/receipt-log.js';
-import { receiptBodyFor } from '../src/gateway/billing/billing-service.js';
+import { receiptBodyFor } from '../src/gateway/billing/receipt-body.js';
 import type { DeploymentRecord } from '../src/gateway/store/records.js';
 import { MerkleTree } from '../src/protocol/merkle.js';
 import { receiptLeafHash, receiptSigningBytes } from '../src/protocol/receipt.js';

@@ -1,7 +1,8 @@
 // A BillingService for unit tests of settling and paying: the test's receipt log and ledger, everything else quiet (no deployments, no agents, no escrow).
 import { pino } from 'pino';
 import { sign } from '../../src/identity/index.js';
-import { BillingService, type BillingDeps, type BillingPolicy } from '../../src/gateway/billing/billing-service.js';
+import type { BillingDeps, BillingPolicy } from '../../src/gateway/billing/billing-deps.js';
+import { BillingService } from '../../src/gateway/billing/billing-service.js';
 import type { DeploymentRecord } from '../../src/gateway/store/records.js';
 import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { FakeClock } from './fake-clock.js';

@@ -1,146 +1,24 @@
 // The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
-import type { Logger } from 'pino';
 import { blake2b, toHex, utf8 } from '../../identity/index.js';
-import type { Clock } from '../../protocol/clock.js';
-import { computeCharge } from '../../protocol/charge.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
-import { leafHashesOfItems, merkleRootOfLeafHashes, MerkleTree } from '../../protocol/merkle.js';
+import { MerkleTree } from '../../protocol/merkle.js';
 import { formatAmount } from '../../protocol/money.js';
-import { RECEIPT_V2_PURPOSE, receiptId, receiptLeafHash, type AnyReceipt, type Receipt, type ReceiptAgentHead, type ReceiptBodyV2 } from '../../protocol/receipt.js';
-import { signatureHolds, signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
-import type { EventSink } from '../events/event-log.js';
+import { receiptLeafHash, type AnyReceipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
+import { signatureHolds, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { EventName } from '../events/event-catalogue.js';
-import { BILLING_EVENTS_PER_CALL, LedgerRejectedError, LedgerUnavailableError, type BatchPostResult, type BillingEvent, type Ledger } from '../ledger/ledger.js';
+import { BILLING_EVENTS_PER_CALL, LedgerRejectedError, LedgerUnavailableError, type BatchPostResult, type BillingEvent } from '../ledger/ledger.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
-import type { Table } from '../store/store.js';
-import type { DeploymentRecord, EndReason } from '../store/records.js';
-import type { UptimeBook } from '../uptime/uptime-book.js';
-import { billableUptime } from '../uptime/disputed-uptime.js';
-import type { DisputeSource } from '../uptime/probe-service.js';
+import type { DeploymentRecord } from '../store/records.js';
+import type { BillingDeps } from './billing-deps.js';
 import type { PeriodWork } from './period-closer.js';
-import { IssuedBodies } from './issued-bodies.js';
-import { ReceiptRecordBytes } from './money-record-text.js';
-import { ReceiptBodyText } from './receipt-body-text.js';
-import { amountOf, amountText } from './amount-cache.js';
-import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry, ReceiptLog } from './receipt-log.js';
+import { PeriodIssuer, type IssuedClose } from './period-issuer.js';
+import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
 export type BatchCountersignResult =
   | { readonly size: number; readonly root: string; readonly signature: string; readonly refused: ReadonlyArray<{ readonly receiptId: string; readonly reason: string }> }
   | { readonly reason: string };
 
-/** Billing policy (clock ms). */
-export interface BillingPolicy {
-  readonly farmerShareBps: number;
-  readonly graceMs: number;
-  readonly pauseInGrace: boolean;
-  readonly periodMs: number;
-}
-
-/** What billing needs of the rest of the gateway. */
-export interface BillingDeps {
-  readonly clock: Clock;
-  readonly gateway: { readonly agent: string; sign(message: Uint8Array): Uint8Array };
-  readonly receipts: ReceiptLog;
-  readonly deployments: Table<DeploymentRecord>;
-  readonly uptime: UptimeBook;
-  /** The gateway's probes: whether a VM's up-time was disputed (absent when probes are off). */
-  readonly disputes?: DisputeSource;
-  readonly ledger: Ledger;
-  readonly lifecycle: {
-    setPaused(d: DeploymentRecord, paused: boolean, why: string): Promise<boolean>;
-    end(d: DeploymentRecord, reason: EndReason, detail: string): Promise<DeploymentRecord>;
-  };
-  readonly agents: {
-    agentHead(agent: string, periodStartMs: number): ReceiptAgentHead | null;
-    /** Asks a farmer to countersign a v1 receipt (issued before v2; re-asked after a restart). */
-    requestCountersign(receipt: Receipt): void;
-    verifyCountersignature(receipt: Receipt, signature: string): boolean;
-    /** Asks a farmer for one countersignature over its receipts in a period's tree (now, or when it reconnects). */
-    requestBatchCountersign(farmer: string, head: SignedTreeHead, receipts: readonly ReceiptBodyV2[]): void;
-  };
-  readonly events: EventSink;
-  readonly log: Logger;
-  readonly policy: BillingPolicy;
-  /** Access escrow: releases or returns held charges whose deployment's access is settled, before anything is posted. */
-  readonly escrow?: { settleHeld(): Promise<void> };
-  /** Called after each settle with its outcome, for metrics. */
-  onRun?(run: { durationMs: number; receipts: number; error: string | null }): void;
-}
-
-/** What a receipt body needs besides the deployment and the period. */
-export interface ReceiptInputs {
-  /** The VM's up-seconds within [fromMs, toMs) from the evidence. */
-  upSeconds(fromMs: number, toMs: number): number;
-  /** The gateway's own probes' up-seconds for the VM within [fromMs, toMs), or null when it has none. */
-  gatewayUpSeconds?(fromMs: number, toMs: number): number | null;
-  /** Whether the probes disagreed with the agent within [fromMs, toMs). */
-  disputed?(fromMs: number, toMs: number): boolean;
-  /** The hash of the deployment's previous receipt, or null for its first. */
-  readonly prev: string | null;
-  readonly agentHead: ReceiptAgentHead | null;
-  readonly gateway: string;
-  readonly issuedAt: string;
-  readonly farmerShareBps: number;
-}
-
-/**
- * A deployment's receipt body for the period [startMs, endMs), or null when it was not
- * billable in it (not yet handed over, or ended before). Billing covers only the part of the
- * period the deployment existed in, and never more up-seconds than that part has.
- */
-export function receiptBodyFor(d: DeploymentRecord, startMs: number, endMs: number, inputs: ReceiptInputs): ReceiptBodyV2 | null {
-  if (d.activatedAtMs === undefined) return null;
-  const fromMs = Math.max(startMs, d.activatedAtMs);
-  const toMs = Math.min(endMs, d.endedAtMs ?? endMs);
-  if (toMs <= fromMs) return null;
-  const spanSeconds = Math.floor((toMs - fromMs) / 1000);
-  const disputed = inputs.disputed?.(fromMs, toMs) ?? false;
-  const billed = billableUptime({
-    agentUpSeconds: Math.min(inputs.upSeconds(fromMs, toMs), spanSeconds),
-    gatewayUpSeconds: disputed ? Math.min(inputs.gatewayUpSeconds?.(fromMs, toMs) ?? spanSeconds, spanSeconds) : null,
-    disputed,
-  });
-  const upSeconds = billed.upSeconds;
-  const charge = computeCharge(amountOf('pricePerHour', d.pricePerHour), upSeconds, inputs.farmerShareBps);
-  return {
-    v: 2,
-    purpose: RECEIPT_V2_PURPOSE,
-    id: receiptId(d.id, startMs),
-    deployment: d.id,
-    customer: d.customer,
-    farmer: d.farmer,
-    node: d.node,
-    offer: d.offer,
-    periodStart: isoOf(fromMs),
-    periodEnd: isoOf(toMs),
-    upSeconds,
-    pricePerHour: d.pricePerHour,
-    amount: amountText(charge.amountMicros),
-    farmerShare: amountText(charge.farmerShareMicros),
-    fee: amountText(charge.feeMicros),
-    unit: d.unit,
-    prev: inputs.prev,
-    gateway: inputs.gateway,
-    issuedAt: inputs.issuedAt,
-    final: d.endedAtMs !== undefined && d.endedAtMs <= endMs,
-    agentHead: inputs.agentHead,
-    ...(billed.dispute ? { dispute: billed.dispute } : {}),
-    // Access not verified yet (gateway/escrow/): the charge is held, billed only once released.
-    ...(d.access !== undefined && d.access.state !== 'verified' ? { held: true as const } : {}),
-  };
-}
-
-/** The last two instants written as ISO text (a period's receipts mostly share its start and end). */
-const isoKept: Array<{ ms: number; iso: string }> = [];
-
-function isoOf(ms: number): string {
-  for (const k of isoKept) if (k.ms === ms) return k.iso;
-  const iso = new Date(ms).toISOString();
-  isoKept.unshift({ ms, iso });
-  if (isoKept.length > 2) isoKept.pop();
-  return iso;
-}
 
 /** What funding an agreement did right away (BillingService.settleFor). */
 export interface FundedOutcome {
@@ -159,8 +37,6 @@ export interface FundedOutcome {
  * idempotently). bench/billing: at 256, a 100k close spent most of its settle in ~800 fdatasyncs.
  */
 const BATCH = 8192;
-/** Receipt records appended per fsync while closing (the tree head, appended last, commits them all). */
-const CLOSE_BATCH = 16_384;
 /**
  * Receipts paid out to one farmer in one ledger call. Bounded because the call names every
  * receipt (the embedded ledger journals the ids; Unyt's payFarmer looks up each one's bill).
@@ -210,24 +86,6 @@ class PaidBatch {
   }
 }
 
-/** A receipt issued in a close: its body, ledger key and hash, not yet stored. */
-export interface IssuedReceipt {
-  readonly receipt: ReceiptBodyV2;
-  readonly key: string;
-  readonly hash: string;
-}
-
-/** The buffers a close writes its bodies and record texts into (handed back to the service after it, to be reused). */
-interface CloseBuffers {
-  readonly bodies: IssuedBodies;
-  readonly texts: ReceiptRecordBytes;
-}
-
-/** A close's receipts, issued and not yet stored: receipt i's canonical JSON (what its hash is over) is `bodies.body(i)`. */
-export interface IssuedClose extends CloseBuffers {
-  readonly receipts: IssuedReceipt[];
-}
-
 /**
  * Closing a period writes every deployment's receipt first (one fsynced batch), and only then
  * talks to the ledger; each billing event carries the key (deployment, period start), so a
@@ -240,12 +98,6 @@ export class BillingService implements PeriodWork {
   private again = false;
   private ledgerDown: string | null = null;
   private lastRun: { atMs: number; durationMs: number; error: string | null } | null = null;
-  private readonly bodyText = new ReceiptBodyText();
-  /**
-   * A close's body bytes and a batch's record texts, kept from close to close (IssuedBodies.reset
-   * says why); taken by a close while it runs, so two closes at once never share them.
-   */
-  private spare: CloseBuffers | null = null;
   /**
    * Receipts whose last post failed without an answer (LedgerUnavailableError): the charge may have
    * run. Bounded by the receipts not yet paid; an answer removes the id.
@@ -253,7 +105,11 @@ export class BillingService implements PeriodWork {
   private readonly outcomeUnknown = new Set<string>();
   private settleTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: BillingDeps) {}
+  private readonly issuer: PeriodIssuer;
+
+  constructor(private readonly deps: BillingDeps) {
+    this.issuer = new PeriodIssuer(deps);
+  }
 
   /**
    * Starts the settle loop: every `tickRealMs` (at least 100 ms) posts what is unposted, then runs
@@ -284,67 +140,24 @@ export class BillingService implements PeriodWork {
    */
   async closePeriod(startMs: number, endMs: number): Promise<void> {
     if (this.deps.receipts.treeHead(startMs) === undefined) {
-      const close = this.issue(startMs, endMs);
+      const close = this.issuer.issue(startMs, endMs);
       const issued = close.receipts;
       let head: SignedTreeHead | undefined;
       try {
         if (issued.length > 0) {
-          head = this.buildTreeHead(close, startMs, endMs);
-          await this.store(close, head, startMs);
+          head = this.issuer.buildTreeHead(close, startMs, endMs);
+          await this.issuer.store(close, head, startMs);
         }
       } finally {
-        this.spare = { bodies: close.bodies, texts: close.texts };
+        this.issuer.giveBack(close);
       }
       if (head) {
         this.requestBatchCountersigns(head, issued.map((i) => i.receipt));
-        await this.recordDisputes(issued);
+        await this.issuer.recordDisputes(issued);
         await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.period_closed', detail: `${issued.length} receipt(s) issued for the period starting ${new Date(startMs).toISOString()} under tree head ${head.root.slice(0, 16)}…` });
       }
     }
     await this.settle();
-  }
-
-  /**
-   * The signed head of a tree over the issued receipts, in issue order, chained to the previous
-   * head. Leaves (receiptLeafHash of each receipt's hash) and the root are worked out over flat
-   * buffers of hashes (bench/billing: an array of leaf buffers and a kept tree were ~5% of a close).
-   */
-  private buildTreeHead(close: IssuedClose, startMs: number, endMs: number): SignedTreeHead {
-    const root = merkleRootOfLeafHashes(leafHashesOfItems(close.bodies.hashBytes(), 32));
-    return signTreeHead(
-      {
-        v: 1,
-        purpose: TREE_HEAD_PURPOSE,
-        gateway: this.deps.gateway.agent,
-        periodStart: new Date(startMs).toISOString(),
-        periodEnd: new Date(endMs).toISOString(),
-        size: close.receipts.length,
-        root: toHex(root),
-        issuedAt: new Date(this.deps.clock.nowMs()).toISOString(),
-        prev: this.deps.receipts.lastTreeHeadHash(),
-      },
-      (m) => this.deps.gateway.sign(m),
-    );
-  }
-
-  /** Appends a close: its beginning, its receipts in batches (one fsync each), then its tree head. */
-  private async store(close: IssuedClose, head: SignedTreeHead, startMs: number): Promise<void> {
-    const issued = close.receipts;
-    await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: startMs }]);
-    for (let from = 0; from < issued.length; from += CLOSE_BATCH) {
-      const to = Math.min(issued.length, from + CLOSE_BATCH);
-      const batch: MoneyRecord[] = [];
-      // Each record's text is written around its body's canonical JSON bytes, copied as they are.
-      const texts = close.texts;
-      texts.reset();
-      for (let i = from; i < to; i++) {
-        const x = issued[i] as IssuedReceipt;
-        batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: startMs, key: x.key, hash: x.hash, index: i });
-        texts.add(close.bodies.body(i), startMs, x.key, x.hash, i);
-      }
-      await this.deps.receipts.append(batch, texts.records());
-    }
-    await this.deps.receipts.append([{ t: 'tree_head', periodStartMs: startMs, head }]);
   }
 
   /** One request per farmer, with that farmer's receipts in tree order. */
@@ -358,32 +171,9 @@ export class BillingService implements PeriodWork {
     for (const [farmer, list] of byFarmer) this.deps.agents.requestBatchCountersign(farmer, head, list);
   }
 
-  /** The receipt bodies of a period, hashed, not yet stored. */
+  /** The receipt bodies of a period, hashed, not yet stored (PeriodIssuer.issue). */
   issue(startMs: number, endMs: number): IssuedClose {
-    const out: IssuedReceipt[] = [];
-    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0), texts: new ReceiptRecordBytes(0) };
-    this.spare = null;
-    bodies.reset(this.deps.deployments.size());
-    const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
-    const periodIso = new Date(startMs).toISOString();
-    for (const d of this.deps.deployments.values()) {
-      if (this.deps.receipts.has(d.id, startMs)) continue;
-      const body = receiptBodyFor(d, startMs, endMs, {
-        upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
-        gatewayUpSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`probe:${d.id}`, fromMs, toMs),
-        disputed: (fromMs, toMs) => this.deps.disputes?.disputed(d.id, fromMs, toMs) ?? false,
-        prev: this.deps.receipts.lastHash(d.id),
-        agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
-        gateway: this.deps.gateway.agent,
-        issuedAt,
-        farmerShareBps: this.deps.policy.farmerShareBps,
-      });
-      if (!body) continue;
-      // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment; kept as bytes only.
-      const hash = bodies.add(this.bodyText.text(d, body));
-      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash });
-    }
-    return { receipts: out, bodies, texts };
+    return this.issuer.issue(startMs, endMs);
   }
 
   /**
@@ -403,23 +193,6 @@ export class BillingService implements PeriodWork {
       } while (this.again);
     })().finally(() => (this.settling = null));
     return this.settling;
-  }
-
-  /** Tells admins and the farmer, on the timeline, of every receipt billed at the smaller of two disputed up-times. */
-  private async recordDisputes(issued: readonly IssuedReceipt[]): Promise<void> {
-    for (const { receipt: r } of issued) {
-      if (!r.dispute) continue;
-      await this.deps.events.record({
-        atMs: this.deps.clock.nowMs(),
-        event: 'billing.uptime_disputed',
-        detail: `${r.deployment} ${r.periodStart} to ${r.periodEnd}: the agent reported ${r.dispute.agentUpSeconds} s up, the gateway's probes found ${r.dispute.gatewayUpSeconds} s; billed ${r.upSeconds} s (the smaller)`,
-        deployment: r.deployment,
-        customer: r.customer,
-        agent: r.farmer,
-        node: r.node,
-        data: { receipt: r.id, ...r.dispute, billedUpSeconds: r.upSeconds },
-      });
-    }
   }
 
   /**
