@@ -1,5 +1,5 @@
 // The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
-import { blake2b, toHex, utf8 } from '../../identity/index.js';
+import { toHex } from '../../identity/index.js';
 import { farmerBatchBytes } from '../../protocol/farmer-batch.js';
 import { MerkleTree } from '../../protocol/merkle.js';
 import { formatAmount } from '../../protocol/money.js';
@@ -11,10 +11,9 @@ import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import type { DeploymentRecord } from '../store/records.js';
 import type { BillingDeps } from './billing-deps.js';
 import { CustomerSettler } from './customer-settler.js';
-import { SETTLE_BATCH } from './paid-batch.js';
+import { FarmerPayouts } from './farmer-payouts.js';
 import type { PeriodWork } from './period-closer.js';
 import { PeriodIssuer, type IssuedClose } from './period-issuer.js';
-import type { MoneyRecord, OpenPayoutBatch, ReceiptEntry } from './receipt-log.js';
 
 /** A farmer's answer to a batch countersign request. */
 export type BatchCountersignResult =
@@ -35,29 +34,6 @@ export interface FundedOutcome {
 }
 
 /**
- * Receipts paid out to one farmer in one ledger call. Bounded because the call names every
- * receipt (the embedded ledger journals the ids; Unyt's payFarmer looks up each one's bill).
- */
-export const PAYOUT_BATCH = 1000;
-
-/**
- * A payout batch for receipts of one farmer and unit. Its key is derived from the receipt ids,
- * and a receipt is put in one batch only (ReceiptLog refuses a second), so a key names one payout.
- */
-export function payoutBatchOf(entries: readonly ReceiptEntry[]): OpenPayoutBatch {
-  const first = entries[0];
-  if (!first) throw new RangeError('payoutBatchOf: a batch needs at least one receipt');
-  const ids = entries.map((e) => e.receipt.id);
-  return {
-    key: `payout:b:${toHex(blake2b(utf8(ids.join('\n')), 16))}`,
-    farmer: first.receipt.farmer,
-    unit: first.receipt.unit,
-    amountMicros: entries.reduce((sum, e) => sum + e.farmerShareMicros, 0n),
-    ids,
-  };
-}
-
-/**
  * Closing a period writes every deployment's receipt first (one fsynced batch), and only then
  * talks to the ledger; each billing event carries the key (deployment, period start), so a
  * run repeated after a crash charges nothing twice. A refusal for lack of funds makes the
@@ -73,10 +49,12 @@ export class BillingService implements PeriodWork {
 
   private readonly issuer: PeriodIssuer;
   private readonly settler: CustomerSettler;
+  private readonly payouts: FarmerPayouts;
 
   constructor(private readonly deps: BillingDeps) {
     this.issuer = new PeriodIssuer(deps);
     this.settler = new CustomerSettler(deps);
+    this.payouts = new FarmerPayouts(deps);
   }
 
   /**
@@ -285,7 +263,7 @@ export class BillingService implements PeriodWork {
       await this.settler.retryArrears();
       await this.deps.escrow?.settleHeld();
       posted = await this.settler.postIssued();
-      await this.payFarmers();
+      await this.payouts.payFarmers();
       this.markLedgerUp();
     } catch (err) {
       if (!(err instanceof LedgerUnavailableError) && !(err instanceof LedgerRejectedError)) throw err;
@@ -295,68 +273,6 @@ export class BillingService implements PeriodWork {
     await this.graceTransitions();
     this.lastRun = { atMs: this.deps.clock.nowMs(), durationMs: Date.now() - started, error };
     this.deps.onRun?.({ durationMs: Date.now() - started, receipts: posted, error });
-  }
-
-  /**
-   * Pays farmers their shares of paid receipts: batches begun before a crash first (same key,
-   * same receipts), then one payout per farmer (and unit) for up to PAYOUT_BATCH receipts, each
-   * written ahead as `payout_begin` before it is posted. Receipts paid before batching began, or
-   * whose batch the ledger refused, are paid one by one under their own key, as they always were.
-   */
-  private async payFarmers(): Promise<void> {
-    const receipts = this.deps.receipts;
-    for (const batch of receipts.openPayoutBatches()) await this.postPayoutBatch(batch);
-    const singly: ReceiptEntry[] = [];
-    const byFarmer = new Map<string, ReceiptEntry[]>();
-    for (const e of receipts.unpaidOut()) {
-      if (e.payoutSingly) {
-        singly.push(e);
-        continue;
-      }
-      const group = `${e.receipt.farmer}\n${e.receipt.unit}`;
-      const list = byFarmer.get(group);
-      if (list) list.push(e);
-      else byFarmer.set(group, [e]);
-    }
-    await this.payOneByOne(singly);
-    const begun: OpenPayoutBatch[] = [];
-    for (const list of byFarmer.values()) {
-      for (let from = 0; from < list.length; from += PAYOUT_BATCH) begun.push(payoutBatchOf(list.slice(from, from + PAYOUT_BATCH)));
-    }
-    if (begun.length === 0) return;
-    const atMs = this.deps.clock.nowMs();
-    await receipts.append(begun.map((b): MoneyRecord => ({ t: 'payout_begin', key: b.key, farmer: b.farmer, unit: b.unit, amountMicros: b.amountMicros.toString(), ids: b.ids, atMs })));
-    for (const b of begun) await this.postPayoutBatch(b);
-  }
-
-  /** Posts one begun batch and records its outcome; a refusal (nothing paid under its key) sends its receipts to be paid one by one. */
-  private async postPayoutBatch(b: OpenPayoutBatch): Promise<void> {
-    let entryId: string;
-    try {
-      entryId = (await this.deps.ledger.payFarmer({ key: b.key, farmer: b.farmer, amountMicros: b.amountMicros, unit: b.unit, receiptIds: b.ids })).entryId;
-    } catch (err) {
-      if (!(err instanceof LedgerRejectedError)) throw err;
-      const atMs = this.deps.clock.nowMs();
-      await this.deps.receipts.append([{ t: 'payout_refused', key: b.key, reason: err.message, atMs }]);
-      await this.deps.events.record({ atMs, event: 'billing.payout_batch_refused', detail: `the ledger refused a payout of ${b.ids.length} receipt(s) to ${b.farmer} as one batch (${err.message}); they are paid one by one`, agent: b.farmer });
-      return;
-    }
-    await this.deps.receipts.append([{ t: 'payout_done', key: b.key, entryId, atMs: this.deps.clock.nowMs() }]);
-  }
-
-  /** Pays each receipt's farmer share under its own key `payout:<receipt id>` (idempotent per receipt). */
-  private async payOneByOne(entries: readonly ReceiptEntry[]): Promise<void> {
-    const records: MoneyRecord[] = [];
-    try {
-      for (const e of entries) {
-        const r = e.receipt;
-        const result = await this.deps.ledger.payFarmer({ key: `payout:${r.id}`, farmer: r.farmer, amountMicros: e.farmerShareMicros, unit: r.unit, receiptIds: [r.id] });
-        records.push({ t: 'payout', id: r.id, farmer: r.farmer, amountMicros: e.farmerShareMicros.toString(), entryId: result.entryId, atMs: this.deps.clock.nowMs() });
-        if (records.length >= SETTLE_BATCH) await this.deps.receipts.append(records.splice(0));
-      }
-    } finally {
-      await this.deps.receipts.append(records);
-    }
   }
 
   /** active -> grace on arrears; grace -> active once they are paid; grace -> deprovisioned when it ends. */
