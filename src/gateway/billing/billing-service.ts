@@ -1,15 +1,13 @@
-// The billing run: a signed receipt per deployment per period, its billing event on the customer's agreement, farmer payouts, grace and its end.
-import { formatAmount } from '../../protocol/money.js';
+// The billing run: closes a period and runs the settle loop, handing each job to its part (issuing, customer settling, farmer payouts, countersignatures, grace).
 import type { AnyReceipt } from '../../protocol/receipt.js';
 import type { SignedTreeHead } from '../../protocol/tree-head.js';
-import type { EventName } from '../events/event-catalogue.js';
 import { LedgerRejectedError, LedgerUnavailableError } from '../ledger/ledger.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
-import type { DeploymentRecord } from '../store/records.js';
 import type { BillingDeps } from './billing-deps.js';
 import { CustomerSettler } from './customer-settler.js';
 import { FarmerCountersigns, type BatchCountersignResult } from './farmer-countersigns.js';
 import { FarmerPayouts } from './farmer-payouts.js';
+import { GraceTransitions } from './grace-transitions.js';
 import type { PeriodWork } from './period-closer.js';
 import { PeriodIssuer, type IssuedClose } from './period-issuer.js';
 
@@ -43,12 +41,14 @@ export class BillingService implements PeriodWork {
   private readonly settler: CustomerSettler;
   private readonly payouts: FarmerPayouts;
   private readonly countersigns: FarmerCountersigns;
+  private readonly grace: GraceTransitions;
 
   constructor(private readonly deps: BillingDeps) {
     this.issuer = new PeriodIssuer(deps);
     this.settler = new CustomerSettler(deps);
     this.payouts = new FarmerPayouts(deps);
     this.countersigns = new FarmerCountersigns(deps);
+    this.grace = new GraceTransitions(deps);
   }
 
   /**
@@ -165,6 +165,7 @@ export class BillingService implements PeriodWork {
     return this.deps.receipts.totalsOf(deploymentId);
   }
 
+  /** A customer's unpaid charges, from the receipt log's running totals. */
   arrearsOf(customer: string): bigint {
     return this.deps.receipts.arrearsOf(customer);
   }
@@ -204,33 +205,9 @@ export class BillingService implements PeriodWork {
       error = err.message;
       await this.markLedgerDown(err);
     }
-    await this.graceTransitions();
+    await this.grace.run();
     this.lastRun = { atMs: this.deps.clock.nowMs(), durationMs: Date.now() - started, error };
     this.deps.onRun?.({ durationMs: Date.now() - started, receipts: posted, error });
-  }
-
-  /** active -> grace on arrears; grace -> active once they are paid; grace -> deprovisioned when it ends. */
-  private async graceTransitions(): Promise<void> {
-    const now = this.deps.clock.nowMs();
-    for (const d of this.deps.deployments.values()) {
-      if (d.state !== 'active' && d.state !== 'grace') continue;
-      const arrears = this.deps.receipts.arrearsOfDeployment(d.id);
-      if (d.state === 'active' && arrears > 0n) {
-        const until = now + this.deps.policy.graceMs;
-        const next: DeploymentRecord = { ...d, state: 'grace', graceSinceMs: now, graceUntilMs: until };
-        await this.deps.deployments.put(d.id, next);
-        await this.event(next, 'deployment.grace', `funds ran out: ${formatAmount(arrears)} ${d.unit} of charges could not be paid from the agreement; deprovisioned at ${new Date(until).toISOString()} unless it is funded`);
-        if (this.deps.policy.pauseInGrace) await this.deps.lifecycle.setPaused(next, true, 'paused for the grace period (funds ran out)');
-      } else if (d.state === 'grace' && arrears === 0n) {
-        const { graceSinceMs: _s, graceUntilMs: _u, ...rest } = d;
-        const next: DeploymentRecord = { ...rest, state: 'active' };
-        await this.deps.deployments.put(d.id, next);
-        await this.event(next, 'deployment.active_again', 'arrears paid after funds arrived; back to active');
-        if (d.paused) await this.deps.lifecycle.setPaused(next, false, 'resumed: arrears paid');
-      } else if (d.state === 'grace' && d.graceUntilMs !== undefined && now >= d.graceUntilMs) {
-        await this.deps.lifecycle.end(d, 'out_of_funds', `the grace period ended at ${new Date(d.graceUntilMs).toISOString()} with ${formatAmount(arrears)} ${d.unit} unpaid`);
-      }
-    }
   }
 
   private markLedgerUp(): void {
@@ -245,9 +222,5 @@ export class BillingService implements PeriodWork {
     if (this.ledgerDown !== null) return;
     this.ledgerDown = err.message;
     await this.deps.events.record({ atMs: this.deps.clock.nowMs(), event: 'billing.error', detail: `the ledger could not be reached (${err.message}); receipts are kept and billing retries; nobody enters grace for this` });
-  }
-
-  private event(d: DeploymentRecord, event: EventName, detail: string): Promise<void> {
-    return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, customer: d.customer, order: d.order, node: d.node });
   }
 }

@@ -1,0 +1,42 @@
+// Grace: a deployment with arrears enters it, leaves it once they are paid, and is deprovisioned when it ends.
+import type { EventName } from '../events/event-catalogue.js';
+import { formatAmount } from '../../protocol/money.js';
+import type { DeploymentRecord } from '../store/records.js';
+import type { BillingDeps } from './billing-deps.js';
+
+/** What grace transitions need of the gateway. */
+export type GraceTransitionsDeps = Pick<BillingDeps, 'clock' | 'receipts' | 'deployments' | 'lifecycle' | 'events' | 'policy'>;
+
+/** Moves deployments in and out of grace from their arrears in the receipt log (run after every settle, whether the ledger answered or not). */
+export class GraceTransitions {
+  constructor(private readonly deps: GraceTransitionsDeps) {}
+
+  /** active -> grace on arrears; grace -> active once they are paid; grace -> deprovisioned when it ends. */
+  async run(): Promise<void> {
+    const now = this.deps.clock.nowMs();
+    for (const d of this.deps.deployments.values()) {
+      if (d.state !== 'active' && d.state !== 'grace') continue;
+      const arrears = this.deps.receipts.arrearsOfDeployment(d.id);
+      if (d.state === 'active' && arrears > 0n) {
+        const until = now + this.deps.policy.graceMs;
+        const next: DeploymentRecord = { ...d, state: 'grace', graceSinceMs: now, graceUntilMs: until };
+        await this.deps.deployments.put(d.id, next);
+        await this.event(next, 'deployment.grace', `funds ran out: ${formatAmount(arrears)} ${d.unit} of charges could not be paid from the agreement; deprovisioned at ${new Date(until).toISOString()} unless it is funded`);
+        if (this.deps.policy.pauseInGrace) await this.deps.lifecycle.setPaused(next, true, 'paused for the grace period (funds ran out)');
+      } else if (d.state === 'grace' && arrears === 0n) {
+        const { graceSinceMs: _s, graceUntilMs: _u, ...rest } = d;
+        const next: DeploymentRecord = { ...rest, state: 'active' };
+        await this.deps.deployments.put(d.id, next);
+        await this.event(next, 'deployment.active_again', 'arrears paid after funds arrived; back to active');
+        if (d.paused) await this.deps.lifecycle.setPaused(next, false, 'resumed: arrears paid');
+      } else if (d.state === 'grace' && d.graceUntilMs !== undefined && now >= d.graceUntilMs) {
+        await this.deps.lifecycle.end(d, 'out_of_funds', `the grace period ended at ${new Date(d.graceUntilMs).toISOString()} with ${formatAmount(arrears)} ${d.unit} unpaid`);
+      }
+    }
+  }
+
+  /** A deployment's event on the timeline, naming its customer, order and node. */
+  private event(d: DeploymentRecord, event: EventName, detail: string): Promise<void> {
+    return this.deps.events.record({ atMs: this.deps.clock.nowMs(), event, detail, deployment: d.id, customer: d.customer, order: d.order, node: d.node });
+  }
+}
