@@ -73,7 +73,7 @@ function ledgerMismatches(ledger: LedgerSnapshot, info: LabConductorInfo, accoun
  * Each deployment's charges the ledger may have run ahead of the receipts: for each deployment, its
  * oldest k receipts not yet recorded paid (k = 0 first). A settle round charges a deployment's
  * receipts oldest first and appends the round's `paid` records only after its last ledger call
- * (billing-service.ts postIssued, retryArrears), so between a RAVE and the end of its round the
+ * (customer-settler.ts postIssued, retryArrears), so between a RAVE and the end of its round the
  * ledger is ahead of the receipts by exactly such charges; a crash there re-posts the same keys and
  * the adapter's journal answers "paid" without a second RAVE.
  */

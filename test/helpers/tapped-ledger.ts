@@ -17,7 +17,7 @@ export interface TappedCall {
 export interface LedgerTap {
   /**
    * Offer `postBillingEvents` (the embedded ledger's batch post). Without it the ledger looks like one
-   * that posts one by one, and billing posts each event alone (src/gateway/billing/billing-service.ts).
+   * that posts one by one, and billing posts each event alone (src/gateway/billing/customer-settler.ts).
    */
   readonly batches?: boolean;
   /** Runs before the call reaches the ledger: a throw here is a call that never left the gateway (nothing charged or paid). */
