@@ -4,6 +4,7 @@ import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
 import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
+import { CHECKPOINT_CHEAP_LIVE, CHECKPOINT_EVERY, CheckpointSchedule } from './checkpoint-schedule.js';
 import { decodeCheckpoint, encodeCheckpointFor, type CheckpointEncoder } from './money-checkpoint.js';
 import type { EscrowRecord, MoneyRecord } from './money-record.js';
 import type { EncodedRecords } from '../store/append-log.js';
@@ -30,17 +31,6 @@ export const READ_BACK_LEAVES = 262_144;
 /** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
 const BUILT_CACHE = 8;
 const HASH_BYTES = 32;
-/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch, or (see CHECKPOINT_CHEAP_LIVE) four times the working set. */
-export const CHECKPOINT_EVERY = 10_000;
-/**
- * A checkpoint writes the whole working set, so one due while that set is large waits until the
- * records since the last checkpoint are at least four times it (then a start replays at most
- * that), or the set is this small. bench/billing at 100k: a checkpoint was due at the settle's
- * first append, when all 100,000 receipts of the close were live, and took a sixth of the close;
- * taken once the payouts have emptied most of the set, it costs a fraction of that.
- */
-export const CHECKPOINT_CHEAP_LIVE = 4096;
-
 /** How a ReceiptLog checkpoints its open state. */
 export interface ReceiptLogOptions {
   /** Records between checkpoints (default CHECKPOINT_EVERY); 0 turns checkpoints off. */
@@ -52,9 +42,6 @@ export interface ReceiptLogOptions {
   /** How the open state is written (default encodeCheckpointFor); tests give one that fails as JSON.stringify does past V8's longest string. */
   readonly encodeCheckpoint?: CheckpointEncoder;
 }
-
-/** The most a failing checkpoint's interval is stretched (CHECKPOINT_EVERY × this). */
-const CHECKPOINT_BACKOFF_MAX = 64;
 
 /**
  * `receipts.log` through a MoneyStore: appending is O(1) (one line, fsynced with its batch).
@@ -99,29 +86,19 @@ export class ReceiptLog {
 
   /** Leaves of the read-back trees now kept (bound: readBackLeavesMax). */
   private readBackLeaves = 0;
-  /** Position of the last record applied, and records applied in all and when the last checkpoint was taken. */
+  /** Position of the last record applied, and records applied in all. */
   private lastPosition = -1;
   private applied = 0;
-  private checkpointedAt = 0;
-  /**
-   * Stretches the checkpoint interval after a checkpoint could not be encoded: at ~1M deployments the
-   * state passed V8's longest string (bench/billing), and every try costs seconds of CPU before it fails.
-   */
-  private checkpointBackoff = 1;
-  private checkpointFailures = 0;
-  private lastCheckpointError: string | null = null;
+  private readonly schedule: CheckpointSchedule;
   /** Whether the open state came from a checkpoint (then only the log's tail was replayed). */
   private restored = false;
 
-  private readonly checkpointEvery: number;
   private readonly readBackLeavesMax: number;
-  private readonly checkpointCheapLive: number;
   private readonly encode: CheckpointEncoder;
 
   private constructor(options: ReceiptLogOptions) {
-    this.checkpointEvery = options.checkpointEvery ?? CHECKPOINT_EVERY;
+    this.schedule = new CheckpointSchedule(options.checkpointEvery ?? CHECKPOINT_EVERY, options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE);
     this.readBackLeavesMax = options.readBackLeaves ?? READ_BACK_LEAVES;
-    this.checkpointCheapLive = options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE;
     this.encode = options.encodeCheckpoint ?? encodeCheckpointFor;
   }
 
@@ -192,10 +169,7 @@ export class ReceiptLog {
    * positions back (receiptPositions) keeps none: they are dropped from memory too.
    */
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
-    const since = this.applied - this.checkpointedAt;
-    if (this.checkpointEvery <= 0 || since < this.checkpointEvery * this.checkpointBackoff || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
-    if (this.live.size > this.checkpointCheapLive && 4 * this.live.size > since) return undefined;
-    this.checkpointedAt = this.applied;
+    if (!this.schedule.take({ applied: this.applied, liveSize: this.live.size, closeOpen: this.uncommitted.size > 0, lastPosition: this.lastPosition })) return undefined;
     const readsBack = store.receiptPositions !== undefined;
     if (readsBack) {
       for (const h of this.deployments.values()) {
@@ -208,25 +182,23 @@ export class ReceiptLog {
       encoded = this.encode(this.openState(), { positions: !readsBack, bytes: store.checkpointBytes === true });
     } catch (err) {
       // The checkpoint is only a shortcut for the next start: the records must still be written.
-      this.checkpointFailures++;
-      this.lastCheckpointError = err instanceof Error ? err.message : String(err);
-      this.checkpointBackoff = Math.min(this.checkpointBackoff * 2, CHECKPOINT_BACKOFF_MAX);
+      this.schedule.failed(err);
       return undefined;
     }
-    this.checkpointBackoff = 1;
+    this.schedule.encoded();
     return typeof encoded === 'string' ? { position: this.lastPosition, text: encoded } : { position: this.lastPosition, ...encoded };
   }
 
   /** Checkpoints that could not be encoded since this log was opened, and the last one's error (a start then replays more). */
   checkpointHealth(): { failures: number; lastError: string | null } {
-    return { failures: this.checkpointFailures, lastError: this.lastCheckpointError };
+    return this.schedule.health();
   }
 
   /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
   private attach(store: MoneyStore): number {
     this.store = store;
     // The first checkpoint stands after a record appended from now on: never on a receipt of a close cut short before this start (left out here, retired when its period is closed again).
-    this.checkpointedAt = this.applied;
+    this.schedule.startAt(this.applied);
     let uncommitted = 0;
     for (const list of this.uncommitted.values()) uncommitted += list.length;
     this.uncommitted.clear();
