@@ -1,8 +1,7 @@
 // The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
 import { toHex } from '../../identity/index.js';
-import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
-import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
-import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
+import { receiptHash, type AnyReceipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
+import type { SignedTreeHead } from '../../protocol/tree-head.js';
 import { amountOf } from './amount-cache.js';
 import { CHECKPOINT_CHEAP_LIVE, CHECKPOINT_EVERY, CheckpointSchedule } from './checkpoint-schedule.js';
 import { decodeCheckpoint, encodeCheckpointFor, type CheckpointEncoder } from './money-checkpoint.js';
@@ -10,27 +9,17 @@ import type { EscrowRecord, MoneyRecord } from './money-record.js';
 import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
 import { PeriodStarts } from './period-starts.js';
+import { indexIn, PeriodTrees, READ_BACK_LEAVES, type UncommittedReceipt } from './period-trees.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
 
 export type { EscrowRecord, MoneyRecord } from './money-record.js';
 
-import type { DeploymentHistory, OpenPayoutBatch, PaidHistory, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
+import type { DeploymentHistory, OpenPayoutBatch, PaidHistory, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
+export { READ_BACK_LEAVES, TREES_KEPT } from './period-trees.js';
 // Kept importable from here: billing-service.ts and the tests import them with ReceiptLog.
 export type { DeploymentHistory, FarmerBatch, OpenPayoutBatch, PaidHistory, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
-/** Committed trees kept in memory for proofs and batch countersigning: the last 8 periods (farmers are re-asked for these after a restart). */
-export const TREES_KEPT = 8;
-/**
- * Older trees read back from the store for proofs are kept, least recently used out first, while
- * their leaves add up to at most this (~50 bytes a leaf: ~12 MiB). A customer's receipts page shows
- * one old period per receipt; with only two trees kept, every request read each of them again
- * (bench/requests: the receipts page was PostgreSQL's slowest request, two round trips per period).
- */
-export const READ_BACK_LEAVES = 262_144;
-/** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
-const BUILT_CACHE = 8;
-const HASH_BYTES = 32;
 /** How a ReceiptLog checkpoints its open state. */
 export interface ReceiptLogOptions {
   /** Records between checkpoints (default CHECKPOINT_EVERY); 0 turns checkpoints off. */
@@ -67,25 +56,14 @@ export class ReceiptLog {
   /** Running totals of what each customer paid (one small record a customer, not a receipt list). */
   private readonly customerPaid = new Map<string, { paidUpSeconds: number; paidMicros: bigint; firstPaidAtMs: number | null }>();
   private readonly deploymentArrears = new Map<string, bigint>();
-  private readonly heads = new Map<number, PeriodHead>();
-  private readonly byHeadHash = new Map<string, number>();
-  /** The last TREES_KEPT committed trees, oldest first. */
-  private readonly recent = new Map<number, PeriodTree>();
-  private readonly readBack = new Map<number, PeriodTree>();
-  private readonly built = new Map<string, MerkleTree>();
-  /** Farmer and deployment names by code, and back: a tree stores codes. */
-  private readonly codes = new Map<string, number>();
-  private readonly names: string[] = [];
+  private readonly trees: PeriodTrees;
   /** v2 receipts read since their close began, waiting for its tree head. */
-  private readonly uncommitted = new Map<number, Array<{ record: MoneyRecord & { t: 'receipt' }; position: number }>>();
-  private lastHeadHash: string | null = null;
+  private readonly uncommitted = new Map<number, UncommittedReceipt[]>();
   private receiptCount = 0;
   private payoutBatched = false;
   private readonly openPayouts = new Map<string, OpenPayoutBatch>();
   private lastStart = { iso: '', ms: Number.NaN };
 
-  /** Leaves of the read-back trees now kept (bound: readBackLeavesMax). */
-  private readBackLeaves = 0;
   /** Position of the last record applied, and records applied in all. */
   private lastPosition = -1;
   private applied = 0;
@@ -93,12 +71,11 @@ export class ReceiptLog {
   /** Whether the open state came from a checkpoint (then only the log's tail was replayed). */
   private restored = false;
 
-  private readonly readBackLeavesMax: number;
   private readonly encode: CheckpointEncoder;
 
   private constructor(options: ReceiptLogOptions) {
     this.schedule = new CheckpointSchedule(options.checkpointEvery ?? CHECKPOINT_EVERY, options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE);
-    this.readBackLeavesMax = options.readBackLeaves ?? READ_BACK_LEAVES;
+    this.trees = new PeriodTrees(options.readBackLeaves ?? READ_BACK_LEAVES);
     this.encode = options.encodeCheckpoint ?? encodeCheckpointFor;
   }
 
@@ -125,7 +102,8 @@ export class ReceiptLog {
 
   /** The open state (live references, not copies: encode it before anything else runs). */
   openState(): ReceiptLogState {
-    const { live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts } = this;
+    const { live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, receiptCount, payoutBatched, openPayouts } = this;
+    const { heads, recent, names, lastHeadHash } = this.trees;
     return { position: this.lastPosition, live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts };
   }
 
@@ -149,11 +127,7 @@ export class ReceiptLog {
       copy(s.released, this.released);
       copy(s.customerPaid, this.customerPaid);
       copy(s.deploymentArrears, this.deploymentArrears);
-      copy(s.heads, this.heads);
-      for (const [ms, ph] of s.heads) this.byHeadHash.set(ph.headHash, ms);
-      copy(s.recent, this.recent);
-      s.names.forEach((name) => this.code(name));
-      this.lastHeadHash = s.lastHeadHash;
+      this.trees.restore(s);
       this.receiptCount = s.receiptCount;
       this.payoutBatched = s.payoutBatched;
       copy(s.openPayouts, this.openPayouts);
@@ -334,90 +308,62 @@ export class ReceiptLog {
 
   /** What is held in memory now. */
   footprint(): ReceiptLogFootprint {
-    return { receipts: this.live.size, trees: this.recent.size + this.readBack.size };
+    return { receipts: this.live.size, trees: this.trees.inMemory() };
   }
 
   /** The signed tree head of the period starting at `periodStartMs`, if it was closed with v2 receipts. */
   treeHead(periodStartMs: number): SignedTreeHead | undefined {
-    return this.heads.get(periodStartMs)?.head;
+    return this.trees.heads.get(periodStartMs)?.head;
   }
 
   /** The hash of a period's signed tree head (the period's evidence for the ledger). */
   treeHeadHash(periodStartMs: number): string | undefined {
-    return this.heads.get(periodStartMs)?.headHash;
+    return this.trees.heads.get(periodStartMs)?.headHash;
   }
 
   /** One of the last TREES_KEPT committed trees (older ones: treeOf). */
   tree(periodStartMs: number): PeriodTree | undefined {
-    return this.recent.get(periodStartMs);
+    return this.trees.recent.get(periodStartMs);
   }
 
   /** One of the last TREES_KEPT committed trees, by its head's hash (farmers countersign only these). */
   treeByHeadHash(headHash: string): PeriodTree | undefined {
-    const ms = this.byHeadHash.get(headHash);
-    return ms === undefined ? undefined : this.recent.get(ms);
+    return this.trees.byHead(headHash);
   }
 
   /** The hash of the last tree head, which the next head names as `prev`. */
   lastTreeHeadHash(): string | null {
-    return this.lastHeadHash;
+    return this.trees.lastHeadHash;
   }
 
   /** A name (farmer or deployment) a tree stores as a code. */
   nameOf(code: number): string {
-    return this.names[code] as string;
+    return this.trees.nameOf(code);
   }
 
   /** A farmer's leaf indices in a tree, in tree order. */
   farmerLeaves(tree: PeriodTree, farmer: string): Uint32Array {
-    const code = this.codes.get(farmer);
-    if (code === undefined) return new Uint32Array(0);
-    if (!tree.byFarmer) {
-      const lists = new Map<number, number[]>();
-      for (let i = 0; i < tree.size; i++) {
-        const f = tree.farmers[i] as number;
-        const list = lists.get(f);
-        if (list) list.push(i);
-        else lists.set(f, [i]);
-      }
-      tree.byFarmer = new Map([...lists].map(([f, list]) => [f, Uint32Array.from(list)]));
-    }
-    return tree.byFarmer.get(code) ?? new Uint32Array(0);
+    return this.trees.farmerLeaves(tree, farmer);
   }
 
   /** A leaf's receipt hash (hex). */
   leafHash(tree: PeriodTree, index: number): string {
-    return toHex(tree.hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES));
+    return this.trees.leafHash(tree, index);
   }
 
   /** A leaf's receipt id: v2 ids are derived from (deployment, period start) (protocol receiptId). */
   leafReceiptId(tree: PeriodTree, index: number): string {
-    return receiptId(this.nameOf(tree.deployments[index] as number), tree.periodStartMs);
+    return this.trees.leafReceiptId(tree, index);
   }
 
   /** The receipt bodies at some leaves of a tree, read back from the store, in the order asked. */
   async leafBodies(tree: PeriodTree, leaves: ArrayLike<number>): Promise<ReceiptBodyV2[]> {
-    const positions = Array.from(leaves, (i) => tree.positions[i] as number);
-    const records = await this.opened().read(positions);
-    return records.map((r) => {
-      if (r.t !== 'receipt' || r.receipt.v !== 2) throw new Error(`receipts.log: a leaf of the period starting ${tree.head.periodStart} does not point at a v2 receipt`);
-      return r.receipt;
-    });
+    return this.trees.leafBodies(this.opened(), tree, leaves);
   }
 
   /** Trees of the last TREES_KEPT periods from `sincePeriodMs` on, oldest first, with the farmers who neither countersigned nor refused. */
   awaitingBatchCountersign(sincePeriodMs: number): Array<{ tree: PeriodTree; farmers: string[] }> {
-    const out: Array<{ tree: PeriodTree; farmers: string[] }> = [];
-    for (const [ms, tree] of this.recent) {
-      if (ms < sincePeriodMs) continue;
-      const farmers = new Set<string>();
-      for (const code of new Set(tree.farmers)) {
-        const farmer = this.nameOf(code);
-        if (!tree.batches.has(farmer) && !tree.refusedBy.has(farmer)) farmers.add(farmer);
-      }
-      if (farmers.size > 0) out.push({ tree, farmers: [...farmers] });
-    }
-    return out.sort((a, b) => a.tree.periodStartMs - b.tree.periodStartMs);
+    return this.trees.awaitingBatchCountersign(sincePeriodMs);
   }
 
   /**
@@ -430,14 +376,14 @@ export class ReceiptLog {
     const r = e.receipt;
     if (r.v === 1) return e.farmerSignature === undefined ? r : { ...r, signatures: { ...r.signatures, farmer: e.farmerSignature } };
     const escrow = e.escrow === undefined ? {} : { escrow: { state: e.escrow.state, ...(e.escrow.atMs !== undefined ? { at: new Date(e.escrow.atMs).toISOString() } : {}), ...(e.escrow.how !== undefined ? { how: e.escrow.how } : {}) } };
-    const tree = await this.treeOf(e.periodStartMs);
+    const tree = await this.trees.treeOf(this.opened(), e.periodStartMs);
     if (!tree) throw new Error(`receipts.log: receipt ${r.id} has no tree head for its period`);
     const index = e.index as number;
-    const proof = this.builtTree(`${e.periodStartMs}`, tree, null).inclusionProof(index).map(toHex);
+    const proof = this.trees.builtTree(`${e.periodStartMs}`, tree, null).inclusionProof(index).map(toHex);
     const batch = tree.batches.get(r.farmer);
     const batchIndex = batch ? indexIn(batch.leaves, index) : -1;
     if (batch === undefined || batchIndex < 0) return { ...r, treeHead: tree.head, index, proof, ...escrow };
-    const farmerProof = this.builtTree(`${e.periodStartMs}:${r.farmer}`, tree, batch.leaves).inclusionProof(batchIndex).map(toHex);
+    const farmerProof = this.trees.builtTree(`${e.periodStartMs}:${r.farmer}`, tree, batch.leaves).inclusionProof(batchIndex).map(toHex);
     return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: batchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
   }
 
@@ -456,105 +402,16 @@ export class ReceiptLog {
     return store.receiptPositions(deployment, upTo);
   }
 
-  /** A committed tree: kept, read back before, or read back now from its records in the store. */
-  private async treeOf(periodStartMs: number): Promise<PeriodTree | undefined> {
-    const recent = this.recent.get(periodStartMs);
-    if (recent) return recent;
-    const readBefore = this.readBack.get(periodStartMs);
-    if (readBefore) {
-      // Used again: last out.
-      this.readBack.delete(periodStartMs);
-      this.readBack.set(periodStartMs, readBefore);
-      return readBefore;
-    }
-    const ph = this.heads.get(periodStartMs);
-    if (!ph) return undefined;
-    const store = this.opened();
-    // Both reads at once: on PostgreSQL each is a round trip, and a customer's page of old receipts reads a tree per period.
-    const [range, batches] = await Promise.all([store.readRange(ph.firstPosition, ph.lastPosition), store.read(ph.batchPositions.slice())]);
-    const rows = range.filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
-    const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
-    for (const { record, position } of rows) {
-      const r = record as MoneyRecord & { t: 'receipt' };
-      this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
-    }
-    for (const r of batches) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
-    const again = this.readBack.get(periodStartMs);
-    if (again) return again; // another request read it back meanwhile
-    this.readBack.set(periodStartMs, tree);
-    this.readBackLeaves += tree.size;
-    for (const [ms, old] of this.readBack) {
-      if (this.readBackLeaves <= this.readBackLeavesMax || ms === periodStartMs) break;
-      this.readBack.delete(ms);
-      this.readBackLeaves -= old.size;
-    }
-    return tree;
-  }
-
   /** A v2 entry with its farmer's batch standing filled in from its tree. */
   private async withCountersign(e: ReceiptEntry): Promise<ReceiptEntry> {
     if (e.receipt.v !== 2 || e.index === undefined) return e;
-    const tree = await this.treeOf(e.periodStartMs);
+    const tree = await this.trees.treeOf(this.opened(), e.periodStartMs);
     if (!tree) return e;
     const farmer = e.receipt.farmer;
     const batch = tree.batches.get(farmer);
     const batchIndex = batch ? indexIn(batch.leaves, e.index) : -1;
     const refused = tree.refusedBy.get(farmer) ?? tree.refusedLeaves.get(e.index);
     return { ...e, ...(batchIndex >= 0 ? { farmerBatchIndex: batchIndex } : {}), ...(refused === undefined ? {} : { countersignRefused: refused }) };
-  }
-
-  /** A (sub-)tree over a tree's leaves (all, or some), built once and kept among the last few used. */
-  private builtTree(key: string, tree: PeriodTree, leaves: Uint32Array | null): MerkleTree {
-    let built = this.built.get(key);
-    if (built && built.size === (leaves ? leaves.length : tree.size)) {
-      this.built.delete(key);
-    } else {
-      const count = leaves ? leaves.length : tree.size;
-      const leafHashes: Uint8Array[] = new Array<Uint8Array>(count);
-      for (let k = 0; k < count; k++) {
-        const i = leaves ? (leaves[k] as number) : k;
-        leafHashes[k] = blake2bMerkleHasher.leaf(tree.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
-      }
-      built = MerkleTree.fromLeafHashes(leafHashes);
-      if (this.built.size >= BUILT_CACHE) this.built.delete(this.built.keys().next().value as string);
-    }
-    this.built.set(key, built);
-    return built;
-  }
-
-  private code(name: string): number {
-    let c = this.codes.get(name);
-    if (c === undefined) {
-      c = this.names.length;
-      this.names.push(name);
-      this.codes.set(name, c);
-    }
-    return c;
-  }
-
-  private newTree(periodStartMs: number, head: SignedTreeHead, headHash: string, size: number): PeriodTree {
-    return {
-      periodStartMs,
-      head,
-      headHash,
-      size,
-      hashes: new Uint8Array(size * HASH_BYTES),
-      farmers: new Uint32Array(size),
-      deployments: new Uint32Array(size),
-      positions: new Float64Array(size),
-      batches: new Map(),
-      refusedBy: new Map(),
-      refusedLeaves: new Map(),
-    };
-  }
-
-  private setLeaf(tree: PeriodTree, index: number, hash: string, receipt: Receipt | ReceiptBodyV2, position: number): void {
-    // Decoded straight into the tree's buffer (bench/billing: fromHex's pattern check was a third of committing a leaf); a short write is a bad hash.
-    const into = Buffer.from(tree.hashes.buffer, tree.hashes.byteOffset, tree.hashes.byteLength);
-    if (hash.length !== 2 * HASH_BYTES || into.write(hash, index * HASH_BYTES, HASH_BYTES, 'hex') !== HASH_BYTES) throw new Error(`receipts.log: receipt ${receipt.id} has a hash that is not ${HASH_BYTES} bytes of hex`);
-    tree.farmers[index] = this.code(receipt.farmer);
-    tree.deployments[index] = this.code(receipt.deployment);
-    tree.positions[index] = position;
   }
 
   private period(ms: number): PeriodTotals {
@@ -582,12 +439,15 @@ export class ReceiptLog {
         }
         this.commit(r, position);
         return;
-      case 'tree_head':
-        this.applyTreeHead(r, position);
+      case 'tree_head': {
+        const list = this.uncommitted.get(r.periodStartMs) ?? [];
+        this.uncommitted.delete(r.periodStartMs);
+        this.trees.commitHead(r, position, list, (record, at) => this.commit(record, at));
         return;
+      }
       case 'batch_countersign':
       case 'batch_countersign_refused':
-        this.applyBatch(r, position);
+        this.trees.applyBatch(r, position);
         return;
       case 'paid_batch':
         if (r.ids.length !== r.entryIds.length) throw new Error(`receipts.log: a paid_batch record names ${r.ids.length} receipt(s) but ${r.entryIds.length} ledger entr(ies)`);
@@ -609,51 +469,6 @@ export class ReceiptLog {
       default:
         this.applyMoney(r);
     }
-  }
-
-  private applyTreeHead(r: MoneyRecord & { t: 'tree_head' }, position: number): void {
-    const list = this.uncommitted.get(r.periodStartMs) ?? [];
-    this.uncommitted.delete(r.periodStartMs);
-    if (this.heads.has(r.periodStartMs)) throw new Error(`receipts.log: a second tree head for the period starting ${new Date(r.periodStartMs).toISOString()}`);
-    if (list.length !== r.head.size) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} has size ${r.head.size} but ${list.length} receipt(s) precede it`);
-    const headHash = treeHeadHash(r.head);
-    if (r.head.prev !== this.lastHeadHash) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} does not chain to the previous head`);
-    const tree = this.newTree(r.periodStartMs, r.head, headHash, list.length);
-    list.forEach((x, i) => {
-      if (x.record.index !== i) throw new Error(`receipts.log: receipt ${x.record.receipt.id} has leaf index ${String(x.record.index)}, expected ${i}`);
-      const entry = this.commit(x.record, x.position);
-      this.setLeaf(tree, i, entry.hash, entry.receipt, x.position);
-    });
-    const first = list[0]?.position ?? position;
-    this.heads.set(r.periodStartMs, { head: r.head, headHash, firstPosition: first, lastPosition: list[list.length - 1]?.position ?? first, batchPositions: [] });
-    this.byHeadHash.set(headHash, r.periodStartMs);
-    this.recent.set(r.periodStartMs, tree);
-    if (this.recent.size > TREES_KEPT) this.recent.delete(this.recent.keys().next().value as number);
-    this.lastHeadHash = headHash;
-  }
-
-  private applyBatch(r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }, position: number): void {
-    const ph = this.heads.get(r.periodStartMs);
-    if (!ph) throw new Error(`receipts.log: a ${r.t} record names a period without a tree head`);
-    ph.batchPositions.push(position);
-    const tree = this.recent.get(r.periodStartMs) ?? this.readBack.get(r.periodStartMs);
-    if (tree) this.applyBatchTo(tree, r);
-  }
-
-  private applyBatchTo(tree: PeriodTree, r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }): void {
-    if (tree.batches.has(r.farmer) || tree.refusedBy.has(r.farmer)) return;
-    if (r.t === 'batch_countersign_refused') {
-      tree.refusedBy.set(r.farmer, r.reason);
-      return;
-    }
-    const refused = new Set(r.refused);
-    const agreed: number[] = [];
-    for (const i of this.farmerLeaves(tree, r.farmer)) {
-      if (refused.size > 0 && refused.has(this.leafReceiptId(tree, i))) tree.refusedLeaves.set(i, 'refused in its batch');
-      else agreed.push(i);
-    }
-    this.built.delete(`${tree.periodStartMs}:${r.farmer}`);
-    tree.batches.set(r.farmer, { size: r.size, root: r.root, signature: r.signature, leaves: Uint32Array.from(agreed) });
   }
 
   /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled. */
@@ -857,18 +672,4 @@ function settledEntry(r: MoneyRecord & { t: 'receipt' }, release: { readonly atM
   // Returned receipts never leave memory, so a settled one that was held was released.
   if (r.receipt.held === true) entry.escrow = { state: 'released', ...release };
   return entry;
-}
-
-/** Where `value` lies in an ascending list, or -1. */
-function indexIn(sorted: Uint32Array, value: number): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = sorted[mid] as number;
-    if (v === value) return mid;
-    if (v < value) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }
