@@ -1,5 +1,4 @@
-// The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
-import { toHex } from '../../identity/index.js';
+// The money log: opens a MoneyStore (from its checkpoint, then replaying the rest), appends records with the checkpoint due, and wires the money state, the period trees and the receipt queries together.
 import type { AnyReceipt, ReceiptBodyV2 } from '../../protocol/receipt.js';
 import type { SignedTreeHead } from '../../protocol/tree-head.js';
 import { CHECKPOINT_CHEAP_LIVE, CHECKPOINT_EVERY, CheckpointSchedule } from './checkpoint-schedule.js';
@@ -7,9 +6,10 @@ import { decodeCheckpoint, encodeCheckpointFor, type CheckpointEncoder } from '.
 import type { MoneyRecord } from './money-record.js';
 import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
-import { MoneyState, settledEntry } from './money-state.js';
-import { indexIn, PeriodTrees, READ_BACK_LEAVES, type UncommittedReceipt } from './period-trees.js';
+import { MoneyState } from './money-state.js';
+import { PeriodTrees, READ_BACK_LEAVES, type UncommittedReceipt } from './period-trees.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
+import { listedReceipts, presentReceipt, receiptsOf, type ReceiptSources } from './receipt-queries.js';
 
 export type { EscrowRecord, MoneyRecord } from './money-record.js';
 import type { OpenPayoutBatch, PaidHistory, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
@@ -51,11 +51,14 @@ export class ReceiptLog {
   private restored = false;
 
   private readonly encode: CheckpointEncoder;
+  /** What the receipt queries read (receipt-queries.ts). */
+  private readonly sources: ReceiptSources;
 
   private constructor(options: ReceiptLogOptions) {
     this.schedule = new CheckpointSchedule(options.checkpointEvery ?? CHECKPOINT_EVERY, options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE);
     this.trees = new PeriodTrees(options.readBackLeaves ?? READ_BACK_LEAVES);
     this.encode = options.encodeCheckpoint ?? encodeCheckpointFor;
+    this.sources = { store: () => this.opened(), money: this.money, trees: this.trees };
   }
 
   /**
@@ -166,9 +169,7 @@ export class ReceiptLog {
 
   /** A deployment's receipts, oldest first, read back from the store where they left memory, with their farmers' batch standing. */
   async of(deployment: string): Promise<ReceiptEntry[]> {
-    const out: ReceiptEntry[] = [];
-    for (const e of await this.listed(deployment)) out.push(await this.withCountersign(e));
-    return out;
+    return receiptsOf(this.sources, deployment);
   }
 
   /**
@@ -178,20 +179,7 @@ export class ReceiptLog {
    * receipts page read every old period's tree for every receipt, not only the page's).
    */
   async listed(deployment: string): Promise<ReceiptEntry[]> {
-    const h = this.money.deployments.get(deployment);
-    if (!h) return [];
-    const store = this.opened();
-    // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
-    // be answered for the positions it was asked (bench/requests met "no record at position" on PostgreSQL).
-    const kept = [...h.positions];
-    const older = h.olderUpTo === undefined ? [] : await this.olderPositions(store, deployment, h.olderUpTo);
-    const records = await store.read([...older, ...kept]);
-    const out: ReceiptEntry[] = [];
-    for (const r of records) {
-      if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
-      out.push(this.money.live.get(r.receipt.id) ?? settledEntry(r, this.money.released.get(r.receipt.id)));
-    }
-    return out;
+    return listedReceipts(this.sources, deployment);
   }
 
   /** The hash of a deployment's last receipt (what its next receipt's `prev` names), or null. */
@@ -340,18 +328,7 @@ export class ReceiptLog {
    * than the last TREES_KEPT reads that period's leaves back from the store.
    */
   async present(e: ReceiptEntry): Promise<AnyReceipt> {
-    const r = e.receipt;
-    if (r.v === 1) return e.farmerSignature === undefined ? r : { ...r, signatures: { ...r.signatures, farmer: e.farmerSignature } };
-    const escrow = e.escrow === undefined ? {} : { escrow: { state: e.escrow.state, ...(e.escrow.atMs !== undefined ? { at: new Date(e.escrow.atMs).toISOString() } : {}), ...(e.escrow.how !== undefined ? { how: e.escrow.how } : {}) } };
-    const tree = await this.trees.treeOf(this.opened(), e.periodStartMs);
-    if (!tree) throw new Error(`receipts.log: receipt ${r.id} has no tree head for its period`);
-    const index = e.index as number;
-    const proof = this.trees.builtTree(`${e.periodStartMs}`, tree, null).inclusionProof(index).map(toHex);
-    const batch = tree.batches.get(r.farmer);
-    const batchIndex = batch ? indexIn(batch.leaves, index) : -1;
-    if (batch === undefined || batchIndex < 0) return { ...r, treeHead: tree.head, index, proof, ...escrow };
-    const farmerProof = this.trees.builtTree(`${e.periodStartMs}:${r.farmer}`, tree, batch.leaves).inclusionProof(batchIndex).map(toHex);
-    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: batchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
+    return presentReceipt(this.sources, e);
   }
 
   close(): void {
@@ -361,24 +338,6 @@ export class ReceiptLog {
   private opened(): MoneyStore {
     if (!this.store) throw new Error('receipts.log: not open');
     return this.store;
-  }
-
-  /** A deployment's receipt positions up to `upTo`, which this log no longer keeps, read back from the store. */
-  private async olderPositions(store: MoneyStore, deployment: string, upTo: number): Promise<number[]> {
-    if (!store.receiptPositions) throw new Error(`receipts.log: the positions of ${deployment}'s older receipts were left to a store that cannot read them back`);
-    return store.receiptPositions(deployment, upTo);
-  }
-
-  /** A v2 entry with its farmer's batch standing filled in from its tree. */
-  private async withCountersign(e: ReceiptEntry): Promise<ReceiptEntry> {
-    if (e.receipt.v !== 2 || e.index === undefined) return e;
-    const tree = await this.trees.treeOf(this.opened(), e.periodStartMs);
-    if (!tree) return e;
-    const farmer = e.receipt.farmer;
-    const batch = tree.batches.get(farmer);
-    const batchIndex = batch ? indexIn(batch.leaves, e.index) : -1;
-    const refused = tree.refusedBy.get(farmer) ?? tree.refusedLeaves.get(e.index);
-    return { ...e, ...(batchIndex >= 0 ? { farmerBatchIndex: batchIndex } : {}), ...(refused === undefined ? {} : { countersignRefused: refused }) };
   }
 
   private apply(r: MoneyRecord, position: number): void {
