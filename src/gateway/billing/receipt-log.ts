@@ -10,12 +10,11 @@ import { MoneyState } from './money-state.js';
 import { PeriodTrees, READ_BACK_LEAVES, type UncommittedReceipt } from './period-trees.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
 import { listedReceipts, presentReceipt, receiptsOf, type ReceiptSources } from './receipt-queries.js';
-
-export type { EscrowRecord, MoneyRecord } from './money-record.js';
 import type { OpenPayoutBatch, PaidHistory, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
-export { READ_BACK_LEAVES, TREES_KEPT } from './period-trees.js';
 // Kept importable from here: billing-service.ts and the tests import them with ReceiptLog.
+export type { EscrowRecord, MoneyRecord } from './money-record.js';
+export { READ_BACK_LEAVES, TREES_KEPT } from './period-trees.js';
 export type { DeploymentHistory, FarmerBatch, OpenPayoutBatch, PaidHistory, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
 /** How a ReceiptLog checkpoints its open state. */
