@@ -14,7 +14,7 @@ import { PAGE_HEADERS, registerAdminPageRoutes, searchTarget } from '../../src/g
 import { errorMiddleware } from '../../src/gateway/http/error-middleware.js';
 import type { Principal } from '../../src/gateway/http/principal.js';
 import { LedgerUnavailableError, type Ledger } from '../../src/gateway/ledger/ledger.js';
-import type { ReceiptEntry } from '../../src/gateway/billing/receipt-log.js';
+import type { ReceiptEntry } from '../../src/gateway/billing/receipt-types.js';
 import type { Receipt } from '../../src/protocol/receipt.js';
 import type { TimelineEvent } from '../../src/gateway/events/event-log.js';
 import type { DeploymentRecord, LinkRecord, OrderRecord } from '../../src/gateway/store/records.js';

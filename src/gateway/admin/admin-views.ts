@@ -4,7 +4,7 @@ import type { RequestRow } from '../market/requests-table.js';
 import type { AgentView, NodeView } from '../agents/agent-hub.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import type { CustomerDetailView, DeploymentDetailView, EventRow, OrderSummary, OverviewView, ReceiptSummary } from './admin-view-types.js';
-import type { PeriodTotals, ReceiptEntry } from '../billing/receipt-log.js';
+import type { PeriodTotals, ReceiptEntry } from '../billing/receipt-types.js';
 import type { DeploymentTotals } from '../deployments/deployment-service.js';
 import { deploymentView } from '../deployments/deployment-service.js';
 import { orderStateOf } from '../orders/order-service.js';

@@ -5,7 +5,7 @@ import { SectionReader, SectionWriter } from './checkpoint-sections.js';
 import type { CheckpointBytes, UnchangingChunks } from './money-store.js';
 import type { MoneyRecord } from './money-record.js';
 import { receiptHash } from '../../protocol/receipt.js';
-import type { OpenPayoutBatch, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState, DeploymentHistory, PeriodHead } from './receipt-log.js';
+import type { OpenPayoutBatch, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState, DeploymentHistory, PeriodHead } from './receipt-types.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
 import { PeriodStarts } from './period-starts.js';
 

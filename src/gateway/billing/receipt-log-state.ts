@@ -1,5 +1,5 @@
 // What ReceiptLog rebuilds when it opens: the shape a checkpoint saves and restores instead of replaying the whole log.
-import type { DeploymentHistory, OpenPayoutBatch, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState } from './receipt-log.js';
+import type { DeploymentHistory, OpenPayoutBatch, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptState } from './receipt-types.js';
 
 /**
  * ReceiptLog's open state after replaying the log up to `position` (caches left out: trees read back,

@@ -1,186 +1,21 @@
-// The money log in memory: receipts still being worked on, each deployment's chain end and totals, the last periods' trees; older receipts are read back from the store.
-import { toHex } from '../../identity/index.js';
-import { blake2bMerkleHasher, MerkleTree } from '../../protocol/merkle.js';
-import { receiptHash, receiptId, type AnyReceipt, type Receipt, type ReceiptBodyV2 } from '../../protocol/receipt.js';
-import { treeHeadHash, type SignedTreeHead } from '../../protocol/tree-head.js';
-import { amountOf } from './amount-cache.js';
+// The money log: opens a MoneyStore (from its checkpoint, then replaying the rest), appends records with the checkpoint due, and wires the money state, the period trees and the receipt queries together.
+import type { AnyReceipt, ReceiptBodyV2 } from '../../protocol/receipt.js';
+import type { SignedTreeHead } from '../../protocol/tree-head.js';
+import { CHECKPOINT_CHEAP_LIVE, CHECKPOINT_EVERY, CheckpointSchedule } from './checkpoint-schedule.js';
 import { decodeCheckpoint, encodeCheckpointFor, type CheckpointEncoder } from './money-checkpoint.js';
-import type { EscrowRecord, MoneyRecord } from './money-record.js';
+import type { MoneyRecord } from './money-record.js';
 import type { EncodedRecords } from '../store/append-log.js';
 import { FileMoneyStore, type MoneyCheckpoint, type MoneyStore, type RestoreCheckpoint } from './money-store.js';
-import { PeriodStarts } from './period-starts.js';
+import { MoneyState } from './money-state.js';
+import { PeriodTrees, READ_BACK_LEAVES, type UncommittedReceipt } from './period-trees.js';
 import type { ReceiptLogState } from './receipt-log-state.js';
+import { listedReceipts, presentReceipt, receiptsOf, type ReceiptSources } from './receipt-queries.js';
+import type { OpenPayoutBatch, PaidHistory, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
+// Kept importable from here: billing-service.ts and the tests import them with ReceiptLog.
 export type { EscrowRecord, MoneyRecord } from './money-record.js';
-
-/** Where a receipt stands. */
-export type ReceiptState = 'issued' | 'arrears' | 'paid' | 'returned';
-
-/** A receipt with its standing. */
-export interface ReceiptEntry {
-  /** A v1 receipt (signed alone) or a v2 body (a leaf of its period's tree). */
-  readonly receipt: Receipt | ReceiptBodyV2;
-  /** The v2 receipt's leaf index in its period's tree. */
-  readonly index?: number;
-  /** blake2b-256 of the receipt's signed bytes: what the next receipt's `prev` names. */
-  readonly hash: string;
-  readonly periodStartMs: number;
-  /** The ledger idempotency key: derived from (deployment, period start). */
-  readonly key: string;
-  readonly amountMicros: bigint;
-  readonly farmerShareMicros: bigint;
-  state: ReceiptState;
-  paidOut: boolean;
-  /** Paid out under its own key (`payout:<id>`), not in a batch: paid before batches began, or its batch was refused. */
-  payoutSingly?: boolean;
-  /** The key of the begun payout batch it is in. */
-  payoutKey?: string;
-  /** In arrears and named by an `arrears_retry` record with no outcome recorded yet: its charge may have run. */
-  retryBegun?: true;
-  /** A v1 receipt's countersignature. */
-  farmerSignature?: string;
-  /** The v2 receipt's index among the receipts its farmer countersigned in its period (filled when read). */
-  farmerBatchIndex?: number;
-  countersignRefused?: string;
-  /**
-   * A held charge's escrow (receipt body `held`): held until released (then billed as usual) or
-   * returned (never billed). Returned receipts stay in memory (they are few: deployments that
-   * ended with no access); a released one read back from the store shows `released` without when.
-   */
-  escrow?: { state: 'held' | 'released' | 'returned'; atMs?: number; how?: string };
-}
-
-/** A farmer's one countersignature over the receipts it agreed with in a period. */
-export interface FarmerBatch {
-  readonly size: number;
-  readonly root: string;
-  readonly signature: string;
-  /** Leaf indices of the agreed receipts, in tree order. */
-  readonly leaves: Uint32Array;
-}
-
-/**
- * A committed period's tree, compact: per leaf the receipt's hash, farmer, deployment and the
- * position of its record in the store (~50 bytes a leaf, not the receipt), plus the farmers'
- * batch countersignatures. Receipt bodies are read back from the store when asked for.
- */
-export interface PeriodTree {
-  readonly periodStartMs: number;
-  readonly head: SignedTreeHead;
-  readonly headHash: string;
-  readonly size: number;
-  /** Receipt hashes (what `prev` names), 32 bytes each, in leaf order. */
-  readonly hashes: Uint8Array;
-  /** Codes of each leaf's farmer and deployment (ReceiptLog.nameOf). */
-  readonly farmers: Uint32Array;
-  readonly deployments: Uint32Array;
-  /** Where each leaf's receipt record lies in the store. */
-  readonly positions: Float64Array;
-  /** Farmers' batch countersignatures, by farmer. */
-  readonly batches: Map<string, FarmerBatch>;
-  /** Farmers who refused the whole batch, with their reason. */
-  readonly refusedBy: Map<string, string>;
-  /** Single receipts a farmer refused inside its batch. */
-  readonly refusedLeaves: Map<number, string>;
-  /** Each farmer's leaves in tree order, built on first use. */
-  byFarmer?: Map<number, Uint32Array>;
-}
-
-/** Every committed period, kept for all time (a few hundred bytes each): its head and where its records lie. */
-export interface PeriodHead {
-  readonly head: SignedTreeHead;
-  readonly headHash: string;
-  /** Positions of the first and last receipt record of the close. */
-  readonly firstPosition: number;
-  readonly lastPosition: number;
-  /** Positions of the farmers' batch records for this period. */
-  readonly batchPositions: number[];
-}
-
-/** A deployment's chain end, where its receipts lie, and its running totals. */
-export interface DeploymentHistory {
-  lastHash: string;
-  /** Period starts of its committed receipts, oldest first, as runs (small however long the history). */
-  readonly periodStartsMs: PeriodStarts;
-  /** Store positions of its committed receipts, oldest first: those after `olderUpTo` when that is set. */
-  positions: number[];
-  /** Positions up to this one are not kept: the store reads them back (MoneyStore.receiptPositions). */
-  olderUpTo?: number;
-  upSeconds: number;
-  chargedMicros: bigint;
-  /** Charges held by access escrow and not yet released or returned; and those returned. */
-  heldMicros: bigint;
-  returnedMicros: bigint;
-}
-
-/** Totals of one period (by period start), for revenue charts. */
-export interface PeriodTotals {
-  chargedMicros: bigint;
-  farmerSharesMicros: bigint;
-  paidOutMicros: bigint;
-  arrearsMicros: bigint;
-  /** Held charges returned to customers (never billed). */
-  returnedMicros?: bigint;
-  receipts: number;
-}
-
-/** A deployment's totals from its receipts. */
-export interface ReceiptTotals {
-  readonly upSeconds: number;
-  readonly chargedMicros: bigint;
-  readonly arrearsMicros: bigint;
-  /** Charges held by access escrow now, and those returned (never billed). */
-  readonly heldMicros: bigint;
-  readonly returnedMicros: bigint;
-}
-
-/** What a customer has paid here, all deployments together (the trust tiers read it). */
-export interface PaidHistory {
-  readonly paidUpSeconds: number;
-  readonly paidMicros: bigint;
-  /** When the first paid charge's period started, or null before any. */
-  readonly firstPaidAtMs: number | null;
-}
-
-/** A payout batch begun (its `payout_begin` written) and not yet done or refused. */
-export interface OpenPayoutBatch {
-  readonly key: string;
-  readonly farmer: string;
-  readonly unit: string;
-  readonly amountMicros: bigint;
-  readonly ids: readonly string[];
-}
-
-/** What ReceiptLog holds in memory now (for tests and the bench): it must not grow with history. */
-export interface ReceiptLogFootprint {
-  /** Receipts kept whole: not yet paid, in arrears, paid but not paid out, or v1 receipts. */
-  readonly receipts: number;
-  /** Period trees kept with their leaves (the last TREES_KEPT, plus a few read back for old proofs). */
-  readonly trees: number;
-}
-
-/** Committed trees kept in memory for proofs and batch countersigning: the last 8 periods (farmers are re-asked for these after a restart). */
-export const TREES_KEPT = 8;
-/**
- * Older trees read back from the store for proofs are kept, least recently used out first, while
- * their leaves add up to at most this (~50 bytes a leaf: ~12 MiB). A customer's receipts page shows
- * one old period per receipt; with only two trees kept, every request read each of them again
- * (bench/requests: the receipts page was PostgreSQL's slowest request, two round trips per period).
- */
-export const READ_BACK_LEAVES = 262_144;
-/** Built Merkle trees (and farmers' sub-trees) kept for proofs. */
-const BUILT_CACHE = 8;
-const HASH_BYTES = 32;
-/** Records appended between checkpoints of the open state (about one hour's close and payments of 5,000 deployments); a start replays at most this many plus one batch, or (see CHECKPOINT_CHEAP_LIVE) four times the working set. */
-export const CHECKPOINT_EVERY = 10_000;
-/**
- * A checkpoint writes the whole working set, so one due while that set is large waits until the
- * records since the last checkpoint are at least four times it (then a start replays at most
- * that), or the set is this small. bench/billing at 100k: a checkpoint was due at the settle's
- * first append, when all 100,000 receipts of the close were live, and took a sixth of the close;
- * taken once the payouts have emptied most of the set, it costs a fraction of that.
- */
-export const CHECKPOINT_CHEAP_LIVE = 4096;
+export { READ_BACK_LEAVES, TREES_KEPT } from './period-trees.js';
+export type { DeploymentHistory, FarmerBatch, OpenPayoutBatch, PaidHistory, PeriodHead, PeriodTotals, PeriodTree, ReceiptEntry, ReceiptLogFootprint, ReceiptState, ReceiptTotals } from './receipt-types.js';
 
 /** How a ReceiptLog checkpoints its open state. */
 export interface ReceiptLogOptions {
@@ -194,9 +29,6 @@ export interface ReceiptLogOptions {
   readonly encodeCheckpoint?: CheckpointEncoder;
 }
 
-/** The most a failing checkpoint's interval is stretched (CHECKPOINT_EVERY × this). */
-const CHECKPOINT_BACKOFF_MAX = 64;
-
 /**
  * `receipts.log` through a MoneyStore: appending is O(1) (one line, fsynced with its batch).
  * The store alone decides what was issued, billed and paid out; on open every record is replayed
@@ -205,65 +37,27 @@ const CHECKPOINT_BACKOFF_MAX = 64;
  */
 export class ReceiptLog {
   private store: MoneyStore | null = null;
-  /** The working set, by receipt id. */
-  private readonly live = new Map<string, ReceiptEntry>();
-  /** Live receipts by state, in the order they were committed, and paid ones whose share is still owed. */
-  private readonly byState: Record<ReceiptState, Set<ReceiptEntry>> = { issued: new Set(), arrears: new Set(), paid: new Set(), returned: new Set() };
-  private readonly owedPayout = new Set<ReceiptEntry>();
-  private readonly deployments = new Map<string, DeploymentHistory>();
-  private readonly periods = new Map<number, PeriodTotals>();
-  private readonly customerArrears = new Map<string, bigint>();
-  /**
-   * When and how each released held charge was released, by receipt id, for receipts read back
-   * after they left memory: a deployment has about one held charge per hour of the escrow window.
-   */
-  private readonly released = new Map<string, { readonly atMs: number; readonly how: string }>();
-  /** Running totals of what each customer paid (one small record a customer, not a receipt list). */
-  private readonly customerPaid = new Map<string, { paidUpSeconds: number; paidMicros: bigint; firstPaidAtMs: number | null }>();
-  private readonly deploymentArrears = new Map<string, bigint>();
-  private readonly heads = new Map<number, PeriodHead>();
-  private readonly byHeadHash = new Map<string, number>();
-  /** The last TREES_KEPT committed trees, oldest first. */
-  private readonly recent = new Map<number, PeriodTree>();
-  private readonly readBack = new Map<number, PeriodTree>();
-  private readonly built = new Map<string, MerkleTree>();
-  /** Farmer and deployment names by code, and back: a tree stores codes. */
-  private readonly codes = new Map<string, number>();
-  private readonly names: string[] = [];
+  private readonly money = new MoneyState();
+  private readonly trees: PeriodTrees;
   /** v2 receipts read since their close began, waiting for its tree head. */
-  private readonly uncommitted = new Map<number, Array<{ record: MoneyRecord & { t: 'receipt' }; position: number }>>();
-  private lastHeadHash: string | null = null;
-  private receiptCount = 0;
-  private payoutBatched = false;
-  private readonly openPayouts = new Map<string, OpenPayoutBatch>();
-  private lastStart = { iso: '', ms: Number.NaN };
+  private readonly uncommitted = new Map<number, UncommittedReceipt[]>();
 
-  /** Leaves of the read-back trees now kept (bound: readBackLeavesMax). */
-  private readBackLeaves = 0;
-  /** Position of the last record applied, and records applied in all and when the last checkpoint was taken. */
+  /** Position of the last record applied, and records applied in all. */
   private lastPosition = -1;
   private applied = 0;
-  private checkpointedAt = 0;
-  /**
-   * Stretches the checkpoint interval after a checkpoint could not be encoded: at ~1M deployments the
-   * state passed V8's longest string (bench/billing), and every try costs seconds of CPU before it fails.
-   */
-  private checkpointBackoff = 1;
-  private checkpointFailures = 0;
-  private lastCheckpointError: string | null = null;
+  private readonly schedule: CheckpointSchedule;
   /** Whether the open state came from a checkpoint (then only the log's tail was replayed). */
   private restored = false;
 
-  private readonly checkpointEvery: number;
-  private readonly readBackLeavesMax: number;
-  private readonly checkpointCheapLive: number;
   private readonly encode: CheckpointEncoder;
+  /** What the receipt queries read (receipt-queries.ts). */
+  private readonly sources: ReceiptSources;
 
   private constructor(options: ReceiptLogOptions) {
-    this.checkpointEvery = options.checkpointEvery ?? CHECKPOINT_EVERY;
-    this.readBackLeavesMax = options.readBackLeaves ?? READ_BACK_LEAVES;
-    this.checkpointCheapLive = options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE;
+    this.schedule = new CheckpointSchedule(options.checkpointEvery ?? CHECKPOINT_EVERY, options.checkpointCheapLive ?? CHECKPOINT_CHEAP_LIVE);
+    this.trees = new PeriodTrees(options.readBackLeaves ?? READ_BACK_LEAVES);
     this.encode = options.encodeCheckpoint ?? encodeCheckpointFor;
+    this.sources = { store: () => this.opened(), money: this.money, trees: this.trees };
   }
 
   /**
@@ -289,7 +83,8 @@ export class ReceiptLog {
 
   /** The open state (live references, not copies: encode it before anything else runs). */
   openState(): ReceiptLogState {
-    const { live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts } = this;
+    const { live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, receiptCount, payoutBatched, openPayouts } = this.money;
+    const { heads, recent, names, lastHeadHash } = this.trees;
     return { position: this.lastPosition, live, byState, owedPayout, deployments, periods, customerArrears, released, customerPaid, deploymentArrears, heads, recent, names, lastHeadHash, receiptCount, payoutBatched, openPayouts };
   }
 
@@ -303,24 +98,8 @@ export class ReceiptLog {
     return (checkpoint, position, read) => {
       const s = decodeCheckpoint(checkpoint, read);
       if (!s || s.position !== position || this.applied > 0) return false;
-      const copy = <K, V>(from: Map<K, V>, to: Map<K, V>): void => from.forEach((v, k) => to.set(k, v));
-      copy(s.live, this.live);
-      for (const state of Object.keys(this.byState) as ReceiptState[]) s.byState[state].forEach((e) => this.byState[state].add(e));
-      s.owedPayout.forEach((e) => this.owedPayout.add(e));
-      copy(s.deployments, this.deployments);
-      copy(s.periods, this.periods);
-      copy(s.customerArrears, this.customerArrears);
-      copy(s.released, this.released);
-      copy(s.customerPaid, this.customerPaid);
-      copy(s.deploymentArrears, this.deploymentArrears);
-      copy(s.heads, this.heads);
-      for (const [ms, ph] of s.heads) this.byHeadHash.set(ph.headHash, ms);
-      copy(s.recent, this.recent);
-      s.names.forEach((name) => this.code(name));
-      this.lastHeadHash = s.lastHeadHash;
-      this.receiptCount = s.receiptCount;
-      this.payoutBatched = s.payoutBatched;
-      copy(s.openPayouts, this.openPayouts);
+      this.money.restore(s);
+      this.trees.restore(s);
       this.lastPosition = position;
       this.restored = true;
       return true;
@@ -333,13 +112,10 @@ export class ReceiptLog {
    * positions back (receiptPositions) keeps none: they are dropped from memory too.
    */
   private dueCheckpoint(store: MoneyStore): MoneyCheckpoint | undefined {
-    const since = this.applied - this.checkpointedAt;
-    if (this.checkpointEvery <= 0 || since < this.checkpointEvery * this.checkpointBackoff || this.uncommitted.size > 0 || this.lastPosition < 0) return undefined;
-    if (this.live.size > this.checkpointCheapLive && 4 * this.live.size > since) return undefined;
-    this.checkpointedAt = this.applied;
+    if (!this.schedule.take({ applied: this.applied, liveSize: this.money.live.size, closeOpen: this.uncommitted.size > 0, lastPosition: this.lastPosition })) return undefined;
     const readsBack = store.receiptPositions !== undefined;
     if (readsBack) {
-      for (const h of this.deployments.values()) {
+      for (const h of this.money.deployments.values()) {
         h.positions = [];
         h.olderUpTo = this.lastPosition;
       }
@@ -349,25 +125,23 @@ export class ReceiptLog {
       encoded = this.encode(this.openState(), { positions: !readsBack, bytes: store.checkpointBytes === true });
     } catch (err) {
       // The checkpoint is only a shortcut for the next start: the records must still be written.
-      this.checkpointFailures++;
-      this.lastCheckpointError = err instanceof Error ? err.message : String(err);
-      this.checkpointBackoff = Math.min(this.checkpointBackoff * 2, CHECKPOINT_BACKOFF_MAX);
+      this.schedule.failed(err);
       return undefined;
     }
-    this.checkpointBackoff = 1;
+    this.schedule.encoded();
     return typeof encoded === 'string' ? { position: this.lastPosition, text: encoded } : { position: this.lastPosition, ...encoded };
   }
 
   /** Checkpoints that could not be encoded since this log was opened, and the last one's error (a start then replays more). */
   checkpointHealth(): { failures: number; lastError: string | null } {
-    return { failures: this.checkpointFailures, lastError: this.lastCheckpointError };
+    return this.schedule.health();
   }
 
   /** Takes the store once every record is replayed; answers how many receipts of a cut-short close were left out. */
   private attach(store: MoneyStore): number {
     this.store = store;
     // The first checkpoint stands after a record appended from now on: never on a receipt of a close cut short before this start (left out here, retired when its period is closed again).
-    this.checkpointedAt = this.applied;
+    this.schedule.startAt(this.applied);
     let uncommitted = 0;
     for (const list of this.uncommitted.values()) uncommitted += list.length;
     this.uncommitted.clear();
@@ -389,14 +163,12 @@ export class ReceiptLog {
 
   /** A receipt of the working set (not yet paid, in arrears, owed a payout, or v1). */
   get(id: string): ReceiptEntry | undefined {
-    return this.live.get(id);
+    return this.money.live.get(id);
   }
 
   /** A deployment's receipts, oldest first, read back from the store where they left memory, with their farmers' batch standing. */
   async of(deployment: string): Promise<ReceiptEntry[]> {
-    const out: ReceiptEntry[] = [];
-    for (const e of await this.listed(deployment)) out.push(await this.withCountersign(e));
-    return out;
+    return receiptsOf(this.sources, deployment);
   }
 
   /**
@@ -406,62 +178,49 @@ export class ReceiptLog {
    * receipts page read every old period's tree for every receipt, not only the page's).
    */
   async listed(deployment: string): Promise<ReceiptEntry[]> {
-    const h = this.deployments.get(deployment);
-    if (!h) return [];
-    const store = this.opened();
-    // A copy: a close that commits while the store reads pushes onto h.positions, and the store must
-    // be answered for the positions it was asked (bench/requests met "no record at position" on PostgreSQL).
-    const kept = [...h.positions];
-    const older = h.olderUpTo === undefined ? [] : await this.olderPositions(store, deployment, h.olderUpTo);
-    const records = await store.read([...older, ...kept]);
-    const out: ReceiptEntry[] = [];
-    for (const r of records) {
-      if (r.t !== 'receipt') throw new Error(`receipts.log: a position of ${deployment} holds a ${r.t} record, not its receipt`);
-      out.push(this.live.get(r.receipt.id) ?? settledEntry(r, this.released.get(r.receipt.id)));
-    }
-    return out;
+    return listedReceipts(this.sources, deployment);
   }
 
   /** The hash of a deployment's last receipt (what its next receipt's `prev` names), or null. */
   lastHash(deployment: string): string | null {
-    return this.deployments.get(deployment)?.lastHash ?? null;
+    return this.money.deployments.get(deployment)?.lastHash ?? null;
   }
 
   /** Whether the deployment has a receipt for the period starting at `periodStartMs`. */
   has(deployment: string, periodStartMs: number): boolean {
-    return this.deployments.get(deployment)?.periodStartsMs.has(periodStartMs) ?? false;
+    return this.money.deployments.get(deployment)?.periodStartsMs.has(periodStartMs) ?? false;
   }
 
   /** Every live receipt in a state, oldest first. */
   inState(state: ReceiptState): ReceiptEntry[] {
-    return [...this.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
+    return [...this.money.byState[state]].sort((a, b) => a.periodStartMs - b.periodStartMs);
   }
 
   /** Paid receipts whose farmer share has not been paid out, and that are in no begun batch. */
   unpaidOut(): ReceiptEntry[] {
     const out: ReceiptEntry[] = [];
-    for (const e of this.owedPayout) if (e.payoutKey === undefined) out.push(e);
+    for (const e of this.money.owedPayout) if (e.payoutKey === undefined) out.push(e);
     return out;
   }
 
   /** Payout batches begun and not yet recorded done or refused (a crash between): to be posted again as they are. */
   openPayoutBatches(): OpenPayoutBatch[] {
-    return [...this.openPayouts.values()];
+    return [...this.money.openPayouts.values()];
   }
 
   /** Whether the `payout_mode` marker is in the log: receipts paid from then on are paid out in batches. */
   payoutsBatched(): boolean {
-    return this.payoutBatched;
+    return this.money.payoutBatched;
   }
 
   /** A deployment's unpaid charges. */
   arrearsOfDeployment(deployment: string): bigint {
-    return this.deploymentArrears.get(deployment) ?? 0n;
+    return this.money.deploymentArrears.get(deployment) ?? 0n;
   }
 
   /** A deployment's up-seconds billed, charges paid and charges in arrears, over all its receipts. */
   totalsOf(deployment: string): ReceiptTotals {
-    const h = this.deployments.get(deployment);
+    const h = this.money.deployments.get(deployment);
     return { upSeconds: h?.upSeconds ?? 0, chargedMicros: h?.chargedMicros ?? 0n, arrearsMicros: this.arrearsOfDeployment(deployment), heldMicros: h?.heldMicros ?? 0n, returnedMicros: h?.returnedMicros ?? 0n };
   }
 
@@ -473,120 +232,92 @@ export class ReceiptLog {
   /** v1 receipts still waiting for the farmer's countersignature or refusal. */
   awaitingCountersign(sincePeriodMs: number): ReceiptEntry[] {
     const out: ReceiptEntry[] = [];
-    for (const e of this.live.values()) if (e.receipt.v === 1 && e.farmerSignature === undefined && e.countersignRefused === undefined && e.periodStartMs >= sincePeriodMs) out.push(e);
+    for (const e of this.money.live.values()) if (e.receipt.v === 1 && e.farmerSignature === undefined && e.countersignRefused === undefined && e.periodStartMs >= sincePeriodMs) out.push(e);
     return out;
   }
 
   /** What the customer paid here, from running totals (no receipt is read). */
   paidHistoryOf(customer: string): PaidHistory {
-    return this.customerPaid.get(customer) ?? { paidUpSeconds: 0, paidMicros: 0n, firstPaidAtMs: null };
+    return this.money.customerPaid.get(customer) ?? { paidUpSeconds: 0, paidMicros: 0n, firstPaidAtMs: null };
   }
 
   arrearsOf(customer: string): bigint {
-    return this.customerArrears.get(customer) ?? 0n;
+    return this.money.customerArrears.get(customer) ?? 0n;
   }
 
   /** Customers with arrears. */
   customersInArrears(): string[] {
-    return [...this.customerArrears].filter(([, v]) => v > 0n).map(([k]) => k);
+    return [...this.money.customerArrears].filter(([, v]) => v > 0n).map(([k]) => k);
   }
 
   /** Totals by period start, oldest first. */
   periodTotals(): Array<[number, PeriodTotals]> {
-    return [...this.periods].sort((a, b) => a[0] - b[0]);
+    return [...this.money.periods].sort((a, b) => a[0] - b[0]);
   }
 
   /** All committed receipts ever (for the admin page: counts). */
   count(): number {
-    return this.receiptCount;
+    return this.money.receiptCount;
   }
 
   /** What is held in memory now. */
   footprint(): ReceiptLogFootprint {
-    return { receipts: this.live.size, trees: this.recent.size + this.readBack.size };
+    return { receipts: this.money.live.size, trees: this.trees.inMemory() };
   }
 
   /** The signed tree head of the period starting at `periodStartMs`, if it was closed with v2 receipts. */
   treeHead(periodStartMs: number): SignedTreeHead | undefined {
-    return this.heads.get(periodStartMs)?.head;
+    return this.trees.heads.get(periodStartMs)?.head;
   }
 
   /** The hash of a period's signed tree head (the period's evidence for the ledger). */
   treeHeadHash(periodStartMs: number): string | undefined {
-    return this.heads.get(periodStartMs)?.headHash;
+    return this.trees.heads.get(periodStartMs)?.headHash;
   }
 
   /** One of the last TREES_KEPT committed trees (older ones: treeOf). */
   tree(periodStartMs: number): PeriodTree | undefined {
-    return this.recent.get(periodStartMs);
+    return this.trees.recent.get(periodStartMs);
   }
 
   /** One of the last TREES_KEPT committed trees, by its head's hash (farmers countersign only these). */
   treeByHeadHash(headHash: string): PeriodTree | undefined {
-    const ms = this.byHeadHash.get(headHash);
-    return ms === undefined ? undefined : this.recent.get(ms);
+    return this.trees.byHead(headHash);
   }
 
   /** The hash of the last tree head, which the next head names as `prev`. */
   lastTreeHeadHash(): string | null {
-    return this.lastHeadHash;
+    return this.trees.lastHeadHash;
   }
 
   /** A name (farmer or deployment) a tree stores as a code. */
   nameOf(code: number): string {
-    return this.names[code] as string;
+    return this.trees.nameOf(code);
   }
 
   /** A farmer's leaf indices in a tree, in tree order. */
   farmerLeaves(tree: PeriodTree, farmer: string): Uint32Array {
-    const code = this.codes.get(farmer);
-    if (code === undefined) return new Uint32Array(0);
-    if (!tree.byFarmer) {
-      const lists = new Map<number, number[]>();
-      for (let i = 0; i < tree.size; i++) {
-        const f = tree.farmers[i] as number;
-        const list = lists.get(f);
-        if (list) list.push(i);
-        else lists.set(f, [i]);
-      }
-      tree.byFarmer = new Map([...lists].map(([f, list]) => [f, Uint32Array.from(list)]));
-    }
-    return tree.byFarmer.get(code) ?? new Uint32Array(0);
+    return this.trees.farmerLeaves(tree, farmer);
   }
 
   /** A leaf's receipt hash (hex). */
   leafHash(tree: PeriodTree, index: number): string {
-    return toHex(tree.hashes.subarray(index * HASH_BYTES, (index + 1) * HASH_BYTES));
+    return this.trees.leafHash(tree, index);
   }
 
   /** A leaf's receipt id: v2 ids are derived from (deployment, period start) (protocol receiptId). */
   leafReceiptId(tree: PeriodTree, index: number): string {
-    return receiptId(this.nameOf(tree.deployments[index] as number), tree.periodStartMs);
+    return this.trees.leafReceiptId(tree, index);
   }
 
   /** The receipt bodies at some leaves of a tree, read back from the store, in the order asked. */
   async leafBodies(tree: PeriodTree, leaves: ArrayLike<number>): Promise<ReceiptBodyV2[]> {
-    const positions = Array.from(leaves, (i) => tree.positions[i] as number);
-    const records = await this.opened().read(positions);
-    return records.map((r) => {
-      if (r.t !== 'receipt' || r.receipt.v !== 2) throw new Error(`receipts.log: a leaf of the period starting ${tree.head.periodStart} does not point at a v2 receipt`);
-      return r.receipt;
-    });
+    return this.trees.leafBodies(this.opened(), tree, leaves);
   }
 
   /** Trees of the last TREES_KEPT periods from `sincePeriodMs` on, oldest first, with the farmers who neither countersigned nor refused. */
   awaitingBatchCountersign(sincePeriodMs: number): Array<{ tree: PeriodTree; farmers: string[] }> {
-    const out: Array<{ tree: PeriodTree; farmers: string[] }> = [];
-    for (const [ms, tree] of this.recent) {
-      if (ms < sincePeriodMs) continue;
-      const farmers = new Set<string>();
-      for (const code of new Set(tree.farmers)) {
-        const farmer = this.nameOf(code);
-        if (!tree.batches.has(farmer) && !tree.refusedBy.has(farmer)) farmers.add(farmer);
-      }
-      if (farmers.size > 0) out.push({ tree, farmers: [...farmers] });
-    }
-    return out.sort((a, b) => a.tree.periodStartMs - b.tree.periodStartMs);
+    return this.trees.awaitingBatchCountersign(sincePeriodMs);
   }
 
   /**
@@ -596,18 +327,7 @@ export class ReceiptLog {
    * than the last TREES_KEPT reads that period's leaves back from the store.
    */
   async present(e: ReceiptEntry): Promise<AnyReceipt> {
-    const r = e.receipt;
-    if (r.v === 1) return e.farmerSignature === undefined ? r : { ...r, signatures: { ...r.signatures, farmer: e.farmerSignature } };
-    const escrow = e.escrow === undefined ? {} : { escrow: { state: e.escrow.state, ...(e.escrow.atMs !== undefined ? { at: new Date(e.escrow.atMs).toISOString() } : {}), ...(e.escrow.how !== undefined ? { how: e.escrow.how } : {}) } };
-    const tree = await this.treeOf(e.periodStartMs);
-    if (!tree) throw new Error(`receipts.log: receipt ${r.id} has no tree head for its period`);
-    const index = e.index as number;
-    const proof = this.builtTree(`${e.periodStartMs}`, tree, null).inclusionProof(index).map(toHex);
-    const batch = tree.batches.get(r.farmer);
-    const batchIndex = batch ? indexIn(batch.leaves, index) : -1;
-    if (batch === undefined || batchIndex < 0) return { ...r, treeHead: tree.head, index, proof, ...escrow };
-    const farmerProof = this.builtTree(`${e.periodStartMs}:${r.farmer}`, tree, batch.leaves).inclusionProof(batchIndex).map(toHex);
-    return { ...r, treeHead: tree.head, index, proof, countersign: { size: batch.size, root: batch.root, index: batchIndex, proof: farmerProof, signature: batch.signature }, ...escrow };
+    return presentReceipt(this.sources, e);
   }
 
   close(): void {
@@ -617,122 +337,6 @@ export class ReceiptLog {
   private opened(): MoneyStore {
     if (!this.store) throw new Error('receipts.log: not open');
     return this.store;
-  }
-
-  /** A deployment's receipt positions up to `upTo`, which this log no longer keeps, read back from the store. */
-  private async olderPositions(store: MoneyStore, deployment: string, upTo: number): Promise<number[]> {
-    if (!store.receiptPositions) throw new Error(`receipts.log: the positions of ${deployment}'s older receipts were left to a store that cannot read them back`);
-    return store.receiptPositions(deployment, upTo);
-  }
-
-  /** A committed tree: kept, read back before, or read back now from its records in the store. */
-  private async treeOf(periodStartMs: number): Promise<PeriodTree | undefined> {
-    const recent = this.recent.get(periodStartMs);
-    if (recent) return recent;
-    const readBefore = this.readBack.get(periodStartMs);
-    if (readBefore) {
-      // Used again: last out.
-      this.readBack.delete(periodStartMs);
-      this.readBack.set(periodStartMs, readBefore);
-      return readBefore;
-    }
-    const ph = this.heads.get(periodStartMs);
-    if (!ph) return undefined;
-    const store = this.opened();
-    // Both reads at once: on PostgreSQL each is a round trip, and a customer's page of old receipts reads a tree per period.
-    const [range, batches] = await Promise.all([store.readRange(ph.firstPosition, ph.lastPosition), store.read(ph.batchPositions.slice())]);
-    const rows = range.filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
-    const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
-    for (const { record, position } of rows) {
-      const r = record as MoneyRecord & { t: 'receipt' };
-      this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
-    }
-    for (const r of batches) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
-    const again = this.readBack.get(periodStartMs);
-    if (again) return again; // another request read it back meanwhile
-    this.readBack.set(periodStartMs, tree);
-    this.readBackLeaves += tree.size;
-    for (const [ms, old] of this.readBack) {
-      if (this.readBackLeaves <= this.readBackLeavesMax || ms === periodStartMs) break;
-      this.readBack.delete(ms);
-      this.readBackLeaves -= old.size;
-    }
-    return tree;
-  }
-
-  /** A v2 entry with its farmer's batch standing filled in from its tree. */
-  private async withCountersign(e: ReceiptEntry): Promise<ReceiptEntry> {
-    if (e.receipt.v !== 2 || e.index === undefined) return e;
-    const tree = await this.treeOf(e.periodStartMs);
-    if (!tree) return e;
-    const farmer = e.receipt.farmer;
-    const batch = tree.batches.get(farmer);
-    const batchIndex = batch ? indexIn(batch.leaves, e.index) : -1;
-    const refused = tree.refusedBy.get(farmer) ?? tree.refusedLeaves.get(e.index);
-    return { ...e, ...(batchIndex >= 0 ? { farmerBatchIndex: batchIndex } : {}), ...(refused === undefined ? {} : { countersignRefused: refused }) };
-  }
-
-  /** A (sub-)tree over a tree's leaves (all, or some), built once and kept among the last few used. */
-  private builtTree(key: string, tree: PeriodTree, leaves: Uint32Array | null): MerkleTree {
-    let built = this.built.get(key);
-    if (built && built.size === (leaves ? leaves.length : tree.size)) {
-      this.built.delete(key);
-    } else {
-      const count = leaves ? leaves.length : tree.size;
-      const leafHashes: Uint8Array[] = new Array<Uint8Array>(count);
-      for (let k = 0; k < count; k++) {
-        const i = leaves ? (leaves[k] as number) : k;
-        leafHashes[k] = blake2bMerkleHasher.leaf(tree.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES));
-      }
-      built = MerkleTree.fromLeafHashes(leafHashes);
-      if (this.built.size >= BUILT_CACHE) this.built.delete(this.built.keys().next().value as string);
-    }
-    this.built.set(key, built);
-    return built;
-  }
-
-  private code(name: string): number {
-    let c = this.codes.get(name);
-    if (c === undefined) {
-      c = this.names.length;
-      this.names.push(name);
-      this.codes.set(name, c);
-    }
-    return c;
-  }
-
-  private newTree(periodStartMs: number, head: SignedTreeHead, headHash: string, size: number): PeriodTree {
-    return {
-      periodStartMs,
-      head,
-      headHash,
-      size,
-      hashes: new Uint8Array(size * HASH_BYTES),
-      farmers: new Uint32Array(size),
-      deployments: new Uint32Array(size),
-      positions: new Float64Array(size),
-      batches: new Map(),
-      refusedBy: new Map(),
-      refusedLeaves: new Map(),
-    };
-  }
-
-  private setLeaf(tree: PeriodTree, index: number, hash: string, receipt: Receipt | ReceiptBodyV2, position: number): void {
-    // Decoded straight into the tree's buffer (bench/billing: fromHex's pattern check was a third of committing a leaf); a short write is a bad hash.
-    const into = Buffer.from(tree.hashes.buffer, tree.hashes.byteOffset, tree.hashes.byteLength);
-    if (hash.length !== 2 * HASH_BYTES || into.write(hash, index * HASH_BYTES, HASH_BYTES, 'hex') !== HASH_BYTES) throw new Error(`receipts.log: receipt ${receipt.id} has a hash that is not ${HASH_BYTES} bytes of hex`);
-    tree.farmers[index] = this.code(receipt.farmer);
-    tree.deployments[index] = this.code(receipt.deployment);
-    tree.positions[index] = position;
-  }
-
-  private period(ms: number): PeriodTotals {
-    let p = this.periods.get(ms);
-    if (!p) {
-      p = { chargedMicros: 0n, farmerSharesMicros: 0n, paidOutMicros: 0n, arrearsMicros: 0n, returnedMicros: 0n, receipts: 0 };
-      this.periods.set(ms, p);
-    }
-    return p;
   }
 
   private apply(r: MoneyRecord, position: number): void {
@@ -749,295 +353,33 @@ export class ReceiptLog {
           this.uncommitted.set(r.periodStartMs, list);
           return;
         }
-        this.commit(r, position);
+        this.money.commit(r, position);
         return;
-      case 'tree_head':
-        this.applyTreeHead(r, position);
+      case 'tree_head': {
+        const list = this.uncommitted.get(r.periodStartMs) ?? [];
+        this.uncommitted.delete(r.periodStartMs);
+        this.trees.commitHead(r, position, list, (record, at) => this.money.commit(record, at));
         return;
+      }
       case 'batch_countersign':
       case 'batch_countersign_refused':
-        this.applyBatch(r, position);
+        this.trees.applyBatch(r, position);
         return;
       case 'paid_batch':
-        if (r.ids.length !== r.entryIds.length) throw new Error(`receipts.log: a paid_batch record names ${r.ids.length} receipt(s) but ${r.entryIds.length} ledger entr(ies)`);
-        for (const id of r.ids) {
-          const e = this.live.get(id);
-          if (e) this.applyPaid(e);
-        }
+        this.money.applyPaidBatch(r);
         return;
       case 'payout_mode':
       case 'payout_begin':
       case 'payout_done':
       case 'payout_refused':
-        this.applyPayoutBatch(r);
+        this.money.applyPayoutBatch(r);
         return;
       case 'arrears_retry':
       case 'arrears_retry_end':
-        this.applyArrearsRetry(r);
+        this.money.applyArrearsRetry(r);
         return;
       default:
-        this.applyMoney(r);
+        this.money.applyMoney(r);
     }
   }
-
-  private applyTreeHead(r: MoneyRecord & { t: 'tree_head' }, position: number): void {
-    const list = this.uncommitted.get(r.periodStartMs) ?? [];
-    this.uncommitted.delete(r.periodStartMs);
-    if (this.heads.has(r.periodStartMs)) throw new Error(`receipts.log: a second tree head for the period starting ${new Date(r.periodStartMs).toISOString()}`);
-    if (list.length !== r.head.size) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} has size ${r.head.size} but ${list.length} receipt(s) precede it`);
-    const headHash = treeHeadHash(r.head);
-    if (r.head.prev !== this.lastHeadHash) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} does not chain to the previous head`);
-    const tree = this.newTree(r.periodStartMs, r.head, headHash, list.length);
-    list.forEach((x, i) => {
-      if (x.record.index !== i) throw new Error(`receipts.log: receipt ${x.record.receipt.id} has leaf index ${String(x.record.index)}, expected ${i}`);
-      const entry = this.commit(x.record, x.position);
-      this.setLeaf(tree, i, entry.hash, entry.receipt, x.position);
-    });
-    const first = list[0]?.position ?? position;
-    this.heads.set(r.periodStartMs, { head: r.head, headHash, firstPosition: first, lastPosition: list[list.length - 1]?.position ?? first, batchPositions: [] });
-    this.byHeadHash.set(headHash, r.periodStartMs);
-    this.recent.set(r.periodStartMs, tree);
-    if (this.recent.size > TREES_KEPT) this.recent.delete(this.recent.keys().next().value as number);
-    this.lastHeadHash = headHash;
-  }
-
-  private applyBatch(r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }, position: number): void {
-    const ph = this.heads.get(r.periodStartMs);
-    if (!ph) throw new Error(`receipts.log: a ${r.t} record names a period without a tree head`);
-    ph.batchPositions.push(position);
-    const tree = this.recent.get(r.periodStartMs) ?? this.readBack.get(r.periodStartMs);
-    if (tree) this.applyBatchTo(tree, r);
-  }
-
-  private applyBatchTo(tree: PeriodTree, r: MoneyRecord & { t: 'batch_countersign' | 'batch_countersign_refused' }): void {
-    if (tree.batches.has(r.farmer) || tree.refusedBy.has(r.farmer)) return;
-    if (r.t === 'batch_countersign_refused') {
-      tree.refusedBy.set(r.farmer, r.reason);
-      return;
-    }
-    const refused = new Set(r.refused);
-    const agreed: number[] = [];
-    for (const i of this.farmerLeaves(tree, r.farmer)) {
-      if (refused.size > 0 && refused.has(this.leafReceiptId(tree, i))) tree.refusedLeaves.set(i, 'refused in its batch');
-      else agreed.push(i);
-    }
-    this.built.delete(`${tree.periodStartMs}:${r.farmer}`);
-    tree.batches.set(r.farmer, { size: r.size, root: r.root, signature: r.signature, leaves: Uint32Array.from(agreed) });
-  }
-
-  /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled. */
-  private commit(r: MoneyRecord & { t: 'receipt' }, position: number): ReceiptEntry {
-    const entry = entryOf(r, 'issued', false);
-    if (r.receipt.held === true) entry.escrow = { state: 'held' };
-    const d = r.receipt.deployment;
-    let h = this.deployments.get(d);
-    if (h && r.receipt.prev !== h.lastHash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to the previous receipt of ${d}`);
-    if (!h) {
-      h = { lastHash: entry.hash, periodStartsMs: PeriodStarts.empty(), positions: [], upSeconds: 0, chargedMicros: 0n, heldMicros: 0n, returnedMicros: 0n };
-      this.deployments.set(d, h);
-    }
-    h.lastHash = entry.hash;
-    h.periodStartsMs.push(r.periodStartMs);
-    h.positions.push(position);
-    h.upSeconds += r.receipt.upSeconds;
-    if (entry.escrow) h.heldMicros += entry.amountMicros;
-    this.live.set(r.receipt.id, entry);
-    this.byState.issued.add(entry);
-    this.period(r.periodStartMs).receipts++;
-    this.receiptCount++;
-    return entry;
-  }
-
-  private moveTo(e: ReceiptEntry, state: ReceiptState): void {
-    this.byState[e.state].delete(e);
-    e.state = state;
-    this.byState[state].add(e);
-  }
-
-  /** A v2 receipt paid and paid out (or owed nothing) is settled for good: it leaves memory (its record stays in the store). */
-  private settleIfDone(e: ReceiptEntry): void {
-    if (e.receipt.v !== 2 || e.state !== 'paid' || this.owedPayout.has(e)) return;
-    this.live.delete(e.receipt.id);
-    this.byState.paid.delete(e);
-  }
-
-  private addPaid(customer: string, e: ReceiptEntry): void {
-    const at = this.parsedStart(e.receipt.periodStart);
-    const p = this.customerPaid.get(customer);
-    if (!p) {
-      this.customerPaid.set(customer, { paidUpSeconds: e.receipt.upSeconds, paidMicros: e.amountMicros, firstPaidAtMs: at });
-      return;
-    }
-    p.paidUpSeconds += e.receipt.upSeconds;
-    p.paidMicros += e.amountMicros;
-    if (p.firstPaidAtMs === null || at < p.firstPaidAtMs) p.firstPaidAtMs = at;
-  }
-
-  /** Date.parse of a receipt's period start; a close's receipts share one, so the last is kept. */
-  private parsedStart(iso: string): number {
-    if (iso !== this.lastStart.iso) this.lastStart = { iso, ms: Date.parse(iso) };
-    return this.lastStart.ms;
-  }
-
-  private addDeploymentArrears(e: ReceiptEntry, micros: bigint): void {
-    const d = e.receipt.deployment;
-    const next = (this.deploymentArrears.get(d) ?? 0n) + micros;
-    if (next === 0n) this.deploymentArrears.delete(d);
-    else this.deploymentArrears.set(d, next);
-  }
-
-  private applyPayoutBatch(r: MoneyRecord & { t: 'payout_mode' | 'payout_begin' | 'payout_done' | 'payout_refused' }): void {
-    switch (r.t) {
-      case 'payout_mode':
-        this.payoutBatched = true;
-        return;
-      case 'payout_begin':
-        if (this.openPayouts.has(r.key)) throw new Error(`receipts.log: payout batch ${r.key} begun twice`);
-        for (const id of r.ids) {
-          const e = this.live.get(id);
-          if (!e || !this.owedPayout.has(e) || e.payoutKey !== undefined) throw new Error(`receipts.log: payout batch ${r.key} names ${id}, which is not owed a payout outside a batch`);
-          e.payoutKey = r.key;
-        }
-        this.openPayouts.set(r.key, { key: r.key, farmer: r.farmer, unit: r.unit, amountMicros: BigInt(r.amountMicros), ids: r.ids });
-        return;
-      case 'payout_done':
-      case 'payout_refused': {
-        const batch = this.openPayouts.get(r.key);
-        if (!batch) throw new Error(`receipts.log: a ${r.t} record names payout batch ${r.key}, which was not begun or is already closed`);
-        this.openPayouts.delete(r.key);
-        for (const id of batch.ids) {
-          const e = this.live.get(id) as ReceiptEntry;
-          delete e.payoutKey;
-          if (r.t === 'payout_refused') {
-            e.payoutSingly = true;
-            continue;
-          }
-          e.paidOut = true;
-          this.owedPayout.delete(e);
-          this.period(e.periodStartMs).paidOutMicros += e.farmerShareMicros;
-          this.settleIfDone(e);
-        }
-      }
-    }
-  }
-
-  /** Marks receipts still in arrears as being retried (their charge may run), or their retry as over; a receipt no longer in arrears is left as it is. */
-  private applyArrearsRetry(r: MoneyRecord & { t: 'arrears_retry' | 'arrears_retry_end' }): void {
-    for (const id of r.ids) {
-      const e = this.live.get(id);
-      if (e?.state !== 'arrears') continue;
-      if (r.t === 'arrears_retry') e.retryBegun = true;
-      else delete e.retryBegun;
-    }
-  }
-
-  /** A receipt paid: out of arrears, into the paid totals, owed its farmer share (or settled). */
-  private applyPaid(e: ReceiptEntry): void {
-    if (e.state === 'paid') return;
-    const customer = e.receipt.customer;
-    delete e.retryBegun;
-    if (e.state === 'arrears') {
-      this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) - e.amountMicros);
-      this.addDeploymentArrears(e, -e.amountMicros);
-      this.period(e.periodStartMs).arrearsMicros -= e.amountMicros;
-    }
-    this.moveTo(e, 'paid');
-    this.addPaid(customer, e);
-    if (!this.payoutBatched) e.payoutSingly = true;
-    if (!e.paidOut && e.farmerShareMicros > 0n) this.owedPayout.add(e);
-    const p = this.period(e.periodStartMs);
-    p.chargedMicros += e.amountMicros;
-    p.farmerSharesMicros += e.farmerShareMicros;
-    const h = this.deployments.get(e.receipt.deployment);
-    if (h) h.chargedMicros += e.amountMicros;
-    this.settleIfDone(e);
-  }
-
-  /**
-   * A record naming a receipt that is no longer live names a settled one: every such record
-   * (paid, arrears, payout again) is a no-op on a settled receipt, as it was before it left memory.
-   */
-  private applyMoney(r: MoneyRecord & { t: 'countersign' | 'countersign_refused' | 'paid' | 'arrears' | 'payout' | EscrowRecord['t'] }): void {
-    const e = this.live.get(r.id);
-    if (!e) return;
-    const customer = e.receipt.customer;
-    switch (r.t) {
-      case 'countersign':
-        e.farmerSignature = r.signature;
-        return;
-      case 'countersign_refused':
-        e.countersignRefused = r.reason;
-        return;
-      case 'paid':
-        this.applyPaid(e);
-        return;
-      case 'arrears':
-        if (e.state !== 'issued') return;
-        this.moveTo(e, 'arrears');
-        this.customerArrears.set(customer, (this.customerArrears.get(customer) ?? 0n) + e.amountMicros);
-        this.addDeploymentArrears(e, e.amountMicros);
-        this.period(e.periodStartMs).arrearsMicros += e.amountMicros;
-        return;
-      case 'escrow_release':
-      case 'escrow_return': {
-        // Only a held charge not yet settled moves: a second record for it (a re-run after a crash) changes nothing.
-        if (e.escrow?.state !== 'held' || e.state !== 'issued') return;
-        e.escrow = { state: r.t === 'escrow_release' ? 'released' : 'returned', atMs: r.atMs, how: r.how };
-        if (r.t === 'escrow_release') this.released.set(e.receipt.id, { atMs: r.atMs, how: r.how });
-        const h = this.deployments.get(e.receipt.deployment);
-        if (h) h.heldMicros -= e.amountMicros;
-        if (r.t === 'escrow_return') {
-          this.moveTo(e, 'returned');
-          if (h) h.returnedMicros += e.amountMicros;
-          const p = this.period(e.periodStartMs);
-          p.returnedMicros = (p.returnedMicros ?? 0n) + e.amountMicros;
-        }
-        return;
-      }
-      case 'payout':
-        if (e.paidOut || e.payoutKey !== undefined) return;
-        e.paidOut = true;
-        this.owedPayout.delete(e);
-        this.period(e.periodStartMs).paidOutMicros += BigInt(r.amountMicros);
-        this.settleIfDone(e);
-    }
-  }
-}
-
-/** A receipt record as an entry in `state`. */
-function entryOf(r: MoneyRecord & { t: 'receipt' }, state: ReceiptState, paidOut: boolean): ReceiptEntry {
-  return {
-    receipt: r.receipt,
-    ...(r.index === undefined ? {} : { index: r.index }),
-    hash: r.hash ?? receiptHash(r.receipt),
-    periodStartMs: r.periodStartMs,
-    key: r.key,
-    amountMicros: amountOf('amount', r.receipt.amount),
-    farmerShareMicros: amountOf('farmerShare', r.receipt.farmerShare),
-    state,
-    paidOut,
-  };
-}
-
-/** A receipt read back from the store that is no longer live: paid, and paid out when it had a farmer share. */
-function settledEntry(r: MoneyRecord & { t: 'receipt' }, release: { readonly atMs: number; readonly how: string } | undefined): ReceiptEntry {
-  const entry = entryOf(r, 'paid', false);
-  entry.paidOut = entry.farmerShareMicros > 0n;
-  // Returned receipts never leave memory, so a settled one that was held was released.
-  if (r.receipt.held === true) entry.escrow = { state: 'released', ...release };
-  return entry;
-}
-
-/** Where `value` lies in an ascending list, or -1. */
-function indexIn(sorted: Uint32Array, value: number): number {
-  let lo = 0;
-  let hi = sorted.length - 1;
-  while (lo <= hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = sorted[mid] as number;
-    if (v === value) return mid;
-    if (v < value) lo = mid + 1;
-    else hi = mid - 1;
-  }
-  return -1;
 }

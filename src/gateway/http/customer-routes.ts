@@ -9,7 +9,7 @@ import type { TrustService } from '../trust/trust-service.js';
 import type { Ledger } from '../ledger/ledger.js';
 import type { OrderService } from '../orders/order-service.js';
 import type { DeploymentRecord, OrderRecord } from '../store/records.js';
-import type { ReceiptEntry } from '../billing/receipt-log.js';
+import type { ReceiptEntry } from '../billing/receipt-types.js';
 import { PublicError } from './public-error.js';
 import { requireCustomer } from './guards.js';
 import { pageRequest, paginate } from './page.js';

@@ -1,7 +1,7 @@
 // Trust limits: a customer's standing from their history here (or an admin's choice, audited), the VM cap and deposit it sets, and the refusal beyond it.
 import { HOUR_MS, type Clock } from '../../protocol/clock.js';
 import { expectObject, expectOnlyKeys, expectString } from '../../protocol/validate.js';
-import type { PaidHistory } from '../billing/receipt-log.js';
+import type { PaidHistory } from '../billing/receipt-types.js';
 import { ESCROW_EVENTS } from '../escrow/escrow-events.js';
 import type { EventSink } from '../events/event-log.js';
 import { PublicError } from '../http/public-error.js';
