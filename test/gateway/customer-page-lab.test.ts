@@ -284,7 +284,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     // A bad key: the API's message and hint as the page's own.
     await p.fill('#buy-key', 'not a key');
     await submit(p, () => p.click('#buy-submit'), /\/page\/orders$/);
-    assert.match(await text(p, 'h1'), /Please check the form/);
+    assert.match(await text(p, 'h1'), /Please check the form/, `the page at ${p.url()} says: ${(await p.locator('body').innerText()).slice(0, 600)}`);
     assert.match(await text(p, '#error-message'), /sshKeys/);
     await shot(p, '10-nojs-error');
     await p.goto(bobUrl);
