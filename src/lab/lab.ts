@@ -235,6 +235,9 @@ function isLabCommand(pid: number, sub: string): boolean {
   return at > 0 && args[at + 1] === sub;
 }
 
+/** How long `lab stop` waits for a process to exit after its signal. */
+const STOP_WAIT_MS = 30_000;
+
 /** Stops an actor's process with `sig` (SIGTERM waits for it to exit; SIGKILL is kill -9). */
 export async function labStop(dir: string, name: string, sig: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   const state = requireState(dir);
@@ -242,9 +245,13 @@ export async function labStop(dir: string, name: string, sig: NodeJS.Signals = '
   if (actor.pid === undefined) throw new LabError(`${name} runs no process`);
   refuseUnytLedgerRestart(state, actor);
   signal(actor.pid, sig);
-  const deadline = Date.now() + 10_000;
+  // A process finishing its requests in flight on a loaded host can take a while; a stuck one says why in its log.
+  const deadline = Date.now() + STOP_WAIT_MS;
   while (alive(actor.pid) && Date.now() < deadline) await sleep(20);
-  if (alive(actor.pid)) throw new LabError(`${name} (pid ${actor.pid}) did not stop`);
+  if (alive(actor.pid)) {
+    const log = actor.log !== undefined && existsSync(actor.log) ? readFileSync(actor.log, 'utf8').split('\n').slice(-10).join('\n') : '';
+    throw new LabError(`${name} (pid ${actor.pid}) did not stop within ${STOP_WAIT_MS / 1000} s of ${sig}${log ? `; its log ends:\n${log}` : ''}`);
+  }
 }
 
 /** Starts an actor's process again (after labStop or a crash), and waits until it is ready. */
