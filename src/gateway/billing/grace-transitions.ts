@@ -3,6 +3,7 @@ import type { EventName } from '../events/event-catalogue.js';
 import { formatAmount } from '../../protocol/money.js';
 import type { DeploymentRecord } from '../store/records.js';
 import type { BillingDeps } from './billing-deps.js';
+import { graceStep } from './grace-rule.js';
 
 /** What grace transitions need of the gateway. */
 export type GraceTransitionsDeps = Pick<BillingDeps, 'clock' | 'receipts' | 'deployments' | 'lifecycle' | 'events' | 'policy'>;
@@ -17,20 +18,20 @@ export class GraceTransitions {
     for (const d of this.deps.deployments.values()) {
       if (d.state !== 'active' && d.state !== 'grace') continue;
       const arrears = this.deps.receipts.arrearsOfDeployment(d.id);
-      if (d.state === 'active' && arrears > 0n) {
-        const until = now + this.deps.policy.graceMs;
-        const next: DeploymentRecord = { ...d, state: 'grace', graceSinceMs: now, graceUntilMs: until };
+      const step = graceStep(d, arrears, now, this.deps.policy.graceMs);
+      if (step.kind === 'enter') {
+        const next: DeploymentRecord = { ...d, state: 'grace', graceSinceMs: now, graceUntilMs: step.untilMs };
         await this.deps.deployments.put(d.id, next);
-        await this.event(next, 'deployment.grace', `funds ran out: ${formatAmount(arrears)} ${d.unit} of charges could not be paid from the agreement; deprovisioned at ${new Date(until).toISOString()} unless it is funded`);
+        await this.event(next, 'deployment.grace', `funds ran out: ${formatAmount(arrears)} ${d.unit} of charges could not be paid from the agreement; deprovisioned at ${new Date(step.untilMs).toISOString()} unless it is funded`);
         if (this.deps.policy.pauseInGrace) await this.deps.lifecycle.setPaused(next, true, 'paused for the grace period (funds ran out)');
-      } else if (d.state === 'grace' && arrears === 0n) {
+      } else if (step.kind === 'leave') {
         const { graceSinceMs: _s, graceUntilMs: _u, ...rest } = d;
         const next: DeploymentRecord = { ...rest, state: 'active' };
         await this.deps.deployments.put(d.id, next);
         await this.event(next, 'deployment.active_again', 'arrears paid after funds arrived; back to active');
         if (d.paused) await this.deps.lifecycle.setPaused(next, false, 'resumed: arrears paid');
-      } else if (d.state === 'grace' && d.graceUntilMs !== undefined && now >= d.graceUntilMs) {
-        await this.deps.lifecycle.end(d, 'out_of_funds', `the grace period ended at ${new Date(d.graceUntilMs).toISOString()} with ${formatAmount(arrears)} ${d.unit} unpaid`);
+      } else if (step.kind === 'end') {
+        await this.deps.lifecycle.end(d, 'out_of_funds', `the grace period ended at ${new Date(step.untilMs).toISOString()} with ${formatAmount(arrears)} ${d.unit} unpaid`);
       }
     }
   }
