@@ -160,11 +160,15 @@ function loaderCpuSeconds(file: string): number {
   return user + system;
 }
 
+/** Requests each server answered in this run, warm-up included: under --profile, a profile's self time divided by this is its cost per request. */
+const answered = new Map<string, number>();
+
 /** Fails the bench when a run got anything but 2xx: an unauthenticated or failing run measures nothing. */
 function check(name: string, r: LoadResult): LoadResult {
   if (r.total === 0 || r.non2xx !== 0 || r.errors !== 0 || r.timeouts !== 0) {
     throw new Error(`${name}: ${r.total} requests, ${r.non2xx} not 2xx, ${r.errors} errors, ${r.timeouts} timeouts; every response must be 2xx`);
   }
+  answered.set(name, (answered.get(name) ?? 0) + r.total);
   return r;
 }
 
@@ -329,6 +333,7 @@ async function main(): Promise<void> {
     '',
     `median of the rounds' ratios: requests/s ${requestRatio.toFixed(2)} (aim ≥ ${AIM_RATIO}: ${requestRatio >= AIM_RATIO ? 'met' : 'NOT met'}), server CPU per request ${cpuRatio.toFixed(2)}× bare Koa's (${netCpuRatio.toFixed(2)}× net of idle background)`,
   ];
+  if (PROFILE_DIR !== undefined) lines.push(`requests answered under the profiler, warm-up included: ${[...answered].map(([variant, n]) => `${variant}: ${n}`).join('; ')}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
