@@ -228,6 +228,8 @@ async function startProfiledGateway(dir: string, state: LabState, profileDir: st
  * at the lab's own ~30 ms/s).
  */
 const SETTLED_MS_PER_SECOND = LAB_RATES ? 60 : 20;
+/** Under --profile the profiler's sampling thread costs 40–180 ms/s of its own, so /proc cannot tell: a fixed wait instead. */
+const PROFILED_SETTLE_SECONDS = 15;
 const SETTLED_SECONDS = 3;
 /** …and the bench waits at most this long for it. */
 const SETTLE_MAX_SECONDS = 60;
@@ -238,6 +240,11 @@ const SETTLE_MAX_SECONDS = 60;
  * Prints each second's CPU, so a gateway that never settles is seen in the output.
  */
 async function settle(pid: number, ticksPerSecond: number): Promise<void> {
+  if (PROFILE_DIR !== undefined) {
+    process.stderr.write(`bench/auth: under --profile, waiting ${PROFILED_SETTLE_SECONDS} s for the gateway to settle\n`);
+    await new Promise((resolve) => setTimeout(resolve, PROFILED_SETTLE_SECONDS * 1000));
+    return;
+  }
   const seen: string[] = [];
   let quiet = 0;
   for (let s = 0; s < SETTLE_MAX_SECONDS && quiet < SETTLED_SECONDS; s++) {
