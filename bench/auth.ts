@@ -1,6 +1,6 @@
 // bench/auth: the cost of source-address authentication — authenticated GET /v1/whoami on a real lab gateway against a bare Koa hello-world on the same kind of address.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,18 +12,28 @@ import { BenchCommands, HYPHA_BIN, ROOT } from './lab-commands.js';
 import { median } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
 import { cpuSeconds, stopProcess, waitForLine, type Started } from './processes.js';
+import { productionBackground } from './production-background.js';
 
 const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
 const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+/** GNU time: autocannon's own CPU time, whatever namespace it runs in. */
+const TIME = '/usr/bin/time';
 
-const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there, bare Koa\'s in DIR/bare)]';
-const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, hour: { type: 'string' }, profile: { type: 'string' } } });
+const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there, bare Koa\'s in DIR/bare)] [--lab-rates (keep the lab\'s compressed heartbeats, billing and order ticks: the bench before 2026-11-28 22:00)]';
+const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, hour: { type: 'string' }, profile: { type: 'string' }, 'lab-rates': { type: 'boolean' } } });
 /** Many short rounds, alternating: on a shared machine the load moves within seconds, and a round pair sees the same load. */
 const ROUNDS = positiveInteger('rounds', options.rounds, 9);
 const SECONDS = positiveInteger('seconds', options.seconds, 3);
 const CONNECTIONS = positiveInteger('connections', options.connections, 32);
 const HOUR_SECONDS = positiveInteger('hour', options.hour, 3600);
 const PROFILE_DIR = options.profile;
+/**
+ * Whether the gateway and agents keep the lab's compressed background (heartbeats and billing ticks
+ * every 100 ms, order checks every 200 ms, whatever --hour says). By default they run at the rates a
+ * deployed gateway does (production-background.ts): the issue compares a gateway's request path
+ * with bare Koa's, not a lab's 50–150× faster clock.
+ */
+const LAB_RATES = options['lab-rates'] === true;
 const WARMUP_SECONDS = 2;
 /** How long each server's CPU is read with no load before each of its runs. */
 const IDLE_SECONDS = 1;
@@ -52,6 +62,10 @@ interface LoadResult {
    * billing every 100 ms, work that is not the request's and that a slow round spreads over fewer requests.
    */
   readonly netCpuMicrosPerRequest: number;
+  /** The server's CPU with no request coming (ms per second), read just before the run: its background work. */
+  readonly idleCpuMsPerSecond: number;
+  /** autocannon's own user + system CPU per request: the load generator shares the 2 cores, and pays more for a longer answer. */
+  readonly loaderCpuMicrosPerRequest: number;
 }
 
 /** One server under test: where to send load, and its process (to read its CPU time). */
@@ -103,7 +117,7 @@ async function startBareServer(gateway: LabActor, dir: string): Promise<Target> 
 }
 
 /** Runs autocannon from alice's namespace against `target` for `seconds`. */
-async function load(alice: LabActor, target: Target, seconds: number, ticksPerSecond: number): Promise<LoadResult> {
+async function load(alice: LabActor, target: Target, seconds: number, ticksPerSecond: number, timesFile: string): Promise<LoadResult> {
   const url = target.url;
   const idleBefore = cpuSeconds(target.pid, ticksPerSecond);
   const idleStart = performance.now();
@@ -111,7 +125,8 @@ async function load(alice: LabActor, target: Target, seconds: number, ticksPerSe
   const backgroundPerSecond = (cpuSeconds(target.pid, ticksPerSecond) - idleBefore) / ((performance.now() - idleStart) / 1000);
   const cpuBefore = cpuSeconds(target.pid, ticksPerSecond);
   const started = performance.now();
-  const r = await commands.runAs(alice, process.execPath, [AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(seconds), url], { timeoutMs: (seconds + 30) * 1000 });
+  // GNU time writes autocannon's user and system seconds to a file (its stdout is autocannon's JSON).
+  const r = await commands.runAs(alice, TIME, ['-f', '%U %S', '-o', timesFile, process.execPath, AUTOCANNON, '--json', '-c', String(CONNECTIONS), '-d', String(seconds), url], { timeoutMs: (seconds + 30) * 1000 });
   const cpuUsed = cpuSeconds(target.pid, ticksPerSecond) - cpuBefore;
   const wallSeconds = (performance.now() - started) / 1000;
   if (r.code !== 0) throw new Error(`autocannon ${url} failed (${r.code}): ${r.stderr.trim()}`);
@@ -133,14 +148,27 @@ async function load(alice: LabActor, target: Target, seconds: number, ticksPerSe
     timeouts: out.timeouts,
     serverCpuMicrosPerRequest: perRequest(cpuUsed),
     netCpuMicrosPerRequest: perRequest(Math.max(0, cpuUsed - backgroundPerSecond * wallSeconds)),
+    idleCpuMsPerSecond: backgroundPerSecond * 1000,
+    loaderCpuMicrosPerRequest: perRequest(loaderCpuSeconds(timesFile)),
   };
 }
+
+/** The user + system seconds GNU time wrote to `file` (format `%U %S`). */
+function loaderCpuSeconds(file: string): number {
+  const [user, system] = readFileSync(file, 'utf8').trim().split('\n').pop()?.split(' ').map(Number) ?? [];
+  if (user === undefined || system === undefined || !Number.isFinite(user) || !Number.isFinite(system)) throw new Error(`${file}: no CPU times from ${TIME}`);
+  return user + system;
+}
+
+/** Requests each server answered in this run, warm-up included: under --profile, a profile's self time divided by this is its cost per request. */
+const answered = new Map<string, number>();
 
 /** Fails the bench when a run got anything but 2xx: an unauthenticated or failing run measures nothing. */
 function check(name: string, r: LoadResult): LoadResult {
   if (r.total === 0 || r.non2xx !== 0 || r.errors !== 0 || r.timeouts !== 0) {
     throw new Error(`${name}: ${r.total} requests, ${r.non2xx} not 2xx, ${r.errors} errors, ${r.timeouts} timeouts; every response must be 2xx`);
   }
+  answered.set(name, (answered.get(name) ?? 0) + r.total);
   return r;
 }
 
@@ -151,14 +179,16 @@ function formatNumber(n: number, digits = 0): string {
 /** A Markdown table of each variant's medians and its requests/s ratio to the baseline. */
 function resultTable(results: Map<string, LoadResult[]>, baseline: string): string {
   const base = median((results.get(baseline) ?? []).map((r) => r.requestsPerSecond));
-  const rows = [`| variant | requests/s | p50 latency (ms) | p99 latency (ms) | server CPU µs/request | net of idle background | ratio to ${baseline} |`, '|---|---:|---:|---:|---:|---:|---:|'];
+  const rows = [`| variant | requests/s | p50 latency (ms) | p99 latency (ms) | server CPU µs/request | net of idle background | idle background ms/s | autocannon CPU µs/request | ratio to ${baseline} |`, '|---|---:|---:|---:|---:|---:|---:|---:|---:|'];
   for (const [name, runs] of results) {
     const rps = median(runs.map((r) => r.requestsPerSecond));
     const p50 = median(runs.map((r) => r.p50Ms));
     const p99 = median(runs.map((r) => r.p99Ms));
     const cpu = median(runs.map((r) => r.serverCpuMicrosPerRequest));
     const net = median(runs.map((r) => r.netCpuMicrosPerRequest));
-    rows.push(`| ${name} | ${formatNumber(rps)} | ${formatNumber(p50, 1)} | ${formatNumber(p99, 1)} | ${formatNumber(cpu, 1)} | ${formatNumber(net, 1)} | ${(rps / base).toFixed(2)} |`);
+    const idle = median(runs.map((r) => r.idleCpuMsPerSecond));
+    const loader = median(runs.map((r) => r.loaderCpuMicrosPerRequest));
+    rows.push(`| ${name} | ${formatNumber(rps)} | ${formatNumber(p50, 1)} | ${formatNumber(p99, 1)} | ${formatNumber(cpu, 1)} | ${formatNumber(net, 1)} | ${formatNumber(idle, 1)} | ${formatNumber(loader, 1)} | ${(rps / base).toFixed(2)} |`);
   }
   return rows.join('\n');
 }
@@ -192,6 +222,41 @@ async function startProfiledGateway(dir: string, state: LabState, profileDir: st
   return child.pid;
 }
 
+/**
+ * A restarted gateway is settled when SETTLED_SECONDS seconds in a row with no request each cost it
+ * less than this (ms of CPU; /proc counts 10 ms ticks; at production rates its background is ~5 ms/s,
+ * at the lab's own ~30 ms/s).
+ */
+const SETTLED_MS_PER_SECOND = LAB_RATES ? 60 : 20;
+/** Under --profile the profiler's sampling thread costs 40–180 ms/s of its own, so /proc cannot tell: a fixed wait instead. */
+const PROFILED_SETTLE_SECONDS = 15;
+const SETTLED_SECONDS = 3;
+/** …and the bench waits at most this long for it. */
+const SETTLE_MAX_SECONDS = 60;
+
+/**
+ * Waits until the restarted gateway is idle: its start-up (JIT, the agents reconnecting, the first
+ * billing close after a restart) is not the request path, and a deployed gateway is long past it.
+ * Prints each second's CPU, so a gateway that never settles is seen in the output.
+ */
+async function settle(pid: number, ticksPerSecond: number): Promise<void> {
+  if (PROFILE_DIR !== undefined) {
+    process.stderr.write(`bench/auth: under --profile, waiting ${PROFILED_SETTLE_SECONDS} s for the gateway to settle\n`);
+    await new Promise((resolve) => setTimeout(resolve, PROFILED_SETTLE_SECONDS * 1000));
+    return;
+  }
+  const seen: string[] = [];
+  let quiet = 0;
+  for (let s = 0; s < SETTLE_MAX_SECONDS && quiet < SETTLED_SECONDS; s++) {
+    const before = cpuSeconds(pid, ticksPerSecond);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const ms = (cpuSeconds(pid, ticksPerSecond) - before) * 1000;
+    seen.push(ms.toFixed(0));
+    quiet = ms < SETTLED_MS_PER_SECOND ? quiet + 1 : 0;
+  }
+  process.stderr.write(`bench/auth: the gateway's idle CPU, ms per second, until settled (${SETTLED_SECONDS} s in a row < ${SETTLED_MS_PER_SECOND}): ${seen.join(', ')}\n`);
+}
+
 /** One round's pair: the gateway's requests/s and CPU per request as shares of bare Koa's in the same round. */
 interface RoundRatio {
   readonly requests: number;
@@ -204,10 +269,9 @@ async function main(): Promise<void> {
   const dir = lab.dir;
   // alice sends thousands of requests a second from one linked /64: lift her bucket (http.linkedRequestsPerMinute)
   // so the bench measures authentication, not 429s; the bucket's own cost per request stays in the path.
-  const configPath = join(dir, 'gateway', 'config.json');
-  const gatewayConfig = JSON.parse(readFileSync(configPath, 'utf8')) as { http?: Record<string, unknown> };
-  gatewayConfig.http = { ...gatewayConfig.http, linkedRequestsPerMinute: 10_000_000 };
-  writeFileSync(configPath, JSON.stringify(gatewayConfig, null, 2) + '\n', { mode: 0o600 });
+  const farmers = productionBackground(dir, lab.state, LAB_RATES, (config) => {
+    config.http = { ...(config.http as Record<string, unknown> | undefined), linkedRequestsPerMinute: 10_000_000 };
+  });
   let state = lab.state;
   let gatewayPid: number;
   if (PROFILE_DIR === undefined) {
@@ -222,11 +286,17 @@ async function main(): Promise<void> {
     if (stopped.code !== 0) throw new Error(`hypha lab stop gateway failed (${stopped.code}): ${stopped.stderr.trim()}`);
     gatewayPid = await startProfiledGateway(dir, state, PROFILE_DIR);
   }
+  // The agents read their (production-rate) heartbeat interval when they start; they reconnect to the restarted gateway.
+  for (const farmer of farmers) {
+    const restarted = await commands.run(process.execPath, [HYPHA_BIN, 'lab', 'restart', farmer, '--dir', dir], { timeoutMs: 60_000 });
+    if (restarted.code !== 0) throw new Error(`hypha lab restart ${farmer} failed (${restarted.code}): ${restarted.stderr.trim()}`);
+  }
   const alice = actorOf(state, 'alice');
   const gateway = actorOf(state, 'gateway');
 
   await linkAlice(state, alice);
   const ticksPerSecond = Number((await commands.run('getconf', ['CLK_TCK'])).stdout.trim()) || 100;
+  const timesFile = join(dir, 'autocannon-times.txt');
   const bare = await startBareServer(gateway, dir);
   const hello = await commands.curl(alice, 'GET', bare.url, undefined, CURL_MAX_SECONDS);
   if (hello.status !== 200 || (hello.json as { hello?: unknown } | undefined)?.hello !== 'world') throw new Error(`bare Koa answered ${hello.status} ${hello.text}`);
@@ -235,8 +305,9 @@ async function main(): Promise<void> {
     [BARE, bare],
     [GATEWAY, { url: `${state.gateway.url}/v1/whoami`, pid: gatewayPid }],
   ];
+  await settle(gatewayPid, ticksPerSecond);
   process.stderr.write(`bench/auth: warm-up, ${WARMUP_SECONDS} s each\n`);
-  for (const [variant, target] of targets) check(variant, await load(alice, target, WARMUP_SECONDS, ticksPerSecond));
+  for (const [variant, target] of targets) check(variant, await load(alice, target, WARMUP_SECONDS, ticksPerSecond, timesFile));
   const results = new Map<string, LoadResult[]>(targets.map(([variant]) => [variant, []]));
   const ratios: RoundRatio[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
@@ -245,7 +316,7 @@ async function main(): Promise<void> {
     const got = new Map<string, LoadResult>();
     for (const [variant, target] of order) {
       process.stderr.write(`bench/auth: round ${round}/${ROUNDS}: ${variant}\n`);
-      const r = check(variant, await load(alice, target, SECONDS, ticksPerSecond));
+      const r = check(variant, await load(alice, target, SECONDS, ticksPerSecond, timesFile));
       results.get(variant)?.push(r);
       got.set(variant, r);
     }
@@ -260,7 +331,7 @@ async function main(): Promise<void> {
   const netCpuRatio = median(ratios.map((r) => r.netCpu));
   const lines = [
     `machine: ${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, node ${process.version}, load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}${PROFILE_DIR === undefined ? '' : ' (gateway under --cpu-prof)'}`,
-    `autocannon -c ${CONNECTIONS} -d ${SECONDS} from alice's namespace (her Mycelium address), both servers on the gateway's address in its namespace; ${ROUNDS} rounds, bare and hypha alternating (ABBA) after a ${WARMUP_SECONDS} s warm-up; lab hour ${HOUR_SECONDS} s; every response 2xx`,
+    `autocannon -c ${CONNECTIONS} -d ${SECONDS} from alice's namespace (her Mycelium address), both servers on the gateway's address in its namespace; ${ROUNDS} rounds, bare and hypha alternating (ABBA) after a ${WARMUP_SECONDS} s warm-up; lab hour ${HOUR_SECONDS} s; ${LAB_RATES ? "the lab's compressed background (--lab-rates: heartbeats and billing ticks every 100 ms, order checks every 200 ms)" : 'background at production rates (heartbeats every 15 s, billing tick 5 s, order check 10 s)'}; every response 2xx`,
     '',
     resultTable(results, BARE),
     '',
@@ -269,6 +340,7 @@ async function main(): Promise<void> {
     '',
     `median of the rounds' ratios: requests/s ${requestRatio.toFixed(2)} (aim ≥ ${AIM_RATIO}: ${requestRatio >= AIM_RATIO ? 'met' : 'NOT met'}), server CPU per request ${cpuRatio.toFixed(2)}× bare Koa's (${netCpuRatio.toFixed(2)}× net of idle background)`,
   ];
+  if (PROFILE_DIR !== undefined) lines.push(`requests answered under the profiler, warm-up included: ${[...answered].map(([variant, n]) => `${variant}: ${n}`).join('; ')}`);
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -8,6 +8,24 @@ import { principalResolver, type PrincipalSource } from './principal.js';
 import { denyFraming, refuseForeign, type OriginPolicy } from './origin-guard.js';
 import { sourceRateCheck, type SourceRateLimits } from './source-rate-limit.js';
 
+/**
+ * The app's Koa options. `proxy` stays false (see createApp). `compose` (Koa 3's option; its types
+ * do not list it): the app has exactly one middleware, so it is called as it is — koa-compose would
+ * build a dispatch closure and a bound `next` per request for a `next` nobody calls. Another
+ * middleware added to the app is refused when the server is made (app.callback()), not ignored.
+ */
+const koaOptions = {
+  proxy: false,
+  compose: (middleware: readonly Koa.Middleware[]): ((ctx: Koa.ParameterizedContext) => Promise<unknown>) => {
+    const [only] = middleware;
+    if (middleware.length !== 1 || only === undefined) throw new Error(`createApp's app runs its one middleware and no other (got ${middleware.length})`);
+    return (ctx) => Promise.resolve(only(ctx, noNext));
+  },
+};
+
+/** The `next` of the only middleware: there is nothing after it. */
+const noNext = (): Promise<void> => Promise.resolve();
+
 /** Called after every request, for metrics. `route` is the matched pattern, never the raw path. */
 export type RequestObserver = (route: string, method: string, status: number, durationMs: number) => void;
 
@@ -36,7 +54,7 @@ export interface AppDeps {
  * bound dispatch and a promise per request, and bench/auth measures what whoami pays over bare Koa.
  */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa({ proxy: false });
+  const app = new Koa(koaOptions);
   const router = new Router();
   for (const register of deps.routes) register(router);
   const { log, observe } = deps;
@@ -45,12 +63,14 @@ export function createApp(deps: AppDeps): Koa {
   const limit = deps.rateLimits ? sourceRateCheck(deps.rateLimits) : undefined;
   app.use(async (ctx) => {
     const startedMs = observe ? performance.now() : 0;
+    // Node's own fields, read once: `ctx.method` and `ctx.status` are two getter calls each (koa's delegate, then its request/response).
+    const method = ctx.req.method as string;
     try {
       guard(ctx);
       identify(ctx);
       const refusal = limit?.(ctx);
       if (refusal) await refusal;
-      if (hasBody(ctx.method)) await readJsonBody(ctx);
+      if (hasBody(method)) await readJsonBody(ctx);
       const handler = router.handlerFor(ctx);
       if (handler) {
         const done = handler(ctx as RouterContext);
@@ -61,7 +81,7 @@ export function createApp(deps: AppDeps): Koa {
       answerError(ctx, err, log);
     }
     denyFraming(ctx);
-    observe?.((ctx as Partial<RouterContext>).routePath ?? 'unmatched', ctx.method, ctx.status, performance.now() - startedMs);
+    observe?.((ctx as Partial<RouterContext>).routePath ?? 'unmatched', method, ctx.res.statusCode, performance.now() - startedMs);
   });
   app.silent = true;
   return app;
