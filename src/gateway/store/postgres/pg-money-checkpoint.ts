@@ -11,6 +11,11 @@ const BODY_SLICE = 64 * 1024 * 1024;
 /** Records read per query when fetching the receipts a checkpoint names by position. */
 const POSITIONS_PAGE = 10_000;
 
+/** The records at some positions (by primary key: one index probe each, never a scan of the log). */
+export const NAMED_RECORDS_SQL = 'SELECT seq, record FROM money_log WHERE seq = ANY($1::bigint[])';
+/** One part by name (primary key). */
+const PART_SQL = 'SELECT bytes FROM money_checkpoint_part WHERE name = $1';
+
 /**
  * What this process knows of the part rows: the parts the last committed checkpoint named (by the
  * encoder's key), and the names of parts the open verified (their checkpoint's digest matched with them
@@ -98,7 +103,7 @@ export async function readCheckpoint(db: PgDatabase): Promise<StoredCheckpoint |
   if (body === null || names === null) return null;
   const bytes = new Map<string, Buffer>();
   for (const name of new Set(names)) {
-    const [part] = await db.query<{ bytes: Buffer }>('money_log.checkpoint', 'SELECT bytes FROM money_checkpoint_part WHERE name = $1', [name]);
+    const [part] = await db.query<{ bytes: Buffer }>('money_log.checkpoint', PART_SQL, [name]);
     if (!part) return null;
     bytes.set(name, part.bytes);
   }
@@ -136,7 +141,7 @@ async function recordsAt(db: PgDatabase, positions: readonly number[]): Promise<
   const out = new Map<number, MoneyRecord>();
   for (let i = 0; i < positions.length; i += POSITIONS_PAGE) {
     const page = positions.slice(i, i + POSITIONS_PAGE).map(String);
-    const rows = await db.query<{ seq: string; record: MoneyRecord }>('money_log.checkpoint', 'SELECT seq, record FROM money_log WHERE seq = ANY($1::bigint[])', [page]);
+    const rows = await db.query<{ seq: string; record: MoneyRecord }>('money_log.checkpoint', NAMED_RECORDS_SQL, [page]);
     for (const r of rows) out.set(Number(r.seq), r.record);
   }
   return out;
