@@ -8,6 +8,7 @@ import { encodeCheckpoint, namedPositions } from '../../src/gateway/billing/mone
 import { migrateSchema } from '../../src/gateway/store/postgres/migrate-schema.js';
 import { MIGRATIONS } from '../../src/gateway/store/postgres/migrations/index.js';
 import { PgDatabase } from '../../src/gateway/store/postgres/pg-database.js';
+import { readCheckpoint } from '../../src/gateway/store/postgres/pg-money-checkpoint.js';
 import { PgMoneyStore } from '../../src/gateway/store/postgres/pg-money-store.js';
 import { MoneyHistory, OP_KINDS, openStateOf, type MoneyOp } from '../helpers/money-ops.js';
 import { freshDatabase, sql } from '../helpers/pg-databases.js';
@@ -141,6 +142,11 @@ test('PostgreSQL: a start reads the checkpoint row and only the rows after it, a
   const atPositions = namedPositions(row.body);
   assert.ok(atPositions.length > 0, 'live receipts are named by their position in the log');
   assert.equal(fromCheckpoint.rowsRead.get('money_log.checkpoint'), 1 + new Set(parts).size + atPositions.length);
+  // Read in slices of 1,000 bytes (a body past one slice, as at a million deployments): the same bytes.
+  const whole = await readCheckpoint(fromCheckpoint.db);
+  const sliced = await readCheckpoint(fromCheckpoint.db, 1000);
+  assert.ok(whole && sliced && row.body.length > 3000);
+  assert.deepEqual(sliced.checkpoint, whole.checkpoint);
   assert.deepEqual(await openStateOf(fromCheckpoint.log, false), expected);
   assert.ok((fromCheckpoint.rowsRead.get('money_log.positions') ?? 0) > 0, "a deployment's older receipts were found through the index");
   await closeOpened(fromCheckpoint);
