@@ -50,7 +50,7 @@ test('migrations: a fresh database gets every table; a second open applies nothi
   assert.deepEqual(again.schema.applied, []);
   await again.close();
   const tables = (await sql<{ t: string }>(url, "SELECT table_name AS t FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1")).map((r) => r.t);
-  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_checkpoint', 'money_log', 'order_archive', 'orders', 'requests', 'schema_migrations']);
+  assert.deepEqual(tables, ['agents', 'chains', 'deployments', 'events', 'hypha_lease', 'ledger_journal', 'links', 'meta', 'money_checkpoint', 'money_checkpoint_part', 'money_log', 'order_archive', 'orders', 'requests', 'schema_migrations']);
   assert.deepEqual(await sql(url, 'SELECT version, name FROM schema_migrations ORDER BY version'), MIGRATIONS.map((m) => ({ version: m.version, name: m.name })));
 });
 

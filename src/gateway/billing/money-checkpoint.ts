@@ -278,6 +278,24 @@ export function decodeCheckpoint(checkpoint: string | Uint8Array, read?: ReadRec
   }
 }
 
+/**
+ * The log positions a format 2 checkpoint names live receipts by (`at`), so a store whose reads are async
+ * can fetch them before decodeCheckpoint reads them synchronously; none for any other checkpoint (one
+ * that is damaged is refused by decodeCheckpoint, which checks the digest and each record it is handed).
+ */
+export function namedPositions(checkpoint: Uint8Array): number[] {
+  const bytes = Buffer.from(checkpoint.buffer, checkpoint.byteOffset, checkpoint.byteLength);
+  const nl = bytes.indexOf(0x0a, 65);
+  if (bytes.length < 65 || bytes[64] !== 0x0a || nl < 0) return [];
+  try {
+    const body = JSON.parse(bytes.toString('utf8', 65, nl)) as Partial<BytesBody>;
+    if (body.format !== CHECKPOINT_FORMAT_BYTES || !Array.isArray(body.live)) return [];
+    return body.live.flatMap((j) => (typeof j.at === 'number' && Number.isSafeInteger(j.at) ? [j.at] : []));
+  } catch {
+    return [];
+  }
+}
+
 /** Reads the money records at some positions of the log before the checkpoint (the store's). */
 export type ReadRecords = (positions: readonly number[]) => MoneyRecord[];
 

@@ -1,11 +1,11 @@
 // The money log's storage in PostgreSQL (table money_log): the MoneyStore port ReceiptLog reads back through, positions being row seqs.
-import type pg from 'pg';
 import type { MoneyRecord } from '../../billing/money-record.js';
-import type { AppendOptions, MoneyCheckpoint, MoneyStore, RestoreCheckpoint } from '../../billing/money-store.js';
+import type { AppendOptions, MoneyStore, RestoreCheckpoint } from '../../billing/money-store.js';
 import { StoreError } from '../store.js';
 import { insertRecords } from './pg-append-log.js';
 import type { PgDatabase } from './pg-database.js';
 import { MONEY_LOG } from './pg-logs.js';
+import { CheckpointPartRows, readCheckpoint } from './pg-money-checkpoint.js';
 
 /** Rows read per query while replaying the whole log at open (keyset pages by seq: bounded memory per query). */
 const PAGE = 10_000;
@@ -15,14 +15,19 @@ const PAGE = 10_000;
  * range of the log. Receipts of a close retired as abandoned (a close cut short, then issued again)
  * are never replayed nor read back: they never counted. Appends are serialised, one fenced
  * transaction per call (ReceiptLog already hands over a whole batch), so positions follow call order.
- * The checkpoint (table money_checkpoint) is written in the append's transaction; a deployment's
+ * The checkpoint (table money_checkpoint, format 2 bytes with its unchanging parts in
+ * money_checkpoint_part: pg-money-checkpoint.ts) is written in the append's transaction; a deployment's
  * receipt positions are read back by index, so neither the log nor a per-receipt index is read at open.
  */
 export class PgMoneyStore implements MoneyStore {
+  readonly checkpointBytes = true;
   private writing: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(private readonly db: PgDatabase) {}
+  private constructor(
+    private readonly db: PgDatabase,
+    private readonly parts: CheckpointPartRows,
+  ) {}
 
   /**
    * With `restore`, hands it the checkpoint when its row is still in the log, unchanged and counted,
@@ -31,18 +36,19 @@ export class PgMoneyStore implements MoneyStore {
    */
   static async open(db: PgDatabase, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): Promise<PgMoneyStore> {
     let after = '0';
+    let verified: readonly string[] = [];
     if (restore) {
-      const rows = await db.query<{ seq: string; state: string }>(
-        'money_log.open',
-        'SELECT c.seq, c.state FROM money_checkpoint c JOIN money_log m ON m.seq = c.seq AND NOT m.abandoned AND md5(m.record::text) = c.tip WHERE c.id = 1',
-      );
-      const row = rows[0];
-      if (row && restore(row.state, Number(row.seq))) after = row.seq;
+      const stored = await readCheckpoint(db);
+      if (stored && restore(stored.checkpoint, Number(stored.seq), stored.read)) {
+        after = stored.seq;
+        // The decoder checked the digest over the body with these parts joined in: they need not be written again.
+        verified = stored.parts;
+      }
     }
     for (;;) {
       const rows = await db.query<{ seq: string; record: MoneyRecord }>('money_log.open', `SELECT seq, record FROM money_log WHERE seq > $1 AND NOT abandoned ORDER BY seq LIMIT ${PAGE}`, [after]);
       for (const r of rows) replay(r.record, Number(r.seq));
-      if (rows.length < PAGE) return new PgMoneyStore(db);
+      if (rows.length < PAGE) return new PgMoneyStore(db, new CheckpointPartRows(verified));
       after = (rows[rows.length - 1] as { seq: string }).seq;
     }
   }
@@ -52,15 +58,19 @@ export class PgMoneyStore implements MoneyStore {
     const { checkpoint } = options;
     if (this.closed) return Promise.reject(new StoreError('io', 'money_log: the log is closed'));
     if (records.length === 0) return Promise.resolve([]);
-    const next = this.writing.then(() =>
-      this.db.write('money_log.append', async (client) => {
+    const next = this.writing.then(async () => {
+      let committed: (() => void) | undefined;
+      const positions = await this.db.write('money_log.append', async (client) => {
         // One statement answers the positions (the insert's RETURNING), not a max(seq) before and a select after.
-        const positions = await insertRecords(client, MONEY_LOG, records);
-        if (positions.length !== records.length) throw new StoreError('io', `money_log.append: wrote ${records.length} record(s) but got ${positions.length} position(s)`);
-        if (checkpoint) await writeCheckpoint(client, checkpoint);
-        return positions;
-      }),
-    );
+        const written = await insertRecords(client, MONEY_LOG, records);
+        if (written.length !== records.length) throw new StoreError('io', `money_log.append: wrote ${records.length} record(s) but got ${written.length} position(s)`);
+        if (checkpoint) committed = await this.parts.write(client, checkpoint);
+        return written;
+      });
+      // Parts count as written only once their transaction committed.
+      committed?.();
+      return positions;
+    });
     this.writing = next.catch(() => undefined);
     return next;
   }
@@ -101,19 +111,4 @@ export class PgMoneyStore implements MoneyStore {
   close(): void {
     this.closed = true;
   }
-}
-
-/**
- * Replaces the checkpoint row, naming the row it stands after by seq and by its record's md5. If that row
- * is not a counted one, nothing is written: the checkpoint is a shortcut, and must never fail the append.
- */
-async function writeCheckpoint(client: pg.ClientBase, checkpoint: MoneyCheckpoint): Promise<void> {
-  // This store keeps text (it does not say checkpointBytes), so ReceiptLog never hands it bytes.
-  if (!('text' in checkpoint)) return;
-  await client.query(
-    `INSERT INTO money_checkpoint (id, seq, tip, state)
-       SELECT 1, seq, md5(record::text), $2 FROM money_log WHERE seq = $1 AND NOT abandoned
-     ON CONFLICT (id) DO UPDATE SET seq = EXCLUDED.seq, tip = EXCLUDED.tip, state = EXCLUDED.state, written_at = now()`,
-    [String(checkpoint.position), checkpoint.text],
-  );
 }

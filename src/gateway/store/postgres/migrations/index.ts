@@ -4,6 +4,7 @@ import * as lease from './002-lease.js';
 import * as rowOrder from './003-row-order.js';
 import * as requests from './004-requests.js';
 import * as moneyCheckpoint from './005-money-checkpoint.js';
+import * as moneyCheckpointBytes from './006-money-checkpoint-bytes.js';
 
 /** One numbered schema step. */
 export interface Migration {
@@ -13,4 +14,4 @@ export interface Migration {
 }
 
 /** Every migration, by version; a new one is a new numbered module appended here. */
-export const MIGRATIONS: readonly Migration[] = [core, lease, rowOrder, requests, moneyCheckpoint];
+export const MIGRATIONS: readonly Migration[] = [core, lease, rowOrder, requests, moneyCheckpoint, moneyCheckpointBytes];
