@@ -56,7 +56,7 @@ export class AppendLog<T> implements RecordLog<T> {
    */
   private lines: LineBuffer | null = null;
   private scheduled = false;
-  /** A batch's fdatasync is running on libuv's threadpool (syncAside): the next batch is written once it ends. */
+  /** A batch's write and fdatasync are running on libuv's threadpool (syncAside): the next batch is written once they end. */
   private syncing = false;
   /** close() was called while a batch was being synced: the file is closed once the queue is written and synced. */
   private closing = false;
