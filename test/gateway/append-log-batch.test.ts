@@ -183,3 +183,41 @@ test('AppendLog: records handed over as UTF-8 bytes (appendEncoded) are written 
   assert.deepEqual(await log.appendEncoded({ data: Buffer.alloc(0), ends: [] }), []);
   log.close();
 });
+
+test('AppendLog syncAside: a batch is written and fdatasynced off the main thread and acknowledged only after; batches queued meanwhile follow in order; close waits for them', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'aside.log');
+  const { log } = AppendLog.open<Rec>(path, { syncAside: true });
+  let firstDone = false;
+  const first = log.append({ i: 1, s: 'a' }, { i: 2, s: 'b' }).then((offsets) => {
+    firstDone = true;
+    return offsets;
+  });
+  // The log's flush runs in the check phase before this one; a write and fdatasync on the threadpool answer in a later poll phase.
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  assert.equal(firstDone, false, 'not acknowledged before its write and fdatasync ended (a synchronous fdatasync would have answered it already)');
+  // Appended while the first batch is syncing: queued, written after it.
+  const second = log.append({ i: 3, s: 'c' });
+  assert.throws(() => log.appendSync({ i: 9, s: 'z' }), StoreError, 'appendSync would jump the queue');
+  const third = log.append({ i: 4, s: 'd' }, { i: 5, s: 'e' });
+  log.close();
+  await assert.rejects(log.append({ i: 6, s: 'f' }), StoreError, 'closed: no append after close');
+  const offsets = [...(await first), ...(await second), ...(await third)];
+  assert.equal(offsets.length, 5);
+  const visited: Array<{ r: Rec; offset: number }> = [];
+  const reopened = AppendLog.open<Rec>(path, { visit: (r, offset) => visited.push({ r, offset }) });
+  assert.deepEqual(
+    visited.map((v) => v.r.i),
+    [1, 2, 3, 4, 5],
+  );
+  assert.deepEqual(
+    visited.map((v) => v.offset),
+    offsets,
+  );
+  assert.deepEqual(
+    reopened.log.readAt(offsets).map((r) => r.i),
+    [1, 2, 3, 4, 5],
+  );
+  reopened.log.close();
+});

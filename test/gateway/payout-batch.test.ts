@@ -1,6 +1,7 @@
 // Farmer payouts batched per farmer with write-ahead records: a crash (a throw) between any two steps, then a restart from receipts.log and the ledger's journal, never pays a receipt twice or under two keys.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { newIdentity } from '../../src/identity/index.js';
 import { BillingService } from '../../src/gateway/billing/billing-service.js';
@@ -125,6 +126,21 @@ test('farmers are paid once per farmer per settle: one ledger call and one key f
   assert.ok(list.every((p) => p.key.startsWith('payout:b:')));
   assertPaidOutOnce(paths);
   assert.ok(PAYOUT_BATCH >= bodies.length);
+});
+
+test('the batches a settle pays are recorded together: their payout_done records are one batch of the log (one fsync), after every payout', async (t) => {
+  const paths = await world(t);
+  assert.equal(await run(paths, null), 'settled');
+  const lines = readFileSync(paths.logPath, 'utf8').split('\n').slice(0, -1);
+  const done = lines.flatMap((l, i) => (l.includes('"t":"payout_done"') ? [i] : []));
+  assert.equal(done.length, farmers.length);
+  assert.deepEqual(
+    done,
+    done.map((_, k) => (done[0] as number) + k),
+    'the payout_done lines stand together',
+  );
+  assert.ok(lines[(done[done.length - 1] as number) + 1]?.startsWith(`{"b":${farmers.length},`), 'and are sealed as one batch');
+  assertPaidOutOnce(paths);
 });
 
 const crashes: CrashAt[] = [

@@ -9,7 +9,7 @@ import { FarmerCountersigns, type BatchCountersignResult } from './farmer-counte
 import { FarmerPayouts } from './farmer-payouts.js';
 import { GraceTransitions } from './grace-transitions.js';
 import type { PeriodWork } from './period-closer.js';
-import { PeriodIssuer, type IssuedClose } from './period-issuer.js';
+import { PeriodIssuer, type CloseRun } from './period-issuer.js';
 
 /** What funding an agreement did right away (BillingService.settleFor). */
 export interface FundedOutcome {
@@ -80,14 +80,15 @@ export class BillingService implements PeriodWork {
    */
   async closePeriod(startMs: number, endMs: number): Promise<void> {
     if (this.deps.receipts.treeHead(startMs) === undefined) {
-      // Through the public issue() so there is one entry point to wrap (bench/billing times it).
-      const close = this.issue(startMs, endMs);
+      const close = this.issuer.begin(startMs, endMs);
       const issued = close.receipts;
       let head: SignedTreeHead | undefined;
       try {
+        // Issued through the public issue() so there is one entry point to wrap (bench/billing times it).
+        await this.issuer.issueAndStore(close, (run, max) => this.issue(run, max));
         if (issued.length > 0) {
           head = this.issuer.buildTreeHead(close, startMs, endMs);
-          await this.issuer.store(close, head, startMs);
+          await this.issuer.storeHead(head, startMs);
         }
       } finally {
         this.issuer.giveBack(close);
@@ -101,9 +102,9 @@ export class BillingService implements PeriodWork {
     await this.settle();
   }
 
-  /** The receipt bodies of a period, hashed, not yet stored (PeriodIssuer.issue). */
-  issue(startMs: number, endMs: number): IssuedClose {
-    return this.issuer.issue(startMs, endMs);
+  /** Issues up to `max` more receipts of a close being issued, hashed, not yet stored (PeriodIssuer.issueMore); answers how many. */
+  issue(run: CloseRun, max: number): number {
+    return this.issuer.issueMore(run, max);
   }
 
   /**

@@ -108,7 +108,7 @@ export class FileMoneyStore implements MoneyStore {
   static open(path: string, replay: (record: MoneyRecord, position: number) => void, restore?: RestoreCheckpoint): { store: FileMoneyStore; tornBytes: number } {
     const checkpointPath = `${path}.checkpoint`;
     const from = restore ? resumeFrom(path, new CheckpointSideFiles(checkpointPath), restore) : null;
-    const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, ...(from ? { from } : {}) });
+    const { log, tornBytes } = AppendLog.open<MoneyRecord>(path, { visit: replay, syncAside: true, ...(from ? { from } : {}) });
     return { store: new FileMoneyStore(log, checkpointPath), tornBytes };
   }
 

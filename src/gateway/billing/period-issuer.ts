@@ -9,6 +9,7 @@ import { ReceiptRecordBytes } from './money-record-text.js';
 import { ReceiptBodyText } from './receipt-body-text.js';
 import { receiptBodyFor } from './receipt-body.js';
 import type { MoneyRecord } from './receipt-log.js';
+import type { DeploymentRecord } from '../store/records.js';
 
 /** Receipt records appended per fsync while closing (the tree head, appended last, commits them all). */
 const CLOSE_BATCH = 16_384;
@@ -34,6 +35,17 @@ export interface IssuedClose extends CloseBuffers {
   readonly receipts: IssuedReceipt[];
 }
 
+/** A period's close while it is issued chunk by chunk: the receipts so far, and the deployments (as they were when it began) still to look at. */
+export interface CloseRun extends IssuedClose {
+  readonly startMs: number;
+  readonly endMs: number;
+  readonly deployments: readonly DeploymentRecord[];
+  /** The next deployment to look at. */
+  next: number;
+  readonly issuedAt: string;
+  readonly periodIso: string;
+}
+
 /**
  * Issues, hashes, signs the tree head of and stores one period's receipts. It talks to no ledger:
  * a close is written whole before billing posts anything (BillingService.closePeriod).
@@ -48,15 +60,21 @@ export class PeriodIssuer {
 
   constructor(private readonly deps: PeriodIssuerDeps) {}
 
-  /** The receipt bodies of a period, hashed, not yet stored. */
-  issue(startMs: number, endMs: number): IssuedClose {
-    const out: IssuedReceipt[] = [];
+  /** Begins a close: its buffers, and the deployments to issue to (none issued yet: issueMore). */
+  begin(startMs: number, endMs: number): CloseRun {
     const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0), texts: new ReceiptRecordBytes(0) };
     this.spare = null;
-    bodies.reset(this.deps.deployments.size());
-    const issuedAt = new Date(this.deps.clock.nowMs()).toISOString();
-    const periodIso = new Date(startMs).toISOString();
-    for (const d of this.deps.deployments.values()) {
+    const deployments = this.deps.deployments.values();
+    bodies.reset(deployments.length);
+    return { startMs, endMs, deployments, next: 0, issuedAt: new Date(this.deps.clock.nowMs()).toISOString(), periodIso: new Date(startMs).toISOString(), receipts: [], bodies, texts };
+  }
+
+  /** Issues (and hashes) up to `max` more of a close's receipts, in deployment order; answers how many (0: none left). */
+  issueMore(run: CloseRun, max: number): number {
+    const { startMs, endMs, bodies, deployments, receipts: out } = run;
+    const before = out.length;
+    while (run.next < deployments.length && out.length - before < max) {
+      const d = deployments[run.next++] as DeploymentRecord;
       if (this.deps.receipts.has(d.id, startMs)) continue;
       const body = receiptBodyFor(d, startMs, endMs, {
         upSeconds: (fromMs, toMs) => this.deps.uptime.upSeconds(`vm:${d.id}`, fromMs, toMs),
@@ -65,15 +83,15 @@ export class PeriodIssuer {
         prev: this.deps.receipts.lastHash(d.id),
         agentHead: d.farmer ? this.deps.agents.agentHead(d.farmer, startMs) : null,
         gateway: this.deps.gateway.agent,
-        issuedAt,
+        issuedAt: run.issuedAt,
         farmerShareBps: this.deps.policy.farmerShareBps,
       });
       if (!body) continue;
       // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment; kept as bytes only.
       const hash = bodies.add(this.bodyText.text(d, body));
-      out.push({ receipt: body, key: `hypha:${d.id}:${periodIso}`, hash });
+      out.push({ receipt: body, key: `hypha:${d.id}:${run.periodIso}`, hash });
     }
-    return { receipts: out, bodies, texts };
+    return out.length - before;
   }
 
   /** Hands a close's buffers back once it is stored (or failed), for the next close to reuse. */
@@ -104,23 +122,51 @@ export class PeriodIssuer {
     );
   }
 
-  /** Appends a close: its beginning, its receipts in batches (one fsync each), then its tree head. */
-  async store(close: IssuedClose, head: SignedTreeHead, startMs: number): Promise<void> {
-    const issued = close.receipts;
-    await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: startMs }]);
-    for (let from = 0; from < issued.length; from += CLOSE_BATCH) {
-      const to = Math.min(issued.length, from + CLOSE_BATCH);
-      const batch: MoneyRecord[] = [];
-      // Each record's text is written around its body's canonical JSON bytes, copied as they are.
-      const texts = close.texts;
-      texts.reset();
-      for (let i = from; i < to; i++) {
-        const x = issued[i] as IssuedReceipt;
-        batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: startMs, key: x.key, hash: x.hash, index: i });
-        texts.add(close.bodies.body(i), startMs, x.key, x.hash, i);
+  /**
+   * Issues a close's receipts and appends them: its beginning (once a first receipt is issued: a
+   * close of none writes nothing), then its receipts in batches of CLOSE_BATCH, one fsync each. A
+   * batch is synced (FileMoneyStore syncs aside) while the next one is issued, so the two overlap
+   * on a machine with a core to spare; the tree head (storeHead) commits them all once they are
+   * stored. `issue` issues the next chunk (BillingService.issue, which bench/billing times).
+   */
+  async issueAndStore(run: CloseRun, issue: (run: CloseRun, max: number) => number): Promise<void> {
+    issue(run, CLOSE_BATCH);
+    if (run.receipts.length === 0) return;
+    await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: run.startMs }]);
+    let stored = 0;
+    let writing: Promise<void> | null = null;
+    while (stored < run.receipts.length) {
+      // The record texts' buffer is refilled only once the batch written from it is acknowledged.
+      if (writing) await writing;
+      const to = run.receipts.length;
+      writing = this.appendReceipts(run, stored, to);
+      // Awaited below or at the next turn; a failure meanwhile is not an unhandled rejection.
+      writing.catch(() => undefined);
+      stored = to;
+      if (run.next < run.deployments.length) {
+        // Lets the log write this batch and start its sync before the next chunk is issued.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        issue(run, CLOSE_BATCH);
       }
-      await this.deps.receipts.append(batch, texts.records());
     }
+    await writing;
+  }
+
+  /** Appends a close's receipts [from, to) as one batch (one fsync), each record's text written around its body's canonical JSON bytes, copied as they are. */
+  private async appendReceipts(run: CloseRun, from: number, to: number): Promise<void> {
+    const batch: MoneyRecord[] = [];
+    const texts = run.texts;
+    texts.reset();
+    for (let i = from; i < to; i++) {
+      const x = run.receipts[i] as IssuedReceipt;
+      batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: run.startMs, key: x.key, hash: x.hash, index: i });
+      texts.add(run.bodies.body(i), run.startMs, x.key, x.hash, i);
+    }
+    await this.deps.receipts.append(batch, texts.records());
+  }
+
+  /** Appends a close's tree head, which commits its receipts (appended before it). */
+  async storeHead(head: SignedTreeHead, startMs: number): Promise<void> {
     await this.deps.receipts.append([{ t: 'tree_head', periodStartMs: startMs, head }]);
   }
 
