@@ -440,6 +440,8 @@ try {
   });
   out();
   out(`Longest event-loop stall in each close (monitorEventLoopDelay max, 10 ms resolution; ha.stallSeconds must exceed it): ${closes.map((c) => fmt(c.longestStallMs)).join(' / ')} ms.`);
+  const health = receipts.checkpointHealth();
+  out(`Money-log checkpoints that could not be encoded or written during the run: ${health.failures}${health.lastError === null ? '' : ` (last: ${health.lastError})`}.`);
   out(`tree + head = the rest of the close: the Merkle tree over the leaves, the one signature, the countersign requests (${closes[0]?.countersignRequests ?? 0} farmers) and the event. Peak RSS: ${peak.scope}.`);
   out(`Against, just before each close: ${n} bare ed25519 signatures of a 900-byte message took ${bareBefore.map((ms) => fmt(ms)).join(' / ')} ms CPU; close CPU / that: ${closes.map((c, k) => (c.cpuMs / (bareBefore[k] ?? 1)).toFixed(2)).join(' / ')}.`);
   out(`Against, same run: ${n} ed25519 signatures (what v1 spent, one per receipt) take ${fmt(bareSignMs)} ms (${fmt(bareSignCpuMs)} ms CPU) on one core; the last close took ${((closes[closes.length - 1]?.wallMs ?? 0) / bareSignMs).toFixed(2)}x that wall time and ${((closes[closes.length - 1]?.cpuMs ?? 0) / bareSignCpuMs).toFixed(2)}x that CPU.`);

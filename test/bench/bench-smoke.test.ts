@@ -23,6 +23,7 @@ test('bench/billing closes two periods of 300 deployments and times each part', 
   const rows = r.stdout.split('\n').filter((line) => /^\| period \d/.test(line));
   assert.equal(rows.length, 2, r.stdout);
   for (const row of rows) assert.equal(row.split('|')[2]?.trim(), '300', row);
+  assert.match(r.stdout, /^Money-log checkpoints that could not be encoded or written during the run: 0\.$/m);
   assert.match(r.stdout, /\| v2: tree-head signature \+ inclusion proof \(\d+ hashes\)/);
 });
 
