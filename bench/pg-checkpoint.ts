@@ -4,11 +4,11 @@ import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { startPostgres, type PostgresServer } from '../src/lab/postgres-server.js';
 import { median } from './measure.js';
 import { postgresCpuSeconds } from './processes.js';
 import { Teardown } from './teardown.js';
+import { createDatabase, sql } from '../test/helpers/pg-sql.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = (line = ''): boolean => process.stdout.write(line + '\n');
@@ -38,42 +38,21 @@ function runNode(args: string[], env: Record<string, string>): Promise<string> {
   });
 }
 
-async function query<R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** The checkpoint row's size: format 1 text, or format 2 body plus the part rows it names. */
 async function checkpointSize(url: string): Promise<Round['checkpointBytes']> {
-  const [columns] = await query<{ n: string }>(url, "SELECT count(*)::text AS n FROM information_schema.columns WHERE table_name = 'money_checkpoint' AND column_name = 'body'");
+  const [columns] = await sql<{ n: string }>(url, "SELECT count(*)::text AS n FROM information_schema.columns WHERE table_name = 'money_checkpoint' AND column_name = 'body'");
   if (Number(columns?.n) === 0) {
-    const [row] = await query<{ bytes: string }>(url, 'SELECT octet_length(state)::text AS bytes FROM money_checkpoint');
+    const [row] = await sql<{ bytes: string }>(url, 'SELECT octet_length(state)::text AS bytes FROM money_checkpoint');
     return { row: Number(row?.bytes ?? 0), parts: 0, partRows: 0, format: '1' };
   }
-  const [row] = await query<{ bytes: string; text: boolean }>(url, 'SELECT coalesce(octet_length(body), octet_length(state))::text AS bytes, state IS NOT NULL AS text FROM money_checkpoint');
-  const [parts] = await query<{ bytes: string; n: string }>(url, 'SELECT coalesce(sum(octet_length(bytes)), 0)::text AS bytes, count(*)::text AS n FROM money_checkpoint_part');
+  const [row] = await sql<{ bytes: string; text: boolean }>(url, 'SELECT coalesce(octet_length(body), octet_length(state))::text AS bytes, state IS NOT NULL AS text FROM money_checkpoint');
+  const [parts] = await sql<{ bytes: string; n: string }>(url, 'SELECT coalesce(sum(octet_length(bytes)), 0)::text AS bytes, count(*)::text AS n FROM money_checkpoint_part');
   return { row: Number(row?.bytes ?? 0), parts: Number(parts?.bytes ?? 0), partRows: Number(parts?.n ?? 0), format: row?.text ? '1' : '2' };
-}
-
-async function freshDatabase(server: PostgresServer, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
-  return server.url.replace('/hypha?', `/${name}?`);
 }
 
 /** One build's round: bench/billing's closes into a fresh database, then starts from its checkpoint (bench/store's open child: openStorage as Gateway.start calls it). */
 async function round(server: PostgresServer, build: Build, k: number, env: Record<string, string>, starts: number): Promise<Round> {
-  const url = await freshDatabase(server, `${build.name}_${k}`);
+  const url = await createDatabase(server.url, `${build.name}_${k}`);
   const text = await runNode(['--expose-gc', join(build.bench, 'billing.js')], { ...env, BENCH_DATABASE_URL: url, BENCH_JSON: '1' });
   const line = text.split('\n').find((l) => l.startsWith('bench/billing json: '));
   if (!line) throw new Error(`bench/pg-checkpoint: ${build.name}'s bench/billing printed no JSON line`);

@@ -5,7 +5,6 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { pino } from 'pino';
 import { FileMoneyStore } from '../src/gateway/billing/money-store.js';
 import { ReceiptLog } from '../src/gateway/billing/receipt-log.js';
@@ -21,6 +20,7 @@ import { median } from './measure.js';
 import { writeReceiptHistory } from './receipt-history.js';
 import { postgresCpuSeconds } from './processes.js';
 import { Teardown } from './teardown.js';
+import { createDatabase } from '../test/helpers/pg-sql.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const out = (line = ''): boolean => process.stdout.write(line + '\n');
@@ -209,18 +209,6 @@ async function withServerCpu<T extends { serverCpuMs: number }>(server: Postgres
   return result;
 }
 
-/** Creates (empty) database `name` on the server and answers its URL. */
-async function freshDatabase(server: PostgresServer, name: string): Promise<string> {
-  const client = new pg.Client({ connectionString: server.url });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await client.end();
-  }
-  return server.url.replace('/hypha?', `/${name}?`);
-}
-
 /** One close's numbers from bench/billing's JSON line. */
 interface CloseSample {
   wallMs: number;
@@ -270,7 +258,7 @@ async function main(): Promise<void> {
       await writeReceiptHistory(file, n, historyDeployments);
       file.close();
       const embeddedFillMs = Number(process.hrtime.bigint() - t) / 1e6;
-      const url = await freshDatabase(server, `receipts_${n}`);
+      const url = await createDatabase(server.url, `receipts_${n}`);
       t = process.hrtime.bigint();
       const db = await PgDatabase.open({ url });
       const table = (await ReceiptLog.over((replay) => PgMoneyStore.open(db, replay))).receipts;
@@ -307,7 +295,7 @@ async function main(): Promise<void> {
     };
     const closeEmbedded = await runBilling();
     process.stderr.write('bench/store: embedded closes measured\n');
-    const closeUrl = await freshDatabase(server, 'closes');
+    const closeUrl = await createDatabase(server.url, 'closes');
     const closePostgres = await withServerCpu(server, () => runBilling(closeUrl));
     process.stderr.write('bench/store: PostgreSQL closes measured\n');
 

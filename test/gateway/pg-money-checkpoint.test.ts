@@ -48,6 +48,14 @@ async function closeOpened(o: Opened): Promise<void> {
   await o.db.close();
 }
 
+/** Asserts that a start resumes from the stored checkpoint and builds exactly `expected` (the full replay's state). */
+async function assertResumesTo(url: string, expected: unknown): Promise<void> {
+  const reopened = await open(url);
+  assert.equal(reopened.log.fromCheckpoint(), true);
+  assert.deepEqual(await openStateOf(reopened.log, false), expected);
+  await closeOpened(reopened);
+}
+
 /** The checkpoint row as stored (format 1 in `state`, or format 2 in `body` with `parts`), and the part rows it needs. */
 interface CheckpointRow {
   seq: string;
@@ -199,26 +207,15 @@ test("PostgreSQL: another database's checkpoint is refused, and a damaged state 
 
 test('PostgreSQL: a close cut short, a restart, and the period closed again: the append succeeds and the checkpoint after it reopens to the full replay', { skip: PG_SKIP }, async () => {
   const url = await freshDatabase();
-  const step = async (ops: MoneyOp[]): Promise<void> => {
-    const db = await PgDatabase.open({ url });
-    const log = (await ReceiptLog.over((replay, restore) => PgMoneyStore.open(db, replay, restore), { checkpointEvery: 1 })).receipts;
-    const history = new MoneyHistory(log);
-    for (const op of ops) await history.step(op);
-    log.close();
-    await db.close();
-  };
-  await step([{ kind: 'close', pick: 1 }, { kind: 'pay', pick: 1 }, { kind: 'cut', pick: 2 }]);
+  await steps(url, [{ kind: 'close', pick: 1 }, { kind: 'pay', pick: 1 }, { kind: 'cut', pick: 2 }]);
   // The restart replays the cut close's receipts (left out); its first append closes that period again and retires them.
-  await step([{ kind: 'close', pick: 2 }, { kind: 'pay', pick: 3 }]);
+  await steps(url, [{ kind: 'close', pick: 2 }, { kind: 'pay', pick: 3 }]);
   const [{ abandoned }] = (await sql<{ abandoned: string }>(url, 'SELECT count(*)::text AS abandoned FROM money_log WHERE abandoned')) as [{ abandoned: string }];
   assert.ok(Number(abandoned) > 0, 'the cut close was retired');
   const full = await open(url, true);
   const expected = await openStateOf(full.log, false);
   await closeOpened(full);
-  const reopened = await open(url);
-  assert.equal(reopened.log.fromCheckpoint(), true);
-  assert.deepEqual(await openStateOf(reopened.log, false), expected);
-  await closeOpened(reopened);
+  await assertResumesTo(url, expected);
 });
 
 test('PostgreSQL: each part is written once (a later checkpoint, or one after a restart, leaves an unchanged part alone) and deleted once no checkpoint names it', { skip: PG_SKIP }, async () => {
@@ -243,10 +240,7 @@ test('PostgreSQL: each part is written once (a later checkpoint, or one after a 
   assert.deepEqual([...third.keys()].sort(), [...new Set(named)].sort(), 'the part rows are exactly those the checkpoint names');
   for (const name of first.keys()) assert.equal(third.has(name), false, `part ${name} of a tree no longer kept was deleted`);
   const expected = await fullState(url);
-  const reopened = await open(url);
-  assert.equal(reopened.log.fromCheckpoint(), true);
-  assert.deepEqual(await openStateOf(reopened.log, false), expected.state);
-  await closeOpened(reopened);
+  await assertResumesTo(url, expected.state);
 });
 
 test('PostgreSQL: a tampered part or body is caught by the digest (every row replayed, the same state), and a damaged part is written again, not named twice', { skip: PG_SKIP }, async () => {
@@ -324,10 +318,7 @@ test('PostgreSQL: a database of the older build (schema 5, a format 1 checkpoint
   const row = await checkpointRow(url);
   assert.ok(row && row.state === null && row.body !== null, 'the next checkpoint is format 2');
   const after = await fullState(url);
-  const reopened = await open(url);
-  assert.equal(reopened.log.fromCheckpoint(), true);
-  assert.deepEqual(await openStateOf(reopened.log, false), after.state);
-  await closeOpened(reopened);
+  await assertResumesTo(url, after.state);
 });
 
 test('PostgreSQL: an append killed inside its transaction (its backend terminated while it waits to write the checkpoint) leaves the log and the checkpoint before it, and a start from that checkpoint builds the full replay', { skip: PG_SKIP }, async () => {
@@ -367,8 +358,5 @@ test('PostgreSQL: an append killed inside its transaction (its backend terminate
   const after = await checkpointRow(url);
   assert.deepEqual(after, before, 'the checkpoint row and its parts are as before');
   const expected = await fullState(url);
-  const reopened = await open(url);
-  assert.equal(reopened.log.fromCheckpoint(), true);
-  assert.deepEqual(await openStateOf(reopened.log, false), expected.state);
-  await closeOpened(reopened);
+  await assertResumesTo(url, expected.state);
 });

@@ -1,8 +1,8 @@
 // What a lab gateway has stored, read from whichever store the lab runs on (db.json, or the lab's PostgreSQL server).
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import type { TestLab } from './lab.js';
+import { sql } from './pg-sql.js';
 
 /** A stored link as the tests look at it. */
 export interface StoredLink {
@@ -20,23 +20,13 @@ function postgresUrl(lab: TestLab): string | undefined {
   return config.store.url;
 }
 
-async function query<R extends pg.QueryResultRow>(url: string, text: string): Promise<R[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query<R>(text)).rows;
-  } finally {
-    await client.end();
-  }
-}
-
 /** The gateway's links by /64, as committed: the `links` of db.json or the rows of the `links` table. */
 export async function storedLinks(lab: TestLab): Promise<Record<string, StoredLink>> {
   const url = postgresUrl(lab);
   if (url === undefined) {
     return (JSON.parse(readFileSync(join(lab.dir, 'gateway', 'data', 'db.json'), 'utf8')) as { links: Record<string, StoredLink> }).links;
   }
-  const rows = await query<{ key: string; value: StoredLink }>(url, 'SELECT key, value FROM links ORDER BY key');
+  const rows = await sql<{ key: string; value: StoredLink }>(url, 'SELECT key, value FROM links ORDER BY key');
   return Object.fromEntries(rows.map((r) => [r.key, r.value]));
 }
 
@@ -47,7 +37,7 @@ export async function storedRecordsText(lab: TestLab): Promise<string> {
   const tables = ['links', 'agents', 'orders', 'deployments', 'chains', 'meta'];
   const parts: string[] = [];
   for (const table of tables) {
-    for (const row of await query<{ key: string; value: unknown }>(url, `SELECT key, value FROM ${table} ORDER BY key`)) parts.push(`${table} ${row.key} ${JSON.stringify(row.value)}`);
+    for (const row of await sql<{ key: string; value: unknown }>(url, `SELECT key, value FROM ${table} ORDER BY key`)) parts.push(`${table} ${row.key} ${JSON.stringify(row.value)}`);
   }
   return parts.join('\n');
 }

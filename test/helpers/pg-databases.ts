@@ -1,8 +1,8 @@
 // One real PostgreSQL server per test file, and a fresh empty database on it for each test.
 import { after } from 'node:test';
-import pg from 'pg';
 import type { PostgresServer } from '../../src/lab/postgres-server.js';
 import { PG_SKIP, startTestPostgres } from './postgres.js';
+import { createDatabase, sql } from './pg-sql.js';
 
 let server: Promise<PostgresServer> | null = null;
 let next = 0;
@@ -23,24 +23,8 @@ export function sharedTestPostgres(): Promise<PostgresServer> {
 /** A new, empty database on the file's server; returns its URL. */
 export async function freshDatabase(): Promise<string> {
   const s = await sharedTestPostgres();
-  const name = `t${process.pid}_${next++}`;
-  const admin = new pg.Client({ connectionString: s.url });
-  await admin.connect();
-  try {
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-  return s.url.replace('/hypha?', `/${name}?`);
+  return createDatabase(s.url, `t${process.pid}_${next++}`);
 }
 
 /** Runs one query on its own connection (for tests that look at or tamper with the tables directly). */
-export async function sql<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values: unknown[] = []): Promise<R[]> {
-  const c = new pg.Client({ connectionString: url });
-  await c.connect();
-  try {
-    return (await c.query<R>(text, values)).rows;
-  } finally {
-    await c.end();
-  }
-}
+export { sql };
