@@ -12,6 +12,9 @@ import { testBilling } from '../helpers/billing-service.js';
 import { scratchDir } from '../helpers/paths.js';
 import { actors, headOver, HOUR, T0, v2Body } from '../helpers/receipts.js';
 import { keysOf, tappedLedger, type TappedCall } from '../helpers/tapped-ledger.js';
+import { deploymentRecord } from '../helpers/deployment-record.js';
+import { FakeTable } from '../helpers/fake-table.js';
+import type { DeploymentRecord } from '../../src/gateway/store/records.js';
 
 /** Two receipts of one customer (v2Body's customer), both in arrears. */
 const bodies: ReceiptBodyV2[] = [v2Body({ deployment: 'dep_a' }), v2Body({ deployment: 'dep_b', upSeconds: 3000 })];
@@ -144,4 +147,36 @@ test('a retry begun before a crash that the ledger then refuses stays in arrears
   await restarted.billing.settle();
   assert.deepEqual(keysOf(ledger, 'postBillingEvent').flat(), [keyOf(oldest)], 'nothing is posted while the balance covers nothing');
   assert.equal(EmbeddedLedger.readEntries(join(dir, 'ledger')).filter((e) => e.type === 'charge' && e.key.startsWith('hypha:')).length, 0);
+});
+
+test('funding while the settle loop runs: the fund answer counts from before the funds arrived, so VMs the loop resumed with them are named', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const receipts = ReceiptLog.open(join(dir, 'receipts.log')).receipts;
+  t.after(() => receipts.close());
+  await receipts.append([
+    { t: 'close_begin', periodStartMs: T0 },
+    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: keyOf(b), hash: receiptHash(b), index })),
+    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
+    ...bodies.map((b): MoneyRecord => ({ t: 'arrears', id: b.id, availableMicros: '0', atMs: T0 + HOUR })),
+  ]);
+  const inner = EmbeddedLedger.open(join(dir, 'ledger'));
+  t.after(() => inner.close());
+  const deployments = new FakeTable<DeploymentRecord>();
+  for (const b of bodies) await deployments.put(b.deployment, deploymentRecord(b.deployment, { customer, state: 'grace', graceSinceMs: T0 + HOUR, graceUntilMs: T0 + 73 * HOUR }, T0));
+  const billing = testBilling({ receipts, ledger: inner, deployments });
+
+  const before = billing.beforeFunding(customer);
+  await inner.fund(customer, owed, 'top-up');
+  // The settle loop's tick comes first and spends the new funds: both VMs leave grace before the fund route settles.
+  await billing.settle();
+  for (const b of bodies) assert.equal(deployments.get(b.deployment)?.state, 'active');
+  const outcome = await billing.settleFor(customer, before);
+  assert.deepEqual([...outcome.resumed].sort(), bodies.map((b) => b.deployment).sort(), 'the VMs the funds resumed are named');
+  assert.deepEqual(outcome.stillInGrace, []);
+  assert.equal(outcome.arrearsPaidMicros, owed, 'the arrears the funds paid are counted');
+  // Counted from after the loop's round instead, the answer would say the funds did nothing.
+  const late = await billing.settleFor(customer);
+  assert.deepEqual(late.resumed, []);
+  assert.equal(late.arrearsPaidMicros, 0n);
 });

@@ -11,6 +11,12 @@ import { GraceTransitions } from './grace-transitions.js';
 import type { PeriodWork } from './period-closer.js';
 import { PeriodIssuer, type CloseRun } from './period-issuer.js';
 
+/** A customer's arrears and VMs in grace just before their agreement was funded (BillingService.beforeFunding). */
+export interface FundingSnapshot {
+  readonly arrearsMicros: bigint;
+  readonly inGrace: readonly string[];
+}
+
 /** What funding an agreement did right away (BillingService.settleFor). */
 export interface FundedOutcome {
   /** Arrears paid from the new funds. */
@@ -127,24 +133,34 @@ export class BillingService implements PeriodWork {
   }
 
   /**
-   * Settles now on behalf of one customer whose agreement was just funded, and says what that
-   * did: the arrears it paid (oldest first) and which of the customer's VMs left grace.
+   * A customer's arrears and VMs in grace, taken before their agreement is funded: the settle loop
+   * may spend the new funds before settleFor runs, and the answer must still name what they did.
    */
-  async settleFor(customer: string): Promise<FundedOutcome> {
-    const arrearsBefore = this.arrearsOf(customer);
-    const graceBefore = this.deps.deployments.values().filter((d) => d.customer === customer && d.state === 'grace').map((d) => d.id);
+  beforeFunding(customer: string): FundingSnapshot {
+    return {
+      arrearsMicros: this.arrearsOf(customer),
+      inGrace: this.deps.deployments.values().filter((d) => d.customer === customer && d.state === 'grace').map((d) => d.id),
+    };
+  }
+
+  /**
+   * Settles now on behalf of one customer whose agreement was just funded, and says what the funds
+   * did since `before` (beforeFunding, taken before they arrived): the arrears paid (oldest first)
+   * and which of the customer's VMs left grace.
+   */
+  async settleFor(customer: string, before: FundingSnapshot = this.beforeFunding(customer)): Promise<FundedOutcome> {
     await this.settle();
     const resumed: string[] = [];
     const stillInGrace: string[] = [];
     const ended: string[] = [];
-    for (const id of graceBefore) {
+    for (const id of before.inGrace) {
       const d = this.deps.deployments.get(id);
       if (d?.state === 'active') resumed.push(id);
       else if (d?.state === 'grace') stillInGrace.push(id);
       else ended.push(id);
     }
     const arrearsAfter = this.arrearsOf(customer);
-    return { arrearsPaidMicros: arrearsBefore > arrearsAfter ? arrearsBefore - arrearsAfter : 0n, resumed, stillInGrace, ended };
+    return { arrearsPaidMicros: before.arrearsMicros > arrearsAfter ? before.arrearsMicros - arrearsAfter : 0n, resumed, stillInGrace, ended };
   }
 
   /** A farmer's agent answered a batch countersign request (FarmerCountersigns.onBatchCountersign). */

@@ -12,7 +12,7 @@ import type { NodePeriodUptime } from '../uptime/node-uptime.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import { customerDetail, deploymentDetail, eventView, overview, type AdminSources } from '../admin/admin-views.js';
 import type { Table } from '../store/store.js';
-import type { FundedOutcome } from '../billing/billing-service.js';
+import type { FundedOutcome, FundingSnapshot } from '../billing/billing-service.js';
 import { adviceOf, fundsDueView, type FundsDue } from '../billing/grace-due.js';
 import type { AgentApproval } from '../store/records.js';
 import { PublicError, errors } from './public-error.js';
@@ -132,7 +132,9 @@ export interface AdminLedgerDeps {
    * Funds arrived: settle arrears and advance orders now rather than at the next tick; resolves
    * with what that did and the customer's shortfall afterwards (null when the ledger did not answer).
    */
-  onFunded(customer: string): Promise<FundedOutcome & { readonly due: FundsDue | null }>;
+  onFunded(customer: string, before: FundingSnapshot): Promise<FundedOutcome & { readonly due: FundsDue | null }>;
+  /** The customer's arrears and VMs in grace, read before the funds go in (the settle loop may spend them first). */
+  beforeFunding(customer: string): FundingSnapshot;
 }
 
 /** The fund answer's account of what the new funds did, in words a customer can act on. */
@@ -160,6 +162,7 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
     // Always in the fund: namespace, so an admin's key can never be a billing event's key
     // (hypha:<deployment>:<periodStart>) and make the ledger refuse that period's charge.
     const key = body.key === undefined ? `fund:${toHex(randomBytes(12))}` : fundKey(expectString(body.key, 'key', { maxLength: 194 }));
+    const before = deps.beforeFunding(agent);
     let balance;
     try {
       balance = await fund(agent, amount, key);
@@ -169,7 +172,7 @@ export function registerAdminLedgerRoutes(router: Router, deps: AdminLedgerDeps)
       throw err;
     }
     await deps.events.record({ atMs: deps.clock.nowMs(), event: 'ledger.funded', detail: `agreement funded with ${formatAmount(amount)} ${balance.unit} by ${admin.agent ?? admin.subnet}; it now holds ${formatAmount(balance.availableMicros)}`, customer: agent });
-    const outcome = await deps.onFunded(agent);
+    const outcome = await deps.onFunded(agent, before);
     ctx.body = {
       agent,
       unit: balance.unit,

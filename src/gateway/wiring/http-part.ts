@@ -195,9 +195,10 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
           ledger,
           clock,
           events,
-          onFunded: async (customer) => {
+          beforeFunding: (customer) => billing.beforeFunding(customer),
+          onFunded: async (customer, before) => {
             for (const o of orders.list(customer)) if (o.state === 'awaiting_payment') void orders.advance(o.id).catch((err: unknown) => log.error({ err, order: o.id }, 'order.advance failed'));
-            const outcome = await billing.settleFor(customer);
+            const outcome = await billing.settleFor(customer, before);
             return { ...outcome, due: await dueNow(customer) };
           },
         }),
