@@ -152,14 +152,9 @@ test('a retry begun before a crash that the ledger then refuses stays in arrears
 test('funding while the settle loop runs: the fund answer counts from before the funds arrived, so VMs the loop resumed with them are named', async (t) => {
   const { dir, remove } = scratchDir();
   t.after(remove);
+  await inArrears(join(dir, 'receipts.log'));
   const receipts = ReceiptLog.open(join(dir, 'receipts.log')).receipts;
   t.after(() => receipts.close());
-  await receipts.append([
-    { t: 'close_begin', periodStartMs: T0 },
-    ...bodies.map((b, index): MoneyRecord => ({ t: 'receipt', receipt: b, periodStartMs: T0, key: keyOf(b), hash: receiptHash(b), index })),
-    { t: 'tree_head', periodStartMs: T0, head: headOver(bodies, T0, null) },
-    ...bodies.map((b): MoneyRecord => ({ t: 'arrears', id: b.id, availableMicros: '0', atMs: T0 + HOUR })),
-  ]);
   const inner = EmbeddedLedger.open(join(dir, 'ledger'));
   t.after(() => inner.close());
   const deployments = new FakeTable<DeploymentRecord>();
