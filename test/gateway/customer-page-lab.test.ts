@@ -292,11 +292,15 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await p.fill('#buy-key', bobKey.pub);
     await submit(p, () => p.click('#buy-submit'), /done=ordered/);
     await fund(lab, await agentOf(lab, 'bob'), '10');
-    await waitFor('bob\'s VM to be active', async () => {
+    // The order can show active (with its ssh line) a moment before the page lists the deployment
+    // (CI once screenshotted exactly that: "No deployments yet."), so wait for the cancel link itself.
+    const [d] = await waitFor('bob\'s VM to be active with its cancel link on the page', async () => {
       await p.reload();
-      return (await p.locator('[data-order-ssh]').count()) > 0 ? true : undefined;
+      const listed = await deploymentsOf(lab, 'bob');
+      const first = listed[0];
+      if ((await p.locator('[data-order-ssh]').count()) === 0 || !first) return undefined;
+      return (await p.locator(`a[href="/page/deployments/${first.id}/cancel"]`).count()) > 0 ? listed : undefined;
     }, 60_000, 1000);
-    const [d] = await deploymentsOf(lab, 'bob');
     assert.ok(d);
     await shot(p, '11-nojs-active');
     await submit(p, () => p.click(`a[href="/page/deployments/${d.id}/cancel"]`), /\/cancel$/);
