@@ -171,7 +171,7 @@ test('funding while the settle loop runs: the fund answer counts from before the
   assert.deepEqual(outcome.stillInGrace, []);
   assert.equal(outcome.arrearsPaidMicros, owed, 'the arrears the funds paid are counted');
   // Counted from after the loop's round instead, the answer would say the funds did nothing.
-  const late = await billing.settleFor(customer);
+  const late = await billing.settleFor(customer, billing.beforeFunding(customer));
   assert.deepEqual(late.resumed, []);
   assert.equal(late.arrearsPaidMicros, 0n);
 });

@@ -148,7 +148,7 @@ export class BillingService implements PeriodWork {
    * did since `before` (beforeFunding, taken before they arrived): the arrears paid (oldest first)
    * and which of the customer's VMs left grace.
    */
-  async settleFor(customer: string, before: FundingSnapshot = this.beforeFunding(customer)): Promise<FundedOutcome> {
+  async settleFor(customer: string, before: FundingSnapshot): Promise<FundedOutcome> {
     await this.settle();
     const resumed: string[] = [];
     const stillInGrace: string[] = [];
