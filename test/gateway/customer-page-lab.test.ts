@@ -100,6 +100,17 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
   const consoleErrors: string[] = [];
   page.on('console', (m) => void (m.type() === 'error' && consoleErrors.push(m.text())));
   page.on('pageerror', (e) => void consoleErrors.push(e.message));
+  // A console error of a failed load does not say which request failed: every answer >= 400 (and every request that got none) is kept with its URL, for the message.
+  const failedAnswers: string[] = [];
+  page.on('response', (r) => {
+    if (r.status() < 400) return;
+    const at = new Date().toISOString();
+    void r.text().then(
+      (body) => failedAnswers.push(`${r.request().method()} ${r.url()} -> ${r.status()} at ${at}: ${body.slice(0, 300)}`),
+      () => failedAnswers.push(`${r.request().method()} ${r.url()} -> ${r.status()} at ${at}`),
+    );
+  });
+  page.on('requestfailed', (r) => void failedAnswers.push(`${r.method()} ${r.url()} failed at ${new Date().toISOString()}: ${r.failure()?.errorText ?? '?'}`));
   let aliceDeployment = '';
 
   await t.test('curl keeps the text answer; an unlinked alice sees who she is and the exact link command', async () => {
@@ -274,7 +285,8 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.match(await text(page, '#notice'), /Cancelled/);
     assert.equal((await deploymentsOf(lab, 'alice'))[0]?.state, 'deprovisioned');
     await shot(page, '9-cancelled');
-    assert.deepEqual(consoleErrors, [], 'no console errors');
+    t.diagnostic(`alice's page: answers >= 400 and failed requests: ${failedAnswers.join('; ') || 'none'}`);
+    assert.deepEqual(consoleErrors, [], `no console errors (answers >= 400 and failed requests: ${failedAnswers.join('; ') || 'none'})`);
   });
 
   await t.test('without JavaScript, bob buys and cancels through plain forms; errors are the page\'s own', async () => {
@@ -292,8 +304,9 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await p.fill('#buy-key', bobKey.pub);
     await submit(p, () => p.click('#buy-submit'), /done=ordered/);
     await fund(lab, await agentOf(lab, 'bob'), '10');
-    // The order can show active (with its ssh line) a moment before the page lists the deployment
-    // (CI once screenshotted exactly that: "No deployments yet."), so wait for the cancel link itself.
+    // Wait for the cancel link itself, not just the order's ssh line. (CI once screenshotted the order
+    // active while the page said "No deployments yet.": the page read its two lists on either side of
+    // an await; customer-live-view.ts now reads them together, customer-live-view.test.ts.)
     const [d] = await waitFor('bob\'s VM to be active with its cancel link on the page', async () => {
       await p.reload();
       const listed = await deploymentsOf(lab, 'bob');

@@ -5,8 +5,8 @@ import type { DeploymentRecord } from '../store/records.js';
 import type { BillingDeps } from './billing-deps.js';
 import { graceStep } from './grace-rule.js';
 
-/** What grace transitions need of the gateway. */
-export type GraceTransitionsDeps = Pick<BillingDeps, 'clock' | 'receipts' | 'deployments' | 'lifecycle' | 'events' | 'policy'>;
+/** What grace transitions need of the gateway (of the receipt log, only a deployment's arrears). */
+export type GraceTransitionsDeps = Pick<BillingDeps, 'clock' | 'deployments' | 'lifecycle' | 'events' | 'policy'> & { readonly receipts: Pick<BillingDeps['receipts'], 'arrearsOfDeployment'> };
 
 /** Moves deployments in and out of grace from their arrears in the receipt log (run after every settle, whether the ledger answered or not). */
 export class GraceTransitions {
@@ -15,8 +15,11 @@ export class GraceTransitions {
   /** active -> grace on arrears; grace -> active once they are paid; grace -> deprovisioned when it ends. */
   async run(): Promise<void> {
     const now = this.deps.clock.nowMs();
-    for (const d of this.deps.deployments.values()) {
-      if (d.state !== 'active' && d.state !== 'grace') continue;
+    for (const listed of this.deps.deployments.values()) {
+      // Read again: the run awaits (a pause is a command to an agent) and a customer may cancel, or
+      // fund, meanwhile; a record from the list taken at the start would write that change away.
+      const d = this.deps.deployments.get(listed.id);
+      if (d === undefined || (d.state !== 'active' && d.state !== 'grace')) continue;
       const arrears = this.deps.receipts.arrearsOfDeployment(d.id);
       const step = graceStep(d, arrears, now, this.deps.policy.graceMs);
       if (step.kind === 'enter') {

@@ -100,19 +100,24 @@ export class CustomerViews {
     return position ? fundsDueView(position.due, UNIT) : undefined;
   }
 
-  /** The deployment an order was handed over as, if it is active. */
-  deploymentOf(o: OrderRecord): DeploymentRecord | undefined {
-    return o.deployment !== undefined && o.state === 'active' ? this.deps.deployments.get(o.customer, o.deployment) : undefined;
+  /**
+   * The deployment an order was handed over as, if it is active: from `read` when the caller read
+   * the customer's deployments together with the order (the page's live part), else from the store.
+   */
+  deploymentOf(o: OrderRecord, read?: ReadonlyMap<string, DeploymentRecord>): DeploymentRecord | undefined {
+    if (o.deployment === undefined || o.state !== 'active') return undefined;
+    return read !== undefined ? read.get(o.deployment) : this.deps.deployments.get(o.customer, o.deployment);
   }
 
   deployment(d: DeploymentRecord, toPay?: FundsDueView): DeploymentView {
     return this.deps.deployments.view(d, toPay);
   }
 
-  order(o: OrderRecord, toPay?: FundsDueView): OrderView {
+  /** The order's view; `read` as for deploymentOf. */
+  order(o: OrderRecord, toPay?: FundsDueView, read?: ReadonlyMap<string, DeploymentRecord>): OrderView {
     const deps = this.deps;
     const check = deps.orders.lastCheck(o.id);
-    const deployment = this.deploymentOf(o);
+    const deployment = this.deploymentOf(o, read);
     return {
       id: o.id,
       state: orderStateOf(o, deployment),

@@ -18,6 +18,7 @@ import type { SafeHtml } from '../render/html.js';
 import { FRAGMENT_HEADER } from '../render/refresh-script.js';
 import type { TimelineEvent } from '../events/event-log.js';
 import { deploymentHistory } from './deployment-history.js';
+import { customerLiveView } from './customer-live-view.js';
 import type { RequestRow } from '../market/requests-table.js';
 import {
   CUSTOMER_PAGE_CSP,
@@ -29,7 +30,6 @@ import {
   renderMessage,
   renderPage,
   renderReceipts,
-  type CustomerLiveView,
   type CustomerPageView,
   type OfferRow,
 } from './customer-page-render.js';
@@ -71,8 +71,6 @@ const NOTICES: Readonly<Record<string, string>> = {
 
 /** How many earlier SSH keys the buy form offers. */
 const EARLIER_KEYS = 10;
-/** How many orders and deployments the page lists (newest first); the JSON API pages through all. */
-const LIST_LIMIT = 50;
 
 /** GET / for a browser: the home page (or, with the live header, just its live part). */
 export function customerHomeHandler(deps: CustomerPageDeps): Handler {
@@ -81,7 +79,7 @@ export function customerHomeHandler(deps: CustomerPageDeps): Handler {
     const caller = { address: p.address, subnet: p.subnet, ...(p.agent !== undefined ? { agent: p.agent } : {}) };
     const notice = typeof ctx.query.done === 'string' ? NOTICES[ctx.query.done] : undefined;
     if (p.agent === undefined) return { title: 'Link this address', live: false, main: renderHome({ gateway: deps.gateway, caller, ...(notice ? { notice } : {}) }) };
-    const live = await liveView(deps, p.agent);
+    const live = await customerLiveView(deps, p.agent);
     if (ctx.get(FRAGMENT_HEADER) === '1') return { title: '', live: true, main: renderLive(live, deps.gateway.url), fragment: true };
     const view: CustomerPageView = {
       gateway: deps.gateway,
@@ -235,18 +233,6 @@ function formOf(ctx: Context): Record<string, string> {
   const form: Record<string, string> = {};
   for (const [k, v] of Object.entries(body)) if (typeof v === 'string') form[k] = v;
   return form;
-}
-
-async function liveView(deps: CustomerPageDeps, agent: string): Promise<CustomerLiveView> {
-  const v = deps.views;
-  const deployments = deps.deployments.list(agent);
-  const toPay = await v.toPayFor(agent, deployments);
-  const newest = <T extends { readonly createdAtMs: number }>(xs: readonly T[]): T[] => [...xs].sort((a, b) => b.createdAtMs - a.createdAtMs).slice(0, LIST_LIMIT);
-  return {
-    balance: await v.balance(agent),
-    orders: newest(deps.orders.list(agent)).map((o) => v.order(o, toPay)),
-    deployments: newest(deployments).map((d) => v.deployment(d, toPay)),
-  };
 }
 
 async function offerRows(deps: CustomerPageDeps): Promise<OfferRow[] | null> {
