@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Router, type Handler, type RouterContext } from '../../src/gateway/http/router.js';
-import { PublicError } from '../../src/gateway/http/public-error.js';
+import { ERROR_STATUS, PublicError } from '../../src/gateway/http/public-error.js';
 import type { Principal } from '../../src/gateway/http/principal.js';
 import { registerPublicRoutes } from '../../src/gateway/http/public-routes.js';
 import { registerLinkRoutes } from '../../src/gateway/http/link-routes.js';
@@ -227,4 +227,14 @@ test('the probe tells the three callers apart (a check of the test itself)', asy
   assert.equal(await probe('GET /v1/balance'), 'customer');
   assert.equal(await probe('GET /admin/api/overview'), 'admin');
   assert.equal(await probe('GET /admin'), 'admin');
+});
+
+test('the error table of docs/api.md has every error code with its status, and no other', () => {
+  const rows = readFileSync(API_DOC, 'utf8')
+    .split('\n')
+    .map((l) => /^\| (\d{3}) \| `([a-z_]+)` \|/.exec(l))
+    .filter((m) => m !== null);
+  const documented = Object.fromEntries(rows.map((m) => [m[2] as string, Number(m[1])]));
+  // `standby` is the standby gateway's own answer (src/gateway/ha/standby-server.ts), not a PublicError.
+  assert.deepEqual(documented, { ...ERROR_STATUS, standby: 503 });
 });
