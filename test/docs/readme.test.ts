@@ -115,3 +115,18 @@ test('every relative link in README.md and docs/*.md leads to a file in the repo
   assert.ok(count >= 20, `only ${count} links read`);
   assert.deepEqual(broken, []);
 });
+
+test('every source, test, bench or script file README.md and docs/*.md name exists', () => {
+  const files = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  const missing: string[] = [];
+  let count = 0;
+  for (const file of files) {
+    for (const m of readFileSync(join(ROOT, file), 'utf8').matchAll(/\b(?:src|test|bench|scripts)\/[\w/-]+\.(?:ts|sh|js|json|md)\b/g)) {
+      count++;
+      const path = m[0];
+      if (!existsSync(join(ROOT, path)) && !existsSync(join(ROOT, path.replace(/\.js$/, '.ts')))) missing.push(`${file}: ${path}`);
+    }
+  }
+  assert.ok(count >= 30, `only ${count} paths read`);
+  assert.deepEqual(missing, []);
+});
