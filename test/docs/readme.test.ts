@@ -130,3 +130,14 @@ test('every source, test, bench or script file README.md and docs/*.md name exis
   assert.ok(count >= 30, `only ${count} paths read`);
   assert.deepEqual(missing, []);
 });
+
+test('docs/architecture.md has a row for every folder of src/gateway, and none for a folder that is gone', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'architecture.md'), 'utf8');
+  const rows = section(doc, 'Layers')
+    .map((l) => /^\| `([a-z-]+)\/` \|/.exec(l)?.[1])
+    .filter((f) => f !== undefined);
+  const folders = readdirSync(join(ROOT, 'src', 'gateway'), { withFileTypes: true })
+    .filter((e) => e.isDirectory())
+    .map((e) => e.name);
+  assert.deepEqual([...rows].sort(), folders.sort());
+});
