@@ -13,7 +13,7 @@ import { errorMessage } from '../identity/index.js';
 
 export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (needs root for network namespaces)
 
-  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt] [--gateway-config JSON] [--store embedded|postgres] [--gateways 1|2]
+  hypha lab up [--detach] [--keep] [--hour SECONDS] [--dir DIR] [--name NAME] [--deposit-hours H] [--grace-hours H] [--ledger embedded|unyt] [--gateway-config JSON] [--store embedded|postgres] [--gateways 1|2] [--link-ttl SECONDS]
       build the lab and start the gateway (and, with agents, the farmers); without --detach it
       stays in the foreground and tears the lab down on Ctrl-C (or when \`hypha lab down\` runs
       elsewhere). Every lab gets new keys and Mycelium addresses; --keep reuses the last lab's
@@ -24,6 +24,7 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       and the gateway bills on it (ledger.kind "unyt"); default: hypha's embedded ledger.
       --gateway-config: a JSON object whose top-level keys replace the lab gateway's config keys
       (e.g. '{"escrow": {"windowHours": 10}}'), to try a policy in the lab.
+      --link-ttl: how long a link challenge lives (the gateway's link.challengeTtlSeconds, default 300).
       --store postgres: the gateway keeps its state in a PostgreSQL server the lab runs in DIR/postgres.
       --gateways 2 (needs --store postgres): two gateway processes, \`gateway\` and \`gateway-2\`, on two
       addresses with one key and one store; one holds the lease and serves, the other answers 503
@@ -47,6 +48,10 @@ export const LAB_HELP = `hypha lab — a Mycelium-like network on this machine (
       address, so http://127.0.0.1:N/ is ACTOR's customer page (and /admin the status page for
       the admin); it refuses other sites' pages and other Host names; Ctrl-C stops it
   hypha lab admin-proxy [--dir DIR] [--port N]   the same as \`hypha lab proxy admin\`
+  hypha lab unyt-conductor --dir DIR --listen ADDR --port N --admin-port N --farmer-share-bps BPS [--customer NAME=AGENTPUBKEY…]
+      the ledger actor with --ledger unyt (lab up starts it in the ledger's namespace; not run by hand)
+  hypha lab unyt-park CUSTOMER AMOUNT [--dir DIR]
+      a customer's wallet parking a spend (lab fund runs it in the customer's namespace with --ledger unyt; not run by hand)
   hypha lab down [--dir DIR]    stop everything the lab started (admin proxies and a foreground
       \`lab up\` included) and remove its namespaces; keys and logs stay in DIR
 

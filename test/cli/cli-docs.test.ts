@@ -16,3 +16,29 @@ test('every command has a section with its help', () => {
   assert.ok(COMMAND_NAMES.length >= 6);
   for (const name of COMMAND_NAMES) assert.match(doc, new RegExp(`^## hypha ${name}$`, 'm'), name);
 });
+
+/** A command's section of docs/cli.md (its --help). */
+function sectionOf(doc: string, name: string): string {
+  const start = doc.indexOf(`\n## hypha ${name}\n`);
+  const end = doc.indexOf('\n## hypha ', start + 1);
+  return doc.slice(start, end < 0 ? undefined : end);
+}
+
+test('every flag and subcommand a command parses is in its section of docs/cli.md', () => {
+  const doc = readFileSync(CLI_DOC, 'utf8');
+  const missing: string[] = [];
+  for (const name of COMMAND_NAMES) {
+    // The commands keep their parseArgs option tables and subcommand switches inline (none is
+    // exported), so they are read from the source: `NAME: { type: 'string' }` and `case 'SUB':`.
+    const source = readFileSync(new URL(`../../../src/cli/${name}-command.ts`, import.meta.url), 'utf8');
+    const section = sectionOf(doc, name);
+    const flags = new Set([...source.matchAll(/'?([a-z][a-z-]*)'?: \{ type: '(?:string|boolean)'/g)].map((m) => m[1] as string));
+    assert.ok(flags.size > 0 || name === 'seal' || name === 'receipt' || name === 'id', `no flags read from ${name}-command.ts`);
+    for (const flag of flags) if (!section.includes(`--${flag}`)) missing.push(`hypha ${name} --${flag}`);
+    for (const m of source.matchAll(/case '([a-z][a-z-]*)':/g)) {
+      const sub = m[1] as string;
+      if (sub !== 'help' && !new RegExp(`hypha ${name} (?:[a-z|-]+\\|)?${sub}\\b`).test(section)) missing.push(`hypha ${name} ${sub}`);
+    }
+  }
+  assert.deepEqual(missing, []);
+});
