@@ -499,12 +499,16 @@ export class Agent {
   }
 }
 
-/** The active gateway's URL from a standby's 503 body (`{"error":"standby","active":"http://…"}`), if it names one. */
+/**
+ * The active gateway's URL from a standby's 503 body (`{"error":{"code":"standby","active":"http://…",…}}`),
+ * if it names one. A gateway before this shape put `active` at the top level; it is still read, so an agent
+ * upgraded before its gateways keeps following them.
+ */
 function activeOf(body: string): string | undefined {
   try {
-    const parsed: unknown = JSON.parse(body);
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; active?: unknown }; active?: unknown } | null;
     if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const active = (parsed as { active?: unknown }).active;
+    const active = typeof parsed.error === 'object' && parsed.error !== null && parsed.error.code === 'standby' ? parsed.error.active : parsed.active;
     return typeof active === 'string' ? active : undefined;
   } catch {
     return undefined;
