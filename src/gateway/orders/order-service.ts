@@ -15,7 +15,7 @@ import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
 import { newAccessRecord } from '../escrow/access-decision.js';
-import { secretNodes, secretsFor } from './order-secrets.js';
+import { secretNodes, secretsFor, secretsOpenOn } from './order-secrets.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
 import { parseOrderTerms, type OrderTerms } from './order-terms.js';
@@ -319,8 +319,8 @@ export class OrderService {
       if (node === undefined || tried.has(node)) {
         // An order with secrets runs only where they can be opened: on a node each is sealed to; an
         // order from a bid goes on the bid's node or nowhere (another farmer never signed that price).
-        const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)) && (order.bid === undefined || c.node === order.bid.node));
+        const secrets = order.secrets;
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (secrets === undefined || secretsOpenOn(secrets, c.node)) && (order.bid === undefined || c.node === order.bid.node));
         const pick = candidates[0];
         if (!pick) {
           if (await this.waitForRoom(order, offer)) return;
