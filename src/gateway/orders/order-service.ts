@@ -312,6 +312,13 @@ export class OrderService {
       await this.update(order, { state: 'failed', failure: `the offer ${order.offer} is no longer sold` }, 'order.failed', `offer ${order.offer} was removed from the catalog`);
       return;
     }
+    // Accept refuses this now (expectSecretsFor); an order stored by an older gateway fails at once, for
+    // its real cause, instead of waiting orders.roomWaitHours for room on a node it can never use.
+    if (order.bid && order.secrets && !secretsOpenOn(order.secrets, order.bid.node)) {
+      const failure = `your secrets are not sealed to ${order.bid.node}, the node of the bid you accepted (they name ${secretNodes(order.secrets).join(', ')}): the VM could run nowhere else; nothing was charged`;
+      await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
+      return;
+    }
     while (order.attempts.length < this.deps.policy.maxProvisionAttempts) {
       const tried = new Set(order.attempts.map((a) => a.node));
       let node = order.state === 'provisioning' ? order.node : undefined;
