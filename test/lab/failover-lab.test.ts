@@ -115,7 +115,7 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
     assert.equal(restarted.code, 0, restarted.stderr);
     const back = await curlAt(lab, 'alice', urlOf.get(active) ?? '', '/v1/balance');
     assert.equal(back.status, 503);
-    assert.equal((back.json as { active?: string }).active, otherUrl, `round ${round}: the restarted ${active} stands by, naming ${other}`);
+    assert.equal((back.json as { error?: { code?: string; active?: string } }).error?.active, otherUrl, `round ${round}: the restarted ${active} stands by, naming ${other}`);
     lastToken = after.token;
   }
   swaps += (await db.lease()).token - lastToken;

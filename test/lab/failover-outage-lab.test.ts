@@ -78,7 +78,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   // Woken, it finds its lease gone, stops every active part, and stands by naming gateway-2.
   await waitFor('the woken gateway to stand by, naming gateway-2', async () => {
     const r = await curlAt(lab, 'alice', gw1, '/v1/balance');
-    return r.status === 503 && (r.json as { active?: string }).active === gw2 ? true : undefined;
+    return r.status === 503 && (r.json as { error?: { active?: string } }).error?.active === gw2 ? true : undefined;
   }, WAIT_MS, 100);
   assert.match(readFileSync(join(lab.dir, 'logs', 'gateway.log'), 'utf8'), /lost the lease: every active part stopped/);
   // Let its timers (billing, orders, deployments) come due once more, then read what the database got.
