@@ -499,12 +499,16 @@ export class Agent {
   }
 }
 
-/** The active gateway's URL from a standby's 503 body (`{"error":"standby","active":"http://…"}`), if it names one. */
+/**
+ * The active gateway's URL from a standby's 503 body (`{"error":{"code":"standby","active":"http://…",…}}`),
+ * if it names one. An older gateway's body (`active` at the top level) names none here: the agent then
+ * tries the next gateway of its list, as for any gateway that does not answer.
+ */
 function activeOf(body: string): string | undefined {
   try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed !== 'object' || parsed === null) return undefined;
-    const active = (parsed as { active?: unknown }).active;
+    const parsed = JSON.parse(body) as { error?: { code?: unknown; active?: unknown } } | null;
+    if (typeof parsed !== 'object' || parsed === null || typeof parsed.error !== 'object' || parsed.error === null) return undefined;
+    const active = parsed.error.code === 'standby' ? parsed.error.active : undefined;
     return typeof active === 'string' ? active : undefined;
   } catch {
     return undefined;

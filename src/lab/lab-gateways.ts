@@ -38,13 +38,20 @@ async function probe(actor: LabActor, url: string): Promise<LabGatewayRole> {
 
 /**
  * The role a live gateway's answer to `GET /` shows, given curl's output (the body, a newline, the status).
- * A standby answers every path 503 `{"error":"standby"}` (src/gateway/ha/standby-server.ts); any other
+ * A standby answers every path 503 `{"error":{"code":"standby",…}}` (src/gateway/ha/standby-server.ts); any other
  * answer below 500 comes from the active one; anything else (a 5xx, no status) is unresponsive.
  */
 export function roleOfAnswer(curlOutput: string): LabGatewayRole {
-  const { status, text } = parseCurlOutput(curlOutput);
-  if (status === 503 && text.includes('"standby"')) return 'standby';
+  const { status, json } = parseCurlOutput(curlOutput);
+  if (status === 503 && errorCodeOf(json) === 'standby') return 'standby';
   return status >= 200 && status < 500 ? 'active' : 'unresponsive';
+}
+
+/** The `error.code` of a parsed error body (docs/api.md "Errors"), if it has one. */
+function errorCodeOf(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null) return undefined;
+  const error = (json as { error?: unknown }).error;
+  return typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
 }
 
 /** Every gateway of the lab with its role now (one gateway: just it). */

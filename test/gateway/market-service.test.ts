@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { newIdentity, type Identity } from '../../src/identity/index.js';
+import { newIdentity, toBase64, type Identity } from '../../src/identity/index.js';
+import { seal } from '../../src/identity/sealed-box.js';
 import { MarketService, type MarketDeps } from '../../src/gateway/market/market-service.js';
 import type { NodeView } from '../../src/gateway/agents/agent-hub.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
@@ -141,6 +142,27 @@ test('accepting: the bid must be one received, unchanged, unexpired, its node st
   assert.equal(r.state, 'accepted');
   await refused(body(good), 'conflict');
   assert.equal(w.placed.length, 1, 'one order');
+});
+
+test("accepting with secrets not sealed to the bid's node is a 400 naming secrets, and nothing is placed; sealed to it (among others), the order is placed", async () => {
+  const w = world();
+  const r = await w.market.create('alice', ask);
+  const good = signBid(farmerA.secretKey, statement(w, r.id, farmerA, 'node-a'));
+  await w.market.onBid(farmerA.agent, ['node-a'], good);
+  // A real sealed box, to node-b's farmer: well formed, but the bid's node (node-a) is not named, so it could never run.
+  const boxB = toBase64(seal(farmerB.agent, new Uint8Array(16)));
+  const eventsBefore = w.events.events.length;
+  await assert.rejects(
+    w.market.accept('alice', r.id, { bid: good, sshKeys: [KEY], secrets: [{ name: 'db.env', sealed: { 'node-b': boxB } }] }),
+    (err: unknown) => err instanceof ValidationError && err.field === 'secrets' && /node-a/.test(err.message),
+  );
+  assert.equal(w.placed.length, 0, 'no order');
+  assert.equal(r.state, 'open', 'the request can still be accepted');
+  assert.equal(w.events.events.length, eventsBefore, 'nothing recorded');
+  const boxA = toBase64(seal(farmerA.agent, new Uint8Array(16)));
+  await w.market.accept('alice', r.id, { bid: good, sshKeys: [KEY], secrets: [{ name: 'db.env', sealed: { 'node-a': boxA, 'node-b': boxB } }] });
+  assert.equal(w.placed.length, 1);
+  assert.equal(r.state, 'accepted');
 });
 
 test('requests expire with a note, and the order caps bound them per customer and per /64', async () => {

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { newIdentity } from '../../src/identity/index.js';
+import { newIdentity, toBase64 } from '../../src/identity/index.js';
+import { seal } from '../../src/identity/sealed-box.js';
+import { bidOffer } from '../../src/gateway/market/record-offer.js';
+import { signBid } from '../../src/protocol/bid.js';
 import { depositOf, OrderService, type OrderPolicy } from '../../src/gateway/orders/order-service.js';
 import { EmbeddedLedger } from '../../src/gateway/ledger/embedded-ledger.js';
 import { OrderArchive } from '../../src/gateway/orders/order-archive.js';
@@ -339,6 +342,21 @@ test('a paid order still without room when the wait is over fails saying so, and
     await rig.svc.advance(o.id);
     assert.equal(order(rig, o.id).state, 'failed');
     assert.equal(order(rig, o.id).failure, 'no node has room for small right now; nothing was charged');
+    assert.deepEqual(rig.provisioner.deploys, []);
+  });
+});
+
+test("an order from a bid whose secrets have no box for the bid's node (placed before accept checked it) fails at once saying so, not \"no room\" after the wait", async () => {
+  await withRig({ nodes: ['n1', 'n2'], policy: { roomWaitMs: 10 * 60_000 } }, async (rig) => {
+    const farmer = newIdentity();
+    const bid = signBid(farmer.secretKey, { request: 'req_1', gateway: newIdentity().agent, farmer: farmer.agent, node: 'n1', cpu: 1, memoryGb: 2, diskGb: 25, pricePerHour: '0.050000', unit: UNIT, validUntilMs: rig.clock.nowMs() + HOUR_MS });
+    const box = toBase64(seal(farmer.agent, new Uint8Array(16)));
+    // place() is what accept calls after its checks: an order stored by an older gateway came this way unchecked.
+    const o = await rig.svc.place('alice', bidOffer(bid), { sshKeys: [KEY], secrets: [{ name: 'db.env', sealed: { n2: box } }], bid });
+    await rig.fund('alice', SMALL_DEPOSIT);
+    await rig.svc.advance(o.id);
+    assert.equal(order(rig, o.id).state, 'failed', 'failed at once: no node could ever run it');
+    assert.equal(order(rig, o.id).failure, "your secrets are not sealed to n1, the node of the bid you accepted (they name n2): the VM could run nowhere else; nothing was charged");
     assert.deepEqual(rig.provisioner.deploys, []);
   });
 });

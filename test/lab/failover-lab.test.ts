@@ -47,7 +47,7 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
   const urlOf = new Map(first.gateways.map((g: GatewayRow) => [g.name, g.url]));
   const standbyAnswer = await curlAt(lab, 'alice', first.gateways[1]?.url ?? '', '/v1/balance');
   assert.equal(standbyAnswer.status, 503, 'the standby answers 503 to a customer');
-  assert.deepEqual(standbyAnswer.json, { error: 'standby', active: first.gateways[0]?.url, message: `this gateway is a standby; the active gateway is ${first.gateways[0]?.url}` });
+  assert.deepEqual(standbyAnswer.json, { error: { code: 'standby', active: first.gateways[0]?.url, message: `this gateway is a standby; the active gateway is ${first.gateways[0]?.url}` } });
 
   for (const a of ['admin', 'alice']) await link(lab, a);
   const key = await sshKey(dir, 'k');
@@ -115,7 +115,7 @@ test('two gateways in the lab: kill -9 the active one ten times at random points
     assert.equal(restarted.code, 0, restarted.stderr);
     const back = await curlAt(lab, 'alice', urlOf.get(active) ?? '', '/v1/balance');
     assert.equal(back.status, 503);
-    assert.equal((back.json as { active?: string }).active, otherUrl, `round ${round}: the restarted ${active} stands by, naming ${other}`);
+    assert.equal((back.json as { error?: { code?: string; active?: string } }).error?.active, otherUrl, `round ${round}: the restarted ${active} stands by, naming ${other}`);
     lastToken = after.token;
   }
   swaps += (await db.lease()).token - lastToken;

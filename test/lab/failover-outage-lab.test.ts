@@ -78,7 +78,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   // Woken, it finds its lease gone, stops every active part, and stands by naming gateway-2.
   await waitFor('the woken gateway to stand by, naming gateway-2', async () => {
     const r = await curlAt(lab, 'alice', gw1, '/v1/balance');
-    return r.status === 503 && (r.json as { active?: string }).active === gw2 ? true : undefined;
+    return r.status === 503 && (r.json as { error?: { active?: string } }).error?.active === gw2 ? true : undefined;
   }, WAIT_MS, 100);
   assert.match(readFileSync(join(lab.dir, 'logs', 'gateway.log'), 'utf8'), /lost the lease: every active part stopped/);
   // Let its timers (billing, orders, deployments) come due once more, then read what the database got.
@@ -99,9 +99,9 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
     const r = await curlAt(lab, 'alice', gw2, `/v1/deployments/${deploymentId}`);
     return r.status === 503 ? r : undefined;
   }, WAIT_MS, 100);
-  assert.deepEqual(refusal.json, { error: 'standby', message: 'this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly' });
+  assert.deepEqual(refusal.json, { error: { code: 'standby', message: 'this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly' } });
   const order = await lab.exec('alice', 'curl', ['-s', '-w', '\n%{http_code}', '-X', 'POST', '-H', 'content-type: application/json', '--data-binary', '{"offer":"small","sshKeys":[]}', `${gw2}/v1/orders`]);
-  assert.match(order.stdout, /"error":"standby".*cannot reach its database[\s\S]*\n503$/, 'a new order is refused, with the same answer');
+  assert.match(order.stdout, /"code":"standby","message":"this gateway cannot reach its database[\s\S]*\n503$/, 'a new order is refused, with the same answer');
   // Admins see the outage on both gateways' /admin.
   for (const url of [gw1, gw2]) {
     const admin = await waitFor(`${url}/admin to report the outage`, async () => {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { listen } from '../wiring/host.js';
 import { resolvePrincipal } from '../http/principal.js';
+import { errorBody, PublicError } from '../http/public-error.js';
 import { standbyMetrics } from './standby-metrics.js';
 
 /** What the standby shows. */
@@ -18,8 +19,9 @@ export interface StandbyView {
 const RETRY_AFTER_SECONDS = 5;
 
 /**
- * The body every refused customer or agent gets (API: error "standby"): the active gateway's URL when
- * one is known, or, while this gateway cannot reach its database, that nothing is written until it can.
+ * The body every refused customer or agent gets, in the contract's error shape (code "standby"): the
+ * active gateway's URL as `error.active` when one is known, or, while this gateway cannot reach its
+ * database, a message that nothing is written until it can.
  */
 export function standbyBody(activeUrl: string | undefined, outage: string | null = null): string {
   const message =
@@ -28,7 +30,7 @@ export function standbyBody(activeUrl: string | undefined, outage: string | null
       : activeUrl !== undefined
         ? `this gateway is a standby; the active gateway is ${activeUrl}`
         : 'this gateway is a standby and no active gateway holds the lease right now; try again shortly';
-  return JSON.stringify({ error: 'standby', ...(activeUrl !== undefined ? { active: activeUrl } : {}), message });
+  return JSON.stringify(errorBody(new PublicError('standby', message, undefined, activeUrl !== undefined ? { active: activeUrl } : {})));
 }
 
 /** One line for an admin: role, where the active one is, and the database's state. */

@@ -7,8 +7,9 @@ import { StoreError } from '../store/store.js';
 import { FencedError } from '../store/write-fence.js';
 import { ERROR_STATUS, PublicError, errorBody, fromValidation, type ErrorCode } from './public-error.js';
 
+/** The generic code for a status koa exposes; the specific codes sharing a status (`standby` is only the standby server's) are left out. */
 const CODE_OF_STATUS = new Map<number, ErrorCode>(
-  (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([code]) => !['nonce_invalid', 'nonce_expired', 'wrong_subnet', 'bad_signature', 'not_linked', 'cross_site'].includes(code)).map(([code, status]) => [status, code]),
+  (Object.entries(ERROR_STATUS) as [ErrorCode, number][]).filter(([code]) => !['nonce_invalid', 'nonce_expired', 'wrong_subnet', 'bad_signature', 'not_linked', 'cross_site', 'standby'].includes(code)).map(([code, status]) => [status, code]),
 );
 
 /**

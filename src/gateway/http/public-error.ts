@@ -22,6 +22,8 @@ export const ERROR_STATUS = {
   rate_limited: 429,
   internal: 500,
   unavailable: 503,
+  /** A standby gateway's answer (src/gateway/ha/standby-server.ts); `active` names the active gateway when known. */
+  standby: 503,
 } as const;
 
 /** A contract error code. */

@@ -13,6 +13,7 @@ import type { NodeView } from '../agents/agent-hub.js';
 import type { CapacityRequestRecord, CapacityRequestState, OrderRecord } from '../store/records.js';
 import type { Table } from '../store/store.js';
 import { parseOrderTerms, type OrderTerms } from '../orders/order-terms.js';
+import { expectSecretsFor } from '../orders/order-secrets.js';
 import { bidOffer } from './record-offer.js';
 import { rankBids, type FarmerRecord, type HeldBid } from './bid-ranking.js';
 import type { Offer } from '../../protocol/offer.js';
@@ -259,6 +260,7 @@ export class MarketService {
     if (bid.request !== r.id) throw new ValidationError('bid.request', `names request ${bid.request}, not ${r.id}`, `accept one of the bids GET /v1/requests/${r.id} lists`);
     if (!bidSignatureHolds(bid)) throw new PublicError('bad_request', `bid.signature: does not verify for farmer ${bid.farmer} over this bid: it was changed, or not signed by that farmer`, `hand back a bid exactly as GET /v1/requests/${r.id} lists it`, { field: 'bid.signature' });
     const terms = parseOrderTerms(o, this.deps.policy.maxSshKeyBytes, this.deps.policy.provisioner);
+    expectSecretsFor(terms.secrets, bid.node);
     if (r.state === 'accepted') throw new PublicError('conflict', `request ${r.id} was already accepted: order ${r.order ?? '?'}`, `GET /v1/orders/${r.order ?? ''}`);
     if (r.state === 'expired') throw new PublicError('conflict', `request ${r.id} expired at ${new Date(r.expiresAtMs).toISOString()}`, 'post a new request');
     const held = r.bids.get(bid.node);

@@ -50,11 +50,35 @@ export function parseOrderSecrets(value: unknown, provisioner: 'agent' | 'grid')
   return secrets;
 }
 
+/**
+ * Whether an order with these secrets may run on `node`: every secret has a box keyed by that node
+ * id. This is all the gateway can check: a sealed box (crypto_box_seal) carries no recipient tag,
+ * only the node's secret key tells whether it opens, so the key a customer sealed to is taken on trust.
+ */
+export function secretsOpenOn(secrets: readonly OrderSecret[], node: string): boolean {
+  return secrets.every((s) => s.sealed[node] !== undefined);
+}
+
 /** The nodes an order with these secrets may run on: those every secret is sealed to. */
 export function secretNodes(secrets: readonly OrderSecret[]): string[] {
-  const [first, ...rest] = secrets;
+  const [first] = secrets;
   if (!first) return [];
-  return Object.keys(first.sealed).filter((node) => rest.every((s) => s.sealed[node] !== undefined));
+  return Object.keys(first.sealed).filter((node) => secretsOpenOn(secrets, node));
+}
+
+/**
+ * 400 naming `secrets` when an order that can run only on `node` (an accepted bid's) carries
+ * secrets not sealed to it: that order could never be placed on a node, so it is refused before
+ * anything is stored or charged.
+ */
+export function expectSecretsFor(secrets: readonly OrderSecret[] | undefined, node: string): void {
+  if (secrets === undefined || secretsOpenOn(secrets, node)) return;
+  const missing = secrets.filter((s) => s.sealed[node] === undefined).map((s) => s.name);
+  throw new ValidationError(
+    'secrets',
+    `${missing.join(', ')} ${missing.length === 1 ? 'is' : 'are'} not sealed to ${node}, the node of the bid accepted: the VM runs there and nowhere else, so every secret needs a box for ${node}`,
+    `seal each to sealTo of GET /v1/nodes/${node} (hypha seal --to NODE_KEY FILE) and send it under "${node}"`,
+  );
 }
 
 /** What the node that runs the order gets: each secret's box for that node. */

@@ -15,7 +15,7 @@ import { ProvisionError, type Provisioner } from '../provision/provisioner.js';
 import type { Store } from '../store/store.js';
 import type { AccessRecord, DeploymentRecord, OrderRecord } from '../store/records.js';
 import { newAccessRecord } from '../escrow/access-decision.js';
-import { secretNodes, secretsFor } from './order-secrets.js';
+import { secretNodes, secretsFor, secretsOpenOn } from './order-secrets.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { OrderHistory } from './order-archive.js';
 import { parseOrderTerms, type OrderTerms } from './order-terms.js';
@@ -312,6 +312,13 @@ export class OrderService {
       await this.update(order, { state: 'failed', failure: `the offer ${order.offer} is no longer sold` }, 'order.failed', `offer ${order.offer} was removed from the catalog`);
       return;
     }
+    // Accept refuses this now (expectSecretsFor); an order stored by an older gateway fails at once, for
+    // its real cause, instead of waiting orders.roomWaitHours for room on a node it can never use.
+    if (order.bid && order.secrets && !secretsOpenOn(order.secrets, order.bid.node)) {
+      const failure = `your secrets are not sealed to ${order.bid.node}, the node of the bid you accepted (they name ${secretNodes(order.secrets).join(', ')}): the VM could run nowhere else; nothing was charged`;
+      await this.update(order, { state: 'failed', failure }, 'order.failed', failure);
+      return;
+    }
     while (order.attempts.length < this.deps.policy.maxProvisionAttempts) {
       const tried = new Set(order.attempts.map((a) => a.node));
       let node = order.state === 'provisioning' ? order.node : undefined;
@@ -319,8 +326,8 @@ export class OrderService {
       if (node === undefined || tried.has(node)) {
         // An order with secrets runs only where they can be opened: on a node each is sealed to; an
         // order from a bid goes on the bid's node or nowhere (another farmer never signed that price).
-        const allowed = order.secrets ? new Set(secretNodes(order.secrets)) : null;
-        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (allowed === null || allowed.has(c.node)) && (order.bid === undefined || c.node === order.bid.node));
+        const secrets = order.secrets;
+        const candidates = (await this.deps.provisioner.candidateNodes(offer)).filter((c) => !tried.has(c.node) && (secrets === undefined || secretsOpenOn(secrets, c.node)) && (order.bid === undefined || c.node === order.bid.node));
         const pick = candidates[0];
         if (!pick) {
           if (await this.waitForRoom(order, offer)) return;

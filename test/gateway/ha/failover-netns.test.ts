@@ -64,7 +64,7 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeo
     const atB = { host: addrB, port: 8480 };
     const offers = await jsonRequest(atB, customer, 'GET', '/v1/offers');
     assert.equal(offers.status, 503);
-    assert.deepEqual({ ...(offers.json as object), message: undefined }, { error: 'standby', active: urlA, message: undefined });
+    assert.deepEqual({ ...(offers.json as { error: object }).error, message: undefined }, { code: 'standby', active: urlA, message: undefined });
     const raw = await rawRequest(atB, customer, Buffer.from(`GET /v1/offers HTTP/1.1\r\nHost: [${addrB}]:8480\r\nConnection: close\r\n\r\n`));
     assert.match(raw.head, new RegExp(`\\r\\nlocation: ${urlA.replace(/[[\]]/g, '\\$&')}/v1/offers\\r\\n`, 'i'));
     const admin = await jsonRequest(atB, customer, 'GET', '/admin');
@@ -109,7 +109,7 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeo
     // Its standby server starts once every active part is closed (connections refused for that moment).
     const refused = await waitFor('b\'s standby server', () => jsonRequest(atB, customer, 'GET', '/v1/offers').catch(() => undefined), 10_000);
     assert.equal(refused.status, 503, 'a gateway without its lease worker serves nothing');
-    assert.equal((refused.json as { error?: string }).error, 'standby');
+    assert.equal((refused.json as { error?: { code?: string } }).error?.code, 'standby');
     await waitFor('b to be active again with a new lease worker', async () => ((await jsonRequest(atB, customer, 'GET', '/v1/offers')).status === 200 ? true : undefined), 20_000);
     assert.equal(workers.length, 3, 'a new worker was started');
     assert.deepEqual(b.parts.store.agents.get('farmer-ha'), approval, 'state reloaded in the new term');

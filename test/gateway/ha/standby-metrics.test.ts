@@ -49,7 +49,7 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 1, timeo
 
     const refused = await jsonRequest(target, customer, 'GET', '/metrics');
     assert.equal(refused.status, 503, 'a non-admin learns no more than today');
-    assert.equal((refused.json as { error: string }).error, 'standby');
+    assert.equal((refused.json as { error: { code: string } }).error.code, 'standby');
     assert.equal(sample(refused.text, 'hypha_ha_active'), undefined);
     const posted = await jsonRequest(target, admin, 'POST', '/metrics', {});
     assert.equal(posted.status, 503, 'only GET /metrics is answered');

@@ -48,10 +48,9 @@ test('refused writes: 503 unavailable with Retry-After for a fenced write or an 
 test('a standby cut off from its database says so (and names the active gateway last seen, if any); otherwise it names the active one', () => {
   const down = 'lease: the database did not answer: connect ENOENT';
   assert.deepEqual(JSON.parse(standbyBody(undefined, down)), {
-    error: 'standby',
-    message: 'this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly',
+    error: { code: 'standby', message: 'this gateway cannot reach its database: nothing is written here (no order, payment or change) until it can; try again shortly' },
   });
-  assert.match((JSON.parse(standbyBody('http://[400::b]:8480', down)) as { message: string }).message, /cannot reach its database.*last seen, http:\/\/\[400::b\]:8480$/);
-  assert.deepEqual(JSON.parse(standbyBody('http://[400::b]:8480')), { error: 'standby', active: 'http://[400::b]:8480', message: 'this gateway is a standby; the active gateway is http://[400::b]:8480' });
+  assert.match((JSON.parse(standbyBody('http://[400::b]:8480', down)) as { error: { message: string } }).error.message, /cannot reach its database.*last seen, http:\/\/\[400::b\]:8480$/);
+  assert.deepEqual(JSON.parse(standbyBody('http://[400::b]:8480')), { error: { code: 'standby', active: 'http://[400::b]:8480', message: 'this gateway is a standby; the active gateway is http://[400::b]:8480' } });
   assert.doesNotMatch(standbyBody(undefined, down), /ENOENT|did not answer/, 'the database\'s error stays in the log');
 });
