@@ -9,24 +9,35 @@ import { loadKeyFile, sign, toBase64, utf8 } from '../src/identity/index.js';
 import { actorOf } from '../src/lab/lab.js';
 import { readLabState, type LabActor, type LabState } from '../src/lab/lab-state.js';
 import { BenchCommands, HYPHA_BIN, ROOT } from './lab-commands.js';
-import { median } from './measure.js';
+import { median, medianInterval, percentile } from './measure.js';
 import { positiveIntegerOption, Teardown } from './teardown.js';
-import { cpuSeconds, stopProcess, waitForLine, type Started } from './processes.js';
+import { cpuNanos, cpuSeconds, stopProcess, waitForLine, type Started } from './processes.js';
 import { productionBackground } from './production-background.js';
 
 const BARE_SERVER = join(ROOT, 'dist', 'bench', 'bare-koa-server.js');
 const AUTOCANNON = join(ROOT, 'node_modules', 'autocannon', 'autocannon.js');
+const LOADER = join(ROOT, 'dist', 'bench', 'auth-loader.js');
 /** GNU time: autocannon's own CPU time, whatever namespace it runs in. */
 const TIME = '/usr/bin/time';
 
-const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there, bare Koa\'s in DIR/bare)] [--lab-rates (keep the lab\'s compressed heartbeats, billing and order ticks: the bench before 2026-11-28 22:00)]';
-const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, hour: { type: 'string' }, profile: { type: 'string' }, 'lab-rates': { type: 'boolean' } } });
+const USAGE = 'usage: node dist/bench/auth.js [--rounds N (9)] [--seconds S (3)] [--connections C (32)] [--hour S (3600: the lab\'s billed hour, long so its background work stays out of the rounds)] [--profile DIR (the gateway\'s --cpu-prof there, bare Koa\'s in DIR/bare)] [--lab-rates (keep the lab\'s compressed heartbeats, billing and order ticks: the bench before 2026-11-28 22:00)] [--pinned-rounds N (20: the pinned CPU rounds after the others; 0 skips them)] [--pinned-seconds S (2)]';
+const { values: options } = parseArgs({ options: { rounds: { type: 'string' }, seconds: { type: 'string' }, connections: { type: 'string' }, hour: { type: 'string' }, profile: { type: 'string' }, 'lab-rates': { type: 'boolean' }, 'pinned-rounds': { type: 'string' }, 'pinned-seconds': { type: 'string' } } });
 /** Many short rounds, alternating: on a shared machine the load moves within seconds, and a round pair sees the same load. */
 const ROUNDS = positiveInteger('rounds', options.rounds, 9);
 const SECONDS = positiveInteger('seconds', options.seconds, 3);
 const CONNECTIONS = positiveInteger('connections', options.connections, 32);
 const HOUR_SECONDS = positiveInteger('hour', options.hour, 3600);
 const PROFILE_DIR = options.profile;
+/**
+ * The pinned rounds (see pinnedRounds): many short ABBA rounds with both servers on one core and
+ * the load generator on the other, each server's CPU per request read in nanoseconds. 0 skips them
+ * (and --profile does: the profiler's own thread would be counted).
+ */
+const PINNED_ROUNDS = options['pinned-rounds'] === '0' ? 0 : positiveInteger('pinned-rounds', options['pinned-rounds'], 20);
+const PINNED_SECONDS = positiveInteger('pinned-seconds', options['pinned-seconds'], 2);
+/** The core both servers share in the pinned rounds, and the load generator's. */
+const SERVER_CORE = 0;
+const LOADER_CORE = 1;
 /**
  * Whether the gateway and agents keep the lab's compressed background (heartbeats and billing ticks
  * every 100 ms, order checks every 200 ms, whatever --hour says). By default they run at the rates a
@@ -264,6 +275,153 @@ interface RoundRatio {
   readonly netCpu: number;
 }
 
+/** The pinned rounds' load generator: bench/auth-loader.js in alice's namespace on LOADER_CORE, one round per request line. */
+interface Loader {
+  round(url: string, seconds: number): Promise<LoaderRound>;
+  stop(): Promise<void>;
+}
+
+/** What the loader answers for one round (bench/auth-loader.ts). */
+interface LoaderRound {
+  readonly total: number;
+  readonly seconds: number;
+  readonly non2xx: number;
+  readonly errors: number;
+  readonly timeouts: number;
+  readonly loaderCpuMicros: number;
+}
+
+/** Starts the loader in `alice`'s namespace, pinned to LOADER_CORE. */
+function startLoader(alice: LabActor): Loader {
+  const child = spawn('ip', ['netns', 'exec', alice.ns, 'taskset', '-c', String(LOADER_CORE), process.execPath, LOADER], { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  if (child.pid === undefined) throw new Error('auth-loader: could not start');
+  const started: Started = { name: 'auth-loader', child, pid: child.pid, exited: new Promise((resolve) => child.once('exit', () => resolve())) };
+  teardown.add(() => stopProcess(started, 3000));
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-2000)));
+  const waiting: ((line: string) => void)[] = [];
+  let buffered = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buffered += d;
+    for (let nl = buffered.indexOf('\n'); nl >= 0; nl = buffered.indexOf('\n')) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      waiting.shift()?.(line);
+    }
+  });
+  return {
+    round: (url, seconds) =>
+      new Promise<LoaderRound>((resolve, reject) => {
+        const gone = (): void => reject(new Error(`auth-loader exited: ${stderr.trim()}`));
+        void started.exited.then(gone);
+        waiting.push((line) => resolve(JSON.parse(line) as LoaderRound));
+        child.stdin.write(`${JSON.stringify({ url, seconds, connections: CONNECTIONS })}\n`);
+      }),
+    stop: () => stopProcess(started, 3000),
+  };
+}
+
+/** One server's pinned round: requests/s and its CPU per request (µs, from schedstat's nanoseconds). */
+interface PinnedRound {
+  readonly requestsPerSecond: number;
+  readonly cpuMicrosPerRequest: number;
+  /** The server's CPU with no request coming, just before the round (ms per second). */
+  readonly idleMsPerSecond: number;
+  readonly wallSeconds: number;
+  readonly total: number;
+  readonly loaderCpuMicrosPerRequest: number;
+}
+
+/** How long both servers' idle CPU is read before each pinned round. */
+const PINNED_IDLE_MS = 500;
+
+/**
+ * One pinned round: both servers' idle CPU for PINNED_IDLE_MS, then PINNED_SECONDS of load on both
+ * AT ONCE (each from its own loader), every answer 2xx. Both are read over the same window on the
+ * same core, so whatever slows that core (other processes, the VM's host) slows both alike.
+ */
+async function pinnedRound(targets: readonly (readonly [string, Target, Loader])[]): Promise<PinnedRound[]> {
+  const idleFrom = targets.map(([, t]) => cpuNanos(t.pid));
+  const idleStart = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, PINNED_IDLE_MS));
+  const idleSeconds = (performance.now() - idleStart) / 1000;
+  const idle = targets.map(([, t], i) => (cpuNanos(t.pid) - (idleFrom[i] as number)) / 1e6 / idleSeconds);
+  const from = targets.map(([, t]) => cpuNanos(t.pid));
+  const start = performance.now();
+  const got = await Promise.all(targets.map(([, t, loader]) => loader.round(t.url, PINNED_SECONDS)));
+  const used = targets.map(([, t], i) => cpuNanos(t.pid) - (from[i] as number));
+  const wallSeconds = (performance.now() - start) / 1000;
+  return got.map((r, i) => {
+    const name = (targets[i] as readonly [string, Target, Loader])[0];
+    if (r.total === 0 || r.non2xx !== 0 || r.errors !== 0 || r.timeouts !== 0) {
+      throw new Error(`${name} (pinned): ${r.total} requests, ${r.non2xx} not 2xx, ${r.errors} errors, ${r.timeouts} timeouts; every response must be 2xx`);
+    }
+    return { requestsPerSecond: r.total / r.seconds, cpuMicrosPerRequest: (used[i] as number) / 1000 / r.total, idleMsPerSecond: idle[i] as number, wallSeconds, total: r.total, loaderCpuMicrosPerRequest: r.loaderCpuMicros / r.total };
+  });
+}
+
+/** Sets every thread of `pid` to run on `core` only (taskset -a: Node's worker threads too). */
+async function pin(pid: number, core: number): Promise<void> {
+  const r = await commands.run('taskset', ['-a', '-c', '-p', String(core), String(pid)]);
+  if (r.code !== 0) throw new Error(`taskset -p ${core} ${pid} failed (${r.code}): ${r.stderr.trim()}`);
+}
+
+/** "median (interquartile a–b; 95% interval of the median c–d)" of `values`, `digits` after the point. */
+function spread(values: readonly number[], digits: number): string {
+  const [lo, hi] = medianInterval(values);
+  return `${median(values).toFixed(digits)} (interquartile ${percentile(values, 25).toFixed(digits)}–${percentile(values, 75).toFixed(digits)}; 95% interval of the median ${lo.toFixed(digits)}–${hi.toFixed(digits)})`;
+}
+
+/**
+ * The pinned rounds: a figure that resolves a few percent on a shared machine. Requests per second
+ * of rounds run one after the other move ±20–30% here, and so does CPU per request: on this VM a
+ * core's speed itself changes from second to second (other processes, the host), and a slow second
+ * costs both more CPU per request and fewer requests. So both servers share SERVER_CORE and are
+ * loaded at the same time, each by its own long-lived autocannon on LOADER_CORE: each round reads
+ * both servers' CPU (the scheduler's nanosecond counters, summed over threads) over the same
+ * window on the same core, and the figure is the median of the rounds' ratios. While both are
+ * busy the core's scheduler gives each half of it, so then requests/s ratio = 1 / CPU ratio; the
+ * output prints both, so that can be checked.
+ */
+async function pinnedRounds(alice: LabActor, targets: readonly (readonly [string, Target])[]): Promise<string[]> {
+  for (const [, target] of targets) await pin(target.pid, SERVER_CORE);
+  const loaded = targets.map(([variant, target]) => [variant, target, startLoader(alice)] as const);
+  const runs = new Map<string, PinnedRound[]>(targets.map(([variant]) => [variant, []]));
+  // A warm-up round: the loaders' JIT and the servers' new sockets.
+  await pinnedRound(loaded);
+  for (let round = 1; round <= PINNED_ROUNDS; round++) {
+    if (round % 10 === 1) process.stderr.write(`bench/auth: pinned rounds ${round}–${Math.min(round + 9, PINNED_ROUNDS)}/${PINNED_ROUNDS}\n`);
+    const got = await pinnedRound(loaded);
+    got.forEach((r, i) => runs.get((targets[i] as readonly [string, Target])[0])?.push(r));
+  }
+  for (const [, , loader] of loaded) await loader.stop();
+  const bare = runs.get(BARE) ?? [];
+  const gw = runs.get(GATEWAY) ?? [];
+  // Net of idle: each server's median idle rate over the phase (one 15 s heartbeat in a 0.5 s window says little), times the round's wall time.
+  const idle = new Map([...runs].map(([variant, rs]) => [variant, median(rs.map((r) => r.idleMsPerSecond))]));
+  const net = (variant: string, r: PinnedRound): number => Math.max(0, r.cpuMicrosPerRequest - ((idle.get(variant) ?? 0) * 1000 * r.wallSeconds) / r.total);
+  const cpuRatios = gw.map((g, i) => g.cpuMicrosPerRequest / (bare[i] as PinnedRound).cpuMicrosPerRequest);
+  const netRatios = gw.map((g, i) => net(GATEWAY, g) / net(BARE, bare[i] as PinnedRound));
+  const rpsRatios = gw.map((g, i) => g.requestsPerSecond / (bare[i] as PinnedRound).requestsPerSecond);
+  const rows = ['| variant (pinned, loaded together) | requests/s | server CPU µs/request | net of idle | idle ms/s | loader CPU µs/request |', '|---|---:|---:|---:|---:|---:|'];
+  for (const [variant, rs] of runs) {
+    rows.push(`| ${variant} | ${formatNumber(median(rs.map((r) => r.requestsPerSecond)))} | ${formatNumber(median(rs.map((r) => r.cpuMicrosPerRequest)), 2)} | ${formatNumber(median(rs.map((r) => net(variant, r))), 2)} | ${formatNumber(idle.get(variant) ?? NaN, 1)} | ${formatNumber(median(rs.map((r) => r.loaderCpuMicrosPerRequest)), 2)} |`);
+  }
+  const cpuRatio = median(cpuRatios);
+  const rpsRatio = median(rpsRatios);
+  return [
+    `pinned rounds: both servers on core ${SERVER_CORE} (taskset -a), loaded at the same time, each by its own long-lived autocannon (-c ${CONNECTIONS}) in alice's namespace on core ${LOADER_CORE}; ${PINNED_ROUNDS} rounds of ${PINNED_SECONDS} s after one warm-up round; server CPU from /proc/PID/task/*/schedstat (ns); load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}`,
+    '',
+    ...rows,
+    '',
+    `per pinned round (requests, server CPU µs/request): ${[...runs].map(([variant, rs]) => `${variant}: ${rs.map((r) => `${r.total} ${r.cpuMicrosPerRequest.toFixed(1)}`).join(', ')}`).join('; ')}`,
+    `per pinned round, hypha / bare CPU per request: ${cpuRatios.map((r) => r.toFixed(3)).join(', ')}`,
+    `per pinned round, hypha / bare requests/s: ${rpsRatios.map((r) => r.toFixed(3)).join(', ')}`,
+    '',
+    `pinned, median of the rounds' ratios: server CPU per request ${spread(cpuRatios, 3)}× bare Koa's; net of idle ${spread(netRatios, 3)}×; requests/s ${spread(rpsRatios, 3)}; 1 / CPU ratio = ${(1 / cpuRatio).toFixed(3)}, so requests/s ${Math.abs(rpsRatio * cpuRatio - 1) <= 0.03 ? 'follows' : 'does NOT follow'} CPU per request within 3%`,
+  ];
+}
+
 async function main(): Promise<void> {
   const lab = await commands.labUp('ba', ['--hour', String(HOUR_SECONDS)], 120_000);
   const dir = lab.dir;
@@ -342,6 +500,7 @@ async function main(): Promise<void> {
   ];
   if (PROFILE_DIR !== undefined) lines.push(`requests answered under the profiler, warm-up included: ${[...answered].map(([variant, n]) => `${variant}: ${n}`).join('; ')}`);
   process.stdout.write(lines.join('\n') + '\n');
+  if (PINNED_ROUNDS > 0 && PROFILE_DIR === undefined && cpu.length >= 2) process.stdout.write(`\n${(await pinnedRounds(alice, targets)).join('\n')}\n`);
 }
 
 try {

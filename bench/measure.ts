@@ -53,3 +53,27 @@ export function percentile(values: readonly number[], p: number): number {
   const rank = Math.min(s.length, Math.max(1, Math.ceil((p / 100) * s.length)));
   return s[rank - 1] as number;
 }
+
+/**
+ * A distribution-free interval for the median of `values` (sorted order statistics: the k-th
+ * smallest and k-th largest, k the largest rank with P(Binomial(n, ½) < k) ≤ (1 − confidence)/2).
+ * It says how far the median of a bench's rounds could move from run to run without assuming the
+ * rounds are normal; [NaN, NaN] when there are too few values for that confidence (n < 6 at 95%).
+ */
+export function medianInterval(values: readonly number[], confidence = 0.95): readonly [number, number] {
+  const s = [...values].sort((a, b) => a - b);
+  const n = s.length;
+  const tail = (1 - confidence) / 2;
+  // P(X ≤ j) for X ~ Binomial(n, ½), added up rank by rank.
+  let below = 0;
+  let term = 0.5 ** n;
+  let k = 0;
+  for (let j = 0; j < n; j++) {
+    below += term;
+    if (below > tail) break;
+    k = j + 1;
+    term = (term * (n - j)) / (j + 1);
+  }
+  if (k === 0) return [NaN, NaN];
+  return [s[k - 1] as number, s[n - k] as number];
+}

@@ -1,6 +1,6 @@
 // Processes a bench starts: how to end one (SIGTERM, then SIGKILL), wait for its ready line, read its CPU time, and read the warnings it logged.
 import type { ChildProcess } from 'node:child_process';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 
 /** A process this bench started, and how to end it. */
 export interface Started {
@@ -67,6 +67,24 @@ export function cpuSeconds(pid: number, ticksPerSecond: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/**
+ * Nanoseconds of CPU process `pid` has run so far, summed over its threads (/proc/PID/task/TID/schedstat,
+ * first field: the scheduler's sum_exec_runtime). Unlike /proc/PID/stat's 10 ms ticks it resolves a
+ * one-second round to the microsecond; a thread that has already exited is not counted (a Node
+ * server's threads live as long as it does).
+ */
+export function cpuNanos(pid: number): number {
+  let sum = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended between the listing and the read: its time is gone with it.
+    }
+  }
+  return sum;
 }
 
 /** How many lines of a pino log have a message (`msg`) starting with `prefix`. */

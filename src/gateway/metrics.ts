@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client), names prefixed hypha_; no per-customer labels.
 import type { Router } from './http/router.js';
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from './process-metrics.js';
 import type { AdminSources } from './admin/admin-views.js';
 import { requireAdmin } from './http/guards.js';
 import { registerHaGauges, type HaMetricsView } from './ha/ha-metrics.js';
@@ -24,7 +25,7 @@ export class GatewayMetrics {
   /** `ha` reads the lease (the embedded store's is always active with its database up). */
   constructor(sources: AdminSources, ha: HaMetricsView = ALWAYS_ACTIVE) {
     const r = this.registry;
-    collectDefaultMetrics({ register: r, prefix: 'hypha_' });
+    collectProcessMetrics(r);
     registerHaGauges(r, ha);
     this.requests = new RequestMetrics(r);
     this.linkAttempts = new Counter({ name: 'hypha_link_attempts_total', help: 'Link challenges and attempts by outcome', labelNames: ['outcome'], registers: [r] });

@@ -5,7 +5,7 @@ import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Koa from 'koa';
 import type { Context } from 'koa';
-import { OriginPolicy, frameDenial, isHtml, normaliseHost, originGuard, refuseForeign, type GuardedRequest } from '../../src/gateway/http/origin-guard.js';
+import { OriginPolicy, frameDenial, hostAsSent, isHtml, normaliseHost, originGuard, refuseForeign, type GuardedRequest } from '../../src/gateway/http/origin-guard.js';
 import type { PublicError } from '../../src/gateway/http/public-error.js';
 import { errorMiddleware } from '../../src/gateway/http/error-middleware.js';
 import { errorBody } from '../../src/gateway/http/public-error.js';
@@ -82,7 +82,9 @@ test('refuseForeign (a set lookup for a safe method with our Host as written) re
     if (c.req.origin !== undefined) headers.origin = c.req.origin;
     if (c.req.secFetchSite !== undefined) headers['sec-fetch-site'] = c.req.secFetchSite;
     const set: Record<string, string> = {};
-    const ctx = { method: c.req.method, req: { method: c.req.method, headers }, set: (k: string, v: string) => void (set[k] = v) } as unknown as Context;
+    // Node's rawHeaders: name, value, … in the order sent (a header given twice appears twice).
+    const rawHeaders = Object.entries(headers).flatMap(([name, value]) => (Array.isArray(value) ? value.flatMap((v) => [name, v]) : [name, value]));
+    const ctx = { method: c.req.method, req: { method: c.req.method, headers, rawHeaders }, set: (k: string, v: string) => void (set[k] = v) } as unknown as Context;
     let thrown: PublicError | undefined;
     try {
       guard(ctx);
@@ -93,6 +95,33 @@ test('refuseForeign (a set lookup for a safe method with our Host as written) re
     assert.deepEqual(thrown ? errorBody(thrown) : null, want ? errorBody(want) : null, c.name);
     assert.equal(set.connection, want ? 'close' : undefined, `${c.name}: a refusal closes the connection`);
   }
+});
+
+test('refuseForeign lets a safe request with our one Host through without building req.headers, and sends anything else to the full check', () => {
+  const guard = refuseForeign(policy);
+  // Node builds req.headers on first use (lib/_http_incoming.js); a getter that throws shows whether the guard asked for it.
+  const ctxOf = (method: string, rawHeaders: string[], headers: Record<string, string | string[]>): { ctx: Context; built: () => boolean } => {
+    let built = false;
+    const req = { method, rawHeaders, get headers() { built = true; return headers; } };
+    return { ctx: { method, req, set: () => undefined } as unknown as Context, built: () => built };
+  };
+  for (const name of ['Host', 'host', 'HOST']) {
+    const { ctx, built } = ctxOf('GET', [name, GW, 'User-Agent', 'curl/8'], { host: GW, 'user-agent': 'curl/8' });
+    guard(ctx);
+    assert.equal(built(), false, `${name}: our Host, GET: no req.headers`);
+  }
+  // Two Host headers, a foreign Host, no Host, an unsafe method: the full check, which reads req.headers.
+  const twice = ctxOf('GET', ['Host', GW, 'Host', 'rebind.example:8480'], { host: GW });
+  guard(twice.ctx);
+  assert.equal(twice.built(), true, 'a Host sent twice takes the full check');
+  const foreign = ctxOf('GET', ['Host', 'rebind.example:8480'], { host: 'rebind.example:8480' });
+  assert.throws(() => guard(foreign.ctx), (err: PublicError) => err.code === 'wrong_host');
+  const post = ctxOf('POST', ['Host', GW], { host: GW });
+  guard(post.ctx);
+  assert.equal(post.built(), true, 'a POST takes the full check (Origin, Sec-Fetch-Site)');
+  assert.equal(hostAsSent([]), undefined);
+  assert.equal(hostAsSent(['hosts', 'x', 'Host', GW]), GW);
+  assert.equal(hostAsSent(['host', GW, 'HOST', GW]), undefined);
 });
 
 test('isHtml: what koa\'s response.type (up to the first ";") compared case-blind with text/html says', () => {

@@ -2,13 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Context } from 'koa';
-import { Router, type RouterContext } from '../../src/gateway/http/router.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Koa from 'koa';
+import { Router, pathOf, type RouterContext } from '../../src/gateway/http/router.js';
 import { PublicError } from '../../src/gateway/http/public-error.js';
 
 /** A minimal fake of Koa's context, named as one: path, method, headers set, and a body. */
 function fakeContext(method: string, path: string): Context & { headers: Record<string, string> } {
   const headers: Record<string, string> = {};
-  return { method, path, headers, set: (k: string, v: string) => void (headers[k] = v) } as unknown as Context & { headers: Record<string, string> };
+  return { method, path, req: { method, url: path }, headers, set: (k: string, v: string) => void (headers[k] = v) } as unknown as Context & { headers: Record<string, string> };
 }
 
 async function dispatch(router: Router, method: string, path: string): Promise<{ ctx: RouterContext & { headers: Record<string, string> }; fellThrough: boolean }> {
@@ -59,4 +61,16 @@ test('a known path with another method is a 405 naming the allowed methods', asy
 
 test('bad percent-encoding in a parameter is a 400, not a crash', async () => {
   await assert.rejects(dispatch(router, 'GET', '/v1/deployments/%E0%A4%A'), (e: unknown) => e instanceof PublicError && e.status === 400);
+});
+
+test('pathOf gives what koa\'s ctx.path gives, for plain paths and for every target parseurl parses another way', () => {
+  const app = new Koa();
+  const targets = ['/v1/whoami', '/', '/v1/deployments/abc', '/v1/whoami?x=1', '/v1/who ami', '/v1/whoami#frag', '/a\tb', '/a\u00a0b', '/a\ufeffb', '/%7Euser/a%20b', '//double/slash', 'http://[4ab::1]:8480/v1/whoami?q', '*', 'v1/whoami', '/v1/whoami?', '/ünïcode'];
+  for (const url of targets) {
+    // A real koa context over a request with this target (koa reads req.url for ctx.path).
+    const ctx = app.createContext({ url, method: 'GET', headers: {}, socket: {} } as unknown as IncomingMessage, { getHeader: () => undefined } as unknown as ServerResponse);
+    const koaPath = ctx.path;
+    const ours = pathOf(app.createContext({ url, method: 'GET', headers: {}, socket: {} } as unknown as IncomingMessage, { getHeader: () => undefined } as unknown as ServerResponse));
+    assert.equal(ours, koaPath, JSON.stringify(url));
+  }
 });

@@ -1,5 +1,6 @@
 // The standby's Prometheus text: the HA gauges (it is not active) and the process's default metrics, collected once per process.
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { Registry } from 'prom-client';
+import { collectProcessMetrics } from '../process-metrics.js';
 import { registerHaGauges } from './ha-metrics.js';
 
 /**
@@ -12,7 +13,7 @@ let processRegistry: Registry | undefined;
 function processMetrics(): Registry {
   if (processRegistry === undefined) {
     processRegistry = new Registry();
-    collectDefaultMetrics({ register: processRegistry, prefix: 'hypha_' });
+    collectProcessMetrics(processRegistry);
   }
   return processRegistry;
 }

@@ -122,12 +122,33 @@ export function guardedRequest(method: string, headers: Readonly<Record<string, 
   return { method, host: singleHeader(headers.host), origin: singleHeader(headers.origin), secFetchSite: singleHeader(headers['sec-fetch-site']) };
 }
 
+/**
+ * The Host header's value when the request sent exactly one (what Node's `req.headers.host` then
+ * holds: names compared case-blind, the value as the parser gave it); undefined when it sent none
+ * or more than one (then the caller takes the full check, which reads req.headers).
+ */
+export function hostAsSent(rawHeaders: readonly string[]): string | undefined {
+  let host: string | undefined;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') {
+      if (host !== undefined) return undefined;
+      host = rawHeaders[i + 1];
+    }
+  }
+  return host;
+}
+
 /** Throws what `policy.check` refuses, marking the connection to close; the request goes on otherwise. */
 export function refuseForeign(policy: OriginPolicy): (ctx: Context) => void {
   return (ctx) => {
     const req = ctx.req;
-    // What check answers for a safe method whose Host is ours as written (Node gives Host as one string).
-    if (SAFE_METHODS.has(req.method as string) && typeof req.headers.host === 'string' && policy.isOwnHostAsWritten(req.headers.host)) return;
+    // What check answers for a safe method whose one Host is ours as written; read from the raw
+    // headers, so this common case does not build req.headers (Node makes that object on first use).
+    if (SAFE_METHODS.has(req.method as string)) {
+      const host = hostAsSent(req.rawHeaders);
+      if (host !== undefined && policy.isOwnHostAsWritten(host)) return;
+    }
     const refused = policy.check(guardedRequest(ctx.method, req.headers));
     if (refused) {
       // The body may not have been read; do not let it be taken for the next request.

@@ -78,7 +78,7 @@ export class Router {
    * no route has the path; a 405 naming the allowed methods when the path has none for this method.
    */
   handlerFor(ctx: Context): Handler | undefined {
-    const path = ctx.path;
+    const path = pathOf(ctx);
     // A static path first: one Map lookup and no match object (bench/auth's whoami is one).
     const methods = this.statics.get(path);
     if (methods) return this.pick(ctx, path, methods, {});
@@ -128,4 +128,34 @@ function decode(part: string): string {
   } catch {
     throw new PublicError('bad_request', `the path segment ${JSON.stringify(part.slice(0, 40))} is not valid percent-encoding`);
   }
+}
+
+/**
+ * The request's path, as koa's `ctx.path` gives it (parseurl's pathname of req.url): the request
+ * target itself when it is a plain path — it starts with '/' and has no '?' and none of the
+ * characters on which parseurl hands the URL to url.parse (tab, LF, FF, CR, space, '#', U+00A0,
+ * U+FEFF) — so the common request builds no parsed-URL object; anything else goes to ctx.path.
+ */
+export function pathOf(ctx: Context): string {
+  const url = ctx.req.url;
+  return typeof url === 'string' && isPlainPath(url) ? url : ctx.path;
+}
+
+function isPlainPath(url: string): boolean {
+  if (url.charCodeAt(0) !== 0x2f) return false;
+  for (let i = 1; i < url.length; i++) {
+    switch (url.charCodeAt(i)) {
+      case 0x3f:
+      case 0x09:
+      case 0x0a:
+      case 0x0c:
+      case 0x0d:
+      case 0x20:
+      case 0x23:
+      case 0xa0:
+      case 0xfeff:
+        return false;
+    }
+  }
+  return true;
 }
