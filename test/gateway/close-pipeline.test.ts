@@ -8,6 +8,9 @@ import { testBilling } from '../helpers/billing-service.js';
 import { deploymentRecord } from '../helpers/deployment-record.js';
 import { FakeMoneyStore } from '../helpers/fake-money-store.js';
 import { FakeTable } from '../helpers/fake-table.js';
+import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
+import type { BatchPostResult, BillingEvent, Ledger } from '../../src/gateway/ledger/ledger.js';
+import { SETTLE_BATCH } from '../../src/gateway/billing/paid-batch.js';
 import { actors, HOUR, T0 } from '../helpers/receipts.js';
 
 /**
@@ -46,13 +49,45 @@ class FakeHeldMoneyStore extends FakeMoneyStore {
   }
 }
 
-async function closeRig(store: FakeHeldMoneyStore, deployments: number): Promise<{ receipts: ReceiptLog; close: () => Promise<void> }> {
+/**
+ * A fake Ledger, named as one (the Ledger port, src/gateway/ledger/ledger.ts; shaped from bench/billing's
+ * FakeInstantLedger): every charge and payout answered "paid" at once; counts the calls.
+ */
+class FakeInstantLedger implements Ledger {
+  readonly kind = 'embedded' as const;
+  calls = 0;
+  balance(): Promise<{ unit: string; availableMicros: bigint }> {
+    return Promise.resolve({ unit: 'SPORE', availableMicros: 10n ** 15n });
+  }
+  postBillingEvent(): Promise<{ status: 'paid'; entryId: string }> {
+    return Promise.resolve({ status: 'paid', entryId: `fake-${++this.calls}` });
+  }
+  postBillingEvents(_customer: string, events: readonly BillingEvent[]): Promise<BatchPostResult> {
+    const id = `fake-${++this.calls}`;
+    return Promise.resolve({ status: 'paid', entryIds: events.map(() => id) });
+  }
+  payFarmer(): Promise<{ status: 'paid'; entryId: string }> {
+    return Promise.resolve({ status: 'paid', entryId: `fake-payout-${++this.calls}` });
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** Billing over `store` with `deployments` active VMs of three customers; `settle: false` leaves the settle after a close out. */
+async function closeRig(store: FakeHeldMoneyStore, deployments: number, options: { settle?: boolean; ledger?: Ledger } = {}): Promise<{ receipts: ReceiptLog; close: () => Promise<void> }> {
   const { receipts } = await ReceiptLog.over(store.opener());
   const table = new FakeTable<DeploymentRecord>();
-  for (let i = 0; i < deployments; i++) await table.put(`dep_${i}`, deploymentRecord(`dep_${i}`, { customer: `uhCAkcustomer${i % 3}` }, T0));
+  // Up the whole hour (samples an interval apart), so each receipt charges and is posted to the ledger.
+  const uptime = new UptimeBook(HOUR, HOUR);
+  for (let i = 0; i < deployments; i++) {
+    await table.put(`dep_${i}`, deploymentRecord(`dep_${i}`, { customer: `uhCAkcustomer${i % 3}` }, T0));
+    for (const atMs of [T0, T0 + HOUR]) uptime.record(`vm:dep_${i}`, { atMs, up: true });
+  }
   const billing = testBilling({
     receipts,
     deployments: table,
+    uptime,
     nowMs: T0 + HOUR + 60_000,
     gateway: {
       agent: actors.gateway.agent,
@@ -61,11 +96,10 @@ async function closeRig(store: FakeHeldMoneyStore, deployments: number): Promise
         return sign(actors.gateway.secretKey, m);
       },
     },
-    // A ledger that is never reached in these tests' closes: the settle is not what they look at.
-    ledger: { kind: 'embedded', balance: () => Promise.reject(new Error('unused')), postBillingEvent: () => Promise.reject(new Error('unused')), payFarmer: () => Promise.reject(new Error('unused')) } as never,
+    ledger: options.ledger ?? new FakeInstantLedger(),
   });
-  // The close alone: the settle after it is another test's subject.
-  (billing as unknown as { settle: () => Promise<void> }).settle = () => Promise.resolve();
+  // The close alone, unless asked: the settle after it is another test's subject.
+  if (options.settle !== true) (billing as unknown as { settle: () => Promise<void> }).settle = () => Promise.resolve();
   return { receipts, close: () => billing.closePeriod(T0, T0 + HOUR) };
 }
 
@@ -98,4 +132,48 @@ test('a close whose last receipt batch is refused appends no tree head: the clos
   await close();
   assert.notEqual(receipts.treeHead(T0), undefined);
   assert.equal(receipts.inState('issued').length, 4, 'each receipt committed once');
+});
+
+test('a settle posts on while its paid records are being stored, with one append in flight: the next is appended once the one before is acknowledged, and the settle ends after both', async () => {
+  const store = new FakeHeldMoneyStore();
+  const ledger = new FakeInstantLedger();
+  // More receipts than one paid_batch holds: the settle appends a first batch while receipts are left to post.
+  const { receipts, close } = await closeRig(store, SETTLE_BATCH + 300, { settle: true, ledger });
+  let holding = true;
+  let callsAtHold = -1;
+  store.hold = (records) => {
+    if (!holding || records[0]?.t !== 'paid_batch') return false;
+    callsAtHold = ledger.calls;
+    return true;
+  };
+  const closing = close();
+  const first = await store.nextHeld();
+  for (let i = 0; i < 50; i++) await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(ledger.calls > callsAtHold, `the settle went on posting while the first paid_batch was stored (${ledger.calls} ledger calls, ${callsAtHold} when it was appended)`);
+  const paidAppends = (): string[] => store.steps.filter((s) => s.includes('paid_batch'));
+  assert.deepEqual(paidAppends(), [`append paid_batch×1`], 'the next paid_batch waits for the first to be acknowledged');
+  holding = false;
+  first.release();
+  await closing;
+  assert.deepEqual(paidAppends(), ['append paid_batch×1', 'acknowledged paid_batch×1', 'append paid_batch×1']);
+  assert.equal(receipts.inState('issued').length, 0, 'every receipt recorded paid before the settle ended');
+  assert.equal(receipts.periodTotals()[0]?.[1].chargedMicros, BigInt(SETTLE_BATCH + 300) * 50_000n, 'each charged once (0.05 an hour, an hour each)');
+});
+
+test('a settle whose paid_batch append is refused rejects, and the next settle posts them again and records each one paid once', async () => {
+  const store = new FakeHeldMoneyStore();
+  const ledger = new FakeInstantLedger();
+  const { receipts, close } = await closeRig(store, SETTLE_BATCH + 300, { settle: true, ledger });
+  let refusing = true;
+  store.hold = (records) => refusing && records[0]?.t === 'paid_batch';
+  const closing = close();
+  (await store.nextHeld()).refuse(new Error('disk full'));
+  await assert.rejects(closing, /disk full/);
+  assert.equal(store.steps.filter((s) => s === 'append paid_batch×1').length, 1, 'nothing appended after the refused batch');
+  const issuedLeft = receipts.inState('issued').length;
+  assert.equal(issuedLeft, SETTLE_BATCH + 300, 'no receipt recorded paid');
+  refusing = false;
+  await close();
+  assert.equal(receipts.inState('issued').length, 0);
+  assert.equal(receipts.periodTotals()[0]?.[1].chargedMicros, BigInt(SETTLE_BATCH + 300) * 50_000n, 'each charged once in the totals');
 });
