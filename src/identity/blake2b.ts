@@ -32,3 +32,15 @@ export function blake2b256Hex(message: Uint8Array, length: number): string {
   if (!Number.isInteger(length) || length < 0 || length > message.length) throw new RangeError(`length must be an integer from 0 to ${message.length}, got ${length}`);
   return cryptoPrimitives().blake2b256Hex(message, length);
 }
+
+/**
+ * BLAKE2b with a 16- to 64-byte output of the first `length` bytes of `message`, as lower-case hex:
+ * toHex(blake2b(message.subarray(0, length), outputBytes)) without the intermediate arrays (on
+ * libsodium, hashed in its heap: a receipt id per receipt of a close, bench/billing).
+ */
+export function blake2bHex(message: Uint8Array, length: number, outputBytes: number): string {
+  ensureBytes('message', message);
+  if (!Number.isInteger(length) || length < 0 || length > message.length) throw new RangeError(`length must be an integer from 0 to ${message.length}, got ${length}`);
+  if (!Number.isInteger(outputBytes) || outputBytes < 16 || outputBytes > 64) throw new RangeError('outputBytes must be 16 to 64');
+  return cryptoPrimitives().blake2bHex(message, length, outputBytes);
+}

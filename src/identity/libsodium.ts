@@ -28,11 +28,12 @@ const wasm = (sodium as unknown as { libsodium: SodiumModule }).libsodium;
  */
 let inPointer = 0;
 let inCapacity = 0;
-const outPointer = wasm._malloc(32);
+/** Room for BLAKE2b's longest output (64 bytes). */
+const outPointer = wasm._malloc(64);
 /** A Buffer over the output region, made again when the heap grows (growing replaces the heap's ArrayBuffer). */
-let outView = Buffer.from(wasm.HEAPU8.buffer, outPointer, 32);
+let outView = Buffer.from(wasm.HEAPU8.buffer, outPointer, 64);
 
-function blake2b256HexInHeap(message: Uint8Array, length: number): string {
+function blake2bHexInHeap(message: Uint8Array, length: number, outputBytes: number): string {
   if (length > inCapacity) {
     if (inPointer !== 0) wasm._free(inPointer);
     inCapacity = Math.max(length, 4096);
@@ -41,9 +42,9 @@ function blake2b256HexInHeap(message: Uint8Array, length: number): string {
   }
   // Read HEAPU8 on every call: any libsodium call may have grown the heap since the last one.
   wasm.HEAPU8.set(length === message.length ? message : message.subarray(0, length), inPointer);
-  if (wasm._crypto_generichash(outPointer, 32, inPointer, length, 0, 0, 0) !== 0) throw new Error('blake2b: crypto_generichash failed');
-  if (outView.buffer !== wasm.HEAPU8.buffer) outView = Buffer.from(wasm.HEAPU8.buffer, outPointer, 32);
-  return outView.toString('hex');
+  if (wasm._crypto_generichash(outPointer, outputBytes, inPointer, length, 0, 0, 0) !== 0) throw new Error('blake2b: crypto_generichash failed');
+  if (outView.buffer !== wasm.HEAPU8.buffer) outView = Buffer.from(wasm.HEAPU8.buffer, outPointer, 64);
+  return outView.toString('hex', 0, outputBytes);
 }
 
 /** The primitives on libsodium: the gateway's hot paths (verifying many agents' and customers' keys, hashing receipts). */
@@ -68,5 +69,6 @@ export const sodiumPrimitives: CryptoPrimitives = {
     sodium.crypto_generichash_update(state, message);
     return sodium.crypto_generichash_final(state, outputBytes);
   },
-  blake2b256Hex: blake2b256HexInHeap,
+  blake2b256Hex: (message, length) => blake2bHexInHeap(message, length, 32),
+  blake2bHex: blake2bHexInHeap,
 };

@@ -23,6 +23,12 @@ function publicKeyObject(publicKey: Uint8Array): KeyObject {
   return createPublicKey({ key: der, format: 'der', type: 'spki' });
 }
 
+/** BLAKE2b of the first `length` bytes as hex, on @noble/hashes. */
+function nobleBlake2bHex(message: Uint8Array, length: number, outputBytes: number): string {
+  const digest = nobleBlake2b(message.subarray(0, length), { dkLen: outputBytes });
+  return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
+}
+
 /**
  * The portable primitives. Slower than libsodium where it counts for the gateway (verifying many
  * keys: a key object per call, bench/verify; BLAKE2b of a 1 KiB receipt ~10× slower), but they
@@ -51,8 +57,6 @@ export const portablePrimitives: CryptoPrimitives = {
   blake2bChained(prefix, message, outputBytes) {
     return nobleBlake2b.create({ dkLen: outputBytes }).update(prefix).update(message).digest();
   },
-  blake2b256Hex(message, length) {
-    const digest = nobleBlake2b(message.subarray(0, length), { dkLen: 32 });
-    return Buffer.from(digest.buffer, digest.byteOffset, digest.byteLength).toString('hex');
-  },
+  blake2b256Hex: (message, length) => nobleBlake2bHex(message, length, 32),
+  blake2bHex: nobleBlake2bHex,
 };

@@ -24,6 +24,8 @@ export interface CryptoPrimitives {
    * (the gateway takes one per heartbeat), with no output array in between.
    */
   blake2b256Hex(message: Uint8Array, length: number): string;
+  /** BLAKE2b with a 16- to 64-byte output of the first `length` bytes of `message`, as lower-case hex (as blake2b256Hex: no output array in between). */
+  blake2bHex(message: Uint8Array, length: number, outputBytes: number): string;
 }
 
 let current: CryptoPrimitives = portablePrimitives;

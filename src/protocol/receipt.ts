@@ -2,6 +2,7 @@
 import { errorMessage } from '../identity/error-message.js';
 import {
   blake2b,
+  blake2bHex,
   canonicalJsonBytes,
   decodeAgentPubKey,
   fromBase64,
@@ -10,7 +11,6 @@ import {
   sign,
   toBase64,
   toHex,
-  utf8,
   verifyJsonStatement,
 } from '../identity/index.js';
 import { computeCharge } from './charge.js';
@@ -115,10 +115,17 @@ export type AnyReceiptBody = ReceiptBody | ReceiptBodyV2;
 /** A receipt of either version, as served. */
 export type AnyReceipt = Receipt | ReceiptV2;
 
+/** receiptId's buffer for the text it hashes (grown for a longer one). */
+let idScratch = Buffer.allocUnsafe(256);
+
 /** The receipt id of a deployment's period: stable, so a re-run finds the same receipt. */
 export function receiptId(deployment: string, periodStartMs: number): string {
-  return 'rcp_' + toHex(blake2b(utf8(`${deployment}\n${periodStartMs}`), 16).subarray(0, 12));
+  const text = `${deployment}\n${periodStartMs}`;
+  if (idScratch.length < 3 * text.length) idScratch = Buffer.allocUnsafe(3 * text.length);
+  // The first 12 bytes of BLAKE2b-128 of the text's UTF-8, hashed from a kept buffer (bench/billing: a fresh array per step was ~0.1 s of a 100k close).
+  return 'rcp_' + blake2bHex(idScratch, idScratch.write(text, 0, 'utf8'), 16).slice(0, 24);
 }
+
 
 /** The body of a receipt: everything but its signatures, tree head, proofs and countersignature. */
 export function receiptBody<B extends AnyReceiptBody>(receipt: B | AnyReceipt): B {

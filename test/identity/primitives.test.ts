@@ -6,6 +6,7 @@ import { sodium, sodiumPrimitives } from '../../src/identity/libsodium.js';
 import { portablePrimitives } from '../../src/identity/portable-primitives.js';
 import { cryptoPrimitives, fromHex, randomBytes, toHex, usePrimitives, verify, type CryptoPrimitives } from '../../src/identity/index.js';
 import { readVectors } from '../helpers/paths.js';
+import fc from 'fast-check';
 
 interface Ed25519Vector {
   name: string;
@@ -44,6 +45,27 @@ for (const p of implementations) {
     for (const v of blake.chained) {
       assert.equal(toHex(p.blake2bChained(fromHex('prefix', v.prefixHex ?? ''), fromHex('m', v.messageHex), v.outputBytes)), v.digestHex);
     }
+  });
+
+  test(`${p.name}: blake2bHex gives the known digests of every output length, of a message alone and of the first bytes of a longer buffer`, () => {
+    assert.ok(new Set(blake.oneShot.map((v) => v.outputBytes)).size >= 2);
+    for (const v of blake.oneShot) {
+      const message = fromHex('m', v.messageHex);
+      assert.equal(p.blake2bHex(message, message.length, v.outputBytes), v.digestHex);
+      const longer = new Uint8Array(message.length + 100).fill(0xa5);
+      longer.set(message);
+      assert.equal(p.blake2bHex(longer, message.length, v.outputBytes), v.digestHex, 'bytes past length are not hashed');
+    }
+  });
+
+  test(`${p.name}: property: blake2bHex is the hex of blake2b over the first bytes, for any bytes, length and output length`, () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 600 }), fc.nat(), fc.integer({ min: 16, max: 64 }), (bytes, cut, outputBytes) => {
+        const length = bytes.length === 0 ? 0 : cut % (bytes.length + 1);
+        assert.equal(p.blake2bHex(bytes, length, outputBytes), toHex(p.blake2b(bytes.subarray(0, length), outputBytes)));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   test(`${p.name}: blake2b256Hex gives the known 32-byte digests, of a message alone and of the first bytes of a longer buffer`, () => {

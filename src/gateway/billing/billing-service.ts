@@ -91,11 +91,7 @@ export class BillingService implements PeriodWork {
       let head: SignedTreeHead | undefined;
       try {
         // Issued through the public issue() so there is one entry point to wrap (bench/billing times it).
-        await this.issuer.issueAndStore(close, (run, max) => this.issue(run, max));
-        if (issued.length > 0) {
-          head = this.issuer.buildTreeHead(close, startMs, endMs);
-          await this.issuer.storeHead(head, startMs);
-        }
+        head = await this.issuer.issueAndStore(close, (run, max) => this.issue(run, max));
       } finally {
         this.issuer.giveBack(close);
       }

@@ -27,12 +27,21 @@ export class CustomerSettler {
    * BILLING_EVENTS_PER_CALL; a batch the funds cannot cover whole is posted one by one, oldest first,
    * so a customer who can pay part still pays part. The receipts paid are recorded as one
    * `paid_batch` record per SETTLE_BATCH (arrears one record each), appended once posted or when the ledger
-   * stops answering: a crash before re-posts them, and each one's key charges it once.
+   * stops answering: a crash before re-posts them, and each one's key charges it once. One append is in
+   * flight while the next receipts are posted (bench/billing: a 100k close waited for ~12 fsyncs here one by
+   * one); the one before is acknowledged before the next is appended, and all before this answers.
    */
   async postIssued(): Promise<number> {
     const paid = new PaidBatch();
     const others: MoneyRecord[] = [];
-    const flush = (): Promise<void> => this.deps.receipts.append([...paid.take(), ...others.splice(0)]);
+    let storing: Promise<void> = Promise.resolve();
+    const flush = async (): Promise<void> => {
+      // A failed append stops the settle here: what it named is posted again next time, under the same keys.
+      await storing;
+      storing = this.deps.receipts.append([...paid.take(), ...others.splice(0)]);
+      // Awaited at the next flush or at the end; a failure meanwhile is not an unhandled rejection.
+      storing.catch(() => undefined);
+    };
     let posted = 0;
     const take = async (record: MoneyRecord): Promise<void> => {
       if (record.t === 'paid') paid.add(record);
@@ -50,6 +59,7 @@ export class CustomerSettler {
       }
     } finally {
       await flush();
+      await storing;
     }
     return posted;
   }
