@@ -82,6 +82,26 @@ export function haLines(lab: TestLab, name: string, last = 12): string {
   return lines.slice(-last).map((l) => `${name}: ${l.slice(0, 300)}`).join('\n');
 }
 
+/**
+ * A gateway's role changes and their reasons, from `since` (an ISO time) on: each "lease: active under token N",
+ * "lease: standby (why)", "ha: ACTIVE …", "ha: lost the lease …" and failed takeover, with its time — what a
+ * failure message needs to tell one takeover from two. The per-round outage lines and refused writes are left out.
+ */
+export function leaseLines(lab: TestLab, name: string, since = ''): string {
+  let text: string;
+  try {
+    text = readFileSync(join(lab.dir, 'logs', `${name}.log`), 'utf8');
+  } catch {
+    return `${name}: no log`;
+  }
+  const lines: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /"time":"([^"]+)".*"msg":"((?:lease: |ha: (?!the lease database)|gateway: taking over)[^"]*)"/.exec(line);
+    if (m !== null && (m[1] ?? '') >= since) lines.push(`${name} ${m[1] ?? ''} ${(m[2] ?? '').slice(0, 200)}`);
+  }
+  return lines.length > 0 ? lines.join('\n') : `${name}: no lease line since ${since || 'the start'}`;
+}
+
 /** Every receipt of a deployment, as its customer gets them: the pages followed (`next`) from the first (docs/api.md GET /v1/receipts). */
 export async function allReceiptsOf(lab: TestLab, actor: string, deployment: string, url?: string): Promise<ReceiptV2[]> {
   const all: ReceiptV2[] = [];
