@@ -82,6 +82,52 @@ export function haLines(lab: TestLab, name: string, last = 12): string {
   return lines.slice(-last).map((l) => `${name}: ${l.slice(0, 300)}`).join('\n');
 }
 
+/**
+ * A gateway's role changes and their reasons, from `since` (an ISO time) on: each "lease: active under token N",
+ * "lease: standby (why)", "ha: ACTIVE …", "ha: lost the lease …" and failed takeover, with its time — what a
+ * failure message needs to tell one takeover from two. The per-round outage lines and refused writes are left out.
+ */
+export function leaseLines(lab: TestLab, name: string, since = ''): string {
+  let text: string;
+  try {
+    text = readFileSync(join(lab.dir, 'logs', `${name}.log`), 'utf8');
+  } catch {
+    return `${name}: no log`;
+  }
+  const lines: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /"time":"([^"]+)".*"msg":"((?:lease: |ha: (?!the lease database)|gateway: taking over)[^"]*)"/.exec(line);
+    if (m === null || (m[1] ?? '') < since) continue;
+    // A failed takeover says why in its error (a refused write, a failed listen, …).
+    const why = /"err":\{"type":"[^"]*","message":"([^"]*)"/.exec(line)?.[1];
+    lines.push(`${name} ${m[1] ?? ''} ${(m[2] ?? '').slice(0, 200)}${why !== undefined ? `: ${why.slice(0, 200)}` : ''}`);
+  }
+  return lines.length > 0 ? lines.join('\n') : `${name}: no lease line since ${since || 'the start'}`;
+}
+
+/**
+ * The lease row's writes the PostgreSQL server logged (log_statement = 'mod') after byte `from` of its log: each
+ * take or renewal (holder, token) and each release, with the server's time and the connection's application name —
+ * the database's own account of who took the lease under which token, for a failure message. At most `max` lines.
+ */
+export function leaseWrites(serverLog: string, from: number, max = 24): string {
+  const text = readFileSync(serverLog).subarray(from).toString('utf8');
+  const lines: string[] = [];
+  let last = '';
+  for (const line of text.split('\n')) {
+    const take = /^(\S+ \S+) .*app=(\S+ \S+) DETAIL:\s+parameters: \$1 = 'active', \$2 = '[^']*#(\w+)', \$3 = '[^']*', \$4 = '(\d+)'/.exec(line);
+    const release = /^(\S+ \S+) .*app=(\S+ \S+) DETAIL:\s+parameters: \$1 = 'active', \$2 = '[^']*#(\w+)', \$3 = '(\d+)'$/.exec(line);
+    const m = take ?? release;
+    if (m === null) continue;
+    const what = `${take !== null ? 'holds' : 'releases'} token ${m[4] ?? '?'} (holder …#${m[3] ?? '?'})`;
+    // Renewals repeat the same holder and token every round: only changes are listed.
+    if (what === last) continue;
+    last = what;
+    lines.push(`postgres ${m[1] ?? ''} ${m[2] ?? ''}: ${what}`);
+  }
+  return lines.length > 0 ? lines.slice(0, max).join('\n') : 'postgres: no lease write logged';
+}
+
 /** Every receipt of a deployment, as its customer gets them: the pages followed (`next`) from the first (docs/api.md GET /v1/receipts). */
 export async function allReceiptsOf(lab: TestLab, actor: string, deployment: string, url?: string): Promise<ReceiptV2[]> {
   const all: ReceiptV2[] = [];

@@ -8,7 +8,7 @@ import { startPostgres, stopPostgres } from '../../src/lab/postgres-server.js';
 import { scratchDir } from '../helpers/paths.js';
 import { startLab, waitFor, LAB_SKIP } from '../helpers/lab.js';
 import { buyVm, link, sshKey } from '../helpers/scenario.js';
-import { allReceiptsOf, checkBilledOnce, curlAt, haLines, LabDatabase, labStatus } from '../helpers/failover-lab.js';
+import { allReceiptsOf, checkBilledOnce, curlAt, haLines, LabDatabase, labStatus, leaseLines, leaseWrites } from '../helpers/failover-lab.js';
 
 /** The lab's takeover bound (ha.takeoverSeconds): a lease ttl of 3.3 s (why not less: test/lab/failover-lab.test.ts). */
 const TAKEOVER_SECONDS = 5;
@@ -93,6 +93,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   // 2. Stop PostgreSQL (fast shutdown: open transactions roll back).
   await db.close();
   const downAt = Date.now();
+  const downIso = new Date(downAt).toISOString();
   await stopPostgres(join(lab.dir, 'postgres'));
   // The active one steps down within the lease's ttl on its own clock: customers get 503 saying so, reads and writes alike.
   const refusal = await waitFor('the active gateway to refuse customers, naming the outage', async () => {
@@ -113,6 +114,7 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   assert.match(readFileSync(join(lab.dir, 'logs', 'gateway-2.log'), 'utf8'), /the lease database is unreachable/);
   const left = OUTAGE_SECONDS * 1000 - (Date.now() - downAt);
   if (left > 0) await new Promise((r) => setTimeout(r, left));
+  const restartedAt = statSync(serverLog).size;
   await startPostgres({ dir: join(lab.dir, 'postgres') });
   t.diagnostic(`PostgreSQL was down for ${Date.now() - downAt} ms`);
 
@@ -127,7 +129,9 @@ test('two gateways in the lab: a paused active gateway writes nothing once woken
   }, WAIT_MS, 200);
   t.diagnostic(`recovered on ${recovered === gw1 ? 'gateway' : 'gateway-2'} ${Date.now() - downAt} ms after the stop`);
   const after = await db.lease();
-  assert.deepEqual([after.url, after.token], [recovered, taken.token + 1], 'one takeover after the outage, under the next token');
+  // Each takeover costs a full state reload and a moment of 503s, so a second one is a fault to explain: the
+  // gateways' lease lines (who went active under which token, who stood down and why) say which sequence it was.
+  assert.deepEqual([after.url, after.token], [recovered, taken.token + 1], `one takeover after the outage, under the next token; the gateways' lease lines:\n${leaseLines(lab, 'gateway', downIso)}\n${leaseLines(lab, 'gateway-2', downIso)}\nthe lease row's writes since the restart:\n${leaseWrites(serverLog, restartedAt)}`);
   const end = await labStatus(lab);
   assert.deepEqual(end.gateways.map((g) => g.role).sort(), ['active', 'standby'], 'both processes are up, one active, one standing by: nothing was restarted by hand');
   assert.deepEqual(end.gateways.map((g) => g.pid), first.gateways.map((g) => g.pid), 'the same two processes');

@@ -7,6 +7,13 @@ import { decideLiveness, leaseRoundMs, type LeaseClaim, type LeaseOutcome } from
 
 /** Where the lease row lives: one atomic read-decide-write per round (`decideLease` inside a transaction). */
 export interface LeaseStore {
+  /**
+   * Opens the round's connection if it has none (after an outage every round starts with a connect).
+   * The keeper reads its clock only after this: a slow connect (a database just restarted, a loaded
+   * host) must not eat into the lease a round then takes, whose expiry the database counts from the
+   * round's own statement.
+   */
+  ready(): Promise<void>;
   round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome>;
   /** Ends the lease now if `me` still holds it under `token` (a clean stop hands over at once). */
   release(me: LeaseClaim, token: number): Promise<void>;
@@ -140,9 +147,15 @@ export class LeaseKeeper implements Lease {
       const silentMs = this.deps.liveness.silentMs();
       if (decideLiveness(silentMs, this.deps.ttlMs, this.deps.liveness.stallMs) === 'stand-down') return this.standDownSilent(silentMs);
     }
-    const askedAtMs = this.deps.clock.nowMs();
+    let askedAtMs = this.deps.clock.nowMs();
     let outcome: LeaseOutcome;
     try {
+      await this.deps.store.ready();
+      // Counted from here, not from before the connect: a lease taken by a round whose connect took most
+      // of a ttl was otherwise already near its end here, and expired before its first renewal although
+      // the database held it for a full ttl; the reload's writes were refused, the gateway gave the lease
+      // up, and the other took it: two takeovers for one recovery.
+      askedAtMs = this.deps.clock.nowMs();
       outcome = await this.deps.store.round(this.deps.claim, this.deps.ttlMs);
     } catch (err) {
       const message = `lease: the database did not answer: ${errorMessage(err)}`;

@@ -46,6 +46,11 @@ export class PgLeaseStore implements LeaseStore {
 
   constructor(private readonly options: PgLeaseStoreOptions) {}
 
+  /** Connects now when there is no connection (a failed connect is thrown; the next round tries again). */
+  async ready(): Promise<void> {
+    await this.connect();
+  }
+
   async round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome> {
     return this.withClient(async (c) => {
       await c.query('BEGIN');

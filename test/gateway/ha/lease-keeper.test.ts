@@ -5,13 +5,28 @@ import { LeaseKeeper, type LeaseStore } from '../../../src/gateway/ha/lease-keep
 import { decideLease, type LeaseClaim, type LeaseOutcome, type LeaseRow } from '../../../src/gateway/ha/lease-rules.js';
 import { FakeClock } from '../../helpers/fake-clock.js';
 
-/** A fake of the LeaseStore port, shaped from src/gateway/ha/pg-lease-store.ts: one row, the same rule, the (fake) database clock; `down` makes rounds fail like a lost connection. */
+/**
+ * A fake of the LeaseStore port, shaped from src/gateway/ha/pg-lease-store.ts: one row, the same rule, the (fake)
+ * database clock; `down` makes rounds fail like a lost connection (dropped, so the next round connects again), and
+ * a connect takes `connectMs` of the shared fake clock (a database just restarted, a loaded host).
+ */
 class FakeLeaseStore implements LeaseStore {
   row: LeaseRow | undefined;
   down = false;
+  connectMs = 0;
+  private connected = false;
   constructor(private readonly dbClock: FakeClock) {}
-  round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome> {
+  ready(): Promise<void> {
     if (this.down) return Promise.reject(new Error('connect ECONNREFUSED'));
+    if (!this.connected) this.dbClock.advance(this.connectMs);
+    this.connected = true;
+    return Promise.resolve();
+  }
+  round(me: LeaseClaim, ttlMs: number): Promise<LeaseOutcome> {
+    if (this.down) {
+      this.connected = false;
+      return Promise.reject(new Error('connect ECONNREFUSED'));
+    }
     const out = decideLease(this.row, me, this.dbClock.nowMs(), ttlMs);
     this.row = out.row;
     return Promise.resolve(out);
@@ -154,4 +169,29 @@ test('in the lease worker: a main thread silent longer than the ttl but under th
   await a.round();
   assert.equal(a.holding()?.token, 3);
   assert.deepEqual(seen.map((s) => s.split(':')[0]), ['active', 'standby', 'active']);
+});
+
+test('a lease taken by a round whose connect was slow (the database just came back, a loaded host) lasts its full ttl here too: no step-down before the first renewal, no second takeover', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  // Before the outage b held token 1; both are standbys when the database comes back.
+  store.row = { holder: 'b#1', url: 'http://b', token: 1, expiresAtMs: clock.nowMs() - 1 };
+  const a = keeper(store, clock, 'a');
+  const b = keeper(store, clock, 'b');
+  // a's round after the restart spends 7 s of its 9 s ttl connecting, then takes the lease: the database's
+  // expiry is counted from its statement, a full ttl after the connect.
+  store.connectMs = 7_000;
+  await a.k.round();
+  assert.deepEqual(a.seen, ['active:2']);
+  const takenAt = clock.nowMs();
+  assert.equal(store.row.expiresAtMs, takenAt + TTL);
+  // The reload writes under token 2 until the first renewal (one round, ttl/3, later). Counted from before the
+  // connect, the lease ended here 2 s after it was taken: these writes were refused, the gateway gave the lease up.
+  clock.advance(TTL / 3 - 1);
+  assert.equal(a.k.writeToken()?.token, 2, 'the token the database holds for 9 s more is good for writes here');
+  clock.advance(1);
+  await a.k.round();
+  await b.k.round();
+  assert.deepEqual(a.seen, ['active:2'], 'renewed: no step-down and no second activation (each one reloads the state)');
+  assert.deepEqual([b.k.role(), store.row.holder, store.row.token], ['standby', 'a#1', 2], 'one takeover, under the next token');
 });
