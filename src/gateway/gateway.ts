@@ -140,24 +140,26 @@ export class Gateway {
 
   /** Moves to the lease's current role (queued: one change at a time); `rethrow` for the first start. */
   private follow(rethrow = false): Promise<void> {
+    // The term this step tried to start: only its lease is given up if the start fails.
+    let tried: number | undefined;
     const step = this.switching.then(async () => {
       if (this.closed) return;
-      if (this.lease.role() === 'active') await this.becomeActive();
+      tried = this.lease.term();
+      if (tried !== undefined) await this.becomeActive(tried);
       else await this.becomeStandby();
     });
     // The first start's failure is the caller's (start closes everything); a later one falls back to standby.
     this.switching = step.catch((err: unknown) => {
       if (rethrow) return;
-      this.log.error({ err }, 'gateway: taking over failed; giving the lease up');
+      this.log.error({ err, term: tried }, tried !== undefined ? 'gateway: taking over failed; giving the lease up' : 'gateway: standing by failed');
       return this.becomeStandby()
-        .then(() => this.lease.resign?.('the active parts failed to start'))
+        .then(() => (tried !== undefined ? this.lease.resign?.('the active parts failed to start', tried) : undefined))
         .catch((e: unknown) => this.log.error({ err: e }, 'gateway: the standby server failed to start'));
     });
     return rethrow ? step : this.switching;
   }
 
-  private async becomeActive(): Promise<void> {
-    const term = this.lease.term();
+  private async becomeActive(term: number): Promise<void> {
     if (this.active !== undefined && this.active.term === term) return;
     // Active again under a new token without having been seen standing by (a stalled event loop): the old
     // term is over and another gateway may have written since, so its parts go and state is reloaded.
@@ -169,7 +171,7 @@ export class Gateway {
     this.standbyClose = undefined;
     const closers = new Closers();
     try {
-      const parts = await startActiveParts(this.config, this.host, this.writes, closers, this.log);
+      const parts = await startActiveParts(this.config, this.host, this.writes, term, closers, this.log);
       this.active = { parts, closers, term };
     } catch (err) {
       await closers.run((e) => this.log.warn({ err: e }, 'gateway.close: a step failed'));
@@ -197,8 +199,9 @@ export class Gateway {
 }
 
 /** One active term: opens storage (reloading all state), builds every part, listens, and starts the loops. */
-async function startActiveParts(config: GatewayConfig, host: HostParts, writes: GatewayLease, closers: Closers, log: Logger): Promise<GatewayParts> {
-  const storage = await openStorage(config, log, { ...(writes.fence !== undefined ? { fence: writes.fence } : {}), ...(writes.applicationName !== undefined ? { applicationName: writes.applicationName } : {}) });
+async function startActiveParts(config: GatewayConfig, host: HostParts, writes: GatewayLease, term: number, closers: Closers, log: Logger): Promise<GatewayParts> {
+  // The store writes only under this term's token: an older term's parts still stopping write nothing.
+  const storage = await openStorage(config, log, { ...(writes.fence !== undefined ? { fence: writes.fence.forTerm(term) } : {}), ...(writes.applicationName !== undefined ? { applicationName: writes.applicationName } : {}) });
   closers.add(() => storage.close());
   const state = await prepareState(config, storage, host.clock);
   const ledger = await createLedger(config, host.clock, storage.ledgerJournal);

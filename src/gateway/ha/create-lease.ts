@@ -3,17 +3,17 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { HaConfig } from './ha-config.js';
 import { AlwaysActiveLease } from './always-active-lease.js';
-import { LeaseFence, type FenceQueryable } from './lease-fence.js';
+import { LeaseFence } from './lease-fence.js';
 import { leaseTtlMs } from './lease-rules.js';
 import type { Lease } from './lease.js';
-import type { WriteFence } from '../store/write-fence.js';
 import { storeApplicationName } from './holder-connections.js';
 import { WorkerLease } from './worker-lease.js';
 
 /** A lease, and the fence a shared store's writes check (undefined for the embedded store, which needs none). */
 export interface GatewayLease {
-  readonly lease: Lease & { resign?(reason: string): Promise<void> };
-  readonly fence?: WriteFence<FenceQueryable>;
+  readonly lease: Lease & { resign?(reason: string, term: number): Promise<void> };
+  /** Each active term opens its store with `fence.forTerm(term)`. */
+  readonly fence?: LeaseFence;
   /** The store connections' `application_name` (this process's holder), with the fence. */
   readonly applicationName?: string;
 }

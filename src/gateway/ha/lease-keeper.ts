@@ -106,17 +106,17 @@ export class LeaseKeeper implements Lease {
    * Gives the lease up because this gateway could not act on it (its active parts failed to start):
    * releases the row and sits out one ttl of rounds, so another gateway takes over instead.
    */
-  async resign(reason: string): Promise<void> {
-    if (this.current !== 'active') return;
+  async resign(reason: string, term?: number): Promise<void> {
+    if (this.current !== 'active' || (term !== undefined && term !== this.token)) return;
     const token = this.token;
     this.cooldownUntilMs = this.deps.clock.nowMs() + this.deps.ttlMs;
     this.stepDown(reason, undefined);
     await this.deps.store.release(this.deps.claim, token).catch((err: unknown) => this.deps.onLog?.(`lease.release: ${errorMessage(err)}`));
   }
 
-  /** The fence found this gateway's token superseded: step down now. */
-  fenced(): void {
-    if (this.current === 'active') this.stepDown('a write was fenced: another gateway holds the lease', undefined);
+  /** The fence found this gateway's token (`token`, when named) superseded: step down now, unless that term already ended. */
+  fenced(token?: number): void {
+    if (this.current === 'active' && (token === undefined || token === this.token)) this.stepDown('a write was fenced: another gateway holds the lease', undefined);
   }
 
   async start(): Promise<void> {

@@ -42,9 +42,9 @@ export type FromLeaseWorker =
 
 /** Main thread → worker. */
 export type ToLeaseWorker =
-  /** A write was fenced: step down now. */
-  | { readonly kind: 'fenced' }
-  /** Give the lease up and sit out one ttl (the active parts failed to start). */
-  | { readonly kind: 'resign'; readonly id: number; readonly reason: string }
+  /** A write under this token was fenced: step down now, if still in that term. */
+  | { readonly kind: 'fenced'; readonly token: number }
+  /** Give this term's lease up and sit out one ttl (its active parts failed to start); nothing if the term already ended. */
+  | { readonly kind: 'resign'; readonly id: number; readonly reason: string; readonly token: number }
   /** Stop the rounds, release the lease if held, close the connection. */
   | { readonly kind: 'close'; readonly id: number };

@@ -61,8 +61,8 @@ function loop(): void {
 }
 
 port.on('message', (message: ToLeaseWorker) => {
-  if (message.kind === 'fenced') keeper.fenced();
-  else if (message.kind === 'resign') void keeper.resign(message.reason).then(() => post({ kind: 'done', id: message.id }));
+  if (message.kind === 'fenced') keeper.fenced(message.token);
+  else if (message.kind === 'resign') void keeper.resign(message.reason, message.token).then(() => post({ kind: 'done', id: message.id }));
   else {
     closed = true;
     clearTimeout(timer);

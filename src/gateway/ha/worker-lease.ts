@@ -75,11 +75,11 @@ export class WorkerLease implements Lease, FenceSource {
     return role === 'active' && this.shared.holds(token, monotonicMs()) ? { holder: this.options.claim.holder, token } : undefined;
   }
 
-  /** The fence found the token superseded: no more writes here, and the worker steps down. */
-  fenced(): void {
-    if (this.current.role !== 'active') return;
+  /** The fence found `token` superseded: no more writes here, and the worker steps down (unless that term already ended). */
+  fenced(token: number): void {
+    if (this.current.role !== 'active' || this.current.token !== token) return;
     this.current = { ...this.current, role: 'standby', token: 0 };
-    this.post({ kind: 'fenced' });
+    this.post({ kind: 'fenced', token });
   }
 
   /** Starts the stamps and the worker; resolves once its first round gave the role. */
@@ -90,11 +90,15 @@ export class WorkerLease implements Lease, FenceSource {
     await this.spawn(true);
   }
 
-  /** Gives the lease up and sits out one ttl (the active parts failed to start). */
-  async resign(reason: string): Promise<void> {
-    if (this.current.role !== 'active') return;
+  /**
+   * Gives up the lease of term `token` and sits out one ttl (that term's active parts failed to
+   * start); a term that already ended is left alone, so a failure queued from an older term never
+   * releases a lease just taken again.
+   */
+  async resign(reason: string, token: number): Promise<void> {
+    if (this.current.role !== 'active' || this.current.token !== token) return;
     this.current = { ...this.current, role: 'standby', token: 0 };
-    await this.ask((id) => ({ kind: 'resign', id, reason }));
+    await this.ask((id) => ({ kind: 'resign', id, reason, token }));
   }
 
   /** Stops the stamps and the worker; the worker releases the lease first when it holds it. */

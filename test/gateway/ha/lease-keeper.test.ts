@@ -195,3 +195,22 @@ test('a lease taken by a round whose connect was slow (the database just came ba
   assert.deepEqual(a.seen, ['active:2'], 'renewed: no step-down and no second activation (each one reloads the state)');
   assert.deepEqual([b.k.role(), store.row.holder, store.row.token], ['standby', 'a#1', 2], 'one takeover, under the next token');
 });
+
+test('a resignation or a fenced write of a term that already ended leaves the new term alone (src/gateway/gateway.ts names the term it tried)', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  await a.k.round();
+  assert.equal(a.k.term(), 1);
+  // Stalled past its ttl, then taken again: term 2, while term 1's failure is still on its way.
+  clock.advance(TTL + 1);
+  await a.k.round();
+  assert.equal(a.k.term(), 2);
+  await a.k.resign('the active parts failed to start', 1);
+  a.k.fenced(1);
+  assert.equal(a.k.role(), 'active', 'term 1 ended: its resignation and its fenced write do not end term 2');
+  assert.equal(store.row?.expiresAtMs, clock.nowMs() + TTL, 'and the row was not released');
+  await a.k.resign('the active parts failed to start', 2);
+  assert.equal(a.k.role(), 'standby', "term 2's own resignation does");
+  assert.equal(store.row?.expiresAtMs, clock.nowMs());
+});
