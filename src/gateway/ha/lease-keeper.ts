@@ -34,6 +34,12 @@ export interface LeaseKeeperDeps {
    * (`ha.stallSeconds`) past which this keeper neither renews nor asks but gives the lease up.
    */
   readonly liveness?: { silentMs(): number; readonly stallMs: number };
+  /**
+   * No round for this long after the keeper is made, as after a resignation: a lease worker started
+   * again after one died sits out while the lease that one held lapses, so a standby that was
+   * watching takes it, instead of whichever of the two asked first after the lapse.
+   */
+  readonly holdOffMs?: number;
 }
 
 /**
@@ -58,9 +64,11 @@ export class LeaseKeeper implements Lease {
   /** Whether a role was announced yet (a standby's first round says so once). */
   private announced = false;
   /** After a resignation, no round until this time (this host's clock). */
-  private cooldownUntilMs = 0;
+  private cooldownUntilMs: number;
 
-  constructor(private readonly deps: LeaseKeeperDeps) {}
+  constructor(private readonly deps: LeaseKeeperDeps) {
+    this.cooldownUntilMs = deps.holdOffMs !== undefined && deps.holdOffMs > 0 ? deps.clock.nowMs() + deps.holdOffMs : 0;
+  }
 
   role(): GatewayRole {
     return this.current;

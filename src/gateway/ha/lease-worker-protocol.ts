@@ -10,6 +10,8 @@ export interface LeaseWorkerData {
   readonly ttlMs: number;
   /** `ha.stallSeconds` in ms: past it without a liveness stamp the worker gives the lease up. */
   readonly stallMs: number;
+  /** No round for this long at first (LeaseKeeperDeps.holdOffMs): 0 for the gateway's first worker. */
+  readonly holdOffMs: number;
   /** The LeaseSharedState buffer (liveness stamp, token held). */
   readonly shared: SharedArrayBuffer;
 }

@@ -23,6 +23,7 @@ const keeper = new LeaseKeeper({
   clock,
   onLog: (message) => post({ kind: 'log', message }),
   liveness: { silentMs: () => shared.silentMs(clock.nowMs()), stallMs: data.stallMs },
+  holdOffMs: data.holdOffMs,
 });
 
 /** The view of what `held` says is held: one read of keeper.holding() gives both the shared memory and the view, so the two never disagree. */

@@ -2,7 +2,7 @@
 import { Worker } from 'node:worker_threads';
 import { TypedEmitter } from '../../protocol/typed-emitter.js';
 import type { FenceSource } from './lease-fence.js';
-import type { LeaseClaim } from './lease-rules.js';
+import { leaseRoundMs, type LeaseClaim } from './lease-rules.js';
 import type { GatewayRole, Lease, LeaseEvents } from './lease.js';
 import { LeaseSharedState, MonotonicClock, monotonicMs } from './lease-shared-state.js';
 import type { FromLeaseWorker, LeaseView, LeaseWorkerData, ToLeaseWorker } from './lease-worker-protocol.js';
@@ -126,7 +126,10 @@ export class WorkerLease implements Lease, FenceSource {
 
   /** Starts a worker; `first`: the gateway's start waits for its first round (a later one announces its role by events). */
   private spawn(first: boolean): Promise<void> {
-    const data: LeaseWorkerData = { databaseUrl: this.options.databaseUrl, claim: this.options.claim, ttlMs: this.options.ttlMs, stallMs: this.options.stallMs, shared: this.shared.buffer };
+    // A worker started after one died sits out two rounds: the lease the dead one held lapsed about when
+    // this one starts, and a standby that was watching should take it rather than race this one for it.
+    const holdOffMs = first ? 0 : 2 * leaseRoundMs(this.options.ttlMs);
+    const data: LeaseWorkerData = { databaseUrl: this.options.databaseUrl, claim: this.options.claim, ttlMs: this.options.ttlMs, stallMs: this.options.stallMs, holdOffMs, shared: this.shared.buffer };
     const worker = new Worker(new URL('./lease-worker.js', import.meta.url), { workerData: data, name: 'hypha-lease' });
     this.worker = worker;
     this.backoff.started();
@@ -168,8 +171,9 @@ export class WorkerLease implements Lease, FenceSource {
   /**
    * The worker ended without being asked (a crash, or terminated): nothing renews the lease now, so
    * the gateway stands down at once rather than serve without one, before any wait. A new worker
-   * starts one ttl later, when the lease this one held has lapsed: the gateway takes part again, and
-   * a lease it takes then is a new term (state reloaded). Workers that keep dying young are started
+   * starts one ttl later, when the lease this one held has lapsed, and sits out two rounds so a
+   * standby takes that lease first; then the gateway takes part again, and a lease it takes is a new
+   * term (state reloaded). Workers that keep dying young are started
    * less and less often (RespawnBackoff), so a crash loop does not spin up a thread and a database
    * connection every ttl.
    */

@@ -214,3 +214,23 @@ test('a resignation or a fenced write of a term that already ended leaves the ne
   assert.equal(a.k.role(), 'standby', "term 2's own resignation does");
   assert.equal(store.row?.expiresAtMs, clock.nowMs());
 });
+
+test('a keeper made with a hold-off (a lease worker started again after one died) takes no round until it ends: the standby that saw the dead one\'s lease lapse takes it, whoever asks first after the lapse', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  const b = keeper(store, clock, 'b');
+  await a.k.round();
+  await b.k.round();
+  // a's worker dies: nothing renews; one ttl later (the respawn wait) a new worker starts, as the lease lapses.
+  clock.advance(TTL);
+  const again = new LeaseKeeper({ store, claim: { holder: 'a#1', url: 'http://a' }, ttlMs: TTL, clock, holdOffMs: 2 * 3_000 });
+  await again.round();
+  assert.equal(again.role(), 'standby', 'asked first after the lapse, the new worker still sits out');
+  await b.k.round();
+  assert.equal(b.k.role(), 'active', 'the standby takes the lapsed lease');
+  clock.advance(2 * 3_000);
+  await again.round();
+  assert.equal(again.role(), 'standby');
+  assert.equal(again.activeUrl(), 'http://b', 'after the hold-off it follows the lease again');
+});
