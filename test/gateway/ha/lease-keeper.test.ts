@@ -51,13 +51,19 @@ function keeper(store: FakeLeaseStore, clock: FakeClock, name: string): { k: Lea
   return { k, seen };
 }
 
-test('two keepers: the first is active, the second a standby that knows where the active one is; a takeover after the holder stops renewing', async () => {
+/** Two keepers on one fake store and clock, each after its first round: a active, b standing by. */
+async function activeAndStandby(): Promise<{ clock: FakeClock; store: FakeLeaseStore; a: ReturnType<typeof keeper>; b: ReturnType<typeof keeper> }> {
   const clock = new FakeClock();
   const store = new FakeLeaseStore(clock);
   const a = keeper(store, clock, 'a');
   const b = keeper(store, clock, 'b');
   await a.k.round();
   await b.k.round();
+  return { clock, store, a, b };
+}
+
+test('two keepers: the first is active, the second a standby that knows where the active one is; a takeover after the holder stops renewing', async () => {
+  const { clock, a, b } = await activeAndStandby();
   assert.equal(a.k.role(), 'active');
   assert.equal(b.k.role(), 'standby');
   assert.equal(b.k.activeUrl(), 'http://a');
@@ -216,12 +222,7 @@ test('a resignation or a fenced write of a term that already ended leaves the ne
 });
 
 test('a keeper made with a hold-off (a lease worker started again after one died) takes no round until it ends: the standby that saw the dead one\'s lease lapse takes it, whoever asks first after the lapse', async () => {
-  const clock = new FakeClock();
-  const store = new FakeLeaseStore(clock);
-  const a = keeper(store, clock, 'a');
-  const b = keeper(store, clock, 'b');
-  await a.k.round();
-  await b.k.round();
+  const { clock, store, b } = await activeAndStandby();
   // a's worker dies: nothing renews; one ttl later (the respawn wait) a new worker starts, as the lease lapses.
   clock.advance(TTL);
   const again = new LeaseKeeper({ store, claim: { holder: 'a#1', url: 'http://a' }, ttlMs: TTL, clock, holdOffMs: 2 * 3_000 });
