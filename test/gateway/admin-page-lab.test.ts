@@ -12,13 +12,14 @@ import { storedLinks } from '../helpers/lab-store.js';
 import { adminGet, agentOf, buyVm, link, sshKey } from '../helpers/scenario.js';
 
 /**
- * Lab time: one billed hour is one real second; a deposit of 2 hours; a grace period of 16.
- * Admin's VM is funded for its 2-hour deposit only, bob's for 14 hours: bob's runs out about
- * 12 s after admin's, which is inside admin's grace period, so from admin's deprovisioning
- * (about 19 s after the VMs are bought) bob is in grace for about 12 s more. (The billing lab
- * test's 4-hour grace would leave no such window: both states cannot be on one page.)
+ * Lab time: one billed hour is two real seconds; a deposit of 2 hours; a grace period of 24.
+ * Admin's VM is funded for its 2-hour deposit only, bob's for 22 hours: bob's runs out 20 hours
+ * after admin's, inside admin's grace period, so from admin's deprovisioning (26 hours, about
+ * 52 s after the VMs are bought) bob is in grace for 20 hours (about 40 s) more. The steps that
+ * need bob in grace run first. (A 16-hour grace with bob funded for 14 hours left 24 s, which a
+ * loaded CI host once used up before the customer step read "in grace until".)
  */
-const GRACE_HOURS = 16;
+const GRACE_HOURS = 24;
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
 
@@ -80,8 +81,7 @@ async function labSecrets(lab: TestLab): Promise<string[]> {
 test('the admin status page: numbers, timelines, search, refresh, no secrets, admins only, in real Chromium', { skip: LAB_SKIP }, async (t) => {
   const started = Date.now();
   // Escrow off: the scenario's timing (who runs out when) counts every charge from handover, as before escrow existed.
-  // Two seconds an hour: bob's grace (the window the later steps read) lasts 32 s, room for a loaded machine.
-  const lab = await startLab(t, { hour: 2, extra: ['--deposit-hours', '2', '--grace-hours', String(GRACE_HOURS), '--gateway-config', JSON.stringify({ escrow: { windowHours: 0 } })] });
+    const lab = await startLab(t, { hour: 2, extra: ['--deposit-hours', '2', '--grace-hours', String(GRACE_HOURS), '--gateway-config', JSON.stringify({ escrow: { windowHours: 0 } })] });
   const { dir, remove } = scratchDir();
   t.after(remove);
   const pages: Array<{ where: string; html: string }> = [];
@@ -113,8 +113,8 @@ test('the admin status page: numbers, timelines, search, refresh, no secrets, ad
   });
 
   // The scenario: admin's VM has only its deposit (runs out first, and its grace ends first);
-  // bob's has 14 hours (runs out later, still in grace then); alice's has 400 hours.
-  const [x, a, b] = await Promise.all([buyVm(lab, 'admin', [adminKey.pub], '0.1'), buyVm(lab, 'alice', [aliceKey.pub], '20'), buyVm(lab, 'bob', [bobKey.pub], '0.7')]);
+  // bob's has 22 hours (runs out later, still in grace then); alice's has 400 hours.
+  const [x, a, b] = await Promise.all([buyVm(lab, 'admin', [adminKey.pub], '0.1'), buyVm(lab, 'alice', [aliceKey.pub], '20'), buyVm(lab, 'bob', [bobKey.pub], '1.1')]);
   const proxy = await startAdminProxy(lab);
   t.after(() => proxy.stop());
   const browser: Browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -176,6 +176,19 @@ test('the admin status page: numbers, timelines, search, refresh, no secrets, ad
     keep('chromium /admin', await page.content());
   });
 
+  await t.test('the search box finds bob by AgentPubKey: his funds ran out, and when', async () => {
+    const bob = await agentOf(lab, 'bob');
+    await page.fill('#q', bob);
+    await Promise.all([page.waitForURL(/\/admin\/customers\//), page.press('#q', 'Enter')]);
+    const answer = await textOf(page, '#funds-answer');
+    assert.match(answer, /Funds ran out/);
+    assert.match(answer, /first at \d{4}-\d\d-\d\d/);
+    assert.ok(answer.includes(b.deployment.id));
+    assert.match(answer, /in grace until/);
+    assert.match(await textOf(page, '[data-field="arrears"]'), /^[1-9]|0\.0*[1-9]/, 'bob is in arrears');
+    keep('chromium customer', await page.content());
+  });
+
   await t.test('without JavaScript: the numbers are in the HTML, with a meta refresh; fragments and headers', async () => {
     const r = await lab.exec('admin', 'curl', ['-s', '-S', '-D', '-', `${lab.gw}/admin`]);
     assert.equal(r.code, 0, r.stderr);
@@ -223,19 +236,6 @@ test('the admin status page: numbers, timelines, search, refresh, no secrets, ad
     assert.ok((await page.locator('#receipts tr[data-receipt-state="paid"]').count()) > 0, 'paid receipts are listed');
     await page.screenshot({ path: join(ARTIFACTS, 'admin-deployment.png'), fullPage: true });
     keep('chromium deployment', await page.content());
-  });
-
-  await t.test('the search box finds bob by AgentPubKey: his funds ran out, and when', async () => {
-    const bob = await agentOf(lab, 'bob');
-    await page.fill('#q', bob);
-    await Promise.all([page.waitForURL(/\/admin\/customers\//), page.press('#q', 'Enter')]);
-    const answer = await textOf(page, '#funds-answer');
-    assert.match(answer, /Funds ran out/);
-    assert.match(answer, /first at \d{4}-\d\d-\d\d/);
-    assert.ok(answer.includes(b.deployment.id));
-    assert.match(answer, /in grace until/);
-    assert.match(await textOf(page, '[data-field="arrears"]'), /^[1-9]|0\.0*[1-9]/, 'bob is in arrears');
-    keep('chromium customer', await page.content());
   });
 
   await t.test('with JavaScript the page refreshes its <main> without reloading, within the CSP', async () => {
