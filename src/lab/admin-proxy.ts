@@ -9,7 +9,7 @@ import { errorMessage } from '../identity/error-message.js';
 import { LabError, actorOf } from './lab.js';
 import { hyphaCommand, readLabState } from './lab-state.js';
 import { spawnInNamespace } from './netns.js';
-import { HELPER_READY } from './admin-proxy-helper.js';
+import { HELPER_READY, HELPER_SAID } from './admin-proxy-helper.js';
 import { OriginPolicy, guardedRequest } from '../gateway/http/origin-guard.js';
 import { errorBody } from '../gateway/http/public-error.js';
 
@@ -82,11 +82,12 @@ export async function startAdminProxy(options: AdminProxyOptions): Promise<Admin
     throw err;
   }
 
+  const helperWords = lastHelperWords(helper);
   const open = new Set<Socket>();
   const gatewayHost = `[${state.gateway.address}]:${state.gateway.port}`;
   // Known once the port is: every request arrives after listen() resolved.
   let policy: OriginPolicy | null = null;
-  const server = createServer((req, res) => forward(req, res, { policy: policy as OriginPolicy, socketPath, gatewayHost }));
+  const server = createServer((req, res) => forward(req, res, { policy: policy as OriginPolicy, socketPath, gatewayHost, helperWords }));
   server.on('connection', (s) => {
     open.add(s);
     s.once('close', () => open.delete(s));
@@ -126,6 +127,8 @@ interface ForwardTarget {
   readonly socketPath: string;
   /** The gateway's `[address]:port`, the Host it answers to. */
   readonly gatewayHost: string;
+  /** What the helper last said about a failed gateway connection, once (then forgotten). */
+  readonly helperWords: () => string | undefined;
 }
 
 /** Headers that belong to one hop (RFC 9110 section 7.6.1), never passed on. */
@@ -161,8 +164,10 @@ function forward(req: IncomingMessage, res: ServerResponse, target: ForwardTarge
       res.destroy();
       return;
     }
+    // The helper sees the gateway connection fail; this side only sees the helper's socket end.
+    const said = target.helperWords();
     res.writeHead(502, { 'content-type': 'application/json', connection: 'close' });
-    res.end(JSON.stringify({ error: { code: 'unavailable', message: `admin-proxy: the gateway cannot be reached: ${err.message}`, hint: 'is the lab up? (hypha lab status)' } }));
+    res.end(JSON.stringify({ error: { code: 'unavailable', message: `admin-proxy: the gateway cannot be reached: ${err.message}${said ? ` (helper: ${said})` : ''}`, hint: 'is the lab up? (hypha lab status)' } }));
   });
   req.pipe(upstream);
 }
@@ -172,8 +177,10 @@ function helperReady(helper: ChildProcess): Promise<void> {
     let out = '';
     let err = '';
     const timer = setTimeout(() => fail(new LabError(`admin-proxy: the helper did not start within ${HELPER_START_MS / 1000} s${err ? `: ${err.trim()}` : ''}`)), HELPER_START_MS);
+    const onErr = (chunk: Buffer): void => void (err += chunk.toString('utf8'));
     const done = (): void => {
       clearTimeout(timer);
+      helper.stderr?.removeListener('data', onErr);
       helper.stdout?.removeListener('data', onOut);
       helper.removeListener('exit', onExit);
       helper.removeListener('error', fail);
@@ -192,11 +199,36 @@ function helperReady(helper: ChildProcess): Promise<void> {
     function onExit(code: number | null): void {
       fail(new LabError(`admin-proxy: the helper exited (${code ?? 'signal'}) before it was ready${err ? `: ${err.trim()}` : ''}`));
     }
-    helper.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+    helper.stderr?.on('data', onErr);
     helper.stdout?.on('data', onOut);
     helper.once('exit', onExit);
     helper.once('error', fail);
   });
+}
+
+/** The longest helper line kept. */
+const MAX_HELPER_LINE = 400;
+
+/**
+ * Follows the running helper's stderr: each line is passed on to this process's stderr, and the
+ * last one about a gateway connection is kept (bounded) for the next 502 to quote.
+ */
+function lastHelperWords(helper: ChildProcess): () => string | undefined {
+  let last: string | undefined;
+  let partial = '';
+  helper.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+    const lines = (partial + chunk).split('\n');
+    partial = (lines.pop() ?? '').slice(-MAX_HELPER_LINE);
+    for (const line of lines) {
+      process.stderr.write(`${line}\n`);
+      if (line.startsWith(HELPER_SAID)) last = line.slice(HELPER_SAID.length, HELPER_SAID.length + MAX_HELPER_LINE);
+    }
+  });
+  return () => {
+    const said = last;
+    last = undefined;
+    return said;
+  };
 }
 
 async function stopHelper(helper: ChildProcess): Promise<void> {
