@@ -28,9 +28,7 @@ export function blake2bChained(prefix: Uint8Array, message: Uint8Array, outputBy
  * the gateway: bench/heartbeat-ingest).
  */
 export function blake2b256Hex(message: Uint8Array, length: number): string {
-  ensureBytes('message', message);
-  if (!Number.isInteger(length) || length < 0 || length > message.length) throw new RangeError(`length must be an integer from 0 to ${message.length}, got ${length}`);
-  return cryptoPrimitives().blake2b256Hex(message, length);
+  return blake2bHex(message, length, 32);
 }
 
 /**

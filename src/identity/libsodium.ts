@@ -8,7 +8,7 @@ export { sodium };
 
 /**
  * The part of libsodium's Emscripten module (libsodium-wrappers exposes it as `libsodium`) that
- * blake2b256Hex calls directly: the wasm heap, its allocator and crypto_generichash with the
+ * blake2bHex calls directly: the wasm heap, its allocator and crypto_generichash with the
  * message length as two 32-bit halves, as libsodium-wrappers' own crypto_generichash calls it.
  * The version is pinned; the known answers (test/identity/primitives.test.ts) check the call.
  */
@@ -69,6 +69,5 @@ export const sodiumPrimitives: CryptoPrimitives = {
     sodium.crypto_generichash_update(state, message);
     return sodium.crypto_generichash_final(state, outputBytes);
   },
-  blake2b256Hex: (message, length) => blake2bHexInHeap(message, length, 32),
   blake2bHex: blake2bHexInHeap,
 };

@@ -57,6 +57,5 @@ export const portablePrimitives: CryptoPrimitives = {
   blake2bChained(prefix, message, outputBytes) {
     return nobleBlake2b.create({ dkLen: outputBytes }).update(prefix).update(message).digest();
   },
-  blake2b256Hex: (message, length) => nobleBlake2bHex(message, length, 32),
   blake2bHex: nobleBlake2bHex,
 };

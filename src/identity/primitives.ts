@@ -20,11 +20,10 @@ export interface CryptoPrimitives {
   /** BLAKE2b of `prefix` then `message` without concatenating them first. */
   blake2bChained(prefix: Uint8Array, message: Uint8Array, outputBytes: number): Uint8Array;
   /**
-   * BLAKE2b-256 of the first `length` bytes of `message`, as lower-case hex: a hash chain's step
-   * (the gateway takes one per heartbeat), with no output array in between.
+   * BLAKE2b with a 16- to 64-byte output of the first `length` bytes of `message`, as lower-case
+   * hex, with no output array in between: a hash chain's step (one per heartbeat at the gateway)
+   * and a receipt's id and body hash (one each per receipt of a close).
    */
-  blake2b256Hex(message: Uint8Array, length: number): string;
-  /** BLAKE2b with a 16- to 64-byte output of the first `length` bytes of `message`, as lower-case hex (as blake2b256Hex: no output array in between). */
   blake2bHex(message: Uint8Array, length: number, outputBytes: number): string;
 }
 
