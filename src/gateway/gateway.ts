@@ -194,25 +194,25 @@ export class Gateway {
 
   private async becomeStandby(): Promise<void> {
     const active = this.active;
+    const standingBy = this.standbyClose !== undefined;
     const stopping = this.stopActive();
     // The standby server listens as soon as the active one has stopped, not once every part has: the
-    // rest may wait on the very database that cost the lease (a pool ending against a stalled server
-    // waits for it), and until a server listens every connection is refused, where the standby's 503
-    // would have said to retry (a lab's lone gateway refused connections for 3 s of a 13 s stall).
+    // rest wait for requests in flight (2 s) and may wait on the very database that cost the lease, and
+    // until a server listens every connection is refused, where the standby's 503 would have said to
+    // retry (a lab's lone gateway refused connections for 3 s of a 13 s PostgreSQL stall).
     if (active !== undefined) {
       await Promise.race([active.unlistened, stopping]);
-      await this.startStandby().catch((err: unknown) => this.log.warn({ err }, 'standby: could not listen while the active parts stop; trying again once they have'));
+      await this.startStandbyServer().catch((err: unknown) => this.log.warn({ err }, 'standby: could not listen while the active parts stop; trying again once they have'));
     }
     await stopping;
     if (active !== undefined) this.log.warn('ha: lost the lease: every active part stopped');
-    await this.startStandby();
+    await this.startStandbyServer();
+    // The operator's hook runs once nothing of the active term is left (it may stop what those parts used).
+    if (!standingBy && this.standbyClose !== undefined) void runRoleHook(this.config.ha.onStandbyCommand, 'standby', this.lease.activeUrl(), this.log);
   }
 
-  private async startStandby(): Promise<void> {
-    if (this.standbyClose === undefined && !this.closed) {
-      this.standbyClose = await startStandbyServer(this.host.address, this.config.port, this.lease, this.config.admins, this.log);
-      void runRoleHook(this.config.ha.onStandbyCommand, 'standby', this.lease.activeUrl(), this.log);
-    }
+  private async startStandbyServer(): Promise<void> {
+    if (this.standbyClose === undefined && !this.closed) this.standbyClose = await startStandbyServer(this.host.address, this.config.port, this.lease, this.config.admins, this.log);
   }
 
   private async stopActive(): Promise<void> {
