@@ -10,6 +10,7 @@ import { hypha } from '../helpers/run.js';
 import { startLab, waitFor, type TestLab, LAB_SKIP } from '../helpers/lab.js';
 import { agentOf, fund, link, ssh, sshKey } from '../helpers/scenario.js';
 import { serveAttack } from '../helpers/attacker-page.js';
+import { leaseLines } from '../helpers/failover-lab.js';
 
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = join(REPO_ROOT, 'test-artifacts');
@@ -67,6 +68,24 @@ async function axeViolations(browser: Browser, url: string): Promise<string[]> {
   return found.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => `${v.id} (${v.impact}, ${v.count})`);
 }
 
+/**
+ * Runs one step; when it fails, the message also says what the gateway's lease did meanwhile (from its
+ * log). CI's PostgreSQL pass once got the lab proxy's own 502 ("write EPIPE") for bob's form post. A
+ * gateway that loses its lease (its database or host stalled past the ttl) stops its server and
+ * refuses connections until its standby server listens, which the proxy shows as that 502; a step
+ * that fails with a role change beside it was the lease, one without was something else.
+ */
+async function withGatewayRoles(lab: TestLab, run: () => Promise<void>): Promise<void> {
+  const since = new Date().toISOString();
+  try {
+    await run();
+  } catch (err) {
+    // A new error: the runner prints an assertion's original message, not one added to it.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(`${message}\nthe gateway's lease during this step (from its log; none: it stayed active throughout):\n${leaseLines(lab, 'gateway', since)}`, { cause: err });
+  }
+}
+
 interface Deployment {
   id: string;
   state: string;
@@ -112,8 +131,9 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
   });
   page.on('requestfailed', (r) => void failedAnswers.push(`${r.method()} ${r.url()} failed at ${new Date().toISOString()}: ${r.failure()?.errorText ?? '?'}`));
   let aliceDeployment = '';
+  const step = (name: string, run: () => Promise<void>): Promise<void> => t.test(name, () => withGatewayRoles(lab, run));
 
-  await t.test('curl keeps the text answer; an unlinked alice sees who she is and the exact link command', async () => {
+  await step('curl keeps the text answer; an unlinked alice sees who she is and the exact link command', async () => {
     const plain = await lab.curl('alice', 'GET', '/');
     assert.equal(plain.status, 200);
     assert.match(plain.text, /^hypha gateway /, 'curl gets text');
@@ -134,7 +154,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
   await link(lab, 'bob');
   const alice = await agentOf(lab, 'alice');
 
-  await t.test('linked, alice buys with the keyboard only; the order waits for payment', async () => {
+  await step('linked, alice buys with the keyboard only; the order waits for payment', async () => {
     await page.goto(aliceUrl);
     assert.equal(await text(page, '#you-agent'), alice);
     assert.match(await text(page, 'table[aria-label="offers"]'), /small[\s\S]*0\.050000 SPORE\/h[\s\S]*0\.100000 SPORE \(2 h\)/, 'offers with price and deposit');
@@ -154,7 +174,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await shot(page, '2-awaiting-payment');
   });
 
-  await t.test('paid through the lab funding, the order becomes active in place, with its ssh command', async () => {
+  await step('paid through the lab funding, the order becomes active in place, with its ssh command', async () => {
     // 4 SPORE at 0.05/h: 80 lab hours (80 s) of runway, under the 24-hour warning after about 56 s.
     await fund(lab, alice, '4');
     const cmd = await waitFor('the ssh command to appear on the page without a reload', async () => {
@@ -172,7 +192,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.equal(r.stdout.trim(), 'in', r.stderr);
   });
 
-  await t.test('a cross-site page in the same browser cannot buy, cancel or change keys', async () => {
+  await step('a cross-site page in the same browser cannot buy, cancel or change keys', async () => {
     const origin = aliceUrl.replace(/\/$/, '');
     const before = await orderCount(lab, 'alice');
     const evilUrl = await serveAttack(t, {
@@ -198,7 +218,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.equal(r.stdout.trim(), 'still', `alice's key still works: ${r.stderr}`);
   });
 
-  await t.test('alice replaces her key, with a confirmation step; the new key works and the old does not', async () => {
+  await step('alice replaces her key, with a confirmation step; the new key works and the old does not', async () => {
     await page.goto(aliceUrl);
     await submit(page, () => page.click(`a[href="/page/deployments/${aliceDeployment}/keys"]`), /\/keys$/);
     await page.fill('#keys-new', aliceKey2.pub);
@@ -217,7 +237,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.notEqual(old.code, 0, 'the old key is refused');
   });
 
-  await t.test('receipts: a table, a JSON download that hypha receipt verify accepts, and the command', async () => {
+  await step('receipts: a table, a JSON download that hypha receipt verify accepts, and the command', async () => {
     await page.goto(`${aliceUrl}page/deployments/${aliceDeployment}/receipts`);
     await waitFor('a receipt', async () => ((await page.reload(), await page.locator('table[aria-label="receipts"] tbody tr').count()) > 0 ? true : undefined), 30_000, 500);
     const cmd = await text(page, '#verify-command');
@@ -235,7 +255,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await shot(page, '5-receipts');
   });
 
-  await t.test('bob never sees alice\'s things', async () => {
+  await step('bob never sees alice\'s things', async () => {
     const bobPage = await browser.newPage();
     await bobPage.goto(bobUrl);
     assert.equal(await text(bobPage, '#you-address'), lab.actor('bob').address);
@@ -252,7 +272,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await bobPage.close();
   });
 
-  await t.test('funds run low, then out: the warning, then the grace countdown with the exact amount', async () => {
+  await step('funds run low, then out: the warning, then the grace countdown with the exact amount', async () => {
     await page.goto(aliceUrl);
     await waitFor('the low-funds warning', async () => ((await page.locator('#low-funds').count()) > 0 ? true : undefined), 100_000, 500);
     await shot(page, '6-low-funds');
@@ -276,7 +296,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     await shot(page, '7-grace');
   });
 
-  await t.test('alice cancels, after a confirmation step', async () => {
+  await step('alice cancels, after a confirmation step', async () => {
     await submit(page, () => page.click(`a[href="/page/deployments/${aliceDeployment}/cancel"]`), /\/cancel$/);
     assert.match(await text(page, 'h1'), /Cancel web\?/);
     assert.notEqual((await deploymentsOf(lab, 'alice'))[0]?.state, 'deprovisioned', 'nothing happened before the confirmation');
@@ -289,7 +309,7 @@ test('the customer page: link, buy, pay, keys, receipts, low funds, grace, cance
     assert.deepEqual(consoleErrors, [], `no console errors (answers >= 400 and failed requests: ${failedAnswers.join('; ') || 'none'})`);
   });
 
-  await t.test('without JavaScript, bob buys and cancels through plain forms; errors are the page\'s own', async () => {
+  await step('without JavaScript, bob buys and cancels through plain forms; errors are the page\'s own', async () => {
     const context = await browser.newContext({ javaScriptEnabled: false });
     const p = await context.newPage();
     await p.goto(bobUrl);

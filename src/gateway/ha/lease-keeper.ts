@@ -20,6 +20,9 @@ export interface LeaseStore {
   close(): Promise<void>;
 }
 
+/** The shortest wait between two rounds (the same floor as leaseRoundMs): a lease nearly out is renewed soon, not in a busy loop. */
+const MIN_ROUND_GAP_MS = 50;
+
 /** What a keeper needs. */
 export interface LeaseKeeperDeps {
   readonly store: LeaseStore;
@@ -99,6 +102,23 @@ export class LeaseKeeper implements Lease {
     return this.current === 'active' ? { holder: this.deps.claim.holder, token: this.token } : undefined;
   }
 
+  /**
+   * How long (this keeper's clock) until the next round should start: every ttl/3, or sooner when
+   * the lease held would otherwise end before that round's renewal could answer in time. A round
+   * whose answer came late (the database or the host stalled while it waited) leaves a lease valid
+   * here for only what is left of the ttl counted from the ask; left to the usual cadence it expired
+   * before the next renewal, and the gateway stepped down and took the same lease again a round
+   * later, stopping and reloading every part twice for one stall.
+   */
+  nextRoundInMs(): number {
+    const every = leaseRoundMs(this.deps.ttlMs);
+    // After a failed round the usual cadence stands: an unreachable database is not asked in a tight loop.
+    if (this.current !== 'active' || this.lastOutage !== null) return every;
+    // Renew while at least one round's time is left on the lease, so a renewal that answers within a round still counts.
+    const left = this.validUntilMs - this.deps.clock.nowMs();
+    return Math.min(every, Math.max(MIN_ROUND_GAP_MS, left - every));
+  }
+
   /** One round now (rounds never overlap): acquire, renew, wait, or note an outage. */
   round(): Promise<void> {
     this.running ??= this.roundOnce().finally(() => (this.running = undefined));
@@ -129,9 +149,8 @@ export class LeaseKeeper implements Lease {
 
   async start(): Promise<void> {
     await this.round();
-    const every = leaseRoundMs(this.deps.ttlMs);
     const loop = (): void => {
-      this.timer = setTimeout(() => void this.round().finally(() => !this.closed && loop()), every);
+      this.timer = setTimeout(() => void this.round().finally(() => !this.closed && loop()), this.deps.clock.toRealMs(this.nextRoundInMs()));
     };
     if (!this.closed) loop();
   }

@@ -50,15 +50,14 @@ keeper.signals.on('outage', (message) => report({ name: 'outage', message }));
 
 let closed = false;
 let timer: NodeJS.Timeout | undefined;
-const every = leaseRoundMs(data.ttlMs);
-/** A round every ttl/3 on this thread's own event loop, which the main thread's work never blocks. */
+/** A round every ttl/3 (sooner after a late answer: keeper.nextRoundInMs) on this thread's own event loop, which the main thread's work never blocks. */
 function loop(): void {
   timer = setTimeout(() => {
     void keeper.round().then(() => {
       report();
       if (!closed) loop();
     });
-  }, every);
+  }, clock.toRealMs(keeper.nextRoundInMs()));
 }
 
 port.on('message', (message: ToLeaseWorker) => {

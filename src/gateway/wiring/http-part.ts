@@ -55,6 +55,8 @@ export interface HttpPartsInputs {
   readonly closers: Closers;
   /** The lease's view for the HA gauges on /metrics. */
   readonly ha: HaMetricsView;
+  /** Told when the server stops accepting connections (its closer began), so a standby server can take the address at once. */
+  readonly onStopListening?: () => void;
 }
 
 /** The admin views' read side: what the status page, the admin JSON and the metrics show. */
@@ -221,6 +223,8 @@ export async function buildHttpParts(inputs: HttpPartsInputs): Promise<HttpParts
     () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        // The listening socket is closed now (in-flight requests still finish): the address is free.
+        inputs.onStopListening?.();
         server.closeIdleConnections();
         setTimeout(() => {
           for (const s of sockets) s.destroy();

@@ -1,8 +1,9 @@
-// Two `hypha gateway` processes on one real PostgreSQL store, at two Mycelium addresses in a private namespace: SIGSTOP/SIGCONT fences the paused one, kill -9 of the active one hands over, rounds of it.
+// Two `hypha gateway` processes on one real PostgreSQL store, at two Mycelium addresses in a private namespace: SIGSTOP/SIGCONT fences the paused one, kill -9 of the active one hands over, rounds of it; one gateway through its database stopped or stalled.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { HYPHA_BIN } from '../../../src/lab/lab-state.js';
@@ -13,12 +14,23 @@ import { inPrivateNamespace } from '../../helpers/namespaced-test-file.js';
 import { startTestPostgres } from '../../helpers/postgres.js';
 import { jsonRequest } from '../../helpers/source-http.js';
 
+/** Answers in runs, e.g. "200×12 0×18 503×40" (0: refused, or no answer within 3 s). */
+function inRuns(statuses: readonly number[]): string {
+  const runs: Array<{ status: number; n: number }> = [];
+  for (const status of statuses) {
+    const last = runs.at(-1);
+    if (last?.status === status) last.n++;
+    else runs.push({ status, n: 1 });
+  }
+  return runs.map((r) => `${r.status}×${r.n}`).join(' ');
+}
+
 const NAME = 'gateway processes: a paused active one is fenced when it wakes; kill -9 of the active one hands over, three rounds';
 /** The configured takeover bound (seconds); waits below allow it plus a start-up on a loaded machine. */
 const TAKEOVER_SECONDS = 3;
 const WAIT_MS = (TAKEOVER_SECONDS + 20) * 1000;
 
-if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeoutMs: 400_000 })) {
+if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 3, timeoutMs: 400_000 })) {
   test(NAME, async (t) => {
     const server = await startTestPostgres(t);
     const [addrA, addrB, customer] = (await addLoopbackAddresses(3)) as [string, string, string];
@@ -82,7 +94,8 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeo
     procs.a?.kill('SIGCONT');
     await standbyNaming('a', 'b');
     assert.equal(procs.a?.exitCode, null, 'it stayed up, as a standby');
-    assert.match(readFileSync(logOf('a'), 'utf8'), /lost the lease: every active part stopped/);
+    // The standby answers as soon as the active server stops listening; the other parts may still be stopping.
+    await waitFor('the woken one to have stopped every active part', () => (/lost the lease: every active part stopped/.test(readFileSync(logOf('a'), 'utf8')) ? true : undefined), WAIT_MS, 100);
     assert.deepEqual(await lease(), second, 'the woken one did not take the lease back');
 
     // Rounds of kill -9 of whichever is active; the other takes over and the killed one comes back as a standby.
@@ -131,6 +144,69 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 2, timeo
     const { startPostgres } = await import('../../../src/lab/postgres-server.js');
     const again = await startPostgres({ dir: join(server.dataDir, '..') });
     t.after(() => again.stop());
+    await waitFor('the gateway to be active again by itself', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    assert.equal(gateway.exitCode, null, 'the same process, never restarted');
+  });
+
+  test('a PostgreSQL server stalled (SIGSTOP) past the lease: with a request in flight, the gateway goes from serving to answering 503 standby without refusing a connection, and serves again after', async (t) => {
+    const server = await startTestPostgres(t);
+    const [addr, customer] = (await addLoopbackAddresses(2)) as [string, string];
+    const { dir, remove } = scratchDir('hypha-ha-pgstall-');
+    t.after(() => remove());
+    writeFileSync(join(dir, 'g.json'), JSON.stringify({ listen: addr, port: 8480, dataDir: join(dir, 'g'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }));
+    const out = openSync(join(dir, 'g.log'), 'a');
+    const gateway = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, 'g.json')], { stdio: ['ignore', out, out] });
+    t.after(() => {
+      if (gateway.exitCode === null) gateway.kill('SIGKILL');
+    });
+    const get = async (path: string): Promise<{ status: number; text: string }> => {
+      try {
+        return await jsonRequest({ host: addr, port: 8480 }, customer, 'GET', path, undefined, 3000);
+      } catch {
+        return { status: 0, text: '' };
+      }
+    };
+    await waitFor('the gateway to serve', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    // The server and every backend stop answering but keep their connections open, as on a host too loaded
+    // to run them: unlike a stopped server, nothing is refused, so whatever waits on it waits.
+    const postmaster = (readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '').trim();
+    const pids = [postmaster, ...execFileSync('pgrep', ['-P', postmaster], { encoding: 'utf8' }).split('\n').filter((p) => p !== '')].map(Number);
+    // A client mid-request (its headers not yet all sent) when the lease is lost: the active server waits
+    // for it (2 s, then cuts it) before its close completes, as for any request still in flight.
+    const slow = connect({ host: addr, port: 8480, localAddress: customer }, () => slow.write(`GET /v1/offers HTTP/1.1\r\nHost: [${addr}]:8480\r\n`));
+    slow.on('error', () => undefined);
+    t.after(() => slow.destroy());
+    const signal = (sig: NodeJS.Signals): void => {
+      for (const pid of pids) process.kill(pid, sig);
+    };
+    signal('SIGSTOP');
+    let resumed = false;
+    const resume = (): void => {
+      if (!resumed) signal('SIGCONT');
+      resumed = true;
+    };
+    t.after(resume);
+    // Stepping down stops the active server; the standby server must listen at once, not after the parts
+    // that wait on the stalled database have stopped (until then every connection was refused).
+    const seen: number[] = [];
+    let standby: { status: number; text: string };
+    try {
+      standby = await waitFor('a 503 standby answer while the database is stalled', async () => {
+        const r = await get('/v1/offers');
+        seen.push(r.status);
+        return r.status === 503 ? r : undefined;
+      }, WAIT_MS, 100);
+    } catch (err) {
+      throw new Error(`${err instanceof Error ? err.message : String(err)}; answers while stalled: ${inRuns(seen)}`, { cause: err });
+    } finally {
+      resume();
+    }
+    t.diagnostic(`answers while stalled: ${inRuns(seen)}`);
+    assert.equal((JSON.parse(standby.text) as { error?: { code?: string } }).error?.code, 'standby');
+    // From the last 200 to that 503, no connection was refused: the standby listened as soon as the active
+    // server stopped, not once every active part had (the request in flight held those for 2 s).
+    const sinceServing = seen.slice(seen.lastIndexOf(200) + 1);
+    assert.equal(sinceServing.filter((st) => st === 0).length, 0, `no connection refused between the active server and the standby's (answers while stalled: ${inRuns(seen)})`);
     await waitFor('the gateway to be active again by itself', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
     assert.equal(gateway.exitCode, null, 'the same process, never restarted');
   });

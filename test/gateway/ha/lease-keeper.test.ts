@@ -14,6 +14,8 @@ class FakeLeaseStore implements LeaseStore {
   row: LeaseRow | undefined;
   down = false;
   connectMs = 0;
+  /** How long a round's statement waits before the database decides and answers (a stalled server or host). */
+  answerMs = 0;
   private connected = false;
   constructor(private readonly dbClock: FakeClock) {}
   ready(): Promise<void> {
@@ -27,6 +29,7 @@ class FakeLeaseStore implements LeaseStore {
       this.connected = false;
       return Promise.reject(new Error('connect ECONNREFUSED'));
     }
+    this.dbClock.advance(this.answerMs);
     const out = decideLease(this.row, me, this.dbClock.nowMs(), ttlMs);
     this.row = out.row;
     return Promise.resolve(out);
@@ -234,4 +237,37 @@ test('a keeper made with a hold-off (a lease worker started again after one died
   await again.round();
   assert.equal(again.role(), 'standby');
   assert.equal(again.activeUrl(), 'http://b', 'after the hold-off it follows the lease again');
+});
+
+test('a lease taken again by a round answered late (the database stalled past the ttl) is renewed before the little left of it runs out: one step-down for one stall, not two', async () => {
+  const clock = new FakeClock();
+  const store = new FakeLeaseStore(clock);
+  const a = keeper(store, clock, 'a');
+  await a.k.round();
+  assert.equal(a.k.nextRoundInMs(), TTL / 3, 'a prompt answer keeps the usual cadence');
+  clock.advance(a.k.nextRoundInMs());
+  // The round's statement waits out a stall longer than the lease: the database finds it lapsed and
+  // grants it anew (token 2), but here it counts from the ask, so only 300 ms of it are left.
+  store.answerMs = TTL - 300;
+  await a.k.round();
+  store.answerMs = 0;
+  assert.equal(a.k.role(), 'active');
+  assert.deepEqual(a.seen, ['active:1', 'standby:?', 'active:2'], 'the lapse itself ends the first term');
+  const wait = a.k.nextRoundInMs();
+  assert.ok(wait < 300, `the next round starts before the 300 ms left run out (in ${wait} ms)`);
+  clock.advance(wait);
+  await a.k.round();
+  // Past the end of the late round's lease, and the watchdog's check: still term 2.
+  clock.advance(TTL / 3);
+  a.k.expire();
+  await a.k.round();
+  assert.equal(a.k.role(), 'active');
+  assert.equal(a.k.nextRoundInMs(), TTL / 3, 'back to the usual cadence once a round answered promptly');
+  assert.deepEqual(a.seen, ['active:1', 'standby:?', 'active:2'], 'no second step-down and retake');
+
+  // Failed rounds keep the usual cadence: an unreachable database is not asked in a tight loop.
+  store.down = true;
+  clock.advance(TTL / 3);
+  await a.k.round();
+  assert.equal(a.k.nextRoundInMs(), TTL / 3);
 });
