@@ -1,4 +1,4 @@
-// What a standby gateway answers on its own address: 503 with the active gateway's URL for customers and agents, a status line and /metrics for admins.
+// What a standby gateway answers on its own address: 503 with the active gateway's URL for customers, browsers and agents, a status line and /metrics for admins.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
@@ -6,6 +6,7 @@ import { listen } from '../wiring/host.js';
 import { resolvePrincipal } from '../http/principal.js';
 import { errorBody, PublicError } from '../http/public-error.js';
 import { standbyMetrics } from './standby-metrics.js';
+import { isPageNavigation, standbyPage, STANDBY_PAGE_HEADERS } from './standby-page.js';
 
 /** What the standby shows. */
 export interface StandbyView {
@@ -54,7 +55,8 @@ function isAdminPeer(remoteAddress: string | undefined, admins: ReadonlySet<stri
 /**
  * Answers `GET /metrics` from an admin /64 with 200 and the standby's metrics (so a scrape sees a
  * healthy standby, `hypha_ha_active 0`), and every other request with 503: `/admin…` with the
- * status line (text), everything else (a non-admin's /metrics too) with the JSON body and a
+ * status line (text), a browser opening or posting the customer page with a short HTML page
+ * (standby-page.ts), everything else (a non-admin's /metrics too) with the JSON body and a
  * `Location` header pointing at the same path on the active gateway; an agent's WebSocket upgrade
  * gets the same 503 (the agent then tries the active URL). Nothing is read from the request but
  * its method, path and peer address, and nothing is written anywhere.
@@ -80,6 +82,11 @@ export function standbyHandler(view: StandbyView, admins: readonly string[]): { 
         return;
       }
       if (active !== undefined) res.setHeader('Location', `${active}${path}`);
+      if (isPageNavigation(req.method, path, req.headers)) {
+        const page = standbyPage({ method: req.method ?? 'GET', path, activeUrl: active, outage: view.outage() !== null, retryAfterSeconds: RETRY_AFTER_SECONDS });
+        res.writeHead(503, STANDBY_PAGE_HEADERS).end(req.method === 'HEAD' ? undefined : page);
+        return;
+      }
       res.writeHead(503, { 'Content-Type': 'application/json' }).end(standbyBody(active, view.outage()));
     },
     upgrade(_req, socket) {

@@ -1,6 +1,7 @@
-// The standby's 503 over a real socket has the project's error shape: `error.code` is "standby", with the active URL and the message inside `error`.
+// The standby's 503 over a real socket: the project's error shape for API callers (`error.code` "standby", the active URL and the message inside `error`), a short HTML page for a browser opening the customer page.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { standbyHandler, type StandbyView } from '../../../src/gateway/ha/standby-server.js';
@@ -60,4 +61,66 @@ test('a standby with no active gateway known, or cut off from its database, has 
   assert.equal(down.body.error?.code, 'standby');
   assert.match(String(down.body.error?.message), /^this gateway cannot reach its database/);
   assert.doesNotMatch(JSON.stringify(down.body), /ECONNREFUSED/, "the database's error stays in the log");
+});
+
+/** One request to the standby as a browser sends it; the body as text. */
+function browse(port: number, method: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Answer['headers']; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '::1', port, path, method, headers: { accept: 'text/html', ...headers } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('error', reject);
+    req.end(method === 'POST' ? 'name=x' : undefined);
+  });
+}
+
+test('a browser opening the customer page on a standby gets a 503 HTML page that says why and reloads itself, within a CSP that allows only its own style', async (t) => {
+  let active: string | undefined;
+  let outage: string | null = null;
+  const port = await serveStandby(t, { activeUrl: () => active, outage: () => outage });
+  const visit = await browse(port, 'GET', '/');
+  assert.equal(visit.status, 503);
+  assert.match(String(visit.headers['content-type']), /^text\/html; charset=utf-8/);
+  assert.equal(visit.headers['retry-after'], '5');
+  assert.equal(visit.headers['cache-control'], 'no-store');
+  assert.equal(visit.headers['x-content-type-options'], 'nosniff');
+  assert.equal(visit.headers['x-frame-options'], 'DENY');
+  assert.match(visit.text, /^<!doctype html>/);
+  assert.match(visit.text, /<meta http-equiv="refresh" content="5">/);
+  assert.match(visit.text, /handing over to another/);
+  assert.doesNotMatch(visit.text, /<script/);
+  const csp = String(visit.headers['content-security-policy']);
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /form-action 'none'/);
+  const style = /<style>([\s\S]*?)<\/style>/.exec(visit.text)?.[1] ?? '';
+  assert.ok(style.length > 0, 'the page has its style sheet');
+  assert.ok(csp.includes(`'sha256-${createHash('sha256').update(style, 'utf8').digest('base64')}'`), 'the CSP allows exactly the inline style sheet');
+
+  active = 'http://[400::a]:8480/"><script>x</script>';
+  const linked = await browse(port, 'GET', '/page/deployments/d1');
+  assert.ok(linked.text.includes('href="http://[400::a]:8480/&quot;&gt;&lt;script&gt;x&lt;/script&gt;/page/deployments/d1"'), 'the active URL is a link to the same page there, escaped');
+  assert.doesNotMatch(linked.text, /<script/);
+
+  active = undefined;
+  const posted = await browse(port, 'POST', '/page/orders', { 'content-type': 'application/x-www-form-urlencoded' });
+  assert.equal(posted.status, 503);
+  assert.match(posted.text, /Nothing was done with the form you sent/);
+  assert.match(posted.text, /<meta http-equiv="refresh" content="5; url=\/">/, 'a posted form is not sent again by the reload');
+
+  outage = 'lease: connect ECONNREFUSED';
+  const down = await browse(port, 'GET', '/page');
+  assert.match(down.text, /cannot reach its database/);
+  assert.doesNotMatch(down.text, /ECONNREFUSED/, "the database's error stays in the log");
+});
+
+test('the API, the page\'s own live refresh and other paths still get the JSON refusal from a standby', async (t) => {
+  const port = await serveStandby(t, { activeUrl: () => undefined, outage: () => null });
+  for (const [method, path, headers] of [['GET', '/v1/whoami', {}], ['GET', '/page', { 'x-hypha-fragment': '1' }], ['POST', '/v1/orders', {}], ['DELETE', '/page/keys/x', {}]] as const) {
+    const r = await browse(port, method, path, headers);
+    assert.equal(r.status, 503, `${method} ${path}`);
+    assert.match(String(r.headers['content-type']), /^application\/json/, `${method} ${path}`);
+    assert.equal((JSON.parse(r.text) as Answer['body']).error?.code, 'standby');
+  }
 });
