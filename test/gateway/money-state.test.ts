@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { MoneyState } from '../../src/gateway/billing/money-state.js';
+import { SLACK } from '../../src/gateway/billing/entry-list.js';
 import { decodeCheckpoint, encodeCheckpoint, encodeCheckpointBytes } from '../../src/gateway/billing/money-checkpoint.js';
 import type { MoneyRecord } from '../../src/gateway/billing/money-record.js';
 import type { ReceiptLogState } from '../../src/gateway/billing/receipt-log-state.js';
@@ -100,6 +101,7 @@ function roundTrip(m: MoneyState, position: number, bytes: boolean): MoneyState 
   const s = openState(m, position);
   const decoded = bytes ? decodeCheckpoint(Buffer.concat(encodeCheckpointBytes(s, { positions: true }).bytes)) : decodeCheckpoint(encodeCheckpoint(s, { positions: true }));
   assert.ok(decoded, 'the checkpoint decodes');
+  assert.ok(MoneyState.fits(decoded), 'its lists are what its entries say, so a start takes it');
   const restored = new MoneyState();
   restored.restore(decoded);
   return restored;
@@ -239,4 +241,67 @@ test('the reference model is not trivially equal: a record it refuses changes no
   assert.equal(apply(ref, { t: 'paid', id, entryId: 'e', atMs: T0 }, 3), null);
   assert.deepEqual((view(ref) as { byState: unknown }).byState, { issued: [], arrears: [], paid: [id], returned: [] });
   assert.deepEqual((view(ref) as { owedPayout: unknown }).owedPayout, [id]);
+});
+
+test('a checkpoint whose lists are not what its entries say does not fit (a start replays the log instead)', () => {
+  const ref = new ReferenceMoneyState();
+  const money = new MoneyState();
+  const driver = new Driver(ref);
+  let position = 0;
+  const ops: Op[] = [
+    { kind: 'receipt', pick: 160 },
+    { kind: 'receipt', pick: 161 },
+    { kind: 'receipt', pick: 162 },
+  ];
+  for (const op of ops) for (const r of driver.recordsOf(op)) assert.equal(apply(money, r, ++position), apply(ref, r, position));
+  const [first] = [...money.live.keys()];
+  for (const m of [money, ref]) assert.equal(apply(m, { t: 'paid', id: first as string, entryId: 'e', atMs: T0 }, position + 1), null);
+  const good = decodeCheckpoint(encodeCheckpoint(openState(money, position + 1), { positions: true }));
+  assert.ok(good && MoneyState.fits(good));
+  assert.equal([...good.owedPayout].length, 1);
+  // An owed receipt left out of owedPayout; a paid one listed as issued too; an entry not the live one.
+  const owedLeftOut = { ...good, owedPayout: new Set<ReceiptEntry>() };
+  const listedTwice = { ...good, byState: { ...good.byState, issued: new Set([...good.byState.issued, ...good.byState.paid]) } };
+  const notLive = { ...good, byState: { ...good.byState, issued: new Set([...good.byState.issued].map((e) => ({ ...e }))) } };
+  for (const bad of [owedLeftOut, listedTwice, notLive]) assert.equal(MoneyState.fits(bad), false);
+});
+
+test('thousands of receipts committed, paid in batches, put in arrears, returned and paid out in batches answer as the reference model (the lists compact on the way)', () => {
+  const ref = new ReferenceMoneyState();
+  let money = new MoneyState();
+  const driver = new Driver(ref);
+  let position = 0;
+  const both = (records: MoneyRecord[]): void => {
+    for (const r of records) {
+      position++;
+      assert.equal(apply(money, r, position), apply(ref, r, position), r.t);
+    }
+  };
+  // The picks run over every amount, version and hold; a pick divisible by 3 starts a new period.
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 3000; i++) both(driver.recordsOf({ kind: 'receipt', pick: (i * 7 + round * 11) % 4096 }));
+    const ids = [...ref.live.keys()];
+    both(ids.filter((_id, i) => i % 11 === 0).map((id): MoneyRecord => ({ t: 'arrears', id, availableMicros: '0', atMs: T0 })));
+    both(ids.filter((_id, i) => i % 13 === 0).map((id): MoneyRecord => ({ t: 'escrow_return', id, how: 'test', atMs: T0 })));
+    if (round === 1) both([{ t: 'payout_mode', mode: 'batched', atMs: T0 }]);
+    for (let i = 0; i < ids.length; i += 500) {
+      const batch = ids.slice(i, i + 500).filter((_id, k) => k % 17 !== 0);
+      both([{ t: 'paid_batch', ids: batch, entryIds: batch.map(() => null), atMs: T0 }]);
+    }
+    assert.deepStrictEqual(view(money), view(ref), `round ${round} paid`);
+    const owed = [...ref.owedPayout].filter((e) => e.payoutKey === undefined);
+    for (const farmer of FARMERS) {
+      const mine = owed.filter((e) => e.receipt.farmer === farmer).map((e) => e.receipt.id);
+      const key = `batch:${round}:${farmer}`;
+      both([
+        { t: 'payout_begin', key, farmer, unit: 'SPORE', amountMicros: '1', ids: mine, atMs: T0 },
+        farmer === FARMERS[0] || round === 2 ? { t: 'payout_done', key, entryId: null, atMs: T0 } : { t: 'payout_refused', key, reason: 'no', atMs: T0 },
+      ]);
+    }
+    both([...ref.owedPayout].filter((_e, i) => i % 2 === 0).map((e): MoneyRecord => ({ t: 'payout', id: e.receipt.id, farmer: e.receipt.farmer, amountMicros: e.farmerShareMicros.toString(), entryId: null, atMs: T0 })));
+    assert.deepStrictEqual(view(money), view(ref), `round ${round} paid out`);
+    money = roundTrip(money, position, round % 2 === 0);
+  }
+  assert.ok(ref.receiptCount > 8000 && ref.live.size < ref.receiptCount / 2, `${ref.live.size} of ${ref.receiptCount} live`);
+  for (const s of STATES) assert.ok(money.byState[s].slots <= 2 * money.byState[s].size + SLACK);
 });
