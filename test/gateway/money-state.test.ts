@@ -34,17 +34,13 @@ interface Op {
 /** Either implementation, as the driver uses it. */
 type AnyMoneyState = MoneyState | ReferenceMoneyState;
 
-/** Applies a record as ReceiptLog.apply does (v2 receipts committed at once, with a deployment code as the trees give it); answers the error it threw, if any. */
+/** Applies a record as ReceiptLog.apply does (v2 receipts committed at once: the trees are not under test); answers the error it threw, if any. */
 export function apply(m: AnyMoneyState, r: MoneyRecord, position: number): string | null {
   try {
     switch (r.t) {
-      case 'receipt': {
-        // As PeriodTrees hands them: a v2 receipt's deployment code, when the trees know the name (here every other record).
-        const code = r.receipt.v === 2 && position % 2 === 0 ? 1 + 3 * DEPLOYMENTS.indexOf(r.receipt.deployment) : undefined;
-        if (m instanceof MoneyState) m.commit(r, position, code);
-        else m.commit(r, position);
+      case 'receipt':
+        m.commit(r, position);
         break;
-      }
       case 'paid_batch':
         m.applyPaidBatch(r);
         break;

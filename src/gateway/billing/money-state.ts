@@ -43,13 +43,6 @@ export class MoneyState {
   /** Whether the `payout_mode` marker was read: receipts paid from then on are paid out in batches. */
   payoutBatched = false;
   readonly openPayouts = new Map<string, OpenPayoutBatch>();
-  /**
-   * Deployments' histories by the code their name has in the trees (PeriodTrees), filled as a close commits
-   * them: bench/billing at 100k, looking each deployment up by name here, after the trees had looked it up
-   * for its code, was a sixth of committing a close. A code always names the same name, and a history is
-   * never replaced, so an entry never goes stale. Dense (holes filled), bounded by the names.
-   */
-  private readonly byCode: Array<DeploymentHistory | undefined> = [];
   private lastStart = { iso: '', ms: Number.NaN };
   /** The last period's totals asked for: a close's receipts share one period. */
   private lastPeriod: { ms: number; totals: PeriodTotals | null } = { ms: Number.NaN, totals: null };
@@ -91,24 +84,16 @@ export class MoneyState {
     copy(s.openPayouts, this.openPayouts);
   }
 
-  /**
-   * Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled.
-   * `deploymentCode`: its deployment's code in the trees, when it has one (a v2 receipt of a deployment seen before).
-   */
-  commit(r: MoneyRecord & { t: 'receipt' }, position: number, deploymentCode?: number): ReceiptEntry {
+  /** Makes a receipt part of the indexes (v1 at once; v2 once its tree head is read); it is live until settled. */
+  commit(r: MoneyRecord & { t: 'receipt' }, position: number): ReceiptEntry {
     const entry = entryOf(r, 'issued', false);
     if (r.receipt.held === true) entry.escrow = { state: 'held' };
     const d = r.receipt.deployment;
-    let h = deploymentCode === undefined ? undefined : this.byCode[deploymentCode];
-    if (h === undefined) {
-      h = this.deployments.get(d);
-      if (h !== undefined && deploymentCode !== undefined) this.remember(deploymentCode, h);
-    }
+    let h = this.deployments.get(d);
     if (h && r.receipt.prev !== h.lastHash) throw new Error(`receipts.log: receipt ${r.receipt.id} does not chain to the previous receipt of ${d}`);
     if (!h) {
       h = { lastHash: entry.hash, periodStartsMs: PeriodStarts.empty(), positions: [], upSeconds: 0, chargedMicros: 0n, heldMicros: 0n, returnedMicros: 0n };
       this.deployments.set(d, h);
-      if (deploymentCode !== undefined) this.remember(deploymentCode, h);
     }
     h.lastHash = entry.hash;
     h.periodStartsMs.push(r.periodStartMs);
@@ -120,11 +105,6 @@ export class MoneyState {
     this.period(r.periodStartMs).receipts++;
     this.receiptCount++;
     return entry;
-  }
-
-  private remember(code: number, h: DeploymentHistory): void {
-    while (this.byCode.length <= code) this.byCode.push(undefined);
-    this.byCode[code] = h;
   }
 
   /** Moves a live entry to another state (`paid` only through applyPaid, which settles it or keeps it listed). */
@@ -194,7 +174,6 @@ export class MoneyState {
         const batch = this.openPayouts.get(r.key);
         if (!batch) throw new Error(`receipts.log: a ${r.t} record names payout batch ${r.key}, which was not begun or is already closed`);
         this.openPayouts.delete(r.key);
-        // A batch's receipts stay live until it ends (each is owed a payout, and nothing else pays it out).
         for (const id of batch.ids) {
           const e = this.live.get(id) as ReceiptEntry;
           delete e.payoutKey;

@@ -63,21 +63,17 @@ export class PeriodTrees {
    * A `tree_head` record: checks it against the receipts read since its close began, commits each
    * (`commit`, in leaf order) and keeps the period's head and tree.
    */
-  commitHead(r: MoneyRecord & { t: 'tree_head' }, position: number, list: readonly UncommittedReceipt[], commit: (record: MoneyRecord & { t: 'receipt' }, position: number, deploymentCode: number | undefined) => ReceiptEntry): void {
+  commitHead(r: MoneyRecord & { t: 'tree_head' }, position: number, list: readonly UncommittedReceipt[], commit: (record: MoneyRecord & { t: 'receipt' }, position: number) => ReceiptEntry): void {
     if (this.heads.has(r.periodStartMs)) throw new Error(`receipts.log: a second tree head for the period starting ${new Date(r.periodStartMs).toISOString()}`);
     if (list.length !== r.head.size) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} has size ${r.head.size} but ${list.length} receipt(s) precede it`);
     const headHash = treeHeadHash(r.head);
     if (r.head.prev !== this.lastHeadHash) throw new Error(`receipts.log: the tree head of ${new Date(r.periodStartMs).toISOString()} does not chain to the previous head`);
     const tree = this.newTree(r.periodStartMs, r.head, headHash, list.length);
-    const into = hashesView(tree);
-    for (let i = 0; i < list.length; i++) {
-      const x = list[i] as UncommittedReceipt;
+    list.forEach((x, i) => {
       if (x.record.index !== i) throw new Error(`receipts.log: receipt ${x.record.receipt.id} has leaf index ${String(x.record.index)}, expected ${i}`);
-      // The deployment's code when it has one, so MoneyState finds its history by code, not by a second lookup of its name.
-      const known = this.codes.get(x.record.receipt.deployment);
-      const entry = commit(x.record, x.position, known);
-      this.setLeaf(tree, into, i, entry.hash, entry.receipt, x.position, known);
-    }
+      const entry = commit(x.record, x.position);
+      this.setLeaf(tree, i, entry.hash, entry.receipt, x.position);
+    });
     const first = list[0]?.position ?? position;
     this.heads.set(r.periodStartMs, { head: r.head, headHash, firstPosition: first, lastPosition: list[list.length - 1]?.position ?? first, batchPositions: [] });
     this.byHeadHash.set(headHash, r.periodStartMs);
@@ -180,10 +176,9 @@ export class PeriodTrees {
     const [range, batches] = await Promise.all([store.readRange(ph.firstPosition, ph.lastPosition), store.read(ph.batchPositions.slice())]);
     const rows = range.filter((x) => x.record.t === 'receipt' && x.record.periodStartMs === periodStartMs);
     const tree = this.newTree(periodStartMs, ph.head, ph.headHash, rows.length);
-    const into = hashesView(tree);
     for (const { record, position } of rows) {
       const r = record as MoneyRecord & { t: 'receipt' };
-      this.setLeaf(tree, into, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position, undefined);
+      this.setLeaf(tree, r.index as number, r.hash ?? receiptHash(r.receipt), r.receipt, position);
     }
     for (const r of batches) if (r.t === 'batch_countersign' || r.t === 'batch_countersign_refused') this.applyBatchTo(tree, r);
     const again = this.readBack.get(periodStartMs);
@@ -259,19 +254,14 @@ export class PeriodTrees {
     };
   }
 
-  /** `into` is hashesView(tree): one view a tree, not one a leaf; `deploymentCode`: the deployment's code when the caller has it. */
-  private setLeaf(tree: PeriodTree, into: Buffer, index: number, hash: string, receipt: Receipt | ReceiptBodyV2, position: number, deploymentCode: number | undefined): void {
+  private setLeaf(tree: PeriodTree, index: number, hash: string, receipt: Receipt | ReceiptBodyV2, position: number): void {
     // Decoded straight into the tree's buffer (bench/billing: fromHex's pattern check was a third of committing a leaf); a short write is a bad hash.
+    const into = Buffer.from(tree.hashes.buffer, tree.hashes.byteOffset, tree.hashes.byteLength);
     if (hash.length !== 2 * HASH_BYTES || into.write(hash, index * HASH_BYTES, HASH_BYTES, 'hex') !== HASH_BYTES) throw new Error(`receipts.log: receipt ${receipt.id} has a hash that is not ${HASH_BYTES} bytes of hex`);
     tree.farmers[index] = this.code(receipt.farmer);
-    tree.deployments[index] = deploymentCode ?? this.code(receipt.deployment);
+    tree.deployments[index] = this.code(receipt.deployment);
     tree.positions[index] = position;
   }
-}
-
-/** A Buffer over a tree's leaf hashes (same memory), to decode hex into. */
-function hashesView(tree: PeriodTree): Buffer {
-  return Buffer.from(tree.hashes.buffer, tree.hashes.byteOffset, tree.hashes.byteLength);
 }
 
 /** Where `value` lies in an ascending list, or -1 (a farmer's batch lists its agreed leaves in order). */

@@ -358,7 +358,7 @@ export class ReceiptLog {
       case 'tree_head': {
         const list = this.uncommitted.get(r.periodStartMs) ?? [];
         this.uncommitted.delete(r.periodStartMs);
-        this.trees.commitHead(r, position, list, (record, at, code) => this.money.commit(record, at, code));
+        this.trees.commitHead(r, position, list, (record, at) => this.money.commit(record, at));
         return;
       }
       case 'batch_countersign':
