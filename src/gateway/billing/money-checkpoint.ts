@@ -82,7 +82,7 @@ type TreeBody = TreeMeta & { hashes: string; farmers: string; deployments: strin
 /** The JSON parts both formats share. */
 function commonBody(s: ReceiptLogState, format: number): CommonBody {
   const byPosition = format === CHECKPOINT_FORMAT_BYTES;
-  const ids = (set: Set<ReceiptEntry>): string[] => [...set].map((e) => e.receipt.id);
+  const ids = (list: Iterable<ReceiptEntry>): string[] => Array.from(list, (e) => e.receipt.id);
   return {
     format,
     position: s.position,

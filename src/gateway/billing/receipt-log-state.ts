@@ -10,8 +10,9 @@ export interface ReceiptLogState {
   /** Store position of the last record this state includes. */
   readonly position: number;
   readonly live: Map<string, ReceiptEntry>;
-  readonly byState: Record<ReceiptState, Set<ReceiptEntry>>;
-  readonly owedPayout: Set<ReceiptEntry>;
+  /** Each state's live entries and those owed a payout, in order (MoneyState's lists; a decoded checkpoint's sets). */
+  readonly byState: Record<ReceiptState, Iterable<ReceiptEntry>>;
+  readonly owedPayout: Iterable<ReceiptEntry>;
   readonly deployments: Map<string, DeploymentHistory>;
   readonly periods: Map<number, PeriodTotals>;
   readonly customerArrears: Map<string, bigint>;

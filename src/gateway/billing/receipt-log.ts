@@ -93,11 +93,11 @@ export class ReceiptLog {
     return this.restored;
   }
 
-  /** Takes a checkpoint's state, before any record is replayed; false (nothing taken) if it is unreadable or not at `position`. */
+  /** Takes a checkpoint's state, before any record is replayed; false (nothing taken) if it is unreadable, not at `position`, or its lists are not what its entries say (MoneyState.fits). */
   private restorer(): RestoreCheckpoint {
     return (checkpoint, position, read) => {
       const s = decodeCheckpoint(checkpoint, read);
-      if (!s || s.position !== position || this.applied > 0) return false;
+      if (!s || s.position !== position || this.applied > 0 || !MoneyState.fits(s)) return false;
       this.money.restore(s);
       this.trees.restore(s);
       this.lastPosition = position;
