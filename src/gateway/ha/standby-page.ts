@@ -20,12 +20,16 @@ export const STANDBY_PAGE_HEADERS: Readonly<Record<string, string>> = {
 
 /**
  * Whether a request is a browser opening (or posting a form of) the customer page: `/` or
- * `/page…`, not the page's own live refresh (which sends the fragment header and shows a failed
- * refresh by itself). Those get the HTML page; every other caller keeps the JSON refusal.
+ * `/page…`, asking for HTML by name (every browser's navigation does; curl's `*\/*` does not, as
+ * on the active gateway's `/`, page/wants-html.ts), and not the page's own live refresh (which sends
+ * the fragment header and shows a failed refresh by itself). Those get the HTML page; every other
+ * caller (curl, scripts, `hypha lab status`'s probe) keeps the JSON refusal.
  */
 export function isPageNavigation(method: string | undefined, path: string, headers: Readonly<Record<string, unknown>>): boolean {
   if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return false;
   if (headers[FRAGMENT_HEADER] !== undefined) return false;
+  const accept = headers.accept;
+  if (typeof accept !== 'string' || !/text\/html/i.test(accept)) return false;
   const bare = path.split('?')[0] ?? '/';
   return bare === '/' || bare === '/page' || bare.startsWith('/page/');
 }

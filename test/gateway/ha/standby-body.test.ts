@@ -115,9 +115,10 @@ test('a browser opening the customer page on a standby gets a 503 HTML page that
   assert.doesNotMatch(down.text, /ECONNREFUSED/, "the database's error stays in the log");
 });
 
-test('the API, the page\'s own live refresh and other paths still get the JSON refusal from a standby', async (t) => {
+test('curl, the API, the page\'s own live refresh and other paths still get the JSON refusal from a standby', async (t) => {
   const port = await serveStandby(t, { activeUrl: () => undefined, outage: () => null });
-  for (const [method, path, headers] of [['GET', '/v1/whoami', {}], ['GET', '/page', { 'x-hypha-fragment': '1' }], ['POST', '/v1/orders', {}], ['DELETE', '/page/keys/x', {}]] as const) {
+  // curl's own Accept on `/` is what `hypha lab status` probes a gateway's role with (src/lab/lab-gateways.ts).
+  for (const [method, path, headers] of [['GET', '/', { accept: '*/*' }], ['GET', '/page', { accept: 'application/json' }], ['GET', '/v1/whoami', {}], ['GET', '/page', { 'x-hypha-fragment': '1' }], ['POST', '/v1/orders', {}], ['DELETE', '/page/keys/x', {}]] as const) {
     const r = await browse(port, method, path, headers);
     assert.equal(r.status, 503, `${method} ${path}`);
     assert.match(String(r.headers['content-type']), /^application\/json/, `${method} ${path}`);
