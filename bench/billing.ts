@@ -2,7 +2,7 @@
 import { closeSync, fdatasyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
-import { monitorEventLoopDelay, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, PerformanceObserver, performance, type PerformanceEntry } from 'node:perf_hooks';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { pino } from 'pino';
@@ -41,6 +41,8 @@ const CHECKPOINT_EVERY = process.env.BENCH_CHECKPOINT_EVERY === undefined ? unde
 const JSON_OUT = process.env.BENCH_JSON === '1';
 /** A CPU profile of each close alone (`close-<k>.cpuprofile`, for Chrome DevTools) written into this folder (BENCH_PROFILE_DIR). */
 const PROFILE_DIR = process.env.BENCH_PROFILE_DIR;
+/** An allocation profile of each close alone (`close-<k>.heapprofile`, V8's sampling heap profiler, counting what the young and old collections freed too) written into this folder (BENCH_HEAP_PROFILE_DIR): what the close allocates, by function. */
+const HEAP_PROFILE_DIR = process.env.BENCH_HEAP_PROFILE_DIR;
 const PERIOD_MS = 3_600_000;
 const SAMPLE_MS = SAMPLE_SECONDS * 1000;
 const FARMERS = 100;
@@ -66,10 +68,39 @@ const gcPauses: PerformanceEntry[] = [];
 const gcObserver = new PerformanceObserver((list) => gcPauses.push(...list.getEntries()));
 gcObserver.observe({ entryTypes: ['gc'] });
 
-/** Milliseconds of GC pause that began within [fromMs, toMs) of performance.now(). */
-async function gcMsWithin(fromMs: number, toMs: number): Promise<number> {
+/** GC pauses of one close by kind (ms and count), and the pause within its issue calls. */
+interface GcSplit {
+  /** All pauses (scavenges, mark-compact finalisations, incremental marking steps, weak callbacks). */
+  totalMs: number;
+  scavengeMs: number;
+  scavenges: number;
+  /** Mark-compact pauses (the finalising atomic pause of a full GC). */
+  majorMs: number;
+  majors: number;
+  /** Incremental marking steps done on the main thread. */
+  incrementalMs: number;
+  /** Pauses that began inside `issue` (the close's critical path). */
+  inIssueMs: number;
+}
+
+/** The GC pauses that began within [fromMs, toMs) of performance.now(), split by kind; `issue` windows name the issue calls. */
+async function gcWithin(fromMs: number, toMs: number, issue: ReadonlyArray<readonly [number, number]>): Promise<GcSplit> {
   await new Promise((resolve) => setTimeout(resolve, 50));
-  return gcPauses.filter((e) => e.startTime >= fromMs && e.startTime < toMs).reduce((sum, e) => sum + e.duration, 0);
+  const split: GcSplit = { totalMs: 0, scavengeMs: 0, scavenges: 0, majorMs: 0, majors: 0, incrementalMs: 0, inIssueMs: 0 };
+  for (const e of gcPauses) {
+    if (e.startTime < fromMs || e.startTime >= toMs) continue;
+    const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+    split.totalMs += e.duration;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) {
+      split.scavengeMs += e.duration;
+      split.scavenges++;
+    } else if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+      split.majorMs += e.duration;
+      split.majors++;
+    } else if (kind === perfConstants.NODE_PERFORMANCE_GC_INCREMENTAL) split.incrementalMs += e.duration;
+    if (issue.some(([a, b]) => e.startTime >= a && e.startTime < b)) split.inIssueMs += e.duration;
+  }
+  return split;
 }
 
 /** A fake ledger that answers every billing event and payout "paid" at once (no network, no funds check). */
@@ -216,6 +247,7 @@ interface CloseTiming {
   settleMs: number;
   settleAppends: number;
   gcMs: number;
+  gc: GcSplit;
   rssBeforeKib: number;
   peakKib: number;
   issued: number;
@@ -232,7 +264,7 @@ interface CloseTiming {
 
 /** The service over a real ReceiptLog, UptimeBook and signer, with fakes for the rest; returns a probe for each close. */
 function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger, events: FakeEventSink): { service: BillingService; close: (s: number, e: number, peak: PeakRss) => Promise<CloseTiming> } {
-  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, issueCpuMs: 0, storeCpuMs: 0, settleCpuMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0, longestStallMs: 0 });
+  const zero = (): CloseTiming => ({ wallMs: 0, cpuMs: 0, issueMs: 0, issueCpuMs: 0, storeCpuMs: 0, settleCpuMs: 0, signMs: 0, signatures: 0, storeMs: 0, settleMs: 0, settleAppends: 0, gcMs: 0, gc: { totalMs: 0, scavengeMs: 0, scavenges: 0, majorMs: 0, majors: 0, incrementalMs: 0, inIssueMs: 0 }, rssBeforeKib: 0, peakKib: 0, issued: 0, countersignRequests: 0, heapAfterKib: -1, heldReceipts: 0, ledgerCalls: 0, longestStallMs: 0 });
   const t = zero();
   let inSettle = false;
   let profiled = 0;
@@ -241,6 +273,12 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     mkdirSync(PROFILE_DIR as string, { recursive: true });
     profiler.connect();
     void profiler.post('Profiler.enable');
+  }
+  const heapProfiler = HEAP_PROFILE_DIR === undefined ? undefined : new Session();
+  if (heapProfiler) {
+    mkdirSync(HEAP_PROFILE_DIR as string, { recursive: true });
+    heapProfiler.connect();
+    void heapProfiler.post('HeapProfiler.enable');
   }
   const service = new BillingService({
     clock: w.clock,
@@ -275,11 +313,14 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
   // Storing overlaps issuing (each receipt batch is synced while the next chunk is issued): store = the close's appends from the first to the tree head's, less the issuing done meanwhile.
   let storeFrom: { at: bigint; cpu: NodeJS.CpuUsage } | undefined;
   let issueInStore = { ms: 0, cpuMs: 0 };
+  let issueWindows: Array<readonly [number, number]> = [];
   const rawIssue = service.issue.bind(service);
   service.issue = (run, max) => {
     const start = process.hrtime.bigint();
     const cpu = process.cpuUsage();
+    const from = performance.now();
     const issued = rawIssue(run, max);
+    issueWindows.push([from, performance.now()]);
     const ms = msSince(start);
     const cpuMs = cpuMsSince(cpu);
     t.issueMs += ms;
@@ -315,6 +356,7 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     Object.assign(t, zero());
     storeFrom = undefined;
     issueInStore = { ms: 0, cpuMs: 0 };
+    issueWindows = [];
     w.clock.ms = e + 60_000;
     t.rssBeforeKib = peak.reset();
     const from = performance.now();
@@ -324,18 +366,25 @@ function buildService(w: World, receipts: ReceiptLog, ledger: FakeInstantLedger,
     const stalls = monitorEventLoopDelay({ resolution: 10 });
     stalls.enable();
     await profiler?.post('Profiler.start');
+    await heapProfiler?.post('HeapProfiler.startSampling', { samplingInterval: 64 * 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
     await service.closePeriod(s, e);
     stalls.disable();
     t.longestStallMs = stalls.max / 1e6;
     t.wallMs = msSince(start);
     const used = process.cpuUsage(cpu);
+    if (heapProfiler) {
+      const { profile } = await heapProfiler.post('HeapProfiler.stopSampling');
+      writeFileSync(join(HEAP_PROFILE_DIR as string, `close-${profiled + 1}.heapprofile`), JSON.stringify(profile));
+      if (!profiler) profiled++;
+    }
     if (profiler) {
       const { profile } = await profiler.post('Profiler.stop');
       writeFileSync(join(PROFILE_DIR as string, `close-${++profiled}.cpuprofile`), JSON.stringify(profile));
     }
     t.cpuMs = (used.user + used.system) / 1000;
     t.peakKib = peak.peak();
-    t.gcMs = await gcMsWithin(from, performance.now());
+    t.gc = await gcWithin(from, performance.now(), issueWindows);
+    t.gcMs = t.gc.totalMs;
     t.ledgerCalls = ledger.posts + ledger.payouts - calls;
     t.heldReceipts = receipts.footprint().receipts;
     const gc = (globalThis as { gc?: () => void }).gc;
@@ -439,6 +488,7 @@ try {
     out(`| ${name} | ${fmt(c.issued)} | ${fmt(c.wallMs)} | ${c.wallMs <= 5000 ? 'met' : 'missed'} | ${fmt(c.cpuMs)} | ${fmt(c.issueMs)} | ${fmt(treeMs)} | ${c.signatures} | ${fmt(c.storeMs)} | ${fmt(c.settleMs)} | ${fmt(c.issueCpuMs)} / ${fmt(c.storeCpuMs)} / ${fmt(c.settleCpuMs)} | ${fmt(c.ledgerCalls)} | ${fmt(c.gcMs)} | ${mib(c.rssBeforeKib)} | ${mib(c.peakKib)} | ${c.peakKib <= 1024 * 1024 ? 'met' : 'missed'} | ${c.heapAfterKib < 0 ? '— (run with --expose-gc)' : mib(c.heapAfterKib)} | ${fmt(c.heldReceipts)} |`);
   });
   out();
+  out(`GC pauses by kind in each close, scavenges (count) / mark-compact (count) / incremental marking / within issue, ms: ${closes.map((c) => `${fmt(c.gc.scavengeMs)} (${c.gc.scavenges}) / ${fmt(c.gc.majorMs)} (${c.gc.majors}) / ${fmt(c.gc.incrementalMs)} / ${fmt(c.gc.inIssueMs)}`).join('; ')}. V8 flags: ${process.execArgv.join(' ') || 'none'}.`);
   out(`Longest event-loop stall in each close (monitorEventLoopDelay max, 10 ms resolution; ha.stallSeconds must exceed it): ${closes.map((c) => fmt(c.longestStallMs)).join(' / ')} ms.`);
   const health = receipts.checkpointHealth();
   out(`Money-log checkpoints that could not be encoded or written during the run: ${health.failures}${health.lastError === null ? '' : ` (last: ${health.lastError})`}.`);

@@ -1,8 +1,9 @@
 // The lab-free benches run end to end at a tiny size, so a refactor that breaks what a bench wraps or reads fails here, not at the next measuring round.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { REPO_ROOT } from '../helpers/paths.js';
+import { REPO_ROOT, scratchDir } from '../helpers/paths.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
 
 const BENCH = join(REPO_ROOT, 'dist', 'bench');
@@ -25,6 +26,19 @@ test('bench/billing closes two periods of 300 deployments and times each part', 
   for (const row of rows) assert.equal(row.split('|')[2]?.trim(), '300', row);
   assert.match(r.stdout, /^Money-log checkpoints that could not be encoded or written during the run: 0\.$/m);
   assert.match(r.stdout, /\| v2: tree-head signature \+ inclusion proof \(\d+ hashes\)/);
+  assert.match(r.stdout, /^GC pauses by kind in each close, .*: [\d,]+ \(\d+\) \/ [\d,]+ \(\d+\) \/ [\d,]+ \/ [\d,]+; [\d,]+ \(\d+\) \/ [\d,]+ \(\d+\) \/ [\d,]+ \/ [\d,]+\. V8 flags: --expose-gc\.$/m);
+});
+
+test('bench/billing with BENCH_HEAP_PROFILE_DIR writes an allocation profile of each close', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const r = await bench('billing.js', [], { BENCH_DEPLOYMENTS: '300', BENCH_CLOSES: '2', BENCH_VERIFY_ROUNDS: '20', BENCH_APPENDS: '5', BENCH_HEAP_PROFILE_DIR: dir });
+  succeeded(r, 'bench/billing');
+  for (const k of [1, 2]) {
+    const profile = JSON.parse(readFileSync(join(dir, `close-${k}.heapprofile`), 'utf8')) as { head: { callFrame: { functionName: string }; children: unknown[] }; samples: unknown[] };
+    assert.equal(profile.head.callFrame.functionName, '(root)');
+    assert.ok(profile.samples.length > 0, `close ${k}: no allocation sampled`);
+  }
 });
 
 test('bench/receipt-log opens a log of 2,000 receipts against the read-and-parse floor', async () => {

@@ -1,9 +1,10 @@
-// ReceiptBodyText: the receipt body's canonical JSON from cached pieces is byte-identical to canonicalJson, for any body, on a cache hit, and after a field changes.
+// ReceiptBodyText: the receipt body's canonical JSON from cached pieces is byte-identical to canonicalJson, for any body, on a cache hit, after a field changes, and written straight into a close's buffer.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CanonicalJsonError, canonicalJson } from '../../src/identity/index.js';
 import { ReceiptBodyText } from '../../src/gateway/billing/receipt-body-text.js';
+import { IssuedBodies } from '../../src/gateway/billing/issued-bodies.js';
 import type { ReceiptAgentHead, ReceiptBodyV2 } from '../../src/protocol/receipt.js';
 import { v2Body } from '../helpers/receipts.js';
 
@@ -64,4 +65,31 @@ test('a later period of the same deployment reuses its pieces and still matches;
   const disputed: ReceiptBodyV2 = { ...p2, dispute: { agentUpSeconds: 3600, gatewayUpSeconds: 12 } };
   assert.equal(writer.text(owner, disputed), canonicalJson(disputed));
   assert.throws(() => writer.text({}, { ...p1, node: 'n\ud800' }), CanonicalJsonError);
+});
+
+test('property: a body written straight into IssuedBodies (addWritten) is the UTF-8 of canonicalJson with the same hash as add gives it, next to bodies added as text, past the buffer\'s first size', () => {
+  const writer = new ReceiptBodyText();
+  fc.assert(
+    fc.property(fc.array(fc.tuple(body, fc.boolean()), { minLength: 1, maxLength: 8 }), (rows) => {
+      const written = new IssuedBodies(0);
+      const asText = new IssuedBodies(0);
+      const kept: Buffer[] = [];
+      for (const [b, direct] of rows) {
+        const json = expected(b);
+        if (typeof json !== 'string') {
+          const before = written.count;
+          assert.throws(() => written.addWritten(writer, {}, b), CanonicalJsonError);
+          assert.equal(written.count, before, 'a body that cannot be written adds nothing');
+          continue;
+        }
+        const hash = direct ? written.addWritten(writer, {}, b) : written.add(json);
+        assert.equal(hash, asText.add(json));
+        kept.push(Buffer.from(json, 'utf8'));
+      }
+      assert.equal(written.count, kept.length);
+      kept.forEach((bytes, i) => assert.ok(written.body(i).equals(bytes), `body ${i}`));
+      assert.ok(Buffer.from(written.hashBytes()).equals(Buffer.from(asText.hashBytes())));
+    }),
+    { numRuns: 300 },
+  );
 });

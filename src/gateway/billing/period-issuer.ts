@@ -87,8 +87,8 @@ export class PeriodIssuer {
         farmerShareBps: this.deps.policy.farmerShareBps,
       });
       if (!body) continue;
-      // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment; kept as bytes only.
-      const hash = bodies.add(this.bodyText.text(d, body));
+      // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment, written as bytes straight into the close's buffer.
+      const hash = bodies.addWritten(this.bodyText, d, body);
       out.push({ receipt: body, key: `hypha:${d.id}:${run.periodIso}`, hash });
     }
     return out.length - before;
