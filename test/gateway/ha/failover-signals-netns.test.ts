@@ -25,6 +25,38 @@ function inRuns(statuses: readonly number[]): string {
   return runs.map((r) => `${r.status}×${r.n}`).join(' ');
 }
 
+/**
+ * One gateway process on a real PostgreSQL server (its own test server), on a fresh loopback address,
+ * and `get`, which asks it from a second address: -1 for a refused connection, 0 for any other failure
+ * (kept in `failures`), else the answer. Started and waited for until it serves.
+ */
+async function pgGateway(t: { after(fn: () => unknown): void }, prefix: string) {
+  const server = await startTestPostgres(t);
+  const [addr, customer] = (await addLoopbackAddresses(2)) as [string, string];
+  const { dir, remove } = scratchDir(prefix);
+  t.after(() => remove());
+  writeFileSync(join(dir, 'g.json'), JSON.stringify({ listen: addr, port: 8480, dataDir: join(dir, 'g'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }));
+  const out = openSync(join(dir, 'g.log'), 'a');
+  const gateway = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, 'g.json')], { stdio: ['ignore', out, out] });
+  t.after(() => {
+    if (gateway.exitCode === null) gateway.kill('SIGKILL');
+  });
+  const failures: string[] = [];
+  const get = async (path: string): Promise<{ status: number; text: string }> => {
+    try {
+      return await jsonRequest({ host: addr, port: 8480 }, customer, 'GET', path, undefined, 3000);
+    } catch (err) {
+      // Refused (nothing listens) is what the standby's early start prevents; a request the stopping
+      // active server cut after its 2 s is another matter (operator.md: in flight gets 2 s).
+      const code = (err as { code?: unknown }).code;
+      if (code !== 'ECONNREFUSED') failures.push(err instanceof Error ? err.message : String(err));
+      return { status: code === 'ECONNREFUSED' ? -1 : 0, text: '' };
+    }
+  };
+  await waitFor('the gateway to serve', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+  return { server, addr, customer, dir, gateway, get, failures };
+}
+
 const NAME = 'gateway processes: a paused active one is fenced when it wakes; kill -9 of the active one hands over, three rounds';
 /** The configured takeover bound (seconds); waits below allow it plus a start-up on a loaded machine. */
 const TAKEOVER_SECONDS = 3;
@@ -116,29 +148,7 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 3, timeo
   });
 
   test('a PostgreSQL outage longer than the lease: the gateway reports it, stands by (refusing every write with 503), and recovers by itself', async (t) => {
-    const server = await startTestPostgres(t);
-    const [addr, customer] = (await addLoopbackAddresses(2)) as [string, string];
-    const { dir, remove } = scratchDir('hypha-ha-pgdown-');
-    t.after(() => remove());
-    writeFileSync(join(dir, 'g.json'), JSON.stringify({ listen: addr, port: 8480, dataDir: join(dir, 'g'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }));
-    const out = openSync(join(dir, 'g.log'), 'a');
-    const gateway = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, 'g.json')], { stdio: ['ignore', out, out] });
-    t.after(() => {
-      if (gateway.exitCode === null) gateway.kill('SIGKILL');
-    });
-    const failures: string[] = [];
-    const get = async (path: string): Promise<{ status: number; text: string }> => {
-      try {
-        return await jsonRequest({ host: addr, port: 8480 }, customer, 'GET', path, undefined, 3000);
-      } catch (err) {
-        // Refused (nothing listens) is what the standby's early start prevents; a request the stopping
-        // active server cut after its 2 s is another matter (operator.md: in flight gets 2 s).
-        const code = (err as { code?: unknown }).code;
-        if (code !== 'ECONNREFUSED') failures.push(err instanceof Error ? err.message : String(err));
-        return { status: code === 'ECONNREFUSED' ? -1 : 0, text: '' };
-      }
-    };
-    await waitFor('the gateway to serve', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    const { server, dir, gateway, get } = await pgGateway(t, 'hypha-ha-pgdown-');
     await server.stop();
     // Within the lease's ttl it steps down on its own clock: customers get 503 standby, admins the outage line.
     await waitFor('the outage to be reported to admins', async () => (/lease database UNREACHABLE/.test((await get('/admin')).text) ? true : undefined), WAIT_MS, 200);
@@ -154,29 +164,7 @@ if (inPrivateNamespace({ name: NAME, moduleUrl: import.meta.url, tests: 3, timeo
   });
 
   test('a PostgreSQL server stalled (SIGSTOP) past the lease: with a request in flight, the gateway goes from serving to answering 503 standby without refusing a connection, and serves again after', async (t) => {
-    const server = await startTestPostgres(t);
-    const [addr, customer] = (await addLoopbackAddresses(2)) as [string, string];
-    const { dir, remove } = scratchDir('hypha-ha-pgstall-');
-    t.after(() => remove());
-    writeFileSync(join(dir, 'g.json'), JSON.stringify({ listen: addr, port: 8480, dataDir: join(dir, 'g'), store: { kind: 'postgres', url: server.url }, probes: { enabled: false }, provisioner: { kind: 'agent' }, ha: { takeoverSeconds: TAKEOVER_SECONDS } }));
-    const out = openSync(join(dir, 'g.log'), 'a');
-    const gateway = spawn(process.execPath, [HYPHA_BIN, 'gateway', '--config', join(dir, 'g.json')], { stdio: ['ignore', out, out] });
-    t.after(() => {
-      if (gateway.exitCode === null) gateway.kill('SIGKILL');
-    });
-    const failures: string[] = [];
-    const get = async (path: string): Promise<{ status: number; text: string }> => {
-      try {
-        return await jsonRequest({ host: addr, port: 8480 }, customer, 'GET', path, undefined, 3000);
-      } catch (err) {
-        // Refused (nothing listens) is what the standby's early start prevents; a request the stopping
-        // active server cut after its 2 s is another matter (operator.md: in flight gets 2 s).
-        const code = (err as { code?: unknown }).code;
-        if (code !== 'ECONNREFUSED') failures.push(err instanceof Error ? err.message : String(err));
-        return { status: code === 'ECONNREFUSED' ? -1 : 0, text: '' };
-      }
-    };
-    await waitFor('the gateway to serve', async () => ((await get('/v1/offers')).status === 200 ? true : undefined), WAIT_MS, 200);
+    const { server, addr, customer, gateway, get, failures } = await pgGateway(t, 'hypha-ha-pgstall-');
     // The server and every backend stop answering but keep their connections open, as on a host too loaded
     // to run them: unlike a stopped server, nothing is refused, so whatever waits on it waits.
     const postmaster = (readFileSync(join(server.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0] ?? '').trim();
