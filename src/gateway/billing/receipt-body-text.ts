@@ -1,7 +1,7 @@
 // The canonical JSON of a v2 receipt body, put together from pieces kept per deployment (and per agent head) instead of written from scratch for every receipt.
 import { canonicalJson } from '../../identity/index.js';
 import type { ReceiptAgentHead, ReceiptBodyV2 } from '../../protocol/receipt.js';
-import { ByteCursor, type BodySink } from './byte-cursor.js';
+import type { BodySink } from './byte-cursor.js';
 
 /** The fields of a body that stay the same for a deployment from period to period, in canonical (sorted) key order. */
 interface StaticPart {
@@ -73,13 +73,6 @@ export class ReceiptBodyText {
   /** Keyed by the deployment's record object: a record replaced (any change) misses, and dropped records are collected. */
   private readonly statics = new WeakMap<object, StaticPart>();
   private readonly heads = new WeakMap<ReceiptAgentHead, Buffer>();
-
-  /** canonicalJson(body) as text (the bytes write() writes), where `owner` is the record the body was made from (the cache key). */
-  text(owner: object, body: ReceiptBodyV2): string {
-    const out = new ByteCursor(1024);
-    this.write(owner, body, out);
-    return out.data.toString('utf8', 0, out.at);
-  }
 
   /** Writes canonicalJson(body)'s UTF-8 into `out`, where `owner` is the record the body was made from (the cache key). */
   write(owner: object, body: ReceiptBodyV2, out: BodySink): void {
