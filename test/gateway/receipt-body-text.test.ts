@@ -101,3 +101,16 @@ test('property: a body written straight into IssuedBodies (addWritten) is the UT
     { numRuns: 300 },
   );
 });
+
+test('property: with slabs smaller than a deployment\'s pieces and many deployments, every body, first written and from the cache, matches canonicalJson', () => {
+  fc.assert(
+    fc.property(fc.array(body, { minLength: 1, maxLength: 12 }), fc.integer({ min: 1, max: 400 }), (bodies, slabBytes) => {
+      const writer = new ReceiptBodyText(slabBytes);
+      const owners = bodies.map(() => ({}));
+      for (let round = 0; round < 2; round++) {
+        bodies.forEach((b, i) => assert.equal(actual(writer, owners[i] as object, b), expected(b), `body ${i}, round ${round}`));
+      }
+    }),
+    { numRuns: 300 },
+  );
+});
