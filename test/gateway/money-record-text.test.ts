@@ -17,6 +17,8 @@ const text = fc.string({ unit: 'grapheme', maxLength: 24 });
 const body: fc.Arbitrary<ReceiptBodyV2> = fc
   .record({ id: text, deployment: text, customer: text, farmer: text, node: text, amount: text, prev: fc.option(text, { nil: null }), upSeconds: fc.nat(), final: fc.boolean() })
   .map((f): ReceiptBodyV2 => ({ ...v2Body(), ...f }));
+/** A key or hash: any text, or one made mostly of what JSON escapes or encodes in several bytes (quotes, backslashes, controls, non-ASCII), which `text` seldom draws. */
+const keyText = fc.oneof(text, fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\u0001', '\u007f', 'é', '\u2028', '😀', 'a', '0'), maxLength: 12 }));
 
 test('property: the record text parses to the same record as JSON.stringify of it', () => {
   fc.assert(
@@ -36,20 +38,22 @@ test('property: ReceiptRecordBytes writes the UTF-8 of receiptRecordText, and Is
   const keptBodies = new IssuedBodies(0);
   const keptWriter = new ReceiptRecordBytes(0);
   fc.assert(
-    fc.property(fc.array(fc.tuple(body, fc.nat(), text, text), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), (rows, expected, kept) => {
+    fc.property(fc.array(fc.tuple(body, fc.nat(), keyText, keyText), { minLength: 1, maxLength: 12 }), fc.integer({ min: 0, max: 3 }), fc.boolean(), (rows, expected, kept) => {
       // `expected` below the real count (even 0): the buffers grow past their first guess.
       const bodies = kept ? keptBodies : new IssuedBodies(expected);
       const writer = kept ? keptWriter : new ReceiptRecordBytes(expected * 16);
       bodies.reset(expected);
       writer.reset();
       const texts: string[] = [];
-      rows.forEach(([b, periodStartMs, key], i) => {
+      rows.forEach(([b, periodStartMs, key, otherHash], i) => {
         const json = canonicalJson(b);
         const hash = bodies.add(json);
         assert.equal(hash, toHex(blake2b(Buffer.from(json, 'utf8'), 32)));
         assert.ok(bodies.body(i).equals(Buffer.from(json, 'utf8')));
-        writer.add(bodies.body(i), periodStartMs, key, hash, i);
-        texts.push(receiptRecordText(json, periodStartMs, key, hash, i));
+        // Every other record names an arbitrary text as its hash: the writer must quote any text as JSON.stringify does.
+        const named = i % 2 === 0 ? hash : otherHash;
+        writer.add(bodies.body(i), periodStartMs, key, named, i);
+        texts.push(receiptRecordText(json, periodStartMs, key, named, i));
       });
       assert.equal(bodies.count, rows.length);
       assert.equal(toHex(bodies.hashBytes()), rows.map((_, i) => toHex(blake2b(bodies.body(i), 32))).join(''));
