@@ -114,3 +114,19 @@ test('property: with slabs smaller than a deployment\'s pieces and many deployme
     { numRuns: 300 },
   );
 });
+
+test('deployments whose shared fields split the same characters differently (node and offer, price, purpose and unit) each get their own pieces', () => {
+  const writer = new ReceiptBodyText();
+  const at = (deployment: string, fields: Partial<Record<'node' | 'offer' | 'pricePerHour' | 'purpose' | 'unit', string>>): ReceiptBodyV2 => ({ ...v2Body({ deployment }), ...fields }) as ReceiptBodyV2;
+  const bodies = [
+    at('dep_1', { node: 'a:1', offer: 'b' }),
+    at('dep_2', { node: 'a', offer: ':1b' }),
+    at('dep_3', { node: '1:a', offer: '' }),
+    at('dep_4', { node: 'a\u0000', offer: 'b' }),
+    at('dep_5', { node: 'a', offer: '\u0000b' }),
+    at('dep_6', { pricePerHour: '1', purpose: '2', unit: '3' }),
+    at('dep_7', { pricePerHour: '12', purpose: '', unit: '3' }),
+    at('dep_8', { pricePerHour: '', purpose: '1', unit: '23' }),
+  ];
+  for (let round = 0; round < 2; round++) for (const b of bodies) assert.equal(textOf(writer, {}, b), canonicalJson(b), `${b.deployment}, round ${round}`);
+});

@@ -4,8 +4,6 @@
 export interface BodySink {
   /** Appends bytes as they are. */
   bytes(b: Uint8Array): void;
-  /** Appends bytes [from, to) of `b` as they are (a piece of a shared buffer, without a view object for it). */
-  range(b: Buffer, from: number, to: number): void;
   /** Appends a string one byte per character when every character is ASCII (no encoder call); as UTF-8 otherwise. */
   ascii(s: string): void;
   /** Appends any string as UTF-8. */
@@ -29,11 +27,6 @@ export class ByteCursor implements BodySink {
     this.room(b.length);
     this.data.set(b, this.at);
     this.at += b.length;
-  }
-
-  range(b: Buffer, from: number, to: number): void {
-    this.room(to - from);
-    this.at += b.copy(this.data, this.at, from, to);
   }
 
   ascii(s: string): void {
