@@ -12,6 +12,11 @@ export interface BodySink {
   plainQuoted(s: string): void;
 }
 
+/** A fresh buffer whose bytes are not cleared (they are written before they are read). */
+export function allocUnsafe(bytes: number): Buffer {
+  return Buffer.allocUnsafe(bytes);
+}
+
 /** A buffer and a write position in it; grown (its bytes before the position copied) when a piece would not fit. */
 export class ByteCursor implements BodySink {
   /** The bytes; valid up to `at`. Replaced by a bigger buffer when it grows. */
@@ -19,8 +24,12 @@ export class ByteCursor implements BodySink {
   /** Where the next piece is written. */
   at = 0;
 
-  constructor(size: number) {
-    this.data = Buffer.allocUnsafe(Math.max(1, size));
+  /** `allocate`: how a buffer is made (shared memory, for a close's bodies that a worker hashes). */
+  constructor(
+    size: number,
+    private readonly allocate: (bytes: number) => Buffer = allocUnsafe,
+  ) {
+    this.data = allocate(Math.max(1, size));
   }
 
   bytes(b: Uint8Array): void {
@@ -73,10 +82,15 @@ export class ByteCursor implements BodySink {
     this.at += this.data.write(s, this.at, 'utf8');
   }
 
+  /** A fresh buffer of `bytes` (the bytes so far are dropped: only at a reset, when `at` is 0). */
+  reserve(bytes: number): void {
+    this.data = this.allocate(bytes);
+  }
+
   /** Makes room for `n` more bytes after `at`: a buffer at least twice as big, with the bytes so far. */
   private room(n: number): void {
     if (this.data.length - this.at >= n) return;
-    const bigger = Buffer.allocUnsafe(Math.max(2 * this.data.length, this.at + n));
+    const bigger = this.allocate(Math.max(2 * this.data.length, this.at + n));
     this.data.copy(bigger, 0, 0, this.at);
     this.data = bigger;
   }

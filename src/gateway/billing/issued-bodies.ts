@@ -1,6 +1,6 @@
-// A close's receipt bodies as canonical JSON bytes back to back in one buffer, with each body's blake2b-256 in another: written once, hashed where they lie, copied into the log's lines as they are.
-import { blake2b256Hex } from '../../identity/index.js';
-import { ByteCursor, type BodySink } from './byte-cursor.js';
+// A close's receipt bodies as canonical JSON bytes back to back in one buffer, with each body's blake2b-256 in another: written once, hashed where they lie (CloseHasher), copied into the log's lines as they are.
+import { allocUnsafe, ByteCursor, type BodySink } from './byte-cursor.js';
+import type { CloseHashRun } from './close-hasher.js';
 
 const HASH_BYTES = 32;
 /** Room kept per body to begin with (a v2 body is about 1.1 KB): the buffer rarely grows. */
@@ -23,10 +23,15 @@ export class IssuedBodies {
   private readonly cursor: ByteCursor;
   private hashes: Buffer;
   private ends: number[] = [];
+  /** Bodies handed to the close's hashing so far (post). */
+  private posted = 0;
 
-  /** `expected`: about how many bodies will be added (room is grown past it). */
-  constructor(expected: number) {
-    this.cursor = new ByteCursor(Math.max(1, expected) * BODY_BYTES_GUESS);
+  /**
+   * `expected`: about how many bodies will be added (room is grown past it). `allocate`: how the
+   * bodies' buffer is made (shared memory when a worker hashes them: sharedBuffer).
+   */
+  constructor(expected: number, allocate: (bytes: number) => Buffer = allocUnsafe) {
+    this.cursor = new ByteCursor(Math.max(1, expected) * BODY_BYTES_GUESS, allocate);
     this.hashes = Buffer.allocUnsafe(Math.max(1, expected) * HASH_BYTES);
   }
 
@@ -37,9 +42,10 @@ export class IssuedBodies {
    */
   reset(expected: number): void {
     this.ends = [];
+    this.posted = 0;
     this.cursor.at = 0;
     // Grown with room to spare, so a gateway that gains a few deployments each hour does not get a fresh buffer every close.
-    if (this.cursor.data.length < expected * BODY_BYTES_GUESS) this.cursor.data = Buffer.allocUnsafe(Math.ceil(1.25 * expected * BODY_BYTES_GUESS));
+    if (this.cursor.data.length < expected * BODY_BYTES_GUESS) this.cursor.reserve(Math.ceil(1.25 * expected * BODY_BYTES_GUESS));
     if (this.hashes.length < expected * HASH_BYTES) this.hashes = Buffer.allocUnsafe(Math.ceil(1.25 * expected * HASH_BYTES));
   }
 
@@ -48,22 +54,42 @@ export class IssuedBodies {
     return this.ends.length;
   }
 
-  /** Adds a body's canonical JSON; answers blake2b-256 of its UTF-8 bytes, as hex (the receipt's hash). */
-  add(text: string): string {
+  /** Adds a body's canonical JSON text (as UTF-8); answers its index. Hashed when posted (post). */
+  add(text: string): number {
     this.cursor.at = this.end();
     this.cursor.utf8(text);
-    return this.seal();
+    return this.close();
   }
 
   /**
    * Adds the body `writer` writes for (owner, body) straight into the buffer (ReceiptBodyText.write:
-   * the same bytes as add(canonicalJson(body))); answers its hash as add does. A writer that throws
+   * the same bytes as add(canonicalJson(body))); answers its index as add does. A writer that throws
    * adds nothing.
    */
-  addWritten<O, B>(writer: BodyWriter<O, B>, owner: O, body: B): string {
+  addWritten<O, B>(writer: BodyWriter<O, B>, owner: O, body: B): number {
     this.cursor.at = this.end();
     writer.write(owner, body, this.cursor);
-    return this.seal();
+    return this.close();
+  }
+
+  /** Hands the bodies added since the last post to the close's hashing, whose sink is setHashes. */
+  post(run: CloseHashRun): void {
+    if (this.posted === this.ends.length) return;
+    const from = this.posted === 0 ? 0 : (this.ends[this.posted - 1] as number);
+    run.post(this.cursor.data, from, this.ends.slice(this.posted), this.posted);
+    this.posted = this.ends.length;
+  }
+
+  /** The hashes of bodies `firstIndex` on, 32 bytes each (a close hashing run's sink). */
+  setHashes(firstIndex: number, hashes: Uint8Array): void {
+    const need = firstIndex * HASH_BYTES + hashes.length;
+    if (this.hashes.length < need) this.hashes = grown(this.hashes, this.hashes.length, need);
+    this.hashes.set(hashes, firstIndex * HASH_BYTES);
+  }
+
+  /** Body `i`'s blake2b-256 as hex (the receipt's hash), once the hashing has given it. */
+  hashHex(i: number): string {
+    return this.hashes.toString('hex', i * HASH_BYTES, (i + 1) * HASH_BYTES);
   }
 
   /** Where the next body begins: the end of the last one added. */
@@ -71,17 +97,10 @@ export class IssuedBodies {
     return this.ends.length === 0 ? 0 : (this.ends[this.ends.length - 1] as number);
   }
 
-  /** Ends the body written from end() to the cursor: hashes it, keeps the hash's bytes and its end. */
-  private seal(): string {
-    const i = this.ends.length;
-    const from = this.end();
-    const end = this.cursor.at;
-    // Hashed as hex straight from the body's bytes (on libsodium, in its heap: no per-call allocation and copies; bench/billing at 100k: ~0.05–0.4 s less a close), kept as bytes from the hex.
-    const hash = blake2b256Hex(this.cursor.data.subarray(from, end), end - from);
-    if (this.hashes.length < (i + 1) * HASH_BYTES) this.hashes = grown(this.hashes, i * HASH_BYTES, (i + 1) * HASH_BYTES);
-    this.hashes.write(hash, i * HASH_BYTES, 'hex');
-    this.ends.push(end);
-    return hash;
+  /** Ends the body written from end() to the cursor; answers its index. */
+  private close(): number {
+    this.ends.push(this.cursor.at);
+    return this.ends.length - 1;
   }
 
   /** Body `i`'s canonical JSON, as UTF-8 (a view, not a copy). */
@@ -94,6 +113,11 @@ export class IssuedBodies {
   hashBytes(): Uint8Array {
     return this.hashes.subarray(0, this.ends.length * HASH_BYTES);
   }
+}
+
+/** A buffer in shared memory (a worker thread reads it where it lies). */
+export function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes));
 }
 
 /** A copy of the first `used` bytes of `buf` in a buffer of at least `need` (and at least twice the old) bytes. */

@@ -1,10 +1,10 @@
 // Issues a period's receipts: their bodies, the signed head of their tree, and their records in the receipt log.
 import { toHex } from '../../identity/index.js';
-import { leafHashesOfItems, merkleRootOfLeafHashes } from '../../protocol/merkle.js';
 import type { ReceiptBodyV2 } from '../../protocol/receipt.js';
 import { signTreeHead, TREE_HEAD_PURPOSE, type SignedTreeHead } from '../../protocol/tree-head.js';
 import type { BillingDeps } from './billing-deps.js';
-import { IssuedBodies } from './issued-bodies.js';
+import { sharedCloseHasher, type CloseHasher, type CloseHashRun } from './close-hasher.js';
+import { IssuedBodies, sharedBuffer } from './issued-bodies.js';
 import { ReceiptRecordBytes } from './money-record-text.js';
 import { ReceiptBodyText } from './receipt-body-text.js';
 import { receiptBodyFor } from './receipt-body.js';
@@ -13,15 +13,16 @@ import type { DeploymentRecord } from '../store/records.js';
 
 /** Receipt records appended per fsync while closing (the tree head, appended last, commits them all). */
 const CLOSE_BATCH = 16_384;
+/** Bodies handed to the close's hashing at a time while issuing. */
+const HASH_STEP = 2048;
 
 /** What issuing a period needs of the gateway. */
 export type PeriodIssuerDeps = Pick<BillingDeps, 'clock' | 'gateway' | 'receipts' | 'deployments' | 'uptime' | 'disputes' | 'agents' | 'events' | 'policy'>;
 
-/** A receipt issued in a close: its body, ledger key and hash, not yet stored. */
+/** A receipt issued in a close: its body and ledger key, not yet stored (its hash: the close's bodies.hashHex at its index, once hashed). */
 export interface IssuedReceipt {
   readonly receipt: ReceiptBodyV2;
   readonly key: string;
-  readonly hash: string;
 }
 
 /** The buffers a close writes its bodies and record texts into (handed back to the issuer after it, to be reused). */
@@ -33,6 +34,8 @@ interface CloseBuffers {
 /** A close's receipts, issued and not yet stored: receipt i's canonical JSON (what its hash is over) is `bodies.body(i)`. */
 export interface IssuedClose extends CloseBuffers {
   readonly receipts: IssuedReceipt[];
+  /** The bodies' hashing and tree, as they are issued (in a worker for a big close). */
+  readonly hashing: CloseHashRun;
 }
 
 /** A period's close while it is issued chunk by chunk: the receipts so far, and the deployments (as they were when it began) still to look at. */
@@ -58,15 +61,20 @@ export class PeriodIssuer {
    */
   private spare: CloseBuffers | null = null;
 
-  constructor(private readonly deps: PeriodIssuerDeps) {}
+  /** `hasher`: the process's close hasher unless a test gives its own. */
+  constructor(
+    private readonly deps: PeriodIssuerDeps,
+    private readonly hasher: CloseHasher = sharedCloseHasher(),
+  ) {}
 
   /** Begins a close: its buffers, and the deployments to issue to (none issued yet: issueMore). */
   begin(startMs: number, endMs: number): CloseRun {
-    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0), texts: new ReceiptRecordBytes(0) };
+    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0, sharedBuffer), texts: new ReceiptRecordBytes(0) };
     this.spare = null;
     const deployments = this.deps.deployments.values();
     bodies.reset(deployments.length);
-    return { startMs, endMs, deployments, next: 0, issuedAt: new Date(this.deps.clock.nowMs()).toISOString(), periodIso: new Date(startMs).toISOString(), receipts: [], bodies, texts };
+    const hashing = this.hasher.begin(deployments.length, (first, hashes) => bodies.setHashes(first, hashes));
+    return { startMs, endMs, deployments, next: 0, issuedAt: new Date(this.deps.clock.nowMs()).toISOString(), periodIso: new Date(startMs).toISOString(), receipts: [], bodies, texts, hashing };
   }
 
   /** Issues (and hashes) up to `max` more of a close's receipts, in deployment order; answers how many (0: none left). */
@@ -88,24 +96,29 @@ export class PeriodIssuer {
       });
       if (!body) continue;
       // The canonical JSON of the body itself (a bare body, so receiptSigningBytes' stripping copy is not needed), from pieces kept per deployment, written as bytes straight into the close's buffer.
-      const hash = bodies.addWritten(this.bodyText, d, body);
-      out.push({ receipt: body, key: `hypha:${d.id}:${run.periodIso}`, hash });
+      bodies.addWritten(this.bodyText, d, body);
+      out.push({ receipt: body, key: `hypha:${d.id}:${run.periodIso}` });
+      // Handed to the hashing every so often, so the worker hashes them while the next ones are issued.
+      if (bodies.count % HASH_STEP === 0) bodies.post(run.hashing);
     }
+    bodies.post(run.hashing);
     return out.length - before;
   }
 
   /** Hands a close's buffers back once it is stored (or failed), for the next close to reuse. */
   giveBack(close: IssuedClose): void {
+    // A failed close's hashing must not write into these buffers once the next close has them (after a root it has ended: nothing to drop).
+    close.hashing.drop();
     this.spare = { bodies: close.bodies, texts: close.texts };
   }
 
   /**
    * The signed head of a tree over the issued receipts, in issue order, chained to the previous
-   * head. Leaves (receiptLeafHash of each receipt's hash) and the root are worked out over flat
-   * buffers of hashes (bench/billing: an array of leaf buffers and a kept tree were ~5% of a close).
+   * head. The tree (leaves: receiptLeafHash of each receipt's hash) was built by the close's hashing
+   * as the receipts were issued, keeping only its full subtrees' roots (MerkleFrontier).
    */
-  private buildTreeHead(close: IssuedClose, startMs: number, endMs: number): SignedTreeHead {
-    const root = merkleRootOfLeafHashes(leafHashesOfItems(close.bodies.hashBytes(), 32));
+  private async buildTreeHead(close: IssuedClose, startMs: number, endMs: number): Promise<SignedTreeHead> {
+    const root = await close.hashing.root();
     return signTreeHead(
       {
         v: 1,
@@ -153,7 +166,7 @@ export class PeriodIssuer {
     }
     // The last batch is written and synced while the tree is built and signed (bench/billing: ~0.1–0.2 s of a 100k close spent waiting for that sync, then building the tree).
     await new Promise<void>((resolve) => setImmediate(resolve));
-    const head = this.buildTreeHead(run, run.startMs, run.endMs);
+    const head = await this.buildTreeHead(run, run.startMs, run.endMs);
     await writing;
     await this.storeHead(head, run.startMs);
     return head;
@@ -161,13 +174,16 @@ export class PeriodIssuer {
 
   /** Appends a close's receipts [from, to) as one batch (one fsync), each record's text written around its body's canonical JSON bytes, copied as they are. */
   private async appendReceipts(run: CloseRun, from: number, to: number): Promise<void> {
+    // Their hashes first: the worker hashed most of them while they were issued.
+    await run.hashing.hashed();
     const batch: MoneyRecord[] = [];
     const texts = run.texts;
     texts.reset();
     for (let i = from; i < to; i++) {
       const x = run.receipts[i] as IssuedReceipt;
-      batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: run.startMs, key: x.key, hash: x.hash, index: i });
-      texts.add(run.bodies.body(i), run.startMs, x.key, x.hash, i);
+      const hash = run.bodies.hashHex(i);
+      batch.push({ t: 'receipt', receipt: x.receipt, periodStartMs: run.startMs, key: x.key, hash, index: i });
+      texts.add(run.bodies.body(i), run.startMs, x.key, hash, i);
     }
     await this.deps.receipts.append(batch, texts.records());
   }
