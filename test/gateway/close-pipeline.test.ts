@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReceiptLog, type MoneyRecord } from '../../src/gateway/billing/receipt-log.js';
 import type { DeploymentRecord } from '../../src/gateway/store/records.js';
-import { sign } from '../../src/identity/index.js';
 import { testBilling } from '../helpers/billing-service.js';
 import { deploymentRecord } from '../helpers/deployment-record.js';
 import { FakeMoneyStore } from '../helpers/fake-money-store.js';
@@ -12,6 +11,11 @@ import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import type { BatchPostResult, BillingEvent, Ledger } from '../../src/gateway/ledger/ledger.js';
 import { SETTLE_BATCH } from '../../src/gateway/billing/paid-batch.js';
 import { actors, HOUR, T0 } from '../helpers/receipts.js';
+import { join } from 'node:path';
+import { blake2b, canonicalJson, fromHex, sign, toHex } from '../../src/identity/index.js';
+import { leafHashesOfItems, merkleRootOfLeafHashes } from '../../src/protocol/merkle.js';
+import { receiptBody, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
+import { scratchDir } from '../helpers/paths.js';
 
 /**
  * A fake MoneyStore, named as one (FakeMoneyStore, shaped from FileMoneyStore, with appends that can be
@@ -75,8 +79,8 @@ class FakeInstantLedger implements Ledger {
 }
 
 /** Billing over `store` with `deployments` active VMs of three customers; `settle: false` leaves the settle after a close out. */
-async function closeRig(store: FakeHeldMoneyStore, deployments: number, options: { settle?: boolean; ledger?: Ledger } = {}): Promise<{ receipts: ReceiptLog; close: () => Promise<void> }> {
-  const { receipts } = await ReceiptLog.over(store.opener());
+async function closeRig(store: FakeHeldMoneyStore | { path: string }, deployments: number, options: { settle?: boolean; ledger?: Ledger; closeBatchReceipts?: number } = {}): Promise<{ receipts: ReceiptLog; close: () => Promise<void> }> {
+  const { receipts } = store instanceof FakeHeldMoneyStore ? await ReceiptLog.over(store.opener()) : ReceiptLog.open(store.path);
   const table = new FakeTable<DeploymentRecord>();
   // Up the whole hour (samples an interval apart), so each receipt charges and is posted to the ledger.
   const uptime = new UptimeBook(HOUR, HOUR);
@@ -92,11 +96,12 @@ async function closeRig(store: FakeHeldMoneyStore, deployments: number, options:
     gateway: {
       agent: actors.gateway.agent,
       sign: (m) => {
-        store.steps.push('tree head signed');
+        if (store instanceof FakeHeldMoneyStore) store.steps.push('tree head signed');
         return sign(actors.gateway.secretKey, m);
       },
     },
     ledger: options.ledger ?? new FakeInstantLedger(),
+    ...(options.closeBatchReceipts ? { closeBatchReceipts: options.closeBatchReceipts } : {}),
   });
   // The close alone, unless asked: the settle after it is another test's subject.
   if (options.settle !== true) (billing as unknown as { settle: () => Promise<void> }).settle = () => Promise.resolve();
@@ -117,6 +122,48 @@ test('a close signs its tree head while its last receipt batch is being stored, 
   assert.deepEqual(store.steps, ['append close_begin×1', 'append receipt×5', 'tree head signed', 'acknowledged receipt×5', 'append tree_head×1']);
   assert.notEqual(receipts.treeHead(T0), undefined, 'the close is committed');
   assert.equal(receipts.inState('issued').length, 5);
+});
+
+test('a close of many batches has at most two receipt batches appended and not acknowledged, issues on meanwhile, and appends its head only after the last is acknowledged', async () => {
+  const store = new FakeHeldMoneyStore();
+  store.hold = (records) => records[0]?.t === 'receipt';
+  const { receipts, close } = await closeRig(store, 20, { closeBatchReceipts: 4 });
+  const closing = close();
+  for (let acknowledged = 0; acknowledged < 5; acknowledged++) {
+    const batch = await store.nextHeld();
+    for (let i = 0; i < 20; i++) await new Promise((resolve) => setImmediate(resolve));
+    const appended = store.steps.filter((s) => s === 'append receipt×4').length;
+    assert.equal(appended - acknowledged, Math.min(2, 5 - acknowledged), `batches in flight after ${acknowledged} acknowledged`);
+    assert.ok(!store.steps.includes('append tree_head×1'), 'no head while a batch is unacknowledged');
+    batch.release();
+  }
+  await closing;
+  assert.equal(store.steps.at(-1), 'append tree_head×1');
+  assert.equal(receipts.inState('issued').length, 20);
+});
+
+test('a close of many batches stored in a real receipts.log, two batches in flight, reopens to every receipt under the hash of its body, on the signed root', async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const path = join(dir, 'receipts.log');
+  const { receipts, close } = await closeRig({ path }, 21, { closeBatchReceipts: 4 });
+  await close();
+  receipts.close();
+  const reopened = ReceiptLog.open(path).receipts;
+  const tree = reopened.tree(T0);
+  const head = reopened.treeHead(T0);
+  assert.ok(tree && head);
+  assert.equal(head.size, 21);
+  const leaves: Uint8Array[] = [];
+  for (let i = 0; i < 21; i++) {
+    const [entry] = await reopened.of(`dep_${i}`);
+    assert.ok(entry, `dep_${i}`);
+    const body = receiptBody<ReceiptBodyV2>(await reopened.present(entry));
+    assert.equal(entry.hash, toHex(blake2b(Buffer.from(canonicalJson(body), 'utf8'), 32)), `dep_${i}: its hash is its stored body's`);
+    leaves.push(fromHex('leaf', reopened.leafHash(tree, i)));
+  }
+  assert.equal(head.root, toHex(merkleRootOfLeafHashes(leafHashesOfItems(Buffer.concat(leaves), 32))));
+  reopened.close();
 });
 
 test('a close whose last receipt batch is refused appends no tree head: the close stays uncommitted, and closing it again issues and commits it once', async () => {

@@ -46,6 +46,8 @@ export interface BillingDeps {
   readonly policy: BillingPolicy;
   /** Access escrow: releases or returns held charges whose deployment's access is settled, before anything is posted. */
   readonly escrow?: { settleHeld(): Promise<void> };
+  /** Receipt records appended per fsync while closing (PeriodIssuer's CLOSE_BATCH unless a test makes batches small). */
+  readonly closeBatchReceipts?: number;
   /** Called after each settle with its outcome, for metrics. */
   onRun?(run: { durationMs: number; receipts: number; error: string | null }): void;
 }

@@ -17,7 +17,7 @@ const CLOSE_BATCH = 16_384;
 const HASH_STEP = 2048;
 
 /** What issuing a period needs of the gateway. */
-export type PeriodIssuerDeps = Pick<BillingDeps, 'clock' | 'gateway' | 'receipts' | 'deployments' | 'uptime' | 'disputes' | 'agents' | 'events' | 'policy'>;
+export type PeriodIssuerDeps = Pick<BillingDeps, 'clock' | 'gateway' | 'receipts' | 'deployments' | 'uptime' | 'disputes' | 'agents' | 'events' | 'policy' | 'closeBatchReceipts'>;
 
 /** A receipt issued in a close: its body and ledger key, not yet stored (its hash: the close's bodies.hashHex at its index, once hashed). */
 export interface IssuedReceipt {
@@ -28,7 +28,8 @@ export interface IssuedReceipt {
 /** The buffers a close writes its bodies and record texts into (handed back to the issuer after it, to be reused). */
 interface CloseBuffers {
   readonly bodies: IssuedBodies;
-  readonly texts: ReceiptRecordBytes;
+  /** Two, used in turn: a batch's texts are written while the one before is still being stored. */
+  readonly texts: readonly [ReceiptRecordBytes, ReceiptRecordBytes];
 }
 
 /** A close's receipts, issued and not yet stored: receipt i's canonical JSON (what its hash is over) is `bodies.body(i)`. */
@@ -61,15 +62,19 @@ export class PeriodIssuer {
    */
   private spare: CloseBuffers | null = null;
 
+  private readonly closeBatch: number;
+
   /** `hasher`: the process's close hasher unless a test gives its own. */
   constructor(
     private readonly deps: PeriodIssuerDeps,
     private readonly hasher: CloseHasher = sharedCloseHasher(),
-  ) {}
+  ) {
+    this.closeBatch = deps.closeBatchReceipts ?? CLOSE_BATCH;
+  }
 
   /** Begins a close: its buffers, and the deployments to issue to (none issued yet: issueMore). */
   begin(startMs: number, endMs: number): CloseRun {
-    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0, sharedBuffer), texts: new ReceiptRecordBytes(0) };
+    const { bodies, texts } = this.spare ?? { bodies: new IssuedBodies(0, sharedBuffer), texts: [new ReceiptRecordBytes(0), new ReceiptRecordBytes(0)] as const };
     this.spare = null;
     const deployments = this.deps.deployments.values();
     bodies.reset(deployments.length);
@@ -145,39 +150,44 @@ export class PeriodIssuer {
    * `issue` issues the next chunk (BillingService.issue, which bench/billing times).
    */
   async issueAndStore(run: CloseRun, issue: (run: CloseRun, max: number) => number): Promise<SignedTreeHead | undefined> {
-    issue(run, CLOSE_BATCH);
+    issue(run, this.closeBatch);
     if (run.receipts.length === 0) return undefined;
     await this.deps.receipts.append([{ t: 'close_begin', periodStartMs: run.startMs }]);
     let stored = 0;
-    let writing: Promise<void> | null = null;
+    // Batches appended and not yet acknowledged, oldest first: at most two, one for each texts buffer.
+    const writing: Array<Promise<void>> = [];
+    let batches = 0;
     while (stored < run.receipts.length) {
-      // The record texts' buffer is refilled only once the batch written from it is acknowledged.
-      if (writing) await writing;
+      // A texts buffer is refilled only once the batch written from it is acknowledged. With two in
+      // flight, the next chunk is issued while one batch syncs and the other waits its turn (bench/billing:
+      // with hashing in the worker, issuing a chunk took less than syncing one, and the main thread sat
+      // idle ~0.1 s a batch).
+      if (writing.length === 2) await writing.shift();
       const to = run.receipts.length;
-      writing = this.appendReceipts(run, stored, to);
-      // Awaited below or at the next turn; a failure meanwhile is not an unhandled rejection.
-      writing.catch(() => undefined);
+      const batch = this.appendReceipts(run, stored, to, run.texts[batches++ % 2] as ReceiptRecordBytes);
+      // Awaited below or at a later turn; a failure meanwhile is not an unhandled rejection.
+      batch.catch(() => undefined);
+      writing.push(batch);
       stored = to;
       if (run.next < run.deployments.length) {
         // Lets the log write this batch and start its sync before the next chunk is issued.
         await new Promise<void>((resolve) => setImmediate(resolve));
-        issue(run, CLOSE_BATCH);
+        issue(run, this.closeBatch);
       }
     }
     // The last batch is written and synced while the tree is built and signed (bench/billing: ~0.1–0.2 s of a 100k close spent waiting for that sync, then building the tree).
     await new Promise<void>((resolve) => setImmediate(resolve));
     const head = await this.buildTreeHead(run, run.startMs, run.endMs);
-    await writing;
+    for (const batch of writing) await batch;
     await this.storeHead(head, run.startMs);
     return head;
   }
 
   /** Appends a close's receipts [from, to) as one batch (one fsync), each record's text written around its body's canonical JSON bytes, copied as they are. */
-  private async appendReceipts(run: CloseRun, from: number, to: number): Promise<void> {
+  private async appendReceipts(run: CloseRun, from: number, to: number, texts: ReceiptRecordBytes): Promise<void> {
     // Their hashes first: the worker hashed most of them while they were issued.
     await run.hashing.hashed();
     const batch: MoneyRecord[] = [];
-    const texts = run.texts;
     texts.reset();
     for (let i = from; i < to; i++) {
       const x = run.receipts[i] as IssuedReceipt;
