@@ -101,6 +101,8 @@ function fakeContext(key: RouteKey, principal: Principal): RouterContext {
     header: {},
     request: { body: {}, query: {}, headers: {} },
     req: { headers: {}, method },
+    // Node's response, which whoami sets its Content-Type on directly.
+    res: { setHeader: () => undefined, getHeader: () => undefined, headersSent: false },
     state: { principal, body: {} },
     status: 404,
     body: undefined as unknown,

@@ -1,5 +1,6 @@
 // The Koa application: the Host/Origin guard, the caller's identity, its bucket, JSON bodies, the routes, and one place for errors.
-import Koa from 'koa';
+import type Koa from 'koa';
+import { OneMiddlewareKoa } from './one-middleware-koa.js';
 import { Router, type RouterContext } from './router.js';
 import type { Logger } from 'pino';
 import { answerError, refuseUnanswered } from './error-middleware.js';
@@ -7,24 +8,6 @@ import { hasBody, readJsonBody } from './json-body.js';
 import { principalResolver, type PrincipalSource } from './principal.js';
 import { denyFraming, refuseForeign, type OriginPolicy } from './origin-guard.js';
 import { sourceRateCheck, type SourceRateLimits } from './source-rate-limit.js';
-
-/**
- * The app's Koa options. `proxy` stays false (see createApp). `compose` (Koa 3's option; its types
- * do not list it): the app has exactly one middleware, so it is called as it is — koa-compose would
- * build a dispatch closure and a bound `next` per request for a `next` nobody calls. Another
- * middleware added to the app is refused when the server is made (app.callback()), not ignored.
- */
-const koaOptions = {
-  proxy: false,
-  compose: (middleware: readonly Koa.Middleware[]): ((ctx: Koa.ParameterizedContext) => Promise<unknown>) => {
-    const [only] = middleware;
-    if (middleware.length !== 1 || only === undefined) throw new Error(`createApp's app runs its one middleware and no other (got ${middleware.length})`);
-    return (ctx) => Promise.resolve(only(ctx, noNext));
-  },
-};
-
-/** The `next` of the only middleware: there is nothing after it. */
-const noNext = (): Promise<void> => Promise.resolve();
 
 /** Called after every request, for metrics. `route` is the matched pattern, never the raw path. */
 export type RequestObserver = (route: string, method: string, status: number, durationMs: number) => void;
@@ -54,34 +37,66 @@ export interface AppDeps {
  * bound dispatch and a promise per request, and bench/auth measures what whoami pays over bare Koa.
  */
 export function createApp(deps: AppDeps): Koa {
-  const app = new Koa(koaOptions);
+  // `proxy` stays false (see above). OneMiddlewareKoa calls the one middleware below directly and
+  // writes its string answers itself (one-middleware-koa.ts).
+  const app = new OneMiddlewareKoa({ proxy: false });
   const router = new Router();
   for (const register of deps.routes) register(router);
   const { log, observe } = deps;
   const guard = refuseForeign(deps.origin);
   const identify = principalResolver(deps.principals);
   const limit = deps.rateLimits ? sourceRateCheck(deps.rateLimits) : undefined;
-  app.use(async (ctx) => {
+
+  /** The route's handler; a promise only when it waits. Throws what the handler throws, or not_found. */
+  const route = (ctx: Koa.Context): Promise<void> | undefined => {
+    const handler = router.handlerFor(ctx);
+    const done = handler ? handler(ctx as RouterContext) : undefined;
+    if (done instanceof Promise) return done.then(() => refuseUnanswered(ctx));
+    refuseUnanswered(ctx);
+    return undefined;
+  };
+  /** The steps after one that waits (a held refusal, or a body to read). */
+  const afterWait = async (ctx: Koa.Context, method: string, refusal: Promise<never> | undefined): Promise<void> => {
+    if (refusal) await refusal;
+    if (hasBody(method)) await readJsonBody(ctx);
+    await route(ctx);
+  };
+  /** The guard, the caller, the bucket, the body, the route; a promise only when a step waits. */
+  const steps = (ctx: Koa.Context, method: string): Promise<void> | undefined => {
+    guard(ctx);
+    identify(ctx);
+    const refusal = limit?.(ctx);
+    if (refusal !== undefined || hasBody(method)) return afterWait(ctx, method, refusal);
+    return route(ctx);
+  };
+  /** Frame denial and the metrics, once the answer is set. */
+  const finish = (ctx: Koa.Context, method: string, startedMs: number): void => {
+    denyFraming(ctx);
+    observe?.((ctx as Partial<RouterContext>).routePath ?? 'unmatched', method, ctx.res.statusCode, performance.now() - startedMs);
+  };
+
+  // A request that waits for nothing (whoami) runs to its answer in this one call: no promise is made.
+  app.use((ctx) => {
     const startedMs = observe ? performance.now() : 0;
     // Node's own fields, read once: `ctx.method` and `ctx.status` are two getter calls each (koa's delegate, then its request/response).
     const method = ctx.req.method as string;
+    let pending: Promise<void> | undefined;
     try {
-      guard(ctx);
-      identify(ctx);
-      const refusal = limit?.(ctx);
-      if (refusal) await refusal;
-      if (hasBody(method)) await readJsonBody(ctx);
-      const handler = router.handlerFor(ctx);
-      if (handler) {
-        const done = handler(ctx as RouterContext);
-        if (done instanceof Promise) await done;
-      }
-      refuseUnanswered(ctx);
+      pending = steps(ctx, method);
     } catch (err) {
       answerError(ctx, err, log);
     }
-    denyFraming(ctx);
-    observe?.((ctx as Partial<RouterContext>).routePath ?? 'unmatched', method, ctx.res.statusCode, performance.now() - startedMs);
+    if (pending === undefined) {
+      finish(ctx, method, startedMs);
+      return undefined;
+    }
+    return pending.then(
+      () => finish(ctx, method, startedMs),
+      (err: unknown) => {
+        answerError(ctx, err, log);
+        finish(ctx, method, startedMs);
+      },
+    );
   });
   app.silent = true;
   return app;

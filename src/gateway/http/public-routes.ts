@@ -44,8 +44,9 @@ export function registerPublicRoutes(router: Router, deps: PublicDeps): void {
       json = JSON.stringify(whoamiView(p));
       whoamiJson.set(p, json);
     }
-    // The type koa gives an object body, set as a header: `ctx.type = 'json'` would look it up again.
-    ctx.set('content-type', 'application/json; charset=utf-8');
+    // The type koa gives an object body, set as a header: `ctx.type = 'json'` would look it up again,
+    // and Koa 3's `ctx.set` builds three arrays to set one header (nothing was sent yet, the case in which it sets it).
+    ctx.res.setHeader('content-type', 'application/json; charset=utf-8');
     ctx.body = json;
   });
 
