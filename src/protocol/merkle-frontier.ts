@@ -9,9 +9,11 @@ import { blake2bMerkleHasher, type MerkleHasher } from './merkle.js';
  * A close's tree is built this way while its receipts are issued, so none of it waits for the end.
  */
 export class MerkleFrontier {
-  /** Roots of the full subtrees so far, highest first; `heights[k]` is the height of `roots[k]`. */
+  /**
+   * Roots of the full subtrees so far, highest first: one for each 1 bit of the leaf count, the
+   * lowest bit's last (so the count alone says which of them a new leaf joins).
+   */
   private readonly roots: Uint8Array[] = [];
-  private readonly heights: number[] = [];
   private readonly leafMessage: Uint8Array;
   private readonly nodeMessage: Uint8Array;
   private count = 0;
@@ -44,14 +46,9 @@ export class MerkleFrontier {
   addLeafHash(leafHash: Uint8Array): void {
     if (leafHash.length !== this.hasher.size) throw new RangeError(`a leaf hash is ${this.hasher.size} bytes`);
     let hash = leafHash;
-    let height = 0;
-    while (this.heights.length > 0 && this.heights[this.heights.length - 1] === height) {
-      hash = this.node(this.roots.pop() as Uint8Array, hash);
-      this.heights.pop();
-      height++;
-    }
+    // Each trailing 1 bit of the count is a full subtree as high as the one the new leaf has grown into: they join.
+    for (let n = this.count; n % 2 === 1; n = (n - 1) / 2) hash = this.node(this.roots.pop() as Uint8Array, hash);
     this.roots.push(hash);
-    this.heights.push(height);
     this.count++;
   }
 

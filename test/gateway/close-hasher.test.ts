@@ -1,5 +1,6 @@
 // CloseHasher: a close's bodies hashed and its tree built in the worker give the same hashes and root as hashing them in the thread; a worker that dies mid-close is replaced by hashing in the thread; a dropped close's late answers reach nobody; a real 5,000-receipt close signs the root of its stored receipts.
 import { test } from 'node:test';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { blake2b, canonicalJson, toHex } from '../../src/identity/index.js';
 import { receiptBody, type ReceiptBodyV2 } from '../../src/protocol/receipt.js';
@@ -11,7 +12,8 @@ import type { DeploymentRecord } from '../../src/gateway/store/records.js';
 import { UptimeBook } from '../../src/gateway/uptime/uptime-book.js';
 import { testBilling } from '../helpers/billing-service.js';
 import { deploymentRecord } from '../helpers/deployment-record.js';
-import { FakeMoneyStore } from '../helpers/fake-money-store.js';
+import { scratchDir } from '../helpers/paths.js';
+import { allHashesHex } from '../helpers/close-hashing.js';
 import { FakeTable } from '../helpers/fake-table.js';
 import { HOUR, T0 } from '../helpers/receipts.js';
 
@@ -43,7 +45,7 @@ test('two closes hashed in the worker at once, posted in uneven jobs (one past t
     await run.hashed();
     const root = toHex(await run.root());
     const want = expected(bodies);
-    assert.equal(toHex(bodies.hashBytes()), want.hashes, `close ${c}: hashes`);
+    assert.equal(allHashesHex(bodies), want.hashes, `close ${c}: hashes`);
     assert.equal(root, want.root, `close ${c}: root`);
   }
   assert.equal(toHex(await hasher.begin(1, () => undefined).root()), toHex(merkleRootOfLeafHashes(new Uint8Array(0))), 'a close of no bodies has the empty tree\'s root');
@@ -63,7 +65,7 @@ test('a worker that dies mid-close: the close\'s jobs are hashed again in the th
   bodies.post(run);
   await run.hashed();
   const want = expected(bodies);
-  assert.equal(toHex(bodies.hashBytes()), want.hashes);
+  assert.equal(allHashesHex(bodies), want.hashes);
   assert.equal(toHex(await run.root()), want.root);
   assert.equal(hasher.workerRunning, false);
   const later = new IssuedBodies(0, sharedBuffer);
@@ -92,9 +94,11 @@ test('a dropped close\'s answers never reach its sink, even when they come after
   assert.equal(toHex(await nextRun.root()), expected(next).root);
 });
 
-test(`a real close of ${WORKER_MIN_BODIES + 904} deployments (hashed in the process's worker) signs the root of the receipts it stored, each under its body's blake2b-256`, async () => {
-  const store = new FakeMoneyStore();
-  const { receipts } = await ReceiptLog.over(store.opener());
+test(`a real close of ${WORKER_MIN_BODIES + 904} deployments (hashed in the process's worker) signs the root of the receipts it stored in a real receipts.log, each under its body's blake2b-256`, async (t) => {
+  const { dir, remove } = scratchDir();
+  t.after(remove);
+  const { receipts } = ReceiptLog.open(join(dir, 'receipts.log'));
+  t.after(() => receipts.close());
   const table = new FakeTable<DeploymentRecord>();
   const uptime = new UptimeBook(HOUR, HOUR);
   const count = WORKER_MIN_BODIES + 904;

@@ -12,9 +12,12 @@ export interface BodySink {
   plainQuoted(s: string): void;
 }
 
-/** A fresh buffer whose bytes are not cleared (they are written before they are read). */
-export function allocUnsafe(bytes: number): Buffer {
-  return Buffer.allocUnsafe(bytes);
+/** Printable ASCII but `"` and `\`: the JSON of such a string (JSON.stringify's and canonicalJson's alike) is the string in quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** Whether `s` can be written with plainQuoted: its JSON needs no escapes and is ASCII. */
+export function isPlain(s: string): boolean {
+  return PLAIN.test(s);
 }
 
 /** A buffer and a write position in it; grown (its bytes before the position copied) when a piece would not fit. */
@@ -27,7 +30,7 @@ export class ByteCursor implements BodySink {
   /** `allocate`: how a buffer is made (shared memory, for a close's bodies that a worker hashes). */
   constructor(
     size: number,
-    private readonly allocate: (bytes: number) => Buffer = allocUnsafe,
+    private readonly allocate: (bytes: number) => Buffer = (bytes) => Buffer.allocUnsafe(bytes),
   ) {
     this.data = allocate(Math.max(1, size));
   }

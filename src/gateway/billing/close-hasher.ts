@@ -11,7 +11,8 @@ export type HashSink = (firstIndex: number, hashes: Uint8Array) => void;
 export interface CloseHashRun {
   /**
    * Hashes bodies `firstIndex`, `firstIndex + 1`, …: in `data` from `from` to each of `ends` in turn.
-   * Their hashes reach the sink by `hashed()`. Bodies must be posted in issue order, each once.
+   * Their hashes reach the sink by `hashed()`. Bodies must be posted in issue order, each once;
+   * `ends` is the caller's to give up (a run may keep it).
    */
   post(data: Buffer, from: number, ends: readonly number[], firstIndex: number): void;
   /** Resolves once the hash of every body posted so far has reached the sink. */
@@ -81,7 +82,7 @@ class WorkerRun implements CloseHashRun {
   post(data: Buffer, from: number, ends: readonly number[], firstIndex: number): void {
     if (ends.length === 0) return;
     if (!(data.buffer instanceof SharedArrayBuffer)) throw new TypeError('CloseHasher: a worker run hashes bodies in shared memory only');
-    const job: Job = { data, from, ends: ends.slice(), firstIndex };
+    const job: Job = { data, from, ends, firstIndex };
     this.jobs.push(job);
     if (this.local) {
       this.sink(firstIndex, this.local.hashBodies(data, from, ends));

@@ -6,17 +6,11 @@ import { MerkleFrontier } from '../../protocol/merkle-frontier.js';
 export const HASH_BYTES = 32;
 
 /**
- * The same hashes IssuedBodies gave a body when it hashed it itself, and the same root as
- * merkleRootOfLeafHashes(leafHashesOfItems(all hashes, 32)): the receipts' leaves are the
- * leaves of their hashes, in issue order.
+ * Each body's blake2b-256, and the same root as merkleRootOfLeafHashes(leafHashesOfItems(all
+ * hashes, 32)): the receipts' leaves are the leaves of their hashes, in issue order.
  */
 export class CloseHashing {
   private readonly frontier = new MerkleFrontier(HASH_BYTES);
-
-  /** Bodies hashed so far. */
-  get size(): number {
-    return this.frontier.size;
-  }
 
   /**
    * Hashes the next bodies: body k lies in `data` from `ends[k - 1]` (`from` for the first) to

@@ -1,8 +1,8 @@
 // A close's receipt bodies as canonical JSON bytes back to back in one buffer, with each body's blake2b-256 in another: written once, hashed where they lie (CloseHasher), copied into the log's lines as they are.
-import { allocUnsafe, ByteCursor, type BodySink } from './byte-cursor.js';
+import { ByteCursor, type BodySink } from './byte-cursor.js';
 import type { CloseHashRun } from './close-hasher.js';
+import { HASH_BYTES } from './close-hashing.js';
 
-const HASH_BYTES = 32;
 /** Room kept per body to begin with (a v2 body is about 1.1 KB): the buffer rarely grows. */
 const BODY_BYTES_GUESS = 1280;
 
@@ -30,7 +30,7 @@ export class IssuedBodies {
    * `expected`: about how many bodies will be added (room is grown past it). `allocate`: how the
    * bodies' buffer is made (shared memory when a worker hashes them: sharedBuffer).
    */
-  constructor(expected: number, allocate: (bytes: number) => Buffer = allocUnsafe) {
+  constructor(expected: number, allocate?: (bytes: number) => Buffer) {
     this.cursor = new ByteCursor(Math.max(1, expected) * BODY_BYTES_GUESS, allocate);
     this.hashes = Buffer.allocUnsafe(Math.max(1, expected) * HASH_BYTES);
   }
@@ -107,11 +107,6 @@ export class IssuedBodies {
   body(i: number): Buffer {
     if (!Number.isInteger(i) || i < 0 || i >= this.ends.length) throw new RangeError(`IssuedBodies.body: index must be 0 to ${this.ends.length - 1}`);
     return this.cursor.data.subarray(i === 0 ? 0 : this.ends[i - 1], this.ends[i]);
-  }
-
-  /** Every body's hash, 32 bytes each, in the order added (a view). */
-  hashBytes(): Uint8Array {
-    return this.hashes.subarray(0, this.ends.length * HASH_BYTES);
   }
 }
 

@@ -1,6 +1,6 @@
 // The JSON text of a v2 receipt's money record, put together from its body's canonical JSON (written once, to hash the body) instead of serialising the body a second time.
 import type { EncodedRecords } from '../store/append-log.js';
-import { ByteCursor } from './byte-cursor.js';
+import { ByteCursor, isPlain } from './byte-cursor.js';
 
 /**
  * The text of `{t: 'receipt', receipt, periodStartMs, key, hash, index}` with `bodyText` (the
@@ -31,8 +31,6 @@ const KEY = Buffer.from(',"key":', 'latin1');
 const HASH = Buffer.from(',"hash":', 'latin1');
 const INDEX = Buffer.from(',"index":', 'latin1');
 const END = Buffer.from('}', 'latin1');
-/** Printable ASCII but `"` and `\`: JSON.stringify of such a string is the string in quotes. */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
 
 /**
  * The same texts as receiptRecordText, as UTF-8 bytes back to back (what AppendLog.appendEncoded
@@ -81,6 +79,6 @@ export class ReceiptRecordBytes {
 
 /** JSON.stringify(s), written. */
 function jsonString(out: ByteCursor, s: string): void {
-  if (PLAIN.test(s)) out.plainQuoted(s);
+  if (isPlain(s)) out.plainQuoted(s);
   else out.utf8(JSON.stringify(s));
 }

@@ -1,7 +1,7 @@
 // The canonical JSON of a v2 receipt body, put together from pieces kept per deployment (and per agent head) instead of written from scratch for every receipt.
 import { canonicalJson } from '../../identity/index.js';
 import type { ReceiptAgentHead, ReceiptBodyV2 } from '../../protocol/receipt.js';
-import { ByteCursor, type BodySink } from './byte-cursor.js';
+import { ByteCursor, isPlain, type BodySink } from './byte-cursor.js';
 
 /** The fields of a body that stay the same for a deployment from period to period, and their JSON in canonical (sorted) key order, in the pieces that go between the fields that change. */
 interface StaticPart {
@@ -72,12 +72,9 @@ const K = {
 } as const;
 const NULL = Buffer.from('null');
 
-/** Printable ASCII but `"` and `\`: such a string's JSON is itself in quotes (no escapes, no surrogates). */
-const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
-
 /** canonicalJson of a field that is nearly always a plain string (amounts, ids, instants): those are quoted as they are. */
 function quoted(out: BodySink, value: unknown): void {
-  if (typeof value === 'string' && PLAIN.test(value)) out.plainQuoted(value);
+  if (typeof value === 'string' && isPlain(value)) out.plainQuoted(value);
   else out.utf8(canonicalJson(value));
 }
 
